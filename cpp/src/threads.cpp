@@ -1,0 +1,35 @@
+#include "rnnkit/threads.h"
+
+#include <atomic>
+
+#ifdef RNNKIT_HAVE_OPENMP
+#include <omp.h>
+#endif
+
+namespace rnnkit {
+
+namespace {
+// 0 = not set by the user yet: follow OpenMP's default.
+std::atomic<int> requested_threads{0};
+}  // namespace
+
+bool have_openmp() {
+#ifdef RNNKIT_HAVE_OPENMP
+  return true;
+#else
+  return false;
+#endif
+}
+
+int get_num_threads() {
+#ifdef RNNKIT_HAVE_OPENMP
+  const int n = requested_threads.load();
+  return n > 0 ? n : omp_get_max_threads();
+#else
+  return 1;
+#endif
+}
+
+void set_num_threads(int n) { requested_threads.store(n < 1 ? 1 : n); }
+
+}  // namespace rnnkit
