@@ -1,0 +1,256 @@
+"""Stack driver of the NumPy reference: layers x directions x variable lengths x dropout.
+
+Implements the internal backend contract (/work/shared/contract.md), the same two functions
+as the native core:
+
+    stack_forward(mode, x, h0, c0, weights, lengths, dropout_masks, training, *, num_directions)
+        -> (out, h_n, c_n, cache)
+    stack_backward(mode, cache, dout, dh_n, dc_n) -> (dx, dh0, dc0, dweights)
+
+Per layer and direction, the input projection ``x_t W_ih^T + b_ih`` of all T steps is one
+matrix product over T*B rows; the time loop only runs the cell's recurrent step; in backward
+dX, dW_ih and db_ih are again single products/sums after the loop.
+
+Variable lengths are handled by masking: ``active[t, b] = t < lengths[b]``. A sequence keeps
+its state and outputs zero at inactive steps. The reverse direction walks t = T-1 .. 0, so
+sequence b is inactive (holding h0) until t = lengths[b]-1, where it starts from h0, exactly
+as if its reverse pass started at its last valid step.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import partial
+from typing import Callable
+
+import numpy as np
+
+from rnnkit.reference import gru, lstm, rnn
+from rnnkit.reference._math import affine
+
+MODES = ("rnn_tanh", "rnn_relu", "lstm", "gru", "gru_reset_before")
+
+# mode -> (step_forward, step_backward); every step has the signature
+#   step_forward(gx, h, c, w_hh, b_hh) -> (h_new, c_new, step_cache)
+#   step_backward(dh, dc, step_cache, w_hh) -> (dgx, dh_prev, dc_prev, dw_hh, db_hh)
+_CELLS: dict[str, tuple[Callable, Callable]] = {
+    "rnn_tanh": (
+        partial(rnn.step_forward, nonlinearity="tanh"),
+        partial(rnn.step_backward, nonlinearity="tanh"),
+    ),
+    "rnn_relu": (
+        partial(rnn.step_forward, nonlinearity="relu"),
+        partial(rnn.step_backward, nonlinearity="relu"),
+    ),
+    "lstm": (lstm.step_forward, lstm.step_backward),
+    "gru": (gru.step_forward, gru.step_backward),
+    "gru_reset_before": (gru.step_forward_reset_before, gru.step_backward_reset_before),
+}
+
+_GATES = {"rnn_tanh": 1, "rnn_relu": 1, "lstm": 4, "gru": 3, "gru_reset_before": 3}
+
+
+def gate_count(mode: str) -> int:
+    """Number of gate blocks G of a mode: 1 (rnn), 4 (lstm), 3 (gru)."""
+    _check_mode(mode)
+    return _GATES[mode]
+
+
+def _check_mode(mode: str) -> None:
+    if mode not in _CELLS:
+        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+
+
+def _active_steps(lengths: np.ndarray | None, steps: int, batch: int) -> np.ndarray:
+    """(T, B) bool: True where step t lies inside sequence b (t < lengths[b])."""
+    if lengths is None:
+        return np.ones((steps, batch), dtype=bool)
+    return np.arange(steps)[:, None] < np.asarray(lengths)[None, :]
+
+
+def _time_order(steps: int, reverse: bool) -> range:
+    """Order in which a direction visits the time steps."""
+    return range(steps - 1, -1, -1) if reverse else range(steps)
+
+
+def _direction_forward(step_forward, gx, h0, c0, w_hh, b_hh, active, reverse):
+    """One layer, one direction, whole sequence.
+
+    gx (T, B, G*H): input projections; h0, c0 (B, H) (c0 None unless lstm); w_hh (G*H, H);
+    b_hh (G*H,) or None; active (T, B) bool. Returns out (T, B, H), h_n (B, H), c_n (B, H)
+    or None, and the list of step caches indexed by t.
+    """
+    steps, batch, hidden = gx.shape[0], gx.shape[1], h0.shape[1]
+    out = np.empty((steps, batch, hidden), dtype=gx.dtype)
+    step_caches = [None] * steps
+    h, c = h0, c0
+    for t in _time_order(steps, reverse):
+        keep = active[t][:, None]  # (B, 1)
+        h_new, c_new, step_caches[t] = step_forward(gx[t], h, c, w_hh, b_hh)
+        h = np.where(keep, h_new, h)  # a finished (or not yet started) sequence keeps its state
+        c = None if c is None else np.where(keep, c_new, c)
+        out[t] = np.where(keep, h, 0)  # ... and outputs zero
+    return out, h, c, step_caches
+
+
+def _direction_backward(step_backward, dout, dh_n, dc_n, step_caches, w_hh, active, reverse):
+    """Backward of ``_direction_forward``.
+
+    dout (T, B, H), dh_n, dc_n (B, H) (dc_n None unless lstm). Returns dgx (T, B, G*H),
+    dh0 (B, H), dc0 (B, H) or None, dw_hh (G*H, H), db_hh (G*H,).
+    """
+    steps, batch = dout.shape[0], dout.shape[1]
+    dgx = np.empty((steps, batch, w_hh.shape[0]), dtype=dout.dtype)
+    dw_hh = np.zeros_like(w_hh)
+    db_hh = np.zeros(w_hh.shape[0], dtype=w_hh.dtype)
+    dh, dc = dh_n, dc_n
+    for t in reversed(_time_order(steps, reverse)):
+        keep = active[t][:, None]  # (B, 1)
+        dh = dh + np.where(keep, dout[t], 0)  # out is constant zero at inactive steps
+        dc_in = None if dc is None else np.where(keep, dc, 0)
+        dgx[t], dh_prev, dc_prev, dw, db = step_backward(
+            np.where(keep, dh, 0), dc_in, step_caches[t], w_hh
+        )
+        dh = np.where(keep, dh_prev, dh)  # inactive steps pass the state gradient through
+        dc = None if dc is None else np.where(keep, dc_prev, dc)
+        dw_hh += dw
+        db_hh += db
+    return dgx, dh, dc, dw_hh, db_hh
+
+
+@dataclass
+class _StackCache:
+    """What stack_backward needs. layer_inputs[k]: (T, B, I_k), layer k's input after
+    dropout; step_caches[k][d]: list of T step caches; active: (T, B) bool."""
+
+    mode: str
+    num_directions: int
+    weights: list
+    dropout_masks: list | None
+    active: np.ndarray
+    layer_inputs: list
+    step_caches: list
+
+
+def stack_forward(
+    mode: str,
+    x: np.ndarray,
+    h0: np.ndarray,
+    c0: np.ndarray | None,
+    weights: list,
+    lengths: np.ndarray | None,
+    dropout_masks: list | None,
+    training: bool,
+    *,
+    num_directions: int,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, _StackCache | None]:
+    """Forward of an L-layer, D-direction stack.
+
+    x (T, B, I); h0 (L*D, B, H); c0 (L*D, B, H) for lstm else None; weights: L*D tuples
+    (w_ih (G*H, I_k), w_hh (G*H, H), b_ih (G*H,) | None, b_hh (G*H,) | None), entry k*D + d;
+    lengths (B,) ints in 1..T or None; dropout_masks: L-1 arrays (T, B, D*H) or None.
+    Returns out (T, B, D*H), h_n (L*D, B, H), c_n (L*D, B, H) or None, and the cache for
+    stack_backward (None unless ``training``). Computes in x's dtype.
+    """
+    _check_mode(mode)
+    if num_directions not in (1, 2):
+        raise ValueError(f"num_directions must be 1 or 2, got {num_directions!r}")
+    if len(weights) == 0 or len(weights) % num_directions:
+        raise ValueError(
+            f"weights must hold L*{num_directions} entries (L >= 1), got {len(weights)}"
+        )
+    step_forward = _CELLS[mode][0]
+    num_layers = len(weights) // num_directions
+    steps, batch = x.shape[0], x.shape[1]
+    active = _active_steps(lengths, steps, batch)
+    h_n = np.empty_like(h0)
+    c_n = None if c0 is None else np.empty_like(c0)
+    layer_inputs, step_caches = [], []
+    layer_in = x  # (T, B, I_k)
+    for k in range(num_layers):
+        if k > 0 and dropout_masks is not None:
+            layer_in = layer_in * dropout_masks[k - 1]
+        outs, caches_k = [], []
+        for d in range(num_directions):
+            i = k * num_directions + d
+            w_ih, w_hh, b_ih, b_hh = weights[i]
+            gx = affine(layer_in.reshape(steps * batch, -1), w_ih, b_ih).reshape(steps, batch, -1)
+            out_d, h_n[i], c_i, caches_d = _direction_forward(
+                step_forward, gx, h0[i], None if c0 is None else c0[i], w_hh, b_hh, active, d == 1
+            )
+            if c_n is not None:
+                c_n[i] = c_i
+            outs.append(out_d)
+            caches_k.append(caches_d)
+        layer_inputs.append(layer_in)
+        step_caches.append(caches_k)
+        layer_in = np.concatenate(outs, axis=2)  # (T, B, D*H): [forward | reverse]
+    out = layer_in
+    if not training:
+        return out, h_n, c_n, None
+    cache = _StackCache(
+        mode, num_directions, list(weights), dropout_masks, active, layer_inputs, step_caches
+    )
+    return out, h_n, c_n, cache
+
+
+def stack_backward(
+    mode: str,
+    cache: _StackCache,
+    dout: np.ndarray,
+    dh_n: np.ndarray,
+    dc_n: np.ndarray | None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, list]:
+    """Backward of ``stack_forward``.
+
+    dout (T, B, D*H) (ignored past each sequence's length); dh_n (L*D, B, H); dc_n
+    (L*D, B, H) for lstm else None. Returns dx (T, B, I), dh0 (L*D, B, H), dc0 (L*D, B, H)
+    or None, and dweights: L*D tuples (dw_ih, dw_hh, db_ih, db_hh), biases None without bias.
+    All fresh arrays.
+    """
+    if not isinstance(cache, _StackCache):
+        raise TypeError(
+            f"cache must be the cache returned by a training stack_forward, "
+            f"got {type(cache).__name__}"
+        )
+    if mode != cache.mode:
+        raise ValueError(f"mode {mode!r} differs from the forward pass's mode {cache.mode!r}")
+    step_backward = _CELLS[mode][1]
+    num_dirs = cache.num_directions
+    num_layers = len(cache.weights) // num_dirs
+    steps, batch = dout.shape[0], dout.shape[1]
+    hidden = dh_n.shape[2]
+    dh0 = np.empty_like(dh_n)
+    dc0 = None if dc_n is None else np.empty_like(dc_n)
+    dweights = [None] * len(cache.weights)
+    d_layer_out = dout  # (T, B, D*H)
+    for k in reversed(range(num_layers)):
+        layer_in = cache.layer_inputs[k]  # (T, B, I_k)
+        rows_in = layer_in.reshape(steps * batch, -1)
+        d_layer_in = np.zeros_like(layer_in)
+        for d in range(num_dirs):
+            i = k * num_dirs + d
+            w_ih, w_hh, b_ih, _ = cache.weights[i]
+            dgx, dh0[i], dc0_i, dw_hh, db_hh = _direction_backward(
+                step_backward,
+                d_layer_out[:, :, d * hidden : (d + 1) * hidden],
+                dh_n[i],
+                None if dc_n is None else dc_n[i],
+                cache.step_caches[k][d],
+                w_hh,
+                cache.active,
+                d == 1,
+            )
+            if dc0 is not None:
+                dc0[i] = dc0_i
+            dgx_rows = dgx.reshape(steps * batch, -1)  # (T*B, G*H)
+            d_layer_in += (dgx_rows @ w_ih).reshape(layer_in.shape)
+            dw_ih = dgx_rows.T @ rows_in
+            if b_ih is None:
+                dweights[i] = (dw_ih, dw_hh, None, None)
+            else:
+                dweights[i] = (dw_ih, dw_hh, dgx_rows.sum(axis=0), db_hh)
+        if k > 0 and cache.dropout_masks is not None:
+            d_layer_in = d_layer_in * cache.dropout_masks[k - 1]
+        d_layer_out = d_layer_in
+    return d_layer_out, dh0, dc0, dweights
