@@ -1,6 +1,7 @@
 """rnnkit: Elman RNN, LSTM and GRU with a C++ core and a NumPy reference."""
 
 from rnnkit import _core
+from rnnkit.modules import GRU, LSTM, RNN
 
 __version__: str = _core.__version__
 
@@ -24,4 +25,4 @@ def have_openmp() -> bool:
     return _core.have_openmp()
 
 
-__all__ = ["__version__", "get_num_threads", "set_num_threads", "have_openmp"]
+__all__ = ["RNN", "LSTM", "GRU", "__version__", "get_num_threads", "set_num_threads", "have_openmp"]
