@@ -1,6 +1,8 @@
 """rnnkit: Elman RNN, LSTM and GRU with a C++ core and a NumPy reference."""
 
-from rnnkit import _core
+from rnnkit import _core, nn, optim
+from rnnkit.checkpoint import load_checkpoint, save_checkpoint
+from rnnkit.clip import clip_grad_norm, clip_grad_value
 from rnnkit.modules import GRU, LSTM, RNN
 
 __version__: str = _core.__version__
@@ -25,4 +27,18 @@ def have_openmp() -> bool:
     return _core.have_openmp()
 
 
-__all__ = ["RNN", "LSTM", "GRU", "__version__", "get_num_threads", "set_num_threads", "have_openmp"]
+__all__ = [
+    "RNN",
+    "LSTM",
+    "GRU",
+    "__version__",
+    "get_num_threads",
+    "set_num_threads",
+    "have_openmp",
+    "nn",
+    "optim",
+    "clip_grad_norm",
+    "clip_grad_value",
+    "save_checkpoint",
+    "load_checkpoint",
+]
