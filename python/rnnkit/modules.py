@@ -20,7 +20,7 @@ import math
 import numbers
 import os
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Union
 
 import numpy as np
 
@@ -32,6 +32,8 @@ _NONLINEARITIES = ("tanh", "relu")
 _INT64_MAX = 2**63 - 1
 
 ArrayLike = Any  # anything np.asarray accepts (NumPy arrays, nested lists, CPU tensors)
+# A recurrent state as the user sees it: h for RNN/GRU, (h, c) for LSTM.
+State = Union[np.ndarray, tuple[np.ndarray, np.ndarray]]
 
 
 # ----------------------------------------------------------------------------------------
@@ -444,10 +446,14 @@ class _RecurrentBase:
 
     # -- forward ----------------------------------------------------------------------------
 
-    def __call__(self, x: ArrayLike, hx: Any = None, lengths: ArrayLike | None = None):
+    def __call__(
+        self, x: ArrayLike, hx: Any = None, lengths: ArrayLike | None = None
+    ) -> tuple[np.ndarray, State]:
         return self.forward(x, hx, lengths)
 
-    def forward(self, x: ArrayLike, hx: Any = None, lengths: ArrayLike | None = None):
+    def forward(
+        self, x: ArrayLike, hx: Any = None, lengths: ArrayLike | None = None
+    ) -> tuple[np.ndarray, State]:
         """Run the network over a whole sequence.
 
         x: (T, B, I), or (B, T, I) with batch_first, or unbatched (T, I). T and B must be
@@ -603,7 +609,7 @@ class _RecurrentBase:
 
     # -- backward ---------------------------------------------------------------------------
 
-    def backward(self, grad_out: ArrayLike, grad_state: Any = None):
+    def backward(self, grad_out: ArrayLike, grad_state: Any = None) -> tuple[np.ndarray, State]:
         """Backpropagate through the last training-mode forward pass.
 
         grad_out: gradient of the loss w.r.t. ``out``, in out's layout.
