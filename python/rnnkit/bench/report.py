@@ -1,0 +1,152 @@
+"""Presenting a result: a markdown table, the JSON file and (with matplotlib) a PNG chart."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import math
+from pathlib import Path
+
+MIB = 1024.0 * 1024.0
+
+
+def _fmt(value, spec: str, missing: str = "-") -> str:
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return missing
+    return format(value, spec)
+
+
+def _memory_index(result: dict) -> dict:
+    """(cell, config name, library) -> peak step bytes."""
+    return {
+        (m["cell"], m["config"]["name"], m["library"]): m.get("peak_step_bytes")
+        for m in result["memory"]
+    }
+
+
+def header_lines(result: dict) -> list[str]:
+    meta = result["meta"]
+    lines = [
+        f"- rnnkit {meta['rnnkit']} (OpenMP: {'yes' if meta['rnnkit_openmp'] else 'no'}), "
+        f"numpy {meta['numpy']} ({meta['numpy_blas']}), torch {meta['torch'] or 'not installed'}, "
+        f"Python {meta['python']}",
+        f"- CPU: {meta['cpu']} ({meta['cores']} cores available; "
+        f"{', '.join(meta['cpu_flags']) or 'no SIMD flags read'})",
+        f"- threads: {', '.join(str(t) for t in meta['threads'])}",
+    ]
+    for p in result["peaks"]:
+        blas_threads = p["thread_counts"]["blas"]
+        lines.append(
+            f"- practical peak at {p['threads']} thread(s): numpy float32 matmul {p['n']}^3 "
+            f"= {p['gflops']:.1f} GFLOP/s (BLAS threads reported: "
+            f"{'unknown' if blas_threads is None else blas_threads})"
+        )
+    lines.append(f"- FLOPs: {meta['flop_formula']}")
+    lines.append(f"- check before timing: {meta['check']}")
+    lines.append("- times: median of interleaved repeats after warm-up (min and IQR in the JSON)")
+    if result["memory"]:
+        lines.append(
+            "- memory: peak resident memory added by one training step (VmHWM - VmRSS before "
+            "the step, fresh process per library and case, after one warm-up step)"
+        )
+    return lines
+
+
+def table_lines(result: dict) -> list[str]:
+    """Markdown table: one row per cell x config x mode x threads."""
+    mem = _memory_index(result)
+    cols = [
+        "cell",
+        "T",
+        "B",
+        "I",
+        "H",
+        "mode",
+        "thr",
+        "rnnkit ms",
+        "torch ms",
+        "numpy ms",
+        "torch/rnnkit",
+        "rnnkit GFLOP/s",
+        "% peak",
+        "rnnkit MiB",
+        "torch MiB",
+    ]
+    lines = ["| " + " | ".join(cols) + " |", "|" + "|".join("---" for _ in cols) + "|"]
+    for c in result["cases"]:
+        cfg = c["config"]
+        row = [c["cell"], cfg["T"], cfg["B"], cfg["I"], cfg["H"], c["mode"], c["threads"]]
+        if c["status"] != "ok":
+            row += [f"**{c['status']}**: {c['message']}"] + [""] * 7
+        else:
+            t = c["times"]
+            ms = {
+                k: t[k]["median_s"] * 1e3 if k in t else None for k in ("rnnkit", "torch", "numpy")
+            }
+            training = c["mode"] == "training"
+            mem_r = mem.get((c["cell"], cfg["name"], "rnnkit")) if training else None
+            mem_t = mem.get((c["cell"], cfg["name"], "torch")) if training else None
+            row += [
+                _fmt(ms["rnnkit"], ".3f"),
+                _fmt(ms["torch"], ".3f"),
+                _fmt(ms["numpy"], ".3f"),
+                _fmt(c["ratio_torch_over_rnnkit"], ".2f"),
+                _fmt(c["gflops"]["rnnkit"], ".3g"),
+                _fmt(100.0 * c["peak_fraction"], ".1f"),
+                _fmt(None if mem_r is None else mem_r / MIB, ".2f"),
+                _fmt(None if mem_t is None else mem_t / MIB, ".2f"),
+            ]
+        lines.append("| " + " | ".join(str(v) for v in row) + " |")
+    return lines
+
+
+def format_report(result: dict) -> str:
+    return "\n".join(header_lines(result) + [""] + table_lines(result)) + "\n"
+
+
+def _finite(obj):
+    """JSON has no Infinity/NaN: non-finite floats become None."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_finite(v) for v in obj]
+    return obj
+
+
+def write_json(result: dict, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(_finite(result), indent=1, allow_nan=False) + "\n")
+
+
+def write_png(result: dict, path: Path) -> bool:
+    """A bar chart of torch/rnnkit per case; False (and nothing written) without matplotlib."""
+    if importlib.util.find_spec("matplotlib") is None:
+        return False
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    ok = [c for c in result["cases"] if c["status"] == "ok" and c["ratio_torch_over_rnnkit"]]
+    labels = [
+        f"{c['cell']} T{c['config']['T']} B{c['config']['B']} H{c['config']['H']}\n"
+        f"{c['mode']} {c['threads']}t"
+        for c in ok
+    ]
+    ratios = [c["ratio_torch_over_rnnkit"] for c in ok]
+    fig, ax = plt.subplots(figsize=(max(6.0, 0.45 * len(ok) + 2.0), 4.5))
+    colors = ["tab:blue" if c["mode"] == "inference" else "tab:orange" for c in ok]
+    ax.bar(range(len(ok)), ratios, color=colors)
+    ax.axhline(1.0, color="black", linewidth=0.8)
+    ax.set_xticks(range(len(ok)))
+    ax.set_xticklabels(labels, rotation=90, fontsize=6)
+    ax.set_ylabel("torch time / rnnkit time (higher: rnnkit faster)")
+    meta = result["meta"]
+    ax.set_title(f"rnnkit {meta['rnnkit']} vs torch {meta['torch']} on {meta['cpu']}", fontsize=9)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return True

@@ -1,0 +1,287 @@
+"""Running the benchmark: one worker per thread count, each in a fresh subprocess.
+
+A worker (``run_thread_count``) sets rnnkit's, torch's and NumPy's BLAS thread counts,
+measures the practical peak (NumPy matmul), then for each cell and config: builds the
+implementations with the same weights, checks their results against the NumPy reference,
+and times each mode with the implementations interleaved. ``run`` starts one worker per
+thread count as ``python -m rnnkit.bench._child worker SPEC OUT N`` with the thread environment
+variables set before anything is imported (this is what fixes the BLAS and OpenMP pools
+robustly, and keeps torch's thread pool of one count out of the next), or calls it in
+this process with ``in_process`` (tests, debugging).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+import time
+import traceback
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from rnnkit.bench import blas, check, configs, impls, memory, timing
+
+
+@dataclass
+class Options:
+    """Everything one benchmark run needs (built by the CLI from its arguments)."""
+
+    cells: list
+    configs: list  # of configs.Config
+    modes: list
+    threads: list
+    repeats: int = 7
+    numpy_repeats: int = 3  # the NumPy reference is slow: it takes part in fewer rounds
+    torch: bool = True
+    numpy: bool = True
+    memory: bool = True
+    in_process: bool = False
+    quick: bool = False
+    min_sample_s: float = 0.05
+    matmul_n: int = 2048
+    rtol: float = check.DEFAULT_RTOL
+    seed: int = 0
+    rnnkit_backend: str = "native"  # "numpy" only to exercise the benchmark itself
+
+
+def subprocess_env(threads: int) -> dict:
+    """The environment of a worker: thread counts fixed, this rnnkit importable."""
+    import rnnkit
+
+    env = dict(os.environ)
+    for var in blas.THREAD_ENV_VARS:
+        env[var] = str(threads)
+    package_root = str(Path(rnnkit.__file__).resolve().parent.parent)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
+    return env
+
+
+def _log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def _set_threads(n: int, use_torch: bool) -> dict:
+    """Set every library's thread count; returns what each reports afterwards."""
+    import rnnkit
+
+    rnnkit.set_num_threads(n)
+    counts = {"rnnkit": rnnkit.get_num_threads(), "blas": blas.set_blas_threads(n), "torch": None}
+    if use_torch:
+        import torch
+
+        torch.set_num_threads(n)
+        counts["torch"] = torch.get_num_threads()
+    return counts
+
+
+def _timed_names(spec: dict) -> list[str]:
+    names = ["rnnkit"]
+    if spec["torch"]:
+        names.append("torch")
+    if spec["numpy"]:
+        names.append("numpy")
+    return names
+
+
+def _case_record(cell, config, mode, threads, peak_gflops, times) -> dict:
+    """Derived numbers of one timed case: GFLOP/s, ratios, fraction of peak."""
+    flops = configs.case_flops(cell, config, mode)
+    med = {name: t["median_s"] for name, t in times.items()}
+    gflops = {name: flops / s / 1e9 for name, s in med.items()}
+    return {
+        "cell": cell,
+        "config": config.as_dict(),
+        "mode": mode,
+        "threads": threads,
+        "status": "ok",
+        "message": None,
+        "flops": flops,
+        "times": times,
+        "gflops": gflops,
+        "ratio_torch_over_rnnkit": med["torch"] / med["rnnkit"] if "torch" in med else None,
+        "ratio_numpy_over_rnnkit": med["numpy"] / med["rnnkit"] if "numpy" in med else None,
+        "peak_fraction": gflops["rnnkit"] / peak_gflops,
+    }
+
+
+def _failed_record(cell, config, mode, threads, status, message) -> dict:
+    return {
+        "cell": cell,
+        "config": config.as_dict(),
+        "mode": mode,
+        "threads": threads,
+        "status": status,
+        "message": message,
+    }
+
+
+def _run_cell_config(spec: dict, cell: str, config, threads: int, peak_gflops: float) -> list:
+    """Check, then time every mode of one cell and config; one record per mode."""
+    timed = _timed_names(spec)
+    names = list(dict.fromkeys([*timed, "numpy"]))
+    built = impls.build(names, cell, config, spec["seed"], spec["rnnkit_backend"])
+    result = check.check_agreement(
+        {name: impl.results() for name, impl in built.items()}, "numpy", spec["rtol"]
+    )
+    if not result.ok:
+        msg = f"results disagree, config aborted: {'; '.join(result.messages)}"
+        _log(f"  CHECK FAILED {cell} {config.label()} threads={threads}: {msg}")
+        return [
+            {
+                **_failed_record(cell, config, m, threads, "check_failed", msg),
+                "check": result.as_dict(),
+            }
+            for m in spec["modes"]
+        ]
+    records = []
+    for mode in spec["modes"]:
+        for impl in built.values():
+            impl.set_mode(mode)
+        times = timing.time_interleaved(
+            {name: built[name].call for name in timed},
+            repeats=spec["repeats"],
+            repeat_caps={"numpy": spec["numpy_repeats"]},
+            min_sample_s=spec["min_sample_s"],
+        )
+        rec = _case_record(cell, config, mode, threads, peak_gflops, times)
+        rec["check"] = result.as_dict()
+        records.append(rec)
+        ratio = rec["ratio_torch_over_rnnkit"]
+        _log(
+            f"  {cell:4s} {config.label():28s} {mode:9s} threads={threads}: rnnkit "
+            f"{times['rnnkit']['median_s'] * 1e3:9.3f} ms  {rec['gflops']['rnnkit']:7.1f} GFLOP/s"
+            + (f"  torch/rnnkit {ratio:5.2f}x" if ratio is not None else "")
+        )
+    return records
+
+
+def run_thread_count(spec: dict, threads: int) -> dict:
+    """The worker: every case at one thread count (see the module docstring)."""
+    import rnnkit
+
+    previous = {"rnnkit": rnnkit.get_num_threads(), "blas": blas.get_blas_threads()}
+    if spec["torch"]:
+        import torch
+
+        previous["torch"] = torch.get_num_threads()
+    counts = _set_threads(threads, spec["torch"])
+    try:
+        peak = blas.matmul_gflops(spec["matmul_n"])
+        _log(
+            f"threads={threads}: numpy matmul {spec['matmul_n']}^3 float32 "
+            f"{peak['gflops']:.1f} GFLOP/s (BLAS threads {counts['blas']})"
+        )
+        cases = []
+        for cell in spec["cells"]:
+            for cdict in spec["configs"]:
+                config = configs.Config(**cdict)
+                try:
+                    cases += _run_cell_config(spec, cell, config, threads, peak["gflops"])
+                except Exception as e:  # report and go on with the other configs
+                    msg = f"{type(e).__name__}: {e}"
+                    _log(f"  ERROR {cell} {config.label()} threads={threads}: {msg}")
+                    _log(traceback.format_exc())
+                    cases += [
+                        _failed_record(cell, config, m, threads, "error", msg)
+                        for m in spec["modes"]
+                    ]
+    finally:
+        if spec.get("in_process"):
+            rnnkit.set_num_threads(previous["rnnkit"])
+            if previous["blas"] is not None:
+                blas.set_blas_threads(previous["blas"])
+            if "torch" in previous:
+                torch.set_num_threads(previous["torch"])
+    return {"threads": threads, "thread_counts": counts, "peak": peak, "cases": cases}
+
+
+def _run_worker_subprocess(spec: dict, threads: int) -> dict:
+    import subprocess
+
+    with tempfile.TemporaryDirectory(prefix="rnnkit-bench-") as tmp:
+        spec_path, out_path = Path(tmp, "spec.json"), Path(tmp, "out.json")
+        spec_path.write_text(json.dumps(spec))
+        cmd = [sys.executable, "-m", "rnnkit.bench._child", "worker", str(spec_path), str(out_path)]
+        cmd.append(str(threads))
+        proc = subprocess.run(cmd, env=subprocess_env(threads))
+        if proc.returncode != 0 or not out_path.exists():
+            raise RuntimeError(
+                f"benchmark worker for threads={threads} failed (exit {proc.returncode})"
+            )
+        return json.loads(out_path.read_text())
+
+
+def _memory_records(opts: Options) -> list:
+    threads = max(opts.threads)
+    libraries = ["rnnkit"] + (["torch"] if opts.torch else [])
+    records = []
+    for cell in opts.cells:
+        for config in opts.configs:
+            for lib in libraries:
+                res = memory.measure(lib, cell, config, threads, opts.seed, opts.rnnkit_backend)
+                records.append(
+                    {
+                        "cell": cell,
+                        "config": config.as_dict(),
+                        "library": lib,
+                        "threads": threads,
+                        **res,
+                    }
+                )
+                _log(f"  memory {lib:6s} {cell:4s} {config.label()}: {res}")
+    return records
+
+
+def _ordered(cases: list, opts: Options) -> list:
+    """Cases by cell, config, mode, then threads (rows of different thread counts adjacent)."""
+    names = [c.name for c in opts.configs]
+
+    def key(c):
+        return (
+            opts.cells.index(c["cell"]),
+            names.index(c["config"]["name"]),
+            opts.modes.index(c["mode"]),
+            opts.threads.index(c["threads"]),
+        )
+
+    return sorted(cases, key=key)
+
+
+def run(opts: Options) -> dict:
+    """The whole benchmark; returns the JSON-ready result (meta, peaks, cases, memory)."""
+    from rnnkit.bench import machine
+
+    if opts.torch and not impls.torch_available():
+        _log("torch is not installed: timing rnnkit and the NumPy reference only")
+        opts.torch = False
+    spec = asdict(opts)
+    spec["configs"] = [c.as_dict() for c in opts.configs]
+    per_threads = []
+    for n in opts.threads:
+        if opts.in_process:
+            per_threads.append(run_thread_count(spec, n))
+        else:
+            per_threads.append(_run_worker_subprocess(spec, n))
+    want_memory = opts.memory and "training" in opts.modes
+    meta = machine.describe()
+    meta.update(
+        {
+            "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "threads": opts.threads,
+            "options": spec,
+            "flop_formula": configs.FLOP_FORMULA,
+            "memory_method": (memory.__doc__ or "").strip().split("\n\n")[1].replace("\n", " "),
+            "check": f"max|x - ref| / max|ref| <= {opts.rtol:g} against the NumPy reference",
+        }
+    )
+    return {
+        "meta": meta,
+        "peaks": [
+            {"threads": r["threads"], "thread_counts": r["thread_counts"], **r["peak"]}
+            for r in per_threads
+        ],
+        "cases": _ordered([c for r in per_threads for c in r["cases"]], opts),
+        "memory": _memory_records(opts) if want_memory else [],
+    }

@@ -1,0 +1,68 @@
+"""Interleaved timing: warm-up, then repeats that alternate implementations (A B C A B C ...).
+
+Each sample runs an implementation's call ``number`` times back to back and records the
+mean; ``number`` is chosen from the warm-up so that one sample lasts about
+``min_sample_s`` (short calls would otherwise be dominated by timer noise). Alternating
+implementations within each round spreads any drift of the machine (other processes,
+frequency changes) over all of them instead of biasing one.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Callable
+
+import numpy as np
+
+MAX_NUMBER: int = 1000
+
+
+def summarize(samples: list[float], number: int) -> dict:
+    """Median, min, quartiles and IQR (seconds per call) of the samples."""
+    arr = np.asarray(samples, dtype=np.float64)
+    q1, med, q3 = (float(v) for v in np.percentile(arr, [25, 50, 75]))
+    return {
+        "median_s": med,
+        "min_s": float(arr.min()),
+        "q1_s": q1,
+        "q3_s": q3,
+        "iqr_s": q3 - q1,
+        "repeats": int(arr.size),
+        "number": number,
+        "samples_s": [float(v) for v in arr],
+    }
+
+
+def _time_once(fn: Callable[[], object], number: int) -> float:
+    t0 = time.perf_counter()
+    for _ in range(number):
+        fn()
+    return (time.perf_counter() - t0) / number
+
+
+def time_interleaved(
+    calls: dict[str, Callable[[], object]],
+    repeats: int,
+    repeat_caps: dict[str, int] | None = None,
+    warmup: int = 2,
+    min_sample_s: float = 0.05,
+) -> dict[str, dict]:
+    """Time every call in ``calls`` (name -> zero-argument callable); returns name ->
+    ``summarize(...)``. ``repeat_caps`` limits the repeats of slow implementations: they
+    take part in the first ``cap`` rounds only."""
+    if repeats < 1:
+        raise ValueError(f"time_interleaved: repeats must be >= 1, got {repeats}")
+    caps = repeat_caps or {}
+    numbers = {}
+    for name, fn in calls.items():
+        t = 0.0
+        for _ in range(max(1, warmup)):
+            t = _time_once(fn, 1)  # the last warm-up call, after first-call costs
+        numbers[name] = int(min(MAX_NUMBER, max(1, math.ceil(min_sample_s / max(t, 1e-9)))))
+    samples: dict[str, list[float]] = {name: [] for name in calls}
+    for r in range(repeats):
+        for name, fn in calls.items():
+            if r < caps.get(name, repeats):
+                samples[name].append(_time_once(fn, numbers[name]))
+    return {name: summarize(s, numbers[name]) for name, s in samples.items()}
