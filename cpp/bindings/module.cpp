@@ -6,6 +6,8 @@
 
 namespace py = pybind11;
 
+void bind_stack(py::module_& m);  // bind_stack.cpp
+
 #ifndef RNNKIT_VERSION
 #define RNNKIT_VERSION "0.0.0"
 #endif
@@ -24,4 +26,5 @@ PYBIND11_MODULE(_core, m) {
         rnnkit::set_num_threads(n);
       },
       py::arg("n"), "Set the number of threads used by native compute (n >= 1).");
+  bind_stack(m);
 }

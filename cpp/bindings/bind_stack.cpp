@@ -1,0 +1,392 @@
+// Bindings of the stack (stack.h): rnnkit._core.stack_forward, stack_backward and the
+// StackCache class they pass between them.
+//
+// Thin: check every argument (C-contiguous, aligned numpy arrays of exactly the compute
+// dtype, shapes consistent with x and the weights; clear ValueError / TypeError otherwise,
+// never a crash), allocate the result arrays, release the GIL, call the core. Python
+// (rnnkit._native) converts and validates first; these checks are the last line.
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "rnnkit/stack.h"
+
+namespace py = pybind11;
+
+namespace {
+
+using i64 = std::int64_t;
+using rnnkit::Mode;
+
+const std::pair<const char*, Mode> kModes[] = {
+    {"rnn_tanh", Mode::rnn_tanh}, {"rnn_relu", Mode::rnn_relu},
+    {"lstm", Mode::lstm},         {"gru", Mode::gru},
+    {"gru_reset_before", Mode::gru_reset_before},
+};
+
+Mode parse_mode(const std::string& fn, const std::string& name) {
+  std::string valid;
+  for (const auto& [mode_name, mode] : kModes) {
+    if (name == mode_name) return mode;
+    valid += std::string(valid.empty() ? "" : ", ") + "'" + mode_name + "'";
+  }
+  throw py::value_error(fn + ": mode must be one of " + valid + ", got '" + name + "'");
+}
+
+std::string mode_name(Mode mode) {
+  for (const auto& [name, m] : kModes) {
+    if (m == mode) return name;
+  }
+  return "?";
+}
+
+std::string type_name(py::handle obj) {
+  return py::str(py::type::handle_of(obj).attr("__name__")).cast<std::string>();
+}
+
+std::string shape_str(const std::vector<i64>& shape) {
+  std::string s = "(";
+  for (size_t i = 0; i < shape.size(); ++i) {
+    s += (i ? ", " : "") + std::to_string(shape[i]);
+  }
+  return s + (shape.size() == 1 ? ",)" : ")");
+}
+
+std::vector<i64> shape_of(const py::array& a) {
+  return std::vector<i64>(a.shape(), a.shape() + a.ndim());
+}
+
+py::array as_array(py::handle obj, const std::string& name) {
+  if (!py::isinstance<py::array>(obj)) {
+    throw py::type_error(name + " must be a numpy.ndarray, got " + type_name(obj));
+  }
+  return py::reinterpret_borrow<py::array>(obj);
+}
+
+// A list or tuple's items, held for the whole call (so another thread replacing an item
+// while the GIL is released cannot free an array in use).
+std::vector<py::object> as_items(py::handle obj, const std::string& name) {
+  if (!py::isinstance<py::list>(obj) && !py::isinstance<py::tuple>(obj)) {
+    throw py::type_error(name + " must be a list or tuple, got " + type_name(obj));
+  }
+  std::vector<py::object> items;
+  for (py::handle item : py::reinterpret_borrow<py::sequence>(obj)) {
+    items.push_back(py::reinterpret_borrow<py::object>(item));
+  }
+  return items;
+}
+
+// The arrays whose data the core reads, kept alive for the call.
+struct Checked {
+  std::vector<py::array> keep;
+
+  // Checks a's dtype (TypeError), shape, contiguity and alignment (ValueError); returns
+  // its data. `desc` names the shape symbolically, e.g. "(L*D, B, H)".
+  template <typename T>
+  const T* get(const py::array& a, const std::string& name, const std::vector<i64>& shape,
+               const std::string& desc) {
+    if (!py::isinstance<py::array_t<T>>(a)) {
+      throw py::type_error(name + " must have dtype " +
+                           py::str(py::dtype::of<T>()).cast<std::string>() + ", got " +
+                           py::str(a.dtype()).cast<std::string>());
+    }
+    if (shape_of(a) != shape) {
+      throw py::value_error(name + " must have shape " + desc + " = " + shape_str(shape) +
+                            ", got " + shape_str(shape_of(a)));
+    }
+    if (!(a.flags() & py::array::c_style)) {
+      throw py::value_error(name + " must be C-contiguous");
+    }
+    if (!(a.flags() & py::detail::npy_api::NPY_ARRAY_ALIGNED_)) {
+      throw py::value_error(name + " must be aligned");
+    }
+    keep.push_back(a);
+    return static_cast<const T*>(a.data());
+  }
+};
+
+// The Python-side cache: a float32 or float64 StackCache.
+struct PyStackCache {
+  std::shared_ptr<rnnkit::StackCache<float>> f32;
+  std::shared_ptr<rnnkit::StackCache<double>> f64;
+
+  const rnnkit::StackDims& dims() const { return f32 ? f32->dims : f64->dims; }
+  Mode mode() const { return f32 ? f32->mode : f64->mode; }
+  std::string dtype() const { return f32 ? "float32" : "float64"; }
+  i64 nbytes() const { return f32 ? f32->nbytes() : f64->nbytes(); }
+};
+
+template <typename T>
+py::array_t<T> new_array(std::initializer_list<i64> shape) {
+  return py::array_t<T>(std::vector<py::ssize_t>(shape.begin(), shape.end()));
+}
+
+template <typename T>
+py::tuple forward_impl(Mode mode, const py::array& x, py::handle h0_obj, py::handle c0_obj,
+                       const std::vector<py::object>& entries, py::handle lengths_obj,
+                       py::handle masks_obj, bool training, i64 D) {
+  const std::string fn = "stack_forward: ";
+  Checked args;
+  rnnkit::StackDims s;
+  s.T = x.shape(0);
+  s.B = x.shape(1);
+  s.I = x.shape(2);
+  s.D = D;
+  if (s.T < 1 || s.B < 1) {
+    throw py::value_error(fn + "x must have T >= 1 and B >= 1, got shape " +
+                          shape_str(shape_of(x)));
+  }
+  const T* x_data = args.get<T>(x, fn + "x", {s.T, s.B, s.I}, "(T, B, I)");
+
+  const i64 n_entries = static_cast<i64>(entries.size());
+  if (n_entries < D || n_entries % D != 0) {
+    throw py::value_error(fn + "weights must hold L*D entries with L >= 1 and D = " +
+                          std::to_string(D) + ", got " + std::to_string(n_entries));
+  }
+  s.L = n_entries / D;
+  const i64 G = rnnkit::gate_count(mode);
+  std::vector<std::vector<py::object>> cells;
+  for (i64 i = 0; i < n_entries; ++i) {
+    const std::string name = fn + "weights[" + std::to_string(i) + "]";
+    cells.push_back(as_items(entries[i], name));
+    if (cells.back().size() != 4) {
+      throw py::value_error(name + " must be a tuple (w_ih, w_hh, b_ih, b_hh), got " +
+                            std::to_string(cells.back().size()) + " items");
+    }
+  }
+  const py::array w_hh0 = as_array(cells[0][1], fn + "weights[0][1] (w_hh)");
+  if (w_hh0.ndim() != 2 || w_hh0.shape(1) < 1 || w_hh0.shape(0) != G * w_hh0.shape(1)) {
+    throw py::value_error(fn + "weights[0][1] (w_hh) must have shape (G*H, H) with H >= 1 "
+                          "and G = " + std::to_string(G) + " for mode '" + mode_name(mode) +
+                          "', got " + shape_str(shape_of(w_hh0)));
+  }
+  s.H = w_hh0.shape(1);
+  s.bias = !cells[0][2].is_none();
+  const i64 H = s.H, GH = G * H, DH = D * H, LD = s.L * D;
+
+  std::vector<rnnkit::CellWeights<T>> weights(n_entries);
+  for (i64 i = 0; i < n_entries; ++i) {
+    const std::string name = fn + "weights[" + std::to_string(i) + "]";
+    const i64 in_k = i < D ? s.I : DH;
+    const std::string in_desc = i < D ? "I" : "D*H";
+    auto& w = weights[i];
+    w.w_ih = args.get<T>(as_array(cells[i][0], name + "[0] (w_ih)"), name + "[0] (w_ih)",
+                         {GH, in_k}, "(G*H, " + in_desc + ")");
+    w.w_hh = args.get<T>(as_array(cells[i][1], name + "[1] (w_hh)"), name + "[1] (w_hh)",
+                         {GH, H}, "(G*H, H)");
+    for (int j : {2, 3}) {
+      const std::string bname = name + (j == 2 ? "[2] (b_ih)" : "[3] (b_hh)");
+      if (cells[i][j].is_none() == s.bias) {
+        throw py::value_error(bname + (s.bias ? " is None but weights[0] has biases"
+                                              : " is given but weights[0][2] is None"));
+      }
+      if (s.bias) {
+        const T* b = args.get<T>(as_array(cells[i][j], bname), bname, {GH}, "(G*H,)");
+        (j == 2 ? w.b_ih : w.b_hh) = b;
+      }
+    }
+  }
+
+  const T* h0 = args.get<T>(as_array(h0_obj, fn + "h0"), fn + "h0", {LD, s.B, H},
+                            "(L*D, B, H)");
+  const T* c0 = nullptr;
+  if (mode == Mode::lstm) {
+    if (c0_obj.is_none()) throw py::value_error(fn + "c0 is required for mode 'lstm'");
+    c0 = args.get<T>(as_array(c0_obj, fn + "c0"), fn + "c0", {LD, s.B, H}, "(L*D, B, H)");
+  } else if (!c0_obj.is_none()) {
+    throw py::value_error(fn + "c0 must be None for mode '" + mode_name(mode) + "'");
+  }
+
+  const i64* lengths = nullptr;
+  if (!lengths_obj.is_none()) {
+    const std::string name = fn + "lengths";
+    lengths = args.get<i64>(as_array(lengths_obj, name), name, {s.B}, "(B,)");
+    for (i64 b = 0; b < s.B; ++b) {
+      if (lengths[b] < 1 || lengths[b] > s.T) {
+        throw py::value_error(name + "[" + std::to_string(b) + "] must be in 1..T = 1.." +
+                              std::to_string(s.T) + ", got " + std::to_string(lengths[b]));
+      }
+    }
+  }
+
+  std::vector<const T*> masks;
+  if (!masks_obj.is_none()) {
+    const auto items = as_items(masks_obj, fn + "dropout_masks");
+    if (static_cast<i64>(items.size()) != s.L - 1) {
+      throw py::value_error(fn + "dropout_masks must hold L-1 = " + std::to_string(s.L - 1) +
+                            " arrays, got " + std::to_string(items.size()));
+    }
+    for (size_t k = 0; k < items.size(); ++k) {
+      const std::string name = fn + "dropout_masks[" + std::to_string(k) + "]";
+      masks.push_back(args.get<T>(as_array(items[k], name), name, {s.T, s.B, DH},
+                                  "(T, B, D*H)"));
+    }
+  }
+
+  auto out = new_array<T>({s.T, s.B, DH});
+  auto h_n = new_array<T>({LD, s.B, H});
+  py::object c_n = py::none();
+  T* c_n_data = nullptr;
+  if (mode == Mode::lstm) {
+    auto c = new_array<T>({LD, s.B, H});
+    c_n_data = c.mutable_data();
+    c_n = std::move(c);
+  }
+  std::shared_ptr<rnnkit::StackCache<T>> cache;
+  if (training) cache = std::make_shared<rnnkit::StackCache<T>>();
+  {
+    T* out_data = out.mutable_data();
+    T* h_n_data = h_n.mutable_data();
+    py::gil_scoped_release release;
+    rnnkit::stack_forward<T>(out_data, h_n_data, c_n_data, cache.get(), x_data, h0, c0,
+                             weights.data(), lengths, masks.empty() ? nullptr : masks.data(),
+                             mode, s);
+  }
+  py::object cache_obj = py::none();
+  if (training) {
+    PyStackCache pc;
+    if constexpr (std::is_same_v<T, float>) {
+      pc.f32 = std::move(cache);
+    } else {
+      pc.f64 = std::move(cache);
+    }
+    cache_obj = py::cast(std::move(pc));
+  }
+  return py::make_tuple(out, h_n, c_n, cache_obj);
+}
+
+template <typename T>
+py::tuple backward_impl(const rnnkit::StackCache<T>& cache, py::handle dout_obj,
+                        py::handle dh_n_obj, py::handle dc_n_obj) {
+  const std::string fn = "stack_backward: ";
+  const rnnkit::StackDims& s = cache.dims;
+  const i64 G = rnnkit::gate_count(cache.mode);
+  const i64 H = s.H, GH = G * H, DH = s.D * H, LD = s.L * s.D;
+  Checked args;
+  const T* dout = args.get<T>(as_array(dout_obj, fn + "dout"), fn + "dout", {s.T, s.B, DH},
+                              "(T, B, D*H)");
+  const T* dh_n = args.get<T>(as_array(dh_n_obj, fn + "dh_n"), fn + "dh_n", {LD, s.B, H},
+                              "(L*D, B, H)");
+  const T* dc_n = nullptr;
+  if (cache.mode == Mode::lstm) {
+    if (dc_n_obj.is_none()) throw py::value_error(fn + "dc_n is required for mode 'lstm'");
+    dc_n = args.get<T>(as_array(dc_n_obj, fn + "dc_n"), fn + "dc_n", {LD, s.B, H},
+                       "(L*D, B, H)");
+  } else if (!dc_n_obj.is_none()) {
+    throw py::value_error(fn + "dc_n must be None for mode '" + mode_name(cache.mode) + "'");
+  }
+
+  auto dx = new_array<T>({s.T, s.B, s.I});
+  auto dh0 = new_array<T>({LD, s.B, H});
+  py::object dc0 = py::none();
+  T* dc0_data = nullptr;
+  if (cache.mode == Mode::lstm) {
+    auto c = new_array<T>({LD, s.B, H});
+    dc0_data = c.mutable_data();
+    dc0 = std::move(c);
+  }
+  py::list dweights;
+  std::vector<rnnkit::CellGrads<T>> grads(LD);
+  for (i64 i = 0; i < LD; ++i) {
+    auto dw_ih = new_array<T>({GH, i < s.D ? s.I : DH});
+    auto dw_hh = new_array<T>({GH, H});
+    grads[i].dw_ih = dw_ih.mutable_data();
+    grads[i].dw_hh = dw_hh.mutable_data();
+    py::object db_ih = py::none(), db_hh = py::none();
+    if (s.bias) {
+      auto bi = new_array<T>({GH});
+      auto bh = new_array<T>({GH});
+      grads[i].db_ih = bi.mutable_data();
+      grads[i].db_hh = bh.mutable_data();
+      db_ih = std::move(bi);
+      db_hh = std::move(bh);
+    }
+    dweights.append(py::make_tuple(dw_ih, dw_hh, db_ih, db_hh));
+  }
+  {
+    T* dx_data = dx.mutable_data();
+    T* dh0_data = dh0.mutable_data();
+    py::gil_scoped_release release;
+    rnnkit::stack_backward<T>(dx_data, dh0_data, dc0_data, grads.data(), cache, dout, dh_n,
+                              dc_n);
+  }
+  return py::make_tuple(dx, dh0, dc0, dweights);
+}
+
+py::tuple stack_forward(const std::string& mode_str, py::handle x_obj, py::handle h0,
+                        py::handle c0, py::handle weights, py::handle lengths,
+                        py::handle masks, bool training, i64 num_directions) {
+  const std::string fn = "stack_forward";
+  const Mode mode = parse_mode(fn, mode_str);
+  if (num_directions != 1 && num_directions != 2) {
+    throw py::value_error(fn + ": num_directions must be 1 or 2, got " +
+                          std::to_string(num_directions));
+  }
+  const py::array x = as_array(x_obj, fn + ": x");
+  if (x.ndim() != 3) {
+    throw py::value_error(fn + ": x must have shape (T, B, I), got " +
+                          shape_str(shape_of(x)));
+  }
+  const auto entries = as_items(weights, fn + ": weights");
+  if (py::isinstance<py::array_t<float>>(x)) {
+    return forward_impl<float>(mode, x, h0, c0, entries, lengths, masks, training,
+                               num_directions);
+  }
+  if (py::isinstance<py::array_t<double>>(x)) {
+    return forward_impl<double>(mode, x, h0, c0, entries, lengths, masks, training,
+                                num_directions);
+  }
+  throw py::type_error(fn + ": x must have dtype float32 or float64, got " +
+                       py::str(x.dtype()).cast<std::string>());
+}
+
+py::tuple stack_backward(const std::string& mode_str, py::handle cache_obj, py::handle dout,
+                         py::handle dh_n, py::handle dc_n) {
+  const std::string fn = "stack_backward";
+  const Mode mode = parse_mode(fn, mode_str);
+  if (!py::isinstance<PyStackCache>(cache_obj)) {
+    throw py::type_error(fn + ": cache must be the StackCache of a training stack_forward, "
+                              "got " + type_name(cache_obj));
+  }
+  const auto& pc = cache_obj.cast<const PyStackCache&>();
+  if (pc.mode() != mode) {
+    throw py::value_error(fn + ": mode '" + mode_str + "' differs from the forward's mode '" +
+                          mode_name(pc.mode()) + "'");
+  }
+  return pc.f32 ? backward_impl<float>(*pc.f32, dout, dh_n, dc_n)
+                : backward_impl<double>(*pc.f64, dout, dh_n, dc_n);
+}
+
+}  // namespace
+
+void bind_stack(py::module_& m) {
+  py::class_<PyStackCache>(m, "StackCache",
+                           "What a training stack_forward keeps for stack_backward (opaque).")
+      .def_property_readonly("mode", [](const PyStackCache& c) { return mode_name(c.mode()); })
+      .def_property_readonly("dtype", &PyStackCache::dtype)
+      .def_property_readonly("num_layers", [](const PyStackCache& c) { return c.dims().L; })
+      .def_property_readonly("num_directions",
+                             [](const PyStackCache& c) { return c.dims().D; })
+      .def_property_readonly("nbytes", &PyStackCache::nbytes, "Bytes of saved buffers.")
+      .def("__repr__", [](const PyStackCache& c) {
+        const auto& s = c.dims();
+        return "<rnnkit._core.StackCache mode='" + mode_name(c.mode()) + "' dtype=" +
+               c.dtype() + " T=" + std::to_string(s.T) + " B=" + std::to_string(s.B) +
+               " L=" + std::to_string(s.L) + " D=" + std::to_string(s.D) +
+               " H=" + std::to_string(s.H) + ">";
+      });
+
+  m.def("stack_forward", &stack_forward, py::arg("mode"), py::arg("x"), py::arg("h0"),
+        py::arg("c0").none(true), py::arg("weights"), py::arg("lengths").none(true),
+        py::arg("dropout_masks").none(true), py::arg("training"), py::arg("num_directions"),
+        "Forward of an L-layer, D-direction stack (the backend contract's stack_forward).\n"
+        "Returns (out (T, B, D*H), h_n (L*D, B, H), c_n or None, StackCache or None).");
+  m.def("stack_backward", &stack_backward, py::arg("mode"), py::arg("cache"),
+        py::arg("dout"), py::arg("dh_n"), py::arg("dc_n").none(true),
+        "Backward of stack_forward from its StackCache.\n"
+        "Returns (dx, dh0, dc0 or None, [(dw_ih, dw_hh, db_ih, db_hh), ...]).");
+}

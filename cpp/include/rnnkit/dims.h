@@ -1,0 +1,35 @@
+// Sizes shared by the cells (rnn.h, lstm.h, gru.h): one layer, one direction, the whole
+// sequence, time-major contiguous buffers.
+//
+// Conventions used by every cell header:
+//   - "(T, B, I)" is a row-major buffer of T*B rows of I elements; row t*B + b holds time
+//     step t of sequence b.
+//   - The cell's output rows have stride `ldo` (>= H) so that the two directions of a
+//     layer write side by side into one (T, B, D*H) buffer: the forward direction at
+//     column 0, the reverse direction at column H, ldo = D*H.
+//   - G is the number of gate blocks (1 rnn, 4 lstm [i,f,g,o], 3 gru [r,z,n]); gate
+//     buffers are (.., G*H) with the blocks side by side, PyTorch's order.
+//   - lengths: nullptr (every sequence has T steps) or (B,) with each value in 1..T.
+//     Step t of sequence b is active when t < lengths[b]. At an inactive step a sequence
+//     keeps its state and writes a zero output; the reverse direction therefore starts
+//     sequence b at its last valid step lengths[b]-1, from h0.
+#pragma once
+#include <cstdint>
+
+namespace rnnkit {
+
+struct Dims {
+  std::int64_t T = 0;    // time steps, >= 1
+  std::int64_t B = 0;    // batch size, >= 1
+  std::int64_t I = 0;    // input features (row length of x), >= 0
+  std::int64_t H = 0;    // hidden units, >= 1
+  std::int64_t ldo = 0;  // row stride of out / dout, >= H
+  bool reverse = false;  // false: t = 0 .. T-1; true: t = T-1 .. 0
+};
+
+// True when step t of sequence b is inside the sequence.
+inline bool step_active(const std::int64_t* lengths, std::int64_t b, std::int64_t t) {
+  return lengths == nullptr || t < lengths[b];
+}
+
+}  // namespace rnnkit

@@ -1,0 +1,65 @@
+// GRU cell over a whole sequence: one layer, one direction (see dims.h for the buffer
+// conventions, lengths and direction). Gate blocks [r, z, n], PyTorch's order:
+//
+//   r = sigmoid(x W_ir^T + b_ir + h W_hr^T + b_hr)
+//   z = sigmoid(x W_iz^T + b_iz + h W_hz^T + b_hz)
+//   reset_after = true (PyTorch):      n = tanh(x W_in^T + b_in + r * (h W_hn^T + b_hn))
+//   reset_after = false (original):    n = tanh(x W_in^T + b_in + (r * h) W_hn^T + b_hn)
+//   h_t = (1 - z) * n + z * h_{t-1}
+//
+// Forward: one GEMM gives the input projection for all T*B rows; each step then does
+// h W_hh^T (B x 3H; with reset_after=false, h W_{hr,hz}^T (B x 2H) and, once r is known,
+// (r*h) W_hn^T (B x H)) and the elementwise cell. Backward: each step does the
+// elementwise derivative and dA W_hh (reset_after=false: dA_n W_hn, then dA_rz W_hrz);
+// dX, dW_ih, dW_hh and the bias sums are single GEMMs / sums over T*B rows after the loop.
+//
+// No allocation: every buffer comes from the caller (the stack, stack.h).
+#pragma once
+#include <cstdint>
+
+#include "rnnkit/dims.h"
+
+namespace rnnkit {
+
+// Elements of the `work` scratch buffer that gru_forward / gru_backward need.
+inline std::int64_t gru_work_size(const Dims& d) { return d.B * 4 * d.H; }
+
+// Forward.
+//   out    (T, B, ldo) written, columns [0, H): h_t, or 0 where step t of b is inactive.
+//   h      (B, H)      read as h0, written as h_n (the state after each sequence's last
+//                      valid step).
+//   gates  (T, B, 3H)  written: the activations [r, z, n] of every active row.
+//                      Workspace at inference; kept for backward when training.
+//   h_prev (T, B, H)   written when not nullptr (training): the state entering step t.
+//   extra  (T, B, H)   written when not nullptr (training; given with h_prev):
+//                      reset_after: h W_hn^T + b_hn;  reset_before: r * h_{t-1}.
+//   work   gru_work_size(d) elements, scratch.
+//   x      (T, B, I) read.  w_ih (3H, I), w_hh (3H, H) read.
+//   b_ih, b_hh (3H,) read, or nullptr (no bias).
+//   lengths (B,) read, or nullptr.
+template <typename T>
+void gru_forward(T* out, T* h, T* gates, T* h_prev, T* extra, T* work, const T* x,
+                 const T* w_ih, const T* w_hh, const T* b_ih, const T* b_hh,
+                 const std::int64_t* lengths, const Dims& d, bool reset_after);
+
+// Backward of gru_forward (which must have run with h_prev and extra: training).
+//   dx       (T, B, I) written, or accumulated when accumulate_dx (the two directions of
+//                      a layer add into one buffer): dA W_ih; zero rows at inactive steps.
+//   dw_ih    (3H, I), dw_hh (3H, H) written.
+//   db_ih, db_hh (3H,) written, or nullptr (no bias).
+//   dh       (B, H)    read as dL/dh_n, written as dL/dh0.
+//   dgates   (T, B, 3H) written, workspace: dL/d(input side of the pre-activations).
+//   dgates_h (T, B, 3H) written, workspace, reset_after only (else nullptr): dL/d(h W_hh^T
+//                      + b_hh), which differs from dgates in the n block (times r).
+//   work     gru_work_size(d) elements, scratch.
+//   dout     (T, B, ldo) read, columns [0, H): dL/dout; ignored at inactive steps.
+//   x, w_ih, w_hh, lengths, reset_after: as given to gru_forward. gates, h_prev, extra:
+//   what it kept.
+template <typename T>
+void gru_backward(T* dx, T* dw_ih, T* dw_hh, T* db_ih, T* db_hh, T* dh, T* dgates,
+                  T* dgates_h, T* work, const T* dout, const T* x, const T* w_ih,
+                  const T* w_hh, const T* gates, const T* h_prev, const T* extra,
+                  const std::int64_t* lengths, const Dims& d, bool reset_after,
+                  bool accumulate_dx);
+
+}  // namespace rnnkit

@@ -1,0 +1,93 @@
+// Pieces shared by the three cells (rnn.cpp, lstm.cpp, gru.cpp); internal, not installed.
+//
+// Threads: only loops whose iterations write disjoint outputs run in parallel (rows of a
+// step, column blocks of a bias sum), each element computed exactly as on one thread, so
+// results never depend on the thread count. No parallel region ever encloses a GEMM call:
+// the GEMM kernels may run their own team.
+#pragma once
+#include <algorithm>
+#include <cstdint>
+
+#include "rnnkit/dims.h"
+#include "rnnkit/gemm.h"
+#include "rnnkit/threads.h"
+
+namespace rnnkit::detail {
+
+using i64 = std::int64_t;
+
+// Below this many elements of work a loop stays on the calling thread: starting a team
+// costs more than it saves.
+constexpr i64 kMinParallelWork = 1 << 14;
+
+// Calls f(i) for i in [0, n). Runs in parallel when OpenMP is on, more than one thread is
+// requested and n * work_per_item is large enough. f must only write outputs of item i.
+template <typename F>
+inline void for_each_item(i64 n, i64 work_per_item, const F& f) {
+#ifdef RNNKIT_HAVE_OPENMP
+  const int threads = get_num_threads();
+  if (threads > 1 && n > 1 && n * work_per_item >= kMinParallelWork) {
+#pragma omp parallel for num_threads(threads) schedule(static)
+    for (i64 i = 0; i < n; ++i) f(i);
+    return;
+  }
+#endif
+  for (i64 i = 0; i < n; ++i) f(i);
+}
+
+// gates (T*B, gh) written: x (T*B, I) W_ih^T + b_ih + b_hh, where b_ih (gh,) or nullptr
+// is added to every column and b_hh (gh,) or nullptr only to the first `b_hh_cols` columns
+// (the GRU with reset_after keeps its n-block hidden bias for the step). w_ih (gh, I) read.
+template <typename T>
+void input_projection(T* gates, const T* x, const T* w_ih, const T* b_ih, const T* b_hh,
+                      i64 b_hh_cols, i64 gh, const Dims& d) {
+  const i64 rows = d.T * d.B;
+  kernels::gemm_nt<T>(rows, gh, d.I, x, d.I, w_ih, d.I, gates, gh, false);
+  if (b_ih == nullptr && b_hh == nullptr) return;
+  for_each_item(rows, gh, [&](i64 r) {
+    T* g = gates + r * gh;
+    if (b_ih != nullptr) {
+      for (i64 j = 0; j < gh; ++j) g[j] += b_ih[j];
+    }
+    if (b_hh != nullptr) {
+      for (i64 j = 0; j < b_hh_cols; ++j) g[j] += b_hh[j];
+    }
+  });
+}
+
+// sums (cols,) written: sums[j] = sum over r = 0..rows-1, in that order, of a[r*lda + j].
+// Parallel over blocks of columns, so each sum has one fixed order.
+template <typename T>
+void column_sums(T* sums, const T* a, i64 rows, i64 cols, i64 lda) {
+  constexpr i64 kBlock = 64;
+  const i64 blocks = (cols + kBlock - 1) / kBlock;
+  for_each_item(blocks, rows * kBlock, [&](i64 blk) {
+    const i64 j0 = blk * kBlock;
+    const i64 j1 = std::min(cols, j0 + kBlock);
+    std::fill(sums + j0, sums + j1, T(0));
+    for (i64 r = 0; r < rows; ++r) {
+      const T* row = a + r * lda;
+      for (i64 j = j0; j < j1; ++j) sums[j] += row[j];
+    }
+  });
+}
+
+// The part of every cell's backward that is not recurrent, one pass over T*B rows after
+// the time loop. dgates (T*B, gh) read: gradients w.r.t. the pre-activations' input side.
+//   dx (T*B, I):   written (accumulated when accumulate_dx) = dgates W_ih
+//   dw_ih (gh, I): written = dgates^T x
+//   db_ih (gh,):   written = column sums of dgates; skipped when nullptr
+// x (T*B, I) and w_ih (gh, I) read.
+template <typename T>
+void input_backward(T* dx, T* dw_ih, T* db_ih, const T* dgates, const T* x, const T* w_ih,
+                    i64 gh, const Dims& d, bool accumulate_dx) {
+  const i64 rows = d.T * d.B;
+  kernels::gemm_nn<T>(rows, d.I, gh, dgates, gh, w_ih, d.I, dx, d.I, accumulate_dx);
+  kernels::gemm_tn<T>(gh, d.I, rows, dgates, gh, x, d.I, dw_ih, d.I, false);
+  if (db_ih != nullptr) column_sums(db_ih, dgates, rows, gh, gh);
+}
+
+// Time index of the n-th step a direction visits.
+inline i64 time_at(i64 n, const Dims& d) { return d.reverse ? d.T - 1 - n : n; }
+
+}  // namespace rnnkit::detail

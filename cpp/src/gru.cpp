@@ -1,0 +1,252 @@
+// GRU cell, forward and backward, reset_after true (PyTorch) and false (see gru.h).
+#include "rnnkit/gru.h"
+
+#include <algorithm>
+
+#include "cell_common.h"
+#include "rnnkit/activations.h"
+#include "rnnkit/gemm.h"
+
+namespace rnnkit {
+
+using detail::for_each_item;
+using detail::i64;
+using detail::time_at;
+
+namespace {
+
+// h (H,) updated in place to (1 - z) * n + z * h, and copied to y (H,).
+template <typename T>
+inline void gru_blend(T* h, T* y, const T* z, const T* n, i64 H) {
+  for (i64 j = 0; j < H; ++j) {
+    h[j] = (T(1) - z[j]) * n[j] + z[j] * h[j];
+    y[j] = h[j];
+  }
+}
+
+// reset_after = true: one GEMM h W_hh^T per step; b_hn stays inside r * (.).
+template <typename T>
+void forward_reset_after(T* out, T* h, T* gates, T* h_prev, T* extra, T* work, const T* x,
+                         const T* w_ih, const T* w_hh, const T* b_ih, const T* b_hh,
+                         const std::int64_t* lengths, const Dims& d) {
+  const i64 B = d.B, H = d.H, G = 3 * H;
+  const bool training = h_prev != nullptr;
+  // b_hh's r and z blocks go into the projection; its n block is added per step.
+  detail::input_projection(gates, x, w_ih, b_ih, b_hh, 2 * H, G, d);  // (T*B, 3H)
+  T* hw = work;  // (B, 3H): h W_hh^T
+  for (i64 n = 0; n < d.T; ++n) {
+    const i64 t = time_at(n, d);
+    if (training) std::copy(h, h + B * H, h_prev + t * B * H);
+    kernels::gemm_nt<T>(B, G, H, h, H, w_hh, H, hw, G, false);
+    T* g_t = gates + t * B * G;
+    T* out_t = out + t * B * d.ldo;
+    for_each_item(B, G, [&](i64 b) {
+      T* y = out_t + b * d.ldo;
+      if (!step_active(lengths, b, t)) {
+        std::fill(y, y + H, T(0));  // h keeps its value
+        return;
+      }
+      T* a = g_t + b * G;  // pre-activations, then [r, z, n]
+      T* r = hw + b * G;
+      for (i64 j = 0; j < 2 * H; ++j) a[j] += r[j];
+      kernels::sigmoid(2 * H, a, a);  // r, z
+      T* ghn = training ? extra + (t * B + b) * H : r + 2 * H;  // (H,): h W_hn^T + b_hn
+      for (i64 j = 0; j < H; ++j) {
+        ghn[j] = b_hh != nullptr ? r[2 * H + j] + b_hh[2 * H + j] : r[2 * H + j];
+        a[2 * H + j] += a[j] * ghn[j];
+      }
+      kernels::tanh(H, a + 2 * H, a + 2 * H);
+      gru_blend(h + b * H, y, a + H, a + 2 * H, H);
+    });
+  }
+}
+
+// reset_after = false: h W_{hr,hz}^T, then r, then (r * h) W_hn^T per step.
+template <typename T>
+void forward_reset_before(T* out, T* h, T* gates, T* h_prev, T* extra, T* work, const T* x,
+                          const T* w_ih, const T* w_hh, const T* b_ih, const T* b_hh,
+                          const std::int64_t* lengths, const Dims& d) {
+  const i64 B = d.B, H = d.H, G = 3 * H;
+  const bool training = h_prev != nullptr;
+  detail::input_projection(gates, x, w_ih, b_ih, b_hh, G, G, d);  // (T*B, 3H)
+  T* hw = work;               // (B, 3H): [h W_hr^T, h W_hz^T, (r*h) W_hn^T]
+  T* rh_work = work + B * G;  // (B, H): r * h at inference
+  for (i64 n = 0; n < d.T; ++n) {
+    const i64 t = time_at(n, d);
+    if (training) std::copy(h, h + B * H, h_prev + t * B * H);
+    T* rh = training ? extra + t * B * H : rh_work;  // (B, H)
+    kernels::gemm_nt<T>(B, 2 * H, H, h, H, w_hh, H, hw, G, false);
+    T* g_t = gates + t * B * G;
+    T* out_t = out + t * B * d.ldo;
+    for_each_item(B, G, [&](i64 b) {
+      T* rhb = rh + b * H;
+      if (!step_active(lengths, b, t)) {
+        std::fill(rhb, rhb + H, T(0));  // read by the GEMMs; must be finite
+        return;
+      }
+      T* a = g_t + b * G;
+      const T* r = hw + b * G;
+      const T* hb = h + b * H;
+      for (i64 j = 0; j < 2 * H; ++j) a[j] += r[j];
+      kernels::sigmoid(2 * H, a, a);  // r, z
+      for (i64 j = 0; j < H; ++j) rhb[j] = a[j] * hb[j];
+    });
+    kernels::gemm_nt<T>(B, H, H, rh, H, w_hh + 2 * H * H, H, hw + 2 * H, G, false);
+    for_each_item(B, G, [&](i64 b) {
+      T* y = out_t + b * d.ldo;
+      if (!step_active(lengths, b, t)) {
+        std::fill(y, y + H, T(0));  // h keeps its value
+        return;
+      }
+      T* a = g_t + b * G;
+      const T* r = hw + b * G;
+      for (i64 j = 0; j < H; ++j) a[2 * H + j] += r[2 * H + j];
+      kernels::tanh(H, a + 2 * H, a + 2 * H);
+      gru_blend(h + b * H, y, a + H, a + 2 * H, H);
+    });
+  }
+}
+
+template <typename T>
+void backward_reset_after(T* dx, T* dw_ih, T* dw_hh, T* db_ih, T* db_hh, T* dh, T* dgates,
+                          T* dgates_h, const T* dout, const T* x, const T* w_ih,
+                          const T* w_hh, const T* gates, const T* h_prev, const T* extra,
+                          const std::int64_t* lengths, const Dims& d, bool accumulate_dx) {
+  const i64 B = d.B, H = d.H, G = 3 * H;
+  for (i64 n = d.T - 1; n >= 0; --n) {
+    const i64 t = time_at(n, d);
+    T* da_t = dgates + t * B * G;
+    T* dah_t = dgates_h + t * B * G;
+    const T* dout_t = dout + t * B * d.ldo;
+    for_each_item(B, G, [&](i64 b) {
+      T* da = da_t + b * G;
+      T* dah = dah_t + b * G;
+      if (!step_active(lengths, b, t)) {
+        std::fill(da, da + G, T(0));  // dh passes through unchanged
+        std::fill(dah, dah + G, T(0));
+        return;
+      }
+      const i64 row = t * B + b;
+      const T* r = gates + row * G;
+      const T* z = r + H;
+      const T* nn = r + 2 * H;
+      const T* hp = h_prev + row * H;
+      const T* ghn = extra + row * H;
+      const T* dy_out = dout_t + b * d.ldo;
+      T* dhb = dh + b * H;
+      for (i64 j = 0; j < H; ++j) {
+        const T dy = dhb[j] + dy_out[j];
+        const T dan = dy * (T(1) - z[j]) * (T(1) - nn[j] * nn[j]);
+        const T dar = dan * ghn[j] * r[j] * (T(1) - r[j]);
+        const T daz = dy * (hp[j] - nn[j]) * z[j] * (T(1) - z[j]);
+        da[j] = dar;
+        da[H + j] = daz;
+        da[2 * H + j] = dan;
+        dah[j] = dar;
+        dah[H + j] = daz;
+        dah[2 * H + j] = dan * r[j];
+        dhb[j] = dy * z[j];  // the GEMM below adds dA_h W_hh
+      }
+    });
+    kernels::gemm_nn<T>(B, H, G, dah_t, G, w_hh, H, dh, H, true);
+  }
+  detail::input_backward(dx, dw_ih, db_ih, dgates, x, w_ih, G, d, accumulate_dx);
+  kernels::gemm_tn<T>(G, H, d.T * B, dgates_h, G, h_prev, H, dw_hh, H, false);
+  if (db_hh != nullptr) detail::column_sums(db_hh, dgates_h, d.T * B, G, G);
+}
+
+template <typename T>
+void backward_reset_before(T* dx, T* dw_ih, T* dw_hh, T* db_ih, T* db_hh, T* dh, T* dgates,
+                           T* work, const T* dout, const T* x, const T* w_ih, const T* w_hh,
+                           const T* gates, const T* h_prev, const T* extra,
+                           const std::int64_t* lengths, const Dims& d, bool accumulate_dx) {
+  const i64 B = d.B, H = d.H, G = 3 * H;
+  T* drh = work;  // (B, H): dL/d(r * h)
+  for (i64 n = d.T - 1; n >= 0; --n) {
+    const i64 t = time_at(n, d);
+    T* da_t = dgates + t * B * G;
+    const T* dout_t = dout + t * B * d.ldo;
+    // z and n blocks of dA, and the direct dh term; the r block needs dA_n W_hn first.
+    for_each_item(B, G, [&](i64 b) {
+      T* da = da_t + b * G;
+      if (!step_active(lengths, b, t)) {
+        std::fill(da, da + G, T(0));  // dh passes through unchanged
+        return;
+      }
+      const i64 row = t * B + b;
+      const T* z = gates + row * G + H;
+      const T* nn = gates + row * G + 2 * H;
+      const T* hp = h_prev + row * H;
+      const T* dy_out = dout_t + b * d.ldo;
+      T* dhb = dh + b * H;
+      for (i64 j = 0; j < H; ++j) {
+        const T dy = dhb[j] + dy_out[j];
+        da[H + j] = dy * (hp[j] - nn[j]) * z[j] * (T(1) - z[j]);
+        da[2 * H + j] = dy * (T(1) - z[j]) * (T(1) - nn[j] * nn[j]);
+        dhb[j] = dy * z[j];
+      }
+    });
+    kernels::gemm_nn<T>(B, H, H, da_t + 2 * H, G, w_hh + 2 * H * H, H, drh, H, false);
+    for_each_item(B, G, [&](i64 b) {
+      if (!step_active(lengths, b, t)) return;
+      const i64 row = t * B + b;
+      const T* r = gates + row * G;
+      const T* hp = h_prev + row * H;
+      const T* g = drh + b * H;
+      T* da = da_t + b * G;
+      T* dhb = dh + b * H;
+      for (i64 j = 0; j < H; ++j) {
+        da[j] = g[j] * hp[j] * r[j] * (T(1) - r[j]);
+        dhb[j] += g[j] * r[j];
+      }
+    });
+    kernels::gemm_nn<T>(B, H, 2 * H, da_t, G, w_hh, H, dh, H, true);
+  }
+  const i64 rows = d.T * B;
+  detail::input_backward(dx, dw_ih, db_ih, dgates, x, w_ih, G, d, accumulate_dx);
+  kernels::gemm_tn<T>(2 * H, H, rows, dgates, G, h_prev, H, dw_hh, H, false);
+  kernels::gemm_tn<T>(H, H, rows, dgates + 2 * H, G, extra, H, dw_hh + 2 * H * H, H, false);
+  if (db_hh != nullptr) detail::column_sums(db_hh, dgates, rows, G, G);
+}
+
+}  // namespace
+
+template <typename T>
+void gru_forward(T* out, T* h, T* gates, T* h_prev, T* extra, T* work, const T* x,
+                 const T* w_ih, const T* w_hh, const T* b_ih, const T* b_hh,
+                 const std::int64_t* lengths, const Dims& d, bool reset_after) {
+  if (reset_after) {
+    forward_reset_after(out, h, gates, h_prev, extra, work, x, w_ih, w_hh, b_ih, b_hh,
+                        lengths, d);
+  } else {
+    forward_reset_before(out, h, gates, h_prev, extra, work, x, w_ih, w_hh, b_ih, b_hh,
+                         lengths, d);
+  }
+}
+
+template <typename T>
+void gru_backward(T* dx, T* dw_ih, T* dw_hh, T* db_ih, T* db_hh, T* dh, T* dgates,
+                  T* dgates_h, T* work, const T* dout, const T* x, const T* w_ih,
+                  const T* w_hh, const T* gates, const T* h_prev, const T* extra,
+                  const std::int64_t* lengths, const Dims& d, bool reset_after,
+                  bool accumulate_dx) {
+  if (reset_after) {
+    backward_reset_after(dx, dw_ih, dw_hh, db_ih, db_hh, dh, dgates, dgates_h, dout, x, w_ih,
+                         w_hh, gates, h_prev, extra, lengths, d, accumulate_dx);
+  } else {
+    backward_reset_before(dx, dw_ih, dw_hh, db_ih, db_hh, dh, dgates, work, dout, x, w_ih,
+                          w_hh, gates, h_prev, extra, lengths, d, accumulate_dx);
+  }
+}
+
+#define RNNKIT_INSTANTIATE(T)                                                               \
+  template void gru_forward<T>(T*, T*, T*, T*, T*, T*, const T*, const T*, const T*,        \
+                               const T*, const T*, const std::int64_t*, const Dims&, bool); \
+  template void gru_backward<T>(T*, T*, T*, T*, T*, T*, T*, T*, T*, const T*, const T*,     \
+                                const T*, const T*, const T*, const T*, const T*,           \
+                                const std::int64_t*, const Dims&, bool, bool);
+RNNKIT_INSTANTIATE(float)
+RNNKIT_INSTANTIATE(double)
+#undef RNNKIT_INSTANTIATE
+
+}  // namespace rnnkit

@@ -1,0 +1,118 @@
+// LSTM cell, forward and backward (see lstm.h).
+#include "rnnkit/lstm.h"
+
+#include <algorithm>
+
+#include "cell_common.h"
+#include "rnnkit/activations.h"
+#include "rnnkit/gemm.h"
+
+namespace rnnkit {
+
+using detail::for_each_item;
+using detail::i64;
+using detail::time_at;
+
+template <typename T>
+void lstm_forward(T* out, T* h, T* c, T* gates, T* h_prev, T* c_prev, T* tanh_c, T* work,
+                  const T* x, const T* w_ih, const T* w_hh, const T* b_ih, const T* b_hh,
+                  const std::int64_t* lengths, const Dims& d) {
+  const i64 B = d.B, H = d.H, G = 4 * H;
+  const bool training = h_prev != nullptr;
+  detail::input_projection(gates, x, w_ih, b_ih, b_hh, G, G, d);  // (T*B, 4H)
+  T* hw = work;  // (B, 4H): h W_hh^T; its first H columns of a row are then free scratch
+  for (i64 n = 0; n < d.T; ++n) {
+    const i64 t = time_at(n, d);
+    if (training) {
+      std::copy(h, h + B * H, h_prev + t * B * H);
+      std::copy(c, c + B * H, c_prev + t * B * H);
+    }
+    kernels::gemm_nt<T>(B, G, H, h, H, w_hh, H, hw, G, false);
+    T* g_t = gates + t * B * G;
+    T* out_t = out + t * B * d.ldo;
+    for_each_item(B, G, [&](i64 b) {
+      T* y = out_t + b * d.ldo;
+      if (!step_active(lengths, b, t)) {
+        std::fill(y, y + H, T(0));  // h and c keep their values
+        return;
+      }
+      T* a = g_t + b * G;  // pre-activations, then [i, f, g, o]
+      T* r = hw + b * G;
+      for (i64 j = 0; j < G; ++j) a[j] += r[j];
+      kernels::sigmoid(2 * H, a, a);  // i, f
+      kernels::tanh(H, a + 2 * H, a + 2 * H);
+      kernels::sigmoid(H, a + 3 * H, a + 3 * H);
+      const T* i = a;
+      const T* f = a + H;
+      const T* g = a + 2 * H;
+      const T* o = a + 3 * H;
+      T* cb = c + b * H;
+      T* hb = h + b * H;
+      T* tc = training ? tanh_c + (t * B + b) * H : r;  // (H,): tanh(c_t)
+      for (i64 j = 0; j < H; ++j) cb[j] = f[j] * cb[j] + i[j] * g[j];
+      kernels::tanh(H, cb, tc);
+      for (i64 j = 0; j < H; ++j) {
+        hb[j] = o[j] * tc[j];
+        y[j] = hb[j];
+      }
+    });
+  }
+}
+
+template <typename T>
+void lstm_backward(T* dx, T* dw_ih, T* dw_hh, T* db_ih, T* db_hh, T* dh, T* dc, T* dgates,
+                   const T* dout, const T* x, const T* w_ih, const T* w_hh, const T* gates,
+                   const T* h_prev, const T* c_prev, const T* tanh_c,
+                   const std::int64_t* lengths, const Dims& d, bool accumulate_dx) {
+  const i64 B = d.B, H = d.H, G = 4 * H;
+  for (i64 n = d.T - 1; n >= 0; --n) {
+    const i64 t = time_at(n, d);
+    T* da_t = dgates + t * B * G;
+    const T* dout_t = dout + t * B * d.ldo;
+    for_each_item(B, G, [&](i64 b) {
+      T* da = da_t + b * G;
+      if (!step_active(lengths, b, t)) {
+        std::fill(da, da + G, T(0));  // dh, dc pass through unchanged
+        return;
+      }
+      const i64 row = t * B + b;
+      const T* a = gates + row * G;
+      const T* i = a;
+      const T* f = a + H;
+      const T* g = a + 2 * H;
+      const T* o = a + 3 * H;
+      const T* tc = tanh_c + row * H;
+      const T* cp = c_prev + row * H;
+      const T* dy_out = dout_t + b * d.ldo;
+      T* dhb = dh + b * H;
+      T* dcb = dc + b * H;
+      for (i64 j = 0; j < H; ++j) {
+        const T dy = dhb[j] + dy_out[j];
+        const T dct = dcb[j] + dy * o[j] * (T(1) - tc[j] * tc[j]);  // total dL/dc_t
+        da[j] = dct * g[j] * i[j] * (T(1) - i[j]);
+        da[H + j] = dct * cp[j] * f[j] * (T(1) - f[j]);
+        da[2 * H + j] = dct * i[j] * (T(1) - g[j] * g[j]);
+        da[3 * H + j] = dy * tc[j] * o[j] * (T(1) - o[j]);
+        dcb[j] = dct * f[j];
+        dhb[j] = T(0);  // the GEMM below adds dA W_hh
+      }
+    });
+    kernels::gemm_nn<T>(B, H, G, da_t, G, w_hh, H, dh, H, true);
+  }
+  detail::input_backward(dx, dw_ih, db_ih, dgates, x, w_ih, G, d, accumulate_dx);
+  kernels::gemm_tn<T>(G, H, d.T * B, dgates, G, h_prev, H, dw_hh, H, false);
+  if (db_hh != nullptr) detail::column_sums(db_hh, dgates, d.T * B, G, G);
+}
+
+#define RNNKIT_INSTANTIATE(T)                                                                \
+  template void lstm_forward<T>(T*, T*, T*, T*, T*, T*, T*, T*, const T*, const T*,          \
+                                const T*, const T*, const T*, const std::int64_t*,           \
+                                const Dims&);                                                \
+  template void lstm_backward<T>(T*, T*, T*, T*, T*, T*, T*, T*, const T*, const T*,         \
+                                 const T*, const T*, const T*, const T*, const T*, const T*, \
+                                 const std::int64_t*, const Dims&, bool);
+RNNKIT_INSTANTIATE(float)
+RNNKIT_INSTANTIATE(double)
+#undef RNNKIT_INSTANTIATE
+
+}  // namespace rnnkit

@@ -1,0 +1,93 @@
+// Elman RNN cell, forward and backward (see rnn.h).
+#include "rnnkit/rnn.h"
+
+#include <algorithm>
+
+#include "cell_common.h"
+#include "rnnkit/activations.h"
+#include "rnnkit/gemm.h"
+
+namespace rnnkit {
+
+using detail::for_each_item;
+using detail::i64;
+using detail::time_at;
+
+template <typename T>
+void rnn_forward(T* out, T* h, T* gates, T* h_prev, T* work, const T* x, const T* w_ih,
+                 const T* w_hh, const T* b_ih, const T* b_hh, const std::int64_t* lengths,
+                 const Dims& d, RnnActivation act) {
+  const i64 B = d.B, H = d.H;
+  detail::input_projection(gates, x, w_ih, b_ih, b_hh, H, H, d);  // (T*B, H)
+  T* hw = work;                                                   // (B, H): h W_hh^T
+  for (i64 n = 0; n < d.T; ++n) {
+    const i64 t = time_at(n, d);
+    if (h_prev != nullptr) std::copy(h, h + B * H, h_prev + t * B * H);
+    kernels::gemm_nt<T>(B, H, H, h, H, w_hh, H, hw, H, false);
+    T* g_t = gates + t * B * H;
+    T* out_t = out + t * B * d.ldo;
+    for_each_item(B, H, [&](i64 b) {
+      T* y = out_t + b * d.ldo;
+      if (!step_active(lengths, b, t)) {
+        std::fill(y, y + H, T(0));  // h keeps its value
+        return;
+      }
+      T* a = g_t + b * H;  // pre-activation, then h_t
+      const T* r = hw + b * H;
+      for (i64 j = 0; j < H; ++j) a[j] += r[j];
+      if (act == RnnActivation::tanh) {
+        kernels::tanh(H, a, a);
+      } else {
+        for (i64 j = 0; j < H; ++j) a[j] = a[j] < T(0) ? T(0) : a[j];  // NaN propagates
+      }
+      std::copy(a, a + H, h + b * H);
+      std::copy(a, a + H, y);
+    });
+  }
+}
+
+template <typename T>
+void rnn_backward(T* dx, T* dw_ih, T* dw_hh, T* db_ih, T* db_hh, T* dh, T* dgates,
+                  const T* dout, const T* x, const T* w_ih, const T* w_hh, const T* gates,
+                  const T* h_prev, const std::int64_t* lengths, const Dims& d,
+                  RnnActivation act, bool accumulate_dx) {
+  const i64 B = d.B, H = d.H;
+  for (i64 n = d.T - 1; n >= 0; --n) {
+    const i64 t = time_at(n, d);
+    T* da_t = dgates + t * B * H;
+    const T* y_t = gates + t * B * H;
+    const T* dout_t = dout + t * B * d.ldo;
+    for_each_item(B, H, [&](i64 b) {
+      T* da = da_t + b * H;
+      if (!step_active(lengths, b, t)) {
+        std::fill(da, da + H, T(0));  // dh passes through unchanged
+        return;
+      }
+      T* dhb = dh + b * H;
+      const T* y = y_t + b * H;
+      const T* dy_out = dout_t + b * d.ldo;
+      for (i64 j = 0; j < H; ++j) {
+        const T dy = dhb[j] + dy_out[j];
+        da[j] = act == RnnActivation::tanh ? dy * (T(1) - y[j] * y[j])
+                                           : (y[j] > T(0) ? dy : T(0));
+        dhb[j] = T(0);  // the GEMM below adds dA W_hh
+      }
+    });
+    kernels::gemm_nn<T>(B, H, H, da_t, H, w_hh, H, dh, H, true);
+  }
+  detail::input_backward(dx, dw_ih, db_ih, dgates, x, w_ih, H, d, accumulate_dx);
+  kernels::gemm_tn<T>(H, H, d.T * B, dgates, H, h_prev, H, dw_hh, H, false);
+  if (db_hh != nullptr) detail::column_sums(db_hh, dgates, d.T * B, H, H);
+}
+
+#define RNNKIT_INSTANTIATE(T)                                                                 \
+  template void rnn_forward<T>(T*, T*, T*, T*, T*, const T*, const T*, const T*, const T*,    \
+                               const T*, const std::int64_t*, const Dims&, RnnActivation);    \
+  template void rnn_backward<T>(T*, T*, T*, T*, T*, T*, T*, const T*, const T*, const T*,     \
+                                const T*, const T*, const T*, const std::int64_t*,            \
+                                const Dims&, RnnActivation, bool);
+RNNKIT_INSTANTIATE(float)
+RNNKIT_INSTANTIATE(double)
+#undef RNNKIT_INSTANTIATE
+
+}  // namespace rnnkit

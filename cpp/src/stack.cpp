@@ -1,0 +1,331 @@
+// The stack driver (see stack.h): sizes buffers once per call, then runs the cells layer
+// by layer, direction by direction.
+#include "rnnkit/stack.h"
+
+#include <algorithm>
+#include <stdexcept>
+
+#include "cell_common.h"
+#include "rnnkit/dims.h"
+#include "rnnkit/gru.h"
+#include "rnnkit/lstm.h"
+#include "rnnkit/rnn.h"
+
+namespace rnnkit {
+
+using detail::i64;
+
+std::int64_t gate_count(Mode mode) {
+  switch (mode) {
+    case Mode::rnn_tanh:
+    case Mode::rnn_relu:
+      return 1;
+    case Mode::lstm:
+      return 4;
+    case Mode::gru:
+    case Mode::gru_reset_before:
+      return 3;
+  }
+  throw std::invalid_argument("rnnkit: unknown mode");
+}
+
+namespace {
+
+i64 checked_mul(i64 a, i64 b) {
+  i64 r = 0;
+  if (__builtin_mul_overflow(a, b, &r)) {
+    throw std::length_error("rnnkit: buffer sizes overflow 64-bit integers");
+  }
+  return r;
+}
+
+// Hands out consecutive offsets into one buffer, checking for overflow.
+class Arena {
+ public:
+  i64 take(i64 n) {
+    const i64 offset = size_;
+    if (__builtin_add_overflow(size_, n, &size_)) {
+      throw std::length_error("rnnkit: buffer sizes overflow 64-bit integers");
+    }
+    return offset;
+  }
+  i64 size() const { return size_; }
+
+ private:
+  i64 size_ = 0;
+};
+
+// (T, B, H) buffers a cell's forward keeps besides gates and h_prev: LSTM c_prev and
+// tanh_c, GRU extra.
+i64 saved_state_buffers(Mode mode) {
+  switch (mode) {
+    case Mode::lstm:
+      return 2;
+    case Mode::gru:
+    case Mode::gru_reset_before:
+      return 1;
+    default:
+      return 0;
+  }
+}
+
+// Scratch elements the cells of `mode` need (forward and backward).
+i64 cell_work_size(Mode mode, const Dims& d) {
+  switch (mode) {
+    case Mode::rnn_tanh:
+    case Mode::rnn_relu:
+      return rnn_work_size(d);
+    case Mode::lstm:
+      return lstm_work_size(d);
+    default:
+      return gru_work_size(d);
+  }
+}
+
+i64 layer_input_size(const StackDims& s, i64 k) { return k == 0 ? s.I : s.D * s.H; }
+
+// Dims of cell (k, d): outputs of the two directions side by side in rows of D*H.
+Dims cell_dims(const StackDims& s, i64 k, i64 d) {
+  Dims cd;
+  cd.T = s.T;
+  cd.B = s.B;
+  cd.I = layer_input_size(s, k);
+  cd.H = s.H;
+  cd.ldo = s.D * s.H;
+  cd.reverse = d == 1;
+  return cd;
+}
+
+// Lays out and allocates the cache's storage, and copies the inputs the backward needs.
+template <typename T>
+void prepare_cache(StackCache<T>& cache, const T* x, const CellWeights<T>* weights,
+                   const std::int64_t* lengths, const T* const* masks, Mode mode,
+                   const StackDims& s) {
+  const i64 G = gate_count(mode), H = s.H, rows = checked_mul(s.T, s.B);
+  const i64 gh = checked_mul(G, H), layer_out = checked_mul(rows, s.D * H);
+  cache.mode = mode;
+  cache.dims = s;
+  cache.has_lengths = lengths != nullptr;
+  cache.has_masks = masks != nullptr && s.L > 1;
+  cache.lengths.assign(lengths, lengths == nullptr ? lengths : lengths + s.B);
+
+  Arena arena;
+  cache.input_offsets.assign(s.L, -1);
+  for (i64 k = 0; k < s.L; ++k) {
+    cache.input_offsets[k] = arena.take(checked_mul(rows, layer_input_size(s, k)));
+  }
+  cache.mask_offsets.assign(cache.has_masks ? s.L - 1 : 0, -1);
+  for (auto& offset : cache.mask_offsets) offset = arena.take(layer_out);
+  cache.cells.assign(s.L * s.D, {});
+  const i64 state = checked_mul(rows, H);
+  for (i64 k = 0; k < s.L; ++k) {
+    for (i64 d = 0; d < s.D; ++d) {
+      auto& o = cache.cells[k * s.D + d];
+      o.w_ih = arena.take(checked_mul(gh, layer_input_size(s, k)));
+      o.w_hh = arena.take(checked_mul(gh, H));
+      if (s.bias) {
+        o.b_ih = arena.take(gh);
+        o.b_hh = arena.take(gh);
+      }
+      o.gates = arena.take(checked_mul(rows, gh));
+      o.h_prev = arena.take(state);
+      if (saved_state_buffers(mode) >= 1) o.saved1 = arena.take(state);
+      if (saved_state_buffers(mode) >= 2) o.saved2 = arena.take(state);
+    }
+  }
+  cache.storage.reset();  // release a previous content first
+  cache.storage.reset(new T[arena.size()]);
+  cache.storage_size = arena.size();
+
+  T* st = cache.storage.get();
+  std::copy(x, x + rows * s.I, st + cache.input_offsets[0]);
+  for (i64 k = 0; k + 1 < s.L && cache.has_masks; ++k) {
+    std::copy(masks[k], masks[k] + layer_out, st + cache.mask_offsets[k]);
+  }
+  for (i64 k = 0; k < s.L; ++k) {
+    for (i64 d = 0; d < s.D; ++d) {
+      const auto& o = cache.cells[k * s.D + d];
+      const auto& w = weights[k * s.D + d];
+      std::copy(w.w_ih, w.w_ih + gh * layer_input_size(s, k), st + o.w_ih);
+      std::copy(w.w_hh, w.w_hh + gh * H, st + o.w_hh);
+      if (s.bias) {
+        std::copy(w.b_ih, w.b_ih + gh, st + o.b_ih);
+        std::copy(w.b_hh, w.b_hh + gh, st + o.b_hh);
+      }
+    }
+  }
+}
+
+// y (rows, cols) *= m (rows, cols), elementwise.
+template <typename T>
+void apply_mask(T* y, const T* m, i64 rows, i64 cols) {
+  detail::for_each_item(rows, cols, [&](i64 r) {
+    T* yr = y + r * cols;
+    const T* mr = m + r * cols;
+    for (i64 j = 0; j < cols; ++j) yr[j] *= mr[j];
+  });
+}
+
+// Buffers one cell's forward writes for the backward (nullptr at inference, except gates
+// which is always needed).
+template <typename T>
+struct SavedBuffers {
+  T* gates = nullptr;
+  T* h_prev = nullptr;
+  T* saved1 = nullptr;
+  T* saved2 = nullptr;
+};
+
+template <typename T>
+void cell_forward(Mode mode, T* out, T* h, T* c, const SavedBuffers<T>& s, T* work,
+                  const T* x, const CellWeights<T>& w, const std::int64_t* lengths,
+                  const Dims& d) {
+  switch (mode) {
+    case Mode::rnn_tanh:
+    case Mode::rnn_relu:
+      rnn_forward(out, h, s.gates, s.h_prev, work, x, w.w_ih, w.w_hh, w.b_ih, w.b_hh, lengths,
+                  d, mode == Mode::rnn_tanh ? RnnActivation::tanh : RnnActivation::relu);
+      return;
+    case Mode::lstm:
+      lstm_forward(out, h, c, s.gates, s.h_prev, s.saved1, s.saved2, work, x, w.w_ih, w.w_hh,
+                   w.b_ih, w.b_hh, lengths, d);
+      return;
+    case Mode::gru:
+    case Mode::gru_reset_before:
+      gru_forward(out, h, s.gates, s.h_prev, s.saved1, work, x, w.w_ih, w.w_hh, w.b_ih,
+                  w.b_hh, lengths, d, mode == Mode::gru);
+      return;
+  }
+}
+
+}  // namespace
+
+template <typename T>
+void stack_forward(T* out, T* h_n, T* c_n, StackCache<T>* cache, const T* x, const T* h0,
+                   const T* c0, const CellWeights<T>* weights, const std::int64_t* lengths,
+                   const T* const* masks, Mode mode, const StackDims& s) {
+  const bool training = cache != nullptr;
+  const i64 H = s.H, DH = s.D * H;
+  const i64 rows = checked_mul(s.T, s.B);
+  const i64 gh = checked_mul(gate_count(mode), H);
+  const i64 state = checked_mul(checked_mul(s.L * s.D, s.B), H);  // (L*D, B, H)
+  if (training) prepare_cache(*cache, x, weights, lengths, masks, mode, s);
+  const bool dropout = masks != nullptr && s.L > 1;
+
+  // Scratch for this call: cell work, and at inference the gates and two layer buffers
+  // (layer k writes buffer k % 2; in training the cache holds these instead).
+  Arena arena;
+  const i64 work_at = arena.take(cell_work_size(mode, cell_dims(s, 0, 0)));
+  const i64 gates_at = training ? -1 : arena.take(checked_mul(rows, gh));
+  const i64 layer_at = training || s.L == 1 ? -1 : arena.take(checked_mul(2 * rows, DH));
+  std::unique_ptr<T[]> scratch(new T[arena.size()]);
+  T* st = training ? cache->storage.get() : nullptr;
+
+  std::copy(h0, h0 + state, h_n);
+  if (mode == Mode::lstm) std::copy(c0, c0 + state, c_n);
+  // Layer k's output (T, B, D*H) at inference: scratch buffer k % 2.
+  auto layer_buffer = [&](i64 k) { return scratch.get() + layer_at + (k % 2) * rows * DH; };
+  for (i64 k = 0; k < s.L; ++k) {
+    const T* in = x;  // (T, B, I_k), after dropout
+    if (k > 0) in = training ? st + cache->input_offsets[k] : layer_buffer(k - 1);
+    T* y = out;  // (T, B, D*H)
+    if (k + 1 < s.L) y = training ? st + cache->input_offsets[k + 1] : layer_buffer(k);
+    for (i64 d = 0; d < s.D; ++d) {
+      const i64 cell = k * s.D + d;
+      SavedBuffers<T> saved;
+      if (training) {
+        const auto& o = cache->cells[cell];
+        saved.gates = st + o.gates;
+        saved.h_prev = st + o.h_prev;
+        saved.saved1 = o.saved1 < 0 ? nullptr : st + o.saved1;
+        saved.saved2 = o.saved2 < 0 ? nullptr : st + o.saved2;
+      } else {
+        saved.gates = scratch.get() + gates_at;
+      }
+      T* c = mode == Mode::lstm ? c_n + cell * s.B * H : nullptr;
+      cell_forward(mode, y + d * H, h_n + cell * s.B * H, c, saved, scratch.get() + work_at,
+                   in, weights[cell], lengths, cell_dims(s, k, d));
+    }
+    if (k + 1 < s.L && dropout) apply_mask(y, masks[k], rows, DH);
+  }
+}
+
+template <typename T>
+void stack_backward(T* dx, T* dh0, T* dc0, const CellGrads<T>* grads,
+                    const StackCache<T>& cache, const T* dout, const T* dh_n, const T* dc_n) {
+  const StackDims& s = cache.dims;
+  const Mode mode = cache.mode;
+  const i64 H = s.H, DH = s.D * H, BH = s.B * H;
+  const i64 rows = checked_mul(s.T, s.B);
+  const i64 gh = checked_mul(gate_count(mode), H);
+  const i64 state = checked_mul(s.L * s.D, BH);
+  const std::int64_t* lengths = cache.has_lengths ? cache.lengths.data() : nullptr;
+  const T* st = cache.storage.get();
+
+  // Scratch: dgates (T, B, G*H), for the reset-after GRU dgates_h (T, B, G*H), cell work,
+  // and two buffers (T, B, D*H) for the gradient w.r.t. a layer's input (layer k writes
+  // buffer k % 2, which becomes layer k-1's output gradient).
+  Arena arena;
+  const i64 dgates_at = arena.take(checked_mul(rows, gh));
+  const i64 dgates_h_at = mode == Mode::gru ? arena.take(checked_mul(rows, gh)) : -1;
+  const i64 work_at = arena.take(cell_work_size(mode, cell_dims(s, 0, 0)));
+  const i64 layer_at = s.L == 1 ? -1 : arena.take(checked_mul(2 * rows, DH));
+  std::unique_ptr<T[]> scratch(new T[arena.size()]);
+  T* dgates = scratch.get() + dgates_at;
+  T* dgates_h = dgates_h_at < 0 ? nullptr : scratch.get() + dgates_h_at;
+  T* work = scratch.get() + work_at;
+
+  std::copy(dh_n, dh_n + state, dh0);
+  if (mode == Mode::lstm) std::copy(dc_n, dc_n + state, dc0);
+  const T* d_out = dout;  // (T, B, D*H): dL/d(layer k's output)
+  for (i64 k = s.L - 1; k >= 0; --k) {
+    T* d_in = k == 0 ? dx : scratch.get() + layer_at + (k % 2) * rows * DH;  // (T, B, I_k)
+    const T* in = st + cache.input_offsets[k];
+    for (i64 d = 0; d < s.D; ++d) {
+      const i64 cell = k * s.D + d;
+      const auto& o = cache.cells[cell];
+      const auto& g = grads[cell];
+      const T* w_ih = st + o.w_ih;
+      const T* w_hh = st + o.w_hh;
+      const T* gates = st + o.gates;
+      const T* h_prev = st + o.h_prev;
+      const Dims cd = cell_dims(s, k, d);
+      const bool accumulate = d > 0;  // the reverse direction adds into the same d_in
+      T* dh = dh0 + cell * BH;
+      switch (mode) {
+        case Mode::rnn_tanh:
+        case Mode::rnn_relu:
+          rnn_backward(d_in, g.dw_ih, g.dw_hh, g.db_ih, g.db_hh, dh, dgates, d_out + d * H, in,
+                       w_ih, w_hh, gates, h_prev, lengths, cd,
+                       mode == Mode::rnn_tanh ? RnnActivation::tanh : RnnActivation::relu,
+                       accumulate);
+          break;
+        case Mode::lstm:
+          lstm_backward(d_in, g.dw_ih, g.dw_hh, g.db_ih, g.db_hh, dh, dc0 + cell * BH, dgates,
+                        d_out + d * H, in, w_ih, w_hh, gates, h_prev, st + o.saved1,
+                        st + o.saved2, lengths, cd, accumulate);
+          break;
+        case Mode::gru:
+        case Mode::gru_reset_before:
+          gru_backward(d_in, g.dw_ih, g.dw_hh, g.db_ih, g.db_hh, dh, dgates, dgates_h, work,
+                       d_out + d * H, in, w_ih, w_hh, gates, h_prev, st + o.saved1, lengths,
+                       cd, mode == Mode::gru, accumulate);
+          break;
+      }
+    }
+    if (k > 0 && cache.has_masks) apply_mask(d_in, st + cache.mask_offsets[k - 1], rows, DH);
+    d_out = d_in;
+  }
+}
+
+#define RNNKIT_INSTANTIATE(T)                                                                 \
+  template void stack_forward<T>(T*, T*, T*, StackCache<T>*, const T*, const T*, const T*,    \
+                                 const CellWeights<T>*, const std::int64_t*, const T* const*, \
+                                 Mode, const StackDims&);                                     \
+  template void stack_backward<T>(T*, T*, T*, const CellGrads<T>*, const StackCache<T>&,      \
+                                  const T*, const T*, const T*);
+RNNKIT_INSTANTIATE(float)
+RNNKIT_INSTANTIATE(double)
+#undef RNNKIT_INSTANTIATE
+
+}  // namespace rnnkit

@@ -1,0 +1,76 @@
+"""Native backend: the internal backend contract (/work/shared/contract.md) over the C++ core.
+
+A thin wrapper over ``rnnkit._core.stack_forward`` / ``stack_backward``: the same signatures
+and return structures as ``rnnkit.reference.stack_forward`` / ``stack_backward``. The module
+(rnnkit.modules) has already validated and converted every array (C-contiguous, one float
+dtype); the core checks again and raises ValueError / TypeError rather than crash. The GIL is
+released while the core computes.
+"""
+
+from __future__ import annotations
+
+from typing import Optional, Sequence
+
+import numpy as np
+
+from rnnkit import _core
+
+MODES = ("rnn_tanh", "rnn_relu", "lstm", "gru", "gru_reset_before")
+
+Weights = Sequence[tuple]  # L*D tuples (w_ih, w_hh, b_ih | None, b_hh | None)
+
+
+def stack_forward(
+    mode: str,
+    x: np.ndarray,
+    h0: np.ndarray,
+    c0: Optional[np.ndarray],
+    weights: Weights,
+    lengths: Optional[np.ndarray],
+    dropout_masks: Optional[Sequence[np.ndarray]],
+    training: bool,
+    *,
+    num_directions: int,
+) -> tuple:
+    """Forward of an L-layer, D-direction stack in the C++ core.
+
+    x (T, B, I); h0 (L*D, B, H); c0 (L*D, B, H) for "lstm" else None; weights: L*D tuples
+    (w_ih (G*H, I_k), w_hh (G*H, H), b_ih (G*H,) | None, b_hh (G*H,) | None), entry k*D + d;
+    lengths: int64 (B,) with values in 1..T, or None; dropout_masks: L-1 arrays (T, B, D*H),
+    already scaled, or None. All float arrays share one dtype (float32 or float64).
+
+    Returns (out (T, B, D*H), h_n (L*D, B, H), c_n (L*D, B, H) or None, cache), where cache
+    is an opaque ``rnnkit._core.StackCache`` when ``training`` and None otherwise.
+    """
+    return _core.stack_forward(
+        mode,
+        x,
+        h0,
+        c0,
+        list(weights),
+        lengths,
+        None if dropout_masks is None else list(dropout_masks),
+        bool(training),
+        num_directions,
+    )
+
+
+def stack_backward(
+    mode: str,
+    cache: _core.StackCache,
+    dout: np.ndarray,
+    dh_n: np.ndarray,
+    dc_n: Optional[np.ndarray],
+) -> tuple:
+    """Backward of ``stack_forward`` from its training cache.
+
+    dout (T, B, D*H) (ignored past each sequence's length); dh_n (L*D, B, H); dc_n
+    (L*D, B, H) for "lstm" else None. Returns fresh arrays (dx (T, B, I), dh0 (L*D, B, H),
+    dc0 (L*D, B, H) or None, dweights), dweights being L*D tuples
+    (dw_ih, dw_hh, db_ih, db_hh) with the biases None when the weights have none.
+    """
+    if cache is None:
+        raise ValueError(
+            "stack_backward: cache is None; run stack_forward with training=True first"
+        )
+    return _core.stack_backward(mode, cache, dout, dh_n, dc_n)
