@@ -9,7 +9,7 @@ released while the core computes.
 
 from __future__ import annotations
 
-from typing import Optional, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -24,10 +24,10 @@ def stack_forward(
     mode: str,
     x: np.ndarray,
     h0: np.ndarray,
-    c0: Optional[np.ndarray],
+    c0: np.ndarray | None,
     weights: Weights,
-    lengths: Optional[np.ndarray],
-    dropout_masks: Optional[Sequence[np.ndarray]],
+    lengths: np.ndarray | None,
+    dropout_masks: Sequence[np.ndarray] | None,
     training: bool,
     *,
     num_directions: int,
@@ -60,7 +60,7 @@ def stack_backward(
     cache: _core.StackCache,
     dout: np.ndarray,
     dh_n: np.ndarray,
-    dc_n: Optional[np.ndarray],
+    dc_n: np.ndarray | None,
 ) -> tuple:
     """Backward of ``stack_forward`` from its training cache.
 
