@@ -12,7 +12,7 @@ import torch
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 # Backends every behavioural test runs on. Add "native" here once rnnkit._native lands.
-BACKENDS = ["numpy"]
+BACKENDS = ["numpy", "native"]
 
 # (rnnkit class, torch class, extra constructor kwargs shared by both)
 CELLS = {
@@ -246,6 +246,29 @@ def test_parameters_are_live_and_state_dict_copies():
     params = m.parameters()
     params["weight_ih_l0"] = np.ones((H, IN))
     assert not m.parameters()["weight_ih_l0"].any()
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("cell", list(CELLS))
+def test_every_parameter_change_is_seen(cell, backend):
+    """In-place edits of parameters() and load_state_dict both reach the backend, even one
+    that caches packed weights between calls."""
+    m = make(cell, backend, num_layers=2, bidirectional=True).eval()
+    x = np.random.default_rng(0).standard_normal((T, B, IN))
+
+    def expected():  # the reference on a fresh module holding the same parameters
+        ref = make(cell, "numpy", num_layers=2, bidirectional=True, seed=99).eval()
+        ref.load_state_dict(m.state_dict())
+        return ref(x)[0]
+
+    m(x)
+    for p in m.parameters().values():
+        p *= -0.5
+    np.testing.assert_allclose(m(x)[0], expected(), rtol=1e-12, atol=1e-12)
+    m.load_state_dict(make(cell, num_layers=2, bidirectional=True, seed=5).state_dict())
+    np.testing.assert_allclose(m(x)[0], expected(), rtol=1e-12, atol=1e-12)
+    m.parameters()["weight_hh_l1_reverse"][0, 0] += 1.0  # one element of one weight
+    np.testing.assert_allclose(m(x)[0], expected(), rtol=1e-12, atol=1e-12)
 
 
 def test_load_state_dict_copies_in_place_and_converts():
