@@ -114,6 +114,9 @@ def test_time_interleaved_alternates_and_caps():
     assert [out[n]["repeats"] for n in "abc"] == [3, 3, 1]
     for s in out.values():
         assert s["min_s"] <= s["median_s"] and s["iqr_s"] >= 0.0 and s["number"] == 1
+    # A zero budget leaves each implementation the minimum number of repeats.
+    out = timing.time_interleaved(calls, repeats=5, warmup=1, min_sample_s=0, budget_s=0.0)
+    assert [out[n]["repeats"] for n in "abc"] == [timing.MIN_REPEATS] * 3
 
 
 # --- peak memory -----------------------------------------------------------------------
@@ -123,11 +126,13 @@ def test_time_interleaved_alternates_and_caps():
 def test_memory_measure_in_subprocess(library):
     if library == "torch":
         pytest.importorskip("torch")
-    cfg = Config("m", 20, 8, 16, 32)
+    cfg = Config("m", 100, 32, 128, 128)
     res = memory.measure(library, "lstm", cfg, threads=1, rnnkit_backend=BACKEND, timeout=120)
     assert res["error"] is None, res
-    # T*B*H float32 outputs alone are 20 KiB; a training step keeps more than that.
-    assert isinstance(res["peak_step_bytes"], int) and res["peak_step_bytes"] >= 0
+    # A training step holds at least the (T, B, H) outputs or the state kept for backward
+    # (1.6 MB here); 512 KiB of slack for the kernel's lazily synchronised RSS counters.
+    assert isinstance(res["peak_step_bytes"], int)
+    assert res["peak_step_bytes"] >= cfg.T * cfg.B * cfg.H * 4 - 512 * 1024
     assert res["rss_before_bytes"] > 0
 
 

@@ -35,6 +35,13 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         help="repeats of the slow NumPy reference (default min(3, repeats))",
     )
+    p.add_argument(
+        "--budget",
+        type=float,
+        default=30.0,
+        help="seconds of timed repeats per implementation and case; slower ones get fewer "
+        "repeats, at least 3 (default 30)",
+    )
     p.add_argument("--quick", action="store_true", help="tiny configs and 2 repeats (smoke run)")
     p.add_argument(
         "--json", type=Path, default=DEFAULT_JSON, help=f"JSON output (default {DEFAULT_JSON})"
@@ -67,6 +74,8 @@ def options_from_args(args: argparse.Namespace) -> runner.Options:
     repeats = args.repeats if args.repeats is not None else (2 if args.quick else 7)
     if repeats < 1:
         raise ValueError(f"--repeats: must be >= 1, got {repeats}")
+    if not args.budget > 0:
+        raise ValueError(f"--budget: must be > 0 seconds, got {args.budget}")
     numpy_repeats = args.numpy_repeats if args.numpy_repeats is not None else min(3, repeats)
     if numpy_repeats < 1:
         raise ValueError(f"--numpy-repeats: must be >= 1, got {numpy_repeats}")
@@ -83,6 +92,7 @@ def options_from_args(args: argparse.Namespace) -> runner.Options:
         in_process=args.in_process,
         quick=args.quick,
         min_sample_s=0.005 if args.quick else 0.05,
+        budget_s=args.budget,
         matmul_n=256 if args.quick else 2048,
         seed=args.seed,
         rnnkit_backend=args.rnnkit_backend,

@@ -2,15 +2,16 @@
 
 Method (Linux): in a new process that imports only the library measured, build the module
 and inputs, run one training step as warm-up (so lazily created buffers such as parameter
-gradients, packed weights and torch's primitive caches exist before the measurement), then
-read VmRSS, reset the peak with ``echo 5 > /proc/self/clear_refs`` (VmHWM := VmRSS), run
-one more training step (forward + backward) and read VmHWM. The result is
-VmHWM - VmRSS_before: the resident memory the step itself added at its peak (activations
-kept for backward, workspaces, results). The subprocess runs with MALLOC_MMAP_THRESHOLD_
-fixed at 64 KiB so that glibc returns large freed blocks to the OS; otherwise the warm-up
-step's freed memory could be retained, be counted in VmRSS_before and hide the step's
-peak. Where /proc is absent or clear_refs is not writable the value is None with the
-reason in ``error``.
+gradients, packed weights and torch's primitive caches exist before the measurement),
+reset the peak with ``echo 5 > /proc/self/clear_refs`` (VmHWM := VmRSS), read it, run one
+more training step (forward + backward) and read VmHWM again. The difference is the
+resident memory the step itself added at its peak (state kept for backward, workspaces,
+results). The subprocess runs with MALLOC_MMAP_THRESHOLD_ fixed at 64 KiB so that glibc
+returns large freed blocks to the OS; otherwise memory freed by the warm-up step could stay
+resident, count in the baseline and hide the step's peak. Precision: the kernel updates its
+RSS counters lazily (per thread every 64 page faults, or per CPU), so values are good to a
+few hundred KiB; tiny steps may read 0 or slightly below. Where /proc is absent or
+clear_refs is not writable the value is None with the reason in ``error``.
 """
 
 from __future__ import annotations
@@ -54,9 +55,9 @@ def measure_here(
     impl.call()  # warm-up
     gc.collect()
     try:
-        before = _status_bytes("VmRSS")
         with open("/proc/self/clear_refs", "w") as f:
             f.write("5")
+        before = _status_bytes("VmHWM")  # = VmRSS at the reset: the same counter as the peak
     except OSError as e:
         return {"peak_step_bytes": None, "error": f"cannot measure without /proc: {e}"}
     impl.call()

@@ -128,6 +128,7 @@ def write_png(result: dict, path: Path) -> bool:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.patches import Patch
 
     ok = [c for c in result["cases"] if c["status"] == "ok" and c["ratio_torch_over_rnnkit"]]
     labels = [
@@ -140,6 +141,11 @@ def write_png(result: dict, path: Path) -> bool:
     colors = ["tab:blue" if c["mode"] == "inference" else "tab:orange" for c in ok]
     ax.bar(range(len(ok)), ratios, color=colors)
     ax.axhline(1.0, color="black", linewidth=0.8)
+    handles = [
+        Patch(color="tab:blue", label="inference"),
+        Patch(color="tab:orange", label="training"),
+    ]
+    ax.legend(handles=handles, fontsize=8)
     ax.set_xticks(range(len(ok)))
     ax.set_xticklabels(labels, rotation=90, fontsize=6)
     ax.set_ylabel("torch time / rnnkit time (higher: rnnkit faster)")

@@ -40,6 +40,7 @@ class Options:
     in_process: bool = False
     quick: bool = False
     min_sample_s: float = 0.05
+    budget_s: float = 30.0  # per implementation and case: slow ones get fewer repeats
     matmul_n: int = 2048
     rtol: float = check.DEFAULT_RTOL
     seed: int = 0
@@ -144,6 +145,7 @@ def _run_cell_config(spec: dict, cell: str, config, threads: int, peak_gflops: f
             repeats=spec["repeats"],
             repeat_caps={"numpy": spec["numpy_repeats"]},
             min_sample_s=spec["min_sample_s"],
+            budget_s=spec["budget_s"],
         )
         rec = _case_record(cell, config, mode, threads, peak_gflops, times)
         rec["check"] = result.as_dict()

@@ -16,6 +16,7 @@ from typing import Callable
 import numpy as np
 
 MAX_NUMBER: int = 1000
+MIN_REPEATS: int = 3
 
 
 def summarize(samples: list[float], number: int) -> dict:
@@ -47,19 +48,25 @@ def time_interleaved(
     repeat_caps: dict[str, int] | None = None,
     warmup: int = 2,
     min_sample_s: float = 0.05,
+    budget_s: float | None = None,
 ) -> dict[str, dict]:
     """Time every call in ``calls`` (name -> zero-argument callable); returns name ->
     ``summarize(...)``. ``repeat_caps`` limits the repeats of slow implementations: they
-    take part in the first ``cap`` rounds only."""
+    take part in the first ``cap`` rounds only. ``budget_s`` bounds each implementation's
+    timed repeats to about that many seconds (at least MIN_REPEATS of them), so that a slow
+    implementation cannot stall the run."""
     if repeats < 1:
         raise ValueError(f"time_interleaved: repeats must be >= 1, got {repeats}")
-    caps = repeat_caps or {}
+    caps = dict(repeat_caps or {})
     numbers = {}
     for name, fn in calls.items():
         t = 0.0
         for _ in range(max(1, warmup)):
             t = _time_once(fn, 1)  # the last warm-up call, after first-call costs
         numbers[name] = int(min(MAX_NUMBER, max(1, math.ceil(min_sample_s / max(t, 1e-9)))))
+        if budget_s is not None:
+            affordable = max(MIN_REPEATS, int(budget_s / max(t * numbers[name], 1e-9)))
+            caps[name] = min(caps.get(name, repeats), affordable)
     samples: dict[str, list[float]] = {name: [] for name in calls}
     for r in range(repeats):
         for name, fn in calls.items():
