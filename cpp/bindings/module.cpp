@@ -19,12 +19,16 @@ PYBIND11_MODULE(_core, m) {
   m.def("get_num_threads", &rnnkit::get_num_threads, "Threads used by native compute.");
   m.def(
       "set_num_threads",
-      [](int n) {
-        if (n < 1) {
-          throw py::value_error("set_num_threads: n must be >= 1, got " + std::to_string(n));
+      [](std::int64_t n) {
+        if (n < 1 || n > rnnkit::kMaxThreads) {
+          throw py::value_error("set_num_threads: n must be in 1.." +
+                                std::to_string(rnnkit::kMaxThreads) + ", got " +
+                                std::to_string(n));
         }
-        rnnkit::set_num_threads(n);
+        rnnkit::set_num_threads(static_cast<int>(n));
       },
-      py::arg("n"), "Set the number of threads used by native compute (n >= 1).");
+      py::arg("n"),
+      "Set the number of threads used by native compute (1 <= n <= MAX_THREADS).");
+  m.attr("MAX_THREADS") = rnnkit::kMaxThreads;
   bind_stack(m);
 }

@@ -1,5 +1,6 @@
 #include "rnnkit/threads.h"
 
+#include <algorithm>
 #include <atomic>
 
 #ifdef RNNKIT_HAVE_OPENMP
@@ -24,12 +25,12 @@ bool have_openmp() {
 int get_num_threads() {
 #ifdef RNNKIT_HAVE_OPENMP
   const int n = requested_threads.load();
-  return n > 0 ? n : omp_get_max_threads();
+  return std::min(n > 0 ? n : omp_get_max_threads(), kMaxThreads);
 #else
   return 1;
 #endif
 }
 
-void set_num_threads(int n) { requested_threads.store(n < 1 ? 1 : n); }
+void set_num_threads(int n) { requested_threads.store(std::clamp(n, 1, kMaxThreads)); }
 
 }  // namespace rnnkit
