@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
-BACKEND = "numpy"
+BACKEND = "native"
 
 
 def load(name: str):
@@ -63,9 +63,12 @@ def test_sentiment_dataset_is_deterministic_and_order_dependent(sentiment):
 def test_sentiment_learns_and_generalises(sentiment, cell, capsys):
     argv = ["--cell", cell, "--epochs", "10", "--num-sentences", "300", "--hidden", "32"]
     argv += ["--backend", BACKEND, "--quiet", "--predict", "the plot was not bad", "i hated it"]
+    argv += ["--baseline"] if cell == "lstm" else []
     result = sentiment.main(argv)
     assert result["train_acc"] >= 0.95  # separates its training set
     assert result["test_acc"] >= 0.85  # chance is 0.5
+    if cell == "lstm":  # word order matters: a bag of words does clearly worse
+        assert result["baseline"]["test_acc"] < result["test_acc"] - 0.15
     assert [t for t, _ in result["predictions"]] == ["the plot was not bad", "i hated it"]
     assert all(0.0 <= p <= 1.0 for _, p in result["predictions"])
     out = capsys.readouterr().out
@@ -139,7 +142,9 @@ def test_char_lm_text_has_a_source_line(char_lm):
 
 
 def test_gradients_vanish_explode_and_clipping_bounds_the_norm(gradients):
-    argv = ["--length", "30", "--steps", "80", "--hidden", "32", "--no-plot", "--backend", BACKEND]
+    # part 2 at its default size: the exploding run is chaotic, so the claim is tested where
+    # the README reports it (the qualitative result holds across seeds and both backends)
+    argv = ["--length", "30", "--no-plot", "--backend", BACKEND]
     result = gradients.main(argv)
     c = result["curves"]
     for name in ("rnn", "lstm", "gru"):  # default init: the gradient vanishes with distance
