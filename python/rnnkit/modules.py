@@ -579,8 +579,21 @@ class _RecurrentBase:
         return np.ascontiguousarray(arr.reshape(LD, B, H), dtype=self._dtype)
 
     def _weights(self) -> list[tuple[np.ndarray, ...]]:
-        """The live parameter arrays in the contract's layout (list of L*D tuples)."""
+        """The live parameter arrays in the contract's layout (list of L*D tuples).
+
+        ``parameters()`` hands these arrays out, so each is checked first: one reshaped or
+        retyped in place (``p.shape = ...``, ``p.dtype = ...``) would otherwise be broadcast
+        or read as garbage by the NumPy backend, without an error.
+        """
         p = self._params
+        for name, shape in self._parameter_shapes().items():
+            arr = p[name]
+            if arr.shape != shape or arr.dtype != self._dtype or not arr.flags.c_contiguous:
+                raise ValueError(
+                    f"parameter {name!r} was changed in place to shape {arr.shape}, dtype "
+                    f"{arr.dtype}; it must stay a C-contiguous {shape} {self._dtype} array "
+                    f"(assign values with p[...] = ..., or use load_state_dict)"
+                )
         return [
             (p[w_ih], p[w_hh], p[b_ih] if b_ih else None, p[b_hh] if b_hh else None)
             for w_ih, w_hh, b_ih, b_hh in self._weight_names()
