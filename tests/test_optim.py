@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import rnnkit
 import torch
+import torch.nn.functional as F
 from rnnkit import nn, optim
 from rnnkit.checkpoint import load_checkpoint, save_checkpoint
 from rnnkit.clip import clip_grad_norm, clip_grad_value
@@ -236,3 +238,59 @@ def test_checkpoint_round_trip(tmp_path):
         load_checkpoint(path, {"emb": emb2, "head": nn.Linear(3, 3)})
     with pytest.raises(ValueError, match="module names must be non-empty strings without"):
         save_checkpoint(path, {"a.b": emb})
+
+
+# ---------------------------------------------------------------- end to end
+
+
+def test_training_an_lstm_model_matches_torch_across_a_checkpoint(tmp_path):
+    """Embedding -> LSTM -> Linear, cross-entropy with ignore_index, clipping and Adam: four
+    steps in rnnkit (native backend, resumed from a checkpoint after two) equal torch's."""
+    V, E, H, C, T, B = 7, 5, 6, 3, 4, 3
+
+    def make():
+        mods = {
+            "emb": nn.Embedding(V, E, padding_idx=0, dtype="float64", seed=0),
+            "lstm": rnnkit.LSTM(E, H, num_layers=2, dtype="float64", seed=1),
+            "head": nn.Linear(H, C, dtype="float64", seed=2),
+        }
+        return mods, optim.Adam(list(mods.values()), lr=0.05, weight_decay=0.01)
+
+    mods, opt = make()
+    temb = torch.nn.Embedding(V, E, padding_idx=0, dtype=torch.float64)
+    tlstm = torch.nn.LSTM(E, H, num_layers=2, dtype=torch.float64)
+    thead = torch.nn.Linear(H, C, dtype=torch.float64)
+    for tm, name in ((temb, "emb"), (tlstm, "lstm"), (thead, "head")):
+        tm.load_state_dict({k: torch.from_numpy(v) for k, v in mods[name].state_dict().items()})
+    tparams = [*temb.parameters(), *tlstm.parameters(), *thead.parameters()]
+    topt = torch.optim.Adam(tparams, lr=0.05, weight_decay=0.01)
+    loss_fn = nn.CrossEntropyLoss()
+    rng = np.random.default_rng(0)
+    for step in range(4):
+        if step == 2:  # resume from a checkpoint into fresh objects
+            rnnkit.checkpoint.save(tmp_path / "ckpt.npz", mods, opt)  # short aliases
+            mods, opt = make()
+            rnnkit.checkpoint.load(tmp_path / "ckpt.npz", mods, opt)
+        emb, lstm, head = mods["emb"], mods["lstm"], mods["head"]
+        tokens = rng.integers(0, V, size=(T, B))
+        targets = rng.integers(0, C, size=(T, B))
+        targets[0, 0] = -100
+        opt.zero_grad()
+        out, _ = lstm(emb(tokens))
+        loss = loss_fn(head(out), targets)
+        dx, _ = lstm.backward(head.backward(loss_fn.backward()), None)
+        emb.backward(dx)
+        norm = clip_grad_norm(list(mods.values()), 0.5)
+        opt.step()
+
+        topt.zero_grad()
+        tout, _ = tlstm(temb(torch.from_numpy(tokens)))
+        tloss = F.cross_entropy(thead(tout).reshape(-1, C), torch.from_numpy(targets).reshape(-1))
+        tloss.backward()
+        tnorm = torch.nn.utils.clip_grad_norm_(tparams, 0.5)
+        topt.step()
+        np.testing.assert_allclose(loss, tloss.item(), rtol=1e-12)
+        np.testing.assert_allclose(norm, tnorm.item(), rtol=1e-10)
+    for tm, name in ((temb, "emb"), (tlstm, "lstm"), (thead, "head")):
+        for k, v in tm.state_dict().items():
+            np.testing.assert_allclose(mods[name].parameters()[k], v.numpy(), rtol=1e-9, atol=1e-12)

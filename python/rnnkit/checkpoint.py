@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["save_checkpoint", "load_checkpoint"]
+__all__ = ["save_checkpoint", "load_checkpoint", "save", "load"]
 
 _FORMAT = "rnnkit-checkpoint-1"
 
@@ -116,3 +116,8 @@ def load_checkpoint(
             raise ValueError(f"checkpoint {os.fspath(path)} holds no optimizer state")
         optimizer.load_state_dict(opt_state)
     return extras
+
+
+# Short names for use as ``rnnkit.checkpoint.save(...)`` / ``rnnkit.checkpoint.load(...)``.
+save = save_checkpoint
+load = load_checkpoint
