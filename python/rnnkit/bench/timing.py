@@ -17,6 +17,7 @@ import numpy as np
 
 MAX_NUMBER: int = 1000
 MIN_REPEATS: int = 3
+LONG_CALL_S: float = 1.0
 
 
 def summarize(samples: list[float], number: int) -> dict:
@@ -63,6 +64,8 @@ def time_interleaved(
         t = 0.0
         for _ in range(max(1, warmup)):
             t = _time_once(fn, 1)  # the last warm-up call, after first-call costs
+            if t >= LONG_CALL_S:  # first-call costs are noise next to it: warm enough
+                break
         numbers[name] = int(min(MAX_NUMBER, max(1, math.ceil(min_sample_s / max(t, 1e-9)))))
         if budget_s is not None:
             affordable = max(MIN_REPEATS, int(budget_s / max(t * numbers[name], 1e-9)))
