@@ -36,6 +36,7 @@ try:
 except ImportError:  # the progress bar is optional
     tqdm = None
 
+BACKEND_HELP = "native: the C++ core; numpy: the NumPy reference"
 DEFAULT_TEXT = Path(__file__).resolve().parent / "data" / "coriolanus.txt"
 
 
@@ -180,19 +181,21 @@ def build_parser() -> argparse.ArgumentParser:
         description=__doc__.split("\n\n")[0],
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    p.add_argument("--text", default=str(DEFAULT_TEXT), help="UTF-8 text file to train on")
+    p.add_argument(
+        "--text", help="UTF-8 text file to train on; None: the bundled examples/data/coriolanus.txt"
+    )
     p.add_argument("--max-chars", type=int, default=0, help="use only this many (0: all)")
-    p.add_argument("--embed", type=int, default=32)
-    p.add_argument("--hidden", type=int, default=128)
-    p.add_argument("--layers", type=int, default=1)
+    p.add_argument("--embed", type=int, default=32, help="embedding size")
+    p.add_argument("--hidden", type=int, default=128, help="LSTM hidden size")
+    p.add_argument("--layers", type=int, default=1, help="LSTM layers")
     p.add_argument("--dropout", type=float, default=0.0, help="between LSTM layers")
-    p.add_argument("--epochs", type=int, default=12)
+    p.add_argument("--epochs", type=int, default=12, help="passes over the text")
     p.add_argument("--batch-size", type=int, default=32, help="parallel streams")
     p.add_argument("--bptt", type=int, default=64, help="characters per truncated-BPTT chunk")
     p.add_argument("--lr", type=float, default=1e-2, help="Adam learning rate")
     p.add_argument("--clip", type=float, default=5.0, help="max gradient norm (0: none)")
-    p.add_argument("--backend", choices=["native", "numpy"], default="native")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--backend", choices=["native", "numpy"], default="native", help=BACKEND_HELP)
+    p.add_argument("--seed", type=int, default=0, help="seed of the weights and the sample")
     p.add_argument("--temperature", type=float, default=0.8, help="sampling temperature")
     p.add_argument("--sample-len", type=int, default=300, help="characters to sample (0: none)")
     p.add_argument("--prime", default="MENENIUS:\n", help="text the sample starts from")
@@ -209,7 +212,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
     if args.temperature <= 0:
         raise SystemExit(f"--temperature must be > 0, got {args.temperature}")
     start = time.perf_counter()
-    text = read_text(args.text)
+    text = read_text(args.text or DEFAULT_TEXT)
     if args.max_chars:
         text = text[: args.max_chars]
     chars = sorted(set(text))

@@ -155,22 +155,27 @@ def build_parser() -> argparse.ArgumentParser:
     )
     g = p.add_argument_group("part 1: gradient vs distance")
     g.add_argument("--length", type=int, default=100, help="sequence length T")
-    g.add_argument("--input-size", type=int, default=16)
+    g.add_argument("--input-size", type=int, default=16, help="input features")
     g.add_argument(
         "--plot", default="gradients.png", help="PNG written when matplotlib is installed"
     )
     g.add_argument("--no-plot", action="store_true", help="print the table only")
     g = p.add_argument_group("part 2: training an exploding RNN with and without clipping")
     g.add_argument("--steps", type=int, default=200, help="SGD steps per run")
-    g.add_argument("--lr", type=float, default=0.5)
+    g.add_argument("--lr", type=float, default=0.5, help="SGD learning rate")
     g.add_argument("--gain", type=float, default=4.0, help="factor applied to W_hh")
     g.add_argument("--max-norm", type=float, default=1.0, help="clip_grad_norm's max_norm")
-    g.add_argument("--seq-len", type=int, default=50)
+    g.add_argument("--seq-len", type=int, default=50, help="sequence length of the task")
     g.add_argument("--tokens", type=int, default=4, help="distinct input tokens")
-    p.add_argument("--hidden", type=int, default=64)
-    p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--backend", choices=["native", "numpy"], default="native")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--hidden", type=int, default=64, help="hidden size (both parts)")
+    p.add_argument("--batch-size", type=int, default=32, help="sequences per batch")
+    p.add_argument(
+        "--backend",
+        choices=["native", "numpy"],
+        default="native",
+        help="native: the C++ core; numpy: the NumPy reference",
+    )
+    p.add_argument("--seed", type=int, default=0, help="seed of data and weights")
     return p
 
 

@@ -261,20 +261,25 @@ def build_parser() -> argparse.ArgumentParser:
         description=__doc__.split("\n\n")[0],
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    p.add_argument("--cell", choices=["rnn", "lstm", "gru"], default="lstm")
+    p.add_argument("--cell", choices=["rnn", "lstm", "gru"], default="lstm", help="recurrent cell")
     p.add_argument("--data", help="TSV file 'label<TAB>sentence' instead of generated data")
     p.add_argument("--num-sentences", type=int, default=600, help="generated sentences")
     p.add_argument("--test-fraction", type=float, default=0.2, help="held out for testing")
     p.add_argument("--embed", type=int, default=32, help="embedding size")
     p.add_argument("--hidden", type=int, default=64, help="hidden size")
-    p.add_argument("--layers", type=int, default=1)
-    p.add_argument("--bidirectional", action="store_true")
-    p.add_argument("--epochs", type=int, default=15)
-    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--layers", type=int, default=1, help="recurrent layers")
+    p.add_argument("--bidirectional", action="store_true", help="read both directions")
+    p.add_argument("--epochs", type=int, default=15, help="passes over the training set")
+    p.add_argument("--batch-size", type=int, default=32, help="sentences per batch")
     p.add_argument("--lr", type=float, default=5e-3, help="Adam learning rate")
     p.add_argument("--clip", type=float, default=5.0, help="max gradient norm (0: no clipping)")
-    p.add_argument("--backend", choices=["native", "numpy"], default="native")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--backend",
+        choices=["native", "numpy"],
+        default="native",
+        help="native: the C++ core; numpy: the NumPy reference",
+    )
+    p.add_argument("--seed", type=int, default=0, help="seed of data split, weights and batches")
     p.add_argument("--predict", nargs="+", metavar="SENTENCE", help="classify these afterwards")
     p.add_argument(
         "--baseline", action="store_true", help="also train a bag-of-words model (no word order)"
