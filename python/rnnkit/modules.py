@@ -30,6 +30,9 @@ _DTYPES = {"float32": np.dtype(np.float32), "float64": np.dtype(np.float64)}
 _BACKENDS = ("native", "numpy")
 _NONLINEARITIES = ("tanh", "relu")
 _INT64_MAX = 2**63 - 1
+# Bytes Python spends per parameter array besides its data (the ndarray object, its name,
+# the dict slots); measured about 540 for a parameter and its gradient together.
+_ARRAY_OVERHEAD = 256
 
 ArrayLike = Any  # anything np.asarray accepts (NumPy arrays, nested lists, CPU tensors)
 # A recurrent state as the user sees it: h for RNN/GRU, (h, c) for LSTM.
@@ -108,13 +111,14 @@ def _physical_memory_bytes() -> int | None:
         return None
 
 
-def _check_nbytes(what: str, n_elements: int, itemsize: int) -> None:
+def _check_nbytes(what: str, n_elements: int, itemsize: int, extra_bytes: int = 0) -> None:
     """Refuse an allocation that overflows int64 or cannot fit in this machine's memory.
 
     Called with exact Python integers *before* allocating, so that an absurd size gives a
     clear error instead of an overflowed size in the native code or the OOM killer.
+    ``extra_bytes`` is memory needed besides the elements (Python object overhead).
     """
-    nbytes = n_elements * itemsize
+    nbytes = n_elements * itemsize + extra_bytes
     if n_elements > _INT64_MAX or nbytes > _INT64_MAX:
         raise ValueError(
             f"{what} would need {n_elements} elements ({nbytes} bytes), "
@@ -244,10 +248,23 @@ class _RecurrentBase:
         self._saved: dict[str, Any] | None = None
         self._no_saved_reason = "no forward pass has been run yet"
 
+        # Checked in closed form before anything is built: with num_layers = 2**40 even the
+        # dict of parameter shapes would exhaust memory. Parameters and their gradients live
+        # side by side (twice the parameter bytes), and each of those arrays costs Python
+        # about _ARRAY_OVERHEAD bytes besides its data (what counts for tiny huge stacks).
+        G, H, D, L = self._gates, self._hidden_size, self.num_directions, self._num_layers
+        per_cell = 2 if self._bias else 0  # (G*H, in_k) + (G*H, H) [+ 2 x (G*H,)] elements
+        n_params = D * G * H * (self._input_size + H + per_cell) + (L - 1) * D * G * H * (
+            D * H + H + per_cell
+        )
+        n_arrays = L * D * (4 if self._bias else 2)
+        _check_nbytes(
+            "the parameters and their gradients",
+            2 * n_params,
+            self._dtype.itemsize,
+            extra_bytes=2 * n_arrays * _ARRAY_OVERHEAD,
+        )
         shapes = self._parameter_shapes()
-        n_params = sum(math.prod(s) for s in shapes.values())
-        # Parameters and their gradients live side by side: twice the parameter bytes.
-        _check_nbytes("the parameters and their gradients", 2 * n_params, self._dtype.itemsize)
 
         # One generator for the module's life: parameters first (in PyTorch's order), then
         # the dropout masks of each training forward, so both are reproducible from `seed`.
