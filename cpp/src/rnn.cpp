@@ -68,8 +68,11 @@ void rnn_backward(T* dx, T* dw_ih, T* dw_hh, T* db_ih, T* db_hh, T* dh, T* dgate
       const T* dy_out = dout_t + b * d.ldo;
       for (i64 j = 0; j < H; ++j) {
         const T dy = dhb[j] + dy_out[j];
+        // relu: the gradient is selected, not multiplied by a 0/1 mask, as torch's
+        // threshold_backward does: a NaN/Inf dy at a closed unit gives 0, a NaN output
+        // passes dy.
         da[j] = act == RnnActivation::tanh ? dy * (T(1) - y[j] * y[j])
-                                           : (y[j] > T(0) ? dy : T(0));
+                                           : (y[j] <= T(0) ? T(0) : dy);
         dhb[j] = T(0);  // the GEMM below adds dA W_hh
       }
     });

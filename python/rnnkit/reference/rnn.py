@@ -39,6 +39,11 @@ def step_backward(
     gradient w.r.t. b_ih and, through W_ih, w.r.t. x.
     """
     h, h_new = cache
-    da = dh * (1 - h_new * h_new) if nonlinearity == "tanh" else dh * (h_new > 0)
+    if nonlinearity == "tanh":
+        da = dh * (1 - h_new * h_new)
+    else:
+        # Selected, not multiplied by a 0/1 mask (0 * NaN is NaN), as torch's
+        # threshold_backward: a NaN/Inf dh at a closed unit gives 0, a NaN h_new passes dh.
+        da = np.where(h_new <= 0, 0, dh)
     dh_prev = da @ w_hh
     return da, dh_prev, None, da.T @ h, da.sum(axis=0)
