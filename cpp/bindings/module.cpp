@@ -6,6 +6,10 @@
 
 namespace py = pybind11;
 
+namespace rnnkit::bindings {
+void bind_kernels(py::module_& m);  // bind_kernels.cpp
+}  // namespace rnnkit::bindings
+
 #ifndef RNNKIT_VERSION
 #define RNNKIT_VERSION "0.0.0"
 #endif
@@ -24,4 +28,5 @@ PYBIND11_MODULE(_core, m) {
         rnnkit::set_num_threads(n);
       },
       py::arg("n"), "Set the number of threads used by native compute (n >= 1).");
+  rnnkit::bindings::bind_kernels(m);
 }
