@@ -276,6 +276,14 @@ void bind_kernels(py::module_& m) {
       },
       "The kernel ISA in use, the best available, those compiled, and the CPU's flags.");
   m.def(
+      "_fma_peak_gflops",
+      [](double seconds) {
+        py::gil_scoped_release nogil;
+        return k::fma_peak_gflops(seconds);
+      },
+      py::arg("seconds") = 0.2,
+      "Benchmark hook: this thread's float32 FMA peak in GFLOP/s (0 without AVX2 kernels).");
+  m.def(
       "_bench_gemm",
       [](const std::string& kind, i64 M, i64 N, i64 K, const std::string& dtype, int repeats) {
         if (dtype == "float32") return bench_gemm<float>(kind, M, N, K, repeats);

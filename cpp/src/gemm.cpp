@@ -44,6 +44,9 @@ struct Blocking<double> {
   static constexpr i64 KC = 256, MC = 72, NC = 1536;
 };
 
+// Largest A block (rows x all of K) packed at once by the prepacked-B path: half the L2.
+constexpr i64 kAFullKBytes = i64(256) << 10;
+
 // Below this many multiply-adds a GEMM runs on the calling thread (a fork/join costs
 // a few microseconds).
 constexpr i64 kMinParallelWork = i64(1) << 19;
@@ -81,41 +84,29 @@ T* grow(Buf<T>& buf, i64 n) {
   return buf.data();
 }
 
-// Rows of an MC block split into micro-tile row counts: 6-row blocks, with a remainder of
-// 1..3 rows merged with one 6-row block into two blocks of 3..5 rows (small row counts
-// waste the FMA units); a single block when m < 6.
+// Rows of an MC block split into micro-tile row counts: ceil(m/6) blocks of near-equal
+// size (6,6,5,5,5,5 for 32 rows rather than 6,6,6,6,6,2: small row counts waste the FMA
+// units).
 struct RowBlocks {
   int count = 0;
   int max_np = 1;  // largest panel group any block can take
-  i64 off[Blocking<float>::MC / kMR + 2];
-  int mr[Blocking<float>::MC / kMR + 2];
-  void add(i64 o, int r) {
-    off[count] = o;
-    mr[count] = r;
-    ++count;
-    max_np = std::max(max_np, detail::max_panels(r));
-  }
+  i64 off[Blocking<float>::MC / kMR + 1];
+  int mr[Blocking<float>::MC / kMR + 1];
 };
 static_assert(Blocking<double>::MC <= Blocking<float>::MC, "RowBlocks is sized for float");
+static_assert(Blocking<float>::MC % kMR == 0 && Blocking<double>::MC % kMR == 0, "MC");
 
 RowBlocks split_rows(i64 m) {
   RowBlocks rb;
-  if (m < kMR) {
-    if (m > 0) rb.add(0, static_cast<int>(m));
-    return rb;
-  }
-  const i64 full = m / kMR;
-  const int rem = static_cast<int>(m % kMR);
-  const i64 keep = (rem >= 1 && rem <= 3) ? full - 1 : full;
-  for (i64 b = 0; b < keep; ++b) rb.add(b * kMR, static_cast<int>(kMR));
-  i64 o = keep * kMR;
-  if (rem >= 4) {
-    rb.add(o, rem);
-  } else if (rem >= 1) {
-    const int total = static_cast<int>(kMR) + rem;  // 7, 8 or 9
-    const int first = (total + 1) / 2;              // 4, 4 or 5
-    rb.add(o, first);
-    rb.add(o + first, total - first);
+  const i64 nb = (m + kMR - 1) / kMR;
+  i64 o = 0;
+  for (i64 b = 0; b < nb; ++b) {
+    const int r = static_cast<int>(m / nb + (b < m % nb ? 1 : 0));
+    rb.off[rb.count] = o;
+    rb.mr[rb.count] = r;
+    ++rb.count;
+    rb.max_np = std::max(rb.max_np, detail::max_panels(r));
+    o += r;
   }
   return rb;
 }
@@ -168,13 +159,15 @@ void pack_b(const BView<T>& B, i64 k0, i64 kc, i64 n0, i64 nc, T* dst) {
 }
 
 #ifdef RNNKIT_HAVE_AVX2_KERNELS
-// Micro-tiles over row blocks x npanels panels of packed B (panel stride bps). Panel 0's
+// Micro-tiles over row blocks x npanels panels of packed B (panel stride bps). Row block
+// b's packed A is at abuf + off_b*a_stride + a_k0*mr_b (kc x mr_b, k-major). Panel 0's
 // valid columns start at lo0, the last panel's end at hi_last (edge panels go through a
 // small buffer). c points at C(row 0 of the block, column 0 of panel 0). Each panel
 // group (consecutive full panels) stays in L1 while all row blocks use it.
 template <typename T>
-void macro_tiles(i64 kc, const T* abuf, const RowBlocks& rb, const T* bpanels, i64 bps,
-                 i64 npanels, i64 lo0, i64 hi_last, T* c, i64 ldc, bool load_c, T* tmp) {
+void macro_tiles(i64 kc, const T* abuf, i64 a_stride, i64 a_k0, const RowBlocks& rb,
+                 const T* bpanels, i64 bps, i64 npanels, i64 lo0, i64 hi_last, T* c, i64 ldc,
+                 bool load_c, T* tmp) {
   constexpr i64 NR = kNR<T>;
   auto lo_of = [&](i64 p) { return p == 0 ? lo0 : i64(0); };
   auto hi_of = [&](i64 p) { return p == npanels - 1 ? hi_last : NR; };
@@ -185,7 +178,7 @@ void macro_tiles(i64 kc, const T* abuf, const RowBlocks& rb, const T* bpanels, i
       while (q < npanels && q - p < rb.max_np && lo_of(q) == 0 && hi_of(q) == NR) ++q;
       for (int b = 0; b < rb.count; ++b) {
         const int mr = rb.mr[b];
-        const T* a = abuf + rb.off[b] * kc;
+        const T* a = abuf + rb.off[b] * a_stride + a_k0 * mr;
         T* cb = c + rb.off[b] * ldc;
         for (i64 s = p; s < q;) {
           const int np = static_cast<int>(std::min<i64>(detail::max_panels(mr), q - s));
@@ -205,8 +198,8 @@ void macro_tiles(i64 kc, const T* abuf, const RowBlocks& rb, const T* bpanels, i
           }
         }
         // Starting from the zeros in tmp is the same as starting from 0 in registers.
-        detail::avx2::tile(mr, 1, kc, abuf + rb.off[b] * kc, bpanels + p * bps, bps, tmp, NR,
-                           true);
+        detail::avx2::tile(mr, 1, kc, abuf + rb.off[b] * a_stride + a_k0 * mr, bpanels + p * bps,
+                           bps, tmp, NR, true);
         for (int i = 0; i < mr; ++i) {
           for (i64 j = lo; j < hi; ++j) cb[i * ldc + j] = tmp[i * NR + j];
         }
@@ -235,7 +228,7 @@ void region_avx2(i64 m0, i64 m1, i64 n0, i64 n1, i64 K, const AView<T>& A, const
         const i64 mc = std::min(Bk::MC, m1 - ic);
         const RowBlocks rb = split_rows(mc);
         pack_a(A, ic, pc, kc, rb, abuf);
-        macro_tiles(kc, abuf, rb, bbuf, kc * NR, npanels, 0, nc - (npanels - 1) * NR,
+        macro_tiles(kc, abuf, kc, 0, rb, bbuf, kc * NR, npanels, 0, nc - (npanels - 1) * NR,
                     C + ic * ldc + jc, ldc, accumulate || pc > 0, s.tmp);
       }
     }
@@ -243,6 +236,10 @@ void region_avx2(i64 m0, i64 m1, i64 n0, i64 n1, i64 K, const AView<T>& A, const
 }
 
 // AVX2 path over rows [m0, m1) x columns [n0, n1) of C, B prepacked (panel stride K*NR).
+// When an MC block of A with all of K fits in half the L2 (the per-step case: few rows),
+// it is packed once and the loops run panel group, then k block, then row block, so the
+// group's C block (rows x 16..96 columns) stays in L1 over the whole reduction.
+// Otherwise the usual k block, row block, panel order.
 template <typename T>
 void region_avx2_packed(i64 m0, i64 m1, i64 n0, i64 n1, const AView<T>& A,
                         const PackedB<T>& Bp, T* C, i64 ldc, bool accumulate) {
@@ -250,8 +247,28 @@ void region_avx2_packed(i64 m0, i64 m1, i64 n0, i64 n1, const AView<T>& A,
   constexpr i64 NR = kNR<T>;
   const i64 K = Bp.k();
   Scratch<T>& s = scratch<T>();
-  T* abuf = grow(s.a, Bk::MC * Bk::KC);
   const i64 pend = (n1 + NR - 1) / NR;
+  const bool c_stationary = std::min(Bk::MC, m1 - m0) * K * i64(sizeof(T)) <= kAFullKBytes;
+  if (c_stationary) {
+    T* abuf = grow(s.a, std::min(Bk::MC, m1 - m0) * K);
+    for (i64 ic = m0; ic < m1; ic += Bk::MC) {
+      const i64 mc = std::min(Bk::MC, m1 - ic);
+      const RowBlocks rb = split_rows(mc);
+      pack_a(A, ic, 0, K, rb, abuf);
+      for (i64 pj = n0 / NR; pj < pend; pj += rb.max_np) {
+        const i64 npanels = std::min<i64>(rb.max_np, pend - pj);
+        const i64 lo0 = std::max<i64>(n0 - pj * NR, 0);
+        const i64 hi_last = std::min<i64>(n1 - (pj + npanels - 1) * NR, NR);
+        for (i64 pc = 0; pc < K; pc += Bk::KC) {
+          const i64 kc = std::min(Bk::KC, K - pc);
+          macro_tiles(kc, abuf, K, pc, rb, Bp.data() + pj * K * NR + pc * NR, K * NR, npanels,
+                      lo0, hi_last, C + ic * ldc + pj * NR, ldc, accumulate || pc > 0, s.tmp);
+        }
+      }
+    }
+    return;
+  }
+  T* abuf = grow(s.a, Bk::MC * Bk::KC);
   for (i64 pj = n0 / NR; pj < pend; pj += Bk::NC / NR) {
     const i64 npanels = std::min(Bk::NC / NR, pend - pj);
     const i64 lo0 = std::max<i64>(n0 - pj * NR, 0);
@@ -262,8 +279,8 @@ void region_avx2_packed(i64 m0, i64 m1, i64 n0, i64 n1, const AView<T>& A,
         const i64 mc = std::min(Bk::MC, m1 - ic);
         const RowBlocks rb = split_rows(mc);
         pack_a(A, ic, pc, kc, rb, abuf);
-        macro_tiles(kc, abuf, rb, Bp.data() + pj * K * NR + pc * NR, K * NR, npanels, lo0,
-                    hi_last, C + ic * ldc + pj * NR, ldc, accumulate || pc > 0, s.tmp);
+        macro_tiles(kc, abuf, kc, 0, rb, Bp.data() + pj * K * NR + pc * NR, K * NR, npanels,
+                    lo0, hi_last, C + ic * ldc + pj * NR, ldc, accumulate || pc > 0, s.tmp);
       }
     }
   }

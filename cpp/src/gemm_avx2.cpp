@@ -123,4 +123,20 @@ void tile(int mr, int np, i64 kc, const double* a, const double* b, i64 bps, dou
   dispatch<F64>(mr, np, kc, a, b, bps, c, ldc, load_c);
 }
 
+float fma_peak_loop(i64 iters, float seed) {
+  // 12 independent FMA chains (enough to cover the FMA latency on both pipes), no memory.
+  const __m256 m = _mm256_set1_ps(0.999999f);
+  __m256 acc[12];
+  for (int i = 0; i < 12; ++i) acc[i] = _mm256_set1_ps(seed + static_cast<float>(i));
+  for (i64 it = 0; it < iters; ++it) {
+#pragma GCC unroll 12
+    for (int i = 0; i < 12; ++i) acc[i] = _mm256_fmadd_ps(acc[i], m, m);
+  }
+  __m256 s = acc[0];
+  for (int i = 1; i < 12; ++i) s = _mm256_add_ps(s, acc[i]);
+  alignas(32) float out[8];
+  _mm256_store_ps(out, s);
+  return out[0];
+}
+
 }  // namespace rnnkit::kernels::detail::avx2

@@ -2,7 +2,10 @@
 #include "rnnkit/isa.h"
 
 #include <atomic>
+#include <chrono>
 #include <stdexcept>
+
+#include "kernels_isa.h"
 
 namespace rnnkit::kernels {
 
@@ -94,6 +97,28 @@ void set_isa(const std::string& name) {
                                 "' is not available (this build or this CPU lacks it)");
   }
   selected.store(static_cast<int>(isa), std::memory_order_relaxed);
+}
+
+double fma_peak_gflops(double seconds) {
+#ifdef RNNKIT_HAVE_AVX2_KERNELS
+  if (!isa_available(Isa::avx2)) return 0.0;
+  using clock = std::chrono::steady_clock;
+  const std::int64_t iters = 1 << 16;  // 12.6 MFLOP, a few milliseconds
+  double best = 0.0;
+  volatile float sink = 0.0f;
+  const auto start = clock::now();
+  do {
+    const auto t0 = clock::now();
+    sink = sink + detail::avx2::fma_peak_loop(iters, 1.0f);
+    const double dt = std::chrono::duration<double>(clock::now() - t0).count();
+    const double gflops = 192.0 * static_cast<double>(iters) / dt * 1e-9;
+    if (gflops > best) best = gflops;
+  } while (std::chrono::duration<double>(clock::now() - start).count() < seconds);
+  return best;
+#else
+  (void)seconds;
+  return 0.0;
+#endif
 }
 
 }  // namespace rnnkit::kernels

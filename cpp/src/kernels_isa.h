@@ -34,6 +34,10 @@ void sigmoid(i64 n, const float* x, float* y);
 void sigmoid(i64 n, const double* x, double* y);
 void tanh(i64 n, const float* x, float* y);
 void tanh(i64 n, const double* x, double* y);
+
+// Benchmark helper: `iters` rounds of 12 independent 8-lane float FMAs (192 flops each),
+// from registers only; returns a value that depends on all of them.
+float fma_peak_loop(i64 iters, float seed);
 }  // namespace avx2
 #endif
 

@@ -46,4 +46,9 @@ const char* isa_name(Isa isa);
 // start after it returns; thread-safe.
 void set_isa(const std::string& name);
 
+// Benchmark helper: the calling thread's float32 FMA throughput in GFLOP/s, from a
+// register-only loop of 256-bit FMAs run for about `seconds`: the peak that GEMM speeds
+// are compared with. 0 when the AVX2 kernels are not available.
+double fma_peak_gflops(double seconds);
+
 }  // namespace rnnkit::kernels
