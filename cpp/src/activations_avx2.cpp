@@ -7,7 +7,8 @@
 //        (degree 13 in r for double: truncation < 2e-17 relative; degree 8 for float)
 //   sigmoid(x) = 1 / (1 + e) for x >= 0, e / (1 + e) for x < 0, where
 //                e = e^-|x| = 2^n * (1 + em) (scaled in two steps in the subnormal range)
-//   tanh(x)    = sign(x) * (-t / (t + 2)), t = expm1(-2|x|) = 2^n * em + (2^n - 1)
+//   tanh(x)    = sign(x) * (-t / (t + 2)) with t = expm1(-2|x|) = 2^n * em + (2^n - 1)
+//                for |x| < 0.55, sign(x) * (1 - 2e / (1 + e)) with e = e^-2|x| above
 // The inputs are clamped where the result no longer changes (e^u below half the smallest
 // subnormal; expm1(u) = -1 exactly), so tanh(+-1e4) = +-1 and sigmoid(-1e4) = 0. NaN
 // inputs are passed through. A tail shorter than one register is padded and runs through
@@ -144,9 +145,16 @@ inline typename O::V tanh_v(typename O::V x) {
   V n, em;
   expm1_reduce<O>(u, n, em);
   const V s = O::pow2(n);
-  const V t = O::fma(s, em, O::sub(s, one));  // expm1(u) in [-1, 0]
-  const V y = O::div(t, O::add(t, O::set(2)));  // -tanh(|x|), <= 0
-  const V r = O::or_(O::and_(y, O::abs_mask()), O::and_(x, O::sign_mask()));
+  const V t = O::fma(s, em, O::sub(s, one));  // e^u - 1 in [-1, 0]
+  const V e = O::fma(s, em, s);               // e^u in (0, 1]
+  // tanh|x| = -t / (t + 2) = 1 - 2e / (1 + e): the first for |x| < 0.55 (no cancellation
+  // in t), the second above (the quotient is small next to 1, so its rounding shrinks).
+  const V small = O::lt(ax, O::set(0.55));
+  const V num = O::blend(O::add(e, e), O::sub(O::set(0), t), small);
+  const V den = O::blend(O::add(one, e), O::add(t, O::set(2)), small);
+  const V q = O::div(num, den);
+  const V y = O::blend(O::sub(one, q), q, small);  // tanh|x| >= 0
+  const V r = O::or_(y, O::and_(x, O::sign_mask()));
   return O::blend(r, x, O::isnan(x));
 }
 

@@ -8,9 +8,10 @@
 // splitting an array between threads gives the same bits.
 //
 // ISA "plain" runs the libm formulas below (sigmoid_scalar, std::tanh). ISA "avx2" runs
-// exp-based vector code (float and double): double within a few ulp (~5e-16 relative)
-// of the libm results, float within a few float ulp of the exact value; no overflow for
-// large |x| (tanh(+-1e4) = +-1, sigmoid(-1e4) = 0, sigmoid(1e4) = 1); NaN in, NaN out.
+// exp-based vector code (activations_avx2.cpp). Both are within 3 ulp of the exact value
+// for float and for double (measured worst: 2.5 ulp, i.e. < 6e-16 relative in double);
+// no overflow for large |x| (tanh(+-1e4) = +-1, sigmoid(-1e4) = 0, sigmoid(1e4) = 1);
+// NaN in, NaN out; tanh(-0) = -0.
 #pragma once
 #include <cmath>
 #include <cstdint>
