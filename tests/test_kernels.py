@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from rnnkit import _core
 
 INFO = _core.cpu_info()
