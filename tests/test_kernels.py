@@ -16,7 +16,7 @@ INFO = _core.cpu_info()
 AVAILABLE = ["plain"] + (["avx2"] if INFO["best_isa"] == "avx2" else [])
 DTYPES = [np.float32, np.float64]
 
-# (M, N, K): empty, single, tiny, around the 6-row / 16- or 8-column tiles, the KC=256
+# (M, N, K): empty, single, tiny, around the 6-row / 16- or 8-column tiles, the KC=512
 # reduction blocks, and the per-step RNN shapes scaled down.
 SHAPES = [
     (0, 5, 3),
@@ -26,7 +26,7 @@ SHAPES = [
     (7, 7, 7),
     (1, 7, 1),
     (6, 16, 8),
-    (5, 17, 300),
+    (5, 17, 530),
     (13, 33, 9),
     (1, 97, 65),
     (2, 50, 3),
@@ -118,7 +118,7 @@ def test_gemm_bits_independent_of_tile(isa, dtype, kind):
     """Each element equals, bit for bit, the same element computed alone (1x1 product, the
     edge path) or in a single row or column: no dependence on tile shape or edges."""
     rng = np.random.default_rng(2)
-    M, N, K = 37, 70, 300  # row blocks of 6 and 5, partial column panels, 2 KC blocks
+    M, N, K = 37, 70, 600  # row blocks of 6 and 5, partial column panels, 2 KC blocks
     A, B, opA, opB = operands(rng, kind, M, N, K, dtype)
     C0 = rng.uniform(-1, 1, size=(M, N)).astype(dtype)
     full = run_gemm(kind, A, B, C0, True)
@@ -159,7 +159,7 @@ def test_gemm_bits_independent_of_threads(isa, threads, dtype, kind):
 @pytest.mark.parametrize("kind", ["nt", "nn"])
 def test_gemm_packed_same_bits_as_unpacked(isa, threads, dtype, kind):
     rng = np.random.default_rng(4)
-    for M, N, K in [(1, 40, 17), (5, 100, 300), (32, 64, 128), (7, 3, 2), (64, 520, 96)]:
+    for M, N, K in [(1, 40, 17), (5, 100, 600), (32, 64, 128), (7, 3, 2), (64, 520, 96)]:
         A, B, _, _ = operands(rng, kind, M, N, K, dtype)
         C0 = rng.uniform(-1, 1, size=(M, N)).astype(dtype)
         for accumulate in (False, True):

@@ -30,18 +30,19 @@ template <typename T>
 constexpr i64 kNR = PackedB<T>::kPanel;  // panel width (columns)
 constexpr i64 kMR = 6;                   // most rows in a micro-tile
 
-// Cache blocking (Zen 3: 32 KiB L1d, 512 KiB L2 per core). A KC x NR panel of B (16 KiB)
-// stays in L1 while the row blocks of A stream through; the MC x KC block of A
-// (144 KiB float) stays in L2.
+// Cache blocking, tuned on Zen 3 (32 KiB L1d, 512 KiB L2 per core; measured by CPU time
+// with benchmarks/bench_kernels.py shapes): a KC x NR panel of B (32 KiB) is reused by
+// every row block of A while those stream from the MC x KC block of A (144 KiB float,
+// 288 KiB double) in L2. KC = 512 beat 256 and 384 by 5-10% on large products.
 template <typename T>
 struct Blocking;
 template <>
 struct Blocking<float> {
-  static constexpr i64 KC = 256, MC = 144, NC = 3072;
+  static constexpr i64 KC = 512, MC = 72, NC = 3072;
 };
 template <>
 struct Blocking<double> {
-  static constexpr i64 KC = 256, MC = 72, NC = 1536;
+  static constexpr i64 KC = 512, MC = 72, NC = 1536;
 };
 
 // Largest A block (rows x all of K) packed at once by the prepacked-B path: half the L2.
@@ -159,6 +160,15 @@ void pack_b(const BView<T>& B, i64 k0, i64 kc, i64 n0, i64 nc, T* dst) {
 }
 
 #ifdef RNNKIT_HAVE_AVX2_KERNELS
+// Ask for `rows` rows of `bytes` bytes of C (row stride ldc) to be brought into cache.
+template <typename T>
+inline void prefetch_c(const T* c, int rows, i64 ldc, i64 bytes) {
+  for (int i = 0; i < rows; ++i) {
+    const char* row = reinterpret_cast<const char*>(c + i * ldc);
+    for (i64 off = 0; off < bytes; off += 64) __builtin_prefetch(row + off, 1, 3);
+  }
+}
+
 // Micro-tiles over row blocks x npanels panels of packed B (panel stride bps). Row block
 // b's packed A is at abuf + off_b*a_stride + a_k0*mr_b (kc x mr_b, k-major). Panel 0's
 // valid columns start at lo0, the last panel's end at hi_last (edge panels go through a
@@ -180,6 +190,9 @@ void macro_tiles(i64 kc, const T* abuf, i64 a_stride, i64 a_k0, const RowBlocks&
         const int mr = rb.mr[b];
         const T* a = abuf + rb.off[b] * a_stride + a_k0 * mr;
         T* cb = c + rb.off[b] * ldc;
+        // The next row block's C lines (from L2/L3/memory) load while this one computes.
+        if (b + 1 < rb.count) prefetch_c(c + rb.off[b + 1] * ldc + p * NR, rb.mr[b + 1], ldc,
+                                         (q - p) * NR * i64(sizeof(T)));
         for (i64 s = p; s < q;) {
           const int np = static_cast<int>(std::min<i64>(detail::max_panels(mr), q - s));
           detail::avx2::tile(mr, np, kc, a, bpanels + s * bps, bps, cb + s * NR, ldc, load_c);

@@ -126,11 +126,11 @@ bool equal_bits(const std::vector<T>& x, const std::vector<T>& y) {
 
 template <typename T>
 void test_gemm_exact(std::mt19937& gen) {
-  // Sizes around the tile sizes (6 rows, 16/8 columns), the KC=256 blocking and the
+  // Sizes around the tile sizes (6 rows, 16/8 columns), the KC=512 blocking and the
   // thread threshold, and the degenerate ones.
   const i64 sizes[][3] = {{0, 5, 3},  {4, 0, 3},    {3, 5, 0},   {1, 1, 1},    {7, 7, 7},
                           {6, 16, 8}, {5, 17, 300}, {13, 33, 9}, {1, 97, 65},  {2, 50, 3},
-                          {3, 40, 31}, {37, 70, 260}, {64, 96, 40}, {150, 24, 520}, {8, 9, 513}};
+                          {3, 40, 31}, {37, 70, 530}, {64, 96, 40}, {150, 24, 520}, {8, 9, 513}};
   for (const std::string kind : {"nt", "nn", "tn"}) {
     for (const auto& s : sizes) {
       const Problem<T> p = make_problem<T>(kind, s[0], s[1], s[2], gen);
@@ -147,7 +147,7 @@ void test_gemm_exact(std::mt19937& gen) {
 
 template <typename T>
 void test_packed(std::mt19937& gen) {
-  const i64 sizes[][3] = {{1, 40, 17}, {5, 100, 300}, {32, 64, 128}, {7, 3, 2}, {64, 130, 70}};
+  const i64 sizes[][3] = {{1, 40, 17}, {5, 100, 600}, {32, 64, 128}, {7, 3, 2}, {64, 130, 70}};
   for (const std::string kind : {"nt", "nn"}) {
     for (const auto& s : sizes) {
       const Problem<T> p = make_problem<T>(kind, s[0], s[1], s[2], gen);
