@@ -45,7 +45,7 @@ struct Blocking<double> {
   static constexpr i64 KC = 512, MC = 72, NC = 1536;
 };
 
-// Largest A block (rows x all of K) packed at once by the prepacked-B path: half the L2.
+// Largest A block (rows x all of K) that the prepacked-B path reads in place: half the L2.
 constexpr i64 kAFullKBytes = i64(256) << 10;
 
 // Below this many multiply-adds a GEMM runs on the calling thread (a fork/join costs
@@ -169,15 +169,30 @@ inline void prefetch_c(const T* c, int rows, i64 ldc, i64 bytes) {
   }
 }
 
-// Micro-tiles over row blocks x npanels panels of packed B (panel stride bps). Row block
-// b's packed A is at abuf + off_b*a_stride + a_k0*mr_b (kc x mr_b, k-major). Panel 0's
+// Where micro-tiles read A for reduction index k0 on: packed row blocks (block b at
+// base + off_b*stride + k0*mr_b, kc x mr_b k-major) or the caller's row-major A itself
+// (block b at base + off_b*lda + k0).
+template <typename T>
+struct ASource {
+  const T* base;
+  i64 stride;  // packed: the packed block's kc; direct: lda
+  i64 k0;
+  bool direct;
+  const T* at(const RowBlocks& rb, int b) const {
+    return direct ? base + rb.off[b] * stride + k0 : base + rb.off[b] * stride + k0 * rb.mr[b];
+  }
+  i64 rs(const RowBlocks& rb, int b) const { return direct ? stride : (void(b), void(rb), 1); }
+  i64 cs(const RowBlocks& rb, int b) const { return direct ? 1 : rb.mr[b]; }
+};
+
+// Micro-tiles over row blocks x npanels panels of packed B (panel stride bps), A from
+// `as`. Panel 0's
 // valid columns start at lo0, the last panel's end at hi_last (edge panels go through a
 // small buffer). c points at C(row 0 of the block, column 0 of panel 0). Each panel
 // group (consecutive full panels) stays in L1 while all row blocks use it.
 template <typename T>
-void macro_tiles(i64 kc, const T* abuf, i64 a_stride, i64 a_k0, const RowBlocks& rb,
-                 const T* bpanels, i64 bps, i64 npanels, i64 lo0, i64 hi_last, T* c, i64 ldc,
-                 bool load_c, T* tmp) {
+void macro_tiles(i64 kc, const ASource<T>& as, const RowBlocks& rb, const T* bpanels, i64 bps,
+                 i64 npanels, i64 lo0, i64 hi_last, T* c, i64 ldc, bool load_c, T* tmp) {
   constexpr i64 NR = kNR<T>;
   auto lo_of = [&](i64 p) { return p == 0 ? lo0 : i64(0); };
   auto hi_of = [&](i64 p) { return p == npanels - 1 ? hi_last : NR; };
@@ -188,14 +203,16 @@ void macro_tiles(i64 kc, const T* abuf, i64 a_stride, i64 a_k0, const RowBlocks&
       while (q < npanels && q - p < rb.max_np && lo_of(q) == 0 && hi_of(q) == NR) ++q;
       for (int b = 0; b < rb.count; ++b) {
         const int mr = rb.mr[b];
-        const T* a = abuf + rb.off[b] * a_stride + a_k0 * mr;
+        const T* a = as.at(rb, b);
+        const i64 ars = as.rs(rb, b), acs = as.cs(rb, b);
         T* cb = c + rb.off[b] * ldc;
         // The next row block's C lines (from L2/L3/memory) load while this one computes.
         if (b + 1 < rb.count) prefetch_c(c + rb.off[b + 1] * ldc + p * NR, rb.mr[b + 1], ldc,
                                          (q - p) * NR * i64(sizeof(T)));
         for (i64 s = p; s < q;) {
           const int np = static_cast<int>(std::min<i64>(detail::max_panels(mr), q - s));
-          detail::avx2::tile(mr, np, kc, a, bpanels + s * bps, bps, cb + s * NR, ldc, load_c);
+          detail::avx2::tile(mr, np, kc, a, ars, acs, bpanels + s * bps, bps, cb + s * NR, ldc,
+                             load_c);
           s += np;
         }
       }
@@ -211,7 +228,7 @@ void macro_tiles(i64 kc, const T* abuf, i64 a_stride, i64 a_k0, const RowBlocks&
           }
         }
         // Starting from the zeros in tmp is the same as starting from 0 in registers.
-        detail::avx2::tile(mr, 1, kc, abuf + rb.off[b] * a_stride + a_k0 * mr, bpanels + p * bps,
+        detail::avx2::tile(mr, 1, kc, as.at(rb, b), as.rs(rb, b), as.cs(rb, b), bpanels + p * bps,
                            bps, tmp, NR, true);
         for (int i = 0; i < mr; ++i) {
           for (i64 j = lo; j < hi; ++j) cb[i * ldc + j] = tmp[i * NR + j];
@@ -241,8 +258,8 @@ void region_avx2(i64 m0, i64 m1, i64 n0, i64 n1, i64 K, const AView<T>& A, const
         const i64 mc = std::min(Bk::MC, m1 - ic);
         const RowBlocks rb = split_rows(mc);
         pack_a(A, ic, pc, kc, rb, abuf);
-        macro_tiles(kc, abuf, kc, 0, rb, bbuf, kc * NR, npanels, 0, nc - (npanels - 1) * NR,
-                    C + ic * ldc + jc, ldc, accumulate || pc > 0, s.tmp);
+        macro_tiles(kc, ASource<T>{abuf, kc, 0, false}, rb, bbuf, kc * NR, npanels, 0,
+                    nc - (npanels - 1) * NR, C + ic * ldc + jc, ldc, accumulate || pc > 0, s.tmp);
       }
     }
   }
@@ -250,9 +267,10 @@ void region_avx2(i64 m0, i64 m1, i64 n0, i64 n1, i64 K, const AView<T>& A, const
 
 // AVX2 path over rows [m0, m1) x columns [n0, n1) of C, B prepacked (panel stride K*NR).
 // When an MC block of A with all of K fits in half the L2 (the per-step case: few rows),
-// it is packed once and the loops run panel group, then k block, then row block, so the
-// group's C block (rows x 16..96 columns) stays in L1 over the whole reduction.
-// Otherwise the usual k block, row block, panel order.
+// the micro-tiles read A where it is (packing it would cost ~1 cycle per element, a few
+// percent of a per-step product) and the loops run panel group, then k block, then row
+// block, so the group's C block (rows x 16..96 columns) stays in L1 over the whole
+// reduction. Otherwise A is packed and the usual k block, row block, panel order runs.
 template <typename T>
 void region_avx2_packed(i64 m0, i64 m1, i64 n0, i64 n1, const AView<T>& A,
                         const PackedB<T>& Bp, T* C, i64 ldc, bool accumulate) {
@@ -263,19 +281,18 @@ void region_avx2_packed(i64 m0, i64 m1, i64 n0, i64 n1, const AView<T>& A,
   const i64 pend = (n1 + NR - 1) / NR;
   const bool c_stationary = std::min(Bk::MC, m1 - m0) * K * i64(sizeof(T)) <= kAFullKBytes;
   if (c_stationary) {
-    T* abuf = grow(s.a, std::min(Bk::MC, m1 - m0) * K);
     for (i64 ic = m0; ic < m1; ic += Bk::MC) {
       const i64 mc = std::min(Bk::MC, m1 - ic);
       const RowBlocks rb = split_rows(mc);
-      pack_a(A, ic, 0, K, rb, abuf);
       for (i64 pj = n0 / NR; pj < pend; pj += rb.max_np) {
         const i64 npanels = std::min<i64>(rb.max_np, pend - pj);
         const i64 lo0 = std::max<i64>(n0 - pj * NR, 0);
         const i64 hi_last = std::min<i64>(n1 - (pj + npanels - 1) * NR, NR);
         for (i64 pc = 0; pc < K; pc += Bk::KC) {
           const i64 kc = std::min(Bk::KC, K - pc);
-          macro_tiles(kc, abuf, K, pc, rb, Bp.data() + pj * K * NR + pc * NR, K * NR, npanels,
-                      lo0, hi_last, C + ic * ldc + pj * NR, ldc, accumulate || pc > 0, s.tmp);
+          const ASource<T> as{A.p + ic * A.rs, A.rs, pc, true};
+          macro_tiles(kc, as, rb, Bp.data() + pj * K * NR + pc * NR, K * NR, npanels, lo0,
+                      hi_last, C + ic * ldc + pj * NR, ldc, accumulate || pc > 0, s.tmp);
         }
       }
     }
@@ -292,8 +309,9 @@ void region_avx2_packed(i64 m0, i64 m1, i64 n0, i64 n1, const AView<T>& A,
         const i64 mc = std::min(Bk::MC, m1 - ic);
         const RowBlocks rb = split_rows(mc);
         pack_a(A, ic, pc, kc, rb, abuf);
-        macro_tiles(kc, abuf, kc, 0, rb, Bp.data() + pj * K * NR + pc * NR, K * NR, npanels,
-                    lo0, hi_last, C + ic * ldc + pj * NR, ldc, accumulate || pc > 0, s.tmp);
+        macro_tiles(kc, ASource<T>{abuf, kc, 0, false}, rb, Bp.data() + pj * K * NR + pc * NR,
+                    K * NR, npanels, lo0, hi_last, C + ic * ldc + pj * NR, ldc,
+                    accumulate || pc > 0, s.tmp);
       }
     }
   }

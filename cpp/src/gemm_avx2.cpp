@@ -35,10 +35,11 @@ struct F64 {
   static V zero() { return _mm256_setzero_pd(); }
 };
 
-// a: kc x MR (k-major), b: NP panels (stride bps) of kc x NR, c: MR x NP*NR (ldc).
+// a: MR x kc (element (i, k) at a[i*ars + k*acs]), b: NP panels (stride bps) of kc x NR,
+// c: MR x NP*NR (ldc).
 template <class O, int MR, int NP>
-void tile_impl(i64 kc, const typename O::T* a, const typename O::T* b, i64 bps,
-               typename O::T* c, i64 ldc, bool load_c) {
+void tile_impl(i64 kc, const typename O::T* a, i64 ars, i64 acs, const typename O::T* b,
+               i64 bps, typename O::T* c, i64 ldc, bool load_c) {
   constexpr int L = O::L;
   constexpr int NR = 2 * L;
   typename O::V acc[MR][NP][2];
@@ -58,17 +59,20 @@ void tile_impl(i64 kc, const typename O::T* a, const typename O::T* b, i64 bps,
       for (int p = 0; p < NP; ++p) acc[i][p][0] = acc[i][p][1] = O::zero();
     }
   }
+  const typename O::T* arow[MR];
+#pragma GCC unroll 6
+  for (int i = 0; i < MR; ++i) arow[i] = a + i * ars;
 #pragma GCC unroll 2
   for (i64 k = 0; k < kc; ++k) {
     const typename O::T* bk = b + k * NR;
-    const typename O::T* ak = a + k * MR;
+    const i64 ak = k * acs;
 #pragma GCC unroll 6
     for (int p = 0; p < NP; ++p) {
       const typename O::V b0 = O::load(bk + p * bps);
       const typename O::V b1 = O::load(bk + p * bps + L);
 #pragma GCC unroll 6
       for (int i = 0; i < MR; ++i) {
-        const typename O::V ai = O::bcast(ak + i);
+        const typename O::V ai = O::bcast(arow[i] + ak);
         acc[i][p][0] = O::fma(ai, b0, acc[i][p][0]);
         acc[i][p][1] = O::fma(ai, b1, acc[i][p][1]);
       }
@@ -85,12 +89,12 @@ void tile_impl(i64 kc, const typename O::T* a, const typename O::T* b, i64 bps,
 }
 
 template <class O>
-void dispatch(int mr, int np, i64 kc, const typename O::T* a, const typename O::T* b, i64 bps,
-              typename O::T* c, i64 ldc, bool load_c) {
+void dispatch(int mr, int np, i64 kc, const typename O::T* a, i64 ars, i64 acs,
+              const typename O::T* b, i64 bps, typename O::T* c, i64 ldc, bool load_c) {
   switch (mr * 8 + np) {
 #define RNNKIT_TILE(MR, NP) \
   case MR * 8 + NP:         \
-    return tile_impl<O, MR, NP>(kc, a, b, bps, c, ldc, load_c);
+    return tile_impl<O, MR, NP>(kc, a, ars, acs, b, bps, c, ldc, load_c);
     RNNKIT_TILE(6, 1)
     RNNKIT_TILE(5, 1)
     RNNKIT_TILE(4, 1)
@@ -113,14 +117,14 @@ void dispatch(int mr, int np, i64 kc, const typename O::T* a, const typename O::
 
 }  // namespace
 
-void tile(int mr, int np, i64 kc, const float* a, const float* b, i64 bps, float* c, i64 ldc,
-          bool load_c) {
-  dispatch<F32>(mr, np, kc, a, b, bps, c, ldc, load_c);
+void tile(int mr, int np, i64 kc, const float* a, i64 ars, i64 acs, const float* b, i64 bps,
+          float* c, i64 ldc, bool load_c) {
+  dispatch<F32>(mr, np, kc, a, ars, acs, b, bps, c, ldc, load_c);
 }
 
-void tile(int mr, int np, i64 kc, const double* a, const double* b, i64 bps, double* c,
-          i64 ldc, bool load_c) {
-  dispatch<F64>(mr, np, kc, a, b, bps, c, ldc, load_c);
+void tile(int mr, int np, i64 kc, const double* a, i64 ars, i64 acs, const double* b, i64 bps,
+          double* c, i64 ldc, bool load_c) {
+  dispatch<F64>(mr, np, kc, a, ars, acs, b, bps, c, ldc, load_c);
 }
 
 float fma_peak_loop(i64 iters, float seed) {

@@ -15,19 +15,20 @@ using i64 = std::int64_t;
 
 // Micro-tile: for i < mr, p < np, j < nr (nr = 16 floats / 8 doubles):
 //   s = load_c ? c[i*ldc + p*nr + j] : 0
-//   for k = 0..kc-1:  s = fma(a[k*mr + i], b[p*b_panel_stride + k*nr + j], s)
+//   for k = 0..kc-1:  s = fma(a[i*a_rs + k*a_cs], b[p*b_panel_stride + k*nr + j], s)
 //   c[i*ldc + p*nr + j] = s
-// a: packed A, kc x mr (k-major), read. b: np packed B panels, each kc x nr, read.
+// a: mr x kc block of A, read: packed (a_rs = 1, a_cs = mr) or straight from a row-major
+// A (a_rs = lda, a_cs = 1). b: np packed B panels, each kc x nr, read.
 // c: mr x (np*nr) block of C, read (if load_c) and written.
 // Supported (mr, np): 1 <= mr <= 6 and 1 <= np <= max_panels(mr).
 inline int max_panels(int mr) { return mr >= 4 ? 1 : (mr == 3 ? 2 : (mr == 2 ? 3 : 6)); }
 
 #ifdef RNNKIT_HAVE_AVX2_KERNELS
 namespace avx2 {
-void tile(int mr, int np, i64 kc, const float* a, const float* b, i64 b_panel_stride, float* c,
-          i64 ldc, bool load_c);
-void tile(int mr, int np, i64 kc, const double* a, const double* b, i64 b_panel_stride,
-          double* c, i64 ldc, bool load_c);
+void tile(int mr, int np, i64 kc, const float* a, i64 a_rs, i64 a_cs, const float* b,
+          i64 b_panel_stride, float* c, i64 ldc, bool load_c);
+void tile(int mr, int np, i64 kc, const double* a, i64 a_rs, i64 a_cs, const double* b,
+          i64 b_panel_stride, double* c, i64 ldc, bool load_c);
 
 // y[i] = sigmoid(x[i]) / tanh(x[i]), i < n; y may alias x (see activations_avx2.cpp).
 void sigmoid(i64 n, const float* x, float* y);
