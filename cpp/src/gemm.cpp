@@ -85,6 +85,32 @@ T* grow(Buf<T>& buf, i64 n) {
   return buf.data();
 }
 
+// Pack k [k0, k0+kc) x columns [n0, n0+nc) of op(B) into panels: panel j at
+// dst + j*kc*NR holds kc x NR, columns past nc zero.
+template <typename T>
+void pack_b(const BView<T>& B, i64 k0, i64 kc, i64 n0, i64 nc, T* dst) {
+  constexpr i64 NR = kNR<T>;
+  for (i64 j = 0; j < nc; j += NR) {
+    const i64 w = std::min(NR, nc - j);
+    T* d = dst + (j / NR) * kc * NR;
+    if (B.ns == 1) {  // op(B) rows contiguous (gemm_nn, gemm_tn)
+      for (i64 k = 0; k < kc; ++k) {
+        const T* s = B.p + (k0 + k) * B.ks + n0 + j;
+        T* dk = d + k * NR;
+        for (i64 jj = 0; jj < w; ++jj) dk[jj] = s[jj];
+        for (i64 jj = w; jj < NR; ++jj) dk[jj] = T(0);
+      }
+    } else {  // op(B) columns contiguous (gemm_nt: B is N x K): transpose
+      if (w < NR) std::memset(d, 0, sizeof(T) * static_cast<std::size_t>(kc * NR));
+      for (i64 jj = 0; jj < w; ++jj) {
+        const T* s = B.p + (n0 + j + jj) * B.ns + k0 * B.ks;
+        for (i64 k = 0; k < kc; ++k) d[k * NR + jj] = s[k * B.ks];
+      }
+    }
+  }
+}
+
+#ifdef RNNKIT_HAVE_AVX2_KERNELS
 // Rows of an MC block split into micro-tile row counts: ceil(m/6) blocks of near-equal
 // size (6,6,5,5,5,5 for 32 rows rather than 6,6,6,6,6,2: small row counts waste the FMA
 // units).
@@ -134,32 +160,6 @@ void pack_a(const AView<T>& A, i64 i0, i64 k0, i64 kc, const RowBlocks& rb, T* d
   }
 }
 
-// Pack k [k0, k0+kc) x columns [n0, n0+nc) of op(B) into panels: panel j at
-// dst + j*kc*NR holds kc x NR, columns past nc zero.
-template <typename T>
-void pack_b(const BView<T>& B, i64 k0, i64 kc, i64 n0, i64 nc, T* dst) {
-  constexpr i64 NR = kNR<T>;
-  for (i64 j = 0; j < nc; j += NR) {
-    const i64 w = std::min(NR, nc - j);
-    T* d = dst + (j / NR) * kc * NR;
-    if (B.ns == 1) {  // op(B) rows contiguous (gemm_nn, gemm_tn)
-      for (i64 k = 0; k < kc; ++k) {
-        const T* s = B.p + (k0 + k) * B.ks + n0 + j;
-        T* dk = d + k * NR;
-        for (i64 jj = 0; jj < w; ++jj) dk[jj] = s[jj];
-        for (i64 jj = w; jj < NR; ++jj) dk[jj] = T(0);
-      }
-    } else {  // op(B) columns contiguous (gemm_nt: B is N x K): transpose
-      if (w < NR) std::memset(d, 0, sizeof(T) * static_cast<std::size_t>(kc * NR));
-      for (i64 jj = 0; jj < w; ++jj) {
-        const T* s = B.p + (n0 + j + jj) * B.ns + k0 * B.ks;
-        for (i64 k = 0; k < kc; ++k) d[k * NR + jj] = s[k * B.ks];
-      }
-    }
-  }
-}
-
-#ifdef RNNKIT_HAVE_AVX2_KERNELS
 // Ask for `rows` rows of `bytes` bytes of C (row stride ldc) to be brought into cache.
 template <typename T>
 inline void prefetch_c(const T* c, int rows, i64 ldc, i64 bytes) {

@@ -16,7 +16,7 @@ std::atomic<int> selected{-1};
 
 CpuFeatures cpu_features() {
   CpuFeatures f;
-#if defined(RNNKIT_HAVE_AVX2_KERNELS) && (defined(__GNUC__) || defined(__clang__))
+#if (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
   __builtin_cpu_init();
   // __builtin_cpu_supports also checks that the OS saves the YMM/ZMM state (XGETBV).
   f.avx2 = __builtin_cpu_supports("avx2");
