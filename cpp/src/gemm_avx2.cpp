@@ -62,7 +62,7 @@ void tile_impl(i64 kc, const typename O::T* a, i64 ars, i64 acs, const typename 
   const typename O::T* arow[MR];
 #pragma GCC unroll 6
   for (int i = 0; i < MR; ++i) arow[i] = a + i * ars;
-#pragma GCC unroll 2
+#pragma GCC unroll 4
   for (i64 k = 0; k < kc; ++k) {
     const typename O::T* bk = b + k * NR;
     const i64 ak = k * acs;
