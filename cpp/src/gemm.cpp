@@ -4,7 +4,8 @@
 // Loop nest (Goto/BLIS): for each block of NC columns, for each block of KC of the
 // reduction, pack that KC x NC block of op(B) into panels of NR columns (or use the
 // caller's PackedB); for each block of MC rows, pack that MC x KC block of op(A) into
-// row blocks; then run micro-tiles over (row block x panel group). The first KC block
+// row blocks (the prepacked path with few rows reads A in place instead); then run
+// micro-tiles over (row block x panel group). The first KC block
 // starts each accumulator at 0 (or at C when accumulating), later blocks reload the
 // partial sums from C, so every element is a single FMA chain over k = 0..K-1 whatever
 // the blocking, tile shape or thread split.
@@ -48,8 +49,9 @@ struct Blocking<double> {
 // Largest A block (rows x all of K) that the prepacked-B path reads in place: half the L2.
 constexpr i64 kAFullKBytes = i64(256) << 10;
 
-// Below this many multiply-adds a GEMM runs on the calling thread (a fork/join costs
-// a few microseconds).
+// Below this much work (multiply-adds, counting at least 4 rows: with fewer rows a GEMM
+// is bound by streaming B, not by the FMA units) a GEMM runs on the calling thread: a
+// fork/join costs a few microseconds.
 constexpr i64 kMinParallelWork = i64(1) << 19;
 
 // op(A) element (i, k) at p[i*rs + k*cs]; op(B) element (k, n) at p[k*ks + n*ns].
@@ -356,7 +358,7 @@ void zero_region(i64 m0, i64 m1, i64 n0, i64 n1, T* C, i64 ldc) {
 int choose_threads(i64 M, i64 N, i64 K) {
 #ifdef RNNKIT_HAVE_OPENMP
   if (omp_in_parallel()) return 1;
-  if (M * N * std::max<i64>(K, 1) < kMinParallelWork) return 1;
+  if (std::max<i64>(M, 4) * N * std::max<i64>(K, 1) < kMinParallelWork) return 1;
   return std::max(1, rnnkit::get_num_threads());
 #else
   (void)M, (void)N, (void)K;
