@@ -144,7 +144,7 @@ def test_gemm_bits_independent_of_tile(isa, dtype, kind):
 def test_gemm_bits_independent_of_threads(isa, threads, dtype, kind):
     rng = np.random.default_rng(3)
     # Large enough to be split between threads (over rows, over columns, or both).
-    for M, N, K in [(96, 200, 64), (300, 20, 100), (20, 700, 50)]:
+    for M, N, K in [(96, 200, 64), (300, 20, 100), (20, 700, 50), (1, 2000, 300)]:
         A, B, _, _ = operands(rng, kind, M, N, K, dtype)
         C0 = rng.uniform(-1, 1, size=(M, N)).astype(dtype)
         results = []
@@ -159,7 +159,14 @@ def test_gemm_bits_independent_of_threads(isa, threads, dtype, kind):
 @pytest.mark.parametrize("kind", ["nt", "nn"])
 def test_gemm_packed_same_bits_as_unpacked(isa, threads, dtype, kind):
     rng = np.random.default_rng(4)
-    for M, N, K in [(1, 40, 17), (5, 100, 600), (32, 64, 128), (7, 3, 2), (64, 520, 96)]:
+    for M, N, K in [
+        (1, 40, 17),
+        (5, 100, 600),
+        (32, 64, 128),
+        (7, 3, 2),
+        (64, 520, 96),
+        (1, 2000, 300),
+    ]:
         A, B, _, _ = operands(rng, kind, M, N, K, dtype)
         C0 = rng.uniform(-1, 1, size=(M, N)).astype(dtype)
         for accumulate in (False, True):

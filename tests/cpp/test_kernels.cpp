@@ -147,7 +147,8 @@ void test_gemm_exact(std::mt19937& gen) {
 
 template <typename T>
 void test_packed(std::mt19937& gen) {
-  const i64 sizes[][3] = {{1, 40, 17}, {5, 100, 600}, {32, 64, 128}, {7, 3, 2}, {64, 130, 70}};
+  const i64 sizes[][3] = {{1, 40, 17},  {5, 100, 600}, {32, 64, 128},
+                          {7, 3, 2},    {64, 130, 70}, {1, 2000, 300}};
   for (const std::string kind : {"nt", "nn"}) {
     for (const auto& s : sizes) {
       const Problem<T> p = make_problem<T>(kind, s[0], s[1], s[2], gen);
@@ -179,7 +180,8 @@ void test_packed(std::mt19937& gen) {
 template <typename T>
 void test_threads(std::mt19937& gen) {
   if (!rnnkit::have_openmp()) return;
-  const i64 sizes[][3] = {{96, 200, 64}, {300, 20, 100}, {20, 700, 50}, {129, 129, 257}};
+  const i64 sizes[][3] = {{96, 200, 64}, {300, 20, 100}, {20, 700, 50}, {129, 129, 257},
+                          {1, 2000, 300}};
   const int saved = rnnkit::get_num_threads();
   for (const std::string kind : {"nt", "nn", "tn"}) {
     for (const auto& s : sizes) {
