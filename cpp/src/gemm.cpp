@@ -92,22 +92,33 @@ T* grow(Buf<T>& buf, i64 n) {
 template <typename T>
 void pack_b(const BView<T>& B, i64 k0, i64 kc, i64 n0, i64 nc, T* dst) {
   constexpr i64 NR = kNR<T>;
+  if (B.ns == 1) {
+    // op(B) rows contiguous (gemm_nn, gemm_tn): read each row once, left to right, and
+    // deal it out to the panels (reading a panel at a time would touch a new page on
+    // every row when rows are long).
+    for (i64 k = 0; k < kc; ++k) {
+      const T* s = B.p + (k0 + k) * B.ks + n0;
+      for (i64 j = 0; j < nc; j += NR) {
+        const i64 w = std::min(NR, nc - j);
+        T* dk = dst + (j / NR) * kc * NR + k * NR;
+        if (w == NR) {
+          std::memcpy(dk, s + j, sizeof(T) * NR);
+        } else {
+          for (i64 jj = 0; jj < w; ++jj) dk[jj] = s[j + jj];
+          for (i64 jj = w; jj < NR; ++jj) dk[jj] = T(0);
+        }
+      }
+    }
+    return;
+  }
+  // op(B) columns contiguous (gemm_nt: B is N x K): transpose NR rows at a time.
   for (i64 j = 0; j < nc; j += NR) {
     const i64 w = std::min(NR, nc - j);
     T* d = dst + (j / NR) * kc * NR;
-    if (B.ns == 1) {  // op(B) rows contiguous (gemm_nn, gemm_tn)
-      for (i64 k = 0; k < kc; ++k) {
-        const T* s = B.p + (k0 + k) * B.ks + n0 + j;
-        T* dk = d + k * NR;
-        for (i64 jj = 0; jj < w; ++jj) dk[jj] = s[jj];
-        for (i64 jj = w; jj < NR; ++jj) dk[jj] = T(0);
-      }
-    } else {  // op(B) columns contiguous (gemm_nt: B is N x K): transpose
-      if (w < NR) std::memset(d, 0, sizeof(T) * static_cast<std::size_t>(kc * NR));
-      for (i64 jj = 0; jj < w; ++jj) {
-        const T* s = B.p + (n0 + j + jj) * B.ns + k0 * B.ks;
-        for (i64 k = 0; k < kc; ++k) d[k * NR + jj] = s[k * B.ks];
-      }
+    if (w < NR) std::memset(d, 0, sizeof(T) * static_cast<std::size_t>(kc * NR));
+    for (i64 jj = 0; jj < w; ++jj) {
+      const T* s = B.p + (n0 + j + jj) * B.ns + k0 * B.ks;
+      for (i64 k = 0; k < kc; ++k) d[k * NR + jj] = s[k * B.ks];
     }
   }
 }
