@@ -7,6 +7,9 @@
 namespace py = pybind11;
 
 void bind_stack(py::module_& m);  // bind_stack.cpp
+namespace rnnkit::bindings {
+void bind_kernels(py::module_& m);  // bind_kernels.cpp
+}  // namespace rnnkit::bindings
 
 #ifndef RNNKIT_VERSION
 #define RNNKIT_VERSION "0.0.0"
@@ -31,4 +34,5 @@ PYBIND11_MODULE(_core, m) {
       "Set the number of threads used by native compute (1 <= n <= MAX_THREADS).");
   m.attr("MAX_THREADS") = rnnkit::kMaxThreads;
   bind_stack(m);
+  rnnkit::bindings::bind_kernels(m);
 }

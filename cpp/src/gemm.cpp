@@ -1,31 +1,542 @@
-// GEMM entry points (see gemm.h). For now they run the plain loops; the fast packed
-// kernels and their run-time ISA selection plug in here.
+// GEMM driver (see gemm.h): cache blocking, packing, threading and ISA dispatch around
+// the micro-tiles of kernels_isa.h.
+//
+// Loop nest (Goto/BLIS): for each block of NC columns, for each block of KC of the
+// reduction, pack that KC x NC block of op(B) into panels of NR columns (or use the
+// caller's PackedB); for each block of MC rows, pack that MC x KC block of op(A) into
+// row blocks (the prepacked path with few rows reads A in place instead); then run
+// micro-tiles over (row block x panel group). The first KC block
+// starts each accumulator at 0 (or at C when accumulating), later blocks reload the
+// partial sums from C, so every element is a single FMA chain over k = 0..K-1 whatever
+// the blocking, tile shape or thread split.
+#include <algorithm>
+#include <cstring>
+
+#include "kernels_isa.h"
 #include "rnnkit/gemm.h"
+#include "rnnkit/isa.h"
+#include "rnnkit/threads.h"
+
+#ifdef RNNKIT_HAVE_OPENMP
+#include <omp.h>
+#endif
 
 namespace rnnkit::kernels {
+
+namespace {
 
 using i64 = std::int64_t;
 
 template <typename T>
+constexpr i64 kNR = PackedB<T>::kPanel;  // panel width (columns)
+constexpr i64 kMR = 6;                   // most rows in a micro-tile
+
+// Cache blocking, tuned on Zen 3 (32 KiB L1d, 512 KiB L2 per core; measured by CPU time
+// with benchmarks/bench_kernels.py shapes): a KC x NR panel of B (32 KiB) is reused by
+// every row block of A while those stream from the MC x KC block of A (144 KiB float,
+// 288 KiB double) in L2. KC = 512 beat 256 and 384 by 5-10% on large products.
+template <typename T>
+struct Blocking;
+template <>
+struct Blocking<float> {
+  static constexpr i64 KC = 512, MC = 72, NC = 3072;
+};
+template <>
+struct Blocking<double> {
+  static constexpr i64 KC = 512, MC = 72, NC = 1536;
+};
+
+// Largest A block (rows x all of K) that the prepacked-B path reads in place: half the L2.
+constexpr i64 kAFullKBytes = i64(256) << 10;
+
+// Below this much work (multiply-adds, counting at least 4 rows: with fewer rows a GEMM
+// is bound by streaming B, not by the FMA units) a GEMM runs on the calling thread: a
+// fork/join costs a few microseconds.
+constexpr i64 kMinParallelWork = i64(1) << 19;
+
+// op(A) element (i, k) at p[i*rs + k*cs]; op(B) element (k, n) at p[k*ks + n*ns].
+template <typename T>
+struct AView {
+  const T* p;
+  i64 rs, cs;
+};
+template <typename T>
+struct BView {
+  const T* p;
+  i64 ks, ns;
+};
+
+template <typename T>
+using Buf = std::vector<T, AlignedAllocator<T>>;
+
+// Per-thread packing buffers; they grow to the largest size used and stay.
+template <typename T>
+struct Scratch {
+  Buf<T> a;  // packed A block: MC x KC
+  Buf<T> b;  // packed B block: KC x NC
+  alignas(64) T tmp[kMR * 16];  // one edge tile: mr x NR
+};
+template <typename T>
+Scratch<T>& scratch() {
+  thread_local Scratch<T> s;
+  return s;
+}
+template <typename T>
+T* grow(Buf<T>& buf, i64 n) {
+  if (static_cast<i64>(buf.size()) < n) buf.resize(static_cast<std::size_t>(n));
+  return buf.data();
+}
+
+// Pack k [k0, k0+kc) x columns [n0, n0+nc) of op(B) into panels: panel j at
+// dst + j*kc*NR holds kc x NR, columns past nc zero.
+template <typename T>
+void pack_b(const BView<T>& B, i64 k0, i64 kc, i64 n0, i64 nc, T* dst) {
+  constexpr i64 NR = kNR<T>;
+  if (B.ns == 1) {
+    // op(B) rows contiguous (gemm_nn, gemm_tn): read each row once, left to right, and
+    // deal it out to the panels (reading a panel at a time would touch a new page on
+    // every row when rows are long).
+    for (i64 k = 0; k < kc; ++k) {
+      const T* s = B.p + (k0 + k) * B.ks + n0;
+      for (i64 j = 0; j < nc; j += NR) {
+        const i64 w = std::min(NR, nc - j);
+        T* dk = dst + (j / NR) * kc * NR + k * NR;
+        if (w == NR) {
+          std::memcpy(dk, s + j, sizeof(T) * NR);
+        } else {
+          for (i64 jj = 0; jj < w; ++jj) dk[jj] = s[j + jj];
+          for (i64 jj = w; jj < NR; ++jj) dk[jj] = T(0);
+        }
+      }
+    }
+    return;
+  }
+  // op(B) columns contiguous (gemm_nt: B is N x K): transpose NR rows at a time.
+  for (i64 j = 0; j < nc; j += NR) {
+    const i64 w = std::min(NR, nc - j);
+    T* d = dst + (j / NR) * kc * NR;
+    if (w < NR) std::memset(d, 0, sizeof(T) * static_cast<std::size_t>(kc * NR));
+    for (i64 jj = 0; jj < w; ++jj) {
+      const T* s = B.p + (n0 + j + jj) * B.ns + k0 * B.ks;
+      for (i64 k = 0; k < kc; ++k) d[k * NR + jj] = s[k * B.ks];
+    }
+  }
+}
+
+#ifdef RNNKIT_HAVE_AVX2_KERNELS
+// Rows of an MC block split into micro-tile row counts: ceil(m/6) blocks of near-equal
+// size (6,6,5,5,5,5 for 32 rows rather than 6,6,6,6,6,2: small row counts waste the FMA
+// units).
+struct RowBlocks {
+  int count = 0;
+  int max_np = 1;  // largest panel group any block can take
+  i64 off[Blocking<float>::MC / kMR + 1];
+  int mr[Blocking<float>::MC / kMR + 1];
+};
+static_assert(Blocking<double>::MC <= Blocking<float>::MC, "RowBlocks is sized for float");
+static_assert(Blocking<float>::MC % kMR == 0 && Blocking<double>::MC % kMR == 0, "MC");
+
+RowBlocks split_rows(i64 m) {
+  RowBlocks rb;
+  const i64 nb = (m + kMR - 1) / kMR;
+  i64 o = 0;
+  for (i64 b = 0; b < nb; ++b) {
+    const int r = static_cast<int>(m / nb + (b < m % nb ? 1 : 0));
+    rb.off[rb.count] = o;
+    rb.mr[rb.count] = r;
+    ++rb.count;
+    rb.max_np = std::max(rb.max_np, detail::max_panels(r));
+    o += r;
+  }
+  return rb;
+}
+
+// Pack rows [i0, i0+m) x k [k0, k0+kc) of op(A): row block b goes to dst + off_b*kc as
+// kc x mr_b (k-major).
+template <typename T>
+void pack_a(const AView<T>& A, i64 i0, i64 k0, i64 kc, const RowBlocks& rb, T* dst) {
+  for (int b = 0; b < rb.count; ++b) {
+    const int mr = rb.mr[b];
+    T* d = dst + rb.off[b] * kc;
+    const i64 ib = i0 + rb.off[b];
+    if (A.cs == 1) {  // op(A) rows contiguous (gemm_nt, gemm_nn)
+      for (int i = 0; i < mr; ++i) {
+        const T* s = A.p + (ib + i) * A.rs + k0;
+        for (i64 k = 0; k < kc; ++k) d[k * mr + i] = s[k];
+      }
+    } else {  // op(A) columns contiguous (gemm_tn): rs == 1
+      for (i64 k = 0; k < kc; ++k) {
+        const T* s = A.p + (k0 + k) * A.cs + ib * A.rs;
+        for (int i = 0; i < mr; ++i) d[k * mr + i] = s[i * A.rs];
+      }
+    }
+  }
+}
+
+// Ask for `rows` rows of `bytes` bytes of C (row stride ldc) to be brought into cache.
+template <typename T>
+inline void prefetch_c(const T* c, int rows, i64 ldc, i64 bytes) {
+  for (int i = 0; i < rows; ++i) {
+    const char* row = reinterpret_cast<const char*>(c + i * ldc);
+    for (i64 off = 0; off < bytes; off += 64) __builtin_prefetch(row + off, 1, 3);
+  }
+}
+
+// Where micro-tiles read A for reduction index k0 on: packed row blocks (block b at
+// base + off_b*stride + k0*mr_b, kc x mr_b k-major) or the caller's row-major A itself
+// (block b at base + off_b*lda + k0).
+template <typename T>
+struct ASource {
+  const T* base;
+  i64 stride;  // packed: the packed block's kc; direct: lda
+  i64 k0;
+  bool direct;
+  const T* at(const RowBlocks& rb, int b) const {
+    return direct ? base + rb.off[b] * stride + k0 : base + rb.off[b] * stride + k0 * rb.mr[b];
+  }
+  i64 rs(const RowBlocks& rb, int b) const { return direct ? stride : (void(b), void(rb), 1); }
+  i64 cs(const RowBlocks& rb, int b) const { return direct ? 1 : rb.mr[b]; }
+};
+
+// Micro-tiles over row blocks x npanels panels of packed B (panel stride bps), A from
+// `as`. Panel 0's
+// valid columns start at lo0, the last panel's end at hi_last (edge panels go through a
+// small buffer). c points at C(row 0 of the block, column 0 of panel 0). Each panel
+// group (consecutive full panels) stays in L1 while all row blocks use it.
+template <typename T>
+void macro_tiles(i64 kc, const ASource<T>& as, const RowBlocks& rb, const T* bpanels, i64 bps,
+                 i64 npanels, i64 lo0, i64 hi_last, T* c, i64 ldc, bool load_c, T* tmp) {
+  constexpr i64 NR = kNR<T>;
+  auto lo_of = [&](i64 p) { return p == 0 ? lo0 : i64(0); };
+  auto hi_of = [&](i64 p) { return p == npanels - 1 ? hi_last : NR; };
+  i64 p = 0;
+  while (p < npanels) {
+    if (lo_of(p) == 0 && hi_of(p) == NR) {
+      i64 q = p + 1;
+      while (q < npanels && q - p < rb.max_np && lo_of(q) == 0 && hi_of(q) == NR) ++q;
+      for (int b = 0; b < rb.count; ++b) {
+        const int mr = rb.mr[b];
+        const T* a = as.at(rb, b);
+        const i64 ars = as.rs(rb, b), acs = as.cs(rb, b);
+        T* cb = c + rb.off[b] * ldc;
+        // The next row block's C lines (from L2/L3/memory) load while this one computes.
+        if (b + 1 < rb.count) prefetch_c(c + rb.off[b + 1] * ldc + p * NR, rb.mr[b + 1], ldc,
+                                         (q - p) * NR * i64(sizeof(T)));
+        for (i64 s = p; s < q;) {
+          const int np = static_cast<int>(std::min<i64>(detail::max_panels(mr), q - s));
+          detail::avx2::tile(mr, np, kc, a, ars, acs, bpanels + s * bps, bps, cb + s * NR, ldc,
+                             load_c);
+          s += np;
+        }
+      }
+      p = q;
+    } else {
+      const i64 lo = lo_of(p), hi = hi_of(p);
+      for (int b = 0; b < rb.count; ++b) {
+        const int mr = rb.mr[b];
+        T* cb = c + rb.off[b] * ldc + p * NR;
+        for (int i = 0; i < mr; ++i) {
+          for (i64 j = 0; j < NR; ++j) {
+            tmp[i * NR + j] = (load_c && j >= lo && j < hi) ? cb[i * ldc + j] : T(0);
+          }
+        }
+        // Starting from the zeros in tmp is the same as starting from 0 in registers.
+        detail::avx2::tile(mr, 1, kc, as.at(rb, b), as.rs(rb, b), as.cs(rb, b), bpanels + p * bps,
+                           bps, tmp, NR, true);
+        for (int i = 0; i < mr; ++i) {
+          for (i64 j = lo; j < hi; ++j) cb[i * ldc + j] = tmp[i * NR + j];
+        }
+      }
+      ++p;
+    }
+  }
+}
+
+// AVX2 path over rows [m0, m1) x columns [n0, n1) of C, B unpacked.
+template <typename T>
+void region_avx2(i64 m0, i64 m1, i64 n0, i64 n1, i64 K, const AView<T>& A, const BView<T>& B,
+                 T* C, i64 ldc, bool accumulate) {
+  using Bk = Blocking<T>;
+  constexpr i64 NR = kNR<T>;
+  Scratch<T>& s = scratch<T>();
+  T* bbuf = grow(s.b, Bk::KC * (Bk::NC + NR));
+  T* abuf = grow(s.a, Bk::MC * Bk::KC);
+  for (i64 jc = n0; jc < n1; jc += Bk::NC) {
+    const i64 nc = std::min(Bk::NC, n1 - jc);
+    const i64 npanels = (nc + NR - 1) / NR;
+    for (i64 pc = 0; pc < K; pc += Bk::KC) {
+      const i64 kc = std::min(Bk::KC, K - pc);
+      pack_b(B, pc, kc, jc, nc, bbuf);
+      for (i64 ic = m0; ic < m1; ic += Bk::MC) {
+        const i64 mc = std::min(Bk::MC, m1 - ic);
+        const RowBlocks rb = split_rows(mc);
+        pack_a(A, ic, pc, kc, rb, abuf);
+        macro_tiles(kc, ASource<T>{abuf, kc, 0, false}, rb, bbuf, kc * NR, npanels, 0,
+                    nc - (npanels - 1) * NR, C + ic * ldc + jc, ldc, accumulate || pc > 0, s.tmp);
+      }
+    }
+  }
+}
+
+// AVX2 path over rows [m0, m1) x columns [n0, n1) of C, B prepacked (panel stride K*NR).
+// When an MC block of A with all of K fits in half the L2 (the per-step case: few rows),
+// the micro-tiles read A where it is (packing it would cost ~1 cycle per element, a few
+// percent of a per-step product) and the loops run panel group, then k block, then row
+// block, so the group's C block (rows x 16..96 columns) stays in L1 over the whole
+// reduction. Otherwise A is packed and the usual k block, row block, panel order runs.
+template <typename T>
+void region_avx2_packed(i64 m0, i64 m1, i64 n0, i64 n1, const AView<T>& A,
+                        const PackedB<T>& Bp, T* C, i64 ldc, bool accumulate) {
+  using Bk = Blocking<T>;
+  constexpr i64 NR = kNR<T>;
+  const i64 K = Bp.k();
+  Scratch<T>& s = scratch<T>();
+  const i64 pend = (n1 + NR - 1) / NR;
+  const bool c_stationary = std::min(Bk::MC, m1 - m0) * K * i64(sizeof(T)) <= kAFullKBytes;
+  if (c_stationary) {
+    for (i64 ic = m0; ic < m1; ic += Bk::MC) {
+      const i64 mc = std::min(Bk::MC, m1 - ic);
+      const RowBlocks rb = split_rows(mc);
+      for (i64 pj = n0 / NR; pj < pend; pj += rb.max_np) {
+        const i64 npanels = std::min<i64>(rb.max_np, pend - pj);
+        const i64 lo0 = std::max<i64>(n0 - pj * NR, 0);
+        const i64 hi_last = std::min<i64>(n1 - (pj + npanels - 1) * NR, NR);
+        for (i64 pc = 0; pc < K; pc += Bk::KC) {
+          const i64 kc = std::min(Bk::KC, K - pc);
+          const ASource<T> as{A.p + ic * A.rs, A.rs, pc, true};
+          macro_tiles(kc, as, rb, Bp.data() + pj * K * NR + pc * NR, K * NR, npanels, lo0,
+                      hi_last, C + ic * ldc + pj * NR, ldc, accumulate || pc > 0, s.tmp);
+        }
+      }
+    }
+    return;
+  }
+  T* abuf = grow(s.a, Bk::MC * Bk::KC);
+  for (i64 pj = n0 / NR; pj < pend; pj += Bk::NC / NR) {
+    const i64 npanels = std::min(Bk::NC / NR, pend - pj);
+    const i64 lo0 = std::max<i64>(n0 - pj * NR, 0);
+    const i64 hi_last = std::min<i64>(n1 - (pj + npanels - 1) * NR, NR);
+    for (i64 pc = 0; pc < K; pc += Bk::KC) {
+      const i64 kc = std::min(Bk::KC, K - pc);
+      for (i64 ic = m0; ic < m1; ic += Bk::MC) {
+        const i64 mc = std::min(Bk::MC, m1 - ic);
+        const RowBlocks rb = split_rows(mc);
+        pack_a(A, ic, pc, kc, rb, abuf);
+        macro_tiles(kc, ASource<T>{abuf, kc, 0, false}, rb, Bp.data() + pj * K * NR + pc * NR,
+                    K * NR, npanels, lo0, hi_last, C + ic * ldc + pj * NR, ldc,
+                    accumulate || pc > 0, s.tmp);
+      }
+    }
+  }
+}
+#endif  // RNNKIT_HAVE_AVX2_KERNELS
+
+// Plain path: one dot product per element, k increasing, rounded products (gemm.h).
+// Same arithmetic as the plain:: loops in gemm_plain.cpp, hence the same bits.
+template <typename T>
+void region_plain(i64 m0, i64 m1, i64 n0, i64 n1, i64 K, const AView<T>& A, const BView<T>& B,
+                  T* C, i64 ldc, bool accumulate) {
+  for (i64 m = m0; m < m1; ++m) {
+    for (i64 n = n0; n < n1; ++n) {
+      T sum = 0;
+      for (i64 k = 0; k < K; ++k) sum += A.p[m * A.rs + k * A.cs] * B.p[k * B.ks + n * B.ns];
+      C[m * ldc + n] = accumulate ? C[m * ldc + n] + sum : sum;
+    }
+  }
+}
+
+template <typename T>
+void region_plain_packed(i64 m0, i64 m1, i64 n0, i64 n1, const AView<T>& A,
+                         const PackedB<T>& Bp, T* C, i64 ldc, bool accumulate) {
+  constexpr i64 NR = kNR<T>;
+  const i64 K = Bp.k();
+  for (i64 p = n0 / NR; p * NR < n1; ++p) {
+    // Within panel p, op(B)(k, n) = data[p*K*NR + k*NR + (n - p*NR)].
+    const BView<T> B{Bp.data() + p * K * NR - p * NR, NR, 1};
+    region_plain(m0, m1, std::max(n0, p * NR), std::min(n1, (p + 1) * NR), K, A, B, C, ldc,
+                 accumulate);
+  }
+}
+
+template <typename T>
+void zero_region(i64 m0, i64 m1, i64 n0, i64 n1, T* C, i64 ldc) {
+  for (i64 m = m0; m < m1; ++m) {
+    for (i64 n = n0; n < n1; ++n) C[m * ldc + n] = T(0);
+  }
+}
+
+// Threads for an M x N x K product: 1 when small or already inside a parallel region.
+int choose_threads(i64 M, i64 N, i64 K) {
+#ifdef RNNKIT_HAVE_OPENMP
+  if (omp_in_parallel()) return 1;
+  if (std::max<i64>(M, 4) * N * std::max<i64>(K, 1) < kMinParallelWork) return 1;
+  return std::max(1, rnnkit::get_num_threads());
+#else
+  (void)M, (void)N, (void)K;
+  return 1;
+#endif
+}
+
+// Grid of tm x tn thread regions over mb row blocks x nb column panels: the fewest tiles
+// on the busiest thread, then the fewest threads, then column splits (each thread keeps
+// its own slice of B, and B is packed once per thread instead of per row split).
+struct Grid {
+  int tm = 1, tn = 1;
+};
+Grid choose_grid(int t, i64 mb, i64 nb) {
+  Grid best;
+  i64 best_cost = mb * nb;
+  for (int tm = 1; tm <= t; ++tm) {
+    for (int tn = 1; tm * tn <= t; ++tn) {
+      if (tm > mb || tn > nb) continue;
+      const i64 cost = ((mb + tm - 1) / tm) * ((nb + tn - 1) / tn);
+      const bool better = cost < best_cost ||
+                          (cost == best_cost && tm * tn < best.tm * best.tn) ||
+                          (cost == best_cost && tm * tn == best.tm * best.tn && tn > best.tn);
+      if (better) {
+        best_cost = cost;
+        best = Grid{tm, tn};
+      }
+    }
+  }
+  return best;
+}
+
+// Split [0, blocks) into `parts` near-equal ranges; returns the start of range `i`.
+i64 split_at(i64 blocks, int parts, int i) {
+  return (blocks / parts) * i + std::min<i64>(i, blocks % parts);
+}
+
+// Run `region(m0, m1, n0, n1)` over rows [0, M) x columns [n_begin, n_end), split into
+// thread regions aligned to micro-tile rows and to panels of NR columns counted from
+// column 0 (so a PackedB's panels are never split).
+template <typename T, class Region>
+void run_split(i64 M, i64 n_begin, i64 n_end, i64 K, const Region& region) {
+  constexpr i64 NR = kNR<T>;
+  const i64 N = n_end - n_begin;
+  const int t = choose_threads(M, N, K);
+  const i64 p0 = n_begin / NR;
+  const i64 nb = (n_end + NR - 1) / NR - p0;
+  const i64 mb = (M + kMR - 1) / kMR;
+  const Grid g = t > 1 ? choose_grid(t, mb, nb) : Grid{};
+  if (g.tm * g.tn == 1) {
+    region(0, M, n_begin, n_end);
+    return;
+  }
+  auto part = [&](int id) {
+    const int im = id / g.tn, in = id % g.tn;
+    const i64 m0 = std::min(M, split_at(mb, g.tm, im) * kMR);
+    const i64 m1 = std::min(M, split_at(mb, g.tm, im + 1) * kMR);
+    const i64 n0 = std::max(n_begin, (p0 + split_at(nb, g.tn, in)) * NR);
+    const i64 n1 = std::min(n_end, (p0 + split_at(nb, g.tn, in + 1)) * NR);
+    if (m0 < m1 && n0 < n1) region(m0, m1, n0, n1);
+  };
+#ifdef RNNKIT_HAVE_OPENMP
+  const int nt = g.tm * g.tn;
+#pragma omp parallel for num_threads(nt) schedule(static, 1)
+  for (int id = 0; id < nt; ++id) part(id);
+#else
+  for (int id = 0; id < g.tm * g.tn; ++id) part(id);
+#endif
+}
+
+template <typename T>
+void gemm_views(i64 M, i64 N, i64 K, const AView<T>& A, const BView<T>& B, T* C, i64 ldc,
+                bool accumulate) {
+  if (M <= 0 || N <= 0) return;
+  if (K <= 0) {
+    if (!accumulate) zero_region(i64(0), M, i64(0), N, C, ldc);
+    return;
+  }
+#ifdef RNNKIT_HAVE_AVX2_KERNELS
+  if (current_isa() == Isa::avx2) {
+    run_split<T>(M, 0, N, K, [&](i64 m0, i64 m1, i64 n0, i64 n1) {
+      region_avx2(m0, m1, n0, n1, K, A, B, C, ldc, accumulate);
+    });
+    return;
+  }
+#endif
+  run_split<T>(M, 0, N, K, [&](i64 m0, i64 m1, i64 n0, i64 n1) {
+    region_plain(m0, m1, n0, n1, K, A, B, C, ldc, accumulate);
+  });
+}
+
+}  // namespace
+
+template <typename T>
 void gemm_nt(i64 M, i64 N, i64 K, const T* A, i64 lda, const T* B, i64 ldb, T* C, i64 ldc,
              bool accumulate) {
-  plain::gemm_nt(M, N, K, A, lda, B, ldb, C, ldc, accumulate);
+  gemm_views<T>(M, N, K, AView<T>{A, lda, 1}, BView<T>{B, 1, ldb}, C, ldc, accumulate);
 }
 template <typename T>
 void gemm_nn(i64 M, i64 N, i64 K, const T* A, i64 lda, const T* B, i64 ldb, T* C, i64 ldc,
              bool accumulate) {
-  plain::gemm_nn(M, N, K, A, lda, B, ldb, C, ldc, accumulate);
+  gemm_views<T>(M, N, K, AView<T>{A, lda, 1}, BView<T>{B, ldb, 1}, C, ldc, accumulate);
 }
 template <typename T>
 void gemm_tn(i64 M, i64 N, i64 K, const T* A, i64 lda, const T* B, i64 ldb, T* C, i64 ldc,
              bool accumulate) {
-  plain::gemm_tn(M, N, K, A, lda, B, ldb, C, ldc, accumulate);
+  gemm_views<T>(M, N, K, AView<T>{A, 1, lda}, BView<T>{B, ldb, 1}, C, ldc, accumulate);
 }
 
-#define RNNKIT_INSTANTIATE(T)                                                              \
-  template void gemm_nt<T>(i64, i64, i64, const T*, i64, const T*, i64, T*, i64, bool); \
-  template void gemm_nn<T>(i64, i64, i64, const T*, i64, const T*, i64, T*, i64, bool); \
-  template void gemm_tn<T>(i64, i64, i64, const T*, i64, const T*, i64, T*, i64, bool);
+template <typename T>
+void PackedB<T>::resize(i64 N, i64 K) {
+  n_ = std::max<i64>(N, 0);
+  k_ = std::max<i64>(K, 0);
+  const i64 panels = (n_ + kPanel - 1) / kPanel;
+  data_.resize(static_cast<std::size_t>(panels * k_ * kPanel));
+}
+
+template <typename T>
+void PackedB<T>::pack_nt(i64 N, i64 K, const T* B, i64 ldb) {
+  resize(N, K);
+  if (n_ > 0 && k_ > 0) pack_b(BView<T>{B, 1, ldb}, 0, k_, 0, n_, data_.data());
+}
+
+template <typename T>
+void PackedB<T>::pack_nn(i64 K, i64 N, const T* B, i64 ldb) {
+  resize(N, K);
+  if (n_ > 0 && k_ > 0) pack_b(BView<T>{B, ldb, 1}, 0, k_, 0, n_, data_.data());
+}
+
+template <typename T>
+void gemm_packed_cols(i64 M, i64 n_begin, i64 n_end, const T* A, i64 lda, const PackedB<T>& Bp,
+                      T* C, i64 ldc, bool accumulate) {
+  n_begin = std::max<i64>(n_begin, 0);
+  n_end = std::min(n_end, Bp.n());
+  if (M <= 0 || n_end <= n_begin) return;
+  if (Bp.k() <= 0) {
+    if (!accumulate) zero_region(i64(0), M, n_begin, n_end, C, ldc);
+    return;
+  }
+  const AView<T> Av{A, lda, 1};
+#ifdef RNNKIT_HAVE_AVX2_KERNELS
+  if (current_isa() == Isa::avx2) {
+    run_split<T>(M, n_begin, n_end, Bp.k(), [&](i64 m0, i64 m1, i64 n0, i64 n1) {
+      region_avx2_packed(m0, m1, n0, n1, Av, Bp, C, ldc, accumulate);
+    });
+    return;
+  }
+#endif
+  run_split<T>(M, n_begin, n_end, Bp.k(), [&](i64 m0, i64 m1, i64 n0, i64 n1) {
+    region_plain_packed(m0, m1, n0, n1, Av, Bp, C, ldc, accumulate);
+  });
+}
+
+template <typename T>
+void gemm_packed(i64 M, const T* A, i64 lda, const PackedB<T>& Bp, T* C, i64 ldc,
+                 bool accumulate) {
+  gemm_packed_cols(M, 0, Bp.n(), A, lda, Bp, C, ldc, accumulate);
+}
+
+#define RNNKIT_INSTANTIATE(T)                                                                \
+  template void gemm_nt<T>(i64, i64, i64, const T*, i64, const T*, i64, T*, i64, bool);   \
+  template void gemm_nn<T>(i64, i64, i64, const T*, i64, const T*, i64, T*, i64, bool);   \
+  template void gemm_tn<T>(i64, i64, i64, const T*, i64, const T*, i64, T*, i64, bool);   \
+  template class PackedB<T>;                                                                \
+  template void gemm_packed<T>(i64, const T*, i64, const PackedB<T>&, T*, i64, bool);       \
+  template void gemm_packed_cols<T>(i64, i64, i64, const T*, i64, const PackedB<T>&, T*, i64, \
+                                    bool);
 RNNKIT_INSTANTIATE(float)
 RNNKIT_INSTANTIATE(double)
 #undef RNNKIT_INSTANTIATE

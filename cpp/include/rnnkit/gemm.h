@@ -13,9 +13,21 @@
 // alias A or B. M, N or K may be 0 (K == 0 with accumulate=false writes zeros).
 //
 // Determinism: every element of C is reduced over K in an order that depends only on
-// (M, N, K) and the selected ISA, never on the thread count.
+// (M, N, K) and the selected ISA (isa.h), never on the thread count, the cache blocking
+// or which tile computed it:
+//   plain: s = 0; for k = 0..K-1: s = s + round(a_k * b_k); C = accumulate ? C + s : s
+//   avx2:  s = accumulate ? C : 0; for k = 0..K-1: s = fma(a_k, b_k, s); C = s
+// gemm_nt, gemm_nn, gemm_tn and gemm_packed give the same bits for the same products.
+//
+// Threads: with OpenMP the work is split over blocks of rows/columns of C (never over K)
+// using rnnkit::get_num_threads() threads, only when the product is large enough and the
+// call is not already inside a parallel region. Packing buffers are per-thread and grow
+// once: repeated calls of the same size do not allocate.
 #pragma once
+#include <cstddef>
 #include <cstdint>
+#include <new>
+#include <vector>
 
 namespace rnnkit::kernels {
 
@@ -41,5 +53,68 @@ template <typename T>
 void gemm_tn(std::int64_t M, std::int64_t N, std::int64_t K, const T* A, std::int64_t lda,
              const T* B, std::int64_t ldb, T* C, std::int64_t ldc, bool accumulate);
 }  // namespace plain
+
+// Allocator giving 64-byte aligned storage (one cache line, one AVX-512 register).
+template <typename T>
+struct AlignedAllocator {
+  using value_type = T;
+  AlignedAllocator() = default;
+  template <typename U>
+  AlignedAllocator(const AlignedAllocator<U>&) {}
+  T* allocate(std::size_t n) {
+    return static_cast<T*>(::operator new(n * sizeof(T), std::align_val_t{64}));
+  }
+  void deallocate(T* p, std::size_t) { ::operator delete(p, std::align_val_t{64}); }
+  template <typename U>
+  bool operator==(const AlignedAllocator<U>&) const { return true; }
+  template <typename U>
+  bool operator!=(const AlignedAllocator<U>&) const { return false; }
+};
+
+// The B operand packed once into the micro-kernels' layout, for reuse over many GEMMs
+// with different A (e.g. W_hh across all time steps).
+//
+// Logically it holds op(B) as a K x N matrix. Layout (the same for every ISA, so a
+// PackedB stays valid after set_isa): ceil(N / kPanel) panels of kPanel columns; panel p
+// is K rows of kPanel values, data[p*K*kPanel + k*kPanel + j] = op(B)[k][p*kPanel + j],
+// columns past N are zero.
+template <typename T>
+class PackedB {
+ public:
+  // Panel width: 16 floats or 8 doubles (two 256-bit registers).
+  static constexpr std::int64_t kPanel = sizeof(T) == 4 ? 16 : 8;
+
+  PackedB() = default;
+
+  // Pack gemm_nt's B: B is N x K (row n at B + n*ldb, ldb >= K), read; op(B) = B^T.
+  void pack_nt(std::int64_t N, std::int64_t K, const T* B, std::int64_t ldb);
+  // Pack gemm_nn's B: B is K x N (row k at B + k*ldb, ldb >= N), read; op(B) = B.
+  void pack_nn(std::int64_t K, std::int64_t N, const T* B, std::int64_t ldb);
+
+  std::int64_t n() const { return n_; }
+  std::int64_t k() const { return k_; }
+  const T* data() const { return data_.data(); }
+
+ private:
+  void resize(std::int64_t N, std::int64_t K);
+  std::int64_t n_ = 0;
+  std::int64_t k_ = 0;
+  std::vector<T, AlignedAllocator<T>> data_;  // (ceil(N/kPanel), K, kPanel)
+};
+
+// C = (accumulate ? C : 0) + A * op(B) with op(B) packed in Bp (K x N, K = Bp.k(),
+// N = Bp.n()). A: M x K (row i at A + i*lda, lda >= K), read. C: M x N (ldc >= N),
+// written or accumulated. Same bits as gemm_nt / gemm_nn on the unpacked B.
+template <typename T>
+void gemm_packed(std::int64_t M, const T* A, std::int64_t lda, const PackedB<T>& Bp, T* C,
+                 std::int64_t ldc, bool accumulate);
+
+// The same for the columns n_begin <= n < n_end of C only (0 <= n_begin <= n_end <=
+// Bp.n()); C still points at column 0. For callers that split the columns between their
+// own threads: each column's result is the same bits as from gemm_packed.
+template <typename T>
+void gemm_packed_cols(std::int64_t M, std::int64_t n_begin, std::int64_t n_end, const T* A,
+                      std::int64_t lda, const PackedB<T>& Bp, T* C, std::int64_t ldc,
+                      bool accumulate);
 
 }  // namespace rnnkit::kernels

@@ -1,0 +1,54 @@
+// Which instruction set the kernels (gemm.h, activations.h) run with.
+//
+// The build compiles every kernel family it can for the target architecture (on x86-64
+// with GCC or Clang: the portable loops and AVX2/FMA micro-kernels in their own
+// translation units); at run time the best one this CPU supports is chosen from cpuid.
+// set_isa overrides the choice, for tests and for comparing paths.
+//
+// Results depend on the ISA (the plain loops round a*b then add, AVX2 fuses them), but
+// for a given ISA never on the thread count, the blocking or the position in an array.
+#pragma once
+#include <string>
+#include <vector>
+
+namespace rnnkit::kernels {
+
+enum class Isa : int {
+  plain = 0,  // portable C++ loops (gemm.h's plain:: loops, libm activations)
+  avx2 = 1,   // AVX2 + FMA micro-kernels (x86-64)
+};
+
+// CPU features as reported by cpuid (false on other architectures).
+struct CpuFeatures {
+  bool avx2 = false;
+  bool fma = false;
+  bool avx512f = false;
+};
+CpuFeatures cpu_features();
+
+// ISAs this build has kernels for, best last (always starts with "plain").
+std::vector<std::string> compiled_isas();
+
+// True when this build has kernels for `isa` and this CPU can run them.
+bool isa_available(Isa isa);
+
+// The best available ISA (what "auto" selects).
+Isa best_isa();
+
+// The ISA kernels run with now, and its name ("plain" or "avx2").
+Isa current_isa();
+const char* isa_name();
+const char* isa_name(Isa isa);
+
+// Select the ISA by name: "plain", "avx2" or "auto" (the best available).
+// Throws std::invalid_argument for an unknown name, for "avx512" (no AVX-512 kernels
+// are built in this version) and for an ISA this CPU cannot run. Affects calls that
+// start after it returns; thread-safe.
+void set_isa(const std::string& name);
+
+// Benchmark helper: the calling thread's float32 FMA throughput in GFLOP/s, from a
+// register-only loop of 256-bit FMAs run for about `seconds`: the peak that GEMM speeds
+// are compared with. 0 when the AVX2 kernels are not available.
+double fma_peak_gflops(double seconds);
+
+}  // namespace rnnkit::kernels

@@ -1,0 +1,146 @@
+// AVX2/FMA GEMM micro-tiles (see kernels_isa.h for the contract). Compiled with
+// -mavx2 -mfma -ffp-contract=off; called only when the CPU has AVX2 and FMA.
+//
+// A tile keeps mr x np x 2 accumulator registers (at most 12 of the 16 ymm registers;
+// the rest hold two B vectors and a broadcast A value). Every accumulator is one FMA
+// chain over k in increasing order, so an element's bits do not depend on which tile
+// shape (mr, np) computed it: the driver in gemm.cpp chooses shapes freely.
+#include <immintrin.h>
+
+#include "kernels_isa.h"
+
+namespace rnnkit::kernels::detail::avx2 {
+
+namespace {
+
+struct F32 {
+  using T = float;
+  using V = __m256;
+  static constexpr int L = 8;  // lanes per register; a panel is 2 registers wide
+  static V load(const float* p) { return _mm256_loadu_ps(p); }
+  static void store(float* p, V v) { _mm256_storeu_ps(p, v); }
+  static V bcast(const float* p) { return _mm256_broadcast_ss(p); }
+  static V fma(V a, V b, V c) { return _mm256_fmadd_ps(a, b, c); }
+  static V zero() { return _mm256_setzero_ps(); }
+};
+
+struct F64 {
+  using T = double;
+  using V = __m256d;
+  static constexpr int L = 4;
+  static V load(const double* p) { return _mm256_loadu_pd(p); }
+  static void store(double* p, V v) { _mm256_storeu_pd(p, v); }
+  static V bcast(const double* p) { return _mm256_broadcast_sd(p); }
+  static V fma(V a, V b, V c) { return _mm256_fmadd_pd(a, b, c); }
+  static V zero() { return _mm256_setzero_pd(); }
+};
+
+// a: MR x kc (element (i, k) at a[i*ars + k*acs]), b: NP panels (stride bps) of kc x NR,
+// c: MR x NP*NR (ldc).
+template <class O, int MR, int NP>
+void tile_impl(i64 kc, const typename O::T* a, i64 ars, i64 acs, const typename O::T* b,
+               i64 bps, typename O::T* c, i64 ldc, bool load_c) {
+  constexpr int L = O::L;
+  constexpr int NR = 2 * L;
+  typename O::V acc[MR][NP][2];
+  if (load_c) {
+#pragma GCC unroll 6
+    for (int i = 0; i < MR; ++i) {
+#pragma GCC unroll 6
+      for (int p = 0; p < NP; ++p) {
+        acc[i][p][0] = O::load(c + i * ldc + p * NR);
+        acc[i][p][1] = O::load(c + i * ldc + p * NR + L);
+      }
+    }
+  } else {
+#pragma GCC unroll 6
+    for (int i = 0; i < MR; ++i) {
+#pragma GCC unroll 6
+      for (int p = 0; p < NP; ++p) acc[i][p][0] = acc[i][p][1] = O::zero();
+    }
+  }
+  const typename O::T* arow[MR];
+#pragma GCC unroll 6
+  for (int i = 0; i < MR; ++i) arow[i] = a + i * ars;
+#pragma GCC unroll 4
+  for (i64 k = 0; k < kc; ++k) {
+    const typename O::T* bk = b + k * NR;
+    const i64 ak = k * acs;
+#pragma GCC unroll 6
+    for (int p = 0; p < NP; ++p) {
+      const typename O::V b0 = O::load(bk + p * bps);
+      const typename O::V b1 = O::load(bk + p * bps + L);
+#pragma GCC unroll 6
+      for (int i = 0; i < MR; ++i) {
+        const typename O::V ai = O::bcast(arow[i] + ak);
+        acc[i][p][0] = O::fma(ai, b0, acc[i][p][0]);
+        acc[i][p][1] = O::fma(ai, b1, acc[i][p][1]);
+      }
+    }
+  }
+#pragma GCC unroll 6
+  for (int i = 0; i < MR; ++i) {
+#pragma GCC unroll 6
+    for (int p = 0; p < NP; ++p) {
+      O::store(c + i * ldc + p * NR, acc[i][p][0]);
+      O::store(c + i * ldc + p * NR + L, acc[i][p][1]);
+    }
+  }
+}
+
+template <class O>
+void dispatch(int mr, int np, i64 kc, const typename O::T* a, i64 ars, i64 acs,
+              const typename O::T* b, i64 bps, typename O::T* c, i64 ldc, bool load_c) {
+  switch (mr * 8 + np) {
+#define RNNKIT_TILE(MR, NP) \
+  case MR * 8 + NP:         \
+    return tile_impl<O, MR, NP>(kc, a, ars, acs, b, bps, c, ldc, load_c);
+    RNNKIT_TILE(6, 1)
+    RNNKIT_TILE(5, 1)
+    RNNKIT_TILE(4, 1)
+    RNNKIT_TILE(3, 1)
+    RNNKIT_TILE(3, 2)
+    RNNKIT_TILE(2, 1)
+    RNNKIT_TILE(2, 2)
+    RNNKIT_TILE(2, 3)
+    RNNKIT_TILE(1, 1)
+    RNNKIT_TILE(1, 2)
+    RNNKIT_TILE(1, 3)
+    RNNKIT_TILE(1, 4)
+    RNNKIT_TILE(1, 5)
+    RNNKIT_TILE(1, 6)
+#undef RNNKIT_TILE
+    default:
+      return;  // unreachable: gemm.cpp only asks for the shapes above (max_panels)
+  }
+}
+
+}  // namespace
+
+void tile(int mr, int np, i64 kc, const float* a, i64 ars, i64 acs, const float* b, i64 bps,
+          float* c, i64 ldc, bool load_c) {
+  dispatch<F32>(mr, np, kc, a, ars, acs, b, bps, c, ldc, load_c);
+}
+
+void tile(int mr, int np, i64 kc, const double* a, i64 ars, i64 acs, const double* b, i64 bps,
+          double* c, i64 ldc, bool load_c) {
+  dispatch<F64>(mr, np, kc, a, ars, acs, b, bps, c, ldc, load_c);
+}
+
+float fma_peak_loop(i64 iters, float seed) {
+  // 12 independent FMA chains (enough to cover the FMA latency on both pipes), no memory.
+  const __m256 m = _mm256_set1_ps(0.999999f);
+  __m256 acc[12];
+  for (int i = 0; i < 12; ++i) acc[i] = _mm256_set1_ps(seed + static_cast<float>(i));
+  for (i64 it = 0; it < iters; ++it) {
+#pragma GCC unroll 12
+    for (int i = 0; i < 12; ++i) acc[i] = _mm256_fmadd_ps(acc[i], m, m);
+  }
+  __m256 s = acc[0];
+  for (int i = 1; i < 12; ++i) s = _mm256_add_ps(s, acc[i]);
+  alignas(32) float out[8];
+  _mm256_store_ps(out, s);
+  return out[0];
+}
+
+}  // namespace rnnkit::kernels::detail::avx2

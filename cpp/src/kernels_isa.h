@@ -1,0 +1,45 @@
+// Internal: the per-ISA kernels behind gemm.h and activations.h.
+//
+// Each ISA's kernels live in their own translation unit compiled with that ISA's flags
+// (gemm_avx2.cpp, activations_avx2.cpp: -mavx2 -mfma). They are only called after the
+// run-time check in isa.cpp. Those units include nothing but this header, <cstdint>
+// and the intrinsics header, so that no inline function or template shared with the
+// portable units is ever compiled with AVX2 instructions (the linker could otherwise
+// pick that copy for everyone).
+#pragma once
+#include <cstdint>
+
+namespace rnnkit::kernels::detail {
+
+using i64 = std::int64_t;
+
+// Micro-tile: for i < mr, p < np, j < nr (nr = 16 floats / 8 doubles):
+//   s = load_c ? c[i*ldc + p*nr + j] : 0
+//   for k = 0..kc-1:  s = fma(a[i*a_rs + k*a_cs], b[p*b_panel_stride + k*nr + j], s)
+//   c[i*ldc + p*nr + j] = s
+// a: mr x kc block of A, read: packed (a_rs = 1, a_cs = mr) or straight from a row-major
+// A (a_rs = lda, a_cs = 1). b: np packed B panels, each kc x nr, read.
+// c: mr x (np*nr) block of C, read (if load_c) and written.
+// Supported (mr, np): 1 <= mr <= 6 and 1 <= np <= max_panels(mr).
+inline int max_panels(int mr) { return mr >= 4 ? 1 : (mr == 3 ? 2 : (mr == 2 ? 3 : 6)); }
+
+#ifdef RNNKIT_HAVE_AVX2_KERNELS
+namespace avx2 {
+void tile(int mr, int np, i64 kc, const float* a, i64 a_rs, i64 a_cs, const float* b,
+          i64 b_panel_stride, float* c, i64 ldc, bool load_c);
+void tile(int mr, int np, i64 kc, const double* a, i64 a_rs, i64 a_cs, const double* b,
+          i64 b_panel_stride, double* c, i64 ldc, bool load_c);
+
+// y[i] = sigmoid(x[i]) / tanh(x[i]), i < n; y may alias x (see activations_avx2.cpp).
+void sigmoid(i64 n, const float* x, float* y);
+void sigmoid(i64 n, const double* x, double* y);
+void tanh(i64 n, const float* x, float* y);
+void tanh(i64 n, const double* x, double* y);
+
+// Benchmark helper: `iters` rounds of 12 independent 8-lane float FMAs (192 flops each),
+// from registers only; returns a value that depends on all of them.
+float fma_peak_loop(i64 iters, float seed);
+}  // namespace avx2
+#endif
+
+}  // namespace rnnkit::kernels::detail

@@ -1,0 +1,302 @@
+"""Kernel layer of the C++ core (GEMM, sigmoid/tanh) through the test hooks on rnnkit._core.
+
+Every compiled ISA this CPU can run ("plain", and "avx2" on x86-64 with AVX2/FMA) is held
+to NumPy, and to the determinism the kernels promise: the bits of an element do not
+depend on the tile or edge path that computed it, the thread count, B being prepacked,
+or (for activations) the element's position in the array.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from rnnkit import _core
+
+INFO = _core.cpu_info()
+AVAILABLE = ["plain"] + (["avx2"] if INFO["best_isa"] == "avx2" else [])
+DTYPES = [np.float32, np.float64]
+
+# (M, N, K): empty, single, tiny, around the 6-row / 16- or 8-column tiles, the KC=512
+# reduction blocks, and the per-step RNN shapes scaled down.
+SHAPES = [
+    (0, 5, 3),
+    (4, 0, 3),
+    (3, 5, 0),
+    (1, 1, 1),
+    (7, 7, 7),
+    (1, 7, 1),
+    (6, 16, 8),
+    (5, 17, 530),
+    (13, 33, 9),
+    (1, 97, 65),
+    (2, 50, 3),
+    (3, 40, 31),
+    (37, 70, 260),
+    (32, 64, 48),
+]
+
+
+@pytest.fixture(params=AVAILABLE)
+def isa(request):
+    _core._set_isa(request.param)
+    yield request.param
+    _core._set_isa("auto")
+
+
+@pytest.fixture
+def threads():
+    saved = _core.get_num_threads()
+    yield
+    _core.set_num_threads(saved)
+
+
+def strided(rng: np.random.Generator, rows: int, cols: int, dtype, pad: int = 3) -> np.ndarray:
+    """A (rows, cols) view of a wider array: leading dimension cols + pad."""
+    big = rng.uniform(-1, 1, size=(rows, cols + pad)).astype(dtype)
+    return big[:, :cols]
+
+
+def operands(rng, kind: str, M: int, N: int, K: int, dtype):
+    """A, B in kind's storage (nt: A (M,K), B (N,K); nn: A (M,K), B (K,N); tn: A (K,M), B (K,N))
+    and op(A) (M,K), op(B) (K,N) as views."""
+    A = strided(rng, K, M, dtype) if kind == "tn" else strided(rng, M, K, dtype)
+    B = strided(rng, N, K, dtype, pad=5) if kind == "nt" else strided(rng, K, N, dtype, pad=5)
+    opA = A.T if kind == "tn" else A
+    opB = B.T if kind == "nt" else B
+    return A, B, opA, opB
+
+
+def run_gemm(kind, A, B, C0, accumulate):
+    C = C0.copy()
+    _core._gemm(kind, A, B, C, accumulate)
+    return C
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("kind", ["nt", "nn", "tn"])
+def test_gemm_matches_numpy(isa, dtype, kind):
+    rng = np.random.default_rng(0)
+    eps = np.finfo(dtype).eps
+    for M, N, K in SHAPES:
+        A, B, opA, opB = operands(rng, kind, M, N, K, dtype)
+        C0 = strided(rng, M, N, dtype, pad=2)
+        for accumulate in (False, True):
+            C = run_gemm(kind, A, B, C0, accumulate)
+            ref = opA.astype(np.float64) @ opB.astype(np.float64)
+            size = np.abs(opA).astype(np.float64) @ np.abs(opB).astype(np.float64)
+            if accumulate:
+                ref = ref + C0
+                size = size + np.abs(C0)
+            # A K-term dot product in precision eps is within (K+2)*eps*sum|a*b| (+|C0|);
+            # doubled to cover the float64 reference's own rounding.
+            bound = 2 * (K + 2) * eps * size + np.finfo(dtype).tiny
+            assert C.shape == (M, N)
+            assert np.all(np.abs(C - ref) <= bound), (isa, kind, M, N, K, accumulate)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_gemm_plain_is_the_sequential_loop(dtype):
+    """ISA plain: s = 0; s = s + round(a_k b_k) for k ascending; C = [C +] s, exactly."""
+    _core._set_isa("plain")
+    try:
+        rng = np.random.default_rng(1)
+        M, N, K = 9, 21, 40
+        A, B, opA, opB = operands(rng, "nt", M, N, K, dtype)
+        C0 = rng.uniform(-1, 1, size=(M, N)).astype(dtype)
+        s = np.zeros((M, N), dtype)
+        for k in range(K):
+            s = s + opA[:, k : k + 1] * opB[k : k + 1, :]
+        assert np.array_equal(run_gemm("nt", A, B, C0, False), s)
+        assert np.array_equal(run_gemm("nt", A, B, C0, True), C0 + s)
+    finally:
+        _core._set_isa("auto")
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("kind", ["nt", "nn", "tn"])
+def test_gemm_bits_independent_of_tile(isa, dtype, kind):
+    """Each element equals, bit for bit, the same element computed alone (1x1 product, the
+    edge path) or in a single row or column: no dependence on tile shape or edges."""
+    rng = np.random.default_rng(2)
+    M, N, K = 37, 70, 600  # row blocks of 6 and 5, partial column panels, 2 KC blocks
+    A, B, opA, opB = operands(rng, kind, M, N, K, dtype)
+    C0 = rng.uniform(-1, 1, size=(M, N)).astype(dtype)
+    full = run_gemm(kind, A, B, C0, True)
+
+    def sub(rows, cols):
+        a = opA[rows, :]
+        b = opB[:, cols]
+        a_st = np.ascontiguousarray(a.T) if kind == "tn" else a
+        b_st = np.ascontiguousarray(b.T) if kind == "nt" else b
+        return run_gemm(kind, a_st, b_st, C0[rows, cols], True)
+
+    for i in (0, 5, 17, 36):
+        assert np.array_equal(sub(slice(i, i + 1), slice(None)), full[i : i + 1])
+    for j in (0, 15, 16, 69):
+        assert np.array_equal(sub(slice(None), slice(j, j + 1)), full[:, j : j + 1])
+    for i, j in ((3, 9), (36, 69)):
+        assert np.array_equal(sub(slice(i, i + 1), slice(j, j + 1)), full[i : i + 1, j : j + 1])
+
+
+@pytest.mark.skipif(not _core.have_openmp(), reason="built without OpenMP: one thread only")
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("kind", ["nt", "nn", "tn"])
+def test_gemm_bits_independent_of_threads(isa, threads, dtype, kind):
+    rng = np.random.default_rng(3)
+    # Large enough to be split between threads (over rows, over columns, or both).
+    for M, N, K in [(96, 200, 64), (300, 20, 100), (20, 700, 50), (1, 2000, 300)]:
+        A, B, _, _ = operands(rng, kind, M, N, K, dtype)
+        C0 = rng.uniform(-1, 1, size=(M, N)).astype(dtype)
+        results = []
+        for t in (1, 2, 3):
+            _core.set_num_threads(t)
+            results.append(run_gemm(kind, A, B, C0, True))
+        assert np.array_equal(results[0], results[1]), (M, N, K)
+        assert np.array_equal(results[0], results[2]), (M, N, K)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("kind", ["nt", "nn"])
+def test_gemm_packed_same_bits_as_unpacked(isa, threads, dtype, kind):
+    rng = np.random.default_rng(4)
+    for M, N, K in [
+        (1, 40, 17),
+        (5, 100, 600),
+        (32, 64, 128),
+        (7, 3, 2),
+        (64, 520, 96),
+        (1, 2000, 300),
+    ]:
+        A, B, _, _ = operands(rng, kind, M, N, K, dtype)
+        C0 = rng.uniform(-1, 1, size=(M, N)).astype(dtype)
+        for accumulate in (False, True):
+            ref = run_gemm(kind, A, B, C0, accumulate)
+            for t in (1, 2):
+                _core.set_num_threads(t)
+                C = C0.copy()
+                _core._gemm_packed(kind, A, B, C, accumulate)
+                assert np.array_equal(C, ref), (M, N, K, accumulate, t)
+            # Column slices cutting panels anywhere: same bits, other columns untouched.
+            lo, hi = N // 3, N // 3 + (N + 1) // 2
+            C = C0.copy()
+            _core._gemm_packed(kind, A, B, C, accumulate, lo, hi)
+            assert np.array_equal(C[:, lo:hi], ref[:, lo:hi])
+            assert np.array_equal(C[:, :lo], C0[:, :lo])
+            assert np.array_equal(C[:, hi:], C0[:, hi:])
+
+
+def test_gemm_hook_rejects_bad_input():
+    a = np.zeros((3, 4), np.float32)
+    with pytest.raises(ValueError, match="kind"):
+        _core._gemm("xx", a, a, np.zeros((3, 3), np.float32), False)
+    with pytest.raises(ValueError, match=r"C must be \(3, 5\)"):
+        _core._gemm("nn", a, np.zeros((4, 5), np.float32), np.zeros((3, 4), np.float32), False)
+    with pytest.raises(TypeError, match="share one dtype"):
+        _core._gemm("nt", a, a.astype(np.float64), np.zeros((3, 3), np.float32), False)
+    with pytest.raises(TypeError, match="float32 or float64"):
+        _core._gemm("nt", a.astype(np.int32), a, np.zeros((3, 3), np.float32), False)
+    with pytest.raises(ValueError, match="contiguous rows"):
+        _core._gemm("nt", np.zeros((4, 3), np.float32).T, a, np.zeros((3, 3), np.float32), False)
+
+
+def test_isa_selection():
+    assert INFO["isa"] in INFO["compiled_isas"]
+    assert INFO["best_isa"] in INFO["compiled_isas"]
+    assert INFO["compiled_isas"][0] == "plain"
+    assert all(isinstance(INFO[f], bool) for f in ("avx2", "fma", "avx512f", "openmp"))
+    if INFO["best_isa"] == "avx2":
+        assert INFO["avx2"] and INFO["fma"]
+    with pytest.raises(ValueError, match="unknown ISA"):
+        _core._set_isa("sse9")
+    with pytest.raises(ValueError, match="no AVX-512 kernels are built"):
+        _core._set_isa("avx512")
+    try:
+        for name in AVAILABLE:
+            _core._set_isa(name)
+            assert _core._isa_name() == name
+            assert _core.cpu_info()["isa"] == name
+    finally:
+        _core._set_isa("auto")
+    assert _core._isa_name() == INFO["best_isa"]
+
+
+def sample_inputs(dtype) -> np.ndarray:
+    rng = np.random.default_rng(5)
+    xs = [
+        rng.uniform(-30, 30, 5000),
+        rng.normal(0, 1, 5000),
+        np.linspace(-2, 2, 4001),
+        10.0 ** rng.uniform(-40, 1, 1000) * rng.choice([-1, 1], 1000),
+    ]
+    return np.concatenate(xs).astype(dtype)
+
+
+def sigmoid_ref(x: np.ndarray) -> np.ndarray:
+    """Sigmoid in float64 without overflow: exp of -|x| only."""
+    x = x.astype(np.float64)
+    e = np.exp(-np.abs(x))
+    return np.where(x >= 0, 1 / (1 + e), e / (1 + e))
+
+
+@pytest.mark.parametrize("which", ["sigmoid", "tanh"])
+def test_activation_float64_accuracy(isa, which):
+    x = sample_inputs(np.float64)
+    y = _core._activation(which, x)
+    ref = sigmoid_ref(x) if which == "sigmoid" else np.tanh(x)
+    # Both sides carry a few ulp (2.2e-16); the rnnkit float64 results rely on this.
+    assert np.all(np.abs(y - ref) <= 1e-15 * np.abs(ref)), which
+
+
+@pytest.mark.parametrize("which", ["sigmoid", "tanh"])
+def test_activation_float32_accuracy(isa, which):
+    x = sample_inputs(np.float32)
+    y = _core._activation(which, x)
+    ref = sigmoid_ref(x) if which == "sigmoid" else np.tanh(x.astype(np.float64))
+    ulp = np.spacing(np.abs(ref).astype(np.float32)).astype(np.float64)
+    err = np.abs(y.astype(np.float64) - ref) / ulp
+    # activations.h: within 3 ulp (libm's tanhf and the vector code both reach ~2.3).
+    assert err.max() <= 3.0, (which, float(err.max()), float(x[np.argmax(err)]))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_activation_special_values(isa, dtype):
+    inf, nan = np.inf, np.nan
+    x = np.array([1e4, -1e4, inf, -inf, 0.0, -0.0, nan, 1e-30, 20.0, -20.0], dtype)
+    t = _core._activation("tanh", x)
+    s = _core._activation("sigmoid", x)
+    assert list(t[:4]) == [1, -1, 1, -1]
+    assert t[4] == 0 and not np.signbit(t[4]) and t[5] == 0 and np.signbit(t[5])
+    assert np.isnan(t[6]) and np.isnan(s[6])
+    assert t[7] == dtype(1e-30)
+    assert list(s[:6]) == [1, 0, 1, 0, 0.5, 0.5]
+    assert np.all(np.isfinite(np.delete(t, 6))) and np.all(np.isfinite(np.delete(s, 6)))
+    assert s[9] > 0 and s[8] < 1 or dtype == np.float32  # float32 sigmoid(20) rounds to 1
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("which", ["sigmoid", "tanh"])
+def test_activation_bits_independent_of_position(isa, dtype, which):
+    x = sample_inputs(dtype)[:64]
+    full = _core._activation(which, x)
+    for start in range(9):
+        for stop in (start, start + 1, start + 7, start + 13, 64):
+            part = _core._activation(which, x[start:stop].copy())
+            assert np.array_equal(part, full[start:stop]), (start, stop)
+    shaped = _core._activation(which, x.reshape(8, 8))
+    assert shaped.shape == (8, 8) and np.array_equal(shaped.ravel(), full)
+
+
+def test_activation_hook_rejects_bad_input():
+    with pytest.raises(TypeError, match="float32 or float64"):
+        _core._activation("tanh", np.zeros(3, np.int64))
+    with pytest.raises(ValueError, match="C-contiguous"):
+        _core._activation("tanh", np.zeros((4, 4))[:, 1])
+    with pytest.raises(ValueError, match="'sigmoid' or 'tanh'"):
+        _core._activation("relu", np.zeros(3))
+
+
+def test_bench_hooks_run():
+    r = _core._bench_gemm("packed", 4, 40, 8, "float64", 1)
+    assert r["median_s"] > 0 and r["flops"] == 2 * 4 * 40 * 8
+    peak = _core._fma_peak_gflops(0.01)
+    assert peak > 0 if INFO["best_isa"] == "avx2" else peak == 0
