@@ -34,10 +34,12 @@ void forward_reset_after(T* out, T* h, T* gates, T* h_prev, T* extra, T* work, c
   // b_hh's r and z blocks go into the projection; its n block is added per step.
   detail::input_projection(gates, x, w_ih, b_ih, b_hh, 2 * H, G, d);  // (T*B, 3H)
   T* hw = work;  // (B, 3H): h W_hh^T
+  kernels::PackedB<T> w_hh_p;  // W_hh^T (H, 3H), packed once for every step
+  w_hh_p.pack_nt(G, H, w_hh, H);
   for (i64 n = 0; n < d.T; ++n) {
     const i64 t = time_at(n, d);
     if (training) std::copy(h, h + B * H, h_prev + t * B * H);
-    kernels::gemm_nt<T>(B, G, H, h, H, w_hh, H, hw, G, false);
+    kernels::gemm_packed<T>(B, h, H, w_hh_p, hw, G, false);
     T* g_t = gates + t * B * G;
     T* out_t = out + t * B * d.ldo;
     for_each_item(B, G, [&](i64 b) {
@@ -71,11 +73,15 @@ void forward_reset_before(T* out, T* h, T* gates, T* h_prev, T* extra, T* work, 
   detail::input_projection(gates, x, w_ih, b_ih, b_hh, G, G, d);  // (T*B, 3H)
   T* hw = work;               // (B, 3H): [h W_hr^T, h W_hz^T, (r*h) W_hn^T]
   T* rh_work = work + B * G;  // (B, H): r * h at inference
+  kernels::PackedB<T> w_rz_p;  // [W_hr; W_hz]^T (H, 2H), packed once for every step
+  w_rz_p.pack_nt(2 * H, H, w_hh, H);
+  kernels::PackedB<T> w_n_p;  // W_hn^T (H, H)
+  w_n_p.pack_nt(H, H, w_hh + 2 * H * H, H);
   for (i64 n = 0; n < d.T; ++n) {
     const i64 t = time_at(n, d);
     if (training) std::copy(h, h + B * H, h_prev + t * B * H);
     T* rh = training ? extra + t * B * H : rh_work;  // (B, H)
-    kernels::gemm_nt<T>(B, 2 * H, H, h, H, w_hh, H, hw, G, false);
+    kernels::gemm_packed<T>(B, h, H, w_rz_p, hw, G, false);
     T* g_t = gates + t * B * G;
     T* out_t = out + t * B * d.ldo;
     for_each_item(B, G, [&](i64 b) {
@@ -91,7 +97,7 @@ void forward_reset_before(T* out, T* h, T* gates, T* h_prev, T* extra, T* work, 
       kernels::sigmoid(2 * H, a, a);  // r, z
       for (i64 j = 0; j < H; ++j) rhb[j] = a[j] * hb[j];
     });
-    kernels::gemm_nt<T>(B, H, H, rh, H, w_hh + 2 * H * H, H, hw + 2 * H, G, false);
+    kernels::gemm_packed<T>(B, rh, H, w_n_p, hw + 2 * H, G, false);
     for_each_item(B, G, [&](i64 b) {
       T* y = out_t + b * d.ldo;
       if (!step_active(lengths, b, t)) {
@@ -113,6 +119,8 @@ void backward_reset_after(T* dx, T* dw_ih, T* dw_hh, T* db_ih, T* db_hh, T* dh, 
                           const T* w_hh, const T* gates, const T* h_prev, const T* extra,
                           const std::int64_t* lengths, const Dims& d, bool accumulate_dx) {
   const i64 B = d.B, H = d.H, G = 3 * H;
+  kernels::PackedB<T> w_hh_p;  // W_hh (3H, H), packed once for every step
+  w_hh_p.pack_nn(G, H, w_hh, H);
   for (i64 n = d.T - 1; n >= 0; --n) {
     const i64 t = time_at(n, d);
     T* da_t = dgates + t * B * G;
@@ -148,7 +156,7 @@ void backward_reset_after(T* dx, T* dw_ih, T* dw_hh, T* db_ih, T* db_hh, T* dh, 
         dhb[j] = dy * z[j];  // the GEMM below adds dA_h W_hh
       }
     });
-    kernels::gemm_nn<T>(B, H, G, dah_t, G, w_hh, H, dh, H, true);
+    kernels::gemm_packed<T>(B, dah_t, G, w_hh_p, dh, H, true);
   }
   detail::input_backward(dx, dw_ih, db_ih, dgates, x, w_ih, G, d, accumulate_dx);
   kernels::gemm_tn<T>(G, H, d.T * B, dgates_h, G, h_prev, H, dw_hh, H, false);
@@ -162,6 +170,10 @@ void backward_reset_before(T* dx, T* dw_ih, T* dw_hh, T* db_ih, T* db_hh, T* dh,
                            const std::int64_t* lengths, const Dims& d, bool accumulate_dx) {
   const i64 B = d.B, H = d.H, G = 3 * H;
   T* drh = work;  // (B, H): dL/d(r * h)
+  kernels::PackedB<T> w_rz_p;  // [W_hr; W_hz] (2H, H), packed once for every step
+  w_rz_p.pack_nn(2 * H, H, w_hh, H);
+  kernels::PackedB<T> w_n_p;  // W_hn (H, H)
+  w_n_p.pack_nn(H, H, w_hh + 2 * H * H, H);
   for (i64 n = d.T - 1; n >= 0; --n) {
     const i64 t = time_at(n, d);
     T* da_t = dgates + t * B * G;
@@ -186,7 +198,7 @@ void backward_reset_before(T* dx, T* dw_ih, T* dw_hh, T* db_ih, T* db_hh, T* dh,
         dhb[j] = dy * z[j];
       }
     });
-    kernels::gemm_nn<T>(B, H, H, da_t + 2 * H, G, w_hh + 2 * H * H, H, drh, H, false);
+    kernels::gemm_packed<T>(B, da_t + 2 * H, G, w_n_p, drh, H, false);
     for_each_item(B, G, [&](i64 b) {
       if (!step_active(lengths, b, t)) return;
       const i64 row = t * B + b;
@@ -200,7 +212,7 @@ void backward_reset_before(T* dx, T* dw_ih, T* dw_hh, T* db_ih, T* db_hh, T* dh,
         dhb[j] += g[j] * r[j];
       }
     });
-    kernels::gemm_nn<T>(B, H, 2 * H, da_t, G, w_hh, H, dh, H, true);
+    kernels::gemm_packed<T>(B, da_t, G, w_rz_p, dh, H, true);
   }
   const i64 rows = d.T * B;
   detail::input_backward(dx, dw_ih, db_ih, dgates, x, w_ih, G, d, accumulate_dx);

@@ -21,13 +21,15 @@ void lstm_forward(T* out, T* h, T* c, T* gates, T* h_prev, T* c_prev, T* tanh_c,
   const bool training = h_prev != nullptr;
   detail::input_projection(gates, x, w_ih, b_ih, b_hh, G, G, d);  // (T*B, 4H)
   T* hw = work;  // (B, 4H): h W_hh^T; its first H columns of a row are then free scratch
+  kernels::PackedB<T> w_hh_p;  // W_hh^T (H, 4H), packed once for every step
+  w_hh_p.pack_nt(G, H, w_hh, H);
   for (i64 n = 0; n < d.T; ++n) {
     const i64 t = time_at(n, d);
     if (training) {
       std::copy(h, h + B * H, h_prev + t * B * H);
       std::copy(c, c + B * H, c_prev + t * B * H);
     }
-    kernels::gemm_nt<T>(B, G, H, h, H, w_hh, H, hw, G, false);
+    kernels::gemm_packed<T>(B, h, H, w_hh_p, hw, G, false);
     T* g_t = gates + t * B * G;
     T* out_t = out + t * B * d.ldo;
     for_each_item(B, G, [&](i64 b) {
@@ -65,6 +67,8 @@ void lstm_backward(T* dx, T* dw_ih, T* dw_hh, T* db_ih, T* db_hh, T* dh, T* dc, 
                    const T* h_prev, const T* c_prev, const T* tanh_c,
                    const std::int64_t* lengths, const Dims& d, bool accumulate_dx) {
   const i64 B = d.B, H = d.H, G = 4 * H;
+  kernels::PackedB<T> w_hh_p;  // W_hh (4H, H), packed once for every step
+  w_hh_p.pack_nn(G, H, w_hh, H);
   for (i64 n = d.T - 1; n >= 0; --n) {
     const i64 t = time_at(n, d);
     T* da_t = dgates + t * B * G;
@@ -97,7 +101,7 @@ void lstm_backward(T* dx, T* dw_ih, T* dw_hh, T* db_ih, T* db_hh, T* dh, T* dc, 
         dhb[j] = T(0);  // the GEMM below adds dA W_hh
       }
     });
-    kernels::gemm_nn<T>(B, H, G, da_t, G, w_hh, H, dh, H, true);
+    kernels::gemm_packed<T>(B, da_t, G, w_hh_p, dh, H, true);
   }
   detail::input_backward(dx, dw_ih, db_ih, dgates, x, w_ih, G, d, accumulate_dx);
   kernels::gemm_tn<T>(G, H, d.T * B, dgates, G, h_prev, H, dw_hh, H, false);

@@ -20,10 +20,12 @@ void rnn_forward(T* out, T* h, T* gates, T* h_prev, T* work, const T* x, const T
   const i64 B = d.B, H = d.H;
   detail::input_projection(gates, x, w_ih, b_ih, b_hh, H, H, d);  // (T*B, H)
   T* hw = work;                                                   // (B, H): h W_hh^T
+  kernels::PackedB<T> w_hh_p;  // W_hh^T (H, H), packed once for every step
+  w_hh_p.pack_nt(H, H, w_hh, H);
   for (i64 n = 0; n < d.T; ++n) {
     const i64 t = time_at(n, d);
     if (h_prev != nullptr) std::copy(h, h + B * H, h_prev + t * B * H);
-    kernels::gemm_nt<T>(B, H, H, h, H, w_hh, H, hw, H, false);
+    kernels::gemm_packed<T>(B, h, H, w_hh_p, hw, H, false);
     T* g_t = gates + t * B * H;
     T* out_t = out + t * B * d.ldo;
     for_each_item(B, H, [&](i64 b) {
@@ -52,6 +54,8 @@ void rnn_backward(T* dx, T* dw_ih, T* dw_hh, T* db_ih, T* db_hh, T* dh, T* dgate
                   const T* h_prev, const std::int64_t* lengths, const Dims& d,
                   RnnActivation act, bool accumulate_dx) {
   const i64 B = d.B, H = d.H;
+  kernels::PackedB<T> w_hh_p;  // W_hh (H, H), packed once for every step
+  w_hh_p.pack_nn(H, H, w_hh, H);
   for (i64 n = d.T - 1; n >= 0; --n) {
     const i64 t = time_at(n, d);
     T* da_t = dgates + t * B * H;
@@ -76,7 +80,7 @@ void rnn_backward(T* dx, T* dw_ih, T* dw_hh, T* db_ih, T* db_hh, T* dh, T* dgate
         dhb[j] = T(0);  // the GEMM below adds dA W_hh
       }
     });
-    kernels::gemm_nn<T>(B, H, H, da_t, H, w_hh, H, dh, H, true);
+    kernels::gemm_packed<T>(B, da_t, H, w_hh_p, dh, H, true);
   }
   detail::input_backward(dx, dw_ih, db_ih, dgates, x, w_ih, H, d, accumulate_dx);
   kernels::gemm_tn<T>(H, H, d.T * B, dgates, H, h_prev, H, dw_hh, H, false);
