@@ -20,7 +20,7 @@ void lstm_forward(T* out, T* h, T* c, T* gates, T* h_prev, T* c_prev, T* tanh_c,
   const i64 B = d.B, H = d.H, G = 4 * H;
   const bool training = h_prev != nullptr;
   detail::input_projection(gates, x, w_ih, b_ih, b_hh, G, G, d);  // (T*B, 4H)
-  T* hw = work;  // (B, 4H): h W_hh^T; its first H columns of a row are then free scratch
+  T* scratch = work;  // (B, H): tanh(c_t) at inference
   kernels::PackedB<T> w_hh_p;  // W_hh^T (H, 4H), packed once for every step
   w_hh_p.pack_nt(G, H, w_hh, H);
   for (i64 n = 0; n < d.T; ++n) {
@@ -29,8 +29,10 @@ void lstm_forward(T* out, T* h, T* c, T* gates, T* h_prev, T* c_prev, T* tanh_c,
       std::copy(h, h + B * H, h_prev + t * B * H);
       std::copy(c, c + B * H, c_prev + t * B * H);
     }
-    kernels::gemm_packed<T>(B, h, H, w_hh_p, hw, G, false);
     T* g_t = gates + t * B * G;
+    // The pre-activations accumulate h W_hh^T in place (rows of inactive steps too: their
+    // gates are never read).
+    kernels::gemm_packed<T>(B, h, H, w_hh_p, g_t, G, true);
     T* out_t = out + t * B * d.ldo;
     for_each_item(B, G, [&](i64 b) {
       T* y = out_t + b * d.ldo;
@@ -39,8 +41,6 @@ void lstm_forward(T* out, T* h, T* c, T* gates, T* h_prev, T* c_prev, T* tanh_c,
         return;
       }
       T* a = g_t + b * G;  // pre-activations, then [i, f, g, o]
-      T* r = hw + b * G;
-      for (i64 j = 0; j < G; ++j) a[j] += r[j];
       kernels::sigmoid(2 * H, a, a);  // i, f
       kernels::tanh(H, a + 2 * H, a + 2 * H);
       kernels::sigmoid(H, a + 3 * H, a + 3 * H);
@@ -50,13 +50,11 @@ void lstm_forward(T* out, T* h, T* c, T* gates, T* h_prev, T* c_prev, T* tanh_c,
       const T* o = a + 3 * H;
       T* cb = c + b * H;
       T* hb = h + b * H;
-      T* tc = training ? tanh_c + (t * B + b) * H : r;  // (H,): tanh(c_t)
+      T* tc = training ? tanh_c + (t * B + b) * H : scratch + b * H;  // (H,): tanh(c_t)
       for (i64 j = 0; j < H; ++j) cb[j] = f[j] * cb[j] + i[j] * g[j];
       kernels::tanh(H, cb, tc);
-      for (i64 j = 0; j < H; ++j) {
-        hb[j] = o[j] * tc[j];
-        y[j] = hb[j];
-      }
+      for (i64 j = 0; j < H; ++j) hb[j] = o[j] * tc[j];
+      std::copy(hb, hb + H, y);
     });
   }
 }
