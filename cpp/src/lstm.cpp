@@ -59,6 +59,35 @@ void lstm_forward(T* out, T* h, T* c, T* gates, T* h_prev, T* c_prev, T* tanh_c,
   }
 }
 
+namespace {
+
+// One row of one step of the backward. Restrict-qualified parameters (the buffers never
+// overlap) let the compiler vectorise the loop: it gives up on run-time alias checks for
+// this many pointers.
+//   da (4H,) written: dL/d[a_i, a_f, a_g, a_o].
+//   dh (H,) read as dL/dh_t from later steps, written 0 (the step's GEMM adds dA W_hh).
+//   dc (H,) read as dL/dc_t from later steps, written dL/dc_{t-1}.
+//   a (4H,) read: [i, f, g, o]. tc (H,) read: tanh(c_t). cp (H,) read: c_{t-1}.
+//   dy_out (H,) read: dL/dout_t.
+template <typename T>
+void backward_row(i64 H, T* __restrict da, T* __restrict dh, T* __restrict dc,
+                  const T* __restrict a, const T* __restrict tc, const T* __restrict cp,
+                  const T* __restrict dy_out) {
+  for (i64 j = 0; j < H; ++j) {
+    const T i = a[j], f = a[H + j], g = a[2 * H + j], o = a[3 * H + j];
+    const T dy = dh[j] + dy_out[j];
+    const T dct = dc[j] + dy * o * (T(1) - tc[j] * tc[j]);  // total dL/dc_t
+    da[j] = dct * g * i * (T(1) - i);
+    da[H + j] = dct * cp[j] * f * (T(1) - f);
+    da[2 * H + j] = dct * i * (T(1) - g * g);
+    da[3 * H + j] = dy * tc[j] * o * (T(1) - o);
+    dc[j] = dct * f;
+    dh[j] = T(0);
+  }
+}
+
+}  // namespace
+
 template <typename T>
 void lstm_backward(T* dx, T* dw_ih, T* dw_hh, T* db_ih, T* db_hh, T* dh, T* dc, T* dgates,
                    const T* dout, const T* x, const T* w_ih, const T* w_hh, const T* gates,
@@ -78,32 +107,8 @@ void lstm_backward(T* dx, T* dw_ih, T* dw_hh, T* db_ih, T* db_hh, T* dh, T* dc, 
         return;
       }
       const i64 row = t * B + b;
-      // The buffers never overlap; restrict lets the compiler vectorise the loop without
-      // run-time alias checks (it gives up on those for this many pointers).
-      const T* __restrict a = gates + row * G;
-      const T* __restrict i = a;
-      const T* __restrict f = a + H;
-      const T* __restrict g = a + 2 * H;
-      const T* __restrict o = a + 3 * H;
-      const T* __restrict tc = tanh_c + row * H;
-      const T* __restrict cp = c_prev + row * H;
-      const T* __restrict dy_out = dout_t + b * d.ldo;
-      T* __restrict da_i = da;
-      T* __restrict da_f = da + H;
-      T* __restrict da_g = da + 2 * H;
-      T* __restrict da_o = da + 3 * H;
-      T* __restrict dhb = dh + b * H;
-      T* __restrict dcb = dc + b * H;
-      for (i64 j = 0; j < H; ++j) {
-        const T dy = dhb[j] + dy_out[j];
-        const T dct = dcb[j] + dy * o[j] * (T(1) - tc[j] * tc[j]);  // total dL/dc_t
-        da_i[j] = dct * g[j] * i[j] * (T(1) - i[j]);
-        da_f[j] = dct * cp[j] * f[j] * (T(1) - f[j]);
-        da_g[j] = dct * i[j] * (T(1) - g[j] * g[j]);
-        da_o[j] = dy * tc[j] * o[j] * (T(1) - o[j]);
-        dcb[j] = dct * f[j];
-        dhb[j] = T(0);  // the GEMM below adds dA W_hh
-      }
+      backward_row(H, da, dh + b * H, dc + b * H, gates + row * G, tanh_c + row * H,
+                   c_prev + row * H, dout_t + b * d.ldo);
     });
     kernels::gemm_packed<T>(B, da_t, G, w_hh_p, dh, H, true);
   }
