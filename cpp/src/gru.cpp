@@ -113,6 +113,33 @@ void forward_reset_before(T* out, T* h, T* gates, T* h_prev, T* extra, T* work, 
   }
 }
 
+// One row of one step of backward_reset_after. Restrict-qualified parameters (the buffers
+// never overlap) let the compiler vectorise the loop: it gives up on run-time alias checks
+// for this many pointers.
+//   da, dah (3H,) written: dL/d(input side), dL/d(h W_hh^T + b_hh) of [r, z, n].
+//   dh (H,) read as dL/dh_t from later steps, written dy * z (the step's GEMM adds
+//   dA_h W_hh). a (3H,) read: [r, z, n]. hp (H,) read: h_{t-1}. ghn (H,) read:
+//   h W_hn^T + b_hn. dy_out (H,) read: dL/dout_t.
+template <typename T>
+void backward_row_reset_after(i64 H, T* __restrict da, T* __restrict dah, T* __restrict dh,
+                              const T* __restrict a, const T* __restrict hp,
+                              const T* __restrict ghn, const T* __restrict dy_out) {
+  for (i64 j = 0; j < H; ++j) {
+    const T r = a[j], z = a[H + j], nn = a[2 * H + j];
+    const T dy = dh[j] + dy_out[j];
+    const T dan = dy * (T(1) - z) * (T(1) - nn * nn);
+    const T dar = dan * ghn[j] * r * (T(1) - r);
+    const T daz = dy * (hp[j] - nn) * z * (T(1) - z);
+    da[j] = dar;
+    da[H + j] = daz;
+    da[2 * H + j] = dan;
+    dah[j] = dar;
+    dah[H + j] = daz;
+    dah[2 * H + j] = dan * r;
+    dh[j] = dy * z;
+  }
+}
+
 template <typename T>
 void backward_reset_after(T* dx, T* dw_ih, T* dw_hh, T* db_ih, T* db_hh, T* dh, T* dgates,
                           T* dgates_h, const T* dout, const T* x, const T* w_ih,
@@ -135,26 +162,8 @@ void backward_reset_after(T* dx, T* dw_ih, T* dw_hh, T* db_ih, T* db_hh, T* dh, 
         return;
       }
       const i64 row = t * B + b;
-      const T* r = gates + row * G;
-      const T* z = r + H;
-      const T* nn = r + 2 * H;
-      const T* hp = h_prev + row * H;
-      const T* ghn = extra + row * H;
-      const T* dy_out = dout_t + b * d.ldo;
-      T* dhb = dh + b * H;
-      for (i64 j = 0; j < H; ++j) {
-        const T dy = dhb[j] + dy_out[j];
-        const T dan = dy * (T(1) - z[j]) * (T(1) - nn[j] * nn[j]);
-        const T dar = dan * ghn[j] * r[j] * (T(1) - r[j]);
-        const T daz = dy * (hp[j] - nn[j]) * z[j] * (T(1) - z[j]);
-        da[j] = dar;
-        da[H + j] = daz;
-        da[2 * H + j] = dan;
-        dah[j] = dar;
-        dah[H + j] = daz;
-        dah[2 * H + j] = dan * r[j];
-        dhb[j] = dy * z[j];  // the GEMM below adds dA_h W_hh
-      }
+      backward_row_reset_after(H, da, dah, dh + b * H, gates + row * G, h_prev + row * H,
+                               extra + row * H, dout_t + b * d.ldo);
     });
     kernels::gemm_packed<T>(B, dah_t, G, w_hh_p, dh, H, true);
   }
