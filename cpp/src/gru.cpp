@@ -33,14 +33,17 @@ void forward_reset_after(T* out, T* h, T* gates, T* h_prev, T* extra, T* work, c
   const bool training = h_prev != nullptr;
   // b_hh's r and z blocks go into the projection; its n block is added per step.
   detail::input_projection(gates, x, w_ih, b_ih, b_hh, 2 * H, G, d);  // (T*B, 3H)
-  T* hw = work;  // (B, 3H): h W_hh^T
+  T* hw = work;  // (B, 3H): columns [2H, 3H) hold h W_hn^T (the rest is unused)
   kernels::PackedB<T> w_hh_p;  // W_hh^T (H, 3H), packed once for every step
   w_hh_p.pack_nt(G, H, w_hh, H);
   for (i64 n = 0; n < d.T; ++n) {
     const i64 t = time_at(n, d);
     if (training) std::copy(h, h + B * H, h_prev + t * B * H);
-    kernels::gemm_packed<T>(B, h, H, w_hh_p, hw, G, false);
     T* g_t = gates + t * B * G;
+    // The r and z pre-activations accumulate h W_{hr,hz}^T in place (rows of inactive
+    // steps too: their gates are never read); h W_hn^T goes to hw.
+    kernels::gemm_packed_cols<T>(B, 0, 2 * H, h, H, w_hh_p, g_t, G, true);
+    kernels::gemm_packed_cols<T>(B, 2 * H, G, h, H, w_hh_p, hw, G, false);
     T* out_t = out + t * B * d.ldo;
     for_each_item(B, G, [&](i64 b) {
       T* y = out_t + b * d.ldo;
@@ -50,7 +53,6 @@ void forward_reset_after(T* out, T* h, T* gates, T* h_prev, T* extra, T* work, c
       }
       T* a = g_t + b * G;  // pre-activations, then [r, z, n]
       T* r = hw + b * G;
-      for (i64 j = 0; j < 2 * H; ++j) a[j] += r[j];
       kernels::sigmoid(2 * H, a, a);  // r, z
       T* ghn = training ? extra + (t * B + b) * H : r + 2 * H;  // (H,): h W_hn^T + b_hn
       for (i64 j = 0; j < H; ++j) {

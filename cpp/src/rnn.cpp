@@ -19,14 +19,16 @@ void rnn_forward(T* out, T* h, T* gates, T* h_prev, T* work, const T* x, const T
                  const Dims& d, RnnActivation act) {
   const i64 B = d.B, H = d.H;
   detail::input_projection(gates, x, w_ih, b_ih, b_hh, H, H, d);  // (T*B, H)
-  T* hw = work;                                                   // (B, H): h W_hh^T
+  static_cast<void>(work);  // rnn_work_size is 0: the step's GEMM accumulates into gates
   kernels::PackedB<T> w_hh_p;  // W_hh^T (H, H), packed once for every step
   w_hh_p.pack_nt(H, H, w_hh, H);
   for (i64 n = 0; n < d.T; ++n) {
     const i64 t = time_at(n, d);
     if (h_prev != nullptr) std::copy(h, h + B * H, h_prev + t * B * H);
-    kernels::gemm_packed<T>(B, h, H, w_hh_p, hw, H, false);
     T* g_t = gates + t * B * H;
+    // The pre-activations accumulate h W_hh^T in place (rows of inactive steps too: they
+    // are never read).
+    kernels::gemm_packed<T>(B, h, H, w_hh_p, g_t, H, true);
     T* out_t = out + t * B * d.ldo;
     for_each_item(B, H, [&](i64 b) {
       T* y = out_t + b * d.ldo;
@@ -35,8 +37,6 @@ void rnn_forward(T* out, T* h, T* gates, T* h_prev, T* work, const T* x, const T
         return;
       }
       T* a = g_t + b * H;  // pre-activation, then h_t
-      const T* r = hw + b * H;
-      for (i64 j = 0; j < H; ++j) a[j] += r[j];
       if (act == RnnActivation::tanh) {
         kernels::tanh(H, a, a);
       } else {

@@ -18,8 +18,9 @@ namespace rnnkit {
 
 enum class RnnActivation { tanh, relu };
 
-// Elements of the `work` scratch buffer that rnn_forward needs.
-inline std::int64_t rnn_work_size(const Dims& d) { return d.B * d.H; }
+// Elements of the `work` scratch buffer that rnn_forward needs: none (the step's GEMM
+// accumulates into gates); kept so that every cell has the same interface.
+inline std::int64_t rnn_work_size(const Dims&) { return 0; }
 
 // Forward.
 //   out    (T, B, ldo) written, columns [0, H): h_t, or 0 where step t of b is inactive.
