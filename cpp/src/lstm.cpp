@@ -19,8 +19,15 @@ void lstm_forward(T* out, T* h, T* c, T* gates, T* h_prev, T* c_prev, T* tanh_c,
                   const std::int64_t* lengths, const Dims& d) {
   const i64 B = d.B, H = d.H, G = 4 * H;
   const bool training = h_prev != nullptr;
-  detail::input_projection(gates, x, w_ih, b_ih, b_hh, G, G, d);  // (T*B, 4H)
-  T* scratch = work;  // (B, H): tanh(c_t) at inference
+  // The biases are added in the step (where the row is in cache anyway), not in a pass
+  // over all T*B rows of the projection.
+  detail::input_projection<T>(gates, x, w_ih, nullptr, nullptr, 0, G, d);  // (T*B, 4H)
+  T* scratch = work;           // (B, H): tanh(c_t) at inference
+  T* bias = work + B * H;      // (4H,): b_ih + b_hh
+  const bool has_bias = b_ih != nullptr || b_hh != nullptr;
+  for (i64 j = 0; j < G && has_bias; ++j) {
+    bias[j] = (b_ih != nullptr ? b_ih[j] : T(0)) + (b_hh != nullptr ? b_hh[j] : T(0));
+  }
   kernels::PackedB<T> w_hh_p;  // W_hh^T (H, 4H), packed once for every step
   w_hh_p.pack_nt(G, H, w_hh, H);
   for (i64 n = 0; n < d.T; ++n) {
@@ -41,6 +48,9 @@ void lstm_forward(T* out, T* h, T* c, T* gates, T* h_prev, T* c_prev, T* tanh_c,
         return;
       }
       T* a = g_t + b * G;  // pre-activations, then [i, f, g, o]
+      if (has_bias) {
+        for (i64 j = 0; j < G; ++j) a[j] += bias[j];
+      }
       kernels::sigmoid(2 * H, a, a);  // i, f
       kernels::tanh(H, a + 2 * H, a + 2 * H);
       kernels::sigmoid(H, a + 3 * H, a + 3 * H);

@@ -19,7 +19,7 @@
 namespace rnnkit {
 
 // Elements of the `work` scratch buffer that lstm_forward needs.
-inline std::int64_t lstm_work_size(const Dims& d) { return d.B * d.H; }
+inline std::int64_t lstm_work_size(const Dims& d) { return d.B * d.H + 4 * d.H; }
 
 // Forward.
 //   out    (T, B, ldo) written, columns [0, H): h_t, or 0 where step t of b is inactive.
