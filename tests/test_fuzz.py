@@ -82,8 +82,8 @@ def cases(draw) -> Case:
         fault = None
     return Case(
         mode=mode,
-        I=draw(st.integers(1, 4)),
-        H=draw(st.integers(1, 5)),
+        I=draw(st.integers(1, 5)),
+        H=draw(st.sampled_from([1, 2, 3, 5, 8, 9, 13])),  # vector widths and their tails
         L=draw(st.integers(1, 3)),
         bidirectional=draw(st.booleans()),
         bias=draw(st.booleans()),
@@ -92,7 +92,7 @@ def cases(draw) -> Case:
         dropout=draw(st.sampled_from([0.0, 0.0, 0.4])),
         training=fault in BACKWARD_FAULTS or draw(st.booleans()),
         T=draw(st.integers(1, 6)),
-        B=draw(st.integers(1, 4)),
+        B=draw(st.integers(1, 7)),  # the GEMM's 6-row tiles and their edges
         unbatched=draw(st.integers(0, 4)) == 0,
         with_lengths=draw(st.booleans()) or (fault or "").startswith("lengths"),
         with_h0=draw(st.booleans()),
