@@ -171,13 +171,21 @@ template <typename T>
 py::dict bench_gemm(const std::string& kind, i64 M, i64 N, i64 K, int repeats) {
   if (M < 1 || N < 1 || K < 1) throw py::value_error("M, N, K must be >= 1");
   if (repeats < 1) throw py::value_error("repeats must be >= 1");
+  // The buffers' element counts, checked: an overflowed product sized them smaller than
+  // the loops index (M = K = 2**40 crashed).
+  i64 mk = 0, nk = 0, mn = 0;
+  if (__builtin_mul_overflow(M, K, &mk) || __builtin_mul_overflow(N, K, &nk) ||
+      __builtin_mul_overflow(M, N, &mn)) {
+    throw py::value_error("M*K, N*K and M*N must fit in 64 bits, got M = " + std::to_string(M) +
+                          ", N = " + std::to_string(N) + ", K = " + std::to_string(K));
+  }
   if (kind != "nt" && kind != "nn" && kind != "tn" && kind != "packed") {
     throw py::value_error("kind must be nt, nn, tn or packed, got '" + kind + "'");
   }
   std::mt19937 gen(0);
   std::uniform_real_distribution<T> dist(-1, 1);
-  std::vector<T> A(static_cast<size_t>(M * K)), B(static_cast<size_t>(N * K)),
-      C(static_cast<size_t>(M * N));
+  std::vector<T> A(static_cast<size_t>(mk)), B(static_cast<size_t>(nk)),
+      C(static_cast<size_t>(mn));
   for (T& v : A) v = dist(gen);
   for (T& v : B) v = dist(gen);
   std::vector<double> per_call, cpu_per_call;
