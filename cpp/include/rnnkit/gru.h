@@ -13,7 +13,8 @@
 // elementwise derivative and dA W_hh (reset_after=false: dA_n W_hn, then dA_rz W_hrz);
 // dX, dW_ih, dW_hh and the bias sums are single GEMMs / sums over T*B rows after the loop.
 //
-// No allocation: every buffer comes from the caller (the stack, stack.h).
+// No allocation inside the time loop: every buffer comes from the caller (the stack,
+// stack.h), except W_hh packed for the GEMM kernel (gemm.h PackedB), made once per call.
 #pragma once
 #include <cstdint>
 

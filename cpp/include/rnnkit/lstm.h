@@ -5,12 +5,14 @@
 //   i, f, o = sigmoid(a_i, a_f, a_o),  g = tanh(a_g)
 //   c_t = f * c_{t-1} + i * g,          h_t = o * tanh(c_t)
 //
-// Forward: one GEMM gives x W_ih^T + biases for all T*B rows; each step then does one
-// GEMM h W_hh^T (B x 4H) and the elementwise cell. Backward: each step does the
-// elementwise derivative and one GEMM dA W_hh; dX, dW_ih, dW_hh and the bias sums are
+// Forward: one GEMM gives x W_ih^T for all T*B rows; each step then accumulates
+// h W_hh^T (B x 4H, W_hh packed once per call) into its rows and runs the elementwise
+// cell, which adds b_ih + b_hh. Backward: each step does the elementwise derivative and
+// one GEMM dA W_hh (W_hh packed once per call); dX, dW_ih, dW_hh and the bias sums are
 // single GEMMs / sums over T*B rows after the loop.
 //
-// No allocation: every buffer comes from the caller (the stack, stack.h).
+// No allocation inside the time loop: every buffer comes from the caller (the stack,
+// stack.h), except W_hh packed for the GEMM kernel (gemm.h PackedB), made once per call.
 #pragma once
 #include <cstdint>
 
@@ -30,7 +32,7 @@ inline std::int64_t lstm_work_size(const Dims& d) { return d.B * d.H + 4 * d.H; 
 //   h_prev, c_prev (T, B, H) written when not nullptr (training): the state entering step t.
 //   tanh_c (T, B, H)   written when not nullptr (training): tanh(c_t).
 //                      h_prev, c_prev and tanh_c are all given or all nullptr.
-//   work   lstm_work_size(d) elements, scratch.
+//   work   lstm_work_size(d) elements, scratch: (B, H) tanh(c_t) at inference, (4H,) biases.
 //   x      (T, B, I) read.  w_ih (4H, I), w_hh (4H, H) read.
 //   b_ih, b_hh (4H,) read, or nullptr (no bias).
 //   lengths (B,) read, or nullptr.

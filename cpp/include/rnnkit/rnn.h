@@ -8,7 +8,8 @@
 // elementwise derivative and one GEMM dA W_hh; dX, dW_ih, dW_hh and the bias sums are
 // single GEMMs / sums over T*B rows after the loop.
 //
-// No allocation: every buffer comes from the caller (the stack, stack.h).
+// No allocation inside the time loop: every buffer comes from the caller (the stack,
+// stack.h), except W_hh packed for the GEMM kernel (gemm.h PackedB), made once per call.
 #pragma once
 #include <cstdint>
 
