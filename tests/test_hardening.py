@@ -808,6 +808,22 @@ FUZZ_BINDINGS = textwrap.dedent(
         call(_core.set_num_threads, junk)
         call(_core.stack_backward, "lstm", junk, junk, junk, junk)
     _core.set_num_threads(1)
+
+    # The kernel layer's test hooks (underscore names) with hostile arrays and ranges.
+    KINDS = ["nt", "nn", "tn", "packed", ""]
+    for n in range(N // 4):
+        args = [KINDS[rng.integers(5)], rng.standard_normal((4, 3)),
+                rng.standard_normal((5, 3)), np.zeros((4, 5))]
+        i = rng.integers(1, 4)
+        args[i] = hostile(args[i])
+        call(_core._gemm, *args, bool(rng.integers(2)))
+        n_begin, n_end = (int(v) for v in rng.integers(-2, 8, 2))
+        call(_core._gemm_packed, *args, False, n_begin, n_end)
+        call(_core._activation, ["tanh", "sigmoid", "relu"][rng.integers(3)], hostile(args[1]))
+    for name in ("plain", "avx2", "avx512", "x", "", "auto"):
+        call(_core._set_isa, name)
+    for M, N, K in ((2**40, 1, 2**40), (2**62, 2**62, 1), (-1, 1, 1), (1, 0, 1)):
+        call(_core._bench_gemm, "nt", M, N, K)  # size products that overflow: refused
     print(counts)
     """
 )
@@ -967,3 +983,13 @@ def test_relu_gradient_is_masked_like_torch(special, backend):
     assert np.all(np.isfinite(dx))
     _same_ieee(dx, xt.grad.numpy(), 1e-9, "dx")
     _same_ieee(dh0, h0t.grad.numpy(), 1e-9, "dh0")
+
+
+def test_kernel_hooks_refuse_overflowing_sizes():
+    """The GEMM benchmark hook sized its buffers from an overflowed M*K and crashed."""
+    with pytest.raises(ValueError, match=r"M\*K, N\*K and M\*N must fit in 64 bits"):
+        _core._bench_gemm("nt", 2**40, 1, 2**40)
+    with pytest.raises(ValueError, match="must fit in 64 bits"):
+        _core._bench_gemm("packed", 2**62, 2**62, 1)
+    with pytest.raises(ValueError, match="M, N, K must be >= 1"):
+        _core._bench_gemm("nt", 0, 1, 1)
