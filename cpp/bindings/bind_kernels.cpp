@@ -41,10 +41,18 @@ std::string shape_str(const py::array& a) {
 struct Mat {
   i64 rows, cols, ld;
 };
+// Element loads through a misaligned T* are undefined behaviour (UBSan reports them).
+void check_aligned(const py::array& a, const char* name) {
+  if (!(a.flags() & py::detail::npy_api::NPY_ARRAY_ALIGNED_)) {
+    throw py::value_error(std::string(name) + " must be aligned to its item size");
+  }
+}
+
 Mat as_matrix(const py::array& a, const char* name, py::ssize_t itemsize) {
   if (a.ndim() != 2) {
     throw py::value_error(std::string(name) + " must be 2-D, got shape " + shape_str(a));
   }
+  check_aligned(a, name);
   const i64 rows = a.shape(0), cols = a.shape(1);
   if (rows == 0 || cols == 0) return Mat{rows, cols, std::max<i64>(cols, 1)};  // strides 0
   if (cols > 1 && a.strides(1) != itemsize) {
@@ -160,6 +168,7 @@ py::array activation(const std::string& which, const py::array& x) {
     throw py::value_error("activation must be 'sigmoid' or 'tanh', got '" + which + "'");
   }
   if (!(x.flags() & py::array::c_style)) throw py::value_error("x must be C-contiguous");
+  check_aligned(x, "x");
   if (x.dtype().is(py::dtype::of<float>())) return run_activation<float>(which, x);
   if (x.dtype().is(py::dtype::of<double>())) return run_activation<double>(which, x);
   throw py::type_error("x must be float32 or float64, got " + std::string(py::str(x.dtype())));
