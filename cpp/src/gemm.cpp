@@ -74,7 +74,7 @@ template <typename T>
 struct Scratch {
   Buf<T> a;  // packed A block: MC x KC
   Buf<T> b;  // packed B block: KC x NC
-  alignas(64) T tmp[kMR * 16];  // one edge tile: mr x NR
+  T tmp[kMR * 16];  // one edge tile: mr x NR (tiles use unaligned loads and stores)
 };
 template <typename T>
 Scratch<T>& scratch() {
