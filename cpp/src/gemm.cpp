@@ -259,8 +259,10 @@ void region_avx2(i64 m0, i64 m1, i64 n0, i64 n1, i64 K, const AView<T>& A, const
   using Bk = Blocking<T>;
   constexpr i64 NR = kNR<T>;
   Scratch<T>& s = scratch<T>();
-  T* bbuf = grow(s.b, Bk::KC * (Bk::NC + NR));
-  T* abuf = grow(s.a, Bk::MC * Bk::KC);
+  // Only as large as this product needs (the full blocks are 6 MiB of B, 144 KiB of A).
+  const i64 kc_max = std::min(Bk::KC, K);
+  T* bbuf = grow(s.b, kc_max * ((std::min(Bk::NC, n1 - n0) + NR - 1) / NR * NR));
+  T* abuf = grow(s.a, std::min(Bk::MC, m1 - m0) * kc_max);
   for (i64 jc = n0; jc < n1; jc += Bk::NC) {
     const i64 nc = std::min(Bk::NC, n1 - jc);
     const i64 npanels = (nc + NR - 1) / NR;
@@ -311,7 +313,7 @@ void region_avx2_packed(i64 m0, i64 m1, i64 n0, i64 n1, const AView<T>& A,
     }
     return;
   }
-  T* abuf = grow(s.a, Bk::MC * Bk::KC);
+  T* abuf = grow(s.a, std::min(Bk::MC, m1 - m0) * std::min(Bk::KC, K));
   for (i64 pj = n0 / NR; pj < pend; pj += Bk::NC / NR) {
     const i64 npanels = std::min(Bk::NC / NR, pend - pj);
     const i64 lo0 = std::max<i64>(n0 - pj * NR, 0);
