@@ -111,10 +111,20 @@ void pack_b(const BView<T>& B, i64 k0, i64 kc, i64 n0, i64 nc, T* dst) {
     }
     return;
   }
-  // op(B) columns contiguous (gemm_nt: B is N x K): transpose NR rows at a time.
+  // op(B) columns contiguous (gemm_nt: B is N x K): transpose NR rows at a time (with
+  // in-register transposes when AVX2 is there: pure data movement, the same bits).
+#ifdef RNNKIT_HAVE_AVX2_KERNELS
+  const bool avx2 = B.ks == 1 && isa_available(Isa::avx2);
+#endif
   for (i64 j = 0; j < nc; j += NR) {
     const i64 w = std::min(NR, nc - j);
     T* d = dst + (j / NR) * kc * NR;
+#ifdef RNNKIT_HAVE_AVX2_KERNELS
+    if (avx2 && w == NR) {
+      detail::avx2::pack_nt_panel(kc, B.p + (n0 + j) * B.ns + k0, B.ns, d);
+      continue;
+    }
+#endif
     if (w < NR) std::memset(d, 0, sizeof(T) * static_cast<std::size_t>(kc * NR));
     for (i64 jj = 0; jj < w; ++jj) {
       const T* s = B.p + (n0 + j + jj) * B.ns + k0 * B.ks;
