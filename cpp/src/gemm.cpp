@@ -204,15 +204,15 @@ struct ASource {
   const T* at(const RowBlocks& rb, int b) const {
     return direct ? base + rb.off[b] * stride + k0 : base + rb.off[b] * stride + k0 * rb.mr[b];
   }
-  i64 rs(const RowBlocks& rb, int b) const { return direct ? stride : (void(b), void(rb), 1); }
+  i64 rs(const RowBlocks&, int) const { return direct ? stride : 1; }
   i64 cs(const RowBlocks& rb, int b) const { return direct ? 1 : rb.mr[b]; }
 };
 
 // Micro-tiles over row blocks x npanels panels of packed B (panel stride bps), A from
-// `as`. Panel 0's
-// valid columns start at lo0, the last panel's end at hi_last (edge panels go through a
-// small buffer). c points at C(row 0 of the block, column 0 of panel 0). Each panel
-// group (consecutive full panels) stays in L1 while all row blocks use it.
+// `as`. Panel 0's valid columns start at lo0, the last panel's end at hi_last (edge
+// panels go through a small buffer). c points at C(row 0 of the block, column 0 of
+// panel 0). Each panel group (consecutive full panels) stays in L1 while all row blocks
+// use it.
 template <typename T>
 void macro_tiles(i64 kc, const ASource<T>& as, const RowBlocks& rb, const T* bpanels, i64 bps,
                  i64 npanels, i64 lo0, i64 hi_last, T* c, i64 ldc, bool load_c, T* tmp) {
