@@ -343,16 +343,38 @@ void region_avx2_packed(i64 m0, i64 m1, i64 n0, i64 n1, const AView<T>& A,
 }
 #endif  // RNNKIT_HAVE_AVX2_KERNELS
 
-// Plain path: one dot product per element, k increasing, rounded products (gemm.h).
-// Same arithmetic as the plain:: loops in gemm_plain.cpp, hence the same bits.
+// Plain path: per element, s = 0; s = s + round(a_k b_k) for k increasing; C = [C +] s
+// (gemm.h): the arithmetic of the plain:: loops in gemm_plain.cpp, hence the same bits.
+// It runs over strips of columns with one row of sums at a time, so that the innermost
+// loop walks a contiguous row of op(B) and the compiler can vectorise it across columns
+// (each sum still adds its products one by one in k order). A strip of op(B) whose rows
+// are not contiguous (gemm_nt) is first copied out, K x strip, to a per-thread buffer.
 template <typename T>
 void region_plain(i64 m0, i64 m1, i64 n0, i64 n1, i64 K, const AView<T>& A, const BView<T>& B,
                   T* C, i64 ldc, bool accumulate) {
-  for (i64 m = m0; m < m1; ++m) {
-    for (i64 n = n0; n < n1; ++n) {
-      T sum = 0;
-      for (i64 k = 0; k < K; ++k) sum += A.p[m * A.rs + k * A.cs] * B.p[k * B.ks + n * B.ns];
-      C[m * ldc + n] = accumulate ? C[m * ldc + n] + sum : sum;
+  constexpr i64 kStrip = 256;
+  T sum[kStrip];
+  for (i64 j0 = n0; j0 < n1; j0 += kStrip) {
+    const i64 w = std::min(kStrip, n1 - j0);
+    const T* bs = B.p + j0 * B.ns;  // op(B)(k, j0 + j) at bs[k*ks + j]
+    i64 ks = B.ks;
+    if (B.ns != 1) {
+      T* buf = grow(scratch<T>().b, K * w);
+      for (i64 k = 0; k < K; ++k) {
+        for (i64 j = 0; j < w; ++j) buf[k * w + j] = B.p[k * B.ks + (j0 + j) * B.ns];
+      }
+      bs = buf;
+      ks = w;
+    }
+    for (i64 m = m0; m < m1; ++m) {
+      for (i64 j = 0; j < w; ++j) sum[j] = T(0);
+      for (i64 k = 0; k < K; ++k) {
+        const T a = A.p[m * A.rs + k * A.cs];
+        const T* b = bs + k * ks;
+        for (i64 j = 0; j < w; ++j) sum[j] = sum[j] + a * b[j];
+      }
+      T* c = C + m * ldc + j0;
+      for (i64 j = 0; j < w; ++j) c[j] = accumulate ? c[j] + sum[j] : sum[j];
     }
   }
 }
