@@ -27,13 +27,14 @@ using i64 = std::int64_t;
 
 namespace {
 
+// A shape as Python prints it: (3, 4), (5,).
 std::string shape_str(const py::array& a) {
   std::string s = "(";
   for (py::ssize_t i = 0; i < a.ndim(); ++i) {
+    if (i > 0) s += ", ";
     s += std::to_string(a.shape(i));
-    s += (a.ndim() == 1 || i + 1 < a.ndim()) ? (i + 1 < a.ndim() ? ", " : ",") : "";
   }
-  return s + ")";
+  return s + (a.ndim() == 1 ? ",)" : ")");
 }
 
 // A 2-D matrix view of a NumPy array: rows may be strided (ld >= cols), elements within a

@@ -43,10 +43,11 @@ struct F32 {
   static V blend(V a, V b, V mask) { return _mm256_blendv_ps(a, b, mask); }  // mask ? b : a
   static V sign_mask() { return _mm256_castsi256_ps(_mm256_set1_epi32(INT32_MIN)); }
   static V abs_mask() { return _mm256_castsi256_ps(_mm256_set1_epi32(INT32_MAX)); }
-  // 2^n for integral n with a normal result.
+  // 2^n for integral n with a normal result: n + 2^23 + 127 holds n + 127 in its low
+  // mantissa bits (exactly); shifting them into the exponent field drops the rest.
   static V pow2(V n) {
-    const __m256i e = _mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127));
-    return _mm256_castsi256_ps(_mm256_slli_epi32(e, 23));
+    const V biased = _mm256_add_ps(n, _mm256_set1_ps(8388735.0f));  // 2^23 + 127
+    return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_castps_si256(biased), 23));
   }
   // Constants.
   static constexpr float log2e = 1.44269502162933349609375f;  // nearest float to 1/ln2
@@ -85,9 +86,8 @@ struct F64 {
   static V sign_mask() { return _mm256_castsi256_pd(_mm256_set1_epi64x(INT64_MIN)); }
   static V abs_mask() { return _mm256_castsi256_pd(_mm256_set1_epi64x(INT64_MAX)); }
   static V pow2(V n) {
-    const __m256i e = _mm256_add_epi64(_mm256_cvtepi32_epi64(_mm256_cvtpd_epi32(n)),
-                                       _mm256_set1_epi64x(1023));
-    return _mm256_castsi256_pd(_mm256_slli_epi64(e, 52));
+    const V biased = _mm256_add_pd(n, _mm256_set1_pd(4503599627371519.0));  // 2^52 + 1023
+    return _mm256_castsi256_pd(_mm256_slli_epi64(_mm256_castpd_si256(biased), 52));
   }
   static constexpr double log2e = 1.4426950408889634074;     // nearest double to 1/ln2
   static constexpr double ln2_hi = 0.69314718055994528623;   // nearest double to ln2

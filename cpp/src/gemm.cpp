@@ -74,7 +74,7 @@ template <typename T>
 struct Scratch {
   Buf<T> a;  // packed A block: MC x KC
   Buf<T> b;  // packed B block: KC x NC
-  alignas(64) T tmp[kMR * 16];  // one edge tile: mr x NR
+  T tmp[kMR * 16];  // one edge tile: mr x NR (tiles use unaligned loads and stores)
 };
 template <typename T>
 Scratch<T>& scratch() {
@@ -111,10 +111,20 @@ void pack_b(const BView<T>& B, i64 k0, i64 kc, i64 n0, i64 nc, T* dst) {
     }
     return;
   }
-  // op(B) columns contiguous (gemm_nt: B is N x K): transpose NR rows at a time.
+  // op(B) columns contiguous (gemm_nt: B is N x K): transpose NR rows at a time (with
+  // in-register transposes when AVX2 is there: pure data movement, the same bits).
+#ifdef RNNKIT_HAVE_AVX2_KERNELS
+  const bool avx2 = B.ks == 1 && isa_available(Isa::avx2);
+#endif
   for (i64 j = 0; j < nc; j += NR) {
     const i64 w = std::min(NR, nc - j);
     T* d = dst + (j / NR) * kc * NR;
+#ifdef RNNKIT_HAVE_AVX2_KERNELS
+    if (avx2 && w == NR) {
+      detail::avx2::pack_nt_panel(kc, B.p + (n0 + j) * B.ns + k0, B.ns, d);
+      continue;
+    }
+#endif
     if (w < NR) std::memset(d, 0, sizeof(T) * static_cast<std::size_t>(kc * NR));
     for (i64 jj = 0; jj < w; ++jj) {
       const T* s = B.p + (n0 + j + jj) * B.ns + k0 * B.ks;
@@ -194,15 +204,15 @@ struct ASource {
   const T* at(const RowBlocks& rb, int b) const {
     return direct ? base + rb.off[b] * stride + k0 : base + rb.off[b] * stride + k0 * rb.mr[b];
   }
-  i64 rs(const RowBlocks& rb, int b) const { return direct ? stride : (void(b), void(rb), 1); }
+  i64 rs(const RowBlocks&, int) const { return direct ? stride : 1; }
   i64 cs(const RowBlocks& rb, int b) const { return direct ? 1 : rb.mr[b]; }
 };
 
 // Micro-tiles over row blocks x npanels panels of packed B (panel stride bps), A from
-// `as`. Panel 0's
-// valid columns start at lo0, the last panel's end at hi_last (edge panels go through a
-// small buffer). c points at C(row 0 of the block, column 0 of panel 0). Each panel
-// group (consecutive full panels) stays in L1 while all row blocks use it.
+// `as`. Panel 0's valid columns start at lo0, the last panel's end at hi_last (edge
+// panels go through a small buffer). c points at C(row 0 of the block, column 0 of
+// panel 0). Each panel group (consecutive full panels) stays in L1 while all row blocks
+// use it.
 template <typename T>
 void macro_tiles(i64 kc, const ASource<T>& as, const RowBlocks& rb, const T* bpanels, i64 bps,
                  i64 npanels, i64 lo0, i64 hi_last, T* c, i64 ldc, bool load_c, T* tmp) {
@@ -259,8 +269,10 @@ void region_avx2(i64 m0, i64 m1, i64 n0, i64 n1, i64 K, const AView<T>& A, const
   using Bk = Blocking<T>;
   constexpr i64 NR = kNR<T>;
   Scratch<T>& s = scratch<T>();
-  T* bbuf = grow(s.b, Bk::KC * (Bk::NC + NR));
-  T* abuf = grow(s.a, Bk::MC * Bk::KC);
+  // Only as large as this product needs (the full blocks are 6 MiB of B, 144 KiB of A).
+  const i64 kc_max = std::min(Bk::KC, K);
+  T* bbuf = grow(s.b, kc_max * ((std::min(Bk::NC, n1 - n0) + NR - 1) / NR * NR));
+  T* abuf = grow(s.a, std::min(Bk::MC, m1 - m0) * kc_max);
   for (i64 jc = n0; jc < n1; jc += Bk::NC) {
     const i64 nc = std::min(Bk::NC, n1 - jc);
     const i64 npanels = (nc + NR - 1) / NR;
@@ -311,7 +323,7 @@ void region_avx2_packed(i64 m0, i64 m1, i64 n0, i64 n1, const AView<T>& A,
     }
     return;
   }
-  T* abuf = grow(s.a, Bk::MC * Bk::KC);
+  T* abuf = grow(s.a, std::min(Bk::MC, m1 - m0) * std::min(Bk::KC, K));
   for (i64 pj = n0 / NR; pj < pend; pj += Bk::NC / NR) {
     const i64 npanels = std::min(Bk::NC / NR, pend - pj);
     const i64 lo0 = std::max<i64>(n0 - pj * NR, 0);
@@ -331,16 +343,38 @@ void region_avx2_packed(i64 m0, i64 m1, i64 n0, i64 n1, const AView<T>& A,
 }
 #endif  // RNNKIT_HAVE_AVX2_KERNELS
 
-// Plain path: one dot product per element, k increasing, rounded products (gemm.h).
-// Same arithmetic as the plain:: loops in gemm_plain.cpp, hence the same bits.
+// Plain path: per element, s = 0; s = s + round(a_k b_k) for k increasing; C = [C +] s
+// (gemm.h): the arithmetic of the plain:: loops in gemm_plain.cpp, hence the same bits.
+// It runs over strips of columns with one row of sums at a time, so that the innermost
+// loop walks a contiguous row of op(B) and the compiler can vectorise it across columns
+// (each sum still adds its products one by one in k order). A strip of op(B) whose rows
+// are not contiguous (gemm_nt) is first copied out, K x strip, to a per-thread buffer.
 template <typename T>
 void region_plain(i64 m0, i64 m1, i64 n0, i64 n1, i64 K, const AView<T>& A, const BView<T>& B,
                   T* C, i64 ldc, bool accumulate) {
-  for (i64 m = m0; m < m1; ++m) {
-    for (i64 n = n0; n < n1; ++n) {
-      T sum = 0;
-      for (i64 k = 0; k < K; ++k) sum += A.p[m * A.rs + k * A.cs] * B.p[k * B.ks + n * B.ns];
-      C[m * ldc + n] = accumulate ? C[m * ldc + n] + sum : sum;
+  constexpr i64 kStrip = 256;
+  T sum[kStrip];
+  for (i64 j0 = n0; j0 < n1; j0 += kStrip) {
+    const i64 w = std::min(kStrip, n1 - j0);
+    const T* bs = B.p + j0 * B.ns;  // op(B)(k, j0 + j) at bs[k*ks + j]
+    i64 ks = B.ks;
+    if (B.ns != 1) {
+      T* buf = grow(scratch<T>().b, K * w);
+      for (i64 k = 0; k < K; ++k) {
+        for (i64 j = 0; j < w; ++j) buf[k * w + j] = B.p[k * B.ks + (j0 + j) * B.ns];
+      }
+      bs = buf;
+      ks = w;
+    }
+    for (i64 m = m0; m < m1; ++m) {
+      for (i64 j = 0; j < w; ++j) sum[j] = T(0);
+      for (i64 k = 0; k < K; ++k) {
+        const T a = A.p[m * A.rs + k * A.cs];
+        const T* b = bs + k * ks;
+        for (i64 j = 0; j < w; ++j) sum[j] = sum[j] + a * b[j];
+      }
+      T* c = C + m * ldc + j0;
+      for (i64 j = 0; j < w; ++j) c[j] = accumulate ? c[j] + sum[j] : sum[j];
     }
   }
 }

@@ -127,6 +127,71 @@ void tile(int mr, int np, i64 kc, const double* a, i64 ars, i64 acs, const doubl
   dispatch<F64>(mr, np, kc, a, ars, acs, b, bps, c, ldc, load_c);
 }
 
+namespace {
+
+// In-register transposes: rows r[0..7] (8 floats each) -> columns; r[0..3] (4 doubles).
+inline void transpose8(__m256 r[8]) {
+  const __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
+  const __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
+  const __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
+  const __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
+  const __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xEE);
+  const __m256 u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xEE);
+  const __m256 u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xEE);
+  const __m256 u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xEE);
+  r[0] = _mm256_permute2f128_ps(u0, u4, 0x20);
+  r[1] = _mm256_permute2f128_ps(u1, u5, 0x20);
+  r[2] = _mm256_permute2f128_ps(u2, u6, 0x20);
+  r[3] = _mm256_permute2f128_ps(u3, u7, 0x20);
+  r[4] = _mm256_permute2f128_ps(u0, u4, 0x31);
+  r[5] = _mm256_permute2f128_ps(u1, u5, 0x31);
+  r[6] = _mm256_permute2f128_ps(u2, u6, 0x31);
+  r[7] = _mm256_permute2f128_ps(u3, u7, 0x31);
+}
+
+inline void transpose4(__m256d r[4]) {
+  const __m256d t0 = _mm256_unpacklo_pd(r[0], r[1]), t1 = _mm256_unpackhi_pd(r[0], r[1]);
+  const __m256d t2 = _mm256_unpacklo_pd(r[2], r[3]), t3 = _mm256_unpackhi_pd(r[2], r[3]);
+  r[0] = _mm256_permute2f128_pd(t0, t2, 0x20);
+  r[1] = _mm256_permute2f128_pd(t1, t3, 0x20);
+  r[2] = _mm256_permute2f128_pd(t0, t2, 0x31);
+  r[3] = _mm256_permute2f128_pd(t1, t3, 0x31);
+}
+
+}  // namespace
+
+void pack_nt_panel(i64 kc, const float* src, i64 lds, float* dst) {
+  constexpr int NR = 16;
+  i64 k = 0;
+  for (; k + 8 <= kc; k += 8) {
+    for (int half = 0; half < 2; ++half) {
+      __m256 r[8];
+      for (int j = 0; j < 8; ++j) r[j] = _mm256_loadu_ps(src + (half * 8 + j) * lds + k);
+      transpose8(r);
+      for (int kk = 0; kk < 8; ++kk) _mm256_storeu_ps(dst + (k + kk) * NR + half * 8, r[kk]);
+    }
+  }
+  for (; k < kc; ++k) {
+    for (int j = 0; j < NR; ++j) dst[k * NR + j] = src[j * lds + k];
+  }
+}
+
+void pack_nt_panel(i64 kc, const double* src, i64 lds, double* dst) {
+  constexpr int NR = 8;
+  i64 k = 0;
+  for (; k + 4 <= kc; k += 4) {
+    for (int half = 0; half < 2; ++half) {
+      __m256d r[4];
+      for (int j = 0; j < 4; ++j) r[j] = _mm256_loadu_pd(src + (half * 4 + j) * lds + k);
+      transpose4(r);
+      for (int kk = 0; kk < 4; ++kk) _mm256_storeu_pd(dst + (k + kk) * NR + half * 4, r[kk]);
+    }
+  }
+  for (; k < kc; ++k) {
+    for (int j = 0; j < NR; ++j) dst[k * NR + j] = src[j * lds + k];
+  }
+}
+
 float fma_peak_loop(i64 iters, float seed) {
   // 12 independent FMA chains (enough to cover the FMA latency on both pipes), no memory.
   const __m256 m = _mm256_set1_ps(0.999999f);

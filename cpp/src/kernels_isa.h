@@ -30,6 +30,11 @@ void tile(int mr, int np, i64 kc, const float* a, i64 a_rs, i64 a_cs, const floa
 void tile(int mr, int np, i64 kc, const double* a, i64 a_rs, i64 a_cs, const double* b,
           i64 b_panel_stride, double* c, i64 ldc, bool load_c);
 
+// Transposing pack of one full B panel for gemm_nt: dst[k*nr + j] = src[j*lds + k] for
+// j < nr, k < kc. src: nr rows of B (row j at src + j*lds), read; dst: kc x nr, written.
+void pack_nt_panel(i64 kc, const float* src, i64 lds, float* dst);
+void pack_nt_panel(i64 kc, const double* src, i64 lds, double* dst);
+
 // y[i] = sigmoid(x[i]) / tanh(x[i]), i < n; y may alias x (see activations_avx2.cpp).
 void sigmoid(i64 n, const float* x, float* y);
 void sigmoid(i64 n, const double* x, double* y);

@@ -14,7 +14,7 @@
 namespace rnnkit::kernels {
 
 enum class Isa : int {
-  plain = 0,  // portable C++ loops (gemm.h's plain:: loops, libm activations)
+  plain = 0,  // portable C++ (the arithmetic of gemm.h's plain:: loops, libm activations)
   avx2 = 1,   // AVX2 + FMA micro-kernels (x86-64)
 };
 
