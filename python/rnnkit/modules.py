@@ -16,6 +16,7 @@ guarantee that the arrays did not change.
 
 from __future__ import annotations
 
+import functools
 import math
 import numbers
 import os
@@ -103,8 +104,10 @@ def _check_seed(value: Any) -> int | None:
     return int(value)
 
 
+@functools.lru_cache(maxsize=1)
 def _physical_memory_bytes() -> int | None:
-    """Total physical memory, or None where the platform does not say."""
+    """Total physical memory, or None where the platform does not say (asked once: it is
+    checked on every forward, where the two system calls were a measurable cost)."""
     try:
         return int(os.sysconf("SC_PHYS_PAGES")) * int(os.sysconf("SC_PAGE_SIZE"))
     except (AttributeError, ValueError, OSError):
@@ -265,6 +268,9 @@ class _RecurrentBase:
             extra_bytes=2 * n_arrays * _ARRAY_OVERHEAD,
         )
         shapes = self._parameter_shapes()
+        # Fixed by the configuration, which never changes: kept for the per-call checks.
+        self._shapes = shapes
+        self._names = self._weight_names()
 
         # One generator for the module's life: parameters first (in PyTorch's order), then
         # the dropout masks of each training forward, so both are reproducible from `seed`.
@@ -603,7 +609,7 @@ class _RecurrentBase:
         or read as garbage by the NumPy backend, without an error.
         """
         p = self._params
-        for name, shape in self._parameter_shapes().items():
+        for name, shape in self._shapes.items():
             arr = p[name]
             if arr.shape != shape or arr.dtype != self._dtype or not arr.flags.c_contiguous:
                 raise ValueError(
@@ -613,7 +619,7 @@ class _RecurrentBase:
                 )
         return [
             (p[w_ih], p[w_hh], p[b_ih] if b_ih else None, p[b_hh] if b_hh else None)
-            for w_ih, w_hh, b_ih, b_hh in self._weight_names()
+            for w_ih, w_hh, b_ih, b_hh in self._names
         ]
 
     def _dropout_masks(self, T: int, B: int) -> list[np.ndarray] | None:
@@ -678,7 +684,7 @@ class _RecurrentBase:
         self._drop_saved("backward was already called for the last forward pass")
         backend = _load_backend(self._backend)
         dx, dh0, dc0, dweights = backend.stack_backward(self.mode, saved["cache"], dout, dh_n, dc_n)
-        for names, grads in zip(self._weight_names(), dweights):
+        for names, grads in zip(self._names, dweights):
             for name, grad in zip(names, grads):
                 if name is not None:
                     self.grads[name] += grad
