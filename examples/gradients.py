@@ -9,7 +9,8 @@ show the two ways it can go.
 
 Part 2: an RNN with large recurrent weights (W_hh x 4) learns to recall the token it saw two
 steps earlier, with SGD, twice from the same start: without clipping and with
-clip_grad_norm(max_norm=1). The printed gradient norms are the ones before clipping.
+clip_grad_norm(max_norm=1), for --runs seeds. The printed gradient norms are the ones before
+clipping.
 
     python examples/gradients.py                   # both parts; gradients.png if matplotlib
     python examples/gradients.py --steps 100 --no-plot
@@ -91,16 +92,17 @@ def recall_batch(rng: np.random.Generator, T: int, batch: int, k: int):
     return 2.0 * np.eye(k)[tokens], targets
 
 
-def train_exploding(args: argparse.Namespace, clip: float | None) -> dict:
-    """SGD on the recall task from a fixed start; return losses and gradient norms per step."""
-    rng = np.random.default_rng(args.seed)
-    # float64: this run is chaotic (large weights), and float32 rounding would make its
-    # trajectory depend on the backend's summation order
-    rnn = rnnkit.RNN(
-        args.tokens, args.hidden, dtype="float64", backend=args.backend, seed=args.seed + 1
-    )
+def train_exploding(args: argparse.Namespace, clip: float | None, seed: int) -> dict:
+    """SGD on the recall task from the start given by ``seed``; losses and norms per step.
+
+    With large weights the network is chaotic: rounding differences (float32, or another
+    backend's summation order) change the trajectory after some tens of steps, so the runs
+    use float64 and the example reports several seeds, not one.
+    """
+    rng = np.random.default_rng(seed)
+    rnn = rnnkit.RNN(args.tokens, args.hidden, dtype="float64", backend=args.backend, seed=seed + 1)
     rnn.parameters()["weight_hh_l0"][...] *= args.gain  # large weights: gradients explode
-    head = nn.Linear(args.hidden, args.tokens, dtype="float64", seed=args.seed + 2)
+    head = nn.Linear(args.hidden, args.tokens, dtype="float64", seed=seed + 2)
     opt = optim.SGD([rnn, head], lr=args.lr)
     loss_fn = nn.CrossEntropyLoss()
     losses, before, after = [], [], []
@@ -165,6 +167,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--lr", type=float, default=0.5, help="SGD learning rate")
     g.add_argument("--gain", type=float, default=4.0, help="factor applied to W_hh")
     g.add_argument("--max-norm", type=float, default=1.0, help="clip_grad_norm's max_norm")
+    g.add_argument("--runs", type=int, default=3, help="seeds --seed, --seed+1, ... to train")
     g.add_argument("--seq-len", type=int, default=50, help="sequence length of the task")
     g.add_argument("--tokens", type=int, default=4, help="distinct input tokens")
     p.add_argument("--hidden", type=int, default=64, help="hidden size (both parts)")
@@ -218,8 +221,15 @@ def main(argv: Sequence[str] | None = None) -> dict:
         f"(T={args.seq_len}, {args.tokens} tokens, chance loss {math.log(args.tokens):.3f}), "
         f"SGD lr={args.lr:g}, {args.steps} steps"
     )
-    plain = train_exploding(args, None)
-    clipped = train_exploding(args, args.max_norm)
+    runs = [
+        {
+            "no clipping": train_exploding(args, None, seed),
+            "clipped": train_exploding(args, args.max_norm, seed),
+        }
+        for seed in range(args.seed, args.seed + args.runs)
+    ]
+    plain, clipped = runs[0]["no clipping"], runs[0]["clipped"]
+    print(f"seed {args.seed}:")
     print(f"{'step':>6}  {'no clipping':^22}  {f'clip_grad_norm({args.max_norm:g})':^22}")
     print(f"{'':>6}  {'loss':>9} {'grad norm':>12}  {'loss':>9} {'grad norm':>12}")
     every = max(1, args.steps // 10)
@@ -229,16 +239,22 @@ def main(argv: Sequence[str] | None = None) -> dict:
             f"{clipped['loss'][i]:9.3f} {clipped['norm'][i]:12.3e}"
         )
     tail = max(1, args.steps // 10)
-    summary = {}
-    for label, run in (("no clipping", plain), ("clipped", clipped)):
-        mean_tail = float(np.mean(run["loss"][-tail:]))
-        summary[label] = mean_tail
-        print(
-            f"{label:>12}: mean loss of the last {tail} steps {mean_tail:.3f}, largest "
-            f"gradient norm {max(run['norm']):.3e}, max |W_hh| at the end {run['max_abs_w_hh']:.2f}"
-        )
+    print(
+        f"per seed: highest loss after step 0 / mean loss of the last {tail} steps / "
+        f"max |W_hh| at the end"
+    )
+    summary: dict[str, float] = {}
+    for label in ("no clipping", "clipped"):
+        finals = []
+        cells = []
+        for run in runs:
+            r = run[label]
+            finals.append(float(np.mean(r["loss"][-tail:])))
+            cells.append(f"{max(r['loss'][1:]):6.2f} /{finals[-1]:6.3f} /{r['max_abs_w_hh']:7.2f}")
+        summary[label] = float(np.mean(finals))
+        print(f"{label:>12}: " + "   ".join(cells) + f"   mean final loss {summary[label]:.3f}")
     print(f"done in {time.perf_counter() - start:.1f} s")
-    return {"curves": curves, "plain": plain, "clipped": clipped, "summary": summary}
+    return {"curves": curves, "runs": runs, "summary": summary}
 
 
 if __name__ == "__main__":
