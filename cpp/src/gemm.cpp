@@ -11,6 +11,7 @@
 // the blocking, tile shape or thread split.
 #include <algorithm>
 #include <cstring>
+#include <type_traits>
 
 #include "kernels_isa.h"
 #include "rnnkit/gemm.h"
@@ -162,7 +163,7 @@ RowBlocks split_rows(i64 m) {
 }
 
 // Pack rows [i0, i0+m) x k [k0, k0+kc) of op(A): row block b goes to dst + off_b*kc as
-// kc x mr_b (k-major).
+// kc x mr_b (k-major). Only the AVX2 regions call it (the ISA has been checked).
 template <typename T>
 void pack_a(const AView<T>& A, i64 i0, i64 k0, i64 kc, const RowBlocks& rb, T* dst) {
   if (A.cs == 1) {  // op(A) rows contiguous (gemm_nt, gemm_nn)
@@ -170,6 +171,10 @@ void pack_a(const AView<T>& A, i64 i0, i64 k0, i64 kc, const RowBlocks& rb, T* d
       const int mr = rb.mr[b];
       T* d = dst + rb.off[b] * kc;
       const i64 ib = i0 + rb.off[b];
+      if constexpr (std::is_same_v<T, float>) {  // in-register transposes: same values
+        detail::avx2::pack_a_rows(mr, kc, A.p + ib * A.rs + k0, A.rs, d);
+        continue;
+      }
       for (int i = 0; i < mr; ++i) {
         const T* s = A.p + (ib + i) * A.rs + k0;
         for (i64 k = 0; k < kc; ++k) d[k * mr + i] = s[k];

@@ -192,6 +192,33 @@ void pack_nt_panel(i64 kc, const double* src, i64 lds, double* dst) {
   }
 }
 
+void pack_a_rows(int mr, i64 kc, const float* src, i64 lds, float* dst) {
+  i64 k = 0;
+  for (; k + 8 <= kc; k += 8) {
+    __m256 r[8];
+    for (int i = 0; i < 8; ++i) {
+      r[i] = i < mr ? _mm256_loadu_ps(src + i * lds + k) : _mm256_setzero_ps();
+    }
+    transpose8(r);
+    // r[kk] holds column k+kk (mr values, then padding). Stores go in increasing order, so
+    // the padding written past column k+kk is overwritten by the later columns; the last
+    // columns of dst, where 8 values would run past its end, take only their mr values.
+    for (int kk = 0; kk < 8; ++kk) {
+      float* d = dst + (k + kk) * mr;
+      if ((k + kk) * mr + 8 <= kc * mr) {
+        _mm256_storeu_ps(d, r[kk]);
+      } else {
+        alignas(32) float buf[8];
+        _mm256_store_ps(buf, r[kk]);
+        for (int i = 0; i < mr; ++i) d[i] = buf[i];
+      }
+    }
+  }
+  for (; k < kc; ++k) {
+    for (int i = 0; i < mr; ++i) dst[k * mr + i] = src[i * lds + k];
+  }
+}
+
 float fma_peak_loop(i64 iters, float seed) {
   // 12 independent FMA chains (enough to cover the FMA latency on both pipes), no memory.
   const __m256 m = _mm256_set1_ps(0.999999f);

@@ -35,6 +35,10 @@ void tile(int mr, int np, i64 kc, const double* a, i64 a_rs, i64 a_cs, const dou
 void pack_nt_panel(i64 kc, const float* src, i64 lds, float* dst);
 void pack_nt_panel(i64 kc, const double* src, i64 lds, double* dst);
 
+// Packing of mr rows of a row-major A for the micro-tiles: dst[k*mr + i] = src[i*lds + k]
+// for i < mr, k < kc (1 <= mr <= 8). src: mr rows, read; dst: kc x mr, written.
+void pack_a_rows(int mr, i64 kc, const float* src, i64 lds, float* dst);
+
 // y[i] = sigmoid(x[i]) / tanh(x[i]), i < n; y may alias x (see activations_avx2.cpp).
 void sigmoid(i64 n, const float* x, float* y);
 void sigmoid(i64 n, const double* x, double* y);
