@@ -56,10 +56,12 @@ void input_projection(T* gates, const T* x, const T* w_ih, const T* b_ih, const 
 }
 
 // sums (cols,) written: sums[j] = sum over r = 0..rows-1, in that order, of a[r*lda + j].
-// Parallel over blocks of columns, so each sum has one fixed order.
+// Parallel over blocks of columns, so each sum has one fixed order. Blocks are wide (1 KiB
+// of floats per row) so that each visit of a row reads a long contiguous run: with narrow
+// blocks the rows, lda apart, were short runs sharing a few L1 sets.
 template <typename T>
 void column_sums(T* sums, const T* a, i64 rows, i64 cols, i64 lda) {
-  constexpr i64 kBlock = 64;
+  constexpr i64 kBlock = 256;
   const i64 blocks = (cols + kBlock - 1) / kBlock;
   for_each_item(blocks, rows * kBlock, [&](i64 blk) {
     const i64 j0 = blk * kBlock;
