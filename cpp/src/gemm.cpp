@@ -188,7 +188,7 @@ void pack_a(const AView<T>& A, i64 i0, i64 k0, i64 kc, const RowBlocks& rb, T* d
   // block, which share one L1 set (and a TLB entry each) when lda is a multiple of 1 KiB.
   // The rows are far apart (a new page each when lda is large), which the hardware
   // prefetchers do not follow: the lines of the row kPrefetch ahead are asked for here.
-  constexpr i64 kPrefetch = 8;
+  constexpr i64 kPrefetch = 32;
   constexpr i64 kLine = 64 / sizeof(T);
   const i64 m = rb.off[rb.count - 1] + rb.mr[rb.count - 1];  // rows of op(A) in the block
   for (i64 k = 0; k < kc; ++k) {
