@@ -79,7 +79,7 @@ def set_blas_threads(n: int) -> int | None:
     return get_blas_threads()
 
 
-def matmul_gflops(n: int = 2048, repeats: int = 3) -> dict:
+def matmul_gflops(n: int = 2048, repeats: int = 5) -> dict:
     """Best-of-``repeats`` GFLOP/s of a float32 (n, n) @ (n, n) NumPy matmul (2*n^3 FLOPs)."""
     rng = np.random.default_rng(0)
     a = rng.standard_normal((n, n)).astype(np.float32)

@@ -38,7 +38,7 @@ def header_lines(result: dict) -> list[str]:
         blas_threads = p["thread_counts"]["blas"]
         lines.append(
             f"- practical peak at {p['threads']} thread(s): numpy float32 matmul {p['n']}^3 "
-            f"= {p['gflops']:.1f} GFLOP/s (BLAS threads reported: "
+            f"= {p['gflops']:.1f} GFLOP/s, the better of the run's start and end (BLAS threads: "
             f"{'unknown' if blas_threads is None else blas_threads})"
         )
     lines.append(f"- FLOPs: {meta['flop_formula']}")
@@ -68,7 +68,7 @@ def table_lines(result: dict) -> list[str]:
         "numpy ms",
         "torch/rnnkit",
         "rnnkit GFLOP/s",
-        "% peak",
+        "% of matmul",
         "rnnkit MiB",
         "torch MiB",
     ]
