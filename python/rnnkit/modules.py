@@ -16,6 +16,7 @@ guarantee that the arrays did not change.
 
 from __future__ import annotations
 
+import abc
 import functools
 import math
 import numbers
@@ -210,7 +211,7 @@ def _load_backend(name: str) -> Any:
 # ----------------------------------------------------------------------------------------
 
 
-class _RecurrentBase:
+class _RecurrentBase(abc.ABC):
     """Multi-layer, optionally bidirectional recurrent network over a whole sequence.
 
     Subclasses set ``_gates`` (G: 1, 3 or 4 blocks of H rows per weight), ``_has_cell``
@@ -287,9 +288,9 @@ class _RecurrentBase:
     # -- configuration ------------------------------------------------------------------
 
     @property
+    @abc.abstractmethod
     def mode(self) -> str:
         """The backend contract's cell name ("lstm", "gru", "rnn_tanh", ...)."""
-        raise NotImplementedError  # every public subclass overrides it
 
     @property
     def input_size(self) -> int:
