@@ -93,6 +93,7 @@ def options_from_args(args: argparse.Namespace) -> runner.Options:
         quick=args.quick,
         min_sample_s=0.005 if args.quick else 0.05,
         budget_s=args.budget,
+        settle_s=0.02 if args.quick else 0.25,
         matmul_n=256 if args.quick else 2048,
         seed=args.seed,
         rnnkit_backend=args.rnnkit_backend,

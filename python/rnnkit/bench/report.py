@@ -43,11 +43,16 @@ def header_lines(result: dict) -> list[str]:
         )
     lines.append(f"- FLOPs: {meta['flop_formula']}")
     lines.append(f"- check before timing: {meta['check']}")
-    lines.append("- times: median of interleaved repeats after warm-up (min and IQR in the JSON)")
+    lines.append(
+        "- times: median of interleaved repeats after warm-up (min and IQR in the JSON); at "
+        "more than one thread a pause between implementations lets the previous one's thread "
+        "pool stop spinning"
+    )
     if result["memory"]:
         lines.append(
-            "- memory: peak resident memory added by one training step (VmHWM - VmRSS before "
-            "the step, fresh process per library and case, after one warm-up step)"
+            "- memory: peak resident memory one training step adds (VmHWM after the step minus "
+            "VmRSS before it; fresh process per library and case, after a warm-up step; "
+            "precision a few hundred KiB)"
         )
     return lines
 

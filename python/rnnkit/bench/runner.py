@@ -41,6 +41,7 @@ class Options:
     quick: bool = False
     min_sample_s: float = 0.05
     budget_s: float = 30.0  # per implementation and case: slow ones get fewer repeats
+    settle_s: float = 0.25  # pause between implementations at > 1 thread (timing.py)
     matmul_n: int = 2048
     rtol: float = check.DEFAULT_RTOL
     seed: int = 0
@@ -148,6 +149,7 @@ def _run_cell_config(spec: dict, cell: str, config, threads: int) -> list:
             repeat_caps={"numpy": spec["numpy_repeats"]},
             min_sample_s=spec["min_sample_s"],
             budget_s=spec["budget_s"],
+            settle_s=spec["settle_s"] if threads > 1 else 0.0,
         )
         rec = _case_record(cell, config, mode, threads, times)
         rec["check"] = result.as_dict()

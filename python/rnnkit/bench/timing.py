@@ -1,5 +1,11 @@
 """Interleaved timing: warm-up, then repeats that alternate implementations (A B C A B C ...).
 
+Thread pools: after a call, an implementation's worker threads keep spinning for a while
+(OpenBLAS for about 2^28 cycles, ~0.1 s; OpenMP runtimes less), and on a machine with few
+cores they would steal the next implementation's cores: measured here, an LSTM at 2 threads
+ran 1.7x slower right after the NumPy reference than alone. So at more than one thread the
+run sleeps ``settle_s`` before each sample that follows another implementation's.
+
 Each sample runs an implementation's call ``number`` times back to back and records the
 mean; ``number`` is chosen from the warm-up so that one sample lasts about
 ``min_sample_s`` (short calls would otherwise be dominated by timer noise). Alternating
@@ -36,6 +42,11 @@ def summarize(samples: list[float], number: int) -> dict:
     }
 
 
+def _settle(seconds: float) -> None:
+    if seconds > 0:
+        time.sleep(seconds)
+
+
 def _time_once(fn: Callable[[], object], number: int) -> float:
     t0 = time.perf_counter()
     for _ in range(number):
@@ -50,18 +61,21 @@ def time_interleaved(
     warmup: int = 2,
     min_sample_s: float = 0.05,
     budget_s: float | None = None,
+    settle_s: float = 0.0,
 ) -> dict[str, dict]:
     """Time every call in ``calls`` (name -> zero-argument callable); returns name ->
     ``summarize(...)``. ``repeat_caps`` limits the repeats of slow implementations: they
     take part in the first ``cap`` rounds only. ``budget_s`` bounds each implementation's
     timed repeats to about that many seconds (at least MIN_REPEATS of them), so that a slow
-    implementation cannot stall the run."""
+    implementation cannot stall the run. ``settle_s``: the pause before each warm-up and
+    each sample (see the module docstring)."""
     if repeats < 1:
         raise ValueError(f"time_interleaved: repeats must be >= 1, got {repeats}")
     caps = dict(repeat_caps or {})
     numbers = {}
     for name, fn in calls.items():
         t = 0.0
+        _settle(settle_s)
         for _ in range(max(1, warmup)):
             t = _time_once(fn, 1)  # the last warm-up call, after first-call costs
             if t >= LONG_CALL_S:  # first-call costs are noise next to it: warm enough
@@ -74,5 +88,7 @@ def time_interleaved(
     for r in range(repeats):
         for name, fn in calls.items():
             if r < caps.get(name, repeats):
+                if len(calls) > 1:
+                    _settle(settle_s)
                 samples[name].append(_time_once(fn, numbers[name]))
     return {name: summarize(s, numbers[name]) for name, s in samples.items()}
