@@ -104,7 +104,7 @@ def test_check_catches_shape_missing_and_nan():
 # --- timing order ----------------------------------------------------------------------
 
 
-def test_time_interleaved_alternates_and_caps():
+def test_time_interleaved_alternates_and_caps(monkeypatch):
     order = []
     calls = {name: (lambda name=name: order.append(name)) for name in ("a", "b", "c")}
     # min_sample_s=0 makes each sample a single call, so the order is visible.
@@ -114,6 +114,13 @@ def test_time_interleaved_alternates_and_caps():
     assert [out[n]["repeats"] for n in "abc"] == [3, 3, 1]
     for s in out.values():
         assert s["min_s"] <= s["median_s"] and s["iqr_s"] >= 0.0 and s["number"] == 1
+    # At more than one thread the runner pauses before every warm-up and sample.
+    order.clear()
+    pause = lambda seconds: order.append(f"pause {seconds}")  # noqa: E731
+    monkeypatch.setattr(timing, "_settle", pause)
+    timing.time_interleaved(calls, repeats=1, warmup=1, min_sample_s=0, settle_s=0.25)
+    # warm-ups a, b, c, then one round a, b, c: each after a pause
+    assert order == [x for name in "abcabc" for x in ("pause 0.25", name)]
     # A zero budget leaves each implementation the minimum number of repeats.
     out = timing.time_interleaved(calls, repeats=5, warmup=1, min_sample_s=0, budget_s=0.0)
     assert [out[n]["repeats"] for n in "abc"] == [timing.MIN_REPEATS] * 3
