@@ -133,6 +133,7 @@ def write_png(result: dict, path: Path) -> bool:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
     from matplotlib.patches import Patch
 
     ok = [c for c in result["cases"] if c["status"] == "ok" and c["ratio_torch_over_rnnkit"]]
@@ -142,9 +143,11 @@ def write_png(result: dict, path: Path) -> bool:
         for c in ok
     ]
     ratios = [c["ratio_torch_over_rnnkit"] for c in ok]
-    fig, ax = plt.subplots(figsize=(max(6.0, 0.45 * len(ok) + 2.0), 4.5))
+    fig, ax = plt.subplots(figsize=(min(16.0, max(6.0, 0.22 * len(ok) + 2.0)), 5.0))
     colors = ["tab:blue" if c["mode"] == "inference" else "tab:orange" for c in ok]
     ax.bar(range(len(ok)), ratios, color=colors)
+    ax.set_yscale("log")  # ratios: 2x faster and 2x slower are the same distance from 1
+    ax.yaxis.set_major_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
     ax.axhline(1.0, color="black", linewidth=0.8)
     handles = [
         Patch(color="tab:blue", label="inference"),
