@@ -16,6 +16,7 @@ Shapes (``...`` is any number of leading dimensions, including none):
 
 from __future__ import annotations
 
+import abc
 from collections import OrderedDict
 from collections.abc import Mapping
 from typing import Any
@@ -86,7 +87,7 @@ def _to_numpy(value: Any) -> np.ndarray:
     return np.asarray(value)
 
 
-class _Layer:
+class _Layer(abc.ABC):
     """Shared bookkeeping: live parameters, accumulated grads, state dicts, train/eval."""
 
     def __init__(self, dtype: Any) -> None:
@@ -171,8 +172,9 @@ class _Layer:
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         return self.forward(*args, **kwargs)
 
-    def forward(self, *args: Any, **kwargs: Any) -> Any:  # pragma: no cover - overridden
-        raise NotImplementedError
+    @abc.abstractmethod
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
+        """Each layer's forward pass."""
 
 
 class Embedding(_Layer):

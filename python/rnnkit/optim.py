@@ -17,6 +17,7 @@ array (e.g. in ``load_state_dict``) is still followed. The update rules are PyTo
 
 from __future__ import annotations
 
+import abc
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -109,7 +110,7 @@ def _check_nonneg(value: Any, name: str) -> float:
     return float(value)
 
 
-class Optimizer:
+class Optimizer(abc.ABC):
     """Base class: holds the sources, per-parameter state, ``step``/``zero_grad``/state dicts.
 
     State is kept per (list position, parameter name); ``state_dict()`` flattens it to
@@ -134,8 +135,9 @@ class Optimizer:
             for name, p, g in src.items():
                 self._update(self.state.setdefault((src.position, name), {}), p, g)
 
+    @abc.abstractmethod
     def _update(self, state: dict[str, np.ndarray], p: np.ndarray, g: np.ndarray) -> None:
-        raise NotImplementedError  # pragma: no cover - subclasses implement the rule
+        """Update one parameter ``p`` in place from its gradient ``g`` (the subclass's rule)."""
 
     def state_dict(self) -> dict[str, np.ndarray]:
         """Flat dict of arrays: hyperparameters and per-parameter state (copies)."""
