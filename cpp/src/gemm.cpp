@@ -51,9 +51,16 @@ struct Blocking<double> {
 constexpr i64 kAFullKBytes = i64(256) << 10;
 
 // Below this much work (multiply-adds, counting at least 4 rows: with fewer rows a GEMM
-// is bound by streaming B, not by the FMA units) a GEMM runs on the calling thread: a
-// fork/join costs a few microseconds.
-constexpr i64 kMinParallelWork = i64(1) << 19;
+// is bound by streaming B, not by the FMA units) a GEMM runs on the calling thread. Two
+// thresholds, by how the team is likely found:
+// - prepacked B (gemm_packed*): the same B is multiplied again and again back to back (a
+//   time loop), so the team is awake and a fork/join costs a few microseconds;
+// - the one-off entry points (gemm_nt/nn/tn): the team has usually gone to sleep since the
+//   last parallel region, and waking it costs tens of microseconds (more when another
+//   process holds the other core). Measured at T=100, B=1, H=128 on 2 cores: a 100x128x128
+//   product (1.6M multiply-adds) ran slower at 2 threads than at 1.
+constexpr i64 kMinParallelWorkPacked = i64(1) << 19;
+constexpr i64 kMinParallelWorkOneOff = i64(1) << 21;
 
 // op(A) element (i, k) at p[i*rs + k*cs]; op(B) element (k, n) at p[k*ks + n*ns].
 template <typename T>
@@ -422,14 +429,15 @@ void zero_region(i64 m0, i64 m1, i64 n0, i64 n1, T* C, i64 ldc) {
   }
 }
 
-// Threads for an M x N x K product: 1 when small or already inside a parallel region.
-int choose_threads(i64 M, i64 N, i64 K) {
+// Threads for an M x N x K product: 1 when below min_work multiply-adds or already inside
+// a parallel region.
+int choose_threads(i64 M, i64 N, i64 K, i64 min_work) {
 #ifdef RNNKIT_HAVE_OPENMP
   if (omp_in_parallel()) return 1;
-  if (std::max<i64>(M, 4) * N * std::max<i64>(K, 1) < kMinParallelWork) return 1;
+  if (std::max<i64>(M, 4) * N * std::max<i64>(K, 1) < min_work) return 1;
   return std::max(1, rnnkit::get_num_threads());
 #else
-  (void)M, (void)N, (void)K;
+  (void)M, (void)N, (void)K, (void)min_work;
   return 1;
 #endif
 }
@@ -468,10 +476,10 @@ i64 split_at(i64 blocks, int parts, int i) {
 // thread regions aligned to micro-tile rows and to panels of NR columns counted from
 // column 0 (so a PackedB's panels are never split).
 template <typename T, class Region>
-void run_split(i64 M, i64 n_begin, i64 n_end, i64 K, const Region& region) {
+void run_split(i64 M, i64 n_begin, i64 n_end, i64 K, i64 min_work, const Region& region) {
   constexpr i64 NR = kNR<T>;
   const i64 N = n_end - n_begin;
-  const int t = choose_threads(M, N, K);
+  const int t = choose_threads(M, N, K, min_work);
   const i64 p0 = n_begin / NR;
   const i64 nb = (n_end + NR - 1) / NR - p0;
   const i64 mb = (M + kMR - 1) / kMR;
@@ -507,13 +515,13 @@ void gemm_views(i64 M, i64 N, i64 K, const AView<T>& A, const BView<T>& B, T* C,
   }
 #ifdef RNNKIT_HAVE_AVX2_KERNELS
   if (current_isa() == Isa::avx2) {
-    run_split<T>(M, 0, N, K, [&](i64 m0, i64 m1, i64 n0, i64 n1) {
+    run_split<T>(M, 0, N, K, kMinParallelWorkOneOff, [&](i64 m0, i64 m1, i64 n0, i64 n1) {
       region_avx2(m0, m1, n0, n1, K, A, B, C, ldc, accumulate);
     });
     return;
   }
 #endif
-  run_split<T>(M, 0, N, K, [&](i64 m0, i64 m1, i64 n0, i64 n1) {
+  run_split<T>(M, 0, N, K, kMinParallelWorkOneOff, [&](i64 m0, i64 m1, i64 n0, i64 n1) {
     region_plain(m0, m1, n0, n1, K, A, B, C, ldc, accumulate);
   });
 }
@@ -569,13 +577,15 @@ void gemm_packed_cols(i64 M, i64 n_begin, i64 n_end, const T* A, i64 lda, const 
   const AView<T> Av{A, lda, 1};
 #ifdef RNNKIT_HAVE_AVX2_KERNELS
   if (current_isa() == Isa::avx2) {
-    run_split<T>(M, n_begin, n_end, Bp.k(), [&](i64 m0, i64 m1, i64 n0, i64 n1) {
+    run_split<T>(M, n_begin, n_end, Bp.k(), kMinParallelWorkPacked,
+                 [&](i64 m0, i64 m1, i64 n0, i64 n1) {
       region_avx2_packed(m0, m1, n0, n1, Av, Bp, C, ldc, accumulate);
     });
     return;
   }
 #endif
-  run_split<T>(M, n_begin, n_end, Bp.k(), [&](i64 m0, i64 m1, i64 n0, i64 n1) {
+  run_split<T>(M, n_begin, n_end, Bp.k(), kMinParallelWorkPacked,
+               [&](i64 m0, i64 m1, i64 n0, i64 n1) {
     region_plain_packed(m0, m1, n0, n1, Av, Bp, C, ldc, accumulate);
   });
 }
