@@ -16,6 +16,7 @@ network must.
 
 from __future__ import annotations
 
+import abc
 import argparse
 import sys
 import time
@@ -126,7 +127,7 @@ def pad_batch(seqs: Sequence[Sequence[int]]) -> tuple[np.ndarray, np.ndarray]:
 # --------------------------------------------------------------------------- the model
 
 
-class _Model:
+class _Model(abc.ABC):
     """What the training loop needs: modules, train/eval, forward, backward."""
 
     modules: list
@@ -135,11 +136,13 @@ class _Model:
         for m in self.modules:
             m.train(mode)
 
+    @abc.abstractmethod
     def forward(self, tokens: np.ndarray, lengths: np.ndarray) -> np.ndarray:
-        raise NotImplementedError
+        """tokens (T, B) int, lengths (B,) -> logits (B, 2)."""
 
+    @abc.abstractmethod
     def backward(self, dlogits: np.ndarray) -> None:
-        raise NotImplementedError
+        """dlogits (B, 2): adds every module's parameter gradients."""
 
     def predict_proba(self, vocab: Vocab, texts: Sequence[str]) -> np.ndarray:
         """P(positive) for each text, in eval mode."""

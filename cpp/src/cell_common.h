@@ -89,6 +89,14 @@ void input_backward(T* dx, T* dw_ih, T* db_ih, const T* dgates, const T* x, cons
   if (db_ih != nullptr) column_sums(db_ih, dgates, rows, gh, gh);
 }
 
+// db_hh (gh,) = db_ih (gh,), for cells whose two biases enter the same pre-activation
+// (RNN, LSTM, GRU reset-before): their gradients are the same column sums of dgates,
+// which input_backward just made. Biases are both present or both absent.
+template <typename T>
+void copy_bias_grad(T* db_hh, const T* db_ih, i64 gh) {
+  if (db_hh != nullptr) std::copy(db_ih, db_ih + gh, db_hh);
+}
+
 // Time index of the n-th step a direction visits.
 inline i64 time_at(i64 n, const Dims& d) { return d.reverse ? d.T - 1 - n : n; }
 

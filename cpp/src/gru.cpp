@@ -229,11 +229,7 @@ void backward_reset_before(T* dx, T* dw_ih, T* dw_hh, T* db_ih, T* db_hh, T* dh,
   detail::input_backward(dx, dw_ih, db_ih, dgates, x, w_ih, G, d, accumulate_dx);
   kernels::gemm_tn<T>(2 * H, H, rows, dgates, G, h_prev, H, dw_hh, H, false);
   kernels::gemm_tn<T>(H, H, rows, dgates + 2 * H, G, extra, H, dw_hh + 2 * H * H, H, false);
-  if (db_hh != nullptr && db_ih != nullptr) {
-    std::copy(db_ih, db_ih + G, db_hh);  // the same sums of the same dgates
-  } else if (db_hh != nullptr) {
-    detail::column_sums(db_hh, dgates, rows, G, G);
-  }
+  detail::copy_bias_grad(db_hh, db_ih, G);
 }
 
 }  // namespace

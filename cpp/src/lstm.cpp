@@ -124,11 +124,7 @@ void lstm_backward(T* dx, T* dw_ih, T* dw_hh, T* db_ih, T* db_hh, T* dh, T* dc, 
   }
   detail::input_backward(dx, dw_ih, db_ih, dgates, x, w_ih, G, d, accumulate_dx);
   kernels::gemm_tn<T>(G, H, d.T * B, dgates, G, h_prev, H, dw_hh, H, false);
-  if (db_hh != nullptr && db_ih != nullptr) {
-    std::copy(db_ih, db_ih + G, db_hh);  // the same sums of the same dgates
-  } else if (db_hh != nullptr) {
-    detail::column_sums(db_hh, dgates, d.T * B, G, G);
-  }
+  detail::copy_bias_grad(db_hh, db_ih, G);
 }
 
 #define RNNKIT_INSTANTIATE(T)                                                                \

@@ -84,11 +84,7 @@ void rnn_backward(T* dx, T* dw_ih, T* dw_hh, T* db_ih, T* db_hh, T* dh, T* dgate
   }
   detail::input_backward(dx, dw_ih, db_ih, dgates, x, w_ih, H, d, accumulate_dx);
   kernels::gemm_tn<T>(H, H, d.T * B, dgates, H, h_prev, H, dw_hh, H, false);
-  if (db_hh != nullptr && db_ih != nullptr) {
-    std::copy(db_ih, db_ih + H, db_hh);  // the same sums of the same dgates
-  } else if (db_hh != nullptr) {
-    detail::column_sums(db_hh, dgates, d.T * B, H, H);
-  }
+  detail::copy_bias_grad(db_hh, db_ih, H);
 }
 
 #define RNNKIT_INSTANTIATE(T)                                                                 \
