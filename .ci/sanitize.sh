@@ -25,6 +25,7 @@ tests=(
   tests/test_fuzz.py
   tests/test_concurrency.py
   tests/test_long_runs.py
+  tests/test_memory_pool.py
 )
 # ASan's quarantine and shadow memory make resident memory grow by design: the
 # memory-flatness test runs in the normal suite only.

@@ -2,6 +2,7 @@
 // Bindings are thin: check arguments, allocate results, release the GIL, call the core.
 #include <pybind11/pybind11.h>
 
+#include "rnnkit/memory_pool.h"
 #include "rnnkit/threads.h"
 
 namespace py = pybind11;
@@ -33,6 +34,21 @@ PYBIND11_MODULE(_core, m) {
       py::arg("n"),
       "Set the number of threads used by native compute (1 <= n <= MAX_THREADS).");
   m.attr("MAX_THREADS") = rnnkit::kMaxThreads;
+  m.def("pool_cached_bytes", &rnnkit::pool_cached_bytes,
+        "Bytes of freed large buffers the core keeps for reuse.");
+  m.def("pool_limit_bytes", &rnnkit::pool_limit_bytes, "Most bytes the pool keeps cached.");
+  m.def(
+      "set_pool_limit_bytes",
+      [](std::int64_t n) {
+        if (n < 0) {
+          throw py::value_error("set_memory_pool_limit: nbytes must be >= 0, got " +
+                                std::to_string(n));
+        }
+        rnnkit::set_pool_limit_bytes(n);
+      },
+      py::arg("nbytes"), "Set the most bytes the pool keeps cached (0: none).");
+  m.def("pool_release_cached", &rnnkit::pool_release_cached,
+        "Free every cached block; returns the bytes freed.");
   bind_stack(m);
   rnnkit::bindings::bind_kernels(m);
 }

@@ -134,7 +134,7 @@ void prepare_cache(StackCache<T>& cache, const T* x, const CellWeights<T>* weigh
     }
   }
   cache.storage.reset();  // release a previous content first
-  cache.storage.reset(new T[arena.size()]);
+  cache.storage = PooledArray<T>(arena.size());
   cache.storage_size = arena.size();
 
   T* st = cache.storage.get();
@@ -219,7 +219,7 @@ void stack_forward(T* out, T* h_n, T* c_n, StackCache<T>* cache, const T* x, con
   const i64 gates_at = training ? -1 : arena.take(checked_mul(rows, gh));
   const i64 layer_at =
       training || s.L == 1 ? -1 : arena.take(checked_mul(checked_mul(2, rows), DH));
-  std::unique_ptr<T[]> scratch(new T[arena.size()]);
+  PooledArray<T> scratch(arena.size());
   T* st = training ? cache->storage.get() : nullptr;
 
   std::copy(h0, h0 + state, h_n);
@@ -271,7 +271,7 @@ void stack_backward(T* dx, T* dh0, T* dc0, const CellGrads<T>* grads,
   const i64 dgates_h_at = mode == Mode::gru ? arena.take(checked_mul(rows, gh)) : -1;
   const i64 work_at = arena.take(cell_work_size(mode, cell_dims(s, 0, 0)));
   const i64 layer_at = s.L == 1 ? -1 : arena.take(checked_mul(checked_mul(2, rows), DH));
-  std::unique_ptr<T[]> scratch(new T[arena.size()]);
+  PooledArray<T> scratch(arena.size());
   T* dgates = scratch.get() + dgates_at;
   T* dgates_h = dgates_h_at < 0 ? nullptr : scratch.get() + dgates_h_at;
   T* work = scratch.get() + work_at;

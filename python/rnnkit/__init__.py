@@ -22,6 +22,29 @@ def set_num_threads(n: int) -> None:
     _core.set_num_threads(n)
 
 
+def memory_pool_info() -> dict[str, int]:
+    """What the native core's pool of large buffers holds: ``cached_bytes`` (freed blocks
+    kept for reuse) and ``limit_bytes`` (the most it keeps; default 1 GiB)."""
+    return {"cached_bytes": _core.pool_cached_bytes(), "limit_bytes": _core.pool_limit_bytes()}
+
+
+def set_memory_pool_limit(nbytes: int) -> None:
+    """Set the most bytes of freed large buffers the native core keeps for reuse; blocks
+    beyond it are freed now. 0 turns the pool off (every buffer is returned at once)."""
+    if isinstance(nbytes, bool) or not isinstance(nbytes, int):
+        raise TypeError(
+            f"set_memory_pool_limit: nbytes must be an int >= 0, got {type(nbytes).__name__}"
+        )
+    if nbytes < 0:
+        raise ValueError(f"set_memory_pool_limit: nbytes must be >= 0, got {nbytes}")
+    _core.set_pool_limit_bytes(min(nbytes, 2**62))
+
+
+def release_cached_memory() -> int:
+    """Free the large buffers the native core keeps for reuse; returns the bytes freed."""
+    return _core.pool_release_cached()
+
+
 def have_openmp() -> bool:
     """True when the native core was compiled with OpenMP."""
     return _core.have_openmp()
@@ -35,6 +58,9 @@ __all__ = [
     "get_num_threads",
     "set_num_threads",
     "have_openmp",
+    "memory_pool_info",
+    "set_memory_pool_limit",
+    "release_cached_memory",
     "nn",
     "optim",
     "clip_grad_norm",

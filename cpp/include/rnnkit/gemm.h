@@ -29,6 +29,8 @@
 #include <new>
 #include <vector>
 
+#include "rnnkit/memory_pool.h"
+
 namespace rnnkit::kernels {
 
 template <typename T>
@@ -54,7 +56,8 @@ void gemm_tn(std::int64_t M, std::int64_t N, std::int64_t K, const T* A, std::in
              const T* B, std::int64_t ldb, T* C, std::int64_t ldc, bool accumulate);
 }  // namespace plain
 
-// Allocator giving 64-byte aligned storage (one cache line, one AVX-512 register).
+// Allocator giving 64-byte aligned storage (one cache line, one AVX-512 register), large
+// blocks from the memory pool (memory_pool.h: packed weights are made on every call).
 template <typename T>
 struct AlignedAllocator {
   using value_type = T;
@@ -62,9 +65,10 @@ struct AlignedAllocator {
   template <typename U>
   AlignedAllocator(const AlignedAllocator<U>&) {}
   T* allocate(std::size_t n) {
-    return static_cast<T*>(::operator new(n * sizeof(T), std::align_val_t{64}));
+    std::size_t capacity = 0;
+    return static_cast<T*>(pool_acquire(n * sizeof(T), &capacity));
   }
-  void deallocate(T* p, std::size_t) { ::operator delete(p, std::align_val_t{64}); }
+  void deallocate(T* p, std::size_t n) { pool_release(p, pool_capacity(n * sizeof(T))); }
   template <typename U>
   bool operator==(const AlignedAllocator<U>&) const { return true; }
   template <typename U>

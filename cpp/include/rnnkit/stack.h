@@ -9,8 +9,9 @@
 // of sequence b starting at its last valid step.
 #pragma once
 #include <cstdint>
-#include <memory>
 #include <vector>
+
+#include "rnnkit/memory_pool.h"
 
 namespace rnnkit {
 
@@ -59,7 +60,7 @@ struct StackCache {
   bool has_lengths = false;
   bool has_masks = false;
   std::vector<std::int64_t> lengths;  // (B,) when has_lengths
-  std::unique_ptr<T[]> storage;       // every buffer below lives here
+  PooledArray<T> storage;             // every buffer below lives here
   std::int64_t storage_size = 0;
   // Offsets into storage. Per layer k: input (T, B, I_k), after dropout. Per mask k:
   // (T, B, D*H). Per cell k*D + d: its weights (CellWeights layout) and what its forward

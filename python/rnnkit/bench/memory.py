@@ -10,7 +10,10 @@ results). The subprocess runs with MALLOC_MMAP_THRESHOLD_ fixed at 64 KiB so tha
 returns large freed blocks to the OS; otherwise memory freed by the warm-up step could stay
 resident, count in the baseline and hide the step's peak. Precision: the kernel updates its
 RSS counters lazily (per thread every 64 page faults, or per CPU), so values are good to a
-few hundred KiB; tiny steps may read 0 or slightly below. Where /proc is absent or
+few hundred KiB; tiny steps may read 0 or slightly below. rnnkit's pool of large buffers
+(``rnnkit.memory_pool_info``) is emptied before the measured step, so that the blocks the
+warm-up left in it do not serve the step from the baseline: the step's buffers are counted
+as if newly allocated, as torch's are. Where /proc is absent or
 clear_refs is not writable the value is None with the reason in ``error``.
 """
 
@@ -54,6 +57,8 @@ def measure_here(
     impl.set_mode("training")
     impl.call()  # warm-up
     gc.collect()
+    if library == "rnnkit":
+        rnnkit.release_cached_memory()
     try:
         with open("/proc/self/clear_refs", "w") as f:
             f.write("5")
