@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import rnnkit
 from rnnkit import _core
 
 INFO = _core.cpu_info()
@@ -201,6 +202,7 @@ def test_gemm_hook_rejects_bad_input():
 
 def test_isa_selection():
     assert INFO["isa"] in INFO["compiled_isas"]
+    assert rnnkit.cpu_info() == INFO
     assert INFO["best_isa"] in INFO["compiled_isas"]
     assert INFO["compiled_isas"][0] == "plain"
     assert all(isinstance(INFO[f], bool) for f in ("avx2", "fma", "avx512f", "openmp"))
@@ -215,6 +217,7 @@ def test_isa_selection():
             _core._set_isa(name)
             assert _core._isa_name() == name
             assert _core.cpu_info()["isa"] == name
+            assert rnnkit.cpu_info()["isa"] == name
     finally:
         _core._set_isa("auto")
     assert _core._isa_name() == INFO["best_isa"]

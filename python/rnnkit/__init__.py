@@ -22,6 +22,13 @@ def set_num_threads(n: int) -> None:
     _core.set_num_threads(n)
 
 
+def cpu_info() -> dict:
+    """What the native core found and uses on this CPU: ``isa`` (the kernels running:
+    "avx2" or "plain"), ``best_isa``, ``compiled_isas``, the CPU flags ``avx2``, ``fma``,
+    ``avx512f``, ``openmp`` and ``threads`` (the current thread count)."""
+    return dict(_core.cpu_info())
+
+
 def memory_pool_info() -> dict[str, int]:
     """What the native core's pool of large buffers holds: ``cached_bytes`` (freed blocks
     kept for reuse) and ``limit_bytes`` (the most it keeps; default 1 GiB)."""
@@ -58,6 +65,7 @@ __all__ = [
     "get_num_threads",
     "set_num_threads",
     "have_openmp",
+    "cpu_info",
     "memory_pool_info",
     "set_memory_pool_limit",
     "release_cached_memory",
