@@ -184,6 +184,8 @@ def test_quick_run_json_structure(tmp_path, capsys):
         med = {k: v["median_s"] for k, v in c["times"].items()}
         assert c["gflops"]["rnnkit"] == pytest.approx(c["flops"] / med["rnnkit"] / 1e9)
         assert c["peak_fraction"] == pytest.approx(c["gflops"]["rnnkit"] / peak["gflops"])
+        if "torch" in c["gflops"]:
+            assert c["torch_peak_fraction"] == pytest.approx(c["gflops"]["torch"] / peak["gflops"])
         if meta["torch"]:
             assert c["ratio_torch_over_rnnkit"] == pytest.approx(med["torch"] / med["rnnkit"])
         assert c["check"]["ok"] and c["check"]["reference"] == "numpy"

@@ -74,6 +74,7 @@ def table_lines(result: dict) -> list[str]:
         "torch/rnnkit",
         "rnnkit GFLOP/s",
         "% of matmul",
+        "torch % of matmul",
         "rnnkit MiB",
         "torch MiB",
     ]
@@ -82,7 +83,7 @@ def table_lines(result: dict) -> list[str]:
         cfg = c["config"]
         row = [c["cell"], cfg["T"], cfg["B"], cfg["I"], cfg["H"], c["mode"], c["threads"]]
         if c["status"] != "ok":
-            row += [f"**{c['status']}**: {c['message']}"] + [""] * 7
+            row += [f"**{c['status']}**: {c['message']}"] + [""] * 8
         else:
             t = c["times"]
             ms = {
@@ -98,6 +99,10 @@ def table_lines(result: dict) -> list[str]:
                 _fmt(c["ratio_torch_over_rnnkit"], ".2f"),
                 _fmt(c["gflops"]["rnnkit"], ".3g"),
                 _fmt(100.0 * c["peak_fraction"], ".1f"),
+                _fmt(
+                    None if c["torch_peak_fraction"] is None else 100.0 * c["torch_peak_fraction"],
+                    ".1f",
+                ),
                 _fmt(None if mem_r is None else mem_r / MIB, ".2f"),
                 _fmt(None if mem_t is None else mem_t / MIB, ".2f"),
             ]

@@ -89,8 +89,10 @@ def _timed_names(spec: dict) -> list[str]:
 
 def _case_record(cell, config, mode, threads, times) -> dict:
     """Derived numbers of one timed case: GFLOP/s and ratios (``peak_fraction``, rnnkit's
-    GFLOP/s over NumPy's matmul GFLOP/s at the same thread count, is set once the peak is
-    known, at the end of the worker)."""
+    GFLOP/s over NumPy's matmul GFLOP/s at the same thread count, and
+    ``torch_peak_fraction``, torch's, are set once the peak is known, at the end of the
+    worker). torch's fraction bounds what any implementation doing the same products can
+    gain on it: torch/rnnkit <= 1 / torch_peak_fraction at 100% of the matmul."""
     flops = configs.case_flops(cell, config, mode)
     med = {name: t["median_s"] for name, t in times.items()}
     gflops = {name: flops / s / 1e9 for name, s in med.items()}
@@ -107,6 +109,7 @@ def _case_record(cell, config, mode, threads, times) -> dict:
         "ratio_torch_over_rnnkit": med["torch"] / med["rnnkit"] if "torch" in med else None,
         "ratio_numpy_over_rnnkit": med["numpy"] / med["rnnkit"] if "numpy" in med else None,
         "peak_fraction": None,
+        "torch_peak_fraction": None,
     }
 
 
@@ -201,6 +204,8 @@ def run_thread_count(spec: dict, threads: int) -> dict:
         for c in cases:
             if c["status"] == "ok":
                 c["peak_fraction"] = c["gflops"]["rnnkit"] / peak["gflops"]
+                if "torch" in c["gflops"]:
+                    c["torch_peak_fraction"] = c["gflops"]["torch"] / peak["gflops"]
     finally:
         if spec.get("in_process"):
             rnnkit.set_num_threads(previous["rnnkit"])
