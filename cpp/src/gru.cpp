@@ -148,12 +148,14 @@ void backward_reset_after(T* dx, T* dw_ih, T* dw_hh, T* db_ih, T* db_hh, T* dh, 
                           const T* w_hh, const T* gates, const T* h_prev, const T* extra,
                           const std::int64_t* lengths, const Dims& d, bool accumulate_dx) {
   const i64 B = d.B, H = d.H, G = 3 * H;
+  const i64 steps = detail::backward_chunk_steps(d);
   kernels::PackedB<T> w_hh_p;  // W_hh (3H, H), packed once for every step
   w_hh_p.pack_nn(G, H, w_hh, H);
   for (i64 n = d.T - 1; n >= 0; --n) {
     const i64 t = time_at(n, d);
-    T* da_t = dgates + t * B * G;
-    T* dah_t = dgates_h + t * B * G;
+    const detail::TimeChunk c = detail::chunk_of(n, steps, d);
+    T* da_t = dgates + (t - c.t0) * B * G;  // (B, 3H): this step's rows of the chunk
+    T* dah_t = dgates_h + (t - c.t0) * B * G;
     const T* dout_t = dout + t * B * d.ldo;
     for_each_item(B, G, [&](i64 b) {
       T* da = da_t + b * G;
@@ -168,10 +170,15 @@ void backward_reset_after(T* dx, T* dw_ih, T* dw_hh, T* db_ih, T* db_hh, T* dh, 
                                extra + row * H, dout_t + b * d.ldo);
     });
     kernels::gemm_packed<T>(B, dah_t, G, w_hh_p, dh, H, true);
+    if (!c.done) continue;
+    // The chunk's dA is complete: its share of dX, dW_ih, db_ih, dW_hh and db_hh.
+    const i64 rows = (c.t1 - c.t0) * B;
+    detail::input_backward_chunk(dx, dw_ih, db_ih, dgates, x, w_ih, G, d, c, c.first,
+                                 accumulate_dx);
+    kernels::gemm_tn<T>(G, H, rows, dgates_h, G, h_prev + c.t0 * B * H, H, dw_hh, H,
+                        !c.first);
+    if (db_hh != nullptr) detail::column_sums(db_hh, dgates_h, rows, G, G, !c.first);
   }
-  detail::input_backward(dx, dw_ih, db_ih, dgates, x, w_ih, G, d, accumulate_dx);
-  kernels::gemm_tn<T>(G, H, d.T * B, dgates_h, G, h_prev, H, dw_hh, H, false);
-  if (db_hh != nullptr) detail::column_sums(db_hh, dgates_h, d.T * B, G, G);
 }
 
 template <typename T>
@@ -185,9 +192,11 @@ void backward_reset_before(T* dx, T* dw_ih, T* dw_hh, T* db_ih, T* db_hh, T* dh,
   w_rz_p.pack_nn(2 * H, H, w_hh, H);
   kernels::PackedB<T> w_n_p;  // W_hn (H, H)
   w_n_p.pack_nn(H, H, w_hh + 2 * H * H, H);
+  const i64 steps = detail::backward_chunk_steps(d);
   for (i64 n = d.T - 1; n >= 0; --n) {
     const i64 t = time_at(n, d);
-    T* da_t = dgates + t * B * G;
+    const detail::TimeChunk c = detail::chunk_of(n, steps, d);
+    T* da_t = dgates + (t - c.t0) * B * G;  // (B, 3H): this step's rows of the chunk
     const T* dout_t = dout + t * B * d.ldo;
     // z and n blocks of dA, and the direct dh term; the r block needs dA_n W_hn first.
     for_each_item(B, G, [&](i64 b) {
@@ -224,15 +233,23 @@ void backward_reset_before(T* dx, T* dw_ih, T* dw_hh, T* db_ih, T* db_hh, T* dh,
       }
     });
     kernels::gemm_packed<T>(B, da_t, G, w_rz_p, dh, H, true);
+    if (!c.done) continue;
+    // The chunk's dA is complete: its share of dX, dW_ih, db_ih and dW_hh.
+    const i64 rows = (c.t1 - c.t0) * B, row0 = c.t0 * B;
+    detail::input_backward_chunk(dx, dw_ih, db_ih, dgates, x, w_ih, G, d, c, c.first,
+                                 accumulate_dx);
+    kernels::gemm_tn<T>(2 * H, H, rows, dgates, G, h_prev + row0 * H, H, dw_hh, H, !c.first);
+    kernels::gemm_tn<T>(H, H, rows, dgates + 2 * H, G, extra + row0 * H, H,
+                        dw_hh + 2 * H * H, H, !c.first);
   }
-  const i64 rows = d.T * B;
-  detail::input_backward(dx, dw_ih, db_ih, dgates, x, w_ih, G, d, accumulate_dx);
-  kernels::gemm_tn<T>(2 * H, H, rows, dgates, G, h_prev, H, dw_hh, H, false);
-  kernels::gemm_tn<T>(H, H, rows, dgates + 2 * H, G, extra, H, dw_hh + 2 * H * H, H, false);
   detail::copy_bias_grad(db_hh, db_ih, G);
 }
 
 }  // namespace
+
+std::int64_t gru_backward_chunk_rows(const Dims& d) {
+  return detail::backward_chunk_steps(d) * d.B;
+}
 
 template <typename T>
 void gru_forward(T* out, T* h, T* gates, T* h_prev, T* extra, T* work, const T* x,

@@ -11,7 +11,9 @@
 // h W_hh^T (B x 3H; with reset_after=false, h W_{hr,hz}^T (B x 2H) and, once r is known,
 // (r*h) W_hn^T (B x H)) and the elementwise cell. Backward: each step does the
 // elementwise derivative and dA W_hh (reset_after=false: dA_n W_hn, then dA_rz W_hrz);
-// dX, dW_ih, dW_hh and the bias sums are single GEMMs / sums over T*B rows after the loop.
+// dX, dW_ih, dW_hh and the bias sums are GEMMs / sums over chunks of consecutive time
+// steps (gru_backward_chunk_rows rows each, >= 512 unless T*B is smaller), done as each
+// chunk's dA is complete, so dA is never held for all T*B rows.
 //
 // No allocation inside the time loop: every buffer comes from the caller (the stack,
 // stack.h), except W_hh packed for the GEMM kernel (gemm.h PackedB), made once per call.
@@ -24,6 +26,10 @@ namespace rnnkit {
 
 // Elements of the `work` scratch buffer that gru_forward / gru_backward need.
 inline std::int64_t gru_work_size(const Dims& d) { return d.B * 4 * d.H; }
+
+// Rows of gru_backward's dgates and dgates_h workspaces: one chunk of consecutive time
+// steps, ceil(512 / B) steps (at most T) times B.
+std::int64_t gru_backward_chunk_rows(const Dims& d);
 
 // Forward.
 //   out    (T, B, ldo) written, columns [0, H): h_t, or 0 where step t of b is inactive.
@@ -49,9 +55,11 @@ void gru_forward(T* out, T* h, T* gates, T* h_prev, T* extra, T* work, const T* 
 //   dw_ih    (3H, I), dw_hh (3H, H) written.
 //   db_ih, db_hh (3H,) written, or nullptr (no bias).
 //   dh       (B, H)    read as dL/dh_n, written as dL/dh0.
-//   dgates   (T, B, 3H) written, workspace: dL/d(input side of the pre-activations).
-//   dgates_h (T, B, 3H) written, workspace, reset_after only (else nullptr): dL/d(h W_hh^T
-//                      + b_hh), which differs from dgates in the n block (times r).
+//   dgates   (gru_backward_chunk_rows(d), 3H) written, workspace: dL/d(input side of the
+//                      pre-activations) of one chunk of time steps.
+//   dgates_h (gru_backward_chunk_rows(d), 3H) written, workspace, reset_after only (else
+//                      nullptr): dL/d(h W_hh^T + b_hh) of the chunk, which differs from
+//                      dgates in the n block (times r).
 //   work     gru_work_size(d) elements, scratch.
 //   dout     (T, B, ldo) read, columns [0, H): dL/dout; ignored at inactive steps.
 //   x, w_ih, w_hh, lengths, reset_after: as given to gru_forward. gates, h_prev, extra:
