@@ -118,11 +118,12 @@ def test_rnn_cache_keeps_h0(mode):
         assert_close(grads[1], want[f"dw_hh[{i}]"], 1e-10, f"dw_hh[{i}]")
 
 
-@pytest.mark.parametrize("mode", ["rnn_tanh", "gru"])
+@pytest.mark.parametrize("mode", ["rnn_tanh", "gru", "gru_reset_before"])
 def test_training_cache_size(mode):
     """What a one-layer training forward keeps, in elements (T, B, I, H): the input copy,
     the weights and, RNN: h_t (T*B*H) and h0 (B*H), no copy of h_{t-1};
-    GRU: [r, z, n] (3*T*B*H), h_{t-1} and h W_hn^T + b_hn (T*B*H each)."""
+    GRU (reset_after): [r, z, n] (3*T*B*H) and h_{t-1} (T*B*H), not h W_hn^T + b_hn (the
+    backward recomputes it); GRU reset_before: also r * h_{t-1} (T*B*H)."""
     T, B, n_in, H = 7, 3, 5, 4
     p = make_problem(mode, T, B, n_in, H, 1, 1, dtype=np.float64)
     *_, cache = _native.stack_forward(
@@ -130,5 +131,6 @@ def test_training_cache_size(mode):
     )
     G = 1 if mode == "rnn_tanh" else 3
     weights = G * H * (n_in + H) + 2 * G * H
-    saved = T * B * H + B * H if mode == "rnn_tanh" else 5 * T * B * H
+    saved = {"rnn_tanh": T * B * H + B * H, "gru": 4 * T * B * H, "gru_reset_before": 5 * T * B * H}
+    saved = saved[mode]
     assert cache.nbytes == 8 * (T * B * n_in + weights + saved)

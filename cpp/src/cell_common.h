@@ -109,6 +109,7 @@ inline i64 backward_chunk_steps(const Dims& d) {
 struct TimeChunk {
   i64 t0 = 0, t1 = 0;  // time steps [t0, t1)
   bool first = false;  // the chunk the backward does first (it writes, later ones add)
+  bool begin = false;  // n is the chunk's first visit
   bool done = false;   // n is the chunk's last visit: its products can run now
 };
 
@@ -120,6 +121,7 @@ inline TimeChunk chunk_of(i64 n, i64 steps, const Dims& d) {
   c.t0 = d.reverse ? d.T - n_hi : n_lo;
   c.t1 = d.reverse ? d.T - n_lo : n_hi;
   c.first = j == 0;
+  c.begin = n == n_hi - 1;
   c.done = n == n_lo;
   return c;
 }

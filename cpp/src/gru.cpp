@@ -26,7 +26,7 @@ inline void gru_blend(T* h, T* y, const T* z, const T* n, i64 H) {
 
 // reset_after = true: one GEMM h W_hh^T per step; b_hn stays inside r * (.).
 template <typename T>
-void forward_reset_after(T* out, T* h, T* gates, T* h_prev, T* extra, T* work, const T* x,
+void forward_reset_after(T* out, T* h, T* gates, T* h_prev, T* work, const T* x,
                          const T* w_ih, const T* w_hh, const T* b_ih, const T* b_hh,
                          const std::int64_t* lengths, const Dims& d) {
   const i64 B = d.B, H = d.H, G = 3 * H;
@@ -54,7 +54,7 @@ void forward_reset_after(T* out, T* h, T* gates, T* h_prev, T* extra, T* work, c
       T* a = g_t + b * G;  // pre-activations, then [r, z, n]
       T* r = hw + b * G;
       kernels::sigmoid(2 * H, a, a);  // r, z
-      T* ghn = training ? extra + (t * B + b) * H : r + 2 * H;  // (H,): h W_hn^T + b_hn
+      T* ghn = r + 2 * H;  // (H,): h W_hn^T + b_hn, in place (the backward recomputes it)
       for (i64 j = 0; j < H; ++j) {
         ghn[j] = b_hh != nullptr ? r[2 * H + j] + b_hh[2 * H + j] : r[2 * H + j];
         a[2 * H + j] += a[j] * ghn[j];
@@ -142,18 +142,38 @@ void backward_row_reset_after(i64 H, T* __restrict da, T* __restrict dah, T* __r
   }
 }
 
+// ghn (rows of chunk c, H) written: h_{t-1} W_hn^T + b_hn of the chunk's rows, the value
+// the forward used inside r * (.) (recomputed rather than kept: one GEMM over the chunk's
+// rows, not recurrent since h_prev is known). h_prev (T, B, H), w_hh (3H, H) read; b_hh
+// (3H,) read or nullptr.
+template <typename T>
+void hidden_n_projection(T* ghn, const T* h_prev, const T* w_hh, const T* b_hh,
+                         const detail::TimeChunk& c, const Dims& d) {
+  const i64 H = d.H, rows = (c.t1 - c.t0) * d.B;
+  kernels::gemm_nt<T>(rows, H, H, h_prev + c.t0 * d.B * H, H, w_hh + 2 * H * H, H, ghn, H,
+                      false);
+  if (b_hh == nullptr) return;
+  const T* b_hn = b_hh + 2 * H;
+  for_each_item(rows, H, [&](i64 r) {
+    T* g = ghn + r * H;
+    for (i64 j = 0; j < H; ++j) g[j] += b_hn[j];
+  });
+}
+
 template <typename T>
 void backward_reset_after(T* dx, T* dw_ih, T* dw_hh, T* db_ih, T* db_hh, T* dh, T* dgates,
-                          T* dgates_h, const T* dout, const T* x, const T* w_ih,
-                          const T* w_hh, const T* gates, const T* h_prev, const T* extra,
+                          T* dgates_h, T* work, const T* dout, const T* x, const T* w_ih,
+                          const T* w_hh, const T* b_hh, const T* gates, const T* h_prev,
                           const std::int64_t* lengths, const Dims& d, bool accumulate_dx) {
   const i64 B = d.B, H = d.H, G = 3 * H;
   const i64 steps = detail::backward_chunk_steps(d);
+  T* ghn = work;  // (rows of a chunk, H): h_{t-1} W_hn^T + b_hn
   kernels::PackedB<T> w_hh_p;  // W_hh (3H, H), packed once for every step
   w_hh_p.pack_nn(G, H, w_hh, H);
   for (i64 n = d.T - 1; n >= 0; --n) {
     const i64 t = time_at(n, d);
     const detail::TimeChunk c = detail::chunk_of(n, steps, d);
+    if (c.begin) hidden_n_projection(ghn, h_prev, w_hh, b_hh, c, d);
     T* da_t = dgates + (t - c.t0) * B * G;  // (B, 3H): this step's rows of the chunk
     T* dah_t = dgates_h + (t - c.t0) * B * G;
     const T* dout_t = dout + t * B * d.ldo;
@@ -167,7 +187,7 @@ void backward_reset_after(T* dx, T* dw_ih, T* dw_hh, T* db_ih, T* db_hh, T* dh, 
       }
       const i64 row = t * B + b;
       backward_row_reset_after(H, da, dah, dh + b * H, gates + row * G, h_prev + row * H,
-                               extra + row * H, dout_t + b * d.ldo);
+                               ghn + ((t - c.t0) * B + b) * H, dout_t + b * d.ldo);
     });
     kernels::gemm_packed<T>(B, dah_t, G, w_hh_p, dh, H, true);
     if (!c.done) continue;
@@ -256,8 +276,7 @@ void gru_forward(T* out, T* h, T* gates, T* h_prev, T* extra, T* work, const T* 
                  const T* w_ih, const T* w_hh, const T* b_ih, const T* b_hh,
                  const std::int64_t* lengths, const Dims& d, bool reset_after) {
   if (reset_after) {
-    forward_reset_after(out, h, gates, h_prev, extra, work, x, w_ih, w_hh, b_ih, b_hh,
-                        lengths, d);
+    forward_reset_after(out, h, gates, h_prev, work, x, w_ih, w_hh, b_ih, b_hh, lengths, d);
   } else {
     forward_reset_before(out, h, gates, h_prev, extra, work, x, w_ih, w_hh, b_ih, b_hh,
                          lengths, d);
@@ -267,12 +286,12 @@ void gru_forward(T* out, T* h, T* gates, T* h_prev, T* extra, T* work, const T* 
 template <typename T>
 void gru_backward(T* dx, T* dw_ih, T* dw_hh, T* db_ih, T* db_hh, T* dh, T* dgates,
                   T* dgates_h, T* work, const T* dout, const T* x, const T* w_ih,
-                  const T* w_hh, const T* gates, const T* h_prev, const T* extra,
-                  const std::int64_t* lengths, const Dims& d, bool reset_after,
+                  const T* w_hh, const T* b_hh, const T* gates, const T* h_prev,
+                  const T* extra, const std::int64_t* lengths, const Dims& d, bool reset_after,
                   bool accumulate_dx) {
   if (reset_after) {
-    backward_reset_after(dx, dw_ih, dw_hh, db_ih, db_hh, dh, dgates, dgates_h, dout, x, w_ih,
-                         w_hh, gates, h_prev, extra, lengths, d, accumulate_dx);
+    backward_reset_after(dx, dw_ih, dw_hh, db_ih, db_hh, dh, dgates, dgates_h, work, dout, x,
+                         w_ih, w_hh, b_hh, gates, h_prev, lengths, d, accumulate_dx);
   } else {
     backward_reset_before(dx, dw_ih, dw_hh, db_ih, db_hh, dh, dgates, work, dout, x, w_ih,
                           w_hh, gates, h_prev, extra, lengths, d, accumulate_dx);
@@ -283,7 +302,7 @@ void gru_backward(T* dx, T* dw_ih, T* dw_hh, T* db_ih, T* db_hh, T* dh, T* dgate
   template void gru_forward<T>(T*, T*, T*, T*, T*, T*, const T*, const T*, const T*,        \
                                const T*, const T*, const std::int64_t*, const Dims&, bool); \
   template void gru_backward<T>(T*, T*, T*, T*, T*, T*, T*, T*, T*, const T*, const T*,     \
-                                const T*, const T*, const T*, const T*, const T*,           \
+                                const T*, const T*, const T*, const T*, const T*, const T*, \
                                 const std::int64_t*, const Dims&, bool, bool);
 RNNKIT_INSTANTIATE(float)
 RNNKIT_INSTANTIATE(double)

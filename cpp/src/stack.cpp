@@ -74,12 +74,12 @@ i64 dgates_rows(Mode mode, const Dims& d) {
 }
 
 // (T, B, H) buffers a cell's forward keeps besides gates and h_prev: LSTM c_prev and
-// tanh_c, GRU extra.
+// tanh_c, reset-before GRU extra (r * h). The reset-after GRU's backward recomputes its
+// extra (h W_hn^T + b_hn) instead.
 i64 saved_state_buffers(Mode mode) {
   switch (mode) {
     case Mode::lstm:
       return 2;
-    case Mode::gru:
     case Mode::gru_reset_before:
       return 1;
     default:
@@ -337,8 +337,9 @@ void stack_backward(T* dx, T* dh0, T* dc0, const CellGrads<T>* grads,
         case Mode::gru:
         case Mode::gru_reset_before:
           gru_backward(d_in, g.dw_ih, g.dw_hh, g.db_ih, g.db_hh, dh, dgates, dgates_h, work,
-                       d_out + d * H, in, w_ih, w_hh, gates, h_prev, st + o.saved1, lengths,
-                       cd, mode == Mode::gru, accumulate);
+                       d_out + d * H, in, w_ih, w_hh, o.b_hh < 0 ? nullptr : st + o.b_hh,
+                       gates, h_prev, o.saved1 < 0 ? nullptr : st + o.saved1, lengths, cd,
+                       mode == Mode::gru, accumulate);
           break;
       }
     }

@@ -24,12 +24,17 @@
 
 namespace rnnkit {
 
-// Elements of the `work` scratch buffer that gru_forward / gru_backward need.
-inline std::int64_t gru_work_size(const Dims& d) { return d.B * 4 * d.H; }
-
 // Rows of gru_backward's dgates and dgates_h workspaces: one chunk of consecutive time
 // steps, ceil(512 / B) steps (at most T) times B.
 std::int64_t gru_backward_chunk_rows(const Dims& d);
+
+// Elements of the `work` scratch buffer that gru_forward / gru_backward need: the forward's
+// (B, 3H) step products and (B, H) r * h; the reset_after backward's h W_hn^T + b_hn of one
+// chunk (gru_backward_chunk_rows(d), H).
+inline std::int64_t gru_work_size(const Dims& d) {
+  const std::int64_t step = d.B * 4 * d.H, chunk = gru_backward_chunk_rows(d) * d.H;
+  return step > chunk ? step : chunk;
+}
 
 // Forward.
 //   out    (T, B, ldo) written, columns [0, H): h_t, or 0 where step t of b is inactive.
@@ -38,8 +43,10 @@ std::int64_t gru_backward_chunk_rows(const Dims& d);
 //   gates  (T, B, 3H)  written: the activations [r, z, n] of every active row.
 //                      Workspace at inference; kept for backward when training.
 //   h_prev (T, B, H)   written when not nullptr (training): the state entering step t.
-//   extra  (T, B, H)   written when not nullptr (training; given with h_prev):
-//                      reset_after: h W_hn^T + b_hn;  reset_before: r * h_{t-1}.
+//   extra  (T, B, H)   reset_before: written when not nullptr (training; given with
+//                      h_prev): r * h_{t-1}. reset_after: unused, nullptr (the backward
+//                      recomputes h_{t-1} W_hn^T + b_hn from h_prev, chunk by chunk: one
+//                      extra GEMM over T*B rows instead of keeping T*B*H values).
 //   work   gru_work_size(d) elements, scratch.
 //   x      (T, B, I) read.  w_ih (3H, I), w_hh (3H, H) read.
 //   b_ih, b_hh (3H,) read, or nullptr (no bias).
@@ -49,7 +56,8 @@ void gru_forward(T* out, T* h, T* gates, T* h_prev, T* extra, T* work, const T* 
                  const T* w_ih, const T* w_hh, const T* b_ih, const T* b_hh,
                  const std::int64_t* lengths, const Dims& d, bool reset_after);
 
-// Backward of gru_forward (which must have run with h_prev and extra: training).
+// Backward of gru_forward (which must have run with h_prev, and for reset_before with
+// extra: training).
 //   dx       (T, B, I) written, or accumulated when accumulate_dx (the two directions of
 //                      a layer add into one buffer): dA W_ih; zero rows at inactive steps.
 //   dw_ih    (3H, I), dw_hh (3H, H) written.
@@ -62,13 +70,13 @@ void gru_forward(T* out, T* h, T* gates, T* h_prev, T* extra, T* work, const T* 
 //                      dgates in the n block (times r).
 //   work     gru_work_size(d) elements, scratch.
 //   dout     (T, B, ldo) read, columns [0, H): dL/dout; ignored at inactive steps.
-//   x, w_ih, w_hh, lengths, reset_after: as given to gru_forward. gates, h_prev, extra:
-//   what it kept.
+//   x, w_ih, w_hh, b_hh, lengths, reset_after: as given to gru_forward (b_hh read by
+//   reset_after only). gates, h_prev, extra (reset_before; else nullptr): what it kept.
 template <typename T>
 void gru_backward(T* dx, T* dw_ih, T* dw_hh, T* db_ih, T* db_hh, T* dh, T* dgates,
                   T* dgates_h, T* work, const T* dout, const T* x, const T* w_ih,
-                  const T* w_hh, const T* gates, const T* h_prev, const T* extra,
-                  const std::int64_t* lengths, const Dims& d, bool reset_after,
+                  const T* w_hh, const T* b_hh, const T* gates, const T* h_prev,
+                  const T* extra, const std::int64_t* lengths, const Dims& d, bool reset_after,
                   bool accumulate_dx);
 
 }  // namespace rnnkit
