@@ -144,8 +144,9 @@ void input_backward_chunk(T* dx, T* dw_ih, T* db_ih, const T* dgates, const T* x
 }
 
 // db_hh (gh,) = db_ih (gh,), for cells whose two biases enter the same pre-activation
-// (RNN, LSTM, GRU reset-before): their gradients are the same column sums of dgates,
-// which input_backward just made. Biases are both present or both absent.
+// (RNN, LSTM, GRU reset-before; the reset-after GRU's r and z blocks): their gradients are
+// the same column sums of dgates, which input_backward just made. Biases are both present
+// or both absent.
 template <typename T>
 void copy_bias_grad(T* db_hh, const T* db_ih, i64 gh) {
   if (db_hh != nullptr) std::copy(db_ih, db_ih + gh, db_hh);

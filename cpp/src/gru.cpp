@@ -119,13 +119,15 @@ void forward_reset_before(T* out, T* h, T* gates, T* h_prev, T* extra, T* work, 
 // never overlap) let the compiler vectorise the loop: it gives up on run-time alias checks
 // for this many pointers.
 //   da, dah (3H,) written: dL/d(input side), dL/d(h W_hh^T + b_hh) of [r, z, n].
+//   dahn (H,) written: dah's n block again (dah is the step's, dahn the chunk's copy).
 //   dh (H,) read as dL/dh_t from later steps, written dy * z (the step's GEMM adds
 //   dA_h W_hh). a (3H,) read: [r, z, n]. hp (H,) read: h_{t-1}. ghn (H,) read:
 //   h W_hn^T + b_hn. dy_out (H,) read: dL/dout_t.
 template <typename T>
-void backward_row_reset_after(i64 H, T* __restrict da, T* __restrict dah, T* __restrict dh,
-                              const T* __restrict a, const T* __restrict hp,
-                              const T* __restrict ghn, const T* __restrict dy_out) {
+void backward_row_reset_after(i64 H, T* __restrict da, T* __restrict dah,
+                              T* __restrict dahn, T* __restrict dh, const T* __restrict a,
+                              const T* __restrict hp, const T* __restrict ghn,
+                              const T* __restrict dy_out) {
   for (i64 j = 0; j < H; ++j) {
     const T r = a[j], z = a[H + j], nn = a[2 * H + j];
     const T dy = dh[j] + dy_out[j];
@@ -138,6 +140,7 @@ void backward_row_reset_after(i64 H, T* __restrict da, T* __restrict dah, T* __r
     dah[j] = dar;
     dah[H + j] = daz;
     dah[2 * H + j] = dan * r;
+    dahn[j] = dan * r;
     dh[j] = dy * z;
   }
 }
@@ -168,6 +171,9 @@ void backward_reset_after(T* dx, T* dw_ih, T* dw_hh, T* db_ih, T* db_hh, T* dh, 
   const i64 B = d.B, H = d.H, G = 3 * H;
   const i64 steps = detail::backward_chunk_steps(d);
   T* ghn = work;  // (rows of a chunk, H): h_{t-1} W_hn^T + b_hn
+  // (B, 3H): the step's dL/d(h W_hh^T + b_hh); its r and z blocks equal dA's, so the chunk
+  // keeps only the n block (dgates_h).
+  T* dah_t = work + detail::backward_chunk_steps(d) * B * H;
   kernels::PackedB<T> w_hh_p;  // W_hh (3H, H), packed once for every step
   w_hh_p.pack_nn(G, H, w_hh, H);
   for (i64 n = d.T - 1; n >= 0; --n) {
@@ -175,30 +181,38 @@ void backward_reset_after(T* dx, T* dw_ih, T* dw_hh, T* db_ih, T* db_hh, T* dh, 
     const detail::TimeChunk c = detail::chunk_of(n, steps, d);
     if (c.begin) hidden_n_projection(ghn, h_prev, w_hh, b_hh, c, d);
     T* da_t = dgates + (t - c.t0) * B * G;  // (B, 3H): this step's rows of the chunk
-    T* dah_t = dgates_h + (t - c.t0) * B * G;
+    T* dahn_t = dgates_h + (t - c.t0) * B * H;  // (B, H)
     const T* dout_t = dout + t * B * d.ldo;
     for_each_item(B, G, [&](i64 b) {
       T* da = da_t + b * G;
       T* dah = dah_t + b * G;
+      T* dahn = dahn_t + b * H;
       if (!step_active(lengths, b, t)) {
         std::fill(da, da + G, T(0));  // dh passes through unchanged
         std::fill(dah, dah + G, T(0));
+        std::fill(dahn, dahn + H, T(0));
         return;
       }
       const i64 row = t * B + b;
-      backward_row_reset_after(H, da, dah, dh + b * H, gates + row * G, h_prev + row * H,
-                               ghn + ((t - c.t0) * B + b) * H, dout_t + b * d.ldo);
+      backward_row_reset_after(H, da, dah, dahn, dh + b * H, gates + row * G,
+                               h_prev + row * H, ghn + ((t - c.t0) * B + b) * H,
+                               dout_t + b * d.ldo);
     });
     kernels::gemm_packed<T>(B, dah_t, G, w_hh_p, dh, H, true);
     if (!c.done) continue;
-    // The chunk's dA is complete: its share of dX, dW_ih, db_ih, dW_hh and db_hh.
+    // The chunk's dA is complete: its share of dX, dW_ih, db_ih, dW_hh and db_hh's n
+    // block (the r and z blocks of dL/d(h W_hh^T) are dA's: dgates, with db_ih's sums).
     const i64 rows = (c.t1 - c.t0) * B;
+    const T* hp = h_prev + c.t0 * B * H;
     detail::input_backward_chunk(dx, dw_ih, db_ih, dgates, x, w_ih, G, d, c, c.first,
                                  accumulate_dx);
-    kernels::gemm_tn<T>(G, H, rows, dgates_h, G, h_prev + c.t0 * B * H, H, dw_hh, H,
-                        !c.first);
-    if (db_hh != nullptr) detail::column_sums(db_hh, dgates_h, rows, G, G, !c.first);
+    kernels::gemm_tn<T>(2 * H, H, rows, dgates, G, hp, H, dw_hh, H, !c.first);
+    kernels::gemm_tn<T>(H, H, rows, dgates_h, H, hp, H, dw_hh + 2 * H * H, H, !c.first);
+    if (db_hh != nullptr) {
+      detail::column_sums(db_hh + 2 * H, dgates_h, rows, H, H, !c.first);
+    }
   }
+  detail::copy_bias_grad(db_hh, db_ih, 2 * H);
 }
 
 template <typename T>

@@ -289,14 +289,16 @@ void stack_backward(T* dx, T* dh0, T* dc0, const CellGrads<T>* grads,
   const std::int64_t* lengths = cache.has_lengths ? cache.lengths.data() : nullptr;
   const T* st = cache.storage.get();
 
-  // Scratch: dgates (R, G*H), for the reset-after GRU dgates_h (R, G*H), where R is T*B
+  // Scratch: dgates (R, G*H), for the reset-after GRU dgates_h (R, H), where R is T*B
   // (LSTM) or one chunk of time steps (RNN, GRU: see dgates_rows); cell work; and two
   // buffers (T, B, D*H) for the gradient w.r.t. a layer's input (layer k writes buffer
   // k % 2, which becomes layer k-1's output gradient).
   Arena arena;
   const i64 dgates_size = checked_mul(dgates_rows(mode, cell_dims(s, 0, 0)), gh);
   const i64 dgates_at = arena.take(dgates_size);
-  const i64 dgates_h_at = mode == Mode::gru ? arena.take(dgates_size) : -1;
+  const i64 dgates_h_at =
+      mode == Mode::gru ? arena.take(checked_mul(dgates_rows(mode, cell_dims(s, 0, 0)), H))
+                        : -1;
   const i64 work_at = arena.take(cell_work_size(mode, cell_dims(s, 0, 0)));
   const i64 layer_at = s.L == 1 ? -1 : arena.take(checked_mul(checked_mul(2, rows), DH));
   std::unique_ptr<T[]> scratch(new T[arena.size()]);

@@ -24,15 +24,16 @@
 
 namespace rnnkit {
 
-// Rows of gru_backward's dgates and dgates_h workspaces: one chunk of consecutive time
+// Rows of gru_backward's dgates (and dgates_h) workspaces: one chunk of consecutive time
 // steps, ceil(512 / B) steps (at most T) times B.
 std::int64_t gru_backward_chunk_rows(const Dims& d);
 
 // Elements of the `work` scratch buffer that gru_forward / gru_backward need: the forward's
 // (B, 3H) step products and (B, H) r * h; the reset_after backward's h W_hn^T + b_hn of one
-// chunk (gru_backward_chunk_rows(d), H).
+// chunk (gru_backward_chunk_rows(d), H) and one step's dL/d(h W_hh^T) (B, 3H).
 inline std::int64_t gru_work_size(const Dims& d) {
-  const std::int64_t step = d.B * 4 * d.H, chunk = gru_backward_chunk_rows(d) * d.H;
+  const std::int64_t step = d.B * 4 * d.H;
+  const std::int64_t chunk = gru_backward_chunk_rows(d) * d.H + d.B * 3 * d.H;
   return step > chunk ? step : chunk;
 }
 
@@ -65,9 +66,9 @@ void gru_forward(T* out, T* h, T* gates, T* h_prev, T* extra, T* work, const T* 
 //   dh       (B, H)    read as dL/dh_n, written as dL/dh0.
 //   dgates   (gru_backward_chunk_rows(d), 3H) written, workspace: dL/d(input side of the
 //                      pre-activations) of one chunk of time steps.
-//   dgates_h (gru_backward_chunk_rows(d), 3H) written, workspace, reset_after only (else
-//                      nullptr): dL/d(h W_hh^T + b_hh) of the chunk, which differs from
-//                      dgates in the n block (times r).
+//   dgates_h (gru_backward_chunk_rows(d), H) written, workspace, reset_after only (else
+//                      nullptr): the n block of dL/d(h W_hh^T + b_hh) of the chunk, dgates'
+//                      n block times r (its r and z blocks are dgates').
 //   work     gru_work_size(d) elements, scratch.
 //   dout     (T, B, ldo) read, columns [0, H): dL/dout; ignored at inactive steps.
 //   x, w_ih, w_hh, b_hh, lengths, reset_after: as given to gru_forward (b_hh read by
