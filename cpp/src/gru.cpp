@@ -153,14 +153,12 @@ template <typename T>
 void hidden_n_projection(T* ghn, const T* h_prev, const T* w_hh, const T* b_hh,
                          const detail::TimeChunk& c, const Dims& d) {
   const i64 H = d.H, rows = (c.t1 - c.t0) * d.B;
+  if (b_hh != nullptr) {  // b_hn first, then the GEMM adds into it: one pass fewer
+    const T* b_hn = b_hh + 2 * H;
+    for (i64 r = 0; r < rows; ++r) std::copy(b_hn, b_hn + H, ghn + r * H);
+  }
   kernels::gemm_nt<T>(rows, H, H, h_prev + c.t0 * d.B * H, H, w_hh + 2 * H * H, H, ghn, H,
-                      false);
-  if (b_hh == nullptr) return;
-  const T* b_hn = b_hh + 2 * H;
-  for_each_item(rows, H, [&](i64 r) {
-    T* g = ghn + r * H;
-    for (i64 j = 0; j < H; ++j) g[j] += b_hn[j];
-  });
+                      b_hh != nullptr);
 }
 
 template <typename T>
