@@ -8,7 +8,9 @@ fall in any chunk). The other native tests use T*B below 512 (one chunk), so the
 cross chunk boundaries: short last chunks, boundaries on a sequence's start, every
 layout (layers, directions, lengths, dropout), against the NumPy reference with the
 tolerances of test_native, the same bits for 1 and 2 threads, and a cache that does not
-change when the caller's h0 does.
+change when the caller's h0 does. Without dropout, an RNN layer below the last keeps no
+activations of its own: the backward reads them in the next layer's input, which the
+cache keeps anyway (its size is checked here too).
 """
 
 from __future__ import annotations
@@ -36,35 +38,40 @@ def test_shapes_cross_chunks():
         assert chunk_steps(T, B) < T
 
 
+# Without dropout (masks=False) for the RNN only: its lower layer then reads h_t from the
+# upper layer's input; the GRU keeps the same buffers either way.
 CASES = [
-    (mode, shape, dtype, lengths)
+    (mode, shape, dtype, lengths, masks)
     for mode in CHUNK_MODES
     for shape in CHUNK_SHAPES
     for dtype in (np.float64, np.float32)
     for lengths in (False, True)
+    for masks in ((True, False) if mode.startswith("rnn") else (True,))
 ]
 
 
 def case_id(case):
-    mode, (T, B), dtype, lengths = case
-    return f"{mode}-T{T}B{B}-{dtype.__name__}{'-len' if lengths else ''}"
+    mode, (T, B), dtype, lengths, masks = case
+    flags = ("-len" if lengths else "") + ("-drop" if masks else "")
+    return f"{mode}-T{T}B{B}-{dtype.__name__}{flags}"
 
 
 @pytest.mark.parametrize("case", CASES, ids=case_id)
 def test_chunked_backward_matches_reference(case):
-    """Two layers, two directions, dropout masks: every output and gradient."""
-    mode, (T, B), dtype, lengths = case
-    p = make_problem(mode, T, B, 3, 4, 2, 2, lengths=lengths, masks=True, dtype=dtype, seed=T + B)
+    """Two layers, two directions: every output and gradient."""
+    mode, (T, B), dtype, lengths, masks = case
+    p = make_problem(mode, T, B, 3, 4, 2, 2, lengths=lengths, masks=masks, dtype=dtype, seed=T + B)
     got = run(_native, p)
     assert_results_close(got, run(reference, p), TOL[dtype])
 
 
+@pytest.mark.parametrize("layers", [1, 2])
 @pytest.mark.parametrize("mode", CHUNK_MODES)
-def test_reverse_starts_in_every_chunk(mode):
+def test_reverse_starts_in_every_chunk(mode, layers):
     """Reverse direction, lengths spread so that sequences start (at lengths[b]-1) in
     each of several chunks, on their boundaries and at T-1; one sequence of length 1."""
     T, B = 40, 64  # 8 steps per chunk: chunks [32, 40), [24, 32), ..., [0, 8)
-    p = make_problem(mode, T, B, 3, 5, 1, 2, lengths=True, dtype=np.float64, seed=11)
+    p = make_problem(mode, T, B, 3, 5, layers, 2, lengths=True, dtype=np.float64, seed=11)
     p["lengths"] = np.array([1 + (7 * b) % T for b in range(B)], dtype=np.int64)
     p["lengths"][:4] = [1, 8, 9, T]
     got = run(_native, p)
@@ -80,11 +87,12 @@ def restore_threads():
     _core.set_num_threads(before)
 
 
+@pytest.mark.parametrize("masks", [True, False], ids=["drop", "nodrop"])
 @pytest.mark.parametrize("mode", CHUNK_MODES)
 @pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=lambda d: d.__name__)
-def test_chunked_same_bits_for_1_and_2_threads(mode, dtype, restore_threads):
+def test_chunked_same_bits_for_1_and_2_threads(mode, dtype, masks, restore_threads):
     """3 chunks of 4 steps (B = 128), large enough for the parallel paths."""
-    p = make_problem(mode, 10, 128, 8, 96, 2, 2, lengths=True, masks=True, dtype=dtype, seed=5)
+    p = make_problem(mode, 10, 128, 8, 96, 2, 2, lengths=True, masks=masks, dtype=dtype, seed=5)
     results = {}
     for threads in (1, 2):
         _core.set_num_threads(threads)
@@ -134,3 +142,28 @@ def test_training_cache_size(mode):
     saved = {"rnn_tanh": T * B * H + B * H, "gru": 4 * T * B * H, "gru_reset_before": 5 * T * B * H}
     saved = saved[mode]
     assert cache.nbytes == 8 * (T * B * n_in + weights + saved)
+
+
+@pytest.mark.parametrize("dropout", [False, True], ids=["nodrop", "drop"])
+def test_rnn_lower_layers_keep_no_gates_without_dropout(dropout):
+    """Two layers, two directions (T, B, I, H): the cache keeps x, layer 1's input, the
+    weights, h0 per cell and h_t of the upper layer's cells; the lower layer's h_t too only
+    with dropout (the next layer's input is then masked), and the masks."""
+    T, B, n_in, H, D = 7, 3, 5, 4, 2
+    p = make_problem("rnn_tanh", T, B, n_in, H, 2, D, masks=dropout, dtype=np.float64)
+    *_, cache = _native.stack_forward(
+        "rnn_tanh",
+        p["x"],
+        p["h0"],
+        None,
+        p["weights"],
+        None,
+        p["masks"],
+        True,
+        num_directions=D,
+    )
+    inputs = T * B * (n_in + D * H)
+    weights = D * (H * n_in + H * H + 2 * H) + D * (H * D * H + H * H + 2 * H)
+    kept_h = (2 if dropout else 1) * D * T * B * H
+    masks = T * B * D * H if dropout else 0
+    assert cache.nbytes == 8 * (inputs + weights + 2 * D * B * H + kept_h + masks)

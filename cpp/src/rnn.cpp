@@ -55,27 +55,28 @@ void rnn_forward(T* out, T* h, T* gates, T* work, const T* x, const T* w_ih, con
 namespace {
 
 // dw_hh (H, H) written (accumulate = false) or added to: the chunk c's share of
-// sum_t dA_t^T h_{t-1}. dgates (rows of c, H) read: dA of the chunk. gates (T, B, H) read:
-// h_t of every step, 0 in inactive rows. h0 (B, H) read. work (2*B*H) scratch.
+// sum_t dA_t^T h_{t-1}. dgates (rows of c, H) read: dA of the chunk. hs (T, B, ld_hs)
+// read, columns [0, H): h_t of every step, 0 in inactive rows. h0 (B, H) read. work
+// (2*B*H) scratch.
 //
 // The state entering step t of sequence b is h at the previous step visited (t-1 forward,
 // t+1 reverse) or h0 at the step where b starts (0 forward; lengths[b]-1 or T-1 reverse).
-// One GEMM pairs every row of the chunk with gates shifted by one step: in the reverse
+// One GEMM pairs every row of the chunk with hs shifted by one step: in the reverse
 // direction a sequence's start row then meets an inactive row (0), which contributes
 // nothing, and rows of inactive steps have dA = 0. A second GEMM adds the start rows times
 // h0 (gathered when lengths make the reverse starts differ).
 template <typename T>
-void hidden_weight_grad(T* dw_hh, bool accumulate, const T* dgates, const T* gates,
+void hidden_weight_grad(T* dw_hh, bool accumulate, const T* dgates, const T* hs, i64 ld_hs,
                         const T* h0, T* work, const std::int64_t* lengths, const Dims& d,
                         const detail::TimeChunk& c) {
   const i64 B = d.B, H = d.H;
-  // Rows t in [s0, s1) of the chunk with an h_{t-1} in gates at row t + shift.
+  // Rows t in [s0, s1) of the chunk with an h_{t-1} in hs at row t + shift.
   const i64 shift = d.reverse ? 1 : -1;
   const i64 s0 = d.reverse ? c.t0 : std::max<i64>(c.t0, 1);
   const i64 s1 = d.reverse ? std::min(c.t1, d.T - 1) : c.t1;
   if (s1 > s0) {
     kernels::gemm_tn<T>(H, H, (s1 - s0) * B, dgates + (s0 - c.t0) * B * H, H,
-                        gates + (s0 + shift) * B * H, H, dw_hh, H, accumulate);
+                        hs + (s0 + shift) * B * ld_hs, ld_hs, dw_hh, H, accumulate);
     accumulate = true;
   }
   if (!d.reverse || lengths == nullptr) {  // every sequence starts at the same step
@@ -110,9 +111,9 @@ void hidden_weight_grad(T* dw_hh, bool accumulate, const T* dgates, const T* gat
 
 template <typename T>
 void rnn_backward(T* dx, T* dw_ih, T* dw_hh, T* db_ih, T* db_hh, T* dh, T* dgates, T* work,
-                  const T* dout, const T* x, const T* w_ih, const T* w_hh, const T* gates,
-                  const T* h0, const std::int64_t* lengths, const Dims& d, RnnActivation act,
-                  bool accumulate_dx) {
+                  const T* dout, const T* x, const T* w_ih, const T* w_hh, const T* hs,
+                  i64 ld_hs, const T* h0, const std::int64_t* lengths, const Dims& d,
+                  RnnActivation act, bool accumulate_dx) {
   const i64 B = d.B, H = d.H;
   const i64 steps = detail::backward_chunk_steps(d);
   kernels::PackedB<T> w_hh_p;  // W_hh (H, H), packed once for every step
@@ -121,7 +122,7 @@ void rnn_backward(T* dx, T* dw_ih, T* dw_hh, T* db_ih, T* db_hh, T* dh, T* dgate
     const i64 t = time_at(n, d);
     const detail::TimeChunk c = detail::chunk_of(n, steps, d);
     T* da_t = dgates + (t - c.t0) * B * H;  // (B, H): this step's rows of the chunk
-    const T* y_t = gates + t * B * H;
+    const T* y_t = hs + t * B * ld_hs;
     const T* dout_t = dout + t * B * d.ldo;
     for_each_item(B, H, [&](i64 b) {
       T* da = da_t + b * H;
@@ -130,7 +131,7 @@ void rnn_backward(T* dx, T* dw_ih, T* dw_hh, T* db_ih, T* db_hh, T* dh, T* dgate
         return;
       }
       T* dhb = dh + b * H;
-      const T* y = y_t + b * H;
+      const T* y = y_t + b * ld_hs;
       const T* dy_out = dout_t + b * d.ldo;
       for (i64 j = 0; j < H; ++j) {
         const T dy = dhb[j] + dy_out[j];
@@ -147,7 +148,7 @@ void rnn_backward(T* dx, T* dw_ih, T* dw_hh, T* db_ih, T* db_hh, T* dh, T* dgate
     // The chunk's dA is complete: its share of dX, dW_ih, db_ih and dW_hh.
     detail::input_backward_chunk(dx, dw_ih, db_ih, dgates, x, w_ih, H, d, c, c.first,
                                  accumulate_dx);
-    hidden_weight_grad(dw_hh, !c.first, dgates, gates, h0, work, lengths, d, c);
+    hidden_weight_grad(dw_hh, !c.first, dgates, hs, ld_hs, h0, work, lengths, d, c);
   }
   detail::copy_bias_grad(db_hh, db_ih, H);
 }
@@ -156,8 +157,8 @@ void rnn_backward(T* dx, T* dw_ih, T* dw_hh, T* db_ih, T* db_hh, T* dh, T* dgate
   template void rnn_forward<T>(T*, T*, T*, T*, const T*, const T*, const T*, const T*,        \
                                const T*, const std::int64_t*, const Dims&, RnnActivation);    \
   template void rnn_backward<T>(T*, T*, T*, T*, T*, T*, T*, T*, const T*, const T*, const T*, \
-                                const T*, const T*, const T*, const std::int64_t*,            \
-                                const Dims&, RnnActivation, bool);
+                                const T*, const T*, std::int64_t, const T*,                   \
+                                const std::int64_t*, const Dims&, RnnActivation, bool);
 RNNKIT_INSTANTIATE(float)
 RNNKIT_INSTANTIATE(double)
 #undef RNNKIT_INSTANTIATE

@@ -59,6 +59,13 @@ class Arena {
 // and its backward reads them shifted by one step (plus h0, kept instead) as h_{t-1}.
 bool keeps_h_prev(Mode mode) { return mode != Mode::rnn_tanh && mode != Mode::rnn_relu; }
 
+// Whether the RNN cells of layer k keep no gates of their own: without dropout, the next
+// layer's input, which the cache keeps, is exactly this layer's output [h_t forward |
+// h_t reverse] (0 in inactive rows), which is what the RNN backward reads its gates for.
+bool gates_in_next_input(Mode mode, const StackDims& s, i64 k, bool dropout) {
+  return !keeps_h_prev(mode) && k + 1 < s.L && !dropout;
+}
+
 // Rows of the backward's dgates (and GRU dgates_h) workspace: the RNN and GRU backward
 // work through chunks of time steps; the LSTM's needs all T*B rows.
 i64 dgates_rows(Mode mode, const Dims& d) {
@@ -145,7 +152,9 @@ void prepare_cache(StackCache<T>& cache, const T* x, const T* h0,
         o.b_ih = arena.take(gh);
         o.b_hh = arena.take(gh);
       }
-      o.gates = arena.take(checked_mul(rows, gh));
+      if (!gates_in_next_input(mode, s, k, cache.has_masks)) {
+        o.gates = arena.take(checked_mul(rows, gh));
+      }
       if (keeps_h_prev(mode)) {
         o.h_prev = arena.take(state);
       } else {
@@ -238,11 +247,13 @@ void stack_forward(T* out, T* h_n, T* c_n, StackCache<T>* cache, const T* x, con
   if (training) prepare_cache(*cache, x, h0, weights, lengths, masks, mode, s);
   const bool dropout = masks != nullptr && s.L > 1;
 
-  // Scratch for this call: cell work, and at inference the gates and two layer buffers
-  // (layer k writes buffer k % 2; in training the cache holds these instead).
+  // Scratch for this call: cell work, the gates at inference and for the RNN layers whose
+  // cache keeps none (gates_in_next_input), and at inference two layer buffers (layer k
+  // writes buffer k % 2; in training the cache holds these instead).
   Arena arena;
   const i64 work_at = arena.take(cell_work_size(mode, cell_dims(s, 0, 0)));
-  const i64 gates_at = training ? -1 : arena.take(checked_mul(rows, gh));
+  const bool gates_scratch = !training || gates_in_next_input(mode, s, 0, dropout);
+  const i64 gates_at = gates_scratch ? arena.take(checked_mul(rows, gh)) : -1;
   const i64 layer_at =
       training || s.L == 1 ? -1 : arena.take(checked_mul(checked_mul(2, rows), DH));
   std::unique_ptr<T[]> scratch(new T[arena.size()]);
@@ -262,7 +273,7 @@ void stack_forward(T* out, T* h_n, T* c_n, StackCache<T>* cache, const T* x, con
       SavedBuffers<T> saved;
       if (training) {
         const auto& o = cache->cells[cell];
-        saved.gates = st + o.gates;
+        saved.gates = o.gates < 0 ? scratch.get() + gates_at : st + o.gates;
         saved.h_prev = o.h_prev < 0 ? nullptr : st + o.h_prev;
         saved.saved1 = o.saved1 < 0 ? nullptr : st + o.saved1;
         saved.saved2 = o.saved2 < 0 ? nullptr : st + o.saved2;
@@ -318,7 +329,14 @@ void stack_backward(T* dx, T* dh0, T* dc0, const CellGrads<T>* grads,
       const auto& g = grads[cell];
       const T* w_ih = st + o.w_ih;
       const T* w_hh = st + o.w_hh;
+      // (T, B, ld_gates); an RNN layer without gates of its own reads its output columns
+      // in the next layer's input (gates_in_next_input).
       const T* gates = st + o.gates;
+      i64 ld_gates = gh;
+      if (o.gates < 0) {
+        gates = st + cache.input_offsets[k + 1] + d * H;
+        ld_gates = DH;
+      }
       const T* h_prev = o.h_prev < 0 ? nullptr : st + o.h_prev;
       const Dims cd = cell_dims(s, k, d);
       const bool accumulate = d > 0;  // the reverse direction adds into the same d_in
@@ -327,7 +345,7 @@ void stack_backward(T* dx, T* dh0, T* dc0, const CellGrads<T>* grads,
         case Mode::rnn_tanh:
         case Mode::rnn_relu:
           rnn_backward(d_in, g.dw_ih, g.dw_hh, g.db_ih, g.db_hh, dh, dgates, work,
-                       d_out + d * H, in, w_ih, w_hh, gates, st + o.h0, lengths, cd,
+                       d_out + d * H, in, w_ih, w_hh, gates, ld_gates, st + o.h0, lengths, cd,
                        mode == Mode::rnn_tanh ? RnnActivation::tanh : RnnActivation::relu,
                        accumulate);
           break;

@@ -10,10 +10,11 @@
 // >= 512 unless T*B is smaller), done as each chunk's dA is complete, so dA is never held
 // for all T*B rows.
 //
-// What training keeps: only the activations h_t (`gates`). The state entering step t is
-// the previous visited step's h (or h0 where a sequence starts), so dW_hh = sum dA_t^T
-// h_{t-1} is one GEMM over `gates` shifted by one step plus a B-row GEMM with h0; no copy
-// of h_{t-1} is kept.
+// What training keeps: only the activations h_t (`gates`, or any buffer holding them,
+// such as the layer's output when the next layer's input keeps it). The state entering
+// step t is the previous visited step's h (or h0 where a sequence starts), so dW_hh =
+// sum dA_t^T h_{t-1} is one GEMM over h_t shifted by one step plus a B-row GEMM with h0;
+// no copy of h_{t-1} is kept.
 //
 // No allocation inside the time loop: every buffer comes from the caller (the stack,
 // stack.h), except W_hh packed for the GEMM kernel (gemm.h PackedB), made once per call.
@@ -61,12 +62,15 @@ void rnn_forward(T* out, T* h, T* gates, T* work, const T* x, const T* w_ih, con
 //                    one chunk of time steps.
 //   work   rnn_work_size(d) elements, scratch.
 //   dout   (T, B, ldo) read, columns [0, H): dL/dout; ignored at inactive steps.
-//   x, w_ih, w_hh, lengths: as given to rnn_forward. gates: what it wrote.
+//   x, w_ih, w_hh, lengths: as given to rnn_forward.
+//   hs     (T, B, ld_hs) read, columns [0, H): h_t of every active row, 0 in inactive rows:
+//                    the gates rnn_forward wrote (ld_hs = H), or its output (ld_hs = ldo),
+//                    which holds the same values.
 //   h0     (B, H) read: the initial state rnn_forward started from (h's value on entry).
 template <typename T>
 void rnn_backward(T* dx, T* dw_ih, T* dw_hh, T* db_ih, T* db_hh, T* dh, T* dgates, T* work,
-                  const T* dout, const T* x, const T* w_ih, const T* w_hh, const T* gates,
-                  const T* h0, const std::int64_t* lengths, const Dims& d, RnnActivation act,
-                  bool accumulate_dx);
+                  const T* dout, const T* x, const T* w_ih, const T* w_hh, const T* hs,
+                  std::int64_t ld_hs, const T* h0, const std::int64_t* lengths, const Dims& d,
+                  RnnActivation act, bool accumulate_dx);
 
 }  // namespace rnnkit
