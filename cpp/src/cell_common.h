@@ -55,18 +55,19 @@ void input_projection(T* gates, const T* x, const T* w_ih, const T* b_ih, const 
   });
 }
 
-// sums (cols,) written: sums[j] = sum over r = 0..rows-1, in that order, of a[r*lda + j].
-// Parallel over blocks of columns, so each sum has one fixed order. Blocks are wide (1 KiB
-// of floats per row) so that each visit of a row reads a long contiguous run: with narrow
-// blocks the rows, lda apart, were short runs sharing a few L1 sets.
+// sums (cols,) written (accumulate = false) or added to (accumulate = true): the sum over
+// r = 0..rows-1, in that order, of a[r*lda + j]. Parallel over blocks of columns, so each
+// sum has one fixed order. Blocks are wide (1 KiB of floats per row) so that each visit of
+// a row reads a long contiguous run: with narrow blocks the rows, lda apart, were short
+// runs sharing a few L1 sets.
 template <typename T>
-void column_sums(T* sums, const T* a, i64 rows, i64 cols, i64 lda) {
+void column_sums(T* sums, const T* a, i64 rows, i64 cols, i64 lda, bool accumulate = false) {
   constexpr i64 kBlock = 256;
   const i64 blocks = (cols + kBlock - 1) / kBlock;
   for_each_item(blocks, rows * kBlock, [&](i64 blk) {
     const i64 j0 = blk * kBlock;
     const i64 j1 = std::min(cols, j0 + kBlock);
-    std::fill(sums + j0, sums + j1, T(0));
+    if (!accumulate) std::fill(sums + j0, sums + j1, T(0));
     for (i64 r = 0; r < rows; ++r) {
       const T* row = a + r * lda;
       for (i64 j = j0; j < j1; ++j) sums[j] += row[j];
@@ -89,9 +90,63 @@ void input_backward(T* dx, T* dw_ih, T* db_ih, const T* dgates, const T* x, cons
   if (db_ih != nullptr) column_sums(db_ih, dgates, rows, gh, gh);
 }
 
+// Rows of the backward's chunk of time steps. The RNN and GRU backward keep dA for one
+// chunk of consecutive time steps only (not T*B rows) and run the non-recurrent products
+// (dX, dW_ih, dW_hh, bias sums) per chunk, accumulating the weight gradients chunk after
+// chunk in a fixed order. About this many rows per chunk keeps those GEMMs efficient
+// (their K or M dimension) while the chunk buffers stay a few MiB.
+constexpr i64 kBackwardChunkRows = 512;
+
+// Time steps per backward chunk: ceil(kBackwardChunkRows / B), at most T. Depends on the
+// dims only (never on the thread count), so the accumulation order is fixed.
+inline i64 backward_chunk_steps(const Dims& d) {
+  return std::min(d.T, std::max<i64>(1, (kBackwardChunkRows + d.B - 1) / d.B));
+}
+
+// Time steps [t0, t1) of the chunk that holds visit index n (the n-th step a direction
+// visits, time_at(n, d)). Chunks are counted from the backward's first visit (n = T-1),
+// so the first chunk done is full and the last may be short; each is contiguous in t.
+struct TimeChunk {
+  i64 t0 = 0, t1 = 0;  // time steps [t0, t1)
+  bool first = false;  // the chunk the backward does first (it writes, later ones add)
+  bool begin = false;  // n is the chunk's first visit
+  bool done = false;   // n is the chunk's last visit: its products can run now
+};
+
+// The chunk of visit index n, `steps` = backward_chunk_steps(d) steps per chunk.
+inline TimeChunk chunk_of(i64 n, i64 steps, const Dims& d) {
+  const i64 j = (d.T - 1 - n) / steps;  // chunks done before this one
+  const i64 n_hi = d.T - j * steps, n_lo = std::max<i64>(0, n_hi - steps);
+  TimeChunk c;
+  c.t0 = d.reverse ? d.T - n_hi : n_lo;
+  c.t1 = d.reverse ? d.T - n_lo : n_hi;
+  c.first = j == 0;
+  c.begin = n == n_hi - 1;
+  c.done = n == n_lo;
+  return c;
+}
+
+// input_backward over the rows of one chunk [t0, t1) of time steps:
+//   dgates (rows, gh) read, row (t - t0)*B + b: dL/d(input side) of step t, sequence b.
+//   dx (T*B, I): rows of the chunk written (accumulated when accumulate_dx) = dgates W_ih
+//   dw_ih (gh, I): written (first chunk, first = true) or accumulated = dgates^T x
+//   db_ih (gh,): likewise, the column sums of dgates; skipped when nullptr
+// x (T*B, I) and w_ih (gh, I) read.
+template <typename T>
+void input_backward_chunk(T* dx, T* dw_ih, T* db_ih, const T* dgates, const T* x,
+                          const T* w_ih, i64 gh, const Dims& d, const TimeChunk& c,
+                          bool first, bool accumulate_dx) {
+  const i64 rows = (c.t1 - c.t0) * d.B, row0 = c.t0 * d.B;
+  kernels::gemm_nn<T>(rows, d.I, gh, dgates, gh, w_ih, d.I, dx + row0 * d.I, d.I,
+                      accumulate_dx);
+  kernels::gemm_tn<T>(gh, d.I, rows, dgates, gh, x + row0 * d.I, d.I, dw_ih, d.I, !first);
+  if (db_ih != nullptr) column_sums(db_ih, dgates, rows, gh, gh, !first);
+}
+
 // db_hh (gh,) = db_ih (gh,), for cells whose two biases enter the same pre-activation
-// (RNN, LSTM, GRU reset-before): their gradients are the same column sums of dgates,
-// which input_backward just made. Biases are both present or both absent.
+// (RNN, LSTM, GRU reset-before; the reset-after GRU's r and z blocks): their gradients are
+// the same column sums of dgates, which input_backward just made. Biases are both present
+// or both absent.
 template <typename T>
 void copy_bias_grad(T* db_hh, const T* db_ih, i64 gh) {
   if (db_hh != nullptr) std::copy(db_ih, db_ih + gh, db_hh);

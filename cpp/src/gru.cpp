@@ -26,7 +26,7 @@ inline void gru_blend(T* h, T* y, const T* z, const T* n, i64 H) {
 
 // reset_after = true: one GEMM h W_hh^T per step; b_hn stays inside r * (.).
 template <typename T>
-void forward_reset_after(T* out, T* h, T* gates, T* h_prev, T* extra, T* work, const T* x,
+void forward_reset_after(T* out, T* h, T* gates, T* h_prev, T* work, const T* x,
                          const T* w_ih, const T* w_hh, const T* b_ih, const T* b_hh,
                          const std::int64_t* lengths, const Dims& d) {
   const i64 B = d.B, H = d.H, G = 3 * H;
@@ -54,7 +54,7 @@ void forward_reset_after(T* out, T* h, T* gates, T* h_prev, T* extra, T* work, c
       T* a = g_t + b * G;  // pre-activations, then [r, z, n]
       T* r = hw + b * G;
       kernels::sigmoid(2 * H, a, a);  // r, z
-      T* ghn = training ? extra + (t * B + b) * H : r + 2 * H;  // (H,): h W_hn^T + b_hn
+      T* ghn = r + 2 * H;  // (H,): h W_hn^T + b_hn, in place (the backward recomputes it)
       for (i64 j = 0; j < H; ++j) {
         ghn[j] = b_hh != nullptr ? r[2 * H + j] + b_hh[2 * H + j] : r[2 * H + j];
         a[2 * H + j] += a[j] * ghn[j];
@@ -119,13 +119,15 @@ void forward_reset_before(T* out, T* h, T* gates, T* h_prev, T* extra, T* work, 
 // never overlap) let the compiler vectorise the loop: it gives up on run-time alias checks
 // for this many pointers.
 //   da, dah (3H,) written: dL/d(input side), dL/d(h W_hh^T + b_hh) of [r, z, n].
+//   dahn (H,) written: dah's n block again (dah is the step's, dahn the chunk's copy).
 //   dh (H,) read as dL/dh_t from later steps, written dy * z (the step's GEMM adds
 //   dA_h W_hh). a (3H,) read: [r, z, n]. hp (H,) read: h_{t-1}. ghn (H,) read:
 //   h W_hn^T + b_hn. dy_out (H,) read: dL/dout_t.
 template <typename T>
-void backward_row_reset_after(i64 H, T* __restrict da, T* __restrict dah, T* __restrict dh,
-                              const T* __restrict a, const T* __restrict hp,
-                              const T* __restrict ghn, const T* __restrict dy_out) {
+void backward_row_reset_after(i64 H, T* __restrict da, T* __restrict dah,
+                              T* __restrict dahn, T* __restrict dh, const T* __restrict a,
+                              const T* __restrict hp, const T* __restrict ghn,
+                              const T* __restrict dy_out) {
   for (i64 j = 0; j < H; ++j) {
     const T r = a[j], z = a[H + j], nn = a[2 * H + j];
     const T dy = dh[j] + dy_out[j];
@@ -138,40 +140,77 @@ void backward_row_reset_after(i64 H, T* __restrict da, T* __restrict dah, T* __r
     dah[j] = dar;
     dah[H + j] = daz;
     dah[2 * H + j] = dan * r;
+    dahn[j] = dan * r;
     dh[j] = dy * z;
   }
 }
 
+// ghn (rows of chunk c, H) written: h_{t-1} W_hn^T + b_hn of the chunk's rows, the value
+// the forward used inside r * (.) (recomputed rather than kept: one GEMM over the chunk's
+// rows, not recurrent since h_prev is known). h_prev (T, B, H), w_hh (3H, H) read; b_hh
+// (3H,) read or nullptr.
+template <typename T>
+void hidden_n_projection(T* ghn, const T* h_prev, const T* w_hh, const T* b_hh,
+                         const detail::TimeChunk& c, const Dims& d) {
+  const i64 H = d.H, rows = (c.t1 - c.t0) * d.B;
+  if (b_hh != nullptr) {  // b_hn first, then the GEMM adds into it: one pass fewer
+    const T* b_hn = b_hh + 2 * H;
+    for (i64 r = 0; r < rows; ++r) std::copy(b_hn, b_hn + H, ghn + r * H);
+  }
+  kernels::gemm_nt<T>(rows, H, H, h_prev + c.t0 * d.B * H, H, w_hh + 2 * H * H, H, ghn, H,
+                      b_hh != nullptr);
+}
+
 template <typename T>
 void backward_reset_after(T* dx, T* dw_ih, T* dw_hh, T* db_ih, T* db_hh, T* dh, T* dgates,
-                          T* dgates_h, const T* dout, const T* x, const T* w_ih,
-                          const T* w_hh, const T* gates, const T* h_prev, const T* extra,
+                          T* dgates_h, T* work, const T* dout, const T* x, const T* w_ih,
+                          const T* w_hh, const T* b_hh, const T* gates, const T* h_prev,
                           const std::int64_t* lengths, const Dims& d, bool accumulate_dx) {
   const i64 B = d.B, H = d.H, G = 3 * H;
+  const i64 steps = detail::backward_chunk_steps(d);
+  T* ghn = work;  // (rows of a chunk, H): h_{t-1} W_hn^T + b_hn
+  // (B, 3H): the step's dL/d(h W_hh^T + b_hh); its r and z blocks equal dA's, so the chunk
+  // keeps only the n block (dgates_h).
+  T* dah_t = work + detail::backward_chunk_steps(d) * B * H;
   kernels::PackedB<T> w_hh_p;  // W_hh (3H, H), packed once for every step
   w_hh_p.pack_nn(G, H, w_hh, H);
   for (i64 n = d.T - 1; n >= 0; --n) {
     const i64 t = time_at(n, d);
-    T* da_t = dgates + t * B * G;
-    T* dah_t = dgates_h + t * B * G;
+    const detail::TimeChunk c = detail::chunk_of(n, steps, d);
+    if (c.begin) hidden_n_projection(ghn, h_prev, w_hh, b_hh, c, d);
+    T* da_t = dgates + (t - c.t0) * B * G;  // (B, 3H): this step's rows of the chunk
+    T* dahn_t = dgates_h + (t - c.t0) * B * H;  // (B, H)
     const T* dout_t = dout + t * B * d.ldo;
     for_each_item(B, G, [&](i64 b) {
       T* da = da_t + b * G;
       T* dah = dah_t + b * G;
+      T* dahn = dahn_t + b * H;
       if (!step_active(lengths, b, t)) {
         std::fill(da, da + G, T(0));  // dh passes through unchanged
         std::fill(dah, dah + G, T(0));
+        std::fill(dahn, dahn + H, T(0));
         return;
       }
       const i64 row = t * B + b;
-      backward_row_reset_after(H, da, dah, dh + b * H, gates + row * G, h_prev + row * H,
-                               extra + row * H, dout_t + b * d.ldo);
+      backward_row_reset_after(H, da, dah, dahn, dh + b * H, gates + row * G,
+                               h_prev + row * H, ghn + ((t - c.t0) * B + b) * H,
+                               dout_t + b * d.ldo);
     });
     kernels::gemm_packed<T>(B, dah_t, G, w_hh_p, dh, H, true);
+    if (!c.done) continue;
+    // The chunk's dA is complete: its share of dX, dW_ih, db_ih, dW_hh and db_hh's n
+    // block (the r and z blocks of dL/d(h W_hh^T) are dA's: dgates, with db_ih's sums).
+    const i64 rows = (c.t1 - c.t0) * B;
+    const T* hp = h_prev + c.t0 * B * H;
+    detail::input_backward_chunk(dx, dw_ih, db_ih, dgates, x, w_ih, G, d, c, c.first,
+                                 accumulate_dx);
+    kernels::gemm_tn<T>(2 * H, H, rows, dgates, G, hp, H, dw_hh, H, !c.first);
+    kernels::gemm_tn<T>(H, H, rows, dgates_h, H, hp, H, dw_hh + 2 * H * H, H, !c.first);
+    if (db_hh != nullptr) {
+      detail::column_sums(db_hh + 2 * H, dgates_h, rows, H, H, !c.first);
+    }
   }
-  detail::input_backward(dx, dw_ih, db_ih, dgates, x, w_ih, G, d, accumulate_dx);
-  kernels::gemm_tn<T>(G, H, d.T * B, dgates_h, G, h_prev, H, dw_hh, H, false);
-  if (db_hh != nullptr) detail::column_sums(db_hh, dgates_h, d.T * B, G, G);
+  detail::copy_bias_grad(db_hh, db_ih, 2 * H);
 }
 
 template <typename T>
@@ -185,9 +224,11 @@ void backward_reset_before(T* dx, T* dw_ih, T* dw_hh, T* db_ih, T* db_hh, T* dh,
   w_rz_p.pack_nn(2 * H, H, w_hh, H);
   kernels::PackedB<T> w_n_p;  // W_hn (H, H)
   w_n_p.pack_nn(H, H, w_hh + 2 * H * H, H);
+  const i64 steps = detail::backward_chunk_steps(d);
   for (i64 n = d.T - 1; n >= 0; --n) {
     const i64 t = time_at(n, d);
-    T* da_t = dgates + t * B * G;
+    const detail::TimeChunk c = detail::chunk_of(n, steps, d);
+    T* da_t = dgates + (t - c.t0) * B * G;  // (B, 3H): this step's rows of the chunk
     const T* dout_t = dout + t * B * d.ldo;
     // z and n blocks of dA, and the direct dh term; the r block needs dA_n W_hn first.
     for_each_item(B, G, [&](i64 b) {
@@ -224,23 +265,30 @@ void backward_reset_before(T* dx, T* dw_ih, T* dw_hh, T* db_ih, T* db_hh, T* dh,
       }
     });
     kernels::gemm_packed<T>(B, da_t, G, w_rz_p, dh, H, true);
+    if (!c.done) continue;
+    // The chunk's dA is complete: its share of dX, dW_ih, db_ih and dW_hh.
+    const i64 rows = (c.t1 - c.t0) * B, row0 = c.t0 * B;
+    detail::input_backward_chunk(dx, dw_ih, db_ih, dgates, x, w_ih, G, d, c, c.first,
+                                 accumulate_dx);
+    kernels::gemm_tn<T>(2 * H, H, rows, dgates, G, h_prev + row0 * H, H, dw_hh, H, !c.first);
+    kernels::gemm_tn<T>(H, H, rows, dgates + 2 * H, G, extra + row0 * H, H,
+                        dw_hh + 2 * H * H, H, !c.first);
   }
-  const i64 rows = d.T * B;
-  detail::input_backward(dx, dw_ih, db_ih, dgates, x, w_ih, G, d, accumulate_dx);
-  kernels::gemm_tn<T>(2 * H, H, rows, dgates, G, h_prev, H, dw_hh, H, false);
-  kernels::gemm_tn<T>(H, H, rows, dgates + 2 * H, G, extra, H, dw_hh + 2 * H * H, H, false);
   detail::copy_bias_grad(db_hh, db_ih, G);
 }
 
 }  // namespace
+
+std::int64_t gru_backward_chunk_rows(const Dims& d) {
+  return detail::backward_chunk_steps(d) * d.B;
+}
 
 template <typename T>
 void gru_forward(T* out, T* h, T* gates, T* h_prev, T* extra, T* work, const T* x,
                  const T* w_ih, const T* w_hh, const T* b_ih, const T* b_hh,
                  const std::int64_t* lengths, const Dims& d, bool reset_after) {
   if (reset_after) {
-    forward_reset_after(out, h, gates, h_prev, extra, work, x, w_ih, w_hh, b_ih, b_hh,
-                        lengths, d);
+    forward_reset_after(out, h, gates, h_prev, work, x, w_ih, w_hh, b_ih, b_hh, lengths, d);
   } else {
     forward_reset_before(out, h, gates, h_prev, extra, work, x, w_ih, w_hh, b_ih, b_hh,
                          lengths, d);
@@ -250,12 +298,12 @@ void gru_forward(T* out, T* h, T* gates, T* h_prev, T* extra, T* work, const T* 
 template <typename T>
 void gru_backward(T* dx, T* dw_ih, T* dw_hh, T* db_ih, T* db_hh, T* dh, T* dgates,
                   T* dgates_h, T* work, const T* dout, const T* x, const T* w_ih,
-                  const T* w_hh, const T* gates, const T* h_prev, const T* extra,
-                  const std::int64_t* lengths, const Dims& d, bool reset_after,
+                  const T* w_hh, const T* b_hh, const T* gates, const T* h_prev,
+                  const T* extra, const std::int64_t* lengths, const Dims& d, bool reset_after,
                   bool accumulate_dx) {
   if (reset_after) {
-    backward_reset_after(dx, dw_ih, dw_hh, db_ih, db_hh, dh, dgates, dgates_h, dout, x, w_ih,
-                         w_hh, gates, h_prev, extra, lengths, d, accumulate_dx);
+    backward_reset_after(dx, dw_ih, dw_hh, db_ih, db_hh, dh, dgates, dgates_h, work, dout, x,
+                         w_ih, w_hh, b_hh, gates, h_prev, lengths, d, accumulate_dx);
   } else {
     backward_reset_before(dx, dw_ih, dw_hh, db_ih, db_hh, dh, dgates, work, dout, x, w_ih,
                           w_hh, gates, h_prev, extra, lengths, d, accumulate_dx);
@@ -266,7 +314,7 @@ void gru_backward(T* dx, T* dw_ih, T* dw_hh, T* db_ih, T* db_hh, T* dh, T* dgate
   template void gru_forward<T>(T*, T*, T*, T*, T*, T*, const T*, const T*, const T*,        \
                                const T*, const T*, const std::int64_t*, const Dims&, bool); \
   template void gru_backward<T>(T*, T*, T*, T*, T*, T*, T*, T*, T*, const T*, const T*,     \
-                                const T*, const T*, const T*, const T*, const T*,           \
+                                const T*, const T*, const T*, const T*, const T*, const T*, \
                                 const std::int64_t*, const Dims&, bool, bool);
 RNNKIT_INSTANTIATE(float)
 RNNKIT_INSTANTIATE(double)

@@ -13,30 +13,34 @@ using detail::for_each_item;
 using detail::i64;
 using detail::time_at;
 
+std::int64_t rnn_backward_chunk_rows(const Dims& d) {
+  return detail::backward_chunk_steps(d) * d.B;
+}
+
 template <typename T>
-void rnn_forward(T* out, T* h, T* gates, T* h_prev, T* work, const T* x, const T* w_ih,
-                 const T* w_hh, const T* b_ih, const T* b_hh, const std::int64_t* lengths,
-                 const Dims& d, RnnActivation act) {
+void rnn_forward(T* out, T* h, T* gates, T* work, const T* x, const T* w_ih, const T* w_hh,
+                 const T* b_ih, const T* b_hh, const std::int64_t* lengths, const Dims& d,
+                 RnnActivation act) {
   const i64 B = d.B, H = d.H;
   detail::input_projection(gates, x, w_ih, b_ih, b_hh, H, H, d);  // (T*B, H)
-  static_cast<void>(work);  // rnn_work_size is 0: the step's GEMM accumulates into gates
+  static_cast<void>(work);  // the forward needs no scratch: the GEMM accumulates into gates
   kernels::PackedB<T> w_hh_p;  // W_hh^T (H, H), packed once for every step
   w_hh_p.pack_nt(H, H, w_hh, H);
   for (i64 n = 0; n < d.T; ++n) {
     const i64 t = time_at(n, d);
-    if (h_prev != nullptr) std::copy(h, h + B * H, h_prev + t * B * H);
     T* g_t = gates + t * B * H;
     // The pre-activations accumulate h W_hh^T in place (rows of inactive steps too: they
-    // are never read).
+    // are zeroed below).
     kernels::gemm_packed<T>(B, h, H, w_hh_p, g_t, H, true);
     T* out_t = out + t * B * d.ldo;
     for_each_item(B, H, [&](i64 b) {
       T* y = out_t + b * d.ldo;
+      T* a = g_t + b * H;  // pre-activation, then h_t
       if (!step_active(lengths, b, t)) {
         std::fill(y, y + H, T(0));  // h keeps its value
+        std::fill(a, a + H, T(0));  // the backward reads gates shifted as h_{t-1}
         return;
       }
-      T* a = g_t + b * H;  // pre-activation, then h_t
       if (act == RnnActivation::tanh) {
         kernels::tanh(H, a, a);
       } else {
@@ -48,18 +52,77 @@ void rnn_forward(T* out, T* h, T* gates, T* h_prev, T* work, const T* x, const T
   }
 }
 
+namespace {
+
+// dw_hh (H, H) written (accumulate = false) or added to: the chunk c's share of
+// sum_t dA_t^T h_{t-1}. dgates (rows of c, H) read: dA of the chunk. hs (T, B, ld_hs)
+// read, columns [0, H): h_t of every step, 0 in inactive rows. h0 (B, H) read. work
+// (2*B*H) scratch.
+//
+// The state entering step t of sequence b is h at the previous step visited (t-1 forward,
+// t+1 reverse) or h0 at the step where b starts (0 forward; lengths[b]-1 or T-1 reverse).
+// One GEMM pairs every row of the chunk with hs shifted by one step: in the reverse
+// direction a sequence's start row then meets an inactive row (0), which contributes
+// nothing, and rows of inactive steps have dA = 0. A second GEMM adds the start rows times
+// h0 (gathered when lengths make the reverse starts differ).
 template <typename T>
-void rnn_backward(T* dx, T* dw_ih, T* dw_hh, T* db_ih, T* db_hh, T* dh, T* dgates,
-                  const T* dout, const T* x, const T* w_ih, const T* w_hh, const T* gates,
-                  const T* h_prev, const std::int64_t* lengths, const Dims& d,
+void hidden_weight_grad(T* dw_hh, bool accumulate, const T* dgates, const T* hs, i64 ld_hs,
+                        const T* h0, T* work, const std::int64_t* lengths, const Dims& d,
+                        const detail::TimeChunk& c) {
+  const i64 B = d.B, H = d.H;
+  // Rows t in [s0, s1) of the chunk with an h_{t-1} in hs at row t + shift.
+  const i64 shift = d.reverse ? 1 : -1;
+  const i64 s0 = d.reverse ? c.t0 : std::max<i64>(c.t0, 1);
+  const i64 s1 = d.reverse ? std::min(c.t1, d.T - 1) : c.t1;
+  if (s1 > s0) {
+    kernels::gemm_tn<T>(H, H, (s1 - s0) * B, dgates + (s0 - c.t0) * B * H, H,
+                        hs + (s0 + shift) * B * ld_hs, ld_hs, dw_hh, H, accumulate);
+    accumulate = true;
+  }
+  if (!d.reverse || lengths == nullptr) {  // every sequence starts at the same step
+    const i64 start = d.reverse ? d.T - 1 : 0;
+    if (start >= c.t0 && start < c.t1) {
+      kernels::gemm_tn<T>(H, H, B, dgates + (start - c.t0) * B * H, H, h0, H, dw_hh, H,
+                          accumulate);
+    } else if (!accumulate) {
+      std::fill(dw_hh, dw_hh + H * H, T(0));
+    }
+    return;
+  }
+  T* da_start = work;         // (B, H): dA at the start rows in this chunk
+  T* h0_start = work + B * H;  // (B, H): h0 of those sequences
+  i64 count = 0;
+  for (i64 b = 0; b < B; ++b) {
+    const i64 start = lengths[b] - 1;
+    if (start < c.t0 || start >= c.t1) continue;
+    const T* da = dgates + ((start - c.t0) * B + b) * H;
+    std::copy(da, da + H, da_start + count * H);
+    std::copy(h0 + b * H, h0 + (b + 1) * H, h0_start + count * H);
+    ++count;
+  }
+  if (count > 0) {
+    kernels::gemm_tn<T>(H, H, count, da_start, H, h0_start, H, dw_hh, H, accumulate);
+  } else if (!accumulate) {
+    std::fill(dw_hh, dw_hh + H * H, T(0));
+  }
+}
+
+}  // namespace
+
+template <typename T>
+void rnn_backward(T* dx, T* dw_ih, T* dw_hh, T* db_ih, T* db_hh, T* dh, T* dgates, T* work,
+                  const T* dout, const T* x, const T* w_ih, const T* w_hh, const T* hs,
+                  i64 ld_hs, const T* h0, const std::int64_t* lengths, const Dims& d,
                   RnnActivation act, bool accumulate_dx) {
   const i64 B = d.B, H = d.H;
+  const i64 steps = detail::backward_chunk_steps(d);
   kernels::PackedB<T> w_hh_p;  // W_hh (H, H), packed once for every step
   w_hh_p.pack_nn(H, H, w_hh, H);
   for (i64 n = d.T - 1; n >= 0; --n) {
     const i64 t = time_at(n, d);
-    T* da_t = dgates + t * B * H;
-    const T* y_t = gates + t * B * H;
+    const detail::TimeChunk c = detail::chunk_of(n, steps, d);
+    T* da_t = dgates + (t - c.t0) * B * H;  // (B, H): this step's rows of the chunk
+    const T* y_t = hs + t * B * ld_hs;
     const T* dout_t = dout + t * B * d.ldo;
     for_each_item(B, H, [&](i64 b) {
       T* da = da_t + b * H;
@@ -68,7 +131,7 @@ void rnn_backward(T* dx, T* dw_ih, T* dw_hh, T* db_ih, T* db_hh, T* dh, T* dgate
         return;
       }
       T* dhb = dh + b * H;
-      const T* y = y_t + b * H;
+      const T* y = y_t + b * ld_hs;
       const T* dy_out = dout_t + b * d.ldo;
       for (i64 j = 0; j < H; ++j) {
         const T dy = dhb[j] + dy_out[j];
@@ -81,18 +144,21 @@ void rnn_backward(T* dx, T* dw_ih, T* dw_hh, T* db_ih, T* db_hh, T* dh, T* dgate
       }
     });
     kernels::gemm_packed<T>(B, da_t, H, w_hh_p, dh, H, true);
+    if (!c.done) continue;
+    // The chunk's dA is complete: its share of dX, dW_ih, db_ih and dW_hh.
+    detail::input_backward_chunk(dx, dw_ih, db_ih, dgates, x, w_ih, H, d, c, c.first,
+                                 accumulate_dx);
+    hidden_weight_grad(dw_hh, !c.first, dgates, hs, ld_hs, h0, work, lengths, d, c);
   }
-  detail::input_backward(dx, dw_ih, db_ih, dgates, x, w_ih, H, d, accumulate_dx);
-  kernels::gemm_tn<T>(H, H, d.T * B, dgates, H, h_prev, H, dw_hh, H, false);
   detail::copy_bias_grad(db_hh, db_ih, H);
 }
 
 #define RNNKIT_INSTANTIATE(T)                                                                 \
-  template void rnn_forward<T>(T*, T*, T*, T*, T*, const T*, const T*, const T*, const T*,    \
+  template void rnn_forward<T>(T*, T*, T*, T*, const T*, const T*, const T*, const T*,        \
                                const T*, const std::int64_t*, const Dims&, RnnActivation);    \
-  template void rnn_backward<T>(T*, T*, T*, T*, T*, T*, T*, const T*, const T*, const T*,     \
-                                const T*, const T*, const T*, const std::int64_t*,            \
-                                const Dims&, RnnActivation, bool);
+  template void rnn_backward<T>(T*, T*, T*, T*, T*, T*, T*, T*, const T*, const T*, const T*, \
+                                const T*, const T*, std::int64_t, const T*,                   \
+                                const std::int64_t*, const Dims&, RnnActivation, bool);
 RNNKIT_INSTANTIATE(float)
 RNNKIT_INSTANTIATE(double)
 #undef RNNKIT_INSTANTIATE

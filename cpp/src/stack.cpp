@@ -55,13 +55,38 @@ class Arena {
   i64 size_ = 0;
 };
 
+// Whether a cell's forward keeps h_prev (T, B, H). The RNN does not: its gates are h_t,
+// and its backward reads them shifted by one step (plus h0, kept instead) as h_{t-1}.
+bool keeps_h_prev(Mode mode) { return mode != Mode::rnn_tanh && mode != Mode::rnn_relu; }
+
+// Whether the RNN cells of layer k keep no gates of their own: without dropout, the next
+// layer's input, which the cache keeps, is exactly this layer's output [h_t forward |
+// h_t reverse] (0 in inactive rows), which is what the RNN backward reads its gates for.
+bool gates_in_next_input(Mode mode, const StackDims& s, i64 k, bool dropout) {
+  return !keeps_h_prev(mode) && k + 1 < s.L && !dropout;
+}
+
+// Rows of the backward's dgates (and GRU dgates_h) workspace: the RNN and GRU backward
+// work through chunks of time steps; the LSTM's needs all T*B rows.
+i64 dgates_rows(Mode mode, const Dims& d) {
+  switch (mode) {
+    case Mode::rnn_tanh:
+    case Mode::rnn_relu:
+      return rnn_backward_chunk_rows(d);
+    case Mode::lstm:
+      return checked_mul(d.T, d.B);
+    default:
+      return gru_backward_chunk_rows(d);
+  }
+}
+
 // (T, B, H) buffers a cell's forward keeps besides gates and h_prev: LSTM c_prev and
-// tanh_c, GRU extra.
+// tanh_c, reset-before GRU extra (r * h). The reset-after GRU's backward recomputes its
+// extra (h W_hn^T + b_hn) instead.
 i64 saved_state_buffers(Mode mode) {
   switch (mode) {
     case Mode::lstm:
       return 2;
-    case Mode::gru:
     case Mode::gru_reset_before:
       return 1;
     default:
@@ -98,9 +123,9 @@ Dims cell_dims(const StackDims& s, i64 k, i64 d) {
 
 // Lays out and allocates the cache's storage, and copies the inputs the backward needs.
 template <typename T>
-void prepare_cache(StackCache<T>& cache, const T* x, const CellWeights<T>* weights,
-                   const std::int64_t* lengths, const T* const* masks, Mode mode,
-                   const StackDims& s) {
+void prepare_cache(StackCache<T>& cache, const T* x, const T* h0,
+                   const CellWeights<T>* weights, const std::int64_t* lengths,
+                   const T* const* masks, Mode mode, const StackDims& s) {
   const i64 G = gate_count(mode), H = s.H, rows = checked_mul(s.T, s.B);
   const i64 gh = checked_mul(G, H), layer_out = checked_mul(rows, s.D * H);
   cache.mode = mode;
@@ -127,8 +152,14 @@ void prepare_cache(StackCache<T>& cache, const T* x, const CellWeights<T>* weigh
         o.b_ih = arena.take(gh);
         o.b_hh = arena.take(gh);
       }
-      o.gates = arena.take(checked_mul(rows, gh));
-      o.h_prev = arena.take(state);
+      if (!gates_in_next_input(mode, s, k, cache.has_masks)) {
+        o.gates = arena.take(checked_mul(rows, gh));
+      }
+      if (keeps_h_prev(mode)) {
+        o.h_prev = arena.take(state);
+      } else {
+        o.h0 = arena.take(checked_mul(s.B, H));
+      }
       if (saved_state_buffers(mode) >= 1) o.saved1 = arena.take(state);
       if (saved_state_buffers(mode) >= 2) o.saved2 = arena.take(state);
     }
@@ -148,6 +179,10 @@ void prepare_cache(StackCache<T>& cache, const T* x, const CellWeights<T>* weigh
       const auto& w = weights[k * s.D + d];
       std::copy(w.w_ih, w.w_ih + gh * layer_input_size(s, k), st + o.w_ih);
       std::copy(w.w_hh, w.w_hh + gh * H, st + o.w_hh);
+      if (o.h0 >= 0) {
+        const T* h0_cell = h0 + (k * s.D + d) * s.B * H;
+        std::copy(h0_cell, h0_cell + s.B * H, st + o.h0);
+      }
       if (s.bias) {
         std::copy(w.b_ih, w.b_ih + gh, st + o.b_ih);
         std::copy(w.b_hh, w.b_hh + gh, st + o.b_hh);
@@ -183,7 +218,7 @@ void cell_forward(Mode mode, T* out, T* h, T* c, const SavedBuffers<T>& s, T* wo
   switch (mode) {
     case Mode::rnn_tanh:
     case Mode::rnn_relu:
-      rnn_forward(out, h, s.gates, s.h_prev, work, x, w.w_ih, w.w_hh, w.b_ih, w.b_hh, lengths,
+      rnn_forward(out, h, s.gates, work, x, w.w_ih, w.w_hh, w.b_ih, w.b_hh, lengths,
                   d, mode == Mode::rnn_tanh ? RnnActivation::tanh : RnnActivation::relu);
       return;
     case Mode::lstm:
@@ -209,14 +244,16 @@ void stack_forward(T* out, T* h_n, T* c_n, StackCache<T>* cache, const T* x, con
   const i64 rows = checked_mul(s.T, s.B);
   const i64 gh = checked_mul(gate_count(mode), H);
   const i64 state = checked_mul(checked_mul(s.L * s.D, s.B), H);  // (L*D, B, H)
-  if (training) prepare_cache(*cache, x, weights, lengths, masks, mode, s);
+  if (training) prepare_cache(*cache, x, h0, weights, lengths, masks, mode, s);
   const bool dropout = masks != nullptr && s.L > 1;
 
-  // Scratch for this call: cell work, and at inference the gates and two layer buffers
-  // (layer k writes buffer k % 2; in training the cache holds these instead).
+  // Scratch for this call: cell work, the gates at inference and for the RNN layers whose
+  // cache keeps none (gates_in_next_input), and at inference two layer buffers (layer k
+  // writes buffer k % 2; in training the cache holds these instead).
   Arena arena;
   const i64 work_at = arena.take(cell_work_size(mode, cell_dims(s, 0, 0)));
-  const i64 gates_at = training ? -1 : arena.take(checked_mul(rows, gh));
+  const bool gates_scratch = !training || gates_in_next_input(mode, s, 0, dropout);
+  const i64 gates_at = gates_scratch ? arena.take(checked_mul(rows, gh)) : -1;
   const i64 layer_at =
       training || s.L == 1 ? -1 : arena.take(checked_mul(checked_mul(2, rows), DH));
   PooledArray<T> scratch(arena.size());
@@ -236,8 +273,8 @@ void stack_forward(T* out, T* h_n, T* c_n, StackCache<T>* cache, const T* x, con
       SavedBuffers<T> saved;
       if (training) {
         const auto& o = cache->cells[cell];
-        saved.gates = st + o.gates;
-        saved.h_prev = st + o.h_prev;
+        saved.gates = o.gates < 0 ? scratch.get() + gates_at : st + o.gates;
+        saved.h_prev = o.h_prev < 0 ? nullptr : st + o.h_prev;
         saved.saved1 = o.saved1 < 0 ? nullptr : st + o.saved1;
         saved.saved2 = o.saved2 < 0 ? nullptr : st + o.saved2;
       } else {
@@ -263,12 +300,16 @@ void stack_backward(T* dx, T* dh0, T* dc0, const CellGrads<T>* grads,
   const std::int64_t* lengths = cache.has_lengths ? cache.lengths.data() : nullptr;
   const T* st = cache.storage.get();
 
-  // Scratch: dgates (T, B, G*H), for the reset-after GRU dgates_h (T, B, G*H), cell work,
-  // and two buffers (T, B, D*H) for the gradient w.r.t. a layer's input (layer k writes
-  // buffer k % 2, which becomes layer k-1's output gradient).
+  // Scratch: dgates (R, G*H), for the reset-after GRU dgates_h (R, H), where R is T*B
+  // (LSTM) or one chunk of time steps (RNN, GRU: see dgates_rows); cell work; and two
+  // buffers (T, B, D*H) for the gradient w.r.t. a layer's input (layer k writes buffer
+  // k % 2, which becomes layer k-1's output gradient).
   Arena arena;
-  const i64 dgates_at = arena.take(checked_mul(rows, gh));
-  const i64 dgates_h_at = mode == Mode::gru ? arena.take(checked_mul(rows, gh)) : -1;
+  const i64 dgates_size = checked_mul(dgates_rows(mode, cell_dims(s, 0, 0)), gh);
+  const i64 dgates_at = arena.take(dgates_size);
+  const i64 dgates_h_at =
+      mode == Mode::gru ? arena.take(checked_mul(dgates_rows(mode, cell_dims(s, 0, 0)), H))
+                        : -1;
   const i64 work_at = arena.take(cell_work_size(mode, cell_dims(s, 0, 0)));
   const i64 layer_at = s.L == 1 ? -1 : arena.take(checked_mul(checked_mul(2, rows), DH));
   PooledArray<T> scratch(arena.size());
@@ -288,16 +329,23 @@ void stack_backward(T* dx, T* dh0, T* dc0, const CellGrads<T>* grads,
       const auto& g = grads[cell];
       const T* w_ih = st + o.w_ih;
       const T* w_hh = st + o.w_hh;
+      // (T, B, ld_gates); an RNN layer without gates of its own reads its output columns
+      // in the next layer's input (gates_in_next_input).
       const T* gates = st + o.gates;
-      const T* h_prev = st + o.h_prev;
+      i64 ld_gates = gh;
+      if (o.gates < 0) {
+        gates = st + cache.input_offsets[k + 1] + d * H;
+        ld_gates = DH;
+      }
+      const T* h_prev = o.h_prev < 0 ? nullptr : st + o.h_prev;
       const Dims cd = cell_dims(s, k, d);
       const bool accumulate = d > 0;  // the reverse direction adds into the same d_in
       T* dh = dh0 + cell * BH;
       switch (mode) {
         case Mode::rnn_tanh:
         case Mode::rnn_relu:
-          rnn_backward(d_in, g.dw_ih, g.dw_hh, g.db_ih, g.db_hh, dh, dgates, d_out + d * H, in,
-                       w_ih, w_hh, gates, h_prev, lengths, cd,
+          rnn_backward(d_in, g.dw_ih, g.dw_hh, g.db_ih, g.db_hh, dh, dgates, work,
+                       d_out + d * H, in, w_ih, w_hh, gates, ld_gates, st + o.h0, lengths, cd,
                        mode == Mode::rnn_tanh ? RnnActivation::tanh : RnnActivation::relu,
                        accumulate);
           break;
@@ -309,8 +357,9 @@ void stack_backward(T* dx, T* dh0, T* dc0, const CellGrads<T>* grads,
         case Mode::gru:
         case Mode::gru_reset_before:
           gru_backward(d_in, g.dw_ih, g.dw_hh, g.db_ih, g.db_hh, dh, dgates, dgates_h, work,
-                       d_out + d * H, in, w_ih, w_hh, gates, h_prev, st + o.saved1, lengths,
-                       cd, mode == Mode::gru, accumulate);
+                       d_out + d * H, in, w_ih, w_hh, o.b_hh < 0 ? nullptr : st + o.b_hh,
+                       gates, h_prev, o.saved1 < 0 ? nullptr : st + o.saved1, lengths, cd,
+                       mode == Mode::gru, accumulate);
           break;
       }
     }

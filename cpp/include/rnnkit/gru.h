@@ -11,7 +11,9 @@
 // h W_hh^T (B x 3H; with reset_after=false, h W_{hr,hz}^T (B x 2H) and, once r is known,
 // (r*h) W_hn^T (B x H)) and the elementwise cell. Backward: each step does the
 // elementwise derivative and dA W_hh (reset_after=false: dA_n W_hn, then dA_rz W_hrz);
-// dX, dW_ih, dW_hh and the bias sums are single GEMMs / sums over T*B rows after the loop.
+// dX, dW_ih, dW_hh and the bias sums are GEMMs / sums over chunks of consecutive time
+// steps (gru_backward_chunk_rows rows each, >= 512 unless T*B is smaller), done as each
+// chunk's dA is complete, so dA is never held for all T*B rows.
 //
 // No allocation inside the time loop: every buffer comes from the caller (the stack,
 // stack.h), except W_hh packed for the GEMM kernel (gemm.h PackedB), made once per call.
@@ -22,8 +24,18 @@
 
 namespace rnnkit {
 
-// Elements of the `work` scratch buffer that gru_forward / gru_backward need.
-inline std::int64_t gru_work_size(const Dims& d) { return d.B * 4 * d.H; }
+// Rows of gru_backward's dgates (and dgates_h) workspaces: one chunk of consecutive time
+// steps, ceil(512 / B) steps (at most T) times B.
+std::int64_t gru_backward_chunk_rows(const Dims& d);
+
+// Elements of the `work` scratch buffer that gru_forward / gru_backward need: the forward's
+// (B, 3H) step products and (B, H) r * h; the reset_after backward's h W_hn^T + b_hn of one
+// chunk (gru_backward_chunk_rows(d), H) and one step's dL/d(h W_hh^T) (B, 3H).
+inline std::int64_t gru_work_size(const Dims& d) {
+  const std::int64_t step = d.B * 4 * d.H;
+  const std::int64_t chunk = gru_backward_chunk_rows(d) * d.H + d.B * 3 * d.H;
+  return step > chunk ? step : chunk;
+}
 
 // Forward.
 //   out    (T, B, ldo) written, columns [0, H): h_t, or 0 where step t of b is inactive.
@@ -32,8 +44,10 @@ inline std::int64_t gru_work_size(const Dims& d) { return d.B * 4 * d.H; }
 //   gates  (T, B, 3H)  written: the activations [r, z, n] of every active row.
 //                      Workspace at inference; kept for backward when training.
 //   h_prev (T, B, H)   written when not nullptr (training): the state entering step t.
-//   extra  (T, B, H)   written when not nullptr (training; given with h_prev):
-//                      reset_after: h W_hn^T + b_hn;  reset_before: r * h_{t-1}.
+//   extra  (T, B, H)   reset_before: written when not nullptr (training; given with
+//                      h_prev): r * h_{t-1}. reset_after: unused, nullptr (the backward
+//                      recomputes h_{t-1} W_hn^T + b_hn from h_prev, chunk by chunk: one
+//                      extra GEMM over T*B rows instead of keeping T*B*H values).
 //   work   gru_work_size(d) elements, scratch.
 //   x      (T, B, I) read.  w_ih (3H, I), w_hh (3H, H) read.
 //   b_ih, b_hh (3H,) read, or nullptr (no bias).
@@ -43,24 +57,27 @@ void gru_forward(T* out, T* h, T* gates, T* h_prev, T* extra, T* work, const T* 
                  const T* w_ih, const T* w_hh, const T* b_ih, const T* b_hh,
                  const std::int64_t* lengths, const Dims& d, bool reset_after);
 
-// Backward of gru_forward (which must have run with h_prev and extra: training).
+// Backward of gru_forward (which must have run with h_prev, and for reset_before with
+// extra: training).
 //   dx       (T, B, I) written, or accumulated when accumulate_dx (the two directions of
 //                      a layer add into one buffer): dA W_ih; zero rows at inactive steps.
 //   dw_ih    (3H, I), dw_hh (3H, H) written.
 //   db_ih, db_hh (3H,) written, or nullptr (no bias).
 //   dh       (B, H)    read as dL/dh_n, written as dL/dh0.
-//   dgates   (T, B, 3H) written, workspace: dL/d(input side of the pre-activations).
-//   dgates_h (T, B, 3H) written, workspace, reset_after only (else nullptr): dL/d(h W_hh^T
-//                      + b_hh), which differs from dgates in the n block (times r).
+//   dgates   (gru_backward_chunk_rows(d), 3H) written, workspace: dL/d(input side of the
+//                      pre-activations) of one chunk of time steps.
+//   dgates_h (gru_backward_chunk_rows(d), H) written, workspace, reset_after only (else
+//                      nullptr): the n block of dL/d(h W_hh^T + b_hh) of the chunk, dgates'
+//                      n block times r (its r and z blocks are dgates').
 //   work     gru_work_size(d) elements, scratch.
 //   dout     (T, B, ldo) read, columns [0, H): dL/dout; ignored at inactive steps.
-//   x, w_ih, w_hh, lengths, reset_after: as given to gru_forward. gates, h_prev, extra:
-//   what it kept.
+//   x, w_ih, w_hh, b_hh, lengths, reset_after: as given to gru_forward (b_hh read by
+//   reset_after only). gates, h_prev, extra (reset_before; else nullptr): what it kept.
 template <typename T>
 void gru_backward(T* dx, T* dw_ih, T* dw_hh, T* db_ih, T* db_hh, T* dh, T* dgates,
                   T* dgates_h, T* work, const T* dout, const T* x, const T* w_ih,
-                  const T* w_hh, const T* gates, const T* h_prev, const T* extra,
-                  const std::int64_t* lengths, const Dims& d, bool reset_after,
+                  const T* w_hh, const T* b_hh, const T* gates, const T* h_prev,
+                  const T* extra, const std::int64_t* lengths, const Dims& d, bool reset_after,
                   bool accumulate_dx);
 
 }  // namespace rnnkit

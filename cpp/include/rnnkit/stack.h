@@ -64,11 +64,14 @@ struct StackCache {
   std::int64_t storage_size = 0;
   // Offsets into storage. Per layer k: input (T, B, I_k), after dropout. Per mask k:
   // (T, B, D*H). Per cell k*D + d: its weights (CellWeights layout) and what its forward
-  // kept: gates (T, B, G*H), h_prev (T, B, H), c_prev or GRU extra (T, B, H), tanh_c
-  // (T, B, H) (see the cell headers); -1 where a mode has no such buffer.
+  // kept: gates (T, B, G*H), h_prev (T, B, H) (LSTM, GRU), h0 (B, H) (RNN, whose backward
+  // takes h_{t-1} from its gates = h_t instead of h_prev), c_prev or reset-before GRU extra
+  // (T, B, H), tanh_c (T, B, H) (see the cell headers); -1 where a mode has no such buffer.
+  // RNN layers below the last keep no gates when there is no dropout: their h_t are their
+  // columns of the next layer's input.
   struct CellOffsets {
     std::int64_t w_ih = -1, w_hh = -1, b_ih = -1, b_hh = -1;
-    std::int64_t gates = -1, h_prev = -1, saved1 = -1, saved2 = -1;
+    std::int64_t gates = -1, h_prev = -1, h0 = -1, saved1 = -1, saved2 = -1;
   };
   std::vector<std::int64_t> input_offsets;  // (L,)
   std::vector<std::int64_t> mask_offsets;   // (L-1,) when has_masks

@@ -1,0 +1,169 @@
+"""The RNN and GRU backward over several chunks of time steps, and what the RNN keeps.
+
+The native RNN/GRU backward keeps dA for one chunk of consecutive time steps (about 512
+rows: ceil(512 / B) steps) and runs dX, dW_ih, dW_hh and the bias sums chunk by chunk;
+the RNN takes h_{t-1} from its saved activations shifted by one step, plus h0 where a
+sequence starts (in the reverse direction with lengths: at step lengths[b]-1, which may
+fall in any chunk). The other native tests use T*B below 512 (one chunk), so these cases
+cross chunk boundaries: short last chunks, boundaries on a sequence's start, every
+layout (layers, directions, lengths, dropout), against the NumPy reference with the
+tolerances of test_native, the same bits for 1 and 2 threads, and a cache that does not
+change when the caller's h0 does. Without dropout, an RNN layer below the last keeps no
+activations of its own: the backward reads them in the next layer's input, which the
+cache keeps anyway (its size is checked here too).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from rnnkit import _core, _native, reference
+from test_native import TOL, assert_close, assert_results_close, make_problem, run
+
+CHUNK_MODES = ("rnn_tanh", "rnn_relu", "gru", "gru_reset_before")
+
+
+def chunk_steps(T: int, B: int) -> int:
+    """Time steps per backward chunk (cell_common.h backward_chunk_steps)."""
+    return min(T, max(1, -(-512 // B)))
+
+
+# (T, B): 2 chunks, the last short (103 + 47 steps); B = 1 with 512-step chunks (512 + 88);
+# steps of 2 over 3 steps (2 + 1); chunks ending exactly at T (8 + 8).
+CHUNK_SHAPES = [(150, 5), (600, 1), (3, 300), (16, 64)]
+
+
+def test_shapes_cross_chunks():
+    for T, B in CHUNK_SHAPES:
+        assert chunk_steps(T, B) < T
+
+
+# Without dropout (masks=False) for the RNN only: its lower layer then reads h_t from the
+# upper layer's input; the GRU keeps the same buffers either way.
+CASES = [
+    (mode, shape, dtype, lengths, masks)
+    for mode in CHUNK_MODES
+    for shape in CHUNK_SHAPES
+    for dtype in (np.float64, np.float32)
+    for lengths in (False, True)
+    for masks in ((True, False) if mode.startswith("rnn") else (True,))
+]
+
+
+def case_id(case):
+    mode, (T, B), dtype, lengths, masks = case
+    flags = ("-len" if lengths else "") + ("-drop" if masks else "")
+    return f"{mode}-T{T}B{B}-{dtype.__name__}{flags}"
+
+
+@pytest.mark.parametrize("case", CASES, ids=case_id)
+def test_chunked_backward_matches_reference(case):
+    """Two layers, two directions: every output and gradient."""
+    mode, (T, B), dtype, lengths, masks = case
+    p = make_problem(mode, T, B, 3, 4, 2, 2, lengths=lengths, masks=masks, dtype=dtype, seed=T + B)
+    got = run(_native, p)
+    assert_results_close(got, run(reference, p), TOL[dtype])
+
+
+@pytest.mark.parametrize("layers", [1, 2])
+@pytest.mark.parametrize("mode", CHUNK_MODES)
+def test_reverse_starts_in_every_chunk(mode, layers):
+    """Reverse direction, lengths spread so that sequences start (at lengths[b]-1) in
+    each of several chunks, on their boundaries and at T-1; one sequence of length 1."""
+    T, B = 40, 64  # 8 steps per chunk: chunks [32, 40), [24, 32), ..., [0, 8)
+    p = make_problem(mode, T, B, 3, 5, layers, 2, lengths=True, dtype=np.float64, seed=11)
+    p["lengths"] = np.array([1 + (7 * b) % T for b in range(B)], dtype=np.int64)
+    p["lengths"][:4] = [1, 8, 9, T]
+    got = run(_native, p)
+    assert_results_close(got, run(reference, p), TOL[np.float64])
+    for b, n in enumerate(p["lengths"]):
+        assert not got["out"][n:, b].any() and not got["dx"][n:, b].any()
+
+
+@pytest.fixture
+def restore_threads():
+    before = _core.get_num_threads()
+    yield
+    _core.set_num_threads(before)
+
+
+@pytest.mark.parametrize("masks", [True, False], ids=["drop", "nodrop"])
+@pytest.mark.parametrize("mode", CHUNK_MODES)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=lambda d: d.__name__)
+def test_chunked_same_bits_for_1_and_2_threads(mode, dtype, masks, restore_threads):
+    """3 chunks of 4 steps (B = 128), large enough for the parallel paths."""
+    p = make_problem(mode, 10, 128, 8, 96, 2, 2, lengths=True, masks=masks, dtype=dtype, seed=5)
+    results = {}
+    for threads in (1, 2):
+        _core.set_num_threads(threads)
+        results[threads] = run(_native, p)
+    for name, one in results[1].items():
+        two = results[2][name]
+        assert (one is None and two is None) or one.tobytes() == two.tobytes(), name
+
+
+@pytest.mark.parametrize("mode", ["rnn_tanh", "rnn_relu"])
+def test_rnn_cache_keeps_h0(mode):
+    """The RNN backward reads h0 (dW_hh at each sequence's first step) from the cache:
+    changing the caller's h0 after the forward changes nothing."""
+    p = make_problem(mode, 30, 20, 3, 4, 2, 2, lengths=True, masks=True, seed=2)
+    want = run(reference, p)
+    out, h_n, c_n, cache = _native.stack_forward(
+        mode,
+        p["x"],
+        p["h0"],
+        None,
+        p["weights"],
+        p["lengths"],
+        p["masks"],
+        True,
+        num_directions=2,
+    )
+    p["h0"][:] = 5.0
+    dx, dh0, _, dweights = _native.stack_backward(mode, cache, p["dout"], p["dh_n"], None)
+    assert_close(dx, want["dx"], 1e-10, "dx")
+    for i, grads in enumerate(dweights):
+        assert_close(grads[1], want[f"dw_hh[{i}]"], 1e-10, f"dw_hh[{i}]")
+
+
+@pytest.mark.parametrize("mode", ["rnn_tanh", "gru", "gru_reset_before"])
+def test_training_cache_size(mode):
+    """What a one-layer training forward keeps, in elements (T, B, I, H): the input copy,
+    the weights and, RNN: h_t (T*B*H) and h0 (B*H), no copy of h_{t-1};
+    GRU (reset_after): [r, z, n] (3*T*B*H) and h_{t-1} (T*B*H), not h W_hn^T + b_hn (the
+    backward recomputes it); GRU reset_before: also r * h_{t-1} (T*B*H)."""
+    T, B, n_in, H = 7, 3, 5, 4
+    p = make_problem(mode, T, B, n_in, H, 1, 1, dtype=np.float64)
+    *_, cache = _native.stack_forward(
+        mode, p["x"], p["h0"], None, p["weights"], None, None, True, num_directions=1
+    )
+    G = 1 if mode == "rnn_tanh" else 3
+    weights = G * H * (n_in + H) + 2 * G * H
+    saved = {"rnn_tanh": T * B * H + B * H, "gru": 4 * T * B * H, "gru_reset_before": 5 * T * B * H}
+    saved = saved[mode]
+    assert cache.nbytes == 8 * (T * B * n_in + weights + saved)
+
+
+@pytest.mark.parametrize("dropout", [False, True], ids=["nodrop", "drop"])
+def test_rnn_lower_layers_keep_no_gates_without_dropout(dropout):
+    """Two layers, two directions (T, B, I, H): the cache keeps x, layer 1's input, the
+    weights, h0 per cell and h_t of the upper layer's cells; the lower layer's h_t too only
+    with dropout (the next layer's input is then masked), and the masks."""
+    T, B, n_in, H, D = 7, 3, 5, 4, 2
+    p = make_problem("rnn_tanh", T, B, n_in, H, 2, D, masks=dropout, dtype=np.float64)
+    *_, cache = _native.stack_forward(
+        "rnn_tanh",
+        p["x"],
+        p["h0"],
+        None,
+        p["weights"],
+        None,
+        p["masks"],
+        True,
+        num_directions=D,
+    )
+    inputs = T * B * (n_in + D * H)
+    weights = D * (H * n_in + H * H + 2 * H) + D * (H * D * H + H * H + 2 * H)
+    kept_h = (2 if dropout else 1) * D * T * B * H
+    masks = T * B * D * H if dropout else 0
+    assert cache.nbytes == 8 * (inputs + weights + 2 * D * B * H + kept_h + masks)
