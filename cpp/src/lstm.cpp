@@ -30,8 +30,11 @@ using detail::time_at;
 namespace {
 
 // Below this many multiply-adds per step (B x 4H x H) the time loop runs on the calling
-// thread: a barrier per step (about a microsecond with both threads spinning, far more
-// when another process holds the other core) would cost more than half the step saves.
+// thread. Measured on 2 cores (T = 200, inference, input size 8): at 2^17 (B = 2,
+// H = 128) two threads only break even with one, at 2^18 (B = 4, H = 128; B = 1,
+// H = 256) they are 1.4-1.9x faster. Below it gemm_packed never forks either (its own
+// threshold, gemm.cpp, counts at least 4 rows against 2^19), so a small cell's step
+// never pays for a team.
 constexpr i64 kMinTeamWork = i64(1) << 17;
 
 // Threads for the time loop of a B x H cell: 1 without OpenMP, with one thread
@@ -60,7 +63,9 @@ template <typename T>
 Slice slice_of(i64 H, int parts, int id) {
   constexpr i64 P = kernels::PackedB<T>::kPanel;
   const i64 blocks = (H + P - 1) / P;
-  auto at = [&](int i) { return std::min(H, ((blocks / parts) * i + std::min<i64>(i, blocks % parts)) * P); };
+  auto at = [&](int i) {
+    return std::min(H, ((blocks / parts) * i + std::min<i64>(i, blocks % parts)) * P);
+  };
   return Slice{at(id), at(id + 1)};
 }
 
@@ -87,9 +92,10 @@ void run_team(int threads, i64 H, const Body& body) {
   body(Slice{0, H}, [] {});
 }
 
-// Units of a row the fused cell handles per pass; its tanh(c) at inference lives in a
+// Units of a row the fused cell handles per pass (its 4 gate blocks, c, tanh(c) and h
+// take 7 x 512 elements: 14 KiB of floats, inside L1); tanh(c) at inference lives in a
 // stack buffer of this many elements.
-constexpr i64 kChunk = 128;
+constexpr i64 kChunk = 512;
 
 // Loops of cell_chunk. Restrict-qualified parameters (the buffers never overlap) let the
 // compiler vectorise them without run-time alias checks.
@@ -125,8 +131,12 @@ void cell_chunk(i64 n, i64 H, T* a, const T* bias, T* c, T* tc, T* h, T* y) {
   if (bias != nullptr) {
     for (i64 q = 0; q < 4; ++q) add_to(n, a + q * H, bias + q * H);
   }
-  kernels::sigmoid(n, a, a);                  // i
-  kernels::sigmoid(n, a + H, a + H);          // f
+  if (n == H) {
+    kernels::sigmoid(2 * n, a, a);  // i, f side by side: one call
+  } else {
+    kernels::sigmoid(n, a, a);          // i
+    kernels::sigmoid(n, a + H, a + H);  // f
+  }
   kernels::tanh(n, a + 2 * H, a + 2 * H);     // g
   kernels::sigmoid(n, a + 3 * H, a + 3 * H);  // o
   update_c(n, c, a, a + H, a + 2 * H);
