@@ -298,12 +298,18 @@ def restore_threads():
 
 
 # Sizes large enough that the per-step rows and the bias sums take the parallel path
-# (at least 2**14 elements of work): (mode, T, B, H, dtype)
+# (at least 2**14 elements of work), and for the LSTM that its time loop runs on a team
+# of threads each owning a slice of hidden units (B * 4H * H >= 2**17 multiply-adds per
+# step): (mode, T, B, H, dtype). The odd-T LSTM cases end with h in the second of its
+# double buffers; H = 40 (float, 16-unit panels: slices of 32 and 8 units) and H = 72
+# (double, 8-unit panels: 40 and 32) give slices that are uneven or not panel multiples.
 THREAD_CASES = [
     ("rnn_tanh", 2, 128, 128, np.float32),
     ("rnn_relu", 2, 128, 128, np.float64),
     ("lstm", 4, 64, 64, np.float32),
     ("lstm", 4, 64, 64, np.float64),
+    ("lstm", 5, 48, 40, np.float32),
+    ("lstm", 3, 40, 72, np.float64),
     ("gru", 4, 64, 96, np.float32),
     ("gru_reset_before", 4, 64, 96, np.float64),
 ]

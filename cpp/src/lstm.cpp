@@ -1,4 +1,14 @@
 // LSTM cell, forward and backward (see lstm.h).
+//
+// Threads (DESIGN §4.6): when the per-step product is large enough, ONE OpenMP team runs
+// the whole time loop (no fork/join per step). Thread k owns the hidden units
+// [u0, u1) of its slice (slice_of below): per step it computes only the gate columns of
+// its units (4 column ranges of the GEMM, one per gate block), the cell for its units of
+// every row, and meets the others at one barrier. Every output element is computed by
+// exactly the same operations whichever thread owns it (gemm_packed_cols gives each
+// column the bits of the whole product; the activations depend only on their input), and
+// without a team the same code runs as one thread owning [0, H): the bits never depend on
+// the thread count.
 #include "rnnkit/lstm.h"
 
 #include <algorithm>
@@ -6,84 +16,226 @@
 #include "cell_common.h"
 #include "rnnkit/activations.h"
 #include "rnnkit/gemm.h"
+#include "rnnkit/threads.h"
+
+#ifdef RNNKIT_HAVE_OPENMP
+#include <omp.h>
+#endif
 
 namespace rnnkit {
 
-using detail::for_each_item;
 using detail::i64;
 using detail::time_at;
+
+namespace {
+
+// Below this many multiply-adds per step (B x 4H x H) the time loop runs on the calling
+// thread. Measured on 2 cores (T = 200, inference, input size 8): at 2^17 (B = 2,
+// H = 128) two threads only break even with one, at 2^18 (B = 4, H = 128; B = 1,
+// H = 256) they are 1.4-1.9x faster. Below it gemm_packed never forks either (its own
+// threshold, gemm.cpp, counts at least 4 rows against 2^19), so a small cell's step
+// never pays for a team.
+constexpr i64 kMinTeamWork = i64(1) << 17;
+
+// Threads for the time loop of a B x H cell: 1 without OpenMP, with one thread
+// requested, below kMinTeamWork, or when already inside a parallel region; never more
+// than one per panel of units (a slice narrower than a panel wastes the micro-tiles).
+template <typename T>
+int team_size(i64 B, i64 H) {
+#ifdef RNNKIT_HAVE_OPENMP
+  const int requested = get_num_threads();
+  if (requested <= 1 || omp_in_parallel() || B * 4 * H * H < kMinTeamWork) return 1;
+  const i64 panels = (H + kernels::PackedB<T>::kPanel - 1) / kernels::PackedB<T>::kPanel;
+  return static_cast<int>(std::min<i64>(requested, panels));
+#else
+  (void)B, (void)H;
+  return 1;
+#endif
+}
+
+// Hidden units [u0, u1) of thread `id` of `parts`: near-equal numbers of whole panels
+// (PackedB<T>::kPanel units) so that each thread's gate columns start on a panel
+// boundary whenever H is a multiple of the panel width.
+struct Slice {
+  i64 u0, u1;
+};
+template <typename T>
+Slice slice_of(i64 H, int parts, int id) {
+  constexpr i64 P = kernels::PackedB<T>::kPanel;
+  const i64 blocks = (H + P - 1) / P;
+  auto at = [&](int i) {
+    return std::min(H, ((blocks / parts) * i + std::min<i64>(i, blocks % parts)) * P);
+  };
+  return Slice{at(id), at(id + 1)};
+}
+
+// Runs body(slice, barrier) on a team of `threads` threads, each with its own slice of
+// [0, H), or on the calling thread with the slice [0, H) when threads == 1. barrier()
+// waits for the whole team (nothing on one thread).
+template <typename T, class Body>
+void run_team(int threads, i64 H, const Body& body) {
+#ifdef RNNKIT_HAVE_OPENMP
+  if (threads > 1) {
+#pragma omp parallel num_threads(threads)
+    {
+      // The team OpenMP gave (it may give fewer threads than asked for).
+      const int n = omp_get_num_threads();
+      const Slice s = slice_of<T>(H, n, omp_get_thread_num());
+      body(s, [] {
+#pragma omp barrier
+      });
+    }
+    return;
+  }
+#endif
+  (void)threads;
+  body(Slice{0, H}, [] {});
+}
+
+// Units of a row the fused cell handles per pass (its 4 gate blocks, c, tanh(c) and h
+// take 7 x 512 elements: 14 KiB of floats, inside L1); tanh(c) at inference lives in a
+// stack buffer of this many elements.
+constexpr i64 kChunk = 512;
+
+// Loops of cell_chunk. Restrict-qualified parameters (the buffers never overlap) let the
+// compiler vectorise them without run-time alias checks.
+//   x (n,) accumulated: x += b (n,).
+template <typename T>
+void add_to(i64 n, T* __restrict x, const T* __restrict b) {
+  for (i64 j = 0; j < n; ++j) x[j] += b[j];
+}
+//   c (n,) read as c_{t-1}, written as c_t = f * c_{t-1} + i * g; i, f, g (n,) read.
+template <typename T>
+void update_c(i64 n, T* __restrict c, const T* __restrict i, const T* __restrict f,
+              const T* __restrict g) {
+  for (i64 j = 0; j < n; ++j) c[j] = f[j] * c[j] + i[j] * g[j];
+}
+//   h, y (n,) written: o * tc; o, tc (n,) read.
+template <typename T>
+void update_h(i64 n, T* __restrict h, T* __restrict y, const T* __restrict o,
+              const T* __restrict tc) {
+  for (i64 j = 0; j < n; ++j) {
+    const T v = o[j] * tc[j];
+    h[j] = v;
+    y[j] = v;
+  }
+}
+
+// The cell for units [0, n) of one active row (all pointers at the chunk's first unit):
+//   a (gates row, 4 blocks H apart) read as pre-activations, written as [i, f, g, o].
+//   bias (4 blocks H apart) read, or nullptr.  c read as c_{t-1}, written as c_t.
+//   tc written: tanh(c_t).  h, y written: h_t.
+// The arithmetic of every element is the one-row-at-a-time formula's (the same bits).
+template <typename T>
+void cell_chunk(i64 n, i64 H, T* a, const T* bias, T* c, T* tc, T* h, T* y) {
+  if (bias != nullptr) {
+    for (i64 q = 0; q < 4; ++q) add_to(n, a + q * H, bias + q * H);
+  }
+  if (n == H) {
+    kernels::sigmoid(2 * n, a, a);  // i, f side by side: one call
+  } else {
+    kernels::sigmoid(n, a, a);          // i
+    kernels::sigmoid(n, a + H, a + H);  // f
+  }
+  kernels::tanh(n, a + 2 * H, a + 2 * H);     // g
+  kernels::sigmoid(n, a + 3 * H, a + 3 * H);  // o
+  update_c(n, c, a, a + H, a + 2 * H);
+  kernels::tanh(n, c, tc);
+  update_h(n, h, y, a + 3 * H, tc);
+}
+
+}  // namespace
 
 template <typename T>
 void lstm_forward(T* out, T* h, T* c, T* gates, T* h_prev, T* c_prev, T* tanh_c, T* work,
                   const T* x, const T* w_ih, const T* w_hh, const T* b_ih, const T* b_hh,
                   const std::int64_t* lengths, const Dims& d) {
-  const i64 B = d.B, H = d.H, G = 4 * H;
+  const i64 B = d.B, H = d.H, G = 4 * H, T_ = d.T;
   const bool training = h_prev != nullptr;
   // The biases are added in the step (where the row is in cache anyway), not in a pass
   // over all T*B rows of the projection.
   detail::input_projection<T>(gates, x, w_ih, nullptr, nullptr, 0, G, d);  // (T*B, 4H)
-  T* scratch = work;           // (B, H): tanh(c_t) at inference
-  T* bias = work + B * H;      // (4H,): b_ih + b_hh
+  // h is double buffered so that one barrier per step suffices: step n's GEMM reads all
+  // units of hbuf[n % 2] (h_{t-1}) while each thread writes its units of h_t into
+  // hbuf[(n + 1) % 2]; the barrier then orders those writes before step n+1's GEMM, and
+  // nobody writes hbuf[n % 2] again before the next barrier.
+  T* hbuf[2] = {h, work};      // (B, H) each: the caller's h and work's first B*H
+  T* bias = work + B * H;      // (4H,): b_ih + b_hh, or unused
   const bool has_bias = b_ih != nullptr || b_hh != nullptr;
   for (i64 j = 0; j < G && has_bias; ++j) {
     bias[j] = (b_ih != nullptr ? b_ih[j] : T(0)) + (b_hh != nullptr ? b_hh[j] : T(0));
   }
   kernels::PackedB<T> w_hh_p;  // W_hh^T (H, 4H), packed once for every step
   w_hh_p.pack_nt(G, H, w_hh, H);
-  for (i64 n = 0; n < d.T; ++n) {
-    const i64 t = time_at(n, d);
-    if (training) {
-      std::copy(h, h + B * H, h_prev + t * B * H);
-      std::copy(c, c + B * H, c_prev + t * B * H);
+  run_team<T>(team_size<T>(B, H), H, [&](Slice s, auto barrier) {
+    const i64 u0 = s.u0, w = s.u1 - s.u0;  // this thread's units
+    T tc_local[kChunk];                    // tanh(c_t) of one chunk at inference
+    for (i64 n = 0; n < T_; ++n) {
+      const i64 t = time_at(n, d);
+      const T* hp = hbuf[n % 2];  // (B, H) read: h_{t-1}
+      T* hn = hbuf[(n + 1) % 2];  // (B, H) written (this thread's units): h_t
+      T* g_t = gates + t * B * G;  // (B, 4H)
+      T* out_t = out + t * B * d.ldo;
+      // Pre-activations of this thread's units accumulate h W_hh^T in place (rows of
+      // inactive steps too: their gates are never read). Inside the team the GEMM runs
+      // on the calling thread.
+      if (w == H) {  // one slice: one call (the same bits as four)
+        kernels::gemm_packed<T>(B, hp, H, w_hh_p, g_t, G, true);
+      } else if (w > 0) {
+        for (i64 q = 0; q < 4; ++q) {
+          kernels::gemm_packed_cols<T>(B, q * H + u0, q * H + s.u1, hp, H, w_hh_p, g_t, G, true);
+        }
+      }
+      for (i64 b = 0; b < B && w > 0; ++b) {
+        const T* hpb = hp + b * H + u0;
+        T* hnb = hn + b * H + u0;
+        T* cb = c + b * H + u0;
+        T* y = out_t + b * d.ldo + u0;
+        if (training) {  // the state entering step t
+          std::copy(hpb, hpb + w, h_prev + (t * B + b) * H + u0);
+          std::copy(cb, cb + w, c_prev + (t * B + b) * H + u0);
+        }
+        if (!step_active(lengths, b, t)) {
+          std::copy(hpb, hpb + w, hnb);  // h and c keep their values
+          std::fill(y, y + w, T(0));
+          continue;
+        }
+        T* a = g_t + b * G + u0;
+        T* tcb = training ? tanh_c + (t * B + b) * H + u0 : nullptr;
+        for (i64 j = 0; j < w; j += kChunk) {
+          const i64 m = std::min(kChunk, w - j);
+          cell_chunk(m, H, a + j, has_bias ? bias + u0 + j : nullptr, cb + j,
+                     training ? tcb + j : tc_local, hnb + j, y + j);
+        }
+      }
+      barrier();
     }
-    T* g_t = gates + t * B * G;
-    // The pre-activations accumulate h W_hh^T in place (rows of inactive steps too: their
-    // gates are never read).
-    kernels::gemm_packed<T>(B, h, H, w_hh_p, g_t, G, true);
-    T* out_t = out + t * B * d.ldo;
-    for_each_item(B, G, [&](i64 b) {
-      T* y = out_t + b * d.ldo;
-      if (!step_active(lengths, b, t)) {
-        std::fill(y, y + H, T(0));  // h and c keep their values
-        return;
+    // After an odd number of steps h_n is in work: copy this thread's units back (it
+    // wrote them itself, so no barrier is needed).
+    if (T_ % 2 == 1) {
+      for (i64 b = 0; b < B && w > 0; ++b) {
+        std::copy(work + b * H + u0, work + b * H + s.u1, h + b * H + u0);
       }
-      T* a = g_t + b * G;  // pre-activations, then [i, f, g, o]
-      if (has_bias) {
-        for (i64 j = 0; j < G; ++j) a[j] += bias[j];
-      }
-      kernels::sigmoid(2 * H, a, a);  // i, f
-      kernels::tanh(H, a + 2 * H, a + 2 * H);
-      kernels::sigmoid(H, a + 3 * H, a + 3 * H);
-      const T* i = a;
-      const T* f = a + H;
-      const T* g = a + 2 * H;
-      const T* o = a + 3 * H;
-      T* cb = c + b * H;
-      T* hb = h + b * H;
-      T* tc = training ? tanh_c + (t * B + b) * H : scratch + b * H;  // (H,): tanh(c_t)
-      for (i64 j = 0; j < H; ++j) cb[j] = f[j] * cb[j] + i[j] * g[j];
-      kernels::tanh(H, cb, tc);
-      for (i64 j = 0; j < H; ++j) hb[j] = o[j] * tc[j];
-      std::copy(hb, hb + H, y);
-    });
-  }
+    }
+  });
 }
 
 namespace {
 
-// One row of one step of the backward. Restrict-qualified parameters (the buffers never
-// overlap) let the compiler vectorise the loop: it gives up on run-time alias checks for
-// this many pointers.
-//   da (4H,) written: dL/d[a_i, a_f, a_g, a_o].
-//   dh (H,) read as dL/dh_t from later steps, written 0 (the step's GEMM adds dA W_hh).
-//   dc (H,) read as dL/dc_t from later steps, written dL/dc_{t-1}.
-//   a (4H,) read: [i, f, g, o]. tc (H,) read: tanh(c_t). cp (H,) read: c_{t-1}.
-//   dy_out (H,) read: dL/dout_t.
+// Units [0, n) of one row of one step of the backward (all pointers at the first unit;
+// gate blocks H apart). Restrict-qualified parameters (the buffers never overlap) let the
+// compiler vectorise the loop: it gives up on run-time alias checks for this many
+// pointers.
+//   da (4 blocks) written: dL/d[a_i, a_f, a_g, a_o].
+//   dh (n,) read as dL/dh_t from later steps, written 0 (the step's GEMM adds dA W_hh).
+//   dc (n,) read as dL/dc_t from later steps, written dL/dc_{t-1}.
+//   a (4 blocks) read: [i, f, g, o]. tc (n,) read: tanh(c_t). cp (n,) read: c_{t-1}.
+//   dy_out (n,) read: dL/dout_t.
 template <typename T>
-void backward_row(i64 H, T* __restrict da, T* __restrict dh, T* __restrict dc,
+void backward_row(i64 n, i64 H, T* __restrict da, T* __restrict dh, T* __restrict dc,
                   const T* __restrict a, const T* __restrict tc, const T* __restrict cp,
                   const T* __restrict dy_out) {
-  for (i64 j = 0; j < H; ++j) {
+  for (i64 j = 0; j < n; ++j) {
     const T i = a[j], f = a[H + j], g = a[2 * H + j], o = a[3 * H + j];
     const T dy = dh[j] + dy_out[j];
     const T dct = dc[j] + dy * o * (T(1) - tc[j] * tc[j]);  // total dL/dc_t
@@ -103,25 +255,38 @@ void lstm_backward(T* dx, T* dw_ih, T* dw_hh, T* db_ih, T* db_hh, T* dh, T* dc, 
                    const T* dout, const T* x, const T* w_ih, const T* w_hh, const T* gates,
                    const T* h_prev, const T* c_prev, const T* tanh_c,
                    const std::int64_t* lengths, const Dims& d, bool accumulate_dx) {
-  const i64 B = d.B, H = d.H, G = 4 * H;
+  const i64 B = d.B, H = d.H, G = 4 * H, T_ = d.T;
   kernels::PackedB<T> w_hh_p;  // W_hh (4H, H), packed once for every step
   w_hh_p.pack_nn(G, H, w_hh, H);
-  for (i64 n = d.T - 1; n >= 0; --n) {
-    const i64 t = time_at(n, d);
-    T* da_t = dgates + t * B * G;
-    const T* dout_t = dout + t * B * d.ldo;
-    for_each_item(B, G, [&](i64 b) {
-      T* da = da_t + b * G;
-      if (!step_active(lengths, b, t)) {
-        std::fill(da, da + G, T(0));  // dh, dc pass through unchanged
-        return;
+  // Per step each thread (units [u0, u1)) first runs the elementwise derivative of its
+  // units for every row: it reads and zeroes its units of dh, updates its units of dc and
+  // writes its units' 4 gate columns of da_t. Barrier: da_t is complete. Then it adds
+  // da_t W_hh[:, u0:u1] into its units of dh (columns of dh are hidden units). One
+  // barrier per step suffices: the next step's elementwise touches only this thread's
+  // own units of dh and dc (which only this thread's GEMM wrote) and writes da_{t-1}, a
+  // different buffer from the da_t that slower threads may still be reading; no thread
+  // reads da_{t-1} before the next barrier. The region's end orders everything before
+  // the merged GEMMs below.
+  run_team<T>(team_size<T>(B, H), H, [&](Slice s, auto barrier) {
+    const i64 u0 = s.u0, w = s.u1 - s.u0;
+    for (i64 n = T_ - 1; n >= 0; --n) {
+      const i64 t = time_at(n, d);
+      T* da_t = dgates + t * B * G;  // (B, 4H)
+      const T* dout_t = dout + t * B * d.ldo;
+      for (i64 b = 0; b < B && w > 0; ++b) {
+        T* da = da_t + b * G + u0;
+        if (!step_active(lengths, b, t)) {
+          for (i64 q = 0; q < 4; ++q) std::fill(da + q * H, da + q * H + w, T(0));
+          continue;  // dh, dc pass through unchanged (the GEMM adds 0 * W_hh)
+        }
+        const i64 row = t * B + b;
+        backward_row(w, H, da, dh + b * H + u0, dc + b * H + u0, gates + row * G + u0,
+                     tanh_c + row * H + u0, c_prev + row * H + u0, dout_t + b * d.ldo + u0);
       }
-      const i64 row = t * B + b;
-      backward_row(H, da, dh + b * H, dc + b * H, gates + row * G, tanh_c + row * H,
-                   c_prev + row * H, dout_t + b * d.ldo);
-    });
-    kernels::gemm_packed<T>(B, da_t, G, w_hh_p, dh, H, true);
-  }
+      barrier();
+      if (w > 0) kernels::gemm_packed_cols<T>(B, u0, s.u1, da_t, G, w_hh_p, dh, H, true);
+    }
+  });
   detail::input_backward(dx, dw_ih, db_ih, dgates, x, w_ih, G, d, accumulate_dx);
   kernels::gemm_tn<T>(G, H, d.T * B, dgates, G, h_prev, H, dw_hh, H, false);
   detail::copy_bias_grad(db_hh, db_ih, G);

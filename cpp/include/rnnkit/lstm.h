@@ -11,6 +11,10 @@
 // one GEMM dA W_hh (W_hh packed once per call); dX, dW_ih, dW_hh and the bias sums are
 // single GEMMs / sums over T*B rows after the loop.
 //
+// Threads: when the per-step product is large enough, one OpenMP team runs the whole
+// time loop, each thread owning a slice of hidden units, with one barrier per step (see
+// lstm.cpp). Results are the same bits whatever the thread count.
+//
 // No allocation inside the time loop: every buffer comes from the caller (the stack,
 // stack.h), except W_hh packed for the GEMM kernel (gemm.h PackedB), made once per call.
 #pragma once
@@ -32,7 +36,8 @@ inline std::int64_t lstm_work_size(const Dims& d) { return d.B * d.H + 4 * d.H; 
 //   h_prev, c_prev (T, B, H) written when not nullptr (training): the state entering step t.
 //   tanh_c (T, B, H)   written when not nullptr (training): tanh(c_t).
 //                      h_prev, c_prev and tanh_c are all given or all nullptr.
-//   work   lstm_work_size(d) elements, scratch: (B, H) tanh(c_t) at inference, (4H,) biases.
+//   work   lstm_work_size(d) elements, scratch: (B, H) the second buffer of h (h is
+//          double buffered across steps), then (4H,) b_ih + b_hh.
 //   x      (T, B, I) read.  w_ih (4H, I), w_hh (4H, H) read.
 //   b_ih, b_hh (4H,) read, or nullptr (no bias).
 //   lengths (B,) read, or nullptr.
