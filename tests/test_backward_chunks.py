@@ -131,8 +131,9 @@ def test_training_cache_size(mode):
     """What a one-layer training forward keeps, in elements (T, B, I, H): the weights
     (x and out are referenced, not copied) and, RNN: h0 (B*H) only (its backward reads h_t
     in out, shifted by one step for h_{t-1});
-    GRU (reset_after): [r, z, n] (3*T*B*H) and h_{t-1} (T*B*H), not h W_hn^T + b_hn (the
-    backward recomputes it); GRU reset_before: also r * h_{t-1} (T*B*H)."""
+    GRU (reset_after): [r, z, n] (3*T*B*H) and h0 (B*H), neither h_{t-1} (out shifted by
+    one step) nor h W_hn^T + b_hn (the backward recomputes it); GRU reset_before: also
+    r * h_{t-1} (T*B*H)."""
     T, B, n_in, H = 7, 3, 5, 4
     p = make_problem(mode, T, B, n_in, H, 1, 1, dtype=np.float64)
     *_, cache = _native.stack_forward(
@@ -140,7 +141,11 @@ def test_training_cache_size(mode):
     )
     G = 1 if mode == "rnn_tanh" else 3
     weights = G * H * (n_in + H) + 2 * G * H
-    saved = {"rnn_tanh": B * H, "gru": 4 * T * B * H, "gru_reset_before": 5 * T * B * H}
+    saved = {
+        "rnn_tanh": B * H,
+        "gru": 3 * T * B * H + B * H,
+        "gru_reset_before": 4 * T * B * H + B * H,
+    }
     saved = saved[mode]
     assert cache.nbytes == 8 * (weights + saved)
 

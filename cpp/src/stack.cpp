@@ -131,6 +131,16 @@ class Arena {
 // and its backward reads them shifted by one step (plus h0, kept instead) as h_{t-1}.
 bool keeps_h_prev(Mode mode) { return mode != Mode::rnn_tanh && mode != Mode::rnn_relu; }
 
+// Whether the backward reads the returned out (which the cache then references): the RNN's
+// last layer reads its h_t there (its gates), the GRU's last layer its h_{t-1} (out shifted
+// by one step, and h0, which the cache keeps instead of h_prev, where sequences start).
+bool reads_out(Mode mode) { return mode != Mode::lstm; }
+
+// Whether cell (k, d) keeps h_prev (T, B, H); otherwise it keeps h0 (B, H).
+bool cell_keeps_h_prev(Mode mode, const StackDims& s, i64 k) {
+  return keeps_h_prev(mode) && !(reads_out(mode) && k + 1 == s.L);
+}
+
 // Whether the RNN cells of layer k keep no gates of their own: the last layer's output
 // (out, which the cache references) and, without dropout, a lower layer's output (the next
 // layer's input, which the cache keeps) is exactly [h_t forward | h_t reverse] (0 in
@@ -232,7 +242,7 @@ void prepare_cache(StackCache<T>& cache, const T* x, const T* h0,
       if (!gates_elsewhere(mode, s, k, cache.has_masks)) {
         o.gates = arena.take(checked_mul(rows, gh));
       }
-      if (keeps_h_prev(mode)) {
+      if (cell_keeps_h_prev(mode, s, k)) {
         o.h_prev = arena.take(state);
       } else {
         o.h0 = arena.take(checked_mul(s.B, H));
@@ -371,7 +381,7 @@ void stack_forward(T* out, T* h_n, T* c_n, StackCache<T>* cache, const T* x, con
     }
     if (k + 1 < s.L && dropout) apply_mask(y, masks[k], rows, DH);
   }
-  if (training && !keeps_h_prev(mode)) {  // only the RNN's backward reads out
+  if (training && reads_out(mode)) {
     cache->out = out;
     cache->out_checksum = buffer_checksum(out, rows * DH * static_cast<i64>(sizeof(T)));
   }
@@ -453,10 +463,12 @@ void stack_backward(T* dx, T* dh0, T* dc0, const CellGrads<T>* grads,
           break;
         case Mode::gru:
         case Mode::gru_reset_before:
+          // The last layer keeps no h_prev: the backward reads out shifted, and h0.
           gru_backward(d_in, g.dw_ih, g.dw_hh, g.db_ih, g.db_hh, dh, dgates, dgates_h, work,
                        d_out + d * H, in, w_ih, w_hh, o.b_hh < 0 ? nullptr : st + o.b_hh,
-                       gates, h_prev, o.saved1 < 0 ? nullptr : st + o.saved1, lengths, cd,
-                       mode == Mode::gru, accumulate);
+                       gates, h_prev, h_prev != nullptr ? nullptr : cache.out + d * H, DH,
+                       o.h0 < 0 ? nullptr : st + o.h0, o.saved1 < 0 ? nullptr : st + o.saved1,
+                       lengths, cd, mode == Mode::gru, accumulate);
           break;
       }
     }

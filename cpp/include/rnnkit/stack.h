@@ -60,12 +60,13 @@ std::uint64_t buffer_checksum(const void* p, std::int64_t n);
 // What a training forward keeps for the backward. It holds copies of the weights (small;
 // an optimiser changes them in place between steps), lengths and dropout masks, so later
 // changes to those caller arrays do not change the backward. It does NOT copy the layer-0
-// input x nor, for the RNN modes, the returned output out (where the last layer's
-// backward reads its h_t): it keeps pointers to the caller's arrays, which the caller
-// keeps alive and unchanged until the last backward (as PyTorch's autograd does with
-// saved tensors), and their checksums (buffer_checksum); stack_backward recomputes them
-// first and throws std::runtime_error if either array was modified in place. The LSTM and
-// GRU backward do not read out: their caches do not reference it (out is nullptr).
+// input x nor, for the RNN and GRU modes, the returned output out (where the last
+// layer's backward reads its h_t, RNN, or h_{t-1}, GRU): it keeps pointers to the
+// caller's arrays, which the caller keeps alive and unchanged until the last backward (as
+// PyTorch's autograd does with saved tensors), and their checksums (buffer_checksum);
+// stack_backward recomputes them first and throws std::runtime_error if either array was
+// modified in place. The LSTM backward does not read out: its cache does not reference it
+// (out is nullptr).
 // Filled by stack_forward, read (never changed) by stack_backward, so one cache may be
 // used by several backward calls, even concurrently.
 template <typename T>
@@ -77,7 +78,7 @@ struct StackCache {
   std::vector<std::int64_t> lengths;  // (B,) when has_lengths
   const T* x = nullptr;               // (T, B, I) the caller's x, read by reference
   const T* out = nullptr;             // (T, B, D*H) the caller's out, read by reference
-                                      // (RNN modes; nullptr for LSTM, GRU)
+                                      // (RNN, GRU modes; nullptr for LSTM)
   std::uint64_t x_checksum = 0;       // buffer_checksum of x after the forward
   std::uint64_t out_checksum = 0;     // buffer_checksum of out after the forward
   PooledArray<T> storage;             // every buffer below lives here
@@ -85,8 +86,9 @@ struct StackCache {
   // Offsets into storage. Per layer k > 0: input (T, B, I_k), after dropout (layer 0's is
   // x, referenced; its offset is -1). Per mask k:
   // (T, B, D*H). Per cell k*D + d: its weights (CellWeights layout) and what its forward
-  // kept: gates (T, B, G*H), h_prev (T, B, H) (LSTM, GRU), h0 (B, H) (RNN, whose backward
-  // takes h_{t-1} from its gates = h_t instead of h_prev), c_prev or reset-before GRU extra
+  // kept: gates (T, B, G*H), h_prev (T, B, H) (LSTM, GRU below the last layer), h0 (B, H)
+  // (RNN, whose backward takes h_{t-1} from its gates = h_t instead of h_prev; the GRU's
+  // last layer, whose backward takes h_{t-1} from out), c_prev or reset-before GRU extra
   // (T, B, H), tanh_c (T, B, H) (see the cell headers); -1 where a mode has no such buffer.
   // RNN layers keep no gates where their h_t are kept elsewhere: the last layer's are its
   // columns of out; without dropout, a lower layer's are its columns of the next layer's
@@ -109,7 +111,7 @@ struct StackCache {
 //   c_n     (L*D, B, H) written for Mode::lstm; nullptr otherwise.
 //   cache   written when not nullptr (training): everything stack_backward needs; any
 //           previous content is replaced. nullptr at inference (nothing kept). It
-//           references x and (RNN modes) out: they must outlive it and stay unchanged
+//           references x and (RNN, GRU modes) out: they must outlive it and stay unchanged
 //           (checked by stack_backward).
 //   x       (T, B, I) read.
 //   h0      (L*D, B, H) read.  c0 (L*D, B, H) read for Mode::lstm; nullptr otherwise.
@@ -132,7 +134,7 @@ void stack_forward(T* out, T* h_n, T* c_n, StackCache<T>* cache, const T* x, con
 //   dout   (T, B, D*H) read: dL/dout; ignored past each sequence's length.
 //   dh_n   (L*D, B, H) read.  dc_n (L*D, B, H) read for Mode::lstm, else nullptr.
 // Shapes are cache.dims. Throws std::runtime_error, before writing anything, when x or
-// (RNN modes) out, referenced by the cache, no longer has the checksum the forward
+// (RNN, GRU modes) out, referenced by the cache, no longer has the checksum the forward
 // recorded.
 template <typename T>
 void stack_backward(T* dx, T* dh0, T* dc0, const CellGrads<T>* grads,

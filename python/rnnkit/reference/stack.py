@@ -11,9 +11,9 @@ Per layer and direction, the input projection ``x_t W_ih^T + b_ih`` of all T ste
 matrix product over T*B rows; the time loop only runs the cell's recurrent step; in backward
 dX, dW_ih and db_ih are again single products/sums after the loop.
 
-The cache copies the weights and masks, and references x and, for the RNN modes, out, as
-the native core does; stack_backward raises RuntimeError (the core's message) when either
-was modified in place since the forward (here found by comparing with copies).
+The cache copies the weights and masks, and references x and, for the RNN and GRU modes,
+out, as the native core does; stack_backward raises RuntimeError (the core's message) when
+either was modified in place since the forward (here found by comparing with copies).
 
 Variable lengths are handled by masking: ``active[t, b] = t < lengths[b]``. A sequence keeps
 its state and outputs zero at inactive steps. The reverse direction walks t = T-1 .. 0, so
@@ -136,11 +136,11 @@ class _StackCache:
     layer_inputs[k]: (T, B, I_k), layer k's input after dropout; step_caches[k][d]: list
     of T step caches; active: (T, B) bool.
 
-    x (T, B, I) and, for the RNN modes, out (T, B, D*H) (else None) are the caller's
-    arrays, referenced as the native core references them (its RNN backward reads h_t in
-    out); x_saved and out_saved are copies of their values after the forward, so that
-    stack_backward can raise, as the core does, when either was modified in place (the
-    core compares checksums instead of keeping copies)."""
+    x (T, B, I) and, for the RNN and GRU modes, out (T, B, D*H) (else None) are the
+    caller's arrays, referenced as the native core references them (its RNN and GRU
+    backward read h_t in out); x_saved and out_saved are copies of their values after the
+    forward, so that stack_backward can raise, as the core does, when either was modified
+    in place (the core compares checksums instead of keeping copies)."""
 
     mode: str
     num_directions: int
@@ -216,7 +216,7 @@ def stack_forward(
     out = layer_in
     if not training:
         return out, h_n, c_n, None
-    reads_out = mode in ("rnn_tanh", "rnn_relu")  # as the native RNN backward does
+    reads_out = mode != "lstm"  # as the native RNN and GRU backward do
     cache = _StackCache(
         mode,
         num_directions,
