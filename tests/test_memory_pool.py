@@ -13,8 +13,9 @@ import pytest
 import rnnkit
 
 MIB = 1 << 20
-# Big enough that the saved state and the backward's gate gradients are pooled (> 1 MiB).
-T, B, H = 20, 32, 128
+# Big enough that the saved state and the backward's gate gradients are pooled (> 1 MiB; the
+# smallest, a one-direction RNN's cache, holds one layer output of T*B*H floats = 1 MiB).
+T, B, H = 64, 32, 128
 
 
 @pytest.fixture

@@ -385,37 +385,70 @@ def test_gil_is_released_during_compute(restore_threads):
 
 
 def test_cache_is_self_contained_and_reusable():
-    """Changing x, weights, masks or lengths after the forward does not change the
-    backward, and one cache serves several backward calls with the same bits."""
-    p = make_problem("gru", 5, 3, 4, 6, 2, 2, lengths=True, masks=True)
-    want = run(reference, p)
-    out, h_n, c_n, cache = _native.stack_forward(
-        "gru",
-        p["x"],
-        p["h0"],
-        None,
-        p["weights"],
-        p["lengths"],
-        p["masks"],
-        True,
-        num_directions=2,
-    )
-    assert cache.mode == "gru" and cache.dtype == "float64" and cache.nbytes > 0
-    assert (cache.num_layers, cache.num_directions) == (2, 2)
-    p["x"][:] = 7.0
-    for entry in p["weights"]:
-        for a in entry:
-            a[:] = -3.0
-    p["masks"][0][:] = 0.0
-    p["lengths"][:] = 1
-    first = _native.stack_backward("gru", cache, p["dout"], p["dh_n"], None)
-    second = _native.stack_backward("gru", cache, p["dout"], p["dh_n"], None)
-    assert_close(first[0], want["dx"], 1e-10, "dx")
-    assert_close(first[3][2][1], want["dw_hh[2]"], 1e-10, "dw_hh[2]")
-    for a, b in zip(first[:3], second[:3]):
-        assert (a is None and b is None) or a.tobytes() == b.tobytes()
-    for ga, gb in zip(first[3], second[3]):
-        assert all(a.tobytes() == b.tobytes() for a, b in zip(ga, gb))
+    """Changing the weights, masks or lengths after the forward does not change the
+    backward, and one cache serves several backward calls with the same bits. x and out
+    (RNN, GRU) are referenced, not copied: modifying either in place makes the backward
+    raise; the LSTM's cache does not reference out (its backward does not read it)."""
+    for mode in ("gru", "rnn_tanh"):
+        p = make_problem(mode, 5, 3, 4, 6, 2, 2, lengths=True, masks=True)
+        want = run(reference, p)
+        out, h_n, c_n, cache = _native.stack_forward(
+            mode,
+            p["x"],
+            p["h0"],
+            None,
+            p["weights"],
+            p["lengths"],
+            p["masks"],
+            True,
+            num_directions=2,
+        )
+        assert cache.mode == mode and cache.dtype == "float64" and cache.nbytes > 0
+        assert (cache.num_layers, cache.num_directions) == (2, 2)
+        for entry in p["weights"]:
+            for a in entry:
+                a[:] = -3.0
+        p["masks"][0][:] = 0.0
+        p["lengths"][:] = 1
+        first = _native.stack_backward(mode, cache, p["dout"], p["dh_n"], None)
+        second = _native.stack_backward(mode, cache, p["dout"], p["dh_n"], None)
+        assert_close(first[0], want["dx"], 1e-10, "dx")
+        assert_close(first[3][2][1], want["dw_hh[2]"], 1e-10, "dw_hh[2]")
+        for a, b in zip(first[:3], second[:3]):
+            assert (a is None and b is None) or a.tobytes() == b.tobytes()
+        for ga, gb in zip(first[3], second[3]):
+            assert all(a.tobytes() == b.tobytes() for a, b in zip(ga, gb))
+        for name, arr in (("x", p["x"]), ("out", out)):
+            kept = arr[2, 1, 3]
+            arr[2, 1, 3] = np.nextafter(kept, np.inf)  # the smallest change still counts
+            with pytest.raises(RuntimeError, match=f"backward: {name} was modified in place"):
+                _native.stack_backward(mode, cache, p["dout"], p["dh_n"], None)
+            arr[2, 1, 3] = kept  # restored: the cache serves again, with the same bits
+            third = _native.stack_backward(mode, cache, p["dout"], p["dh_n"], None)
+            assert third[0].tobytes() == first[0].tobytes()
+
+
+def test_buffer_checksum_sees_every_word():
+    """The forward's checksum of x and out changes with any one changed element, even a
+    sign flip in the last (partial) word, and with flips that cancel in a plain xor."""
+    for dtype in (np.float32, np.float64):
+        for n in (1, 7, 64, 131):
+            x = np.random.default_rng(n).standard_normal((n, 1, 1)).astype(dtype)
+            for where in {0, n // 2, n - 1}:
+                y = x.copy()
+                _, _, _, cache = _native.stack_forward(
+                    "rnn_tanh", y, np.zeros((1, 1, 1), dtype), None,
+                    [(np.ones((1, 1), dtype), np.ones((1, 1), dtype), None, None)],
+                    None, None, True, num_directions=1,
+                )  # fmt: skip
+                y[where] = -y[where]
+                if n > 1:
+                    y[(where + 1) % n] = -y[(where + 1) % n]  # two sign flips
+                with pytest.raises(RuntimeError, match="x was modified in place"):
+                    _native.stack_backward(
+                        "rnn_tanh", cache, np.ones((n, 1, 1), dtype), np.zeros((1, 1, 1), dtype),
+                        None,
+                    )  # fmt: skip
 
 
 # ---------------------------------------------------------------------------------------

@@ -109,10 +109,14 @@ struct Checked {
   }
 };
 
-// The Python-side cache: a float32 or float64 StackCache.
+// The Python-side cache: a float32 or float64 StackCache, and the x and (RNN, GRU) out
+// arrays it references (not copies: kept alive here; stack_backward checks that they are
+// unchanged).
 struct PyStackCache {
   std::shared_ptr<rnnkit::StackCache<float>> f32;
   std::shared_ptr<rnnkit::StackCache<double>> f64;
+  py::object x;    // (T, B, I) the x given to stack_forward
+  py::object out;  // (T, B, D*H) the out it returned, where the cache reads it (RNN, GRU)
 
   const rnnkit::StackDims& dims() const { return f32 ? f32->dims : f64->dims; }
   Mode mode() const { return f32 ? f32->mode : f64->mode; }
@@ -249,6 +253,8 @@ py::tuple forward_impl(Mode mode, const py::array& x, py::handle h0_obj, py::han
   py::object cache_obj = py::none();
   if (training) {
     PyStackCache pc;
+    pc.x = x;
+    if (cache->out != nullptr) pc.out = out;
     if constexpr (std::is_same_v<T, float>) {
       pc.f32 = std::move(cache);
     } else {

@@ -30,7 +30,6 @@ void forward_reset_after(T* out, T* h, T* gates, T* h_prev, T* work, const T* x,
                          const T* w_ih, const T* w_hh, const T* b_ih, const T* b_hh,
                          const std::int64_t* lengths, const Dims& d) {
   const i64 B = d.B, H = d.H, G = 3 * H;
-  const bool training = h_prev != nullptr;
   // b_hh's r and z blocks go into the projection; its n block is added per step.
   detail::input_projection(gates, x, w_ih, b_ih, b_hh, 2 * H, G, d);  // (T*B, 3H)
   T* hw = work;  // (B, 3H): columns [2H, 3H) hold h W_hn^T (the rest is unused)
@@ -38,7 +37,7 @@ void forward_reset_after(T* out, T* h, T* gates, T* h_prev, T* work, const T* x,
   w_hh_p.pack_nt(G, H, w_hh, H);
   for (i64 n = 0; n < d.T; ++n) {
     const i64 t = time_at(n, d);
-    if (training) std::copy(h, h + B * H, h_prev + t * B * H);
+    if (h_prev != nullptr) std::copy(h, h + B * H, h_prev + t * B * H);
     T* g_t = gates + t * B * G;
     // The r and z pre-activations accumulate h W_{hr,hz}^T in place (rows of inactive
     // steps too: their gates are never read); h W_hn^T goes to hw.
@@ -71,7 +70,6 @@ void forward_reset_before(T* out, T* h, T* gates, T* h_prev, T* extra, T* work, 
                           const T* w_ih, const T* w_hh, const T* b_ih, const T* b_hh,
                           const std::int64_t* lengths, const Dims& d) {
   const i64 B = d.B, H = d.H, G = 3 * H;
-  const bool training = h_prev != nullptr;
   detail::input_projection(gates, x, w_ih, b_ih, b_hh, G, G, d);  // (T*B, 3H)
   T* hw = work;               // (B, 3H): [h W_hr^T, h W_hz^T, (r*h) W_hn^T]
   T* rh_work = work + B * G;  // (B, H): r * h at inference
@@ -81,8 +79,8 @@ void forward_reset_before(T* out, T* h, T* gates, T* h_prev, T* extra, T* work, 
   w_n_p.pack_nt(H, H, w_hh + 2 * H * H, H);
   for (i64 n = 0; n < d.T; ++n) {
     const i64 t = time_at(n, d);
-    if (training) std::copy(h, h + B * H, h_prev + t * B * H);
-    T* rh = training ? extra + t * B * H : rh_work;  // (B, H)
+    if (h_prev != nullptr) std::copy(h, h + B * H, h_prev + t * B * H);
+    T* rh = extra != nullptr ? extra + t * B * H : rh_work;  // (B, H)
     kernels::gemm_packed<T>(B, h, H, w_rz_p, hw, G, false);
     T* g_t = gates + t * B * G;
     T* out_t = out + t * B * d.ldo;
@@ -147,37 +145,72 @@ void backward_row_reset_after(i64 H, T* __restrict da, T* __restrict dah,
 
 // ghn (rows of chunk c, H) written: h_{t-1} W_hn^T + b_hn of the chunk's rows, the value
 // the forward used inside r * (.) (recomputed rather than kept: one GEMM over the chunk's
-// rows, not recurrent since h_prev is known). h_prev (T, B, H), w_hh (3H, H) read; b_hh
-// (3H,) read or nullptr.
+// rows, not recurrent since h_prev is known). hp (rows of chunk c, H): h_{t-1} of the
+// chunk's rows, w_hh (3H, H) read; b_hh (3H,) read or nullptr.
 template <typename T>
-void hidden_n_projection(T* ghn, const T* h_prev, const T* w_hh, const T* b_hh,
+void hidden_n_projection(T* ghn, const T* hp, const T* w_hh, const T* b_hh,
                          const detail::TimeChunk& c, const Dims& d) {
   const i64 H = d.H, rows = (c.t1 - c.t0) * d.B;
   if (b_hh != nullptr) {  // b_hn first, then the GEMM adds into it: one pass fewer
     const T* b_hn = b_hh + 2 * H;
     for (i64 r = 0; r < rows; ++r) std::copy(b_hn, b_hn + H, ghn + r * H);
   }
-  kernels::gemm_nt<T>(rows, H, H, h_prev + c.t0 * d.B * H, H, w_hh + 2 * H * H, H, ghn, H,
-                      b_hh != nullptr);
+  kernels::gemm_nt<T>(rows, H, H, hp, H, w_hh + 2 * H * H, H, ghn, H, b_hh != nullptr);
+}
+
+// The states h_{t-1} entering the steps of chunk c, (rows of c, H), row (t - c.t0)*B + b:
+// rows of h_prev (T, B, H) when the forward kept it; otherwise gathered into buf (rows of
+// c, H) from hs (T, B, ld_hs) (columns [0, H): the forward's output h_t, 0 past each
+// sequence's length) shifted by one step, and h0 (B, H) at the step where each sequence
+// starts (0 forward; lengths[b]-1 or T-1 reverse); 0 in inactive rows (never used: their
+// dA rows are 0).
+template <typename T>
+const T* chunk_h_prev(T* buf, const T* h_prev, const T* hs, i64 ld_hs, const T* h0,
+                      const std::int64_t* lengths, const detail::TimeChunk& c,
+                      const Dims& d) {
+  const i64 B = d.B, H = d.H;
+  if (h_prev != nullptr) return h_prev + c.t0 * B * H;
+  for (i64 t = c.t0; t < c.t1; ++t) {
+    for (i64 b = 0; b < B; ++b) {
+      T* dst = buf + ((t - c.t0) * B + b) * H;
+      const i64 start = d.reverse ? (lengths == nullptr ? d.T - 1 : lengths[b] - 1) : 0;
+      const T* src = nullptr;  // stays nullptr in an inactive row: zeros
+      if (step_active(lengths, b, t)) {
+        src = t == start ? h0 + b * H : hs + ((d.reverse ? t + 1 : t - 1) * B + b) * ld_hs;
+      }
+      if (src == nullptr) {
+        std::fill(dst, dst + H, T(0));
+      } else {
+        std::copy(src, src + H, dst);
+      }
+    }
+  }
+  return buf;
 }
 
 template <typename T>
 void backward_reset_after(T* dx, T* dw_ih, T* dw_hh, T* db_ih, T* db_hh, T* dh, T* dgates,
                           T* dgates_h, T* work, const T* dout, const T* x, const T* w_ih,
                           const T* w_hh, const T* b_hh, const T* gates, const T* h_prev,
-                          const std::int64_t* lengths, const Dims& d, bool accumulate_dx) {
+                          const T* hs, i64 ld_hs, const T* h0, const std::int64_t* lengths,
+                          const Dims& d, bool accumulate_dx) {
   const i64 B = d.B, H = d.H, G = 3 * H;
   const i64 steps = detail::backward_chunk_steps(d);
   T* ghn = work;  // (rows of a chunk, H): h_{t-1} W_hn^T + b_hn
   // (B, 3H): the step's dL/d(h W_hh^T + b_hh); its r and z blocks equal dA's, so the chunk
   // keeps only the n block (dgates_h).
-  T* dah_t = work + detail::backward_chunk_steps(d) * B * H;
+  T* dah_t = work + steps * B * H;
+  T* hp_buf = dah_t + B * G;  // (rows of a chunk, H): h_{t-1} when h_prev is nullptr
+  const T* hp = nullptr;      // (rows of the chunk, H): h_{t-1}
   kernels::PackedB<T> w_hh_p;  // W_hh (3H, H), packed once for every step
   w_hh_p.pack_nn(G, H, w_hh, H);
   for (i64 n = d.T - 1; n >= 0; --n) {
     const i64 t = time_at(n, d);
     const detail::TimeChunk c = detail::chunk_of(n, steps, d);
-    if (c.begin) hidden_n_projection(ghn, h_prev, w_hh, b_hh, c, d);
+    if (c.begin) {
+      hp = chunk_h_prev(hp_buf, h_prev, hs, ld_hs, h0, lengths, c, d);
+      hidden_n_projection(ghn, hp, w_hh, b_hh, c, d);
+    }
     T* da_t = dgates + (t - c.t0) * B * G;  // (B, 3H): this step's rows of the chunk
     T* dahn_t = dgates_h + (t - c.t0) * B * H;  // (B, H)
     const T* dout_t = dout + t * B * d.ldo;
@@ -191,17 +224,15 @@ void backward_reset_after(T* dx, T* dw_ih, T* dw_hh, T* db_ih, T* db_hh, T* dh, 
         std::fill(dahn, dahn + H, T(0));
         return;
       }
-      const i64 row = t * B + b;
+      const i64 row = t * B + b, chunk_row = (t - c.t0) * B + b;
       backward_row_reset_after(H, da, dah, dahn, dh + b * H, gates + row * G,
-                               h_prev + row * H, ghn + ((t - c.t0) * B + b) * H,
-                               dout_t + b * d.ldo);
+                               hp + chunk_row * H, ghn + chunk_row * H, dout_t + b * d.ldo);
     });
     kernels::gemm_packed<T>(B, dah_t, G, w_hh_p, dh, H, true);
     if (!c.done) continue;
     // The chunk's dA is complete: its share of dX, dW_ih, db_ih, dW_hh and db_hh's n
     // block (the r and z blocks of dL/d(h W_hh^T) are dA's: dgates, with db_ih's sums).
     const i64 rows = (c.t1 - c.t0) * B;
-    const T* hp = h_prev + c.t0 * B * H;
     detail::input_backward_chunk(dx, dw_ih, db_ih, dgates, x, w_ih, G, d, c, c.first,
                                  accumulate_dx);
     kernels::gemm_tn<T>(2 * H, H, rows, dgates, G, hp, H, dw_hh, H, !c.first);
@@ -216,10 +247,13 @@ void backward_reset_after(T* dx, T* dw_ih, T* dw_hh, T* db_ih, T* db_hh, T* dh, 
 template <typename T>
 void backward_reset_before(T* dx, T* dw_ih, T* dw_hh, T* db_ih, T* db_hh, T* dh, T* dgates,
                            T* work, const T* dout, const T* x, const T* w_ih, const T* w_hh,
-                           const T* gates, const T* h_prev, const T* extra,
-                           const std::int64_t* lengths, const Dims& d, bool accumulate_dx) {
+                           const T* gates, const T* h_prev, const T* hs, i64 ld_hs,
+                           const T* h0, const T* extra, const std::int64_t* lengths,
+                           const Dims& d, bool accumulate_dx) {
   const i64 B = d.B, H = d.H, G = 3 * H;
   T* drh = work;  // (B, H): dL/d(r * h)
+  T* hp_buf = work + B * H;  // (rows of a chunk, H): h_{t-1} when h_prev is nullptr
+  const T* hp_c = nullptr;   // (rows of the chunk, H): h_{t-1}
   kernels::PackedB<T> w_rz_p;  // [W_hr; W_hz] (2H, H), packed once for every step
   w_rz_p.pack_nn(2 * H, H, w_hh, H);
   kernels::PackedB<T> w_n_p;  // W_hn (H, H)
@@ -228,6 +262,7 @@ void backward_reset_before(T* dx, T* dw_ih, T* dw_hh, T* db_ih, T* db_hh, T* dh,
   for (i64 n = d.T - 1; n >= 0; --n) {
     const i64 t = time_at(n, d);
     const detail::TimeChunk c = detail::chunk_of(n, steps, d);
+    if (c.begin) hp_c = chunk_h_prev(hp_buf, h_prev, hs, ld_hs, h0, lengths, c, d);
     T* da_t = dgates + (t - c.t0) * B * G;  // (B, 3H): this step's rows of the chunk
     const T* dout_t = dout + t * B * d.ldo;
     // z and n blocks of dA, and the direct dh term; the r block needs dA_n W_hn first.
@@ -240,7 +275,7 @@ void backward_reset_before(T* dx, T* dw_ih, T* dw_hh, T* db_ih, T* db_hh, T* dh,
       const i64 row = t * B + b;
       const T* z = gates + row * G + H;
       const T* nn = gates + row * G + 2 * H;
-      const T* hp = h_prev + row * H;
+      const T* hp = hp_c + ((t - c.t0) * B + b) * H;
       const T* dy_out = dout_t + b * d.ldo;
       T* dhb = dh + b * H;
       for (i64 j = 0; j < H; ++j) {
@@ -255,7 +290,7 @@ void backward_reset_before(T* dx, T* dw_ih, T* dw_hh, T* db_ih, T* db_hh, T* dh,
       if (!step_active(lengths, b, t)) return;
       const i64 row = t * B + b;
       const T* r = gates + row * G;
-      const T* hp = h_prev + row * H;
+      const T* hp = hp_c + ((t - c.t0) * B + b) * H;
       const T* g = drh + b * H;
       T* da = da_t + b * G;
       T* dhb = dh + b * H;
@@ -270,7 +305,7 @@ void backward_reset_before(T* dx, T* dw_ih, T* dw_hh, T* db_ih, T* db_hh, T* dh,
     const i64 rows = (c.t1 - c.t0) * B, row0 = c.t0 * B;
     detail::input_backward_chunk(dx, dw_ih, db_ih, dgates, x, w_ih, G, d, c, c.first,
                                  accumulate_dx);
-    kernels::gemm_tn<T>(2 * H, H, rows, dgates, G, h_prev + row0 * H, H, dw_hh, H, !c.first);
+    kernels::gemm_tn<T>(2 * H, H, rows, dgates, G, hp_c, H, dw_hh, H, !c.first);
     kernels::gemm_tn<T>(H, H, rows, dgates + 2 * H, G, extra + row0 * H, H,
                         dw_hh + 2 * H * H, H, !c.first);
   }
@@ -299,14 +334,17 @@ template <typename T>
 void gru_backward(T* dx, T* dw_ih, T* dw_hh, T* db_ih, T* db_hh, T* dh, T* dgates,
                   T* dgates_h, T* work, const T* dout, const T* x, const T* w_ih,
                   const T* w_hh, const T* b_hh, const T* gates, const T* h_prev,
-                  const T* extra, const std::int64_t* lengths, const Dims& d, bool reset_after,
+                  const T* hs, std::int64_t ld_hs, const T* h0, const T* extra,
+                  const std::int64_t* lengths, const Dims& d, bool reset_after,
                   bool accumulate_dx) {
   if (reset_after) {
     backward_reset_after(dx, dw_ih, dw_hh, db_ih, db_hh, dh, dgates, dgates_h, work, dout, x,
-                         w_ih, w_hh, b_hh, gates, h_prev, lengths, d, accumulate_dx);
+                         w_ih, w_hh, b_hh, gates, h_prev, hs, ld_hs, h0, lengths, d,
+                         accumulate_dx);
   } else {
     backward_reset_before(dx, dw_ih, dw_hh, db_ih, db_hh, dh, dgates, work, dout, x, w_ih,
-                          w_hh, gates, h_prev, extra, lengths, d, accumulate_dx);
+                          w_hh, gates, h_prev, hs, ld_hs, h0, extra, lengths, d,
+                          accumulate_dx);
   }
 }
 
@@ -315,7 +353,8 @@ void gru_backward(T* dx, T* dw_ih, T* dw_hh, T* db_ih, T* db_hh, T* dh, T* dgate
                                const T*, const T*, const std::int64_t*, const Dims&, bool); \
   template void gru_backward<T>(T*, T*, T*, T*, T*, T*, T*, T*, T*, const T*, const T*,     \
                                 const T*, const T*, const T*, const T*, const T*, const T*, \
-                                const std::int64_t*, const Dims&, bool, bool);
+                                std::int64_t, const T*, const T*, const std::int64_t*,      \
+                                const Dims&, bool, bool);
 RNNKIT_INSTANTIATE(float)
 RNNKIT_INSTANTIATE(double)
 #undef RNNKIT_INSTANTIATE

@@ -22,23 +22,42 @@ void rnn_forward(T* out, T* h, T* gates, T* work, const T* x, const T* w_ih, con
                  const T* b_ih, const T* b_hh, const std::int64_t* lengths, const Dims& d,
                  RnnActivation act) {
   const i64 B = d.B, H = d.H;
-  detail::input_projection(gates, x, w_ih, b_ih, b_hh, H, H, d);  // (T*B, H)
   static_cast<void>(work);  // the forward needs no scratch: the GEMM accumulates into gates
+  // Pre-activations, then h_t: in gates (ld H) and copied to out, or in out itself.
+  T* acts = gates != nullptr ? gates : out;
+  const i64 ld = gates != nullptr ? H : d.ldo;
+  if (gates != nullptr) {
+    detail::input_projection(gates, x, w_ih, b_ih, b_hh, H, H, d);  // (T*B, H)
+  } else {  // the same in out's columns: (T*B, H) with rows ldo apart
+    const i64 rows = d.T * d.B;
+    kernels::gemm_nt<T>(rows, H, d.I, x, d.I, w_ih, d.I, out, d.ldo, false);
+    if (b_ih != nullptr || b_hh != nullptr) {
+      for_each_item(rows, H, [&](i64 r) {
+        T* a = out + r * d.ldo;
+        if (b_ih != nullptr) {
+          for (i64 j = 0; j < H; ++j) a[j] += b_ih[j];
+        }
+        if (b_hh != nullptr) {
+          for (i64 j = 0; j < H; ++j) a[j] += b_hh[j];
+        }
+      });
+    }
+  }
   kernels::PackedB<T> w_hh_p;  // W_hh^T (H, H), packed once for every step
   w_hh_p.pack_nt(H, H, w_hh, H);
   for (i64 n = 0; n < d.T; ++n) {
     const i64 t = time_at(n, d);
-    T* g_t = gates + t * B * H;
+    T* g_t = acts + t * B * ld;
     // The pre-activations accumulate h W_hh^T in place (rows of inactive steps too: they
     // are zeroed below).
-    kernels::gemm_packed<T>(B, h, H, w_hh_p, g_t, H, true);
+    kernels::gemm_packed<T>(B, h, H, w_hh_p, g_t, ld, true);
     T* out_t = out + t * B * d.ldo;
     for_each_item(B, H, [&](i64 b) {
       T* y = out_t + b * d.ldo;
-      T* a = g_t + b * H;  // pre-activation, then h_t
+      T* a = g_t + b * ld;  // pre-activation, then h_t
       if (!step_active(lengths, b, t)) {
-        std::fill(y, y + H, T(0));  // h keeps its value
-        std::fill(a, a + H, T(0));  // the backward reads gates shifted as h_{t-1}
+        std::fill(a, a + H, T(0));  // h keeps its value; the backward reads a as h_{t-1}
+        if (a != y) std::fill(y, y + H, T(0));
         return;
       }
       if (act == RnnActivation::tanh) {
@@ -47,7 +66,7 @@ void rnn_forward(T* out, T* h, T* gates, T* work, const T* x, const T* w_ih, con
         for (i64 j = 0; j < H; ++j) a[j] = a[j] < T(0) ? T(0) : a[j];  // NaN propagates
       }
       std::copy(a, a + H, h + b * H);
-      std::copy(a, a + H, y);
+      if (a != y) std::copy(a, a + H, y);
     });
   }
 }

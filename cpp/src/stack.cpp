@@ -3,7 +3,11 @@
 #include "rnnkit/stack.h"
 
 #include <algorithm>
+#include <cstring>
 #include <stdexcept>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 #include "cell_common.h"
 #include "rnnkit/dims.h"
@@ -27,6 +31,74 @@ std::int64_t gate_count(Mode mode) {
       return 3;
   }
   throw std::invalid_argument("rnnkit: unknown mode");
+}
+
+namespace {
+
+std::uint64_t mix64(std::uint64_t v) {  // splitmix64's finaliser: a bijection
+  v ^= v >> 30;
+  v *= 0xBF58476D1CE4E5B9ULL;
+  v ^= v >> 27;
+  v *= 0x94D049BB133111EBULL;
+  return v ^ (v >> 31);
+}
+
+}  // namespace
+
+std::uint64_t buffer_checksum(const void* p, std::int64_t n) {
+  // Eight lanes; 8-byte word w of lane j adds lo32(x) * hi32(x), x = w ^ key_j, into
+  // prod_j and w into sum_j (xxh3's accumulation; SSE2's 32x32->64 multiply does two lanes
+  // per instruction, ~ memory speed). The tail is zero-padded; the lanes and the length
+  // are folded with a bijective mix. The SSE2 and the plain loop give the same value.
+  constexpr int kLanes = 8;
+  alignas(16) static constexpr std::uint64_t kKey[kLanes] = {
+      0x243F6A8885A308D3ULL, 0x13198A2E03707344ULL, 0xA4093822299F31D0ULL,
+      0x082EFA98EC4E6C89ULL, 0x452821E638D01377ULL, 0xBE5466CF34E90C6CULL,
+      0xC0AC29B7C97C50DDULL, 0x3F84D5B5B5470917ULL};
+  constexpr i64 kBlock = 8 * kLanes;  // bytes
+  const auto* bytes = static_cast<const unsigned char*>(p);
+  alignas(16) std::uint64_t prod[kLanes] = {}, sum[kLanes] = {};
+  const i64 blocks = n / kBlock;
+  i64 b = 0;
+#if defined(__SSE2__)
+  {
+    __m128i vp[kLanes / 2], vs[kLanes / 2], vk[kLanes / 2];
+    for (int v = 0; v < kLanes / 2; ++v) {
+      vp[v] = _mm_setzero_si128();
+      vs[v] = _mm_setzero_si128();
+      vk[v] = _mm_load_si128(reinterpret_cast<const __m128i*>(kKey + 2 * v));
+    }
+    for (; b < blocks; ++b) {
+      const unsigned char* q = bytes + b * kBlock;
+      for (int v = 0; v < kLanes / 2; ++v) {
+        const __m128i d = _mm_loadu_si128(reinterpret_cast<const __m128i*>(q + 16 * v));
+        const __m128i x = _mm_xor_si128(d, vk[v]);
+        vp[v] = _mm_add_epi64(vp[v], _mm_mul_epu32(x, _mm_srli_epi64(x, 32)));
+        vs[v] = _mm_add_epi64(vs[v], d);
+      }
+    }
+    for (int v = 0; v < kLanes / 2; ++v) {
+      _mm_store_si128(reinterpret_cast<__m128i*>(prod + 2 * v), vp[v]);
+      _mm_store_si128(reinterpret_cast<__m128i*>(sum + 2 * v), vs[v]);
+    }
+  }
+#endif
+  auto add_block = [&](const unsigned char* q) {
+    for (int j = 0; j < kLanes; ++j) {
+      std::uint64_t w;
+      std::memcpy(&w, q + 8 * j, 8);  // unaligned-safe load
+      const std::uint64_t x = w ^ kKey[j];
+      prod[j] += (x & 0xFFFFFFFFULL) * (x >> 32);
+      sum[j] += w;
+    }
+  };
+  for (; b < blocks; ++b) add_block(bytes + b * kBlock);
+  unsigned char tail[kBlock] = {};
+  std::memcpy(tail, bytes + blocks * kBlock, static_cast<std::size_t>(n - blocks * kBlock));
+  add_block(tail);
+  std::uint64_t r = mix64(static_cast<std::uint64_t>(n));
+  for (int j = 0; j < kLanes; ++j) r = mix64(r ^ mix64(prod[j] + kKey[j]) ^ sum[j]);
+  return r;
 }
 
 namespace {
@@ -59,11 +131,22 @@ class Arena {
 // and its backward reads them shifted by one step (plus h0, kept instead) as h_{t-1}.
 bool keeps_h_prev(Mode mode) { return mode != Mode::rnn_tanh && mode != Mode::rnn_relu; }
 
-// Whether the RNN cells of layer k keep no gates of their own: without dropout, the next
-// layer's input, which the cache keeps, is exactly this layer's output [h_t forward |
-// h_t reverse] (0 in inactive rows), which is what the RNN backward reads its gates for.
-bool gates_in_next_input(Mode mode, const StackDims& s, i64 k, bool dropout) {
-  return !keeps_h_prev(mode) && k + 1 < s.L && !dropout;
+// Whether the backward reads the returned out (which the cache then references): the RNN's
+// last layer reads its h_t there (its gates), the GRU's last layer its h_{t-1} (out shifted
+// by one step, and h0, which the cache keeps instead of h_prev, where sequences start).
+bool reads_out(Mode mode) { return mode != Mode::lstm; }
+
+// Whether cell (k, d) keeps h_prev (T, B, H); otherwise it keeps h0 (B, H).
+bool cell_keeps_h_prev(Mode mode, const StackDims& s, i64 k) {
+  return keeps_h_prev(mode) && !(reads_out(mode) && k + 1 == s.L);
+}
+
+// Whether the RNN cells of layer k keep no gates of their own: the last layer's output
+// (out, which the cache references) and, without dropout, a lower layer's output (the next
+// layer's input, which the cache keeps) is exactly [h_t forward | h_t reverse] (0 in
+// inactive rows), which is what the RNN backward reads its gates for.
+bool gates_elsewhere(Mode mode, const StackDims& s, i64 k, bool dropout) {
+  return !keeps_h_prev(mode) && (k + 1 == s.L || !dropout);
 }
 
 // Rows of the backward's dgates (and GRU dgates_h) workspace: the RNN and GRU backward
@@ -121,7 +204,8 @@ Dims cell_dims(const StackDims& s, i64 k, i64 d) {
   return cd;
 }
 
-// Lays out and allocates the cache's storage, and copies the inputs the backward needs.
+// Lays out and allocates the cache's storage, and copies the inputs the backward needs
+// (x is referenced, with its checksum; stack_forward adds out's).
 template <typename T>
 void prepare_cache(StackCache<T>& cache, const T* x, const T* h0,
                    const CellWeights<T>* weights, const std::int64_t* lengths,
@@ -135,8 +219,11 @@ void prepare_cache(StackCache<T>& cache, const T* x, const T* h0,
   cache.lengths.assign(lengths, lengths == nullptr ? lengths : lengths + s.B);
 
   Arena arena;
+  cache.x = x;
+  cache.x_checksum = buffer_checksum(x, rows * s.I * static_cast<i64>(sizeof(T)));
+  cache.out = nullptr;
   cache.input_offsets.assign(s.L, -1);
-  for (i64 k = 0; k < s.L; ++k) {
+  for (i64 k = 1; k < s.L; ++k) {
     cache.input_offsets[k] = arena.take(checked_mul(rows, layer_input_size(s, k)));
   }
   cache.mask_offsets.assign(cache.has_masks ? s.L - 1 : 0, -1);
@@ -152,10 +239,10 @@ void prepare_cache(StackCache<T>& cache, const T* x, const T* h0,
         o.b_ih = arena.take(gh);
         o.b_hh = arena.take(gh);
       }
-      if (!gates_in_next_input(mode, s, k, cache.has_masks)) {
+      if (!gates_elsewhere(mode, s, k, cache.has_masks)) {
         o.gates = arena.take(checked_mul(rows, gh));
       }
-      if (keeps_h_prev(mode)) {
+      if (cell_keeps_h_prev(mode, s, k)) {
         o.h_prev = arena.take(state);
       } else {
         o.h0 = arena.take(checked_mul(s.B, H));
@@ -169,7 +256,6 @@ void prepare_cache(StackCache<T>& cache, const T* x, const T* h0,
   cache.storage_size = arena.size();
 
   T* st = cache.storage.get();
-  std::copy(x, x + rows * s.I, st + cache.input_offsets[0]);
   for (i64 k = 0; k + 1 < s.L && cache.has_masks; ++k) {
     std::copy(masks[k], masks[k] + layer_out, st + cache.mask_offsets[k]);
   }
@@ -201,8 +287,8 @@ void apply_mask(T* y, const T* m, i64 rows, i64 cols) {
   });
 }
 
-// Buffers one cell's forward writes for the backward (nullptr at inference, except gates
-// which is always needed).
+// Buffers one cell's forward writes for the backward (nullptr at inference, except the
+// LSTM and GRU gates, which are always needed; the RNN's gates may be nullptr: rnn.h).
 template <typename T>
 struct SavedBuffers {
   T* gates = nullptr;
@@ -233,6 +319,14 @@ void cell_forward(Mode mode, T* out, T* h, T* c, const SavedBuffers<T>& s, T* wo
   }
 }
 
+// The messages of stack_backward's in-place checks (the NumPy reference raises the same).
+const char* const kModifiedInPlace[2] = {
+    "backward: x was modified in place after the forward pass (the backward needs its "
+    "values); pass a copy or run forward again",
+    "backward: out was modified in place after the forward pass (the backward needs its "
+    "values); pass a copy or run forward again",
+};
+
 }  // namespace
 
 template <typename T>
@@ -247,12 +341,13 @@ void stack_forward(T* out, T* h_n, T* c_n, StackCache<T>* cache, const T* x, con
   if (training) prepare_cache(*cache, x, h0, weights, lengths, masks, mode, s);
   const bool dropout = masks != nullptr && s.L > 1;
 
-  // Scratch for this call: cell work, the gates at inference and for the RNN layers whose
-  // cache keeps none (gates_in_next_input), and at inference two layer buffers (layer k
-  // writes buffer k % 2; in training the cache holds these instead).
+  // Scratch for this call: cell work, the LSTM and GRU gates at inference (the RNN
+  // computes its gates in its output where the cache keeps none: gates_elsewhere, always
+  // at inference), and at inference two layer buffers (layer k writes buffer k % 2; in
+  // training the cache holds these instead).
   Arena arena;
   const i64 work_at = arena.take(cell_work_size(mode, cell_dims(s, 0, 0)));
-  const bool gates_scratch = !training || gates_in_next_input(mode, s, 0, dropout);
+  const bool gates_scratch = !training && keeps_h_prev(mode);
   const i64 gates_at = gates_scratch ? arena.take(checked_mul(rows, gh)) : -1;
   const i64 layer_at =
       training || s.L == 1 ? -1 : arena.take(checked_mul(checked_mul(2, rows), DH));
@@ -273,18 +368,22 @@ void stack_forward(T* out, T* h_n, T* c_n, StackCache<T>* cache, const T* x, con
       SavedBuffers<T> saved;
       if (training) {
         const auto& o = cache->cells[cell];
-        saved.gates = o.gates < 0 ? scratch.get() + gates_at : st + o.gates;
+        saved.gates = o.gates < 0 ? nullptr : st + o.gates;  // nullptr: RNN, in y
         saved.h_prev = o.h_prev < 0 ? nullptr : st + o.h_prev;
         saved.saved1 = o.saved1 < 0 ? nullptr : st + o.saved1;
         saved.saved2 = o.saved2 < 0 ? nullptr : st + o.saved2;
       } else {
-        saved.gates = scratch.get() + gates_at;
+        saved.gates = gates_scratch ? scratch.get() + gates_at : nullptr;  // RNN: in y
       }
       T* c = mode == Mode::lstm ? c_n + cell * s.B * H : nullptr;
       cell_forward(mode, y + d * H, h_n + cell * s.B * H, c, saved, scratch.get() + work_at,
                    in, weights[cell], lengths, cell_dims(s, k, d));
     }
     if (k + 1 < s.L && dropout) apply_mask(y, masks[k], rows, DH);
+  }
+  if (training && reads_out(mode)) {
+    cache->out = out;
+    cache->out_checksum = buffer_checksum(out, rows * DH * static_cast<i64>(sizeof(T)));
   }
 }
 
@@ -299,6 +398,14 @@ void stack_backward(T* dx, T* dh0, T* dc0, const CellGrads<T>* grads,
   const i64 state = checked_mul(s.L * s.D, BH);
   const std::int64_t* lengths = cache.has_lengths ? cache.lengths.data() : nullptr;
   const T* st = cache.storage.get();
+  // The caller's x and out, which the cache references, must be as the forward left them.
+  if (buffer_checksum(cache.x, rows * s.I * static_cast<i64>(sizeof(T))) != cache.x_checksum) {
+    throw std::runtime_error(kModifiedInPlace[0]);
+  }
+  if (cache.out != nullptr && buffer_checksum(cache.out, rows * DH * static_cast<i64>(
+                                                             sizeof(T))) != cache.out_checksum) {
+    throw std::runtime_error(kModifiedInPlace[1]);
+  }
 
   // Scratch: dgates (R, G*H), for the reset-after GRU dgates_h (R, H), where R is T*B
   // (LSTM) or one chunk of time steps (RNN, GRU: see dgates_rows); cell work; and two
@@ -322,7 +429,7 @@ void stack_backward(T* dx, T* dh0, T* dc0, const CellGrads<T>* grads,
   const T* d_out = dout;  // (T, B, D*H): dL/d(layer k's output)
   for (i64 k = s.L - 1; k >= 0; --k) {
     T* d_in = k == 0 ? dx : scratch.get() + layer_at + (k % 2) * rows * DH;  // (T, B, I_k)
-    const T* in = st + cache.input_offsets[k];
+    const T* in = k == 0 ? cache.x : st + cache.input_offsets[k];
     for (i64 d = 0; d < s.D; ++d) {
       const i64 cell = k * s.D + d;
       const auto& o = cache.cells[cell];
@@ -330,11 +437,11 @@ void stack_backward(T* dx, T* dh0, T* dc0, const CellGrads<T>* grads,
       const T* w_ih = st + o.w_ih;
       const T* w_hh = st + o.w_hh;
       // (T, B, ld_gates); an RNN layer without gates of its own reads its output columns
-      // in the next layer's input (gates_in_next_input).
+      // in out or in the next layer's input (gates_elsewhere).
       const T* gates = st + o.gates;
       i64 ld_gates = gh;
       if (o.gates < 0) {
-        gates = st + cache.input_offsets[k + 1] + d * H;
+        gates = (k + 1 == s.L ? cache.out : st + cache.input_offsets[k + 1]) + d * H;
         ld_gates = DH;
       }
       const T* h_prev = o.h_prev < 0 ? nullptr : st + o.h_prev;
@@ -356,10 +463,12 @@ void stack_backward(T* dx, T* dh0, T* dc0, const CellGrads<T>* grads,
           break;
         case Mode::gru:
         case Mode::gru_reset_before:
+          // The last layer keeps no h_prev: the backward reads out shifted, and h0.
           gru_backward(d_in, g.dw_ih, g.dw_hh, g.db_ih, g.db_hh, dh, dgates, dgates_h, work,
                        d_out + d * H, in, w_ih, w_hh, o.b_hh < 0 ? nullptr : st + o.b_hh,
-                       gates, h_prev, o.saved1 < 0 ? nullptr : st + o.saved1, lengths, cd,
-                       mode == Mode::gru, accumulate);
+                       gates, h_prev, h_prev != nullptr ? nullptr : cache.out + d * H, DH,
+                       o.h0 < 0 ? nullptr : st + o.h0, o.saved1 < 0 ? nullptr : st + o.saved1,
+                       lengths, cd, mode == Mode::gru, accumulate);
           break;
       }
     }

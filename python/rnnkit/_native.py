@@ -40,7 +40,9 @@ def stack_forward(
     already scaled, or None. All float arrays share one dtype (float32 or float64).
 
     Returns (out (T, B, D*H), h_n (L*D, B, H), c_n (L*D, B, H) or None, cache), where cache
-    is an opaque ``rnnkit._core.StackCache`` when ``training`` and None otherwise.
+    is an opaque ``rnnkit._core.StackCache`` when ``training`` and None otherwise. The cache
+    copies the weights, lengths and masks but references x and, for the RNN and GRU modes,
+    the returned out (keeping them alive), with checksums of their bytes.
     """
     return _core.stack_forward(
         mode,
@@ -68,6 +70,9 @@ def stack_backward(
     (L*D, B, H) for "lstm" else None. Returns fresh arrays (dx (T, B, I), dh0 (L*D, B, H),
     dc0 (L*D, B, H) or None, dweights), dweights being L*D tuples
     (dw_ih, dw_hh, db_ih, db_hh) with the biases None when the weights have none.
+    Raises RuntimeError, naming the array, when x or (RNN, GRU modes) out was modified in
+    place since the forward (its checksum differs: a check against accidents, not against
+    deliberately constructed collisions).
     """
     if cache is None:
         raise ValueError(

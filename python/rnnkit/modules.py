@@ -655,7 +655,9 @@ class _RecurrentBase(abc.ABC):
 
         Returns dx (x's layout) and (dh0, dc0) for LSTM / dh0 otherwise (h0's layout).
         Adds the parameter gradients into ``self.grads``. The saved forward state is
-        released, so each forward supports exactly one backward.
+        released, so each forward supports exactly one backward. Raises RuntimeError when
+        x, or for RNN and GRU out, was modified in place since the forward (it is
+        referenced, not copied, as torch does).
         """
         saved = self._saved
         if saved is None:

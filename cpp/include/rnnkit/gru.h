@@ -30,10 +30,12 @@ std::int64_t gru_backward_chunk_rows(const Dims& d);
 
 // Elements of the `work` scratch buffer that gru_forward / gru_backward need: the forward's
 // (B, 3H) step products and (B, H) r * h; the reset_after backward's h W_hn^T + b_hn of one
-// chunk (gru_backward_chunk_rows(d), H) and one step's dL/d(h W_hh^T) (B, 3H).
+// chunk (gru_backward_chunk_rows(d), H) and one step's dL/d(h W_hh^T) (B, 3H); the
+// reset_before backward's (B, H) dL/d(r * h); and, both, h_{t-1} of one chunk
+// (gru_backward_chunk_rows(d), H) when h_prev is not given.
 inline std::int64_t gru_work_size(const Dims& d) {
   const std::int64_t step = d.B * 4 * d.H;
-  const std::int64_t chunk = gru_backward_chunk_rows(d) * d.H + d.B * 3 * d.H;
+  const std::int64_t chunk = 2 * gru_backward_chunk_rows(d) * d.H + d.B * 3 * d.H;
   return step > chunk ? step : chunk;
 }
 
@@ -43,9 +45,10 @@ inline std::int64_t gru_work_size(const Dims& d) {
 //                      valid step).
 //   gates  (T, B, 3H)  written: the activations [r, z, n] of every active row.
 //                      Workspace at inference; kept for backward when training.
-//   h_prev (T, B, H)   written when not nullptr (training): the state entering step t.
-//   extra  (T, B, H)   reset_before: written when not nullptr (training; given with
-//                      h_prev): r * h_{t-1}. reset_after: unused, nullptr (the backward
+//   h_prev (T, B, H)   written when not nullptr (training, unless the backward gets h_t
+//                      from out instead: gru_backward's hs): the state entering step t.
+//   extra  (T, B, H)   reset_before: written when not nullptr (training): r * h_{t-1}.
+//                      reset_after: unused, nullptr (the backward
 //                      recomputes h_{t-1} W_hn^T + b_hn from h_prev, chunk by chunk: one
 //                      extra GEMM over T*B rows instead of keeping T*B*H values).
 //   work   gru_work_size(d) elements, scratch.
@@ -57,8 +60,7 @@ void gru_forward(T* out, T* h, T* gates, T* h_prev, T* extra, T* work, const T* 
                  const T* w_ih, const T* w_hh, const T* b_ih, const T* b_hh,
                  const std::int64_t* lengths, const Dims& d, bool reset_after);
 
-// Backward of gru_forward (which must have run with h_prev, and for reset_before with
-// extra: training).
+// Backward of gru_forward (which must have run in training: for reset_before with extra).
 //   dx       (T, B, I) written, or accumulated when accumulate_dx (the two directions of
 //                      a layer add into one buffer): dA W_ih; zero rows at inactive steps.
 //   dw_ih    (3H, I), dw_hh (3H, H) written.
@@ -72,12 +74,19 @@ void gru_forward(T* out, T* h, T* gates, T* h_prev, T* extra, T* work, const T* 
 //   work     gru_work_size(d) elements, scratch.
 //   dout     (T, B, ldo) read, columns [0, H): dL/dout; ignored at inactive steps.
 //   x, w_ih, w_hh, b_hh, lengths, reset_after: as given to gru_forward (b_hh read by
-//   reset_after only). gates, h_prev, extra (reset_before; else nullptr): what it kept.
+//   reset_after only). gates, extra (reset_before; else nullptr): what it kept.
+//   h_prev (T, B, H) read: what the forward kept; or nullptr: the states h_{t-1} are then
+//          read, one chunk at a time, from
+//   hs     (T, B, ld_hs) read, columns [0, H): the forward's output h_t (0 past each
+//          sequence's length), shifted by one step, and
+//   h0     (B, H) read: the initial state, at the step where each sequence starts.
+//          hs and h0 are nullptr (ignored) when h_prev is given.
 template <typename T>
 void gru_backward(T* dx, T* dw_ih, T* dw_hh, T* db_ih, T* db_hh, T* dh, T* dgates,
                   T* dgates_h, T* work, const T* dout, const T* x, const T* w_ih,
                   const T* w_hh, const T* b_hh, const T* gates, const T* h_prev,
-                  const T* extra, const std::int64_t* lengths, const Dims& d, bool reset_after,
+                  const T* hs, std::int64_t ld_hs, const T* h0, const T* extra,
+                  const std::int64_t* lengths, const Dims& d, bool reset_after,
                   bool accumulate_dx);
 
 }  // namespace rnnkit

@@ -41,8 +41,11 @@ std::int64_t rnn_backward_chunk_rows(const Dims& d);
 //   h      (B, H)      read as h0, written as h_n (the state after each sequence's last
 //                      valid step).
 //   gates  (T, B, H)   written: the activations h_t of every active row, 0 in inactive
-//                      rows (rnn_backward reads it shifted by one step as h_{t-1}).
-//                      Workspace at inference; kept for backward when training.
+//                      rows (rnn_backward reads it shifted by one step as h_{t-1}), or
+//                      nullptr: the pre-activations are then computed in out's columns,
+//                      which end up holding the same h_t (no (T, B, H) buffer at all; the
+//                      caller passes a buffer only when it changes out afterwards, e.g.
+//                      dropout, and needs h_t for the backward).
 //   work   rnn_work_size(d) elements, scratch.
 //   x      (T, B, I) read.  w_ih (H, I), w_hh (H, H) read.
 //   b_ih, b_hh (H,) read, or nullptr (no bias).

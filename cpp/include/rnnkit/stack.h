@@ -49,10 +49,26 @@ struct CellGrads {
   T* db_hh = nullptr;
 };
 
-// What a training forward keeps for the backward. Self-contained: it holds copies of the
-// weights, lengths, masks and layer-0 input, so later changes to the caller's arrays do
-// not change the backward. Filled by stack_forward, read (never changed) by
-// stack_backward, so one cache may be used by several backward calls, even concurrently.
+// A 64-bit checksum of n bytes at p, at about memory speed: per 8-byte word, a 32x32-bit
+// product of the word (keyed) and the word itself summed in eight lanes (xxh3's
+// accumulation, SSE2 where available), lanes and length folded with a bijective mix. It
+// detects accidental changes (a changed word, a sign flip of many elements, pass with
+// probability about 2^-64); it is a check, not a guarantee against deliberately
+// constructed collisions.
+std::uint64_t buffer_checksum(const void* p, std::int64_t n);
+
+// What a training forward keeps for the backward. It holds copies of the weights (small;
+// an optimiser changes them in place between steps), lengths and dropout masks, so later
+// changes to those caller arrays do not change the backward. It does NOT copy the layer-0
+// input x nor, for the RNN and GRU modes, the returned output out (where the last
+// layer's backward reads its h_t, RNN, or h_{t-1}, GRU): it keeps pointers to the
+// caller's arrays, which the caller keeps alive and unchanged until the last backward (as
+// PyTorch's autograd does with saved tensors), and their checksums (buffer_checksum);
+// stack_backward recomputes them first and throws std::runtime_error if either array was
+// modified in place. The LSTM backward does not read out: its cache does not reference it
+// (out is nullptr).
+// Filled by stack_forward, read (never changed) by stack_backward, so one cache may be
+// used by several backward calls, even concurrently.
 template <typename T>
 struct StackCache {
   Mode mode = Mode::lstm;
@@ -60,15 +76,23 @@ struct StackCache {
   bool has_lengths = false;
   bool has_masks = false;
   std::vector<std::int64_t> lengths;  // (B,) when has_lengths
+  const T* x = nullptr;               // (T, B, I) the caller's x, read by reference
+  const T* out = nullptr;             // (T, B, D*H) the caller's out, read by reference
+                                      // (RNN, GRU modes; nullptr for LSTM)
+  std::uint64_t x_checksum = 0;       // buffer_checksum of x after the forward
+  std::uint64_t out_checksum = 0;     // buffer_checksum of out after the forward
   PooledArray<T> storage;             // every buffer below lives here
   std::int64_t storage_size = 0;
-  // Offsets into storage. Per layer k: input (T, B, I_k), after dropout. Per mask k:
+  // Offsets into storage. Per layer k > 0: input (T, B, I_k), after dropout (layer 0's is
+  // x, referenced; its offset is -1). Per mask k:
   // (T, B, D*H). Per cell k*D + d: its weights (CellWeights layout) and what its forward
-  // kept: gates (T, B, G*H), h_prev (T, B, H) (LSTM, GRU), h0 (B, H) (RNN, whose backward
-  // takes h_{t-1} from its gates = h_t instead of h_prev), c_prev or reset-before GRU extra
+  // kept: gates (T, B, G*H), h_prev (T, B, H) (LSTM, GRU below the last layer), h0 (B, H)
+  // (RNN, whose backward takes h_{t-1} from its gates = h_t instead of h_prev; the GRU's
+  // last layer, whose backward takes h_{t-1} from out), c_prev or reset-before GRU extra
   // (T, B, H), tanh_c (T, B, H) (see the cell headers); -1 where a mode has no such buffer.
-  // RNN layers below the last keep no gates when there is no dropout: their h_t are their
-  // columns of the next layer's input.
+  // RNN layers keep no gates where their h_t are kept elsewhere: the last layer's are its
+  // columns of out; without dropout, a lower layer's are its columns of the next layer's
+  // input.
   struct CellOffsets {
     std::int64_t w_ih = -1, w_hh = -1, b_ih = -1, b_hh = -1;
     std::int64_t gates = -1, h_prev = -1, h0 = -1, saved1 = -1, saved2 = -1;
@@ -86,7 +110,9 @@ struct StackCache {
 //   h_n     (L*D, B, H) written: each cell's state after each sequence's last valid step.
 //   c_n     (L*D, B, H) written for Mode::lstm; nullptr otherwise.
 //   cache   written when not nullptr (training): everything stack_backward needs; any
-//           previous content is replaced. nullptr at inference (nothing kept).
+//           previous content is replaced. nullptr at inference (nothing kept). It
+//           references x and (RNN, GRU modes) out: they must outlive it and stay unchanged
+//           (checked by stack_backward).
 //   x       (T, B, I) read.
 //   h0      (L*D, B, H) read.  c0 (L*D, B, H) read for Mode::lstm; nullptr otherwise.
 //   weights (L*D,) read, entry k*D + d.
@@ -107,7 +133,9 @@ void stack_forward(T* out, T* h_n, T* c_n, StackCache<T>* cache, const T* x, con
 //   cache  read.
 //   dout   (T, B, D*H) read: dL/dout; ignored past each sequence's length.
 //   dh_n   (L*D, B, H) read.  dc_n (L*D, B, H) read for Mode::lstm, else nullptr.
-// Shapes are cache.dims.
+// Shapes are cache.dims. Throws std::runtime_error, before writing anything, when x or
+// (RNN, GRU modes) out, referenced by the cache, no longer has the checksum the forward
+// recorded.
 template <typename T>
 void stack_backward(T* dx, T* dh0, T* dc0, const CellGrads<T>* grads,
                     const StackCache<T>& cache, const T* dout, const T* dh_n, const T* dc_n);

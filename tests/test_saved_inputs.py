@@ -1,0 +1,164 @@
+"""A training forward keeps a reference to x, not a copy, and the RNN's and GRU's also one
+to out, whose h_t their backward reads (as torch's autograd keeps saved tensors):
+modifying either in place before backward makes backward raise RuntimeError naming the
+array, with the same message on both backends. Weights, masks and lengths are copied:
+changing them (an optimiser step) does not change the backward. The LSTM backward does not
+read out: changing it changes nothing. Leaving x and out alone gives exactly the results
+of a forward on a private copy.
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+import rnnkit
+
+BACKENDS = ("native", "numpy")
+CELLS = ("rnn", "lstm", "gru")
+T, B, IN, H = 5, 3, 4, 6
+MESSAGE = (
+    "backward: {} was modified in place after the forward pass (the backward needs its "
+    "values); pass a copy or run forward again"
+)
+
+
+def make(cell: str, backend: str, **kwargs):
+    """A small float64 module (input 4, hidden 6, 2 layers, bidirectional), fixed seed."""
+    cls = {"rnn": rnnkit.RNN, "lstm": rnnkit.LSTM, "gru": rnnkit.GRU}[cell]
+    kwargs.setdefault("num_layers", 2)
+    kwargs.setdefault("bidirectional", True)
+    return cls(IN, H, backend=backend, seed=0, dtype="float64", **kwargs)
+
+
+def rand(shape, seed=0):
+    return np.random.default_rng(seed).standard_normal(shape)
+
+
+def step(m, x, lengths=None, change=None):
+    """One training step; change(x, out) runs between forward and backward. Returns
+    (dx, every parameter gradient) or ("raised", type, message)."""
+    m.zero_grad()
+    out, _ = m(x, lengths=lengths)
+    if change is not None:
+        change(x, out)
+    try:
+        dx, _ = m.backward(np.ones_like(out))
+    except RuntimeError as exc:
+        return ("raised", type(exc), str(exc))
+    return (dx, {k: g.copy() for k, g in m.grads.items()})
+
+
+def assert_same(a, b):
+    dx_a, grads_a = a
+    dx_b, grads_b = b
+    np.testing.assert_array_equal(dx_a, dx_b)
+    for name in grads_a:
+        np.testing.assert_array_equal(grads_a[name], grads_b[name], err_msg=name)
+
+
+def _set_x(x, out):
+    x[1, 2, 0] += 0.5
+
+
+def _set_out(x, out):
+    out[-1] = 0.0
+
+
+def _scale_out(x, out):
+    out *= 2.0
+
+
+CHANGES = [
+    (_set_x, "x", CELLS),
+    (_set_out, "out", ("rnn", "gru")),
+    (_scale_out, "out", ("rnn", "gru")),
+]
+
+
+@pytest.mark.parametrize(
+    "cell, change, name", [(c, f, n) for f, n, cells in CHANGES for c in cells]
+)
+def test_modifying_x_or_out_makes_backward_raise(cell, change, name):
+    """The same RuntimeError, naming the array, on both backends."""
+    results = []
+    for backend in BACKENDS:
+        m = make(cell, backend, dropout=0.3)
+        results.append(step(m, rand((T, B, IN)), lengths=[5, 2, 4], change=change))
+        with pytest.raises(RuntimeError, match="backward needs a preceding forward"):
+            m.backward(np.ones((T, B, 2 * H)))  # the failed backward consumed the cache
+    assert results[0] == results[1] == ("raised", RuntimeError, MESSAGE.format(name))
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("cell", ["rnn", "gru"])
+def test_modifying_the_unbatched_out_view_raises(cell, backend):
+    """An unbatched out is a view of the array the RNN or GRU forward kept: a change
+    through it counts."""
+    m = make(cell, backend, num_layers=1, bidirectional=False)
+    out, _ = m(rand((T, IN)))
+    out[2, 1] = 3.0
+    with pytest.raises(RuntimeError, match=re.escape(MESSAGE.format("out"))):
+        m.backward(np.ones_like(out))
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("cell", ["lstm"])
+def test_lstm_does_not_read_out(cell, backend):
+    """Its backward does not read out: changing it (in place, time-major and through the
+    unbatched view) changes no bit of the backward."""
+    x = rand((T, B, IN))
+    want = step(make(cell, backend), x)
+    assert_same(step(make(cell, backend), x, change=lambda x, out: out.fill(5.0)), want)
+    m = make(cell, backend, num_layers=1, bidirectional=False)
+    out, _ = m(x[:, 0])
+    dx, _ = m.backward(np.ones_like(out))
+    out, _ = m(x[:, 0])
+    out *= 3.0
+    dx_after_change, _ = m.backward(np.ones_like(out))
+    np.testing.assert_array_equal(dx_after_change, dx)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("cell", CELLS)
+def test_batch_first_arrays_are_private_copies(cell, backend):
+    """With batch_first the module hands the backend a transposed copy of x and the user
+    a transposed copy of out: changing the user's arrays changes nothing in the backward."""
+    x = rand((B, T, IN))
+    want = step(make(cell, backend, batch_first=True), x.copy())
+
+    def change(x_user, out_user):
+        x_user[:] = 9.0
+        out_user[:] = -1.0
+
+    assert_same(step(make(cell, backend, batch_first=True), x, change=change), want)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("cell", CELLS)
+def test_untouched_x_and_out_give_the_results_of_a_private_copy(cell, backend):
+    """Referencing instead of copying changes no bit; weights changed between forward and
+    backward (an optimiser step) do not change the backward either: they are copied."""
+    x = rand((T, B, IN))
+    lengths = [5, 2, 4]
+    want = step(make(cell, backend, dropout=0.3), x.copy(), lengths)
+    m = make(cell, backend, dropout=0.3)
+
+    def change(x_user, out_user):
+        for p in m.parameters().values():
+            p *= 0.5
+
+    got = step(m, x, lengths, change=change)
+    assert_same(got, want)
+    np.testing.assert_array_equal(x, rand((T, B, IN)))  # x itself was only read
+
+
+@pytest.mark.parametrize("cell", CELLS)
+def test_backends_agree_when_nothing_is_modified(cell):
+    x = rand((T, B, IN))
+    native = step(make(cell, "native"), x, [5, 2, 4])
+    numpy = step(make(cell, "numpy"), x, [5, 2, 4])
+    np.testing.assert_allclose(native[0], numpy[0], rtol=1e-9, atol=1e-12)
+    for name in native[1]:
+        np.testing.assert_allclose(native[1][name], numpy[1][name], rtol=1e-9, atol=1e-12)
