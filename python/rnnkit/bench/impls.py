@@ -61,8 +61,10 @@ class RnnkitImpl:
 
     def call(self) -> None:
         if self.training:
-            self.module(self.x)
+            # out is held until the backward ends, as training code (and torch's step) does.
+            out, _ = self.module(self.x)
             self.module.backward(self.grad_out)
+            del out
         else:
             self.module(self.x)
 
