@@ -26,6 +26,8 @@ tests=(
   tests/test_concurrency.py
   tests/test_long_runs.py
   tests/test_memory_pool.py
+  tests/test_backward_chunks.py
+  tests/test_saved_inputs.py
 )
 # ASan's quarantine and shadow memory make resident memory grow by design: the
 # memory-flatness test runs in the normal suite only.
