@@ -18,7 +18,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from rnnkit import _core, _native, reference
-from test_native import TOL, assert_close, assert_results_close, make_problem, run
+from test_native import (
+    TOL,
+    assert_close,
+    assert_results_close,
+    make_problem,
+    run,
+    train_forward,
+)
 
 CHUNK_MODES = ("rnn_tanh", "rnn_relu", "gru", "gru_reset_before")
 
@@ -108,17 +115,7 @@ def test_rnn_cache_keeps_h0(mode):
     changing the caller's h0 after the forward changes nothing."""
     p = make_problem(mode, 30, 20, 3, 4, 2, 2, lengths=True, masks=True, seed=2)
     want = run(reference, p)
-    out, h_n, c_n, cache = _native.stack_forward(
-        mode,
-        p["x"],
-        p["h0"],
-        None,
-        p["weights"],
-        p["lengths"],
-        p["masks"],
-        True,
-        num_directions=2,
-    )
+    out, h_n, c_n, cache = train_forward(_native, p)
     p["h0"][:] = 5.0
     dx, dh0, _, dweights = _native.stack_backward(mode, cache, p["dout"], p["dh_n"], None)
     assert_close(dx, want["dx"], 1e-10, "dx")
@@ -136,9 +133,7 @@ def test_training_cache_size(mode):
     r * h_{t-1} (T*B*H)."""
     T, B, n_in, H = 7, 3, 5, 4
     p = make_problem(mode, T, B, n_in, H, 1, 1, dtype=np.float64)
-    *_, cache = _native.stack_forward(
-        mode, p["x"], p["h0"], None, p["weights"], None, None, True, num_directions=1
-    )
+    *_, cache = train_forward(_native, p)
     G = 1 if mode == "rnn_tanh" else 3
     weights = G * H * (n_in + H) + 2 * G * H
     saved = {
@@ -158,17 +153,7 @@ def test_rnn_lower_layers_keep_no_gates_without_dropout(dropout):
     the masks."""
     T, B, n_in, H, D = 7, 3, 5, 4, 2
     p = make_problem("rnn_tanh", T, B, n_in, H, 2, D, masks=dropout, dtype=np.float64)
-    *_, cache = _native.stack_forward(
-        "rnn_tanh",
-        p["x"],
-        p["h0"],
-        None,
-        p["weights"],
-        None,
-        p["masks"],
-        True,
-        num_directions=D,
-    )
+    *_, cache = train_forward(_native, p)
     inputs = T * B * D * H
     weights = D * (H * n_in + H * H + 2 * H) + D * (H * D * H + H * H + 2 * H)
     kept_h = (1 if dropout else 0) * D * T * B * H

@@ -55,9 +55,9 @@ def make_problem(
     }
 
 
-def run(backend, p):
-    """Training forward then backward; returns a dict name -> array (or None)."""
-    out, h_n, c_n, cache = backend.stack_forward(
+def train_forward(backend, p):
+    """Training forward of problem p: (out, h_n, c_n, cache)."""
+    return backend.stack_forward(
         p["mode"],
         p["x"],
         p["h0"],
@@ -68,6 +68,11 @@ def run(backend, p):
         True,
         num_directions=p["D"],
     )
+
+
+def run(backend, p):
+    """Training forward then backward; returns a dict name -> array (or None)."""
+    out, h_n, c_n, cache = train_forward(backend, p)
     dx, dh0, dc0, dweights = backend.stack_backward(
         p["mode"], cache, p["dout"], p["dh_n"], p["dc_n"]
     )
@@ -392,17 +397,7 @@ def test_cache_is_self_contained_and_reusable():
     for mode in ("gru", "rnn_tanh"):
         p = make_problem(mode, 5, 3, 4, 6, 2, 2, lengths=True, masks=True)
         want = run(reference, p)
-        out, h_n, c_n, cache = _native.stack_forward(
-            mode,
-            p["x"],
-            p["h0"],
-            None,
-            p["weights"],
-            p["lengths"],
-            p["masks"],
-            True,
-            num_directions=2,
-        )
+        out, h_n, c_n, cache = train_forward(_native, p)
         assert cache.mode == mode and cache.dtype == "float64" and cache.nbytes > 0
         assert (cache.num_layers, cache.num_directions) == (2, 2)
         for entry in p["weights"]:
