@@ -22,6 +22,7 @@ from test_native import (
     TOL,
     assert_close,
     assert_results_close,
+    assert_same_bits_at_1_and_2_threads,
     make_problem,
     run,
     train_forward,
@@ -100,13 +101,7 @@ def restore_threads():
 def test_chunked_same_bits_for_1_and_2_threads(mode, dtype, masks, restore_threads):
     """3 chunks of 4 steps (B = 128), large enough for the parallel paths."""
     p = make_problem(mode, 10, 128, 8, 96, 2, 2, lengths=True, masks=masks, dtype=dtype, seed=5)
-    results = {}
-    for threads in (1, 2):
-        _core.set_num_threads(threads)
-        results[threads] = run(_native, p)
-    for name, one in results[1].items():
-        two = results[2][name]
-        assert (one is None and two is None) or one.tobytes() == two.tobytes(), name
+    assert_same_bits_at_1_and_2_threads(p)
 
 
 @pytest.mark.parametrize("mode", ["rnn_tanh", "rnn_relu"])

@@ -324,6 +324,12 @@ THREAD_CASES = [
 def test_same_bits_for_1_and_2_threads(case, restore_threads):
     mode, T, B, H, dtype = case
     p = make_problem(mode, T, B, 8, H, 2, 2, lengths=True, masks=True, dtype=dtype, seed=3)
+    assert_same_bits_at_1_and_2_threads(p)
+
+
+def assert_same_bits_at_1_and_2_threads(p):
+    """The native training forward and backward of p give the same bits on 1 and 2
+    threads (sets the thread count: callers restore it)."""
     results = {}
     for threads in (1, 2):
         _core.set_num_threads(threads)
