@@ -39,6 +39,8 @@ struct F32 {
   static V and_(V a, V b) { return _mm256_and_ps(a, b); }
   static V or_(V a, V b) { return _mm256_or_ps(a, b); }
   static V lt(V a, V b) { return _mm256_cmp_ps(a, b, _CMP_LT_OQ); }
+  static V le(V a, V b) { return _mm256_cmp_ps(a, b, _CMP_LE_OQ); }  // false for NaN
+  static bool all(V mask) { return _mm256_movemask_ps(mask) == 0xff; }
   static V isnan(V a) { return _mm256_cmp_ps(a, a, _CMP_UNORD_Q); }
   static V blend(V a, V b, V mask) { return _mm256_blendv_ps(a, b, mask); }  // mask ? b : a
   static V sign_mask() { return _mm256_castsi256_ps(_mm256_set1_epi32(INT32_MIN)); }
@@ -57,6 +59,7 @@ struct F32 {
   static constexpr float exp_min = -104.0f;    // e^-104 < 2^-150: rounds to 0
   static constexpr float expm1_min = -20.0f;   // e^-20 < 2^-26: expm1 rounds to -1
   static constexpr float sub_n = -100.0f;      // below: scale by 2^n in two steps
+  static constexpr float tame = 64.0f;         // |x| <= tame: n >= -93 > sub_n
   static constexpr float sub_scale = 64.0f;
   static constexpr float sub_unscale = 5.42101086242752217e-20f;  // 2^-64
   static constexpr int kPoly = 7;  // 1/2!, ..., 1/8!
@@ -81,6 +84,8 @@ struct F64 {
   static V and_(V a, V b) { return _mm256_and_pd(a, b); }
   static V or_(V a, V b) { return _mm256_or_pd(a, b); }
   static V lt(V a, V b) { return _mm256_cmp_pd(a, b, _CMP_LT_OQ); }
+  static V le(V a, V b) { return _mm256_cmp_pd(a, b, _CMP_LE_OQ); }
+  static bool all(V mask) { return _mm256_movemask_pd(mask) == 0xf; }
   static V isnan(V a) { return _mm256_cmp_pd(a, a, _CMP_UNORD_Q); }
   static V blend(V a, V b, V mask) { return _mm256_blendv_pd(a, b, mask); }
   static V sign_mask() { return _mm256_castsi256_pd(_mm256_set1_epi64x(INT64_MIN)); }
@@ -96,6 +101,7 @@ struct F64 {
   static constexpr double exp_min = -746.0;   // e^-746 < 2^-1075: rounds to 0
   static constexpr double expm1_min = -40.0;  // e^-40 < 2^-54: expm1 rounds to -1
   static constexpr double sub_n = -1000.0;
+  static constexpr double tame = 640.0;  // n >= -924 > sub_n
   static constexpr double sub_scale = 128.0;
   static constexpr double sub_unscale = 2.93873587705571876992e-39;  // 2^-128
   static constexpr int kPoly = 12;  // 1/2!, ..., 1/13!
@@ -143,11 +149,21 @@ inline void expm1_reduce(typename O::V u, typename O::V& n, typename O::V& em) {
   em = O::fma(r2, poly_q(O{}, r, r2), r);
 }
 
+// Most inputs are "tame": |x| <= O::tame and not NaN. For a vector of tame inputs the
+// clamps, the two-step subnormal scaling and the NaN pass-through are no-ops, and
+// skipping them (one test per vector) makes sigmoid ~20% faster, with the same bits.
 template <class O>
 inline typename O::V sigmoid_v(typename O::V x) {
   using V = typename O::V;
   const V one = O::set(1);
   const V ax = O::and_(x, O::abs_mask());
+  if (O::all(O::le(ax, O::set(O::tame)))) {
+    V n, em;
+    expm1_reduce<O>(O::or_(ax, O::sign_mask()), n, em);  // u = -|x|
+    const V s = O::pow2(n);
+    const V e = O::fma(s, em, s);
+    return O::div(O::blend(one, e, O::lt(x, O::set(0))), O::add(one, e));
+  }
   // u = -|x|, clamped (a NaN becomes the clamp value; it is restored at the end).
   const V u = O::max(O::or_(ax, O::sign_mask()), O::set(O::exp_min));
   V n, em;
@@ -167,7 +183,10 @@ inline typename O::V tanh_v(typename O::V x) {
   using V = typename O::V;
   const V one = O::set(1);
   const V ax = O::and_(x, O::abs_mask());
-  const V u = O::max(O::mul(ax, O::set(-2)), O::set(O::expm1_min));
+  // Tame (|x| <= -expm1_min / 2, not NaN): the clamp and the NaN pass-through are no-ops.
+  const bool tame = O::all(O::le(ax, O::set(O::expm1_min * -0.5)));
+  const V u2 = O::mul(ax, O::set(-2));
+  const V u = tame ? u2 : O::max(u2, O::set(O::expm1_min));
   V n, em;
   expm1_reduce<O>(u, n, em);
   const V s = O::pow2(n);
@@ -181,7 +200,7 @@ inline typename O::V tanh_v(typename O::V x) {
   const V q = O::div(num, den);
   const V y = O::blend(O::sub(one, q), q, small);  // tanh|x| >= 0
   const V r = O::or_(y, O::and_(x, O::sign_mask()));
-  return O::blend(r, x, O::isnan(x));
+  return tame ? r : O::blend(r, x, O::isnan(x));
 }
 
 template <class O, typename O::V (*F)(typename O::V)>
