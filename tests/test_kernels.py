@@ -289,6 +289,23 @@ def test_activation_bits_independent_of_position(isa, dtype, which):
     assert shaped.shape == (8, 8) and np.array_equal(shaped.ravel(), full)
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("which", ["sigmoid", "tanh"])
+def test_activation_bits_independent_of_neighbours(isa, dtype, which):
+    # A vector of moderate inputs takes a fast path; one huge or NaN lane sends its whole
+    # vector down the general path. Either way every other lane gets the same bits.
+    rng = np.random.default_rng(7)
+    x = (rng.standard_normal(256) * 3).astype(dtype)
+    alone = _core._activation(which, x)
+    for wild in (np.nan, np.inf, -1e4, 70.0, -11.0):
+        mixed = x.copy()
+        mixed[5::8] = wild  # one lane of every 8 (a float32 vector; two double vectors)
+        y = _core._activation(which, mixed)
+        keep = np.ones(x.size, bool)
+        keep[5::8] = False
+        assert np.array_equal(y[keep], alone[keep]), (which, wild)
+
+
 def test_activation_hook_rejects_bad_input():
     with pytest.raises(TypeError, match="float32 or float64"):
         _core._activation("tanh", np.zeros(3, np.int64))
