@@ -311,12 +311,16 @@ def restore_threads():
 THREAD_CASES = [
     ("rnn_tanh", 2, 128, 128, np.float32),
     ("rnn_relu", 2, 128, 128, np.float64),
+    ("rnn_tanh", 3, 128, 40, np.float32),  # uneven slices (32 + 8 units), odd T
+    ("rnn_relu", 5, 96, 72, np.float64),
     ("lstm", 4, 64, 64, np.float32),
     ("lstm", 4, 64, 64, np.float64),
     ("lstm", 5, 48, 40, np.float32),
     ("lstm", 3, 40, 72, np.float64),
     ("gru", 4, 64, 96, np.float32),
     ("gru_reset_before", 4, 64, 96, np.float64),
+    ("gru", 5, 128, 40, np.float32),
+    ("gru_reset_before", 3, 96, 72, np.float64),
 ]
 
 

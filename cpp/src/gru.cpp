@@ -1,4 +1,10 @@
 // GRU cell, forward and backward, reset_after true (PyTorch) and false (see gru.h).
+//
+// Threads: one team per time loop, in the backward one per chunk of steps (team.h). Per
+// step a thread computes its units' columns of each GEMM (one per gate block) and the
+// cell of its units for every row; it meets the others at one barrier per step
+// (reset_after) or two (reset_before: r * h must be complete before (r * h) W_hn^T, and
+// dA_n before dA_n W_hn).
 #include "rnnkit/gru.h"
 
 #include <algorithm>
@@ -6,22 +12,33 @@
 #include "cell_common.h"
 #include "rnnkit/activations.h"
 #include "rnnkit/gemm.h"
+#include "team.h"
 
 namespace rnnkit {
 
-using detail::for_each_item;
 using detail::i64;
+using detail::run_team;
+using detail::Slice;
+using detail::team_size;
 using detail::time_at;
 
 namespace {
 
-// h (H,) updated in place to (1 - z) * n + z * h, and copied to y (H,).
+// hn (n,) written: (1 - z) * nn + z * hp, and copied to y (n,); z, nn, hp (n,) read.
 template <typename T>
-inline void gru_blend(T* h, T* y, const T* z, const T* n, i64 H) {
-  for (i64 j = 0; j < H; ++j) {
-    h[j] = (T(1) - z[j]) * n[j] + z[j] * h[j];
-    y[j] = h[j];
+inline void gru_blend(i64 n, T* __restrict hn, T* __restrict y, const T* __restrict z,
+                      const T* __restrict nn, const T* __restrict hp) {
+  for (i64 j = 0; j < n; ++j) {
+    hn[j] = (T(1) - z[j]) * nn[j] + z[j] * hp[j];
+    y[j] = hn[j];
   }
+}
+
+// Inactive row (this thread's units, n of them): h keeps its value, out is 0.
+template <typename T>
+inline void gru_hold(i64 n, T* hn, T* y, const T* hp) {
+  std::copy(hp, hp + n, hn);
+  std::fill(y, y + n, T(0));
 }
 
 // reset_after = true: one GEMM h W_hh^T per step; b_hn stays inside r * (.).
@@ -33,35 +50,59 @@ void forward_reset_after(T* out, T* h, T* gates, T* h_prev, T* work, const T* x,
   // b_hh's r and z blocks go into the projection; its n block is added per step.
   detail::input_projection(gates, x, w_ih, b_ih, b_hh, 2 * H, G, d);  // (T*B, 3H)
   T* hw = work;  // (B, 3H): columns [2H, 3H) hold h W_hn^T (the rest is unused)
+  // h is double buffered so that one barrier per step suffices: step n's GEMMs read all
+  // units of hbuf[n % 2] (h_{t-1}) while each thread writes its units of h_t into
+  // hbuf[(n + 1) % 2].
+  T* hbuf[2] = {h, work + B * G};  // (B, H) each
   kernels::PackedB<T> w_hh_p;  // W_hh^T (H, 3H), packed once for every step
   w_hh_p.pack_nt(G, H, w_hh, H);
-  for (i64 n = 0; n < d.T; ++n) {
-    const i64 t = time_at(n, d);
-    if (h_prev != nullptr) std::copy(h, h + B * H, h_prev + t * B * H);
-    T* g_t = gates + t * B * G;
-    // The r and z pre-activations accumulate h W_{hr,hz}^T in place (rows of inactive
-    // steps too: their gates are never read); h W_hn^T goes to hw.
-    kernels::gemm_packed_cols<T>(B, 0, 2 * H, h, H, w_hh_p, g_t, G, true);
-    kernels::gemm_packed_cols<T>(B, 2 * H, G, h, H, w_hh_p, hw, G, false);
-    T* out_t = out + t * B * d.ldo;
-    for_each_item(B, G, [&](i64 b) {
-      T* y = out_t + b * d.ldo;
-      if (!step_active(lengths, b, t)) {
-        std::fill(y, y + H, T(0));  // h keeps its value
-        return;
+  run_team<T>(team_size<T>(B * G * H, H), H, [&](Slice s, auto barrier) {
+    const i64 u0 = s.u0, u1 = s.u1, w = u1 - u0;  // this thread's units
+    for (i64 n = 0; n < d.T; ++n) {
+      const i64 t = time_at(n, d);
+      const T* hp = hbuf[n % 2];  // (B, H) read: h_{t-1}
+      T* hn = hbuf[(n + 1) % 2];  // (B, H) written (this thread's units): h_t
+      for (i64 b = 0; b < B && h_prev != nullptr; ++b) {
+        std::copy(hp + b * H + u0, hp + b * H + u1, h_prev + (t * B + b) * H + u0);
       }
-      T* a = g_t + b * G;  // pre-activations, then [r, z, n]
-      T* r = hw + b * G;
-      kernels::sigmoid(2 * H, a, a);  // r, z
-      T* ghn = r + 2 * H;  // (H,): h W_hn^T + b_hn, in place (the backward recomputes it)
-      for (i64 j = 0; j < H; ++j) {
-        ghn[j] = b_hh != nullptr ? r[2 * H + j] + b_hh[2 * H + j] : r[2 * H + j];
-        a[2 * H + j] += a[j] * ghn[j];
+      T* g_t = gates + t * B * G;
+      // The r and z pre-activations accumulate h W_{hr,hz}^T in place (rows of inactive
+      // steps too: their gates are never read); h W_hn^T goes to hw.
+      if (w == H) {  // r and z side by side: one call (the same bits as two)
+        kernels::gemm_packed_cols<T>(B, 0, 2 * H, hp, H, w_hh_p, g_t, G, true);
+      } else {
+        kernels::gemm_packed_cols<T>(B, u0, u1, hp, H, w_hh_p, g_t, G, true);
+        kernels::gemm_packed_cols<T>(B, H + u0, H + u1, hp, H, w_hh_p, g_t, G, true);
       }
-      kernels::tanh(H, a + 2 * H, a + 2 * H);
-      gru_blend(h + b * H, y, a + H, a + 2 * H, H);
-    });
-  }
+      kernels::gemm_packed_cols<T>(B, 2 * H + u0, 2 * H + u1, hp, H, w_hh_p, hw, G, false);
+      T* out_t = out + t * B * d.ldo;
+      for (i64 b = 0; b < B; ++b) {
+        T* y = out_t + b * d.ldo + u0;
+        const T* hpb = hp + b * H + u0;
+        T* hnb = hn + b * H + u0;
+        if (!step_active(lengths, b, t)) {
+          gru_hold(w, hnb, y, hpb);
+          continue;
+        }
+        T* a = g_t + b * G + u0;  // pre-activations, then [r, z, n] (blocks H apart)
+        T* ghn = hw + b * G + 2 * H + u0;  // h W_hn^T, then + b_hn in place (the
+                                           // backward recomputes it)
+        kernels::sigmoid(w, a, a);          // r
+        kernels::sigmoid(w, a + H, a + H);  // z
+        for (i64 j = 0; j < w; ++j) {
+          if (b_hh != nullptr) ghn[j] += b_hh[2 * H + u0 + j];
+          a[2 * H + j] += a[j] * ghn[j];
+        }
+        kernels::tanh(w, a + 2 * H, a + 2 * H);
+        gru_blend(w, hnb, y, a + H, a + 2 * H, hpb);
+      }
+      barrier();
+    }
+    // After an odd number of steps h_n is in hbuf[1]: copy this thread's units back.
+    for (i64 b = 0; b < B && d.T % 2 == 1; ++b) {
+      std::copy(hbuf[1] + b * H + u0, hbuf[1] + b * H + u1, h + b * H + u0);
+    }
+  });
 }
 
 // reset_after = false: h W_{hr,hz}^T, then r, then (r * h) W_hn^T per step.
@@ -73,60 +114,82 @@ void forward_reset_before(T* out, T* h, T* gates, T* h_prev, T* extra, T* work, 
   detail::input_projection(gates, x, w_ih, b_ih, b_hh, G, G, d);  // (T*B, 3H)
   T* hw = work;               // (B, 3H): [h W_hr^T, h W_hz^T, (r*h) W_hn^T]
   T* rh_work = work + B * G;  // (B, H): r * h at inference
+  // h double buffered as in forward_reset_after.
+  T* hbuf[2] = {h, work + B * (G + H)};  // (B, H) each
   kernels::PackedB<T> w_rz_p;  // [W_hr; W_hz]^T (H, 2H), packed once for every step
   w_rz_p.pack_nt(2 * H, H, w_hh, H);
   kernels::PackedB<T> w_n_p;  // W_hn^T (H, H)
   w_n_p.pack_nt(H, H, w_hh + 2 * H * H, H);
-  for (i64 n = 0; n < d.T; ++n) {
-    const i64 t = time_at(n, d);
-    if (h_prev != nullptr) std::copy(h, h + B * H, h_prev + t * B * H);
-    T* rh = extra != nullptr ? extra + t * B * H : rh_work;  // (B, H)
-    kernels::gemm_packed<T>(B, h, H, w_rz_p, hw, G, false);
-    T* g_t = gates + t * B * G;
-    T* out_t = out + t * B * d.ldo;
-    for_each_item(B, G, [&](i64 b) {
-      T* rhb = rh + b * H;
-      if (!step_active(lengths, b, t)) {
-        std::fill(rhb, rhb + H, T(0));  // read by the GEMMs; must be finite
-        return;
+  run_team<T>(team_size<T>(B * G * H, H), H, [&](Slice s, auto barrier) {
+    const i64 u0 = s.u0, u1 = s.u1, w = u1 - u0;  // this thread's units
+    for (i64 n = 0; n < d.T; ++n) {
+      const i64 t = time_at(n, d);
+      const T* hp = hbuf[n % 2];  // (B, H) read: h_{t-1}
+      T* hn = hbuf[(n + 1) % 2];  // (B, H) written (this thread's units): h_t
+      for (i64 b = 0; b < B && h_prev != nullptr; ++b) {
+        std::copy(hp + b * H + u0, hp + b * H + u1, h_prev + (t * B + b) * H + u0);
       }
-      T* a = g_t + b * G;
-      const T* r = hw + b * G;
-      const T* hb = h + b * H;
-      for (i64 j = 0; j < 2 * H; ++j) a[j] += r[j];
-      kernels::sigmoid(2 * H, a, a);  // r, z
-      for (i64 j = 0; j < H; ++j) rhb[j] = a[j] * hb[j];
-    });
-    kernels::gemm_packed<T>(B, rh, H, w_n_p, hw + 2 * H, G, false);
-    for_each_item(B, G, [&](i64 b) {
-      T* y = out_t + b * d.ldo;
-      if (!step_active(lengths, b, t)) {
-        std::fill(y, y + H, T(0));  // h keeps its value
-        return;
+      T* rh = extra != nullptr ? extra + t * B * H : rh_work;  // (B, H)
+      kernels::gemm_packed_cols<T>(B, u0, u1, hp, H, w_rz_p, hw, G, false);
+      kernels::gemm_packed_cols<T>(B, H + u0, H + u1, hp, H, w_rz_p, hw, G, false);
+      T* g_t = gates + t * B * G;
+      for (i64 b = 0; b < B; ++b) {
+        T* rhb = rh + b * H + u0;
+        if (!step_active(lengths, b, t)) {
+          std::fill(rhb, rhb + w, T(0));  // read by the GEMMs; must be finite
+          continue;
+        }
+        T* a = g_t + b * G + u0;
+        const T* r = hw + b * G + u0;
+        const T* hpb = hp + b * H + u0;
+        for (i64 j = 0; j < w; ++j) {
+          a[j] += r[j];
+          a[H + j] += r[H + j];
+        }
+        kernels::sigmoid(w, a, a);          // r
+        kernels::sigmoid(w, a + H, a + H);  // z
+        for (i64 j = 0; j < w; ++j) rhb[j] = a[j] * hpb[j];
       }
-      T* a = g_t + b * G;
-      const T* r = hw + b * G;
-      for (i64 j = 0; j < H; ++j) a[2 * H + j] += r[2 * H + j];
-      kernels::tanh(H, a + 2 * H, a + 2 * H);
-      gru_blend(h + b * H, y, a + H, a + 2 * H, H);
-    });
-  }
+      barrier();  // r * h is complete
+      kernels::gemm_packed_cols<T>(B, u0, u1, rh, H, w_n_p, hw + 2 * H, G, false);
+      T* out_t = out + t * B * d.ldo;
+      for (i64 b = 0; b < B; ++b) {
+        T* y = out_t + b * d.ldo + u0;
+        const T* hpb = hp + b * H + u0;
+        T* hnb = hn + b * H + u0;
+        if (!step_active(lengths, b, t)) {
+          gru_hold(w, hnb, y, hpb);
+          continue;
+        }
+        T* a = g_t + b * G + u0;
+        const T* r = hw + b * G + u0;
+        for (i64 j = 0; j < w; ++j) a[2 * H + j] += r[2 * H + j];
+        kernels::tanh(w, a + 2 * H, a + 2 * H);
+        gru_blend(w, hnb, y, a + H, a + 2 * H, hpb);
+      }
+      barrier();  // h_t is complete
+    }
+    for (i64 b = 0; b < B && d.T % 2 == 1; ++b) {
+      std::copy(hbuf[1] + b * H + u0, hbuf[1] + b * H + u1, h + b * H + u0);
+    }
+  });
 }
 
-// One row of one step of backward_reset_after. Restrict-qualified parameters (the buffers
-// never overlap) let the compiler vectorise the loop: it gives up on run-time alias checks
-// for this many pointers.
-//   da, dah (3H,) written: dL/d(input side), dL/d(h W_hh^T + b_hh) of [r, z, n].
-//   dahn (H,) written: dah's n block again (dah is the step's, dahn the chunk's copy).
-//   dh (H,) read as dL/dh_t from later steps, written dy * z (the step's GEMM adds
-//   dA_h W_hh). a (3H,) read: [r, z, n]. hp (H,) read: h_{t-1}. ghn (H,) read:
-//   h W_hn^T + b_hn. dy_out (H,) read: dL/dout_t.
+// Units [0, n) of one row of one step of backward_reset_after (all pointers at the first
+// unit; blocks of [r, z, n] H apart). Restrict-qualified parameters (the buffers never
+// overlap) let the compiler vectorise the loop: it gives up on run-time alias checks for
+// this many pointers.
+//   da, dah (3 blocks) written: dL/d(input side), dL/d(h W_hh^T + b_hh) of [r, z, n].
+//   dahn (n,) written: dah's n block again (dah is the step's, dahn the chunk's copy).
+//   dh (n,) read as dL/dh_t from later steps, written dy * z (the step's GEMM adds
+//   dA_h W_hh). a (3 blocks) read: [r, z, n]. hp (n,) read: h_{t-1}. ghn (n,) read:
+//   h W_hn^T + b_hn. dy_out (n,) read: dL/dout_t.
 template <typename T>
-void backward_row_reset_after(i64 H, T* __restrict da, T* __restrict dah,
+void backward_row_reset_after(i64 n, i64 H, T* __restrict da, T* __restrict dah,
                               T* __restrict dahn, T* __restrict dh, const T* __restrict a,
                               const T* __restrict hp, const T* __restrict ghn,
                               const T* __restrict dy_out) {
-  for (i64 j = 0; j < H; ++j) {
+  for (i64 j = 0; j < n; ++j) {
     const T r = a[j], z = a[H + j], nn = a[2 * H + j];
     const T dy = dh[j] + dy_out[j];
     const T dan = dy * (T(1) - z) * (T(1) - nn * nn);
@@ -141,6 +204,12 @@ void backward_row_reset_after(i64 H, T* __restrict da, T* __restrict dah,
     dahn[j] = dan * r;
     dh[j] = dy * z;
   }
+}
+
+// Zeroes units [0, n) of the 3 gate blocks (H apart) of a row.
+template <typename T>
+void zero_gate_units(i64 n, i64 H, T* row) {
+  for (i64 q = 0; q < 3; ++q) std::fill(row + q * H, row + q * H + n, T(0));
 }
 
 // ghn (rows of chunk c, H) written: h_{t-1} W_hn^T + b_hn of the chunk's rows, the value
@@ -197,39 +266,49 @@ void backward_reset_after(T* dx, T* dw_ih, T* dw_hh, T* db_ih, T* db_hh, T* dh, 
   const i64 B = d.B, H = d.H, G = 3 * H;
   const i64 steps = detail::backward_chunk_steps(d);
   T* ghn = work;  // (rows of a chunk, H): h_{t-1} W_hn^T + b_hn
-  // (B, 3H): the step's dL/d(h W_hh^T + b_hh); its r and z blocks equal dA's, so the chunk
-  // keeps only the n block (dgates_h).
-  T* dah_t = work + steps * B * H;
-  T* hp_buf = dah_t + B * G;  // (rows of a chunk, H): h_{t-1} when h_prev is nullptr
-  const T* hp = nullptr;      // (rows of the chunk, H): h_{t-1}
+  // (B, 3H) twice: the step's dL/d(h W_hh^T + b_hh), double buffered so that one barrier
+  // per step suffices (step n's GEMM reads all of dah[n % 2] while the next step writes
+  // the other); its r and z blocks equal dA's, so the chunk keeps only the n block
+  // (dgates_h).
+  T* dah[2] = {work + steps * B * H, work + steps * B * H + B * G};
+  T* hp_buf = dah[1] + B * G;  // (rows of a chunk, H): h_{t-1} when h_prev is nullptr
   kernels::PackedB<T> w_hh_p;  // W_hh (3H, H), packed once for every step
   w_hh_p.pack_nn(G, H, w_hh, H);
-  for (i64 n = d.T - 1; n >= 0; --n) {
-    const i64 t = time_at(n, d);
-    const detail::TimeChunk c = detail::chunk_of(n, steps, d);
-    if (c.begin) {
-      hp = chunk_h_prev(hp_buf, h_prev, hs, ld_hs, h0, lengths, c, d);
-      hidden_n_projection(ghn, hp, w_hh, b_hh, c, d);
-    }
-    T* da_t = dgates + (t - c.t0) * B * G;  // (B, 3H): this step's rows of the chunk
-    T* dahn_t = dgates_h + (t - c.t0) * B * H;  // (B, H)
-    const T* dout_t = dout + t * B * d.ldo;
-    for_each_item(B, G, [&](i64 b) {
-      T* da = da_t + b * G;
-      T* dah = dah_t + b * G;
-      T* dahn = dahn_t + b * H;
-      if (!step_active(lengths, b, t)) {
-        std::fill(da, da + G, T(0));  // dh passes through unchanged
-        std::fill(dah, dah + G, T(0));
-        std::fill(dahn, dahn + H, T(0));
-        return;
+  // Chunk after chunk of time steps, in the order the backward visits them: the chunk's
+  // steps on one team, then its non-recurrent products.
+  for (i64 n_hi = d.T - 1; n_hi >= 0;) {
+    const detail::TimeChunk c = detail::chunk_of(n_hi, steps, d);
+    const i64 n_lo = n_hi - (c.t1 - c.t0) + 1;
+    const T* hp = chunk_h_prev(hp_buf, h_prev, hs, ld_hs, h0, lengths, c, d);  // (rows, H)
+    hidden_n_projection(ghn, hp, w_hh, b_hh, c, d);
+    // Per step each thread computes its units of dA, dA_h and dh for every row, meets
+    // the others (dA_h is complete), then adds dA_h W_hh[:, u0:u1] into its units of dh.
+    run_team<T>(team_size<T>(B * G * H, H), H, [&](Slice s, auto barrier) {
+      const i64 u0 = s.u0, w = s.u1 - s.u0;
+      for (i64 n = n_hi; n >= n_lo; --n) {
+        const i64 t = time_at(n, d);
+        T* da_t = dgates + (t - c.t0) * B * G;      // (B, 3H): this step's rows of the chunk
+        T* dahn_t = dgates_h + (t - c.t0) * B * H;  // (B, H)
+        T* dah_t = dah[n % 2];                      // (B, 3H)
+        const T* dout_t = dout + t * B * d.ldo;
+        for (i64 b = 0; b < B; ++b) {
+          T* dahnb = dahn_t + b * H + u0;
+          if (!step_active(lengths, b, t)) {
+            zero_gate_units(w, H, da_t + b * G + u0);  // dh passes through unchanged
+            zero_gate_units(w, H, dah_t + b * G + u0);
+            std::fill(dahnb, dahnb + w, T(0));
+            continue;
+          }
+          const i64 row = t * B + b, chunk_row = (t - c.t0) * B + b;
+          backward_row_reset_after(w, H, da_t + b * G + u0, dah_t + b * G + u0, dahnb,
+                                   dh + b * H + u0, gates + row * G + u0,
+                                   hp + chunk_row * H + u0, ghn + chunk_row * H + u0,
+                                   dout_t + b * d.ldo + u0);
+        }
+        barrier();
+        kernels::gemm_packed_cols<T>(B, u0, s.u1, dah_t, G, w_hh_p, dh, H, true);
       }
-      const i64 row = t * B + b, chunk_row = (t - c.t0) * B + b;
-      backward_row_reset_after(H, da, dah, dahn, dh + b * H, gates + row * G,
-                               hp + chunk_row * H, ghn + chunk_row * H, dout_t + b * d.ldo);
     });
-    kernels::gemm_packed<T>(B, dah_t, G, w_hh_p, dh, H, true);
-    if (!c.done) continue;
     // The chunk's dA is complete: its share of dX, dW_ih, db_ih, dW_hh and db_hh's n
     // block (the r and z blocks of dL/d(h W_hh^T) are dA's: dgates, with db_ih's sums).
     const i64 rows = (c.t1 - c.t0) * B;
@@ -240,6 +319,7 @@ void backward_reset_after(T* dx, T* dw_ih, T* dw_hh, T* db_ih, T* db_hh, T* dh, 
     if (db_hh != nullptr) {
       detail::column_sums(db_hh + 2 * H, dgates_h, rows, H, H, !c.first);
     }
+    n_hi = n_lo - 1;
   }
   detail::copy_bias_grad(db_hh, db_ih, 2 * H);
 }
@@ -253,54 +333,64 @@ void backward_reset_before(T* dx, T* dw_ih, T* dw_hh, T* db_ih, T* db_hh, T* dh,
   const i64 B = d.B, H = d.H, G = 3 * H;
   T* drh = work;  // (B, H): dL/d(r * h)
   T* hp_buf = work + B * H;  // (rows of a chunk, H): h_{t-1} when h_prev is nullptr
-  const T* hp_c = nullptr;   // (rows of the chunk, H): h_{t-1}
   kernels::PackedB<T> w_rz_p;  // [W_hr; W_hz] (2H, H), packed once for every step
   w_rz_p.pack_nn(2 * H, H, w_hh, H);
   kernels::PackedB<T> w_n_p;  // W_hn (H, H)
   w_n_p.pack_nn(H, H, w_hh + 2 * H * H, H);
   const i64 steps = detail::backward_chunk_steps(d);
-  for (i64 n = d.T - 1; n >= 0; --n) {
-    const i64 t = time_at(n, d);
-    const detail::TimeChunk c = detail::chunk_of(n, steps, d);
-    if (c.begin) hp_c = chunk_h_prev(hp_buf, h_prev, hs, ld_hs, h0, lengths, c, d);
-    T* da_t = dgates + (t - c.t0) * B * G;  // (B, 3H): this step's rows of the chunk
-    const T* dout_t = dout + t * B * d.ldo;
-    // z and n blocks of dA, and the direct dh term; the r block needs dA_n W_hn first.
-    for_each_item(B, G, [&](i64 b) {
-      T* da = da_t + b * G;
-      if (!step_active(lengths, b, t)) {
-        std::fill(da, da + G, T(0));  // dh passes through unchanged
-        return;
-      }
-      const i64 row = t * B + b;
-      const T* z = gates + row * G + H;
-      const T* nn = gates + row * G + 2 * H;
-      const T* hp = hp_c + ((t - c.t0) * B + b) * H;
-      const T* dy_out = dout_t + b * d.ldo;
-      T* dhb = dh + b * H;
-      for (i64 j = 0; j < H; ++j) {
-        const T dy = dhb[j] + dy_out[j];
-        da[H + j] = dy * (hp[j] - nn[j]) * z[j] * (T(1) - z[j]);
-        da[2 * H + j] = dy * (T(1) - z[j]) * (T(1) - nn[j] * nn[j]);
-        dhb[j] = dy * z[j];
+  for (i64 n_hi = d.T - 1; n_hi >= 0;) {
+    const detail::TimeChunk c = detail::chunk_of(n_hi, steps, d);
+    const i64 n_lo = n_hi - (c.t1 - c.t0) + 1;
+    const T* hp_c = chunk_h_prev(hp_buf, h_prev, hs, ld_hs, h0, lengths, c, d);  // (rows, H)
+    // Per step: the z and n blocks of dA for this thread's units and the direct dh term;
+    // barrier (dA_n complete); its units of dL/d(r*h) = dA_n W_hn, then the r block and
+    // the r * h term of dh; barrier (dA_r complete); dh += dA_{r,z} W_{hr,hz} for its
+    // units. The next step touches only the thread's own units of dh and drh and writes
+    // another step's rows of dgates.
+    run_team<T>(team_size<T>(B * G * H, H), H, [&](Slice s, auto barrier) {
+      const i64 u0 = s.u0, u1 = s.u1, w = u1 - u0;
+      for (i64 n = n_hi; n >= n_lo; --n) {
+        const i64 t = time_at(n, d);
+        T* da_t = dgates + (t - c.t0) * B * G;  // (B, 3H): this step's rows of the chunk
+        const T* dout_t = dout + t * B * d.ldo;
+        for (i64 b = 0; b < B; ++b) {
+          T* da = da_t + b * G + u0;
+          if (!step_active(lengths, b, t)) {
+            zero_gate_units(w, H, da);  // dh passes through unchanged
+            continue;
+          }
+          const i64 row = t * B + b;
+          const T* z = gates + row * G + H + u0;
+          const T* nn = gates + row * G + 2 * H + u0;
+          const T* hp = hp_c + ((t - c.t0) * B + b) * H + u0;
+          const T* dy_out = dout_t + b * d.ldo + u0;
+          T* dhb = dh + b * H + u0;
+          for (i64 j = 0; j < w; ++j) {
+            const T dy = dhb[j] + dy_out[j];
+            da[H + j] = dy * (hp[j] - nn[j]) * z[j] * (T(1) - z[j]);
+            da[2 * H + j] = dy * (T(1) - z[j]) * (T(1) - nn[j] * nn[j]);
+            dhb[j] = dy * z[j];
+          }
+        }
+        barrier();
+        kernels::gemm_packed_cols<T>(B, u0, u1, da_t + 2 * H, G, w_n_p, drh, H, false);
+        for (i64 b = 0; b < B; ++b) {
+          if (!step_active(lengths, b, t)) continue;
+          const i64 row = t * B + b;
+          const T* r = gates + row * G + u0;
+          const T* hp = hp_c + ((t - c.t0) * B + b) * H + u0;
+          const T* g = drh + b * H + u0;
+          T* da = da_t + b * G + u0;
+          T* dhb = dh + b * H + u0;
+          for (i64 j = 0; j < w; ++j) {
+            da[j] = g[j] * hp[j] * r[j] * (T(1) - r[j]);
+            dhb[j] += g[j] * r[j];
+          }
+        }
+        barrier();
+        kernels::gemm_packed_cols<T>(B, u0, u1, da_t, G, w_rz_p, dh, H, true);
       }
     });
-    kernels::gemm_packed<T>(B, da_t + 2 * H, G, w_n_p, drh, H, false);
-    for_each_item(B, G, [&](i64 b) {
-      if (!step_active(lengths, b, t)) return;
-      const i64 row = t * B + b;
-      const T* r = gates + row * G;
-      const T* hp = hp_c + ((t - c.t0) * B + b) * H;
-      const T* g = drh + b * H;
-      T* da = da_t + b * G;
-      T* dhb = dh + b * H;
-      for (i64 j = 0; j < H; ++j) {
-        da[j] = g[j] * hp[j] * r[j] * (T(1) - r[j]);
-        dhb[j] += g[j] * r[j];
-      }
-    });
-    kernels::gemm_packed<T>(B, da_t, G, w_rz_p, dh, H, true);
-    if (!c.done) continue;
     // The chunk's dA is complete: its share of dX, dW_ih, db_ih and dW_hh.
     const i64 rows = (c.t1 - c.t0) * B, row0 = c.t0 * B;
     detail::input_backward_chunk(dx, dw_ih, db_ih, dgates, x, w_ih, G, d, c, c.first,
@@ -308,6 +398,7 @@ void backward_reset_before(T* dx, T* dw_ih, T* dw_hh, T* db_ih, T* db_hh, T* dh,
     kernels::gemm_tn<T>(2 * H, H, rows, dgates, G, hp_c, H, dw_hh, H, !c.first);
     kernels::gemm_tn<T>(H, H, rows, dgates + 2 * H, G, extra + row0 * H, H,
                         dw_hh + 2 * H * H, H, !c.first);
+    n_hi = n_lo - 1;
   }
   detail::copy_bias_grad(db_hh, db_ih, G);
 }

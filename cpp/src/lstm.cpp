@@ -1,14 +1,8 @@
 // LSTM cell, forward and backward (see lstm.h).
 //
-// Threads (DESIGN §4.6): when the per-step product is large enough, ONE OpenMP team runs
-// the whole time loop (no fork/join per step). Thread k owns the hidden units
-// [u0, u1) of its slice (slice_of below): per step it computes only the gate columns of
-// its units (4 column ranges of the GEMM, one per gate block), the cell for its units of
-// every row, and meets the others at one barrier. Every output element is computed by
-// exactly the same operations whichever thread owns it (gemm_packed_cols gives each
-// column the bits of the whole product; the activations depend only on their input), and
-// without a team the same code runs as one thread owning [0, H): the bits never depend on
-// the thread count.
+// Threads: one team per time loop (team.h). Per step a thread computes its units' 4 gate
+// column ranges of the GEMM (one per gate block), the cell for its units of every row,
+// and meets the others at one barrier.
 #include "rnnkit/lstm.h"
 
 #include <algorithm>
@@ -16,81 +10,17 @@
 #include "cell_common.h"
 #include "rnnkit/activations.h"
 #include "rnnkit/gemm.h"
-#include "rnnkit/threads.h"
-
-#ifdef RNNKIT_HAVE_OPENMP
-#include <omp.h>
-#endif
+#include "team.h"
 
 namespace rnnkit {
 
 using detail::i64;
+using detail::run_team;
+using detail::Slice;
+using detail::team_size;
 using detail::time_at;
 
 namespace {
-
-// Below this many multiply-adds per step (B x 4H x H) the time loop runs on the calling
-// thread. Measured on 2 cores (T = 200, inference, input size 8): at 2^17 (B = 2,
-// H = 128) two threads only break even with one, at 2^18 (B = 4, H = 128; B = 1,
-// H = 256) they are 1.4-1.9x faster. Below it gemm_packed never forks either (its own
-// threshold, gemm.cpp, counts at least 4 rows against 2^19), so a small cell's step
-// never pays for a team.
-constexpr i64 kMinTeamWork = i64(1) << 17;
-
-// Threads for the time loop of a B x H cell: 1 without OpenMP, with one thread
-// requested, below kMinTeamWork, or when already inside a parallel region; never more
-// than one per panel of units (a slice narrower than a panel wastes the micro-tiles).
-template <typename T>
-int team_size(i64 B, i64 H) {
-#ifdef RNNKIT_HAVE_OPENMP
-  const int requested = get_num_threads();
-  if (requested <= 1 || omp_in_parallel() || B * 4 * H * H < kMinTeamWork) return 1;
-  const i64 panels = (H + kernels::PackedB<T>::kPanel - 1) / kernels::PackedB<T>::kPanel;
-  return static_cast<int>(std::min<i64>(requested, panels));
-#else
-  (void)B, (void)H;
-  return 1;
-#endif
-}
-
-// Hidden units [u0, u1) of thread `id` of `parts`: near-equal numbers of whole panels
-// (PackedB<T>::kPanel units) so that each thread's gate columns start on a panel
-// boundary whenever H is a multiple of the panel width.
-struct Slice {
-  i64 u0, u1;
-};
-template <typename T>
-Slice slice_of(i64 H, int parts, int id) {
-  constexpr i64 P = kernels::PackedB<T>::kPanel;
-  const i64 blocks = (H + P - 1) / P;
-  auto at = [&](int i) {
-    return std::min(H, ((blocks / parts) * i + std::min<i64>(i, blocks % parts)) * P);
-  };
-  return Slice{at(id), at(id + 1)};
-}
-
-// Runs body(slice, barrier) on a team of `threads` threads, each with its own slice of
-// [0, H), or on the calling thread with the slice [0, H) when threads == 1. barrier()
-// waits for the whole team (nothing on one thread).
-template <typename T, class Body>
-void run_team(int threads, i64 H, const Body& body) {
-#ifdef RNNKIT_HAVE_OPENMP
-  if (threads > 1) {
-#pragma omp parallel num_threads(threads)
-    {
-      // The team OpenMP gave (it may give fewer threads than asked for).
-      const int n = omp_get_num_threads();
-      const Slice s = slice_of<T>(H, n, omp_get_thread_num());
-      body(s, [] {
-#pragma omp barrier
-      });
-    }
-    return;
-  }
-#endif
-  (void)threads;
-  body(Slice{0, H}, [] {});
-}
 
 // Units of a row the fused cell handles per pass (its 4 gate blocks, c, tanh(c) and h
 // take 7 x 512 elements: 14 KiB of floats, inside L1); tanh(c) at inference lives in a
@@ -167,7 +97,7 @@ void lstm_forward(T* out, T* h, T* c, T* gates, T* h_prev, T* c_prev, T* tanh_c,
   }
   kernels::PackedB<T> w_hh_p;  // W_hh^T (H, 4H), packed once for every step
   w_hh_p.pack_nt(G, H, w_hh, H);
-  run_team<T>(team_size<T>(B, H), H, [&](Slice s, auto barrier) {
+  run_team<T>(team_size<T>(B * 4 * H * H, H), H, [&](Slice s, auto barrier) {
     const i64 u0 = s.u0, w = s.u1 - s.u0;  // this thread's units
     T tc_local[kChunk];                    // tanh(c_t) of one chunk at inference
     for (i64 n = 0; n < T_; ++n) {
@@ -267,7 +197,7 @@ void lstm_backward(T* dx, T* dw_ih, T* dw_hh, T* db_ih, T* db_hh, T* dh, T* dc, 
   // different buffer from the da_t that slower threads may still be reading; no thread
   // reads da_{t-1} before the next barrier. The region's end orders everything before
   // the merged GEMMs below.
-  run_team<T>(team_size<T>(B, H), H, [&](Slice s, auto barrier) {
+  run_team<T>(team_size<T>(B * 4 * H * H, H), H, [&](Slice s, auto barrier) {
     const i64 u0 = s.u0, w = s.u1 - s.u0;
     for (i64 n = T_ - 1; n >= 0; --n) {
       const i64 t = time_at(n, d);

@@ -1,4 +1,8 @@
 // Elman RNN cell, forward and backward (see rnn.h).
+//
+// Threads: one team per time loop, in the backward one per chunk of steps (team.h). Per
+// step a thread computes its units' columns of the GEMM and the activation (or its
+// derivative) of its units for every row, and meets the others at one barrier.
 #include "rnnkit/rnn.h"
 
 #include <algorithm>
@@ -6,11 +10,15 @@
 #include "cell_common.h"
 #include "rnnkit/activations.h"
 #include "rnnkit/gemm.h"
+#include "team.h"
 
 namespace rnnkit {
 
 using detail::for_each_item;
 using detail::i64;
+using detail::run_team;
+using detail::Slice;
+using detail::team_size;
 using detail::time_at;
 
 std::int64_t rnn_backward_chunk_rows(const Dims& d) {
@@ -22,7 +30,6 @@ void rnn_forward(T* out, T* h, T* gates, T* work, const T* x, const T* w_ih, con
                  const T* b_ih, const T* b_hh, const std::int64_t* lengths, const Dims& d,
                  RnnActivation act) {
   const i64 B = d.B, H = d.H;
-  static_cast<void>(work);  // the forward needs no scratch: the GEMM accumulates into gates
   // Pre-activations, then h_t: in gates (ld H) and copied to out, or in out itself.
   T* acts = gates != nullptr ? gates : out;
   const i64 ld = gates != nullptr ? H : d.ldo;
@@ -45,30 +52,47 @@ void rnn_forward(T* out, T* h, T* gates, T* work, const T* x, const T* w_ih, con
   }
   kernels::PackedB<T> w_hh_p;  // W_hh^T (H, H), packed once for every step
   w_hh_p.pack_nt(H, H, w_hh, H);
-  for (i64 n = 0; n < d.T; ++n) {
-    const i64 t = time_at(n, d);
-    T* g_t = acts + t * B * ld;
-    // The pre-activations accumulate h W_hh^T in place (rows of inactive steps too: they
-    // are zeroed below).
-    kernels::gemm_packed<T>(B, h, H, w_hh_p, g_t, ld, true);
-    T* out_t = out + t * B * d.ldo;
-    for_each_item(B, H, [&](i64 b) {
-      T* y = out_t + b * d.ldo;
-      T* a = g_t + b * ld;  // pre-activation, then h_t
-      if (!step_active(lengths, b, t)) {
-        std::fill(a, a + H, T(0));  // h keeps its value; the backward reads a as h_{t-1}
-        if (a != y) std::fill(y, y + H, T(0));
-        return;
+  // h is double buffered so that one barrier per step suffices: step n's GEMM reads all
+  // units of hbuf[n % 2] (h_{t-1}) while each thread writes its units of h_t into
+  // hbuf[(n + 1) % 2].
+  T* hbuf[2] = {h, work};  // (B, H) each: the caller's h and work's first B*H
+  run_team<T>(team_size<T>(B * H * H, H), H, [&](Slice s, auto barrier) {
+    const i64 u0 = s.u0, w = s.u1 - s.u0;  // this thread's units
+    for (i64 n = 0; n < d.T; ++n) {
+      const i64 t = time_at(n, d);
+      const T* hp = hbuf[n % 2];  // (B, H) read: h_{t-1}
+      T* hn = hbuf[(n + 1) % 2];  // (B, H) written (this thread's units): h_t
+      T* g_t = acts + t * B * ld;
+      // The pre-activations of this thread's units accumulate h W_hh^T in place (rows of
+      // inactive steps too: they are zeroed below).
+      if (w > 0) kernels::gemm_packed_cols<T>(B, u0, s.u1, hp, H, w_hh_p, g_t, ld, true);
+      T* out_t = out + t * B * d.ldo;
+      for (i64 b = 0; b < B && w > 0; ++b) {
+        T* y = out_t + b * d.ldo + u0;
+        T* a = g_t + b * ld + u0;  // pre-activation, then h_t
+        const T* hpb = hp + b * H + u0;
+        T* hnb = hn + b * H + u0;
+        if (!step_active(lengths, b, t)) {
+          std::copy(hpb, hpb + w, hnb);  // h keeps its value
+          std::fill(a, a + w, T(0));     // the backward reads a as h_{t-1}
+          if (a != y) std::fill(y, y + w, T(0));
+          continue;
+        }
+        if (act == RnnActivation::tanh) {
+          kernels::tanh(w, a, a);
+        } else {
+          for (i64 j = 0; j < w; ++j) a[j] = a[j] < T(0) ? T(0) : a[j];  // NaN propagates
+        }
+        std::copy(a, a + w, hnb);
+        if (a != y) std::copy(a, a + w, y);
       }
-      if (act == RnnActivation::tanh) {
-        kernels::tanh(H, a, a);
-      } else {
-        for (i64 j = 0; j < H; ++j) a[j] = a[j] < T(0) ? T(0) : a[j];  // NaN propagates
-      }
-      std::copy(a, a + H, h + b * H);
-      if (a != y) std::copy(a, a + H, y);
-    });
-  }
+      barrier();
+    }
+    // After an odd number of steps h_n is in work: copy this thread's units back.
+    for (i64 b = 0; b < B && d.T % 2 == 1; ++b) {
+      std::copy(work + b * H + u0, work + b * H + s.u1, h + b * H + u0);
+    }
+  });
 }
 
 namespace {
@@ -137,37 +161,50 @@ void rnn_backward(T* dx, T* dw_ih, T* dw_hh, T* db_ih, T* db_hh, T* dh, T* dgate
   const i64 steps = detail::backward_chunk_steps(d);
   kernels::PackedB<T> w_hh_p;  // W_hh (H, H), packed once for every step
   w_hh_p.pack_nn(H, H, w_hh, H);
-  for (i64 n = d.T - 1; n >= 0; --n) {
-    const i64 t = time_at(n, d);
-    const detail::TimeChunk c = detail::chunk_of(n, steps, d);
-    T* da_t = dgates + (t - c.t0) * B * H;  // (B, H): this step's rows of the chunk
-    const T* y_t = hs + t * B * ld_hs;
-    const T* dout_t = dout + t * B * d.ldo;
-    for_each_item(B, H, [&](i64 b) {
-      T* da = da_t + b * H;
-      if (!step_active(lengths, b, t)) {
-        std::fill(da, da + H, T(0));  // dh passes through unchanged
-        return;
-      }
-      T* dhb = dh + b * H;
-      const T* y = y_t + b * ld_hs;
-      const T* dy_out = dout_t + b * d.ldo;
-      for (i64 j = 0; j < H; ++j) {
-        const T dy = dhb[j] + dy_out[j];
-        // relu: the gradient is selected, not multiplied by a 0/1 mask, as torch's
-        // threshold_backward does: a NaN/Inf dy at a closed unit gives 0, a NaN output
-        // passes dy.
-        da[j] = act == RnnActivation::tanh ? dy * (T(1) - y[j] * y[j])
-                                           : (y[j] <= T(0) ? T(0) : dy);
-        dhb[j] = T(0);  // the GEMM below adds dA W_hh
+  // Chunk after chunk of time steps (detail::chunk_of), in the order the backward visits
+  // them: the chunk's steps on one team, then its non-recurrent products.
+  for (i64 n_hi = d.T - 1; n_hi >= 0;) {
+    const detail::TimeChunk c = detail::chunk_of(n_hi, steps, d);
+    const i64 n_lo = n_hi - (c.t1 - c.t0) + 1;
+    // Per step each thread computes dA of its units for every row (reading and zeroing
+    // its units of dh), meets the others (dA_t is complete), then adds dA_t W_hh[:, u0:u1]
+    // into its units of dh. One barrier per step suffices: the next step touches only the
+    // thread's own units of dh and writes another step's rows of dgates.
+    run_team<T>(team_size<T>(B * H * H, H), H, [&](Slice s, auto barrier) {
+      const i64 u0 = s.u0, w = s.u1 - s.u0;
+      for (i64 n = n_hi; n >= n_lo; --n) {
+        const i64 t = time_at(n, d);
+        T* da_t = dgates + (t - c.t0) * B * H;  // (B, H): this step's rows of the chunk
+        const T* y_t = hs + t * B * ld_hs;
+        const T* dout_t = dout + t * B * d.ldo;
+        for (i64 b = 0; b < B && w > 0; ++b) {
+          T* da = da_t + b * H + u0;
+          if (!step_active(lengths, b, t)) {
+            std::fill(da, da + w, T(0));  // dh passes through unchanged
+            continue;
+          }
+          T* dhb = dh + b * H + u0;
+          const T* y = y_t + b * ld_hs + u0;
+          const T* dy_out = dout_t + b * d.ldo + u0;
+          for (i64 j = 0; j < w; ++j) {
+            const T dy = dhb[j] + dy_out[j];
+            // relu: the gradient is selected, not multiplied by a 0/1 mask, as torch's
+            // threshold_backward does: a NaN/Inf dy at a closed unit gives 0, a NaN
+            // output passes dy.
+            da[j] = act == RnnActivation::tanh ? dy * (T(1) - y[j] * y[j])
+                                               : (y[j] <= T(0) ? T(0) : dy);
+            dhb[j] = T(0);  // the GEMM below adds dA W_hh
+          }
+        }
+        barrier();
+        if (w > 0) kernels::gemm_packed_cols<T>(B, u0, s.u1, da_t, H, w_hh_p, dh, H, true);
       }
     });
-    kernels::gemm_packed<T>(B, da_t, H, w_hh_p, dh, H, true);
-    if (!c.done) continue;
     // The chunk's dA is complete: its share of dX, dW_ih, db_ih and dW_hh.
     detail::input_backward_chunk(dx, dw_ih, db_ih, dgates, x, w_ih, H, d, c, c.first,
                                  accumulate_dx);
     hidden_weight_grad(dw_hh, !c.first, dgates, hs, ld_hs, h0, work, lengths, d, c);
+    n_hi = n_lo - 1;
   }
   detail::copy_bias_grad(db_hh, db_ih, H);
 }

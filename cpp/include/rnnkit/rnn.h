@@ -27,9 +27,9 @@ namespace rnnkit {
 
 enum class RnnActivation { tanh, relu };
 
-// Elements of the `work` scratch buffer that rnn_forward / rnn_backward need: the
-// backward gathers, per chunk, the dA rows of the steps where sequences start (B, H) and
-// their h0 rows (B, H) (the forward needs none: the step's GEMM accumulates into gates).
+// Elements of the `work` scratch buffer that rnn_forward / rnn_backward need: the forward
+// keeps a second h (B, H) (h is double buffered across steps); the backward gathers, per
+// chunk, the dA rows of the steps where sequences start (B, H) and their h0 rows (B, H).
 inline std::int64_t rnn_work_size(const Dims& d) { return 2 * d.B * d.H; }
 
 // Rows of rnn_backward's dgates workspace: one chunk of consecutive time steps, ceil(512 /

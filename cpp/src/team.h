@@ -1,0 +1,89 @@
+// One OpenMP team for a whole time loop (DESIGN §4.6), shared by the three cells;
+// internal, not installed.
+//
+// Thread k of the team owns the hidden units [u0, u1) of its slice: per step it computes
+// only its units' gate columns of the recurrent GEMM (gemm_packed_cols gives each column
+// the bits of the whole product), the elementwise cell of its units for every row, and
+// meets the others at a barrier. No fork/join per step. Without a team the same body runs
+// on the calling thread with the slice [0, H): every element gets the same operations
+// whichever thread owns it, so the bits never depend on the thread count.
+#pragma once
+#include <algorithm>
+#include <cstdint>
+
+#include "rnnkit/gemm.h"
+#include "rnnkit/threads.h"
+
+#ifdef RNNKIT_HAVE_OPENMP
+#include <omp.h>
+#endif
+
+namespace rnnkit::detail {
+
+// Below this many multiply-adds per step (B x gate columns x H) the time loop runs on
+// the calling thread. Measured on 2 cores with the LSTM (T = 200, inference, input size
+// 8): at 2^17 (B = 2, H = 128) two threads only break even with one, at 2^18 (B = 4,
+// H = 128; B = 1, H = 256) they are 1.4-1.9x faster. Below it gemm_packed never forks
+// either (its own threshold, gemm.cpp, counts at least 4 rows against 2^19), so a small
+// cell's step never pays for a team.
+constexpr std::int64_t kMinTeamWork = std::int64_t(1) << 17;
+
+// Threads for the time loop of a cell with `step_work` multiply-adds per step and H
+// hidden units: 1 without OpenMP, with one thread requested, below kMinTeamWork, or when
+// already inside a parallel region; never more than one per panel of units (a slice
+// narrower than a panel wastes the micro-tiles).
+template <typename T>
+int team_size(std::int64_t step_work, std::int64_t H) {
+#ifdef RNNKIT_HAVE_OPENMP
+  const int requested = get_num_threads();
+  if (requested <= 1 || omp_in_parallel() || step_work < kMinTeamWork) return 1;
+  constexpr std::int64_t P = kernels::PackedB<T>::kPanel;
+  return static_cast<int>(std::min<std::int64_t>(requested, (H + P - 1) / P));
+#else
+  (void)step_work, (void)H;
+  return 1;
+#endif
+}
+
+// Hidden units [u0, u1) of one thread.
+struct Slice {
+  std::int64_t u0, u1;
+};
+
+// The slice of thread `id` of `parts`: near-equal numbers of whole panels
+// (PackedB<T>::kPanel units), so that each thread's gate columns start on a panel
+// boundary whenever H is a multiple of the panel width.
+template <typename T>
+Slice slice_of(std::int64_t H, int parts, int id) {
+  constexpr std::int64_t P = kernels::PackedB<T>::kPanel;
+  const std::int64_t blocks = (H + P - 1) / P;
+  auto at = [&](int i) {
+    return std::min(H, ((blocks / parts) * i + std::min<std::int64_t>(i, blocks % parts)) * P);
+  };
+  return Slice{at(id), at(id + 1)};
+}
+
+// Runs body(slice, barrier) on a team of `threads` threads, each with its own slice of
+// [0, H), or on the calling thread with the slice [0, H) when threads == 1. barrier()
+// waits for the whole team (nothing on one thread). Inside the team, GEMMs run on the
+// calling thread (they never fork inside a parallel region).
+template <typename T, class Body>
+void run_team(int threads, std::int64_t H, const Body& body) {
+#ifdef RNNKIT_HAVE_OPENMP
+  if (threads > 1) {
+#pragma omp parallel num_threads(threads)
+    {
+      // The team OpenMP gave (it may give fewer threads than asked for).
+      const int n = omp_get_num_threads();
+      body(slice_of<T>(H, n, omp_get_thread_num()), [] {
+#pragma omp barrier
+      });
+    }
+    return;
+  }
+#endif
+  (void)threads;
+  body(Slice{0, H}, [] {});
+}
+
+}  // namespace rnnkit::detail
