@@ -27,6 +27,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <new>
+#include <utility>
 #include <vector>
 
 #include "rnnkit/memory_pool.h"
@@ -58,6 +59,8 @@ void gemm_tn(std::int64_t M, std::int64_t N, std::int64_t K, const T* A, std::in
 
 // Allocator giving 64-byte aligned storage (one cache line, one AVX-512 register), large
 // blocks from the memory pool (memory_pool.h: packed weights are made on every call).
+// Elements a vector adds are default-initialised, not zeroed: every buffer using it is
+// written before it is read (zeroing a packed W_hh cost as much as a quarter of packing it).
 template <typename T>
 struct AlignedAllocator {
   using value_type = T;
@@ -69,6 +72,14 @@ struct AlignedAllocator {
     return static_cast<T*>(pool_acquire(n * sizeof(T), &capacity));
   }
   void deallocate(T* p, std::size_t n) { pool_release(p, pool_capacity(n * sizeof(T))); }
+  template <typename U>
+  void construct(U* p) noexcept {
+    ::new (static_cast<void*>(p)) U;  // default-initialisation: no zeroing
+  }
+  template <typename U, typename... Args>
+  void construct(U* p, Args&&... args) {
+    ::new (static_cast<void*>(p)) U(std::forward<Args>(args)...);
+  }
   template <typename U>
   bool operator==(const AlignedAllocator<U>&) const { return true; }
   template <typename U>
