@@ -319,6 +319,29 @@ void cell_forward(Mode mode, T* out, T* h, T* c, const SavedBuffers<T>& s, T* wo
   }
 }
 
+// dst += src, elementwise over n elements (parallel over blocks: each element's sum is the
+// same on any number of threads).
+template <typename T>
+void add_into(T* dst, const T* src, i64 n) {
+  constexpr i64 kBlock = 4096;
+  detail::for_each_item((n + kBlock - 1) / kBlock, kBlock, [&](i64 blk) {
+    const i64 j1 = std::min(n, (blk + 1) * kBlock);
+    for (i64 j = blk * kBlock; j < j1; ++j) dst[j] += src[j];
+  });
+}
+
+// grads += fresh: n_ih elements of dw_ih, n_hh of dw_hh, n_b of each bias (0: no bias).
+template <typename T>
+void add_grads(const CellGrads<T>& grads, const CellGrads<T>& fresh, i64 n_ih, i64 n_hh,
+               i64 n_b) {
+  add_into(grads.dw_ih, fresh.dw_ih, n_ih);
+  add_into(grads.dw_hh, fresh.dw_hh, n_hh);
+  if (n_b > 0) {
+    add_into(grads.db_ih, fresh.db_ih, n_b);
+    add_into(grads.db_hh, fresh.db_hh, n_b);
+  }
+}
+
 // The messages of stack_backward's in-place checks (the NumPy reference raises the same).
 const char* const kModifiedInPlace[2] = {
     "backward: x was modified in place after the forward pass (the backward needs its "
@@ -388,7 +411,7 @@ void stack_forward(T* out, T* h_n, T* c_n, StackCache<T>* cache, const T* x, con
 }
 
 template <typename T>
-void stack_backward(T* dx, T* dh0, T* dc0, const CellGrads<T>* grads,
+void stack_backward(T* dx, T* dh0, T* dc0, const CellGrads<T>* grads, bool accumulate_grads,
                     const StackCache<T>& cache, const T* dout, const T* dh_n, const T* dc_n) {
   const StackDims& s = cache.dims;
   const Mode mode = cache.mode;
@@ -408,9 +431,11 @@ void stack_backward(T* dx, T* dh0, T* dc0, const CellGrads<T>* grads,
   }
 
   // Scratch: dgates (R, G*H), for the reset-after GRU dgates_h (R, H), where R is T*B
-  // (LSTM) or one chunk of time steps (RNN, GRU: see dgates_rows); cell work; and two
+  // (LSTM) or one chunk of time steps (RNN, GRU: see dgates_rows); cell work; two
   // buffers (T, B, D*H) for the gradient w.r.t. a layer's input (layer k writes buffer
-  // k % 2, which becomes layer k-1's output gradient).
+  // k % 2, which becomes layer k-1's output gradient); and, for the LSTM when the
+  // gradients are accumulated, one cell's fresh parameter gradients (its cell writes
+  // them; the RNN and GRU cells add into grads themselves).
   Arena arena;
   const i64 dgates_size = checked_mul(dgates_rows(mode, cell_dims(s, 0, 0)), gh);
   const i64 dgates_at = arena.take(dgates_size);
@@ -419,6 +444,9 @@ void stack_backward(T* dx, T* dh0, T* dc0, const CellGrads<T>* grads,
                         : -1;
   const i64 work_at = arena.take(cell_work_size(mode, cell_dims(s, 0, 0)));
   const i64 layer_at = s.L == 1 ? -1 : arena.take(checked_mul(checked_mul(2, rows), DH));
+  const bool lstm_fresh = mode == Mode::lstm && accumulate_grads;
+  const i64 w_in_max = std::max(s.I, s.L > 1 ? DH : i64(0));  // widest w_ih
+  const i64 fresh_at = lstm_fresh ? arena.take(checked_mul(gh, w_in_max + H + 2)) : -1;
   PooledArray<T> scratch(arena.size());
   T* dgates = scratch.get() + dgates_at;
   T* dgates_h = dgates_h_at < 0 ? nullptr : scratch.get() + dgates_h_at;
@@ -433,7 +461,15 @@ void stack_backward(T* dx, T* dh0, T* dc0, const CellGrads<T>* grads,
     for (i64 d = 0; d < s.D; ++d) {
       const i64 cell = k * s.D + d;
       const auto& o = cache.cells[cell];
-      const auto& g = grads[cell];
+      // Where the cell's parameter gradients go: grads[cell], or (LSTM, accumulating)
+      // fresh buffers added into grads[cell] after the cell.
+      CellGrads<T> g = grads[cell];
+      const i64 in_k = layer_input_size(s, k);
+      if (lstm_fresh) {
+        T* f = scratch.get() + fresh_at;
+        g = {f, f + gh * in_k, s.bias ? f + gh * (in_k + H) : nullptr,
+             s.bias ? f + gh * (in_k + H + 1) : nullptr};
+      }
       const T* w_ih = st + o.w_ih;
       const T* w_hh = st + o.w_hh;
       // (T, B, ld_gates); an RNN layer without gates of its own reads its output columns
@@ -454,12 +490,13 @@ void stack_backward(T* dx, T* dh0, T* dc0, const CellGrads<T>* grads,
           rnn_backward(d_in, g.dw_ih, g.dw_hh, g.db_ih, g.db_hh, dh, dgates, work,
                        d_out + d * H, in, w_ih, w_hh, gates, ld_gates, st + o.h0, lengths, cd,
                        mode == Mode::rnn_tanh ? RnnActivation::tanh : RnnActivation::relu,
-                       accumulate);
+                       accumulate, accumulate_grads);
           break;
         case Mode::lstm:
           lstm_backward(d_in, g.dw_ih, g.dw_hh, g.db_ih, g.db_hh, dh, dc0 + cell * BH, dgates,
                         d_out + d * H, in, w_ih, w_hh, gates, h_prev, st + o.saved1,
                         st + o.saved2, lengths, cd, accumulate);
+          if (lstm_fresh) add_grads(grads[cell], g, gh * in_k, gh * H, s.bias ? gh : 0);
           break;
         case Mode::gru:
         case Mode::gru_reset_before:
@@ -468,7 +505,7 @@ void stack_backward(T* dx, T* dh0, T* dc0, const CellGrads<T>* grads,
                        d_out + d * H, in, w_ih, w_hh, o.b_hh < 0 ? nullptr : st + o.b_hh,
                        gates, h_prev, h_prev != nullptr ? nullptr : cache.out + d * H, DH,
                        o.h0 < 0 ? nullptr : st + o.h0, o.saved1 < 0 ? nullptr : st + o.saved1,
-                       lengths, cd, mode == Mode::gru, accumulate);
+                       lengths, cd, mode == Mode::gru, accumulate, accumulate_grads);
           break;
       }
     }
@@ -481,8 +518,8 @@ void stack_backward(T* dx, T* dh0, T* dc0, const CellGrads<T>* grads,
   template void stack_forward<T>(T*, T*, T*, StackCache<T>*, const T*, const T*, const T*,    \
                                  const CellWeights<T>*, const std::int64_t*, const T* const*, \
                                  Mode, const StackDims&);                                     \
-  template void stack_backward<T>(T*, T*, T*, const CellGrads<T>*, const StackCache<T>&,      \
-                                  const T*, const T*, const T*);
+  template void stack_backward<T>(T*, T*, T*, const CellGrads<T>*, bool,                      \
+                                  const StackCache<T>&, const T*, const T*, const T*);
 RNNKIT_INSTANTIATE(float)
 RNNKIT_INSTANTIATE(double)
 #undef RNNKIT_INSTANTIATE

@@ -63,13 +63,16 @@ def stack_backward(
     dout: np.ndarray,
     dh_n: np.ndarray,
     dc_n: np.ndarray | None,
+    grads: Weights | None = None,
 ) -> tuple:
     """Backward of ``stack_forward`` from its training cache.
 
     dout (T, B, D*H) (ignored past each sequence's length); dh_n (L*D, B, H); dc_n
     (L*D, B, H) for "lstm" else None. Returns fresh arrays (dx (T, B, I), dh0 (L*D, B, H),
-    dc0 (L*D, B, H) or None, dweights), dweights being L*D tuples
-    (dw_ih, dw_hh, db_ih, db_hh) with the biases None when the weights have none.
+    dc0 (L*D, B, H) or None) and dweights, L*D tuples (dw_ih, dw_hh, db_ih, db_hh) with the
+    biases None when the weights have none: fresh arrays, or, when ``grads`` (the same
+    structure: writeable C-contiguous arrays of the compute dtype, overlapping no other
+    argument) is given, ``grads`` itself, with the gradients added into it in place.
     Raises RuntimeError, naming the array, when x or (RNN, GRU modes) out was modified in
     place since the forward (its checksum differs: a check against accidents, not against
     deliberately constructed collisions).
@@ -78,4 +81,6 @@ def stack_backward(
         raise ValueError(
             "stack_backward: cache is None; run stack_forward with training=True first"
         )
-    return _core.stack_backward(mode, cache, dout, dh_n, dc_n)
+    return _core.stack_backward(
+        mode, cache, dout, dh_n, dc_n, None if grads is None else list(grads)
+    )

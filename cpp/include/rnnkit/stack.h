@@ -129,7 +129,11 @@ void stack_forward(T* out, T* h_n, T* c_n, StackCache<T>* cache, const T* x, con
 // Backward of the stack from a training forward's cache.
 //   dx     (T, B, I) written: dL/dx, 0 past each sequence's length.
 //   dh0    (L*D, B, H) written.  dc0 (L*D, B, H) written for Mode::lstm, else nullptr.
-//   grads  (L*D,) written, entry k*D + d; bias pointers nullptr when !bias.
+//   grads  (L*D,) entry k*D + d, written, or added to when accumulate_grads; bias
+//          pointers nullptr when !bias. They must not overlap any other argument.
+//          Accumulated, the RNN and GRU cells add their products chunk by chunk in a fixed
+//          order (into zeros that gives the written bits; into other values the same sum
+//          up to rounding), the LSTM's fresh gradients are added to grads.
 //   cache  read.
 //   dout   (T, B, D*H) read: dL/dout; ignored past each sequence's length.
 //   dh_n   (L*D, B, H) read.  dc_n (L*D, B, H) read for Mode::lstm, else nullptr.
@@ -137,7 +141,7 @@ void stack_forward(T* out, T* h_n, T* c_n, StackCache<T>* cache, const T* x, con
 // (RNN, GRU modes) out, referenced by the cache, no longer has the checksum the forward
 // recorded.
 template <typename T>
-void stack_backward(T* dx, T* dh0, T* dc0, const CellGrads<T>* grads,
+void stack_backward(T* dx, T* dh0, T* dc0, const CellGrads<T>* grads, bool accumulate_grads,
                     const StackCache<T>& cache, const T* dout, const T* dh_n, const T* dc_n);
 
 }  // namespace rnnkit

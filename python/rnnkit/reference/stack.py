@@ -5,7 +5,7 @@ as the native core:
 
     stack_forward(mode, x, h0, c0, weights, lengths, dropout_masks, training, *, num_directions)
         -> (out, h_n, c_n, cache)
-    stack_backward(mode, cache, dout, dh_n, dc_n) -> (dx, dh0, dc0, dweights)
+    stack_backward(mode, cache, dout, dh_n, dc_n, grads=None) -> (dx, dh0, dc0, dweights)
 
 Per layer and direction, the input projection ``x_t W_ih^T + b_ih`` of all T steps is one
 matrix product over T*B rows; the time loop only runs the cell's recurrent step; in backward
@@ -239,13 +239,15 @@ def stack_backward(
     dout: np.ndarray,
     dh_n: np.ndarray,
     dc_n: np.ndarray | None,
+    grads: list | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, list]:
     """Backward of ``stack_forward``.
 
     dout (T, B, D*H) (ignored past each sequence's length); dh_n (L*D, B, H); dc_n
     (L*D, B, H) for lstm else None. Returns dx (T, B, I), dh0 (L*D, B, H), dc0 (L*D, B, H)
-    or None, and dweights: L*D tuples (dw_ih, dw_hh, db_ih, db_hh), biases None without bias.
-    All fresh arrays.
+    or None (fresh arrays), and dweights: L*D tuples (dw_ih, dw_hh, db_ih, db_hh), biases
+    None without bias: fresh arrays, or, when ``grads`` (the same structure) is given,
+    ``grads`` itself after adding the gradients into it in place.
     """
     if not isinstance(cache, _StackCache):
         raise TypeError(
@@ -295,4 +297,25 @@ def stack_backward(
         if k > 0 and cache.dropout_masks is not None:
             d_layer_in = d_layer_in * cache.dropout_masks[k - 1]
         d_layer_out = d_layer_in
-    return d_layer_out, dh0, dc0, dweights
+    if grads is None:
+        return d_layer_out, dh0, dc0, dweights
+    _add_grads(grads, dweights)
+    return d_layer_out, dh0, dc0, list(grads)
+
+
+def _add_grads(grads: list, fresh: list) -> None:
+    """grads += fresh, entry by entry, after checking that the structures match."""
+    if len(grads) != len(fresh):
+        raise ValueError(f"grads must hold L*D = {len(fresh)} entries, got {len(grads)}")
+    for i, (into, new) in enumerate(zip(grads, fresh)):
+        if len(into) != 4:
+            raise ValueError(f"grads[{i}] must be a tuple (dw_ih, dw_hh, db_ih, db_hh)")
+        for j, (g, f) in enumerate(zip(into, new)):
+            if (g is None) != (f is None) or (g is not None and g.shape != f.shape):
+                want = None if f is None else f.shape
+                got = None if g is None else g.shape
+                raise ValueError(f"grads[{i}][{j}] must be {want}, got {got}")
+    for into, new in zip(grads, fresh):
+        for g, f in zip(into, new):
+            if g is not None:
+                g += f
