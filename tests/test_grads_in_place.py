@@ -108,6 +108,8 @@ def test_native_refuses_grads_that_overlap_or_do_not_fit():
         call([(w_ih, w_hh, b_ih, p["dout"].reshape(-1)[:15])])
     with pytest.raises(ValueError, match=r"grads\[0\]\[2\] \(db_ih\) overlaps x"):
         call([(w_ih, w_hh, p["x"].reshape(-1)[:15], b_hh)])
+    with pytest.raises(ValueError, match=r"grads\[0\]\[1\] \(dw_hh\) overlaps weights\[0\]\[1\]"):
+        call([(w_ih, p["weights"][0][1], b_ih, b_hh)])  # the cache references the weights
     assert not base.any()
     with pytest.raises(TypeError, match=r"grads\[0\]\[1\] \(dw_hh\) must have dtype float64"):
         call([(w_ih, w_hh.astype(np.float32), b_ih, b_hh)])

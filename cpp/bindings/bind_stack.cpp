@@ -109,14 +109,16 @@ struct Checked {
   }
 };
 
-// The Python-side cache: a float32 or float64 StackCache, and the x and (RNN, GRU) out
-// arrays it references (not copies: kept alive here; stack_backward checks that they are
-// unchanged).
+// The Python-side cache: a float32 or float64 StackCache, and the x, weight and (RNN, GRU)
+// out arrays it references (not copies: kept alive here; stack_backward checks that they
+// are unchanged).
 struct PyStackCache {
   std::shared_ptr<rnnkit::StackCache<float>> f32;
   std::shared_ptr<rnnkit::StackCache<double>> f64;
   py::object x;    // (T, B, I) the x given to stack_forward
   py::object out;  // (T, B, D*H) the out it returned, where the cache reads it (RNN, GRU)
+  // The weight arrays given to stack_forward, named "weights[i][j]".
+  std::vector<std::pair<std::string, py::object>> weights;
 
   const rnnkit::StackDims& dims() const { return f32 ? f32->dims : f64->dims; }
   Mode mode() const { return f32 ? f32->mode : f64->mode; }
@@ -254,6 +256,13 @@ py::tuple forward_impl(Mode mode, const py::array& x, py::handle h0_obj, py::han
   if (training) {
     PyStackCache pc;
     pc.x = x;
+    for (size_t i = 0; i < cells.size(); ++i) {
+      for (size_t j = 0; j < cells[i].size(); ++j) {
+        if (cells[i][j].is_none()) continue;
+        pc.weights.emplace_back("weights[" + std::to_string(i) + "][" + std::to_string(j) + "]",
+                                cells[i][j]);
+      }
+    }
     if (cache->out != nullptr) pc.out = out;
     if constexpr (std::is_same_v<T, float>) {
       pc.f32 = std::move(cache);
@@ -352,6 +361,9 @@ py::tuple backward_impl(const PyStackCache& pc, const rnnkit::StackCache<T>& cac
         {"dout", py::reinterpret_borrow<py::array>(dout_obj)},
         {"dh_n", py::reinterpret_borrow<py::array>(dh_n_obj)},
         {"x", py::reinterpret_borrow<py::array>(pc.x)}};
+    for (const auto& [name, w] : pc.weights) {
+      inputs.emplace_back(name, py::reinterpret_borrow<py::array>(w));
+    }
     if (dc_n != nullptr) inputs.emplace_back("dc_n", py::reinterpret_borrow<py::array>(dc_n_obj));
     if (pc.out && !pc.out.is_none()) inputs.emplace_back("out", py::reinterpret_borrow<py::array>(pc.out));
     check_grads<T>(grads_obj, s, G, inputs, args, grads);

@@ -41,8 +41,8 @@ def stack_forward(
 
     Returns (out (T, B, D*H), h_n (L*D, B, H), c_n (L*D, B, H) or None, cache), where cache
     is an opaque ``rnnkit._core.StackCache`` when ``training`` and None otherwise. The cache
-    copies the weights, lengths and masks but references x and, for the RNN and GRU modes,
-    the returned out (keeping them alive), with checksums of their bytes.
+    copies the lengths and masks but references x, the weights and, for the RNN and GRU
+    modes, the returned out (keeping them alive), with checksums of their bytes.
     """
     return _core.stack_forward(
         mode,
@@ -73,9 +73,9 @@ def stack_backward(
     biases None when the weights have none: fresh arrays, or, when ``grads`` (the same
     structure: writeable C-contiguous arrays of the compute dtype, overlapping no other
     argument) is given, ``grads`` itself, with the gradients added into it in place.
-    Raises RuntimeError, naming the array, when x or (RNN, GRU modes) out was modified in
-    place since the forward (its checksum differs: a check against accidents, not against
-    deliberately constructed collisions).
+    Raises RuntimeError, naming the array, when x, a weight (by its PyTorch parameter name)
+    or (RNN, GRU modes) out was modified in place since the forward (its checksum differs:
+    a check against accidents, not against deliberately constructed collisions).
     """
     if cache is None:
         raise ValueError(

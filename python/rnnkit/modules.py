@@ -700,8 +700,8 @@ class _RecurrentBase(abc.ABC):
         Returns dx (x's layout) and (dh0, dc0) for LSTM / dh0 otherwise (h0's layout).
         Adds the parameter gradients into ``self.grads``. The saved forward state is
         released, so each forward supports exactly one backward. Raises RuntimeError when
-        x, or for RNN and GRU out, was modified in place since the forward (it is
-        referenced, not copied, as torch does).
+        x, a parameter, or for RNN and GRU out, was modified in place since the forward
+        (they are referenced, not copied, as torch does: step an optimiser after backward).
         """
         saved = self._saved
         if saved is None:
