@@ -151,3 +151,21 @@ def test_rnn_lower_layers_keep_no_gates_without_dropout(dropout):
     kept_h = (1 if dropout else 0) * D * T * B * H
     masks = T * B * D * H if dropout else 0
     assert cache.nbytes == 8 * (inputs + 2 * D * B * H + kept_h + masks)
+
+
+@pytest.mark.parametrize("layers", [1, 2])
+@pytest.mark.parametrize("mode", ["gru", "gru_reset_before"])
+def test_gru_one_direction_reads_h_prev_in_out(mode, layers):
+    """One direction without lengths: the last layer's backward reads h_{t-1} straight
+    from out's rows in every chunk but the one holding step 0 (where h0 enters), instead
+    of gathering them. Same bits as the gathering path (taken with lengths, here all T)."""
+    for T, B in CHUNK_SHAPES:
+        p = make_problem(mode, T, B, 3, 4, layers, 1, masks=True, dtype=np.float32, seed=T)
+        got = run(_native, p)
+        assert_results_close(got, run(reference, p), TOL[np.float32])
+        p["lengths"] = np.full(B, T, dtype=np.int64)
+        gathered = run(_native, p)
+        for name, value in got.items():
+            assert (value is None and gathered[name] is None) or (
+                value.tobytes() == gathered[name].tobytes()
+            ), name

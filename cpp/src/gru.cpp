@@ -163,13 +163,19 @@ void hidden_n_projection(T* ghn, const T* hp, const T* w_hh, const T* b_hh,
 // c, H) from hs (T, B, ld_hs) (columns [0, H): the forward's output h_t, 0 past each
 // sequence's length) shifted by one step, and h0 (B, H) at the step where each sequence
 // starts (0 forward; lengths[b]-1 or T-1 reverse); 0 in inactive rows (never used: their
-// dA rows are 0).
+// dA rows are 0). Where that gather would copy whole consecutive rows of hs (forward
+// direction, no lengths, hs rows H apart: one direction; the chunk does not hold step 0)
+// the rows of hs are returned instead: only the chunk holding step 0 fills (and makes
+// resident) rows of buf.
 template <typename T>
 const T* chunk_h_prev(T* buf, const T* h_prev, const T* hs, i64 ld_hs, const T* h0,
                       const std::int64_t* lengths, const detail::TimeChunk& c,
                       const Dims& d) {
   const i64 B = d.B, H = d.H;
   if (h_prev != nullptr) return h_prev + c.t0 * B * H;
+  if (!d.reverse && lengths == nullptr && ld_hs == H && c.t0 >= 1) {
+    return hs + (c.t0 - 1) * B * H;
+  }
   for (i64 t = c.t0; t < c.t1; ++t) {
     for (i64 b = 0; b < B; ++b) {
       T* dst = buf + ((t - c.t0) * B + b) * H;
