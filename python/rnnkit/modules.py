@@ -284,6 +284,8 @@ class _RecurrentBase(abc.ABC):
         self.grads: dict[str, np.ndarray] = {
             name: np.zeros_like(p) for name, p in self._params.items()
         }
+        # The grads arrays last found not to overlap (see _grad_arrays), or None.
+        self._grads_checked: tuple[np.ndarray, ...] | None = None
 
     # -- configuration ------------------------------------------------------------------
 
@@ -652,6 +654,22 @@ class _RecurrentBase(abc.ABC):
                     f"array (backward adds into it in place), got {what}; "
                     f"set values with g[...] = ... or call zero_grad()"
                 )
+        # Overlaps are looked for only when the arrays are not the ones checked last time
+        # (an array's memory never moves): the check costs microseconds, which a step at
+        # B = 1 would notice.
+        arrays = tuple(g[name] for name in self._shapes)
+        checked = self._grads_checked
+        if checked is None or any(a is not b for a, b in zip(arrays, checked)):
+            self._check_grads_do_not_overlap()
+            self._grads_checked = arrays
+        return [
+            (g[w_ih], g[w_hh], g[b_ih] if b_ih else None, g[b_hh] if b_hh else None)
+            for w_ih, w_hh, b_ih, b_hh in self._names
+        ]
+
+    def _check_grads_do_not_overlap(self) -> None:
+        """ValueError naming two ``grads`` entries that share memory."""
+        g = self.grads
         # Byte ranges sorted by start: contiguous arrays overlap iff neighbours do.
         spans = sorted(
             (g[name].__array_interface__["data"][0], g[name].nbytes, name) for name in self._shapes
@@ -662,10 +680,6 @@ class _RecurrentBase(abc.ABC):
                     f"grads[{name!r}] and grads[{next_name!r}] share memory; each must be its "
                     f"own array (backward adds into each in place)"
                 )
-        return [
-            (g[w_ih], g[w_hh], g[b_ih] if b_ih else None, g[b_hh] if b_hh else None)
-            for w_ih, w_hh, b_ih, b_hh in self._names
-        ]
 
     def _dropout_masks(self, T: int, B: int) -> list[np.ndarray] | None:
         """L-1 inverted-dropout masks (T, B, D*H): 0 or 1/(1-p); None when not applied."""
