@@ -211,3 +211,8 @@ def test_module_refuses_unusable_grads_and_keeps_the_forward(backend):
     m.grads["weight_ih_l0"], m.grads["weight_hh_l0"] = kept_ih, kept
     m.backward(grad_out)  # the forward was kept through the refusals
     assert kept.any()
+    m(x)  # after a backward that checked other arrays, new ones are checked again
+    m.grads["weight_ih_l0"] = base[:72].reshape(18, 4)
+    m.grads["weight_hh_l0"] = base[60:168].reshape(18, 6)
+    with pytest.raises(ValueError, match="share memory"):
+        m.backward(grad_out)
