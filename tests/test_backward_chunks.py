@@ -120,8 +120,8 @@ def test_rnn_cache_keeps_h0(mode):
 
 @pytest.mark.parametrize("mode", ["rnn_tanh", "gru", "gru_reset_before"])
 def test_training_cache_size(mode):
-    """What a one-layer training forward keeps, in elements (T, B, I, H): the weights
-    (x and out are referenced, not copied) and, RNN: h0 (B*H) only (its backward reads h_t
+    """What a one-layer training forward keeps, in elements (T, B, I, H) (x, the weights
+    and out are referenced, not copied): RNN: h0 (B*H) only (its backward reads h_t
     in out, shifted by one step for h_{t-1});
     GRU (reset_after): [r, z, n] (3*T*B*H) and h0 (B*H), neither h_{t-1} (out shifted by
     one step) nor h W_hn^T + b_hn (the backward recomputes it); GRU reset_before: also
@@ -129,28 +129,43 @@ def test_training_cache_size(mode):
     T, B, n_in, H = 7, 3, 5, 4
     p = make_problem(mode, T, B, n_in, H, 1, 1, dtype=np.float64)
     *_, cache = train_forward(_native, p)
-    G = 1 if mode == "rnn_tanh" else 3
-    weights = G * H * (n_in + H) + 2 * G * H
     saved = {
         "rnn_tanh": B * H,
         "gru": 3 * T * B * H + B * H,
         "gru_reset_before": 4 * T * B * H + B * H,
     }
     saved = saved[mode]
-    assert cache.nbytes == 8 * (weights + saved)
+    assert cache.nbytes == 8 * saved
 
 
 @pytest.mark.parametrize("dropout", [False, True], ids=["nodrop", "drop"])
 def test_rnn_lower_layers_keep_no_gates_without_dropout(dropout):
-    """Two layers, two directions (T, B, I, H): the cache keeps layer 1's input, the
-    weights and h0 per cell (x and out, where the upper layer's h_t are, are referenced);
+    """Two layers, two directions (T, B, I, H): the cache keeps layer 1's input and h0 per
+    cell (x, the weights and out, where the upper layer's h_t are, are referenced);
     the lower layer's h_t only with dropout (the next layer's input is then masked), and
     the masks."""
     T, B, n_in, H, D = 7, 3, 5, 4, 2
     p = make_problem("rnn_tanh", T, B, n_in, H, 2, D, masks=dropout, dtype=np.float64)
     *_, cache = train_forward(_native, p)
     inputs = T * B * D * H
-    weights = D * (H * n_in + H * H + 2 * H) + D * (H * D * H + H * H + 2 * H)
     kept_h = (1 if dropout else 0) * D * T * B * H
     masks = T * B * D * H if dropout else 0
-    assert cache.nbytes == 8 * (inputs + weights + 2 * D * B * H + kept_h + masks)
+    assert cache.nbytes == 8 * (inputs + 2 * D * B * H + kept_h + masks)
+
+
+@pytest.mark.parametrize("layers", [1, 2])
+@pytest.mark.parametrize("mode", ["gru", "gru_reset_before"])
+def test_gru_one_direction_reads_h_prev_in_out(mode, layers):
+    """One direction without lengths: the last layer's backward reads h_{t-1} straight
+    from out's rows in every chunk but the one holding step 0 (where h0 enters), instead
+    of gathering them. Same bits as the gathering path (taken with lengths, here all T)."""
+    for T, B in CHUNK_SHAPES:
+        p = make_problem(mode, T, B, 3, 4, layers, 1, masks=True, dtype=np.float32, seed=T)
+        got = run(_native, p)
+        assert_results_close(got, run(reference, p), TOL[np.float32])
+        p["lengths"] = np.full(B, T, dtype=np.int64)
+        gathered = run(_native, p)
+        for name, value in got.items():
+            assert (value is None and gathered[name] is None) or (
+                value.tobytes() == gathered[name].tobytes()
+            ), name

@@ -400,9 +400,9 @@ def test_gil_is_released_during_compute(restore_threads):
 
 
 def test_cache_is_self_contained_and_reusable():
-    """Changing the weights, masks or lengths after the forward does not change the
-    backward, and one cache serves several backward calls with the same bits. x and out
-    (RNN, GRU) are referenced, not copied: modifying either in place makes the backward
+    """Changing the masks or lengths after the forward does not change the backward, and
+    one cache serves several backward calls with the same bits. x, the weights and out
+    (RNN, GRU) are referenced, not copied: modifying one in place makes the backward
     raise; the LSTM's cache does not reference out (its backward does not read it)."""
     for mode in ("gru", "rnn_tanh"):
         p = make_problem(mode, 5, 3, 4, 6, 2, 2, lengths=True, masks=True)
@@ -410,9 +410,6 @@ def test_cache_is_self_contained_and_reusable():
         out, h_n, c_n, cache = train_forward(_native, p)
         assert cache.mode == mode and cache.dtype == "float64" and cache.nbytes > 0
         assert (cache.num_layers, cache.num_directions) == (2, 2)
-        for entry in p["weights"]:
-            for a in entry:
-                a[:] = -3.0
         p["masks"][0][:] = 0.0
         p["lengths"][:] = 1
         first = _native.stack_backward(mode, cache, p["dout"], p["dh_n"], None)
@@ -423,12 +420,15 @@ def test_cache_is_self_contained_and_reusable():
             assert (a is None and b is None) or a.tobytes() == b.tobytes()
         for ga, gb in zip(first[3], second[3]):
             assert all(a.tobytes() == b.tobytes() for a, b in zip(ga, gb))
-        for name, arr in (("x", p["x"]), ("out", out)):
-            kept = arr[2, 1, 3]
-            arr[2, 1, 3] = np.nextafter(kept, np.inf)  # the smallest change still counts
+        changed = [("x", p["x"], (2, 1, 3)), ("out", out, (2, 1, 3))]
+        changed += [("weight_hh_l1_reverse", p["weights"][3][1], (2, 4))]
+        changed += [("bias_ih_l0", p["weights"][0][2], (5,))]
+        for name, arr, at in changed:
+            kept = arr[at]
+            arr[at] = np.nextafter(kept, np.inf)  # the smallest change still counts
             with pytest.raises(RuntimeError, match=f"backward: {name} was modified in place"):
                 _native.stack_backward(mode, cache, p["dout"], p["dh_n"], None)
-            arr[2, 1, 3] = kept  # restored: the cache serves again, with the same bits
+            arr[at] = kept  # restored: the cache serves again, with the same bits
             third = _native.stack_backward(mode, cache, p["dout"], p["dh_n"], None)
             assert third[0].tobytes() == first[0].tobytes()
 

@@ -1,10 +1,10 @@
-"""A training forward keeps a reference to x, not a copy, and the RNN's and GRU's also one
-to out, whose h_t their backward reads (as torch's autograd keeps saved tensors):
-modifying either in place before backward makes backward raise RuntimeError naming the
-array, with the same message on both backends. Weights, masks and lengths are copied:
-changing them (an optimiser step) does not change the backward. The LSTM backward does not
-read out: changing it changes nothing. Leaving x and out alone gives exactly the results
-of a forward on a private copy.
+"""A training forward keeps references to x and the weights, not copies, and the RNN's and
+GRU's also one to out, whose h_t their backward reads (as torch's autograd keeps saved
+tensors): modifying any of them in place before backward makes backward raise RuntimeError
+naming the array (a weight by its parameter name), with the same message on both backends.
+Masks and lengths are copied. The LSTM backward does not read out: changing it changes
+nothing. Leaving x, out and the weights alone gives exactly the results of a forward on a
+private copy.
 """
 
 from __future__ import annotations
@@ -138,20 +138,60 @@ def test_batch_first_arrays_are_private_copies(cell, backend):
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("cell", CELLS)
 def test_untouched_x_and_out_give_the_results_of_a_private_copy(cell, backend):
-    """Referencing instead of copying changes no bit; weights changed between forward and
-    backward (an optimiser step) do not change the backward either: they are copied."""
+    """Referencing instead of copying changes no bit."""
     x = rand((T, B, IN))
     lengths = [5, 2, 4]
     want = step(make(cell, backend, dropout=0.3), x.copy(), lengths)
     m = make(cell, backend, dropout=0.3)
-
-    def change(x_user, out_user):
-        for p in m.parameters().values():
-            p *= 0.5
-
-    got = step(m, x, lengths, change=change)
+    params = m.state_dict()
+    got = step(m, x, lengths)
     assert_same(got, want)
     np.testing.assert_array_equal(x, rand((T, B, IN)))  # x itself was only read
+    for name, p in m.parameters().items():  # and so were the weights
+        np.testing.assert_array_equal(p, params[name], err_msg=name)
+
+
+WEIGHT_MESSAGE = (
+    "backward: {} was modified in place after the forward pass (the backward needs its "
+    "values); update parameters after backward, or run forward again"
+)
+
+
+@pytest.mark.parametrize("cell", CELLS)
+@pytest.mark.parametrize(
+    "name", ["weight_ih_l0", "weight_hh_l1_reverse", "bias_ih_l1", "bias_hh_l0_reverse"]
+)
+def test_modifying_a_weight_makes_backward_raise(name, cell):
+    """Any parameter changed between forward and backward (an optimiser step before the
+    backward; even by the smallest step) gives the same RuntimeError naming it on both
+    backends, as torch refuses a saved tensor modified in place."""
+    results = []
+    for backend in BACKENDS:
+        m = make(cell, backend, dropout=0.3)
+        param = m.parameters()[name]
+
+        def change(x, out, p=param):
+            p[0] = np.nextafter(p[0], np.inf)
+
+        results.append(step(m, rand((T, B, IN)), lengths=[5, 2, 4], change=change))
+    assert results[0] == results[1] == ("raised", RuntimeError, WEIGHT_MESSAGE.format(name))
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_an_optimiser_step_after_backward_is_fine(backend):
+    """The usual order (forward, backward, step) changes weights only after the backward
+    has read them; the next forward references the updated arrays."""
+    m = make("gru", backend)
+    opt = rnnkit.optim.SGD(m, lr=0.1)
+    x = rand((T, B, IN))
+    before = m.state_dict()
+    first = step(m, x)
+    opt.step()
+    for name, p in m.parameters().items():
+        np.testing.assert_array_equal(p, before[name] - 0.1 * first[1][name], err_msg=name)
+    updated = make("gru", backend)
+    updated.load_state_dict(m.state_dict())
+    assert_same(step(m, x), step(updated, x))  # the second step read the updated weights
 
 
 @pytest.mark.parametrize("cell", CELLS)

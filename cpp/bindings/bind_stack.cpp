@@ -109,14 +109,16 @@ struct Checked {
   }
 };
 
-// The Python-side cache: a float32 or float64 StackCache, and the x and (RNN, GRU) out
-// arrays it references (not copies: kept alive here; stack_backward checks that they are
-// unchanged).
+// The Python-side cache: a float32 or float64 StackCache, and the x, weight and (RNN, GRU)
+// out arrays it references (not copies: kept alive here; stack_backward checks that they
+// are unchanged).
 struct PyStackCache {
   std::shared_ptr<rnnkit::StackCache<float>> f32;
   std::shared_ptr<rnnkit::StackCache<double>> f64;
   py::object x;    // (T, B, I) the x given to stack_forward
   py::object out;  // (T, B, D*H) the out it returned, where the cache reads it (RNN, GRU)
+  // The weight arrays given to stack_forward, named "weights[i][j]".
+  std::vector<std::pair<std::string, py::object>> weights;
 
   const rnnkit::StackDims& dims() const { return f32 ? f32->dims : f64->dims; }
   Mode mode() const { return f32 ? f32->mode : f64->mode; }
@@ -254,6 +256,13 @@ py::tuple forward_impl(Mode mode, const py::array& x, py::handle h0_obj, py::han
   if (training) {
     PyStackCache pc;
     pc.x = x;
+    for (size_t i = 0; i < cells.size(); ++i) {
+      for (size_t j = 0; j < cells[i].size(); ++j) {
+        if (cells[i][j].is_none()) continue;
+        pc.weights.emplace_back("weights[" + std::to_string(i) + "][" + std::to_string(j) + "]",
+                                cells[i][j]);
+      }
+    }
     if (cache->out != nullptr) pc.out = out;
     if constexpr (std::is_same_v<T, float>) {
       pc.f32 = std::move(cache);
@@ -265,9 +274,65 @@ py::tuple forward_impl(Mode mode, const py::array& x, py::handle h0_obj, py::han
   return py::make_tuple(out, h_n, c_n, cache_obj);
 }
 
+// Whether two arrays' bytes overlap (their [data, data + nbytes) ranges intersect).
+bool overlaps(const py::array& a, const py::array& b) {
+  const char* pa = static_cast<const char*>(a.data());
+  const char* pb = static_cast<const char*>(b.data());
+  return a.nbytes() > 0 && b.nbytes() > 0 && pa < pb + b.nbytes() && pb < pa + a.nbytes();
+}
+
+// The caller's gradient arrays to add into: L*D tuples (dw_ih, dw_hh, db_ih, db_hh) of
+// writeable arrays shaped like the weights; none may overlap another or any array in
+// `inputs` (name, array): the backward reads those while it writes the gradients.
 template <typename T>
-py::tuple backward_impl(const rnnkit::StackCache<T>& cache, py::handle dout_obj,
-                        py::handle dh_n_obj, py::handle dc_n_obj) {
+void check_grads(py::handle grads_obj, const rnnkit::StackDims& s, i64 G,
+                                   const std::vector<std::pair<std::string, py::array>>& inputs,
+                                   Checked& args, std::vector<rnnkit::CellGrads<T>>& grads) {
+  const std::string fn = "stack_backward: ";
+  const i64 LD = s.L * s.D, GH = G * s.H;
+  const auto entries = as_items(grads_obj, fn + "grads");
+  if (static_cast<i64>(entries.size()) != LD) {
+    throw py::value_error(fn + "grads must hold L*D = " + std::to_string(LD) +
+                          " entries, got " + std::to_string(entries.size()));
+  }
+  std::vector<std::pair<std::string, py::array>> seen = inputs;
+  for (i64 i = 0; i < LD; ++i) {
+    const std::string name = fn + "grads[" + std::to_string(i) + "]";
+    const auto items = as_items(entries[i], name);
+    if (items.size() != 4) {
+      throw py::value_error(name + " must be a tuple (dw_ih, dw_hh, db_ih, db_hh), got " +
+                            std::to_string(items.size()) + " items");
+    }
+    const i64 in_k = i < s.D ? s.I : s.D * s.H;
+    const std::vector<i64> shapes[4] = {{GH, in_k}, {GH, s.H}, {GH}, {GH}};
+    const char* descs[4] = {i < s.D ? "(G*H, I)" : "(G*H, D*H)", "(G*H, H)", "(G*H,)",
+                            "(G*H,)"};
+    const char* parts[4] = {"[0] (dw_ih)", "[1] (dw_hh)", "[2] (db_ih)", "[3] (db_hh)"};
+    T* ptrs[4] = {nullptr, nullptr, nullptr, nullptr};
+    for (int j = 0; j < 4; ++j) {
+      const std::string gname = name + parts[j];
+      if (j >= 2 && items[j].is_none() == s.bias) {
+        throw py::value_error(gname + (s.bias ? " is None but the weights have biases"
+                                              : " is given but the weights have no biases"));
+      }
+      if (j >= 2 && !s.bias) continue;
+      py::array a = as_array(items[j], gname);
+      args.get<T>(a, gname, shapes[j], descs[j]);
+      if (!a.writeable()) throw py::value_error(gname + " must be writeable");
+      for (const auto& [other, b] : seen) {
+        if (overlaps(a, b)) throw py::value_error(gname + " overlaps " + other);
+      }
+      seen.emplace_back(gname.substr(fn.size()), a);
+      ptrs[j] = static_cast<T*>(a.mutable_data());
+    }
+    grads.push_back({ptrs[0], ptrs[1], ptrs[2], ptrs[3]});
+  }
+}
+
+template <typename T>
+py::tuple backward_impl(const PyStackCache& pc, const rnnkit::StackCache<T>& cache,
+                        py::handle dout_obj, py::handle dh_n_obj, py::handle dc_n_obj,
+                        py::handle grads_obj) {
   const std::string fn = "stack_backward: ";
   const rnnkit::StackDims& s = cache.dims;
   const i64 G = rnnkit::gate_count(cache.mode);
@@ -286,6 +351,26 @@ py::tuple backward_impl(const rnnkit::StackCache<T>& cache, py::handle dout_obj,
     throw py::value_error(fn + "dc_n must be None for mode '" + mode_name(cache.mode) + "'");
   }
 
+  // With grads given, the backward adds into them (and returns them); otherwise it
+  // writes fresh arrays.
+  const bool accumulate = !grads_obj.is_none();
+  py::list dweights;
+  std::vector<rnnkit::CellGrads<T>> grads;
+  if (accumulate) {
+    std::vector<std::pair<std::string, py::array>> inputs = {
+        {"dout", py::reinterpret_borrow<py::array>(dout_obj)},
+        {"dh_n", py::reinterpret_borrow<py::array>(dh_n_obj)},
+        {"x", py::reinterpret_borrow<py::array>(pc.x)}};
+    for (const auto& [name, w] : pc.weights) {
+      inputs.emplace_back(name, py::reinterpret_borrow<py::array>(w));
+    }
+    if (dc_n != nullptr) inputs.emplace_back("dc_n", py::reinterpret_borrow<py::array>(dc_n_obj));
+    if (pc.out && !pc.out.is_none()) inputs.emplace_back("out", py::reinterpret_borrow<py::array>(pc.out));
+    check_grads<T>(grads_obj, s, G, inputs, args, grads);
+    for (py::handle entry : py::reinterpret_borrow<py::sequence>(grads_obj)) {
+      dweights.append(py::tuple(py::reinterpret_borrow<py::sequence>(entry)));
+    }
+  }
   auto dx = new_array<T>({s.T, s.B, s.I});
   auto dh0 = new_array<T>({LD, s.B, H});
   py::object dc0 = py::none();
@@ -295,9 +380,8 @@ py::tuple backward_impl(const rnnkit::StackCache<T>& cache, py::handle dout_obj,
     dc0_data = c.mutable_data();
     dc0 = std::move(c);
   }
-  py::list dweights;
-  std::vector<rnnkit::CellGrads<T>> grads(LD);
-  for (i64 i = 0; i < LD; ++i) {
+  if (!accumulate) grads.resize(LD);
+  for (i64 i = 0; i < LD && !accumulate; ++i) {
     auto dw_ih = new_array<T>({GH, i < s.D ? s.I : DH});
     auto dw_hh = new_array<T>({GH, H});
     grads[i].dw_ih = dw_ih.mutable_data();
@@ -317,8 +401,8 @@ py::tuple backward_impl(const rnnkit::StackCache<T>& cache, py::handle dout_obj,
     T* dx_data = dx.mutable_data();
     T* dh0_data = dh0.mutable_data();
     py::gil_scoped_release release;
-    rnnkit::stack_backward<T>(dx_data, dh0_data, dc0_data, grads.data(), cache, dout, dh_n,
-                              dc_n);
+    rnnkit::stack_backward<T>(dx_data, dh0_data, dc0_data, grads.data(), accumulate, cache,
+                              dout, dh_n, dc_n);
   }
   return py::make_tuple(dx, dh0, dc0, dweights);
 }
@@ -351,7 +435,7 @@ py::tuple stack_forward(const std::string& mode_str, py::handle x_obj, py::handl
 }
 
 py::tuple stack_backward(const std::string& mode_str, py::handle cache_obj, py::handle dout,
-                         py::handle dh_n, py::handle dc_n) {
+                         py::handle dh_n, py::handle dc_n, py::handle grads) {
   const std::string fn = "stack_backward";
   const Mode mode = parse_mode(fn, mode_str);
   if (!py::isinstance<PyStackCache>(cache_obj)) {
@@ -363,8 +447,8 @@ py::tuple stack_backward(const std::string& mode_str, py::handle cache_obj, py::
     throw py::value_error(fn + ": mode '" + mode_str + "' differs from the forward's mode '" +
                           mode_name(pc.mode()) + "'");
   }
-  return pc.f32 ? backward_impl<float>(*pc.f32, dout, dh_n, dc_n)
-                : backward_impl<double>(*pc.f64, dout, dh_n, dc_n);
+  return pc.f32 ? backward_impl<float>(pc, *pc.f32, dout, dh_n, dc_n, grads)
+                : backward_impl<double>(pc, *pc.f64, dout, dh_n, dc_n, grads);
 }
 
 }  // namespace
@@ -393,6 +477,8 @@ void bind_stack(py::module_& m) {
         "Returns (out (T, B, D*H), h_n (L*D, B, H), c_n or None, StackCache or None).");
   m.def("stack_backward", &stack_backward, py::arg("mode"), py::arg("cache"),
         py::arg("dout"), py::arg("dh_n"), py::arg("dc_n").none(true),
+        py::arg("grads").none(true) = py::none(),
         "Backward of stack_forward from its StackCache.\n"
-        "Returns (dx, dh0, dc0 or None, [(dw_ih, dw_hh, db_ih, db_hh), ...]).");
+        "Returns (dx, dh0, dc0 or None, [(dw_ih, dw_hh, db_ih, db_hh), ...]): fresh\n"
+        "gradient arrays, or, when grads is given, grads itself after adding into it.");
 }

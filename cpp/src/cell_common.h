@@ -129,24 +129,27 @@ inline TimeChunk chunk_of(i64 n, i64 steps, const Dims& d) {
 // input_backward over the rows of one chunk [t0, t1) of time steps:
 //   dgates (rows, gh) read, row (t - t0)*B + b: dL/d(input side) of step t, sequence b.
 //   dx (T*B, I): rows of the chunk written (accumulated when accumulate_dx) = dgates W_ih
-//   dw_ih (gh, I): written (first chunk, first = true) or accumulated = dgates^T x
+//   dw_ih (gh, I): written (first = true) or accumulated = dgates^T x
 //   db_ih (gh,): likewise, the column sums of dgates; skipped when nullptr
-// x (T*B, I) and w_ih (gh, I) read.
+//   db_hh (gh,): likewise, the column sums of dgates' first hh_cols columns (the blocks
+//                where b_hh enters the same pre-activation as b_ih); nullptr when no bias
+// x (T*B, I) and w_ih (gh, I) read. `first`: the first chunk of a backward that writes the
+// weight gradients (rather than adding into them).
 template <typename T>
-void input_backward_chunk(T* dx, T* dw_ih, T* db_ih, const T* dgates, const T* x,
-                          const T* w_ih, i64 gh, const Dims& d, const TimeChunk& c,
+void input_backward_chunk(T* dx, T* dw_ih, T* db_ih, T* db_hh, i64 hh_cols, const T* dgates,
+                          const T* x, const T* w_ih, i64 gh, const Dims& d, const TimeChunk& c,
                           bool first, bool accumulate_dx) {
   const i64 rows = (c.t1 - c.t0) * d.B, row0 = c.t0 * d.B;
   kernels::gemm_nn<T>(rows, d.I, gh, dgates, gh, w_ih, d.I, dx + row0 * d.I, d.I,
                       accumulate_dx);
   kernels::gemm_tn<T>(gh, d.I, rows, dgates, gh, x + row0 * d.I, d.I, dw_ih, d.I, !first);
   if (db_ih != nullptr) column_sums(db_ih, dgates, rows, gh, gh, !first);
+  if (db_hh != nullptr) column_sums(db_hh, dgates, rows, hh_cols, gh, !first);
 }
 
 // db_hh (gh,) = db_ih (gh,), for cells whose two biases enter the same pre-activation
-// (RNN, LSTM, GRU reset-before; the reset-after GRU's r and z blocks): their gradients are
-// the same column sums of dgates, which input_backward just made. Biases are both present
-// or both absent.
+// (the LSTM): their gradients are the same column sums of dgates, which input_backward
+// just made. Biases are both present or both absent.
 template <typename T>
 void copy_bias_grad(T* db_hh, const T* db_ih, i64 gh) {
   if (db_hh != nullptr) std::copy(db_ih, db_ih + gh, db_hh);

@@ -232,13 +232,19 @@ void hidden_n_projection(T* ghn, const T* hp, const T* w_hh, const T* b_hh,
 // c, H) from hs (T, B, ld_hs) (columns [0, H): the forward's output h_t, 0 past each
 // sequence's length) shifted by one step, and h0 (B, H) at the step where each sequence
 // starts (0 forward; lengths[b]-1 or T-1 reverse); 0 in inactive rows (never used: their
-// dA rows are 0).
+// dA rows are 0). Where that gather would copy whole consecutive rows of hs (forward
+// direction, no lengths, hs rows H apart: one direction; the chunk does not hold step 0)
+// the rows of hs are returned instead: only the chunk holding step 0 fills (and makes
+// resident) rows of buf.
 template <typename T>
 const T* chunk_h_prev(T* buf, const T* h_prev, const T* hs, i64 ld_hs, const T* h0,
                       const std::int64_t* lengths, const detail::TimeChunk& c,
                       const Dims& d) {
   const i64 B = d.B, H = d.H;
   if (h_prev != nullptr) return h_prev + c.t0 * B * H;
+  if (!d.reverse && lengths == nullptr && ld_hs == H && c.t0 >= 1) {
+    return hs + (c.t0 - 1) * B * H;
+  }
   for (i64 t = c.t0; t < c.t1; ++t) {
     for (i64 b = 0; b < B; ++b) {
       T* dst = buf + ((t - c.t0) * B + b) * H;
@@ -262,7 +268,7 @@ void backward_reset_after(T* dx, T* dw_ih, T* dw_hh, T* db_ih, T* db_hh, T* dh, 
                           T* dgates_h, T* work, const T* dout, const T* x, const T* w_ih,
                           const T* w_hh, const T* b_hh, const T* gates, const T* h_prev,
                           const T* hs, i64 ld_hs, const T* h0, const std::int64_t* lengths,
-                          const Dims& d, bool accumulate_dx) {
+                          const Dims& d, bool accumulate_dx, bool accumulate_dw) {
   const i64 B = d.B, H = d.H, G = 3 * H;
   const i64 steps = detail::backward_chunk_steps(d);
   T* ghn = work;  // (rows of a chunk, H): h_{t-1} W_hn^T + b_hn
@@ -309,19 +315,20 @@ void backward_reset_after(T* dx, T* dw_ih, T* dw_hh, T* db_ih, T* db_hh, T* dh, 
         kernels::gemm_packed_cols<T>(B, u0, s.u1, dah_t, G, w_hh_p, dh, H, true);
       }
     });
-    // The chunk's dA is complete: its share of dX, dW_ih, db_ih, dW_hh and db_hh's n
-    // block (the r and z blocks of dL/d(h W_hh^T) are dA's: dgates, with db_ih's sums).
+    // The chunk's dA is complete: its share of dX, dW_ih, db_ih, dW_hh and db_hh (the r
+    // and z blocks of dL/d(h W_hh^T) are dA's: dgates; the n block is dgates_h). The
+    // first chunk writes the weight gradients unless they are accumulated into.
     const i64 rows = (c.t1 - c.t0) * B;
-    detail::input_backward_chunk(dx, dw_ih, db_ih, dgates, x, w_ih, G, d, c, c.first,
-                                 accumulate_dx);
-    kernels::gemm_tn<T>(2 * H, H, rows, dgates, G, hp, H, dw_hh, H, !c.first);
-    kernels::gemm_tn<T>(H, H, rows, dgates_h, H, hp, H, dw_hh + 2 * H * H, H, !c.first);
+    const bool first = c.first && !accumulate_dw;
+    detail::input_backward_chunk(dx, dw_ih, db_ih, db_hh, 2 * H, dgates, x, w_ih, G, d, c,
+                                 first, accumulate_dx);
+    kernels::gemm_tn<T>(2 * H, H, rows, dgates, G, hp, H, dw_hh, H, !first);
+    kernels::gemm_tn<T>(H, H, rows, dgates_h, H, hp, H, dw_hh + 2 * H * H, H, !first);
     if (db_hh != nullptr) {
-      detail::column_sums(db_hh + 2 * H, dgates_h, rows, H, H, !c.first);
+      detail::column_sums(db_hh + 2 * H, dgates_h, rows, H, H, !first);
     }
     n_hi = n_lo - 1;
   }
-  detail::copy_bias_grad(db_hh, db_ih, 2 * H);
 }
 
 template <typename T>
@@ -329,7 +336,7 @@ void backward_reset_before(T* dx, T* dw_ih, T* dw_hh, T* db_ih, T* db_hh, T* dh,
                            T* work, const T* dout, const T* x, const T* w_ih, const T* w_hh,
                            const T* gates, const T* h_prev, const T* hs, i64 ld_hs,
                            const T* h0, const T* extra, const std::int64_t* lengths,
-                           const Dims& d, bool accumulate_dx) {
+                           const Dims& d, bool accumulate_dx, bool accumulate_dw) {
   const i64 B = d.B, H = d.H, G = 3 * H;
   T* drh = work;  // (B, H): dL/d(r * h)
   T* hp_buf = work + B * H;  // (rows of a chunk, H): h_{t-1} when h_prev is nullptr
@@ -391,16 +398,17 @@ void backward_reset_before(T* dx, T* dw_ih, T* dw_hh, T* db_ih, T* db_hh, T* dh,
         kernels::gemm_packed_cols<T>(B, u0, u1, da_t, G, w_rz_p, dh, H, true);
       }
     });
-    // The chunk's dA is complete: its share of dX, dW_ih, db_ih and dW_hh.
+    // The chunk's dA is complete: its share of dX, dW_ih, db_ih, db_hh (the same sums)
+    // and dW_hh. The first chunk writes the weight gradients unless they are accumulated.
     const i64 rows = (c.t1 - c.t0) * B, row0 = c.t0 * B;
-    detail::input_backward_chunk(dx, dw_ih, db_ih, dgates, x, w_ih, G, d, c, c.first,
+    const bool first = c.first && !accumulate_dw;
+    detail::input_backward_chunk(dx, dw_ih, db_ih, db_hh, G, dgates, x, w_ih, G, d, c, first,
                                  accumulate_dx);
-    kernels::gemm_tn<T>(2 * H, H, rows, dgates, G, hp_c, H, dw_hh, H, !c.first);
+    kernels::gemm_tn<T>(2 * H, H, rows, dgates, G, hp_c, H, dw_hh, H, !first);
     kernels::gemm_tn<T>(H, H, rows, dgates + 2 * H, G, extra + row0 * H, H,
-                        dw_hh + 2 * H * H, H, !c.first);
+                        dw_hh + 2 * H * H, H, !first);
     n_hi = n_lo - 1;
   }
-  detail::copy_bias_grad(db_hh, db_ih, G);
 }
 
 }  // namespace
@@ -427,15 +435,15 @@ void gru_backward(T* dx, T* dw_ih, T* dw_hh, T* db_ih, T* db_hh, T* dh, T* dgate
                   const T* w_hh, const T* b_hh, const T* gates, const T* h_prev,
                   const T* hs, std::int64_t ld_hs, const T* h0, const T* extra,
                   const std::int64_t* lengths, const Dims& d, bool reset_after,
-                  bool accumulate_dx) {
+                  bool accumulate_dx, bool accumulate_dw) {
   if (reset_after) {
     backward_reset_after(dx, dw_ih, dw_hh, db_ih, db_hh, dh, dgates, dgates_h, work, dout, x,
                          w_ih, w_hh, b_hh, gates, h_prev, hs, ld_hs, h0, lengths, d,
-                         accumulate_dx);
+                         accumulate_dx, accumulate_dw);
   } else {
     backward_reset_before(dx, dw_ih, dw_hh, db_ih, db_hh, dh, dgates, work, dout, x, w_ih,
                           w_hh, gates, h_prev, hs, ld_hs, h0, extra, lengths, d,
-                          accumulate_dx);
+                          accumulate_dx, accumulate_dw);
   }
 }
 
@@ -445,7 +453,7 @@ void gru_backward(T* dx, T* dw_ih, T* dw_hh, T* db_ih, T* db_hh, T* dh, T* dgate
   template void gru_backward<T>(T*, T*, T*, T*, T*, T*, T*, T*, T*, const T*, const T*,     \
                                 const T*, const T*, const T*, const T*, const T*, const T*, \
                                 std::int64_t, const T*, const T*, const std::int64_t*,      \
-                                const Dims&, bool, bool);
+                                const Dims&, bool, bool, bool);
 RNNKIT_INSTANTIATE(float)
 RNNKIT_INSTANTIATE(double)
 #undef RNNKIT_INSTANTIATE

@@ -156,7 +156,7 @@ template <typename T>
 void rnn_backward(T* dx, T* dw_ih, T* dw_hh, T* db_ih, T* db_hh, T* dh, T* dgates, T* work,
                   const T* dout, const T* x, const T* w_ih, const T* w_hh, const T* hs,
                   i64 ld_hs, const T* h0, const std::int64_t* lengths, const Dims& d,
-                  RnnActivation act, bool accumulate_dx) {
+                  RnnActivation act, bool accumulate_dx, bool accumulate_dw) {
   const i64 B = d.B, H = d.H;
   const i64 steps = detail::backward_chunk_steps(d);
   kernels::PackedB<T> w_hh_p;  // W_hh (H, H), packed once for every step
@@ -200,13 +200,14 @@ void rnn_backward(T* dx, T* dw_ih, T* dw_hh, T* db_ih, T* db_hh, T* dh, T* dgate
         if (w > 0) kernels::gemm_packed_cols<T>(B, u0, s.u1, da_t, H, w_hh_p, dh, H, true);
       }
     });
-    // The chunk's dA is complete: its share of dX, dW_ih, db_ih and dW_hh.
-    detail::input_backward_chunk(dx, dw_ih, db_ih, dgates, x, w_ih, H, d, c, c.first,
+    // The chunk's dA is complete: its share of dX, dW_ih, db_ih, db_hh and dW_hh (the
+    // first chunk writes the weight gradients unless they are accumulated into).
+    const bool first = c.first && !accumulate_dw;
+    detail::input_backward_chunk(dx, dw_ih, db_ih, db_hh, H, dgates, x, w_ih, H, d, c, first,
                                  accumulate_dx);
-    hidden_weight_grad(dw_hh, !c.first, dgates, hs, ld_hs, h0, work, lengths, d, c);
+    hidden_weight_grad(dw_hh, !first, dgates, hs, ld_hs, h0, work, lengths, d, c);
     n_hi = n_lo - 1;
   }
-  detail::copy_bias_grad(db_hh, db_ih, H);
 }
 
 #define RNNKIT_INSTANTIATE(T)                                                                 \
@@ -214,7 +215,7 @@ void rnn_backward(T* dx, T* dw_ih, T* dw_hh, T* db_ih, T* db_hh, T* dh, T* dgate
                                const T*, const std::int64_t*, const Dims&, RnnActivation);    \
   template void rnn_backward<T>(T*, T*, T*, T*, T*, T*, T*, T*, const T*, const T*, const T*, \
                                 const T*, const T*, std::int64_t, const T*,                   \
-                                const std::int64_t*, const Dims&, RnnActivation, bool);
+                                const std::int64_t*, const Dims&, RnnActivation, bool, bool);
 RNNKIT_INSTANTIATE(float)
 RNNKIT_INSTANTIATE(double)
 #undef RNNKIT_INSTANTIATE

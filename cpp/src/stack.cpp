@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstring>
 #include <stdexcept>
+#include <string>
 #if defined(__SSE2__)
 #include <emmintrin.h>
 #endif
@@ -204,8 +205,26 @@ Dims cell_dims(const StackDims& s, i64 k, i64 d) {
   return cd;
 }
 
+// Bytes of cell (k, d)'s w_ih, w_hh, b_ih, b_hh (0 for absent biases).
+template <typename T>
+void weight_bytes(const StackDims& s, i64 gh, i64 k, i64 bytes[4]) {
+  const i64 t = static_cast<i64>(sizeof(T));
+  bytes[0] = gh * layer_input_size(s, k) * t;
+  bytes[1] = gh * s.H * t;
+  bytes[2] = bytes[3] = s.bias ? gh * t : 0;
+}
+
+// The four arrays of a CellWeights, in (w_ih, w_hh, b_ih, b_hh) order.
+template <typename T>
+void weight_arrays(const CellWeights<T>& w, const T* arrays[4]) {
+  arrays[0] = w.w_ih;
+  arrays[1] = w.w_hh;
+  arrays[2] = w.b_ih;
+  arrays[3] = w.b_hh;
+}
+
 // Lays out and allocates the cache's storage, and copies the inputs the backward needs
-// (x is referenced, with its checksum; stack_forward adds out's).
+// (x and the weights are referenced, with their checksums; stack_forward adds out's).
 template <typename T>
 void prepare_cache(StackCache<T>& cache, const T* x, const T* h0,
                    const CellWeights<T>* weights, const std::int64_t* lengths,
@@ -222,6 +241,17 @@ void prepare_cache(StackCache<T>& cache, const T* x, const T* h0,
   cache.x = x;
   cache.x_checksum = buffer_checksum(x, rows * s.I * static_cast<i64>(sizeof(T)));
   cache.out = nullptr;
+  cache.weights.assign(weights, weights + s.L * s.D);
+  cache.weight_checksums.assign(4 * s.L * s.D, 0);
+  for (i64 cell = 0; cell < s.L * s.D; ++cell) {
+    i64 bytes[4];
+    const T* arrays[4];
+    weight_bytes<T>(s, gh, cell / s.D, bytes);
+    weight_arrays(weights[cell], arrays);
+    for (int j = 0; j < 4; ++j) {
+      if (bytes[j] > 0) cache.weight_checksums[4 * cell + j] = buffer_checksum(arrays[j], bytes[j]);
+    }
+  }
   cache.input_offsets.assign(s.L, -1);
   for (i64 k = 1; k < s.L; ++k) {
     cache.input_offsets[k] = arena.take(checked_mul(rows, layer_input_size(s, k)));
@@ -233,12 +263,6 @@ void prepare_cache(StackCache<T>& cache, const T* x, const T* h0,
   for (i64 k = 0; k < s.L; ++k) {
     for (i64 d = 0; d < s.D; ++d) {
       auto& o = cache.cells[k * s.D + d];
-      o.w_ih = arena.take(checked_mul(gh, layer_input_size(s, k)));
-      o.w_hh = arena.take(checked_mul(gh, H));
-      if (s.bias) {
-        o.b_ih = arena.take(gh);
-        o.b_hh = arena.take(gh);
-      }
       if (!gates_elsewhere(mode, s, k, cache.has_masks)) {
         o.gates = arena.take(checked_mul(rows, gh));
       }
@@ -262,16 +286,9 @@ void prepare_cache(StackCache<T>& cache, const T* x, const T* h0,
   for (i64 k = 0; k < s.L; ++k) {
     for (i64 d = 0; d < s.D; ++d) {
       const auto& o = cache.cells[k * s.D + d];
-      const auto& w = weights[k * s.D + d];
-      std::copy(w.w_ih, w.w_ih + gh * layer_input_size(s, k), st + o.w_ih);
-      std::copy(w.w_hh, w.w_hh + gh * H, st + o.w_hh);
       if (o.h0 >= 0) {
         const T* h0_cell = h0 + (k * s.D + d) * s.B * H;
         std::copy(h0_cell, h0_cell + s.B * H, st + o.h0);
-      }
-      if (s.bias) {
-        std::copy(w.b_ih, w.b_ih + gh, st + o.b_ih);
-        std::copy(w.b_hh, w.b_hh + gh, st + o.b_hh);
       }
     }
   }
@@ -319,6 +336,29 @@ void cell_forward(Mode mode, T* out, T* h, T* c, const SavedBuffers<T>& s, T* wo
   }
 }
 
+// dst += src, elementwise over n elements (parallel over blocks: each element's sum is the
+// same on any number of threads).
+template <typename T>
+void add_into(T* dst, const T* src, i64 n) {
+  constexpr i64 kBlock = 4096;
+  detail::for_each_item((n + kBlock - 1) / kBlock, kBlock, [&](i64 blk) {
+    const i64 j1 = std::min(n, (blk + 1) * kBlock);
+    for (i64 j = blk * kBlock; j < j1; ++j) dst[j] += src[j];
+  });
+}
+
+// grads += fresh: n_ih elements of dw_ih, n_hh of dw_hh, n_b of each bias (0: no bias).
+template <typename T>
+void add_grads(const CellGrads<T>& grads, const CellGrads<T>& fresh, i64 n_ih, i64 n_hh,
+               i64 n_b) {
+  add_into(grads.dw_ih, fresh.dw_ih, n_ih);
+  add_into(grads.dw_hh, fresh.dw_hh, n_hh);
+  if (n_b > 0) {
+    add_into(grads.db_ih, fresh.db_ih, n_b);
+    add_into(grads.db_hh, fresh.db_hh, n_b);
+  }
+}
+
 // The messages of stack_backward's in-place checks (the NumPy reference raises the same).
 const char* const kModifiedInPlace[2] = {
     "backward: x was modified in place after the forward pass (the backward needs its "
@@ -326,6 +366,16 @@ const char* const kModifiedInPlace[2] = {
     "backward: out was modified in place after the forward pass (the backward needs its "
     "values); pass a copy or run forward again",
 };
+
+// The message for weight j (0..3: w_ih, w_hh, b_ih, b_hh) of cell (k, d), named as its
+// PyTorch parameter (the NumPy reference raises the same).
+std::string weight_modified_message(i64 k, i64 d, int j) {
+  static const char* const kKinds[4] = {"weight_ih", "weight_hh", "bias_ih", "bias_hh"};
+  return std::string("backward: ") + kKinds[j] + "_l" + std::to_string(k) +
+         (d == 1 ? "_reverse" : "") +
+         " was modified in place after the forward pass (the backward needs its values); "
+         "update parameters after backward, or run forward again";
+}
 
 }  // namespace
 
@@ -388,7 +438,7 @@ void stack_forward(T* out, T* h_n, T* c_n, StackCache<T>* cache, const T* x, con
 }
 
 template <typename T>
-void stack_backward(T* dx, T* dh0, T* dc0, const CellGrads<T>* grads,
+void stack_backward(T* dx, T* dh0, T* dc0, const CellGrads<T>* grads, bool accumulate_grads,
                     const StackCache<T>& cache, const T* dout, const T* dh_n, const T* dc_n) {
   const StackDims& s = cache.dims;
   const Mode mode = cache.mode;
@@ -406,11 +456,25 @@ void stack_backward(T* dx, T* dh0, T* dc0, const CellGrads<T>* grads,
                                                              sizeof(T))) != cache.out_checksum) {
     throw std::runtime_error(kModifiedInPlace[1]);
   }
+  for (i64 cell = 0; cell < s.L * s.D; ++cell) {  // and so must the weights
+    i64 bytes[4];
+    const T* arrays[4];
+    weight_bytes<T>(s, gh, cell / s.D, bytes);
+    weight_arrays(cache.weights[cell], arrays);
+    for (int j = 0; j < 4; ++j) {
+      if (bytes[j] > 0 &&
+          buffer_checksum(arrays[j], bytes[j]) != cache.weight_checksums[4 * cell + j]) {
+        throw std::runtime_error(weight_modified_message(cell / s.D, cell % s.D, j));
+      }
+    }
+  }
 
   // Scratch: dgates (R, G*H), for the reset-after GRU dgates_h (R, H), where R is T*B
-  // (LSTM) or one chunk of time steps (RNN, GRU: see dgates_rows); cell work; and two
+  // (LSTM) or one chunk of time steps (RNN, GRU: see dgates_rows); cell work; two
   // buffers (T, B, D*H) for the gradient w.r.t. a layer's input (layer k writes buffer
-  // k % 2, which becomes layer k-1's output gradient).
+  // k % 2, which becomes layer k-1's output gradient); and, for the LSTM when the
+  // gradients are accumulated, one cell's fresh parameter gradients (its cell writes
+  // them; the RNN and GRU cells add into grads themselves).
   Arena arena;
   const i64 dgates_size = checked_mul(dgates_rows(mode, cell_dims(s, 0, 0)), gh);
   const i64 dgates_at = arena.take(dgates_size);
@@ -419,6 +483,9 @@ void stack_backward(T* dx, T* dh0, T* dc0, const CellGrads<T>* grads,
                         : -1;
   const i64 work_at = arena.take(cell_work_size(mode, cell_dims(s, 0, 0)));
   const i64 layer_at = s.L == 1 ? -1 : arena.take(checked_mul(checked_mul(2, rows), DH));
+  const bool lstm_fresh = mode == Mode::lstm && accumulate_grads;
+  const i64 w_in_max = std::max(s.I, s.L > 1 ? DH : i64(0));  // widest w_ih
+  const i64 fresh_at = lstm_fresh ? arena.take(checked_mul(gh, w_in_max + H + 2)) : -1;
   PooledArray<T> scratch(arena.size());
   T* dgates = scratch.get() + dgates_at;
   T* dgates_h = dgates_h_at < 0 ? nullptr : scratch.get() + dgates_h_at;
@@ -433,9 +500,16 @@ void stack_backward(T* dx, T* dh0, T* dc0, const CellGrads<T>* grads,
     for (i64 d = 0; d < s.D; ++d) {
       const i64 cell = k * s.D + d;
       const auto& o = cache.cells[cell];
-      const auto& g = grads[cell];
-      const T* w_ih = st + o.w_ih;
-      const T* w_hh = st + o.w_hh;
+      // Where the cell's parameter gradients go: grads[cell], or (LSTM, accumulating)
+      // fresh buffers added into grads[cell] after the cell.
+      CellGrads<T> g = grads[cell];
+      const i64 in_k = layer_input_size(s, k);
+      if (lstm_fresh) {
+        T* f = scratch.get() + fresh_at;
+        g = {f, f + gh * in_k, s.bias ? f + gh * (in_k + H) : nullptr,
+             s.bias ? f + gh * (in_k + H + 1) : nullptr};
+      }
+      const CellWeights<T>& w = cache.weights[cell];
       // (T, B, ld_gates); an RNN layer without gates of its own reads its output columns
       // in out or in the next layer's input (gates_elsewhere).
       const T* gates = st + o.gates;
@@ -452,23 +526,25 @@ void stack_backward(T* dx, T* dh0, T* dc0, const CellGrads<T>* grads,
         case Mode::rnn_tanh:
         case Mode::rnn_relu:
           rnn_backward(d_in, g.dw_ih, g.dw_hh, g.db_ih, g.db_hh, dh, dgates, work,
-                       d_out + d * H, in, w_ih, w_hh, gates, ld_gates, st + o.h0, lengths, cd,
+                       d_out + d * H, in, w.w_ih, w.w_hh, gates, ld_gates, st + o.h0, lengths,
+                       cd,
                        mode == Mode::rnn_tanh ? RnnActivation::tanh : RnnActivation::relu,
-                       accumulate);
+                       accumulate, accumulate_grads);
           break;
         case Mode::lstm:
           lstm_backward(d_in, g.dw_ih, g.dw_hh, g.db_ih, g.db_hh, dh, dc0 + cell * BH, dgates,
-                        d_out + d * H, in, w_ih, w_hh, gates, h_prev, st + o.saved1,
+                        d_out + d * H, in, w.w_ih, w.w_hh, gates, h_prev, st + o.saved1,
                         st + o.saved2, lengths, cd, accumulate);
+          if (lstm_fresh) add_grads(grads[cell], g, gh * in_k, gh * H, s.bias ? gh : 0);
           break;
         case Mode::gru:
         case Mode::gru_reset_before:
           // The last layer keeps no h_prev: the backward reads out shifted, and h0.
           gru_backward(d_in, g.dw_ih, g.dw_hh, g.db_ih, g.db_hh, dh, dgates, dgates_h, work,
-                       d_out + d * H, in, w_ih, w_hh, o.b_hh < 0 ? nullptr : st + o.b_hh,
+                       d_out + d * H, in, w.w_ih, w.w_hh, w.b_hh,
                        gates, h_prev, h_prev != nullptr ? nullptr : cache.out + d * H, DH,
                        o.h0 < 0 ? nullptr : st + o.h0, o.saved1 < 0 ? nullptr : st + o.saved1,
-                       lengths, cd, mode == Mode::gru, accumulate);
+                       lengths, cd, mode == Mode::gru, accumulate, accumulate_grads);
           break;
       }
     }
@@ -481,8 +557,8 @@ void stack_backward(T* dx, T* dh0, T* dc0, const CellGrads<T>* grads,
   template void stack_forward<T>(T*, T*, T*, StackCache<T>*, const T*, const T*, const T*,    \
                                  const CellWeights<T>*, const std::int64_t*, const T* const*, \
                                  Mode, const StackDims&);                                     \
-  template void stack_backward<T>(T*, T*, T*, const CellGrads<T>*, const StackCache<T>&,      \
-                                  const T*, const T*, const T*);
+  template void stack_backward<T>(T*, T*, T*, const CellGrads<T>*, bool,                      \
+                                  const StackCache<T>&, const T*, const T*, const T*);
 RNNKIT_INSTANTIATE(float)
 RNNKIT_INSTANTIATE(double)
 #undef RNNKIT_INSTANTIATE

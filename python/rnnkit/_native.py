@@ -41,8 +41,8 @@ def stack_forward(
 
     Returns (out (T, B, D*H), h_n (L*D, B, H), c_n (L*D, B, H) or None, cache), where cache
     is an opaque ``rnnkit._core.StackCache`` when ``training`` and None otherwise. The cache
-    copies the weights, lengths and masks but references x and, for the RNN and GRU modes,
-    the returned out (keeping them alive), with checksums of their bytes.
+    copies the lengths and masks but references x, the weights and, for the RNN and GRU
+    modes, the returned out (keeping them alive), with checksums of their bytes.
     """
     return _core.stack_forward(
         mode,
@@ -63,19 +63,24 @@ def stack_backward(
     dout: np.ndarray,
     dh_n: np.ndarray,
     dc_n: np.ndarray | None,
+    grads: Weights | None = None,
 ) -> tuple:
     """Backward of ``stack_forward`` from its training cache.
 
     dout (T, B, D*H) (ignored past each sequence's length); dh_n (L*D, B, H); dc_n
     (L*D, B, H) for "lstm" else None. Returns fresh arrays (dx (T, B, I), dh0 (L*D, B, H),
-    dc0 (L*D, B, H) or None, dweights), dweights being L*D tuples
-    (dw_ih, dw_hh, db_ih, db_hh) with the biases None when the weights have none.
-    Raises RuntimeError, naming the array, when x or (RNN, GRU modes) out was modified in
-    place since the forward (its checksum differs: a check against accidents, not against
-    deliberately constructed collisions).
+    dc0 (L*D, B, H) or None) and dweights, L*D tuples (dw_ih, dw_hh, db_ih, db_hh) with the
+    biases None when the weights have none: fresh arrays, or, when ``grads`` (the same
+    structure: writeable C-contiguous arrays of the compute dtype, overlapping no other
+    argument) is given, ``grads`` itself, with the gradients added into it in place.
+    Raises RuntimeError, naming the array, when x, a weight (by its PyTorch parameter name)
+    or (RNN, GRU modes) out was modified in place since the forward (its checksum differs:
+    a check against accidents, not against deliberately constructed collisions).
     """
     if cache is None:
         raise ValueError(
             "stack_backward: cache is None; run stack_forward with training=True first"
         )
-    return _core.stack_backward(mode, cache, dout, dh_n, dc_n)
+    return _core.stack_backward(
+        mode, cache, dout, dh_n, dc_n, None if grads is None else list(grads)
+    )

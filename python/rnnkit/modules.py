@@ -284,6 +284,8 @@ class _RecurrentBase(abc.ABC):
         self.grads: dict[str, np.ndarray] = {
             name: np.zeros_like(p) for name, p in self._params.items()
         }
+        # The grads arrays last found not to overlap (see _grad_arrays), or None.
+        self._grads_checked: tuple[np.ndarray, ...] | None = None
 
     # -- configuration ------------------------------------------------------------------
 
@@ -623,6 +625,62 @@ class _RecurrentBase(abc.ABC):
             for w_ih, w_hh, b_ih, b_hh in self._names
         ]
 
+    def _grad_arrays(self) -> list[tuple[np.ndarray | None, ...]]:
+        """The arrays of ``self.grads`` in the contract's layout (list of L*D tuples), for
+        the backend to add into.
+
+        Each must still be a writeable C-contiguous array of its parameter's shape and the
+        module's dtype, not shared with another gradient (the backward writes them while
+        it reads its inputs; the backend also refuses overlaps with those).
+        """
+        g = self.grads
+        for name, shape in self._shapes.items():
+            arr = g.get(name)
+            ok = (
+                isinstance(arr, np.ndarray)
+                and arr.shape == shape
+                and arr.dtype == self._dtype
+                and arr.flags.c_contiguous
+                and arr.flags.writeable
+            )
+            if not ok:
+                what = (
+                    f"shape {arr.shape}, dtype {arr.dtype}"
+                    if isinstance(arr, np.ndarray)
+                    else type(arr).__name__
+                )
+                raise ValueError(
+                    f"grads[{name!r}] must be a writeable C-contiguous {shape} {self._dtype} "
+                    f"array (backward adds into it in place), got {what}; "
+                    f"set values with g[...] = ... or call zero_grad()"
+                )
+        # Overlaps are looked for only when the arrays are not the ones checked last time
+        # (an array's memory never moves): the check costs microseconds, which a step at
+        # B = 1 would notice.
+        arrays = tuple(g[name] for name in self._shapes)
+        checked = self._grads_checked
+        if checked is None or any(a is not b for a, b in zip(arrays, checked)):
+            self._check_grads_do_not_overlap()
+            self._grads_checked = arrays
+        return [
+            (g[w_ih], g[w_hh], g[b_ih] if b_ih else None, g[b_hh] if b_hh else None)
+            for w_ih, w_hh, b_ih, b_hh in self._names
+        ]
+
+    def _check_grads_do_not_overlap(self) -> None:
+        """ValueError naming two ``grads`` entries that share memory."""
+        g = self.grads
+        # Byte ranges sorted by start: contiguous arrays overlap iff neighbours do.
+        spans = sorted(
+            (g[name].__array_interface__["data"][0], g[name].nbytes, name) for name in self._shapes
+        )
+        for (start, size, name), (next_start, _, next_name) in zip(spans, spans[1:]):
+            if size > 0 and next_start < start + size:
+                raise ValueError(
+                    f"grads[{name!r}] and grads[{next_name!r}] share memory; each must be its "
+                    f"own array (backward adds into each in place)"
+                )
+
     def _dropout_masks(self, T: int, B: int) -> list[np.ndarray] | None:
         """L-1 inverted-dropout masks (T, B, D*H): 0 or 1/(1-p); None when not applied."""
         if not self.training or self._dropout == 0.0 or self._num_layers == 1:
@@ -656,8 +714,8 @@ class _RecurrentBase(abc.ABC):
         Returns dx (x's layout) and (dh0, dc0) for LSTM / dh0 otherwise (h0's layout).
         Adds the parameter gradients into ``self.grads``. The saved forward state is
         released, so each forward supports exactly one backward. Raises RuntimeError when
-        x, or for RNN and GRU out, was modified in place since the forward (it is
-        referenced, not copied, as torch does).
+        x, a parameter, or for RNN and GRU out, was modified in place since the forward
+        (they are referenced, not copied, as torch does: step an optimiser after backward).
         """
         saved = self._saved
         if saved is None:
@@ -684,13 +742,12 @@ class _RecurrentBase(abc.ABC):
         dh_n = self._state_in("grad_h_n", gh_in, B, unbatched)
         dc_n = self._state_in("grad_c_n", gc_in, B, unbatched) if self._has_cell else None
 
+        grads = self._grad_arrays()
         self._drop_saved("backward was already called for the last forward pass")
         backend = _load_backend(self._backend)
-        dx, dh0, dc0, dweights = backend.stack_backward(self.mode, saved["cache"], dout, dh_n, dc_n)
-        for names, grads in zip(self._names, dweights):
-            for name, grad in zip(names, grads):
-                if name is not None:
-                    self.grads[name] += grad
+        # The backend adds the parameter gradients into self.grads in place (no fresh
+        # arrays the size of the weights).
+        dx, dh0, dc0, _ = backend.stack_backward(self.mode, saved["cache"], dout, dh_n, dc_n, grads)
 
         dx = self._to_user_layout(dx, unbatched, batch_first)
         dh0 = dh0[:, 0, :] if unbatched else dh0

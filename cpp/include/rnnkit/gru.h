@@ -64,8 +64,10 @@ void gru_forward(T* out, T* h, T* gates, T* h_prev, T* extra, T* work, const T* 
 // Backward of gru_forward (which must have run in training: for reset_before with extra).
 //   dx       (T, B, I) written, or accumulated when accumulate_dx (the two directions of
 //                      a layer add into one buffer): dA W_ih; zero rows at inactive steps.
-//   dw_ih    (3H, I), dw_hh (3H, H) written.
-//   db_ih, db_hh (3H,) written, or nullptr (no bias).
+//   dw_ih    (3H, I), dw_hh (3H, H) written, or accumulated when accumulate_dw.
+//   db_ih, db_hh (3H,) written (accumulated when accumulate_dw), or nullptr (no bias).
+//                      Accumulated, each element adds the products chunk by chunk in a
+//                      fixed order: into zeros that gives the written bits.
 //   dh       (B, H)    read as dL/dh_n, written as dL/dh0.
 //   dgates   (gru_backward_chunk_rows(d), 3H) written, workspace: dL/d(input side of the
 //                      pre-activations) of one chunk of time steps.
@@ -88,6 +90,6 @@ void gru_backward(T* dx, T* dw_ih, T* dw_hh, T* db_ih, T* db_hh, T* dh, T* dgate
                   const T* w_hh, const T* b_hh, const T* gates, const T* h_prev,
                   const T* hs, std::int64_t ld_hs, const T* h0, const T* extra,
                   const std::int64_t* lengths, const Dims& d, bool reset_after,
-                  bool accumulate_dx);
+                  bool accumulate_dx, bool accumulate_dw);
 
 }  // namespace rnnkit

@@ -58,8 +58,10 @@ void rnn_forward(T* out, T* h, T* gates, T* work, const T* x, const T* w_ih, con
 // Backward of rnn_forward.
 //   dx     (T, B, I) written, or accumulated when accumulate_dx (the two directions of a
 //                    layer add into one buffer): dA W_ih; zero rows at inactive steps.
-//   dw_ih  (H, I), dw_hh (H, H) written.
-//   db_ih, db_hh (H,) written, or nullptr (no bias).
+//   dw_ih  (H, I), dw_hh (H, H) written, or accumulated when accumulate_dw.
+//   db_ih, db_hh (H,) written (accumulated when accumulate_dw), or nullptr (no bias).
+//                    Accumulated, each element adds the products chunk by chunk in a fixed
+//                    order: into zeros that gives the written bits.
 //   dh     (B, H)    read as dL/dh_n, written as dL/dh0.
 //   dgates (rnn_backward_chunk_rows(d), H) written, workspace: dL/d(pre-activation) of
 //                    one chunk of time steps.
@@ -74,6 +76,6 @@ template <typename T>
 void rnn_backward(T* dx, T* dw_ih, T* dw_hh, T* db_ih, T* db_hh, T* dh, T* dgates, T* work,
                   const T* dout, const T* x, const T* w_ih, const T* w_hh, const T* hs,
                   std::int64_t ld_hs, const T* h0, const std::int64_t* lengths, const Dims& d,
-                  RnnActivation act, bool accumulate_dx);
+                  RnnActivation act, bool accumulate_dx, bool accumulate_dw);
 
 }  // namespace rnnkit

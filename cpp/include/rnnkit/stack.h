@@ -57,14 +57,14 @@ struct CellGrads {
 // constructed collisions.
 std::uint64_t buffer_checksum(const void* p, std::int64_t n);
 
-// What a training forward keeps for the backward. It holds copies of the weights (small;
-// an optimiser changes them in place between steps), lengths and dropout masks, so later
-// changes to those caller arrays do not change the backward. It does NOT copy the layer-0
-// input x nor, for the RNN and GRU modes, the returned output out (where the last
-// layer's backward reads its h_t, RNN, or h_{t-1}, GRU): it keeps pointers to the
-// caller's arrays, which the caller keeps alive and unchanged until the last backward (as
-// PyTorch's autograd does with saved tensors), and their checksums (buffer_checksum);
-// stack_backward recomputes them first and throws std::runtime_error if either array was
+// What a training forward keeps for the backward. It holds copies of the lengths and
+// dropout masks, so later changes to those caller arrays do not change the backward. It
+// does NOT copy the layer-0 input x, the weights nor, for the RNN and GRU modes, the
+// returned output out (where the last layer's backward reads its h_t, RNN, or h_{t-1},
+// GRU): it keeps pointers to the caller's arrays, which the caller keeps alive and
+// unchanged until the last backward (as PyTorch's autograd does with saved tensors: an
+// optimiser step belongs after the backward), and their checksums (buffer_checksum);
+// stack_backward recomputes them first and throws std::runtime_error if any array was
 // modified in place. The LSTM backward does not read out: its cache does not reference it
 // (out is nullptr).
 // Filled by stack_forward, read (never changed) by stack_backward, so one cache may be
@@ -81,11 +81,14 @@ struct StackCache {
                                       // (RNN, GRU modes; nullptr for LSTM)
   std::uint64_t x_checksum = 0;       // buffer_checksum of x after the forward
   std::uint64_t out_checksum = 0;     // buffer_checksum of out after the forward
+  std::vector<CellWeights<T>> weights;  // (L*D,) the caller's weights, read by reference
+  // (L*D*4,) buffer_checksum of weights[i]'s w_ih, w_hh, b_ih, b_hh (0 for absent biases)
+  std::vector<std::uint64_t> weight_checksums;
   PooledArray<T> storage;             // every buffer below lives here
   std::int64_t storage_size = 0;
   // Offsets into storage. Per layer k > 0: input (T, B, I_k), after dropout (layer 0's is
   // x, referenced; its offset is -1). Per mask k:
-  // (T, B, D*H). Per cell k*D + d: its weights (CellWeights layout) and what its forward
+  // (T, B, D*H). Per cell k*D + d: what its forward
   // kept: gates (T, B, G*H), h_prev (T, B, H) (LSTM, GRU below the last layer), h0 (B, H)
   // (RNN, whose backward takes h_{t-1} from its gates = h_t instead of h_prev; the GRU's
   // last layer, whose backward takes h_{t-1} from out), c_prev or reset-before GRU extra
@@ -94,7 +97,6 @@ struct StackCache {
   // columns of out; without dropout, a lower layer's are its columns of the next layer's
   // input.
   struct CellOffsets {
-    std::int64_t w_ih = -1, w_hh = -1, b_ih = -1, b_hh = -1;
     std::int64_t gates = -1, h_prev = -1, h0 = -1, saved1 = -1, saved2 = -1;
   };
   std::vector<std::int64_t> input_offsets;  // (L,)
@@ -111,8 +113,8 @@ struct StackCache {
 //   c_n     (L*D, B, H) written for Mode::lstm; nullptr otherwise.
 //   cache   written when not nullptr (training): everything stack_backward needs; any
 //           previous content is replaced. nullptr at inference (nothing kept). It
-//           references x and (RNN, GRU modes) out: they must outlive it and stay unchanged
-//           (checked by stack_backward).
+//           references x, the weights and (RNN, GRU modes) out: they must outlive it and
+//           stay unchanged (checked by stack_backward).
 //   x       (T, B, I) read.
 //   h0      (L*D, B, H) read.  c0 (L*D, B, H) read for Mode::lstm; nullptr otherwise.
 //   weights (L*D,) read, entry k*D + d.
@@ -129,15 +131,19 @@ void stack_forward(T* out, T* h_n, T* c_n, StackCache<T>* cache, const T* x, con
 // Backward of the stack from a training forward's cache.
 //   dx     (T, B, I) written: dL/dx, 0 past each sequence's length.
 //   dh0    (L*D, B, H) written.  dc0 (L*D, B, H) written for Mode::lstm, else nullptr.
-//   grads  (L*D,) written, entry k*D + d; bias pointers nullptr when !bias.
+//   grads  (L*D,) entry k*D + d, written, or added to when accumulate_grads; bias
+//          pointers nullptr when !bias. They must not overlap any other argument.
+//          Accumulated, the RNN and GRU cells add their products chunk by chunk in a fixed
+//          order (into zeros that gives the written bits; into other values the same sum
+//          up to rounding), the LSTM's fresh gradients are added to grads.
 //   cache  read.
 //   dout   (T, B, D*H) read: dL/dout; ignored past each sequence's length.
 //   dh_n   (L*D, B, H) read.  dc_n (L*D, B, H) read for Mode::lstm, else nullptr.
-// Shapes are cache.dims. Throws std::runtime_error, before writing anything, when x or
-// (RNN, GRU modes) out, referenced by the cache, no longer has the checksum the forward
-// recorded.
+// Shapes are cache.dims. Throws std::runtime_error, before writing anything, when x, a
+// weight or (RNN, GRU modes) out, referenced by the cache, no longer has the checksum the
+// forward recorded; the message names the array (a weight by PyTorch's parameter name).
 template <typename T>
-void stack_backward(T* dx, T* dh0, T* dc0, const CellGrads<T>* grads,
+void stack_backward(T* dx, T* dh0, T* dc0, const CellGrads<T>* grads, bool accumulate_grads,
                     const StackCache<T>& cache, const T* dout, const T* dh_n, const T* dc_n);
 
 }  // namespace rnnkit

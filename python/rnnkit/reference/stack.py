@@ -5,15 +5,15 @@ as the native core:
 
     stack_forward(mode, x, h0, c0, weights, lengths, dropout_masks, training, *, num_directions)
         -> (out, h_n, c_n, cache)
-    stack_backward(mode, cache, dout, dh_n, dc_n) -> (dx, dh0, dc0, dweights)
+    stack_backward(mode, cache, dout, dh_n, dc_n, grads=None) -> (dx, dh0, dc0, dweights)
 
 Per layer and direction, the input projection ``x_t W_ih^T + b_ih`` of all T steps is one
 matrix product over T*B rows; the time loop only runs the cell's recurrent step; in backward
 dX, dW_ih and db_ih are again single products/sums after the loop.
 
-The cache copies the weights and masks, and references x and, for the RNN and GRU modes,
+The cache copies the masks, and references x, the weights and, for the RNN and GRU modes,
 out, as the native core does; stack_backward raises RuntimeError (the core's message) when
-either was modified in place since the forward (here found by comparing with copies).
+any of them was modified in place since the forward (here found by comparing with copies).
 
 Variable lengths are handled by masking: ``active[t, b] = t < lengths[b]``. A sequence keeps
 its state and outputs zero at inactive steps. The reverse direction walks t = T-1 .. 0, so
@@ -122,25 +122,31 @@ def _direction_backward(step_backward, dout, dh_n, dc_n, step_caches, w_hh, acti
     return dgx, dh, dc, dw_hh, db_hh
 
 
-# The messages of stack_backward's in-place checks (the native core raises the same).
+# The messages of stack_backward's in-place checks (the native core raises the same):
+# for x and out, and for a weight, named as its PyTorch parameter.
 _MODIFIED_IN_PLACE = (
     "backward: {} was modified in place after the forward pass (the backward needs its "
     "values); pass a copy or run forward again"
 )
+_WEIGHT_MODIFIED_IN_PLACE = (
+    "backward: {} was modified in place after the forward pass (the backward needs its "
+    "values); update parameters after backward, or run forward again"
+)
+_WEIGHT_KINDS = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
 
 
 @dataclass
 class _StackCache:
-    """What stack_backward needs. weights, dropout_masks: copies (as the native core keeps
-    copies: later changes to the caller's arrays do not change the backward);
-    layer_inputs[k]: (T, B, I_k), layer k's input after dropout; step_caches[k][d]: list
-    of T step caches; active: (T, B) bool.
+    """What stack_backward needs. dropout_masks: copies (as the native core keeps copies:
+    later changes to the caller's arrays do not change the backward); layer_inputs[k]:
+    (T, B, I_k), layer k's input after dropout; step_caches[k][d]: list of T step caches;
+    active: (T, B) bool.
 
-    x (T, B, I) and, for the RNN and GRU modes, out (T, B, D*H) (else None) are the
-    caller's arrays, referenced as the native core references them (its RNN and GRU
-    backward read h_t in out); x_saved and out_saved are copies of their values after the
-    forward, so that stack_backward can raise, as the core does, when either was modified
-    in place (the core compares checksums instead of keeping copies)."""
+    x (T, B, I), weights and, for the RNN and GRU modes, out (T, B, D*H) (else None) are
+    the caller's arrays, referenced as the native core references them (its RNN and GRU
+    backward read h_t in out); x_saved, weights_saved and out_saved are copies of their
+    values after the forward, so that stack_backward can raise, as the core does, when
+    one was modified in place (the core compares checksums instead of keeping copies)."""
 
     mode: str
     num_directions: int
@@ -153,6 +159,7 @@ class _StackCache:
     out: np.ndarray | None
     x_saved: np.ndarray
     out_saved: np.ndarray | None
+    weights_saved: list
 
 
 def _same_bytes(a: np.ndarray, b: np.ndarray) -> bool:
@@ -220,7 +227,7 @@ def stack_forward(
     cache = _StackCache(
         mode,
         num_directions,
-        [tuple(None if a is None else a.copy() for a in entry) for entry in weights],
+        [tuple(entry) for entry in weights],
         None if dropout_masks is None else [m.copy() for m in dropout_masks],
         active,
         layer_inputs,
@@ -229,6 +236,7 @@ def stack_forward(
         out if reads_out else None,
         x.copy(),
         out.copy() if reads_out else None,
+        [tuple(None if a is None else a.copy() for a in entry) for entry in weights],
     )
     return out, h_n, c_n, cache
 
@@ -239,13 +247,15 @@ def stack_backward(
     dout: np.ndarray,
     dh_n: np.ndarray,
     dc_n: np.ndarray | None,
+    grads: list | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, list]:
     """Backward of ``stack_forward``.
 
     dout (T, B, D*H) (ignored past each sequence's length); dh_n (L*D, B, H); dc_n
     (L*D, B, H) for lstm else None. Returns dx (T, B, I), dh0 (L*D, B, H), dc0 (L*D, B, H)
-    or None, and dweights: L*D tuples (dw_ih, dw_hh, db_ih, db_hh), biases None without bias.
-    All fresh arrays.
+    or None (fresh arrays), and dweights: L*D tuples (dw_ih, dw_hh, db_ih, db_hh), biases
+    None without bias: fresh arrays, or, when ``grads`` (the same structure) is given,
+    ``grads`` itself after adding the gradients into it in place.
     """
     if not isinstance(cache, _StackCache):
         raise TypeError(
@@ -257,6 +267,12 @@ def stack_backward(
     for name, arr, saved in (("x", cache.x, cache.x_saved), ("out", cache.out, cache.out_saved)):
         if arr is not None and not _same_bytes(arr, saved):
             raise RuntimeError(_MODIFIED_IN_PLACE.format(name))
+    for i, (entry, saved_entry) in enumerate(zip(cache.weights, cache.weights_saved)):
+        for kind, arr, saved in zip(_WEIGHT_KINDS, entry, saved_entry):
+            if arr is not None and not _same_bytes(arr, saved):
+                k, d = divmod(i, cache.num_directions)
+                name = f"{kind}_l{k}" + ("_reverse" if d == 1 else "")
+                raise RuntimeError(_WEIGHT_MODIFIED_IN_PLACE.format(name))
     step_backward = _CELLS[mode][1]
     num_dirs = cache.num_directions
     num_layers = len(cache.weights) // num_dirs
@@ -295,4 +311,25 @@ def stack_backward(
         if k > 0 and cache.dropout_masks is not None:
             d_layer_in = d_layer_in * cache.dropout_masks[k - 1]
         d_layer_out = d_layer_in
-    return d_layer_out, dh0, dc0, dweights
+    if grads is None:
+        return d_layer_out, dh0, dc0, dweights
+    _add_grads(grads, dweights)
+    return d_layer_out, dh0, dc0, list(grads)
+
+
+def _add_grads(grads: list, fresh: list) -> None:
+    """grads += fresh, entry by entry, after checking that the structures match."""
+    if len(grads) != len(fresh):
+        raise ValueError(f"grads must hold L*D = {len(fresh)} entries, got {len(grads)}")
+    for i, (into, new) in enumerate(zip(grads, fresh)):
+        if len(into) != 4:
+            raise ValueError(f"grads[{i}] must be a tuple (dw_ih, dw_hh, db_ih, db_hh)")
+        for j, (g, f) in enumerate(zip(into, new)):
+            if (g is None) != (f is None) or (g is not None and g.shape != f.shape):
+                want = None if f is None else f.shape
+                got = None if g is None else g.shape
+                raise ValueError(f"grads[{i}][{j}] must be {want}, got {got}")
+    for into, new in zip(grads, fresh):
+        for g, f in zip(into, new):
+            if g is not None:
+                g += f
