@@ -526,8 +526,8 @@ void stack_backward(T* dx, T* dh0, T* dc0, const CellGrads<T>* grads, bool accum
         case Mode::rnn_tanh:
         case Mode::rnn_relu:
           rnn_backward(d_in, g.dw_ih, g.dw_hh, g.db_ih, g.db_hh, dh, dgates, work,
-                       d_out + d * H, in, w.w_ih, w.w_hh, gates, ld_gates, st + o.h0, lengths,
-                       cd,
+                       d_out + d * H, in, w.w_ih, w.w_hh, gates, ld_gates, st + o.h0,
+                       lengths, cd,
                        mode == Mode::rnn_tanh ? RnnActivation::tanh : RnnActivation::relu,
                        accumulate, accumulate_grads);
           break;
