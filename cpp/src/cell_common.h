@@ -1,9 +1,10 @@
 // Pieces shared by the three cells (rnn.cpp, lstm.cpp, gru.cpp); internal, not installed.
 //
-// Threads: only loops whose iterations write disjoint outputs run in parallel (rows of a
-// step, column blocks of a bias sum), each element computed exactly as on one thread, so
-// results never depend on the thread count. No parallel region ever encloses a GEMM call:
-// the GEMM kernels may run their own team.
+// Threads: only loops whose iterations write disjoint outputs run in parallel (rows of the
+// input projection, column blocks of a bias sum), each element computed exactly as on one
+// thread, so results never depend on the thread count. The loops here never enclose a GEMM
+// call (the GEMM kernels may run their own team); the cells' time loops run on the teams
+// of team.h, inside which GEMMs stay on their calling thread.
 #pragma once
 #include <algorithm>
 #include <cstdint>
