@@ -16,6 +16,7 @@
 
 namespace rnnkit {
 
+using detail::copy_units;
 using detail::i64;
 using detail::run_team;
 using detail::Slice;
@@ -62,9 +63,7 @@ void forward_reset_after(T* out, T* h, T* gates, T* h_prev, T* work, const T* x,
       const i64 t = time_at(n, d);
       const T* hp = hbuf[n % 2];  // (B, H) read: h_{t-1}
       T* hn = hbuf[(n + 1) % 2];  // (B, H) written (this thread's units): h_t
-      for (i64 b = 0; b < B && h_prev != nullptr; ++b) {
-        std::copy(hp + b * H + u0, hp + b * H + u1, h_prev + (t * B + b) * H + u0);
-      }
+      if (h_prev != nullptr) copy_units(B, H, s, hp, h_prev + t * B * H);  // the state entering t
       T* g_t = gates + t * B * G;
       // The r and z pre-activations accumulate h W_{hr,hz}^T in place (rows of inactive
       // steps too: their gates are never read); h W_hn^T goes to hw.
@@ -99,9 +98,7 @@ void forward_reset_after(T* out, T* h, T* gates, T* h_prev, T* work, const T* x,
       barrier();
     }
     // After an odd number of steps h_n is in hbuf[1]: copy this thread's units back.
-    for (i64 b = 0; b < B && d.T % 2 == 1; ++b) {
-      std::copy(hbuf[1] + b * H + u0, hbuf[1] + b * H + u1, h + b * H + u0);
-    }
+    if (d.T % 2 == 1) copy_units(B, H, s, hbuf[1], h);
   });
 }
 
@@ -126,9 +123,7 @@ void forward_reset_before(T* out, T* h, T* gates, T* h_prev, T* extra, T* work, 
       const i64 t = time_at(n, d);
       const T* hp = hbuf[n % 2];  // (B, H) read: h_{t-1}
       T* hn = hbuf[(n + 1) % 2];  // (B, H) written (this thread's units): h_t
-      for (i64 b = 0; b < B && h_prev != nullptr; ++b) {
-        std::copy(hp + b * H + u0, hp + b * H + u1, h_prev + (t * B + b) * H + u0);
-      }
+      if (h_prev != nullptr) copy_units(B, H, s, hp, h_prev + t * B * H);  // the state entering t
       T* rh = extra != nullptr ? extra + t * B * H : rh_work;  // (B, H)
       kernels::gemm_packed_cols<T>(B, u0, u1, hp, H, w_rz_p, hw, G, false);
       kernels::gemm_packed_cols<T>(B, H + u0, H + u1, hp, H, w_rz_p, hw, G, false);
@@ -169,9 +164,7 @@ void forward_reset_before(T* out, T* h, T* gates, T* h_prev, T* extra, T* work, 
       }
       barrier();  // h_t is complete
     }
-    for (i64 b = 0; b < B && d.T % 2 == 1; ++b) {
-      std::copy(hbuf[1] + b * H + u0, hbuf[1] + b * H + u1, h + b * H + u0);
-    }
+    if (d.T % 2 == 1) copy_units(B, H, s, hbuf[1], h);
   });
 }
 

@@ -14,6 +14,7 @@
 
 namespace rnnkit {
 
+using detail::copy_units;
 using detail::i64;
 using detail::run_team;
 using detail::Slice;
@@ -142,11 +143,7 @@ void lstm_forward(T* out, T* h, T* c, T* gates, T* h_prev, T* c_prev, T* tanh_c,
     }
     // After an odd number of steps h_n is in work: copy this thread's units back (it
     // wrote them itself, so no barrier is needed).
-    if (T_ % 2 == 1) {
-      for (i64 b = 0; b < B && w > 0; ++b) {
-        std::copy(work + b * H + u0, work + b * H + s.u1, h + b * H + u0);
-      }
-    }
+    if (T_ % 2 == 1) copy_units(B, H, s, work, h);
   });
 }
 

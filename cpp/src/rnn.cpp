@@ -14,6 +14,7 @@
 
 namespace rnnkit {
 
+using detail::copy_units;
 using detail::for_each_item;
 using detail::i64;
 using detail::run_team;
@@ -89,9 +90,7 @@ void rnn_forward(T* out, T* h, T* gates, T* work, const T* x, const T* w_ih, con
       barrier();
     }
     // After an odd number of steps h_n is in work: copy this thread's units back.
-    for (i64 b = 0; b < B && d.T % 2 == 1; ++b) {
-      std::copy(work + b * H + u0, work + b * H + s.u1, h + b * H + u0);
-    }
+    if (d.T % 2 == 1) copy_units(B, H, s, work, h);
   });
 }
 

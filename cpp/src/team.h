@@ -63,6 +63,15 @@ Slice slice_of(std::int64_t H, int parts, int id) {
   return Slice{at(id), at(id + 1)};
 }
 
+// Copies units [u0, u1) of each of B rows (H values per row) from src to dst: a thread's
+// part of a (B, H) state.
+template <typename T>
+void copy_units(std::int64_t B, std::int64_t H, Slice s, const T* src, T* dst) {
+  for (std::int64_t b = 0; b < B; ++b) {
+    std::copy(src + b * H + s.u0, src + b * H + s.u1, dst + b * H + s.u0);
+  }
+}
+
 // Runs body(slice, barrier) on a team of `threads` threads, each with its own slice of
 // [0, H), or on the calling thread with the slice [0, H) when threads == 1. barrier()
 // waits for the whole team (nothing on one thread). Inside the team, GEMMs run on the
