@@ -286,8 +286,8 @@ bool overlaps(const py::array& a, const py::array& b) {
 // `inputs` (name, array): the backward reads those while it writes the gradients.
 template <typename T>
 void check_grads(py::handle grads_obj, const rnnkit::StackDims& s, i64 G,
-                                   const std::vector<std::pair<std::string, py::array>>& inputs,
-                                   Checked& args, std::vector<rnnkit::CellGrads<T>>& grads) {
+                 const std::vector<std::pair<std::string, py::array>>& inputs, Checked& args,
+                 std::vector<rnnkit::CellGrads<T>>& grads) {
   const std::string fn = "stack_backward: ";
   const i64 LD = s.L * s.D, GH = G * s.H;
   const auto entries = as_items(grads_obj, fn + "grads");
@@ -364,8 +364,12 @@ py::tuple backward_impl(const PyStackCache& pc, const rnnkit::StackCache<T>& cac
     for (const auto& [name, w] : pc.weights) {
       inputs.emplace_back(name, py::reinterpret_borrow<py::array>(w));
     }
-    if (dc_n != nullptr) inputs.emplace_back("dc_n", py::reinterpret_borrow<py::array>(dc_n_obj));
-    if (pc.out && !pc.out.is_none()) inputs.emplace_back("out", py::reinterpret_borrow<py::array>(pc.out));
+    if (dc_n != nullptr) {
+      inputs.emplace_back("dc_n", py::reinterpret_borrow<py::array>(dc_n_obj));
+    }
+    if (pc.out && !pc.out.is_none()) {
+      inputs.emplace_back("out", py::reinterpret_borrow<py::array>(pc.out));
+    }
     check_grads<T>(grads_obj, s, G, inputs, args, grads);
     for (py::handle entry : py::reinterpret_borrow<py::sequence>(grads_obj)) {
       dweights.append(py::tuple(py::reinterpret_borrow<py::sequence>(entry)));

@@ -112,12 +112,12 @@ void lstm_forward(T* out, T* h, T* c, T* gates, T* h_prev, T* c_prev, T* tanh_c,
       // on the calling thread.
       if (w == H) {  // one slice: one call (the same bits as four)
         kernels::gemm_packed<T>(B, hp, H, w_hh_p, g_t, G, true);
-      } else if (w > 0) {
+      } else {
         for (i64 q = 0; q < 4; ++q) {
           kernels::gemm_packed_cols<T>(B, q * H + u0, q * H + s.u1, hp, H, w_hh_p, g_t, G, true);
         }
       }
-      for (i64 b = 0; b < B && w > 0; ++b) {
+      for (i64 b = 0; b < B; ++b) {
         const T* hpb = hp + b * H + u0;
         T* hnb = hn + b * H + u0;
         T* cb = c + b * H + u0;
@@ -200,7 +200,7 @@ void lstm_backward(T* dx, T* dw_ih, T* dw_hh, T* db_ih, T* db_hh, T* dh, T* dc, 
       const i64 t = time_at(n, d);
       T* da_t = dgates + t * B * G;  // (B, 4H)
       const T* dout_t = dout + t * B * d.ldo;
-      for (i64 b = 0; b < B && w > 0; ++b) {
+      for (i64 b = 0; b < B; ++b) {
         T* da = da_t + b * G + u0;
         if (!step_active(lengths, b, t)) {
           for (i64 q = 0; q < 4; ++q) std::fill(da + q * H, da + q * H + w, T(0));
@@ -211,7 +211,7 @@ void lstm_backward(T* dx, T* dw_ih, T* dw_hh, T* db_ih, T* db_hh, T* dh, T* dc, 
                      tanh_c + row * H + u0, c_prev + row * H + u0, dout_t + b * d.ldo + u0);
       }
       barrier();
-      if (w > 0) kernels::gemm_packed_cols<T>(B, u0, s.u1, da_t, G, w_hh_p, dh, H, true);
+      kernels::gemm_packed_cols<T>(B, u0, s.u1, da_t, G, w_hh_p, dh, H, true);
     }
   });
   detail::input_backward(dx, dw_ih, db_ih, dgates, x, w_ih, G, d, accumulate_dx);

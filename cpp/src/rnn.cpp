@@ -66,9 +66,9 @@ void rnn_forward(T* out, T* h, T* gates, T* work, const T* x, const T* w_ih, con
       T* g_t = acts + t * B * ld;
       // The pre-activations of this thread's units accumulate h W_hh^T in place (rows of
       // inactive steps too: they are zeroed below).
-      if (w > 0) kernels::gemm_packed_cols<T>(B, u0, s.u1, hp, H, w_hh_p, g_t, ld, true);
+      kernels::gemm_packed_cols<T>(B, u0, s.u1, hp, H, w_hh_p, g_t, ld, true);
       T* out_t = out + t * B * d.ldo;
-      for (i64 b = 0; b < B && w > 0; ++b) {
+      for (i64 b = 0; b < B; ++b) {
         T* y = out_t + b * d.ldo + u0;
         T* a = g_t + b * ld + u0;  // pre-activation, then h_t
         const T* hpb = hp + b * H + u0;
@@ -176,7 +176,7 @@ void rnn_backward(T* dx, T* dw_ih, T* dw_hh, T* db_ih, T* db_hh, T* dh, T* dgate
         T* da_t = dgates + (t - c.t0) * B * H;  // (B, H): this step's rows of the chunk
         const T* y_t = hs + t * B * ld_hs;
         const T* dout_t = dout + t * B * d.ldo;
-        for (i64 b = 0; b < B && w > 0; ++b) {
+        for (i64 b = 0; b < B; ++b) {
           T* da = da_t + b * H + u0;
           if (!step_active(lengths, b, t)) {
             std::fill(da, da + w, T(0));  // dh passes through unchanged
@@ -196,7 +196,7 @@ void rnn_backward(T* dx, T* dw_ih, T* dw_hh, T* db_ih, T* db_hh, T* dh, T* dgate
           }
         }
         barrier();
-        if (w > 0) kernels::gemm_packed_cols<T>(B, u0, s.u1, da_t, H, w_hh_p, dh, H, true);
+        kernels::gemm_packed_cols<T>(B, u0, s.u1, da_t, H, w_hh_p, dh, H, true);
       }
     });
     // The chunk's dA is complete: its share of dX, dW_ih, db_ih, db_hh and dW_hh (the

@@ -45,7 +45,8 @@ int team_size(std::int64_t step_work, std::int64_t H) {
 #endif
 }
 
-// Hidden units [u0, u1) of one thread.
+// Hidden units [u0, u1) of one thread; never empty (a team has at most one thread per
+// panel of units).
 struct Slice {
   std::int64_t u0, u1;
 };
