@@ -8,8 +8,10 @@
 #include <algorithm>
 
 #include "cell_common.h"
+#include "cells_avx2.h"
 #include "rnnkit/activations.h"
 #include "rnnkit/gemm.h"
+#include "rnnkit/isa.h"
 #include "team.h"
 
 namespace rnnkit {
@@ -98,6 +100,9 @@ void lstm_forward(T* out, T* h, T* c, T* gates, T* h_prev, T* c_prev, T* tanh_c,
   }
   kernels::PackedB<T> w_hh_p;  // W_hh^T (H, 4H), packed once for every step
   w_hh_p.pack_nt(G, H, w_hh, H);
+#ifdef RNNKIT_HAVE_AVX2_KERNELS
+  const bool fused_cell = kernels::current_isa() == kernels::Isa::avx2;  // one pass: cells_avx2.h
+#endif
   run_team<T>(team_size<T>(B * 4 * H * H, H), H, [&](Slice s, auto barrier) {
     const i64 u0 = s.u0, w = s.u1 - s.u0;  // this thread's units
     T tc_local[kChunk];                    // tanh(c_t) of one chunk at inference
@@ -133,6 +138,13 @@ void lstm_forward(T* out, T* h, T* c, T* gates, T* h_prev, T* c_prev, T* tanh_c,
         }
         T* a = g_t + b * G + u0;
         T* tcb = training ? tanh_c + (t * B + b) * H + u0 : nullptr;
+#ifdef RNNKIT_HAVE_AVX2_KERNELS
+        if (fused_cell) {
+          detail::avx2::lstm_cell(w, H, a, has_bias ? bias + u0 : nullptr, cb, tcb, hnb, y,
+                                  training);
+          continue;
+        }
+#endif
         for (i64 j = 0; j < w; j += kChunk) {
           const i64 m = std::min(kChunk, w - j);
           cell_chunk(m, H, a + j, has_bias ? bias + u0 + j : nullptr, cb + j,

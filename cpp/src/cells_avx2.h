@@ -1,0 +1,23 @@
+// Internal: cell loops written with AVX2/FMA intrinsics (lstm_cell_avx2.cpp), compiled
+// with -mavx2 -mfma -ffp-contract=off and called only when the run-time ISA is avx2
+// (isa.h). Each gives the same bits as the portable loops it replaces: the same
+// operations in the same order, and the activations of activations_avx2.cpp.
+#pragma once
+#include <cstdint>
+
+namespace rnnkit::detail::avx2 {
+
+// The LSTM forward cell for units [0, n) of one row, in one pass (lstm.cpp cell_chunk
+// does the same in several):
+//   a (4 blocks H apart: pre-activations of i, f, g, o) read; written as the activated
+//     [i, f, g, o] only when keep_gates (the backward reads them).
+//   bias (4 blocks H apart) read, or nullptr.
+//   c (n,) read as c_{t-1}, written as c_t = f * c_{t-1} + i * g.
+//   tc (n,) written: tanh(c_t), or nullptr.
+//   h, y (n,) written: h_t = o * tanh(c_t).
+void lstm_cell(std::int64_t n, std::int64_t H, float* a, const float* bias, float* c,
+               float* tc, float* h, float* y, bool keep_gates);
+void lstm_cell(std::int64_t n, std::int64_t H, double* a, const double* bias, double* c,
+               double* tc, double* h, double* y, bool keep_gates);
+
+}  // namespace rnnkit::detail::avx2

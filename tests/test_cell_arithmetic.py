@@ -1,0 +1,68 @@
+"""The native LSTM forward cell is exactly the composition of the kernels it documents.
+
+lstm.cpp runs the cell in one pass over AVX2 registers when the ISA is avx2
+(cells_avx2.h) and in several passes of the portable loops otherwise. Both must give the
+bits of the step written out here with the kernel test hooks: the input projection
+x W_ih^T, then per step a = (gates_t + h W_hh^T) + (b_ih + b_hh), i, f, o = sigmoid, g =
+tanh, c = f*c + i*g, h = o * tanh(c), each product and sum rounded once (NumPy's float
+arithmetic, no fused multiply-add). Sizes cover full registers and tails (H = 13, 37).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import make_weights
+from rnnkit import _core, _native
+
+AVAILABLE = ["plain"] + (["avx2"] if _core.cpu_info()["best_isa"] == "avx2" else [])
+
+
+@pytest.fixture(params=AVAILABLE)
+def isa(request):
+    _core._set_isa(request.param)
+    yield request.param
+    _core._set_isa("auto")
+
+
+def lstm_by_kernels(x, h0, c0, w_ih, w_hh, b_ih, b_hh):
+    """One LSTM layer, x (T, B, I), h0 and c0 (B, H): out (T, B, H), h_T, c_T."""
+    T, B, n_in = x.shape
+    H = w_hh.shape[1]
+    act = _core._activation
+    gates = np.zeros((T * B, 4 * H), dtype=x.dtype)
+    _core._gemm("nt", x.reshape(T * B, n_in), w_ih, gates, False)
+    gates = gates.reshape(T, B, 4 * H)
+    bias = None if b_ih is None else b_ih + b_hh
+    h, c = h0.copy(), c0.copy()
+    out = np.empty((T, B, H), dtype=x.dtype)
+    for t in range(T):
+        a = gates[t].copy()
+        _core._gemm("nt", h, w_hh, a, True)
+        if bias is not None:
+            a = a + bias
+        i, f = act("sigmoid", a[:, :H].copy()), act("sigmoid", a[:, H : 2 * H].copy())
+        g, o = act("tanh", a[:, 2 * H : 3 * H].copy()), act("sigmoid", a[:, 3 * H :].copy())
+        c = f * c + i * g
+        h = o * act("tanh", c)
+        out[t] = h
+    return out, h, c
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=lambda d: d.__name__)
+@pytest.mark.parametrize("T,B,n_in,H", [(3, 1, 5, 13), (4, 3, 7, 37), (2, 2, 16, 64)])
+@pytest.mark.parametrize("bias", [True, False])
+@pytest.mark.parametrize("training", [False, True])
+def test_lstm_forward_is_the_kernel_composition(isa, dtype, T, B, n_in, H, bias, training):
+    rng = np.random.default_rng(T * 100 + H)
+    w_ih, w_hh, b_ih, b_hh = make_weights("lstm", n_in, H, 1, 1, bias, dtype, rng, scale=1.0)[0]
+    x = (3 * rng.standard_normal((T, B, n_in))).astype(dtype)
+    h0 = rng.standard_normal((1, B, H)).astype(dtype)
+    c0 = rng.standard_normal((1, B, H)).astype(dtype)
+    out, h_n, c_n, _ = _native.stack_forward(
+        "lstm", x, h0, c0, [(w_ih, w_hh, b_ih, b_hh)], None, None, training, num_directions=1
+    )
+    want_out, want_h, want_c = lstm_by_kernels(x, h0[0], c0[0], w_ih, w_hh, b_ih, b_hh)
+    assert np.array_equal(out, want_out)
+    assert np.array_equal(h_n[0], want_h)
+    assert np.array_equal(c_n[0], want_c)
