@@ -36,12 +36,11 @@ inline void for_each_item(i64 n, i64 work_per_item, const F& f) {
   for (i64 i = 0; i < n; ++i) f(i);
 }
 
-// gates (T*B, gh) written: x (T*B, I) W_ih^T + b_ih + b_hh, where b_ih (gh,) or nullptr
-// is added to every column and b_hh (gh,) or nullptr only to the first `b_hh_cols` columns
-// (the GRU with reset_after keeps its n-block hidden bias for the step). w_ih (gh, I) read.
+// gates (T*B, gh) written: x (T*B, I) W_ih^T + b_ih + b_hh, where b_ih and b_hh (gh,) are
+// read, or nullptr (not added). w_ih (gh, I) read.
 template <typename T>
 void input_projection(T* gates, const T* x, const T* w_ih, const T* b_ih, const T* b_hh,
-                      i64 b_hh_cols, i64 gh, const Dims& d) {
+                      i64 gh, const Dims& d) {
   const i64 rows = d.T * d.B;
   kernels::gemm_nt<T>(rows, gh, d.I, x, d.I, w_ih, d.I, gates, gh, false);
   if (b_ih == nullptr && b_hh == nullptr) return;
@@ -51,9 +50,30 @@ void input_projection(T* gates, const T* x, const T* w_ih, const T* b_ih, const 
       for (i64 j = 0; j < gh; ++j) g[j] += b_ih[j];
     }
     if (b_hh != nullptr) {
-      for (i64 j = 0; j < b_hh_cols; ++j) g[j] += b_hh[j];
+      for (i64 j = 0; j < gh; ++j) g[j] += b_hh[j];
     }
   });
+}
+
+// The LSTM and GRU add their biases in the step, where the row is in cache anyway, not in
+// a pass over all T*B rows of the projection. bias (gh,) written: b_ih + b_hh on the
+// first hh_cols columns, b_ih on the rest (b_ih, b_hh (gh,) read, or nullptr). Returns
+// false, writing nothing, when there is no bias.
+template <typename T>
+bool step_bias(T* bias, const T* b_ih, const T* b_hh, i64 hh_cols, i64 gh) {
+  if (b_ih == nullptr && b_hh == nullptr) return false;
+  for (i64 j = 0; j < gh; ++j) {
+    const T hh = b_hh != nullptr && j < hh_cols ? b_hh[j] : T(0);
+    bias[j] = (b_ih != nullptr ? b_ih[j] : T(0)) + hh;
+  }
+  return true;
+}
+
+// x (n,) accumulated: x += b (n,). Restrict-qualified (the buffers never overlap) so that
+// the compiler vectorises it without run-time alias checks.
+template <typename T>
+inline void add_to(i64 n, T* __restrict x, const T* __restrict b) {
+  for (i64 j = 0; j < n; ++j) x[j] += b[j];
 }
 
 // sums (cols,) written (accumulate = false) or added to (accumulate = true): the sum over

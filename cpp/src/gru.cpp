@@ -48,13 +48,15 @@ void forward_reset_after(T* out, T* h, T* gates, T* h_prev, T* work, const T* x,
                          const T* w_ih, const T* w_hh, const T* b_ih, const T* b_hh,
                          const std::int64_t* lengths, const Dims& d) {
   const i64 B = d.B, H = d.H, G = 3 * H;
-  // b_hh's r and z blocks go into the projection; its n block is added per step.
-  detail::input_projection(gates, x, w_ih, b_ih, b_hh, 2 * H, G, d);  // (T*B, 3H)
+  detail::input_projection<T>(gates, x, w_ih, nullptr, nullptr, G, d);  // (T*B, 3H)
   T* hw = work;  // (B, 3H): columns [2H, 3H) hold h W_hn^T (the rest is unused)
   // h is double buffered so that one barrier per step suffices: step n's GEMMs read all
   // units of hbuf[n % 2] (h_{t-1}) while each thread writes its units of h_t into
   // hbuf[(n + 1) % 2].
   T* hbuf[2] = {h, work + B * G};  // (B, H) each
+  // (3H,): b_ih + b_hh on r and z, b_ih on n (b_hn stays inside r * (.)), or unused.
+  T* bias = work + B * (G + H);
+  const bool has_bias = detail::step_bias(bias, b_ih, b_hh, 2 * H, G);
   kernels::PackedB<T> w_hh_p;  // W_hh^T (H, 3H), packed once for every step
   w_hh_p.pack_nt(G, H, w_hh, H);
   run_team<T>(team_size<T>(B * G * H, H), H, [&](Slice s, auto barrier) {
@@ -86,6 +88,9 @@ void forward_reset_after(T* out, T* h, T* gates, T* h_prev, T* work, const T* x,
         T* a = g_t + b * G + u0;  // pre-activations, then [r, z, n] (blocks H apart)
         T* ghn = hw + b * G + 2 * H + u0;  // h W_hn^T, then + b_hn in place (the
                                            // backward recomputes it)
+        if (has_bias) {
+          for (i64 q = 0; q < 3; ++q) detail::add_to(w, a + q * H, bias + q * H + u0);
+        }
         kernels::sigmoid(w, a, a);          // r
         kernels::sigmoid(w, a + H, a + H);  // z
         for (i64 j = 0; j < w; ++j) {
@@ -108,11 +113,13 @@ void forward_reset_before(T* out, T* h, T* gates, T* h_prev, T* extra, T* work, 
                           const T* w_ih, const T* w_hh, const T* b_ih, const T* b_hh,
                           const std::int64_t* lengths, const Dims& d) {
   const i64 B = d.B, H = d.H, G = 3 * H;
-  detail::input_projection(gates, x, w_ih, b_ih, b_hh, G, G, d);  // (T*B, 3H)
+  detail::input_projection<T>(gates, x, w_ih, nullptr, nullptr, G, d);  // (T*B, 3H)
   T* hw = work;               // (B, 3H): [h W_hr^T, h W_hz^T, (r*h) W_hn^T]
   T* rh_work = work + B * G;  // (B, H): r * h at inference
   // h double buffered as in forward_reset_after.
   T* hbuf[2] = {h, work + B * (G + H)};  // (B, H) each
+  T* bias = work + B * (G + 2 * H);      // (3H,): b_ih + b_hh, or unused
+  const bool has_bias = detail::step_bias(bias, b_ih, b_hh, G, G);
   kernels::PackedB<T> w_rz_p;  // [W_hr; W_hz]^T (H, 2H), packed once for every step
   w_rz_p.pack_nt(2 * H, H, w_hh, H);
   kernels::PackedB<T> w_n_p;  // W_hn^T (H, H)
@@ -137,6 +144,9 @@ void forward_reset_before(T* out, T* h, T* gates, T* h_prev, T* extra, T* work, 
         T* a = g_t + b * G + u0;
         const T* r = hw + b * G + u0;
         const T* hpb = hp + b * H + u0;
+        if (has_bias) {
+          for (i64 q = 0; q < 3; ++q) detail::add_to(w, a + q * H, bias + q * H + u0);
+        }
         for (i64 j = 0; j < w; ++j) {
           a[j] += r[j];
           a[H + j] += r[H + j];

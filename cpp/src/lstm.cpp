@@ -32,11 +32,6 @@ constexpr i64 kChunk = 512;
 
 // Loops of cell_chunk. Restrict-qualified parameters (the buffers never overlap) let the
 // compiler vectorise them without run-time alias checks.
-//   x (n,) accumulated: x += b (n,).
-template <typename T>
-void add_to(i64 n, T* __restrict x, const T* __restrict b) {
-  for (i64 j = 0; j < n; ++j) x[j] += b[j];
-}
 //   c (n,) read as c_{t-1}, written as c_t = f * c_{t-1} + i * g; i, f, g (n,) read.
 template <typename T>
 void update_c(i64 n, T* __restrict c, const T* __restrict i, const T* __restrict f,
@@ -62,7 +57,7 @@ void update_h(i64 n, T* __restrict h, T* __restrict y, const T* __restrict o,
 template <typename T>
 void cell_chunk(i64 n, i64 H, T* a, const T* bias, T* c, T* tc, T* h, T* y) {
   if (bias != nullptr) {
-    for (i64 q = 0; q < 4; ++q) add_to(n, a + q * H, bias + q * H);
+    for (i64 q = 0; q < 4; ++q) detail::add_to(n, a + q * H, bias + q * H);
   }
   if (n == H) {
     kernels::sigmoid(2 * n, a, a);  // i, f side by side: one call
@@ -85,19 +80,14 @@ void lstm_forward(T* out, T* h, T* c, T* gates, T* h_prev, T* c_prev, T* tanh_c,
                   const std::int64_t* lengths, const Dims& d) {
   const i64 B = d.B, H = d.H, G = 4 * H, T_ = d.T;
   const bool training = h_prev != nullptr;
-  // The biases are added in the step (where the row is in cache anyway), not in a pass
-  // over all T*B rows of the projection.
-  detail::input_projection<T>(gates, x, w_ih, nullptr, nullptr, 0, G, d);  // (T*B, 4H)
+  detail::input_projection<T>(gates, x, w_ih, nullptr, nullptr, G, d);  // (T*B, 4H)
   // h is double buffered so that one barrier per step suffices: step n's GEMM reads all
   // units of hbuf[n % 2] (h_{t-1}) while each thread writes its units of h_t into
   // hbuf[(n + 1) % 2]; the barrier then orders those writes before step n+1's GEMM, and
   // nobody writes hbuf[n % 2] again before the next barrier.
   T* hbuf[2] = {h, work};      // (B, H) each: the caller's h and work's first B*H
   T* bias = work + B * H;      // (4H,): b_ih + b_hh, or unused
-  const bool has_bias = b_ih != nullptr || b_hh != nullptr;
-  for (i64 j = 0; j < G && has_bias; ++j) {
-    bias[j] = (b_ih != nullptr ? b_ih[j] : T(0)) + (b_hh != nullptr ? b_hh[j] : T(0));
-  }
+  const bool has_bias = detail::step_bias(bias, b_ih, b_hh, G, G);
   kernels::PackedB<T> w_hh_p;  // W_hh^T (H, 4H), packed once for every step
   w_hh_p.pack_nt(G, H, w_hh, H);
 #ifdef RNNKIT_HAVE_AVX2_KERNELS

@@ -35,7 +35,7 @@ void rnn_forward(T* out, T* h, T* gates, T* work, const T* x, const T* w_ih, con
   T* acts = gates != nullptr ? gates : out;
   const i64 ld = gates != nullptr ? H : d.ldo;
   if (gates != nullptr) {
-    detail::input_projection(gates, x, w_ih, b_ih, b_hh, H, H, d);  // (T*B, H)
+    detail::input_projection(gates, x, w_ih, b_ih, b_hh, H, d);  // (T*B, H)
   } else {  // the same in out's columns: (T*B, H) with rows ldo apart
     const i64 rows = d.T * d.B;
     kernels::gemm_nt<T>(rows, H, d.I, x, d.I, w_ih, d.I, out, d.ldo, false);

@@ -29,13 +29,13 @@ namespace rnnkit {
 std::int64_t gru_backward_chunk_rows(const Dims& d);
 
 // Elements of the `work` scratch buffer that gru_forward / gru_backward need: the forward's
-// (B, 3H) step products, (B, H) r * h and a second h (B, H) (h is double buffered across
-// steps); the reset_after backward's h W_hn^T + b_hn of one chunk
+// (B, 3H) step products, (B, H) r * h, a second h (B, H) (h is double buffered across
+// steps) and the step's biases (3H,); the reset_after backward's h W_hn^T + b_hn of one chunk
 // (gru_backward_chunk_rows(d), H) and two steps' dL/d(h W_hh^T) (B, 3H) each; the
 // reset_before backward's (B, H) dL/d(r * h); and, both, h_{t-1} of one chunk
 // (gru_backward_chunk_rows(d), H) when h_prev is not given.
 inline std::int64_t gru_work_size(const Dims& d) {
-  const std::int64_t step = d.B * 5 * d.H;
+  const std::int64_t step = d.B * 5 * d.H + 3 * d.H;
   const std::int64_t chunk = 2 * gru_backward_chunk_rows(d) * d.H + 2 * d.B * 3 * d.H;
   return step > chunk ? step : chunk;
 }
