@@ -30,8 +30,8 @@ std::int64_t gru_backward_chunk_rows(const Dims& d);
 
 // Elements of the `work` scratch buffer that gru_forward / gru_backward need: the forward's
 // (B, 3H) step products, (B, H) r * h, a second h (B, H) (h is double buffered across
-// steps) and the step's biases (3H,); the reset_after backward's h W_hn^T + b_hn of one chunk
-// (gru_backward_chunk_rows(d), H) and two steps' dL/d(h W_hh^T) (B, 3H) each; the
+// steps) and the step's biases (3H,); the reset_after backward's h W_hn^T + b_hn of one
+// chunk (gru_backward_chunk_rows(d), H) and two steps' dL/d(h W_hh^T) (B, 3H) each; the
 // reset_before backward's (B, H) dL/d(r * h); and, both, h_{t-1} of one chunk
 // (gru_backward_chunk_rows(d), H) when h_prev is not given.
 inline std::int64_t gru_work_size(const Dims& d) {
