@@ -29,6 +29,7 @@ tests=(
   tests/test_backward_chunks.py
   tests/test_saved_inputs.py
   tests/test_grads_in_place.py
+  tests/test_cell_arithmetic.py
 )
 # ASan's quarantine and shadow memory make resident memory grow by design: the
 # memory-flatness test runs in the normal suite only.
