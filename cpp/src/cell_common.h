@@ -1,8 +1,8 @@
 // Pieces shared by the three cells (rnn.cpp, lstm.cpp, gru.cpp); internal, not installed.
 //
-// Threads: only loops whose iterations write disjoint outputs run in parallel (rows of the
-// input projection, column blocks of a bias sum), each element computed exactly as on one
-// thread, so results never depend on the thread count. The loops here never enclose a GEMM
+// Threads: only loops whose iterations write disjoint outputs run in parallel (column
+// blocks of a bias sum), each element computed exactly as on one thread, so results never
+// depend on the thread count. The loops here never enclose a GEMM
 // call (the GEMM kernels may run their own team); the cells' time loops run on the teams
 // of team.h, inside which GEMMs stay on their calling thread.
 #pragma once
@@ -36,27 +36,15 @@ inline void for_each_item(i64 n, i64 work_per_item, const F& f) {
   for (i64 i = 0; i < n; ++i) f(i);
 }
 
-// gates (T*B, gh) written: x (T*B, I) W_ih^T + b_ih + b_hh, where b_ih and b_hh (gh,) are
-// read, or nullptr (not added). w_ih (gh, I) read.
+// gates (T*B rows, ld apart, gh columns) written: x (T*B, I) W_ih^T. w_ih (gh, I) read. The
+// biases are not added here: every cell adds them in its step (step_bias).
 template <typename T>
-void input_projection(T* gates, const T* x, const T* w_ih, const T* b_ih, const T* b_hh,
-                      i64 gh, const Dims& d) {
-  const i64 rows = d.T * d.B;
-  kernels::gemm_nt<T>(rows, gh, d.I, x, d.I, w_ih, d.I, gates, gh, false);
-  if (b_ih == nullptr && b_hh == nullptr) return;
-  for_each_item(rows, gh, [&](i64 r) {
-    T* g = gates + r * gh;
-    if (b_ih != nullptr) {
-      for (i64 j = 0; j < gh; ++j) g[j] += b_ih[j];
-    }
-    if (b_hh != nullptr) {
-      for (i64 j = 0; j < gh; ++j) g[j] += b_hh[j];
-    }
-  });
+void input_projection(T* gates, i64 ld, const T* x, const T* w_ih, i64 gh, const Dims& d) {
+  kernels::gemm_nt<T>(d.T * d.B, gh, d.I, x, d.I, w_ih, d.I, gates, ld, false);
 }
 
-// The LSTM and GRU add their biases in the step, where the row is in cache anyway, not in
-// a pass over all T*B rows of the projection. bias (gh,) written: b_ih + b_hh on the
+// The cells add their biases in the step, where the row is in cache anyway, not in a pass
+// over all T*B rows of the projection. bias (gh,) written: b_ih + b_hh on the
 // first hh_cols columns, b_ih on the rest (b_ih, b_hh (gh,) read, or nullptr). Returns
 // false, writing nothing, when there is no bias.
 template <typename T>

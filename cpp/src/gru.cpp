@@ -48,7 +48,7 @@ void forward_reset_after(T* out, T* h, T* gates, T* h_prev, T* work, const T* x,
                          const T* w_ih, const T* w_hh, const T* b_ih, const T* b_hh,
                          const std::int64_t* lengths, const Dims& d) {
   const i64 B = d.B, H = d.H, G = 3 * H;
-  detail::input_projection<T>(gates, x, w_ih, nullptr, nullptr, G, d);  // (T*B, 3H)
+  detail::input_projection<T>(gates, G, x, w_ih, G, d);  // (T*B, 3H)
   T* hw = work;  // (B, 3H): columns [2H, 3H) hold h W_hn^T (the rest is unused)
   // h is double buffered so that one barrier per step suffices: step n's GEMMs read all
   // units of hbuf[n % 2] (h_{t-1}) while each thread writes its units of h_t into
@@ -113,7 +113,7 @@ void forward_reset_before(T* out, T* h, T* gates, T* h_prev, T* extra, T* work, 
                           const T* w_ih, const T* w_hh, const T* b_ih, const T* b_hh,
                           const std::int64_t* lengths, const Dims& d) {
   const i64 B = d.B, H = d.H, G = 3 * H;
-  detail::input_projection<T>(gates, x, w_ih, nullptr, nullptr, G, d);  // (T*B, 3H)
+  detail::input_projection<T>(gates, G, x, w_ih, G, d);  // (T*B, 3H)
   T* hw = work;               // (B, 3H): [h W_hr^T, h W_hz^T, (r*h) W_hn^T]
   T* rh_work = work + B * G;  // (B, H): r * h at inference
   // h double buffered as in forward_reset_after.

@@ -80,7 +80,7 @@ void lstm_forward(T* out, T* h, T* c, T* gates, T* h_prev, T* c_prev, T* tanh_c,
                   const std::int64_t* lengths, const Dims& d) {
   const i64 B = d.B, H = d.H, G = 4 * H, T_ = d.T;
   const bool training = h_prev != nullptr;
-  detail::input_projection<T>(gates, x, w_ih, nullptr, nullptr, G, d);  // (T*B, 4H)
+  detail::input_projection<T>(gates, G, x, w_ih, G, d);  // (T*B, 4H)
   // h is double buffered so that one barrier per step suffices: step n's GEMM reads all
   // units of hbuf[n % 2] (h_{t-1}) while each thread writes its units of h_t into
   // hbuf[(n + 1) % 2]; the barrier then orders those writes before step n+1's GEMM, and

@@ -15,7 +15,6 @@
 namespace rnnkit {
 
 using detail::copy_units;
-using detail::for_each_item;
 using detail::i64;
 using detail::run_team;
 using detail::Slice;
@@ -34,23 +33,9 @@ void rnn_forward(T* out, T* h, T* gates, T* work, const T* x, const T* w_ih, con
   // Pre-activations, then h_t: in gates (ld H) and copied to out, or in out itself.
   T* acts = gates != nullptr ? gates : out;
   const i64 ld = gates != nullptr ? H : d.ldo;
-  if (gates != nullptr) {
-    detail::input_projection(gates, x, w_ih, b_ih, b_hh, H, d);  // (T*B, H)
-  } else {  // the same in out's columns: (T*B, H) with rows ldo apart
-    const i64 rows = d.T * d.B;
-    kernels::gemm_nt<T>(rows, H, d.I, x, d.I, w_ih, d.I, out, d.ldo, false);
-    if (b_ih != nullptr || b_hh != nullptr) {
-      for_each_item(rows, H, [&](i64 r) {
-        T* a = out + r * d.ldo;
-        if (b_ih != nullptr) {
-          for (i64 j = 0; j < H; ++j) a[j] += b_ih[j];
-        }
-        if (b_hh != nullptr) {
-          for (i64 j = 0; j < H; ++j) a[j] += b_hh[j];
-        }
-      });
-    }
-  }
+  detail::input_projection<T>(acts, ld, x, w_ih, H, d);  // (T*B, H), rows ld apart
+  T* bias = work + B * H;  // (H,): b_ih + b_hh, or unused
+  const bool has_bias = detail::step_bias(bias, b_ih, b_hh, H, H);
   kernels::PackedB<T> w_hh_p;  // W_hh^T (H, H), packed once for every step
   w_hh_p.pack_nt(H, H, w_hh, H);
   // h is double buffered so that one barrier per step suffices: step n's GEMM reads all
@@ -79,6 +64,7 @@ void rnn_forward(T* out, T* h, T* gates, T* work, const T* x, const T* w_ih, con
           if (a != y) std::fill(y, y + w, T(0));
           continue;
         }
+        if (has_bias) detail::add_to(w, a, bias + u0);
         if (act == RnnActivation::tanh) {
           kernels::tanh(w, a, a);
         } else {

@@ -28,9 +28,10 @@ namespace rnnkit {
 enum class RnnActivation { tanh, relu };
 
 // Elements of the `work` scratch buffer that rnn_forward / rnn_backward need: the forward
-// keeps a second h (B, H) (h is double buffered across steps); the backward gathers, per
-// chunk, the dA rows of the steps where sequences start (B, H) and their h0 rows (B, H).
-inline std::int64_t rnn_work_size(const Dims& d) { return 2 * d.B * d.H; }
+// keeps a second h (B, H) (h is double buffered across steps) and the step's bias (H,);
+// the backward gathers, per chunk, the dA rows of the steps where sequences start (B, H)
+// and their h0 rows (B, H).
+inline std::int64_t rnn_work_size(const Dims& d) { return 2 * d.B * d.H + d.H; }
 
 // Rows of rnn_backward's dgates workspace: one chunk of consecutive time steps, ceil(512 /
 // B) steps (at most T) times B.
