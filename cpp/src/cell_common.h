@@ -2,9 +2,9 @@
 //
 // Threads: only loops whose iterations write disjoint outputs run in parallel (column
 // blocks of a bias sum), each element computed exactly as on one thread, so results never
-// depend on the thread count. The loops here never enclose a GEMM
-// call (the GEMM kernels may run their own team); the cells' time loops run on the teams
-// of team.h, inside which GEMMs stay on their calling thread.
+// depend on the thread count. The loops here never enclose a GEMM call (the GEMM kernels
+// may run their own team); the cells' time loops run on the teams of team.h, inside which
+// GEMMs stay on their calling thread.
 #pragma once
 #include <algorithm>
 #include <cstdint>
@@ -44,9 +44,9 @@ void input_projection(T* gates, i64 ld, const T* x, const T* w_ih, i64 gh, const
 }
 
 // The cells add their biases in the step, where the row is in cache anyway, not in a pass
-// over all T*B rows of the projection. bias (gh,) written: b_ih + b_hh on the
-// first hh_cols columns, b_ih on the rest (b_ih, b_hh (gh,) read, or nullptr). Returns
-// false, writing nothing, when there is no bias.
+// over all T*B rows of the projection. bias (gh,) written: b_ih + b_hh on the first
+// hh_cols columns, b_ih on the rest (b_ih, b_hh (gh,) read, or nullptr). Returns false,
+// writing nothing, when there is no bias.
 template <typename T>
 bool step_bias(T* bias, const T* b_ih, const T* b_hh, i64 hh_cols, i64 gh) {
   if (b_ih == nullptr && b_hh == nullptr) return false;
