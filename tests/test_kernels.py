@@ -139,6 +139,35 @@ def test_gemm_bits_independent_of_tile(isa, dtype, kind):
         assert np.array_equal(sub(slice(i, i + 1), slice(j, j + 1)), full[i : i + 1, j : j + 1])
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("kind", ["nt", "nn", "tn"])
+def test_gemm_every_tile_shape(isa, dtype, kind):
+    """M = 1..8 rows run every micro-tile shape (mr = 1..6 rows, each over up to
+    max_panels(mr) panels: M = 3 and 7 the 3-row tile over 2 panels): the product matches
+    NumPy, and every row equals, bit for bit, the same row computed alone and the packed
+    path's."""
+    rng = np.random.default_rng(5)
+    N, K = 6 * 16 + 5, 40  # six full float panels and an edge
+    for M in range(1, 9):
+        A, B, opA, opB = operands(rng, kind, M, N, K, dtype)
+        C0 = rng.uniform(-1, 1, size=(M, N)).astype(dtype)
+        full = run_gemm(kind, A, B, C0, True)
+        want = C0.astype(np.float64) + opA.astype(np.float64) @ opB.astype(np.float64)
+        tol = 8 * K * np.finfo(dtype).eps * (1 + np.abs(want).max())
+        assert np.abs(full - want).max() <= tol, M
+        if kind != "tn":  # the per-step path, B packed once
+            packed = C0.copy()
+            _core._gemm_packed(kind, A, B, packed, True)
+            assert np.array_equal(packed, full), M
+        for i in range(M):
+            a = opA[i : i + 1]
+            a_st = np.ascontiguousarray(a.T) if kind == "tn" else a
+            assert np.array_equal(run_gemm(kind, a_st, B, C0[i : i + 1], True), full[i : i + 1]), (
+                M,
+                i,
+            )
+
+
 @pytest.mark.skipif(not _core.have_openmp(), reason="built without OpenMP: one thread only")
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("kind", ["nt", "nn", "tn"])

@@ -42,6 +42,13 @@ void tile_impl(i64 kc, const typename O::T* a, i64 ars, i64 acs, const typename 
                i64 bps, typename O::T* c, i64 ldc, bool load_c) {
   constexpr int L = O::L;
   constexpr int NR = 2 * L;
+  // Each A value feeds NP panels. Kept in registers across them, the MR values, two B
+  // vectors and 2*MR*NP accumulators need more than the 16 ymm registers for (3, 2), and
+  // GCC then spills an accumulator (a store and a reload on its FMA chain every k: the
+  // tile ran at half speed). Hiding from the optimiser that the A offset is the same for
+  // every panel makes it broadcast the A values again per panel instead (loads are cheap
+  // here; a longer FMA chain is not).
+  constexpr bool kBroadcastPerPanel = NP > 1 && MR + 2 + 2 * MR * NP > 16;
   typename O::V acc[MR][NP][2];
   if (load_c) {
 #pragma GCC unroll 6
@@ -70,9 +77,11 @@ void tile_impl(i64 kc, const typename O::T* a, i64 ars, i64 acs, const typename 
     for (int p = 0; p < NP; ++p) {
       const typename O::V b0 = O::load(bk + p * bps);
       const typename O::V b1 = O::load(bk + p * bps + L);
+      i64 akp = ak;  // = ak; see kBroadcastPerPanel
+      if constexpr (kBroadcastPerPanel) asm volatile("" : "+r"(akp));
 #pragma GCC unroll 6
       for (int i = 0; i < MR; ++i) {
-        const typename O::V ai = O::bcast(arow[i] + ak);
+        const typename O::V ai = O::bcast(arow[i] + akp);
         acc[i][p][0] = O::fma(ai, b0, acc[i][p][0]);
         acc[i][p][1] = O::fma(ai, b1, acc[i][p][1]);
       }
