@@ -303,11 +303,12 @@ def restore_threads():
 
 
 # Sizes large enough that the per-step rows and the bias sums take the parallel path
-# (at least 2**14 elements of work), and for the LSTM that its time loop runs on a team
-# of threads each owning a slice of hidden units (B * 4H * H >= 2**17 multiply-adds per
-# step): (mode, T, B, H, dtype). The odd-T LSTM cases end with h in the second of its
-# double buffers; H = 40 (float, 16-unit panels: slices of 32 and 8 units) and H = 72
-# (double, 8-unit panels: 40 and 32) give slices that are uneven or not panel multiples.
+# (at least 2**14 elements of work), and that the time loops run on a team of threads
+# each owning a slice of hidden units (B x gate columns x H >= 2**17 multiply-adds per
+# step, or W_hh of at least 192 KiB: team.h): (mode, T, B, H, dtype). The odd-T LSTM
+# cases end with h in the second of its double buffers; H = 40 (float, 16-unit panels:
+# slices of 32 and 8 units) and H = 72 (double, 8-unit panels: 40 and 32) give slices
+# that are uneven or not panel multiples.
 THREAD_CASES = [
     ("rnn_tanh", 2, 128, 128, np.float32),
     ("rnn_relu", 2, 128, 128, np.float64),
@@ -321,6 +322,10 @@ THREAD_CASES = [
     ("gru_reset_before", 4, 64, 96, np.float64),
     ("gru", 5, 128, 40, np.float32),
     ("gru_reset_before", 3, 96, 72, np.float64),
+    # B = 1: a team because W_hh is large (>= 192 KiB), not the multiply-adds.
+    ("lstm", 3, 1, 128, np.float32),
+    ("gru", 4, 1, 136, np.float64),  # slices of 72 and 64 units
+    ("rnn_tanh", 3, 1, 224, np.float32),
 ]
 
 

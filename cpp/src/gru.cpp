@@ -59,7 +59,7 @@ void forward_reset_after(T* out, T* h, T* gates, T* h_prev, T* work, const T* x,
   const bool has_bias = detail::step_bias(bias, b_ih, b_hh, 2 * H, G);
   kernels::PackedB<T> w_hh_p;  // W_hh^T (H, 3H), packed once for every step
   w_hh_p.pack_nt(G, H, w_hh, H);
-  run_team<T>(team_size<T>(B * G * H, H), H, [&](Slice s, auto barrier) {
+  run_team<T>(team_size<T>(B, G, H), H, [&](Slice s, auto barrier) {
     const i64 u0 = s.u0, u1 = s.u1, w = u1 - u0;  // this thread's units
     for (i64 n = 0; n < d.T; ++n) {
       const i64 t = time_at(n, d);
@@ -124,7 +124,7 @@ void forward_reset_before(T* out, T* h, T* gates, T* h_prev, T* extra, T* work, 
   w_rz_p.pack_nt(2 * H, H, w_hh, H);
   kernels::PackedB<T> w_n_p;  // W_hn^T (H, H)
   w_n_p.pack_nt(H, H, w_hh + 2 * H * H, H);
-  run_team<T>(team_size<T>(B * G * H, H), H, [&](Slice s, auto barrier) {
+  run_team<T>(team_size<T>(B, G, H), H, [&](Slice s, auto barrier) {
     const i64 u0 = s.u0, u1 = s.u1, w = u1 - u0;  // this thread's units
     for (i64 n = 0; n < d.T; ++n) {
       const i64 t = time_at(n, d);
@@ -292,7 +292,7 @@ void backward_reset_after(T* dx, T* dw_ih, T* dw_hh, T* db_ih, T* db_hh, T* dh, 
     hidden_n_projection(ghn, hp, w_hh, b_hh, c, d);
     // Per step each thread computes its units of dA, dA_h and dh for every row, meets
     // the others (dA_h is complete), then adds dA_h W_hh[:, u0:u1] into its units of dh.
-    run_team<T>(team_size<T>(B * G * H, H), H, [&](Slice s, auto barrier) {
+    run_team<T>(team_size<T>(B, G, H), H, [&](Slice s, auto barrier) {
       const i64 u0 = s.u0, w = s.u1 - s.u0;
       for (i64 n = n_hi; n >= n_lo; --n) {
         const i64 t = time_at(n, d);
@@ -357,7 +357,7 @@ void backward_reset_before(T* dx, T* dw_ih, T* dw_hh, T* db_ih, T* db_hh, T* dh,
     // the r * h term of dh; barrier (dA_r complete); dh += dA_{r,z} W_{hr,hz} for its
     // units. The next step touches only the thread's own units of dh and drh and writes
     // another step's rows of dgates.
-    run_team<T>(team_size<T>(B * G * H, H), H, [&](Slice s, auto barrier) {
+    run_team<T>(team_size<T>(B, G, H), H, [&](Slice s, auto barrier) {
       const i64 u0 = s.u0, u1 = s.u1, w = u1 - u0;
       for (i64 n = n_hi; n >= n_lo; --n) {
         const i64 t = time_at(n, d);

@@ -93,7 +93,7 @@ void lstm_forward(T* out, T* h, T* c, T* gates, T* h_prev, T* c_prev, T* tanh_c,
 #ifdef RNNKIT_HAVE_AVX2_KERNELS
   const bool fused_cell = kernels::current_isa() == kernels::Isa::avx2;  // one pass: cells_avx2.h
 #endif
-  run_team<T>(team_size<T>(B * 4 * H * H, H), H, [&](Slice s, auto barrier) {
+  run_team<T>(team_size<T>(B, 4 * H, H), H, [&](Slice s, auto barrier) {
     const i64 u0 = s.u0, w = s.u1 - s.u0;  // this thread's units
     T tc_local[kChunk];                    // tanh(c_t) of one chunk at inference
     for (i64 n = 0; n < T_; ++n) {
@@ -196,7 +196,7 @@ void lstm_backward(T* dx, T* dw_ih, T* dw_hh, T* db_ih, T* db_hh, T* dh, T* dc, 
   // different buffer from the da_t that slower threads may still be reading; no thread
   // reads da_{t-1} before the next barrier. The region's end orders everything before
   // the merged GEMMs below.
-  run_team<T>(team_size<T>(B * 4 * H * H, H), H, [&](Slice s, auto barrier) {
+  run_team<T>(team_size<T>(B, 4 * H, H), H, [&](Slice s, auto barrier) {
     const i64 u0 = s.u0, w = s.u1 - s.u0;
     for (i64 n = T_ - 1; n >= 0; --n) {
       const i64 t = time_at(n, d);

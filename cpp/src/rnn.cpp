@@ -42,7 +42,7 @@ void rnn_forward(T* out, T* h, T* gates, T* work, const T* x, const T* w_ih, con
   // units of hbuf[n % 2] (h_{t-1}) while each thread writes its units of h_t into
   // hbuf[(n + 1) % 2].
   T* hbuf[2] = {h, work};  // (B, H) each: the caller's h and work's first B*H
-  run_team<T>(team_size<T>(B * H * H, H), H, [&](Slice s, auto barrier) {
+  run_team<T>(team_size<T>(B, H, H), H, [&](Slice s, auto barrier) {
     const i64 u0 = s.u0, w = s.u1 - s.u0;  // this thread's units
     for (i64 n = 0; n < d.T; ++n) {
       const i64 t = time_at(n, d);
@@ -155,7 +155,7 @@ void rnn_backward(T* dx, T* dw_ih, T* dw_hh, T* db_ih, T* db_hh, T* dh, T* dgate
     // its units of dh), meets the others (dA_t is complete), then adds dA_t W_hh[:, u0:u1]
     // into its units of dh. One barrier per step suffices: the next step touches only the
     // thread's own units of dh and writes another step's rows of dgates.
-    run_team<T>(team_size<T>(B * H * H, H), H, [&](Slice s, auto barrier) {
+    run_team<T>(team_size<T>(B, H, H), H, [&](Slice s, auto barrier) {
       const i64 u0 = s.u0, w = s.u1 - s.u0;
       for (i64 n = n_hi; n >= n_lo; --n) {
         const i64 t = time_at(n, d);
