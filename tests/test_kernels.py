@@ -173,16 +173,18 @@ def test_gemm_every_tile_shape(isa, dtype, kind):
 @pytest.mark.parametrize("kind", ["nt", "nn", "tn"])
 def test_gemm_bits_independent_of_threads(isa, threads, dtype, kind):
     rng = np.random.default_rng(3)
-    # Large enough to be split between threads (over rows, over columns, or both).
-    for M, N, K in [(96, 200, 64), (300, 20, 100), (20, 700, 50), (1, 2000, 300)]:
+    # Over the one-off products' threshold (2**21 multiply-adds, gemm.cpp), so split
+    # between threads: by rows, by columns (nt prefers those, nn and tn rows) or both (4).
+    for M, N, K in [(96, 200, 160), (300, 40, 200), (20, 700, 200), (1, 2000, 300)]:
+        assert max(M, 4) * N * K > 2**21
         A, B, _, _ = operands(rng, kind, M, N, K, dtype)
         C0 = rng.uniform(-1, 1, size=(M, N)).astype(dtype)
         results = []
-        for t in (1, 2, 3):
+        for t in (1, 2, 3, 4):
             _core.set_num_threads(t)
             results.append(run_gemm(kind, A, B, C0, True))
-        assert np.array_equal(results[0], results[1]), (M, N, K)
-        assert np.array_equal(results[0], results[2]), (M, N, K)
+        for t, result in zip((2, 3, 4), results[1:]):
+            assert np.array_equal(results[0], result), (M, N, K, t)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
