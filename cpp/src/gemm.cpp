@@ -447,7 +447,7 @@ int choose_threads(i64 M, i64 N, i64 K, i64 min_work) {
 // (gemm_nn, gemm_tn), and only its own rows of A. Columns: each thread keeps its own
 // slice of B, which suits a transposed B (gemm_nt: its packing is a gather) and a
 // prepacked one. Measured on 2 threads (`_core._bench_gemm`, 7 interleaved rounds): the
-// backward's nn and tn products (dX, dW_ih, dW_hh at the benchmark sizes) ran 5-26%
+// backward's nn and tn products (dX, dW_ih, dW_hh at the benchmark sizes) ran 5-27%
 // faster split by rows, the forward's nt projections 3-13% faster split by columns.
 enum class Split { rows, columns };
 
