@@ -1,6 +1,6 @@
 """The native LSTM forward cell is exactly the composition of the kernels it documents.
 
-lstm.cpp runs the cell in one pass over AVX2 registers when the ISA is avx2
+lstm.cpp runs the cell in one pass over AVX2 registers when the ISA is avx2 or avx512
 (cells_avx2.h) and in several passes of the portable loops otherwise. Both must give the
 bits of the step written out here with the kernel test hooks: the input projection
 x W_ih^T, then per step a = (gates_t + h W_hh^T) + (b_ih + b_hh), i, f, o = sigmoid, g =
@@ -16,7 +16,7 @@ import pytest
 from conftest import make_weights
 from rnnkit import _core, _native
 
-AVAILABLE = ["plain"] + (["avx2"] if _core.cpu_info()["best_isa"] == "avx2" else [])
+AVAILABLE = _core.cpu_info()["available_isas"]
 
 
 @pytest.fixture(params=AVAILABLE)

@@ -1,9 +1,10 @@
 """Kernel layer of the C++ core (GEMM, sigmoid/tanh) through the test hooks on rnnkit._core.
 
-Every compiled ISA this CPU can run ("plain", and "avx2" on x86-64 with AVX2/FMA) is held
-to NumPy, and to the determinism the kernels promise: the bits of an element do not
-depend on the tile or edge path that computed it, the thread count, B being prepacked,
-or (for activations) the element's position in the array.
+Every compiled ISA this CPU can run ("plain"; "avx2" on x86-64 with AVX2/FMA; "avx512"
+with AVX-512F too) is held to NumPy, and to the determinism the kernels promise: the bits
+of an element do not depend on the tile or edge path that computed it, the thread count,
+B being prepacked, or (for activations) the element's position in the array; "avx2" and
+"avx512" give the same bits.
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ import rnnkit
 from rnnkit import _core
 
 INFO = _core.cpu_info()
-AVAILABLE = ["plain"] + (["avx2"] if INFO["best_isa"] == "avx2" else [])
+AVAILABLE = INFO["available_isas"]
+VECTOR_ISAS = [name for name in AVAILABLE if name != "plain"]
 DTYPES = [np.float32, np.float64]
 
 # (M, N, K): empty, single, tiny, around the 6-row / 16- or 8-column tiles, the KC=512
@@ -168,6 +170,39 @@ def test_gemm_every_tile_shape(isa, dtype, kind):
             )
 
 
+@pytest.mark.skipif(len(VECTOR_ISAS) < 2, reason="this CPU runs one vector ISA at most")
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("kind", ["nt", "nn", "tn"])
+def test_gemm_avx2_and_avx512_same_bits(dtype, kind):
+    """The AVX2 and AVX-512 micro-tiles run one FMA chain per element: every shape (each
+    tile shape of both, edges, several reduction blocks, the packed per-step path and
+    column slices of it) gives the same bits on both."""
+    rng = np.random.default_rng(6)
+    shapes = [(M, 6 * 16 + 5, 40) for M in range(1, 9)] + [
+        (37, 70, 600),
+        (64, 520, 96),
+        (32, 1024, 256),
+        (200, 300, 530),
+    ]
+    try:
+        for M, N, K in shapes:
+            A, B, _, _ = operands(rng, kind, M, N, K, dtype)
+            C0 = rng.uniform(-1, 1, size=(M, N)).astype(dtype)
+            results = {}
+            for name in VECTOR_ISAS:
+                _core._set_isa(name)
+                got = [run_gemm(kind, A, B, C0, acc) for acc in (False, True)]
+                if kind != "tn":
+                    C = C0.copy()
+                    _core._gemm_packed(kind, A, B, C, True, N // 3, N - 7)
+                    got.append(C)
+                results[name] = got
+            for a, b in zip(results["avx2"], results["avx512"]):
+                assert np.array_equal(a, b), (M, N, K)
+    finally:
+        _core._set_isa("auto")
+
+
 @pytest.mark.skipif(not _core.have_openmp(), reason="built without OpenMP: one thread only")
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("kind", ["nt", "nn", "tn"])
@@ -237,12 +272,19 @@ def test_isa_selection():
     assert INFO["best_isa"] in INFO["compiled_isas"]
     assert INFO["compiled_isas"][0] == "plain"
     assert all(isinstance(INFO[f], bool) for f in ("avx2", "fma", "avx512f", "openmp"))
-    if INFO["best_isa"] == "avx2":
+    assert INFO["available_isas"][0] == "plain"
+    assert set(AVAILABLE) <= set(INFO["compiled_isas"])
+    assert INFO["best_isa"] == AVAILABLE[-1]
+    if "avx2" in AVAILABLE:
         assert INFO["avx2"] and INFO["fma"]
+    if "avx512" in AVAILABLE:
+        assert INFO["avx2"] and INFO["fma"] and INFO["avx512f"]
     with pytest.raises(ValueError, match="unknown ISA"):
         _core._set_isa("sse9")
-    with pytest.raises(ValueError, match="no AVX-512 kernels are built"):
-        _core._set_isa("avx512")
+    for name in ("avx2", "avx512"):
+        if name not in AVAILABLE:
+            with pytest.raises(ValueError, match="not available"):
+                _core._set_isa(name)
     try:
         for name in AVAILABLE:
             _core._set_isa(name)
@@ -350,4 +392,4 @@ def test_bench_hooks_run():
     r = _core._bench_gemm("packed", 4, 40, 8, "float64", 1)
     assert r["median_s"] > 0 and r["flops"] == 2 * 4 * 40 * 8
     peak = _core._fma_peak_gflops(0.01)
-    assert peak > 0 if INFO["best_isa"] == "avx2" else peak == 0
+    assert peak > 0 if VECTOR_ISAS else peak == 0

@@ -290,7 +290,7 @@ void bind_kernels(py::module_& m) {
           throw py::value_error(e.what());
         }
       },
-      py::arg("name"), "Select the kernel ISA: 'plain', 'avx2' or 'auto'.");
+      py::arg("name"), "Select the kernel ISA: 'plain', 'avx2', 'avx512' or 'auto'.");
   m.def("_isa_name", [] { return std::string(k::isa_name()); }, "The kernel ISA in use.");
   m.def(
       "cpu_info",
@@ -300,6 +300,7 @@ void bind_kernels(py::module_& m) {
         d["isa"] = k::isa_name();
         d["best_isa"] = k::isa_name(k::best_isa());
         d["compiled_isas"] = k::compiled_isas();
+        d["available_isas"] = k::available_isas();
         d["avx2"] = f.avx2;
         d["fma"] = f.fma;
         d["avx512f"] = f.avx512f;
@@ -307,7 +308,8 @@ void bind_kernels(py::module_& m) {
         d["threads"] = rnnkit::get_num_threads();
         return d;
       },
-      "The kernel ISA in use, the best available, those compiled, and the CPU's flags.");
+      "The kernel ISA in use, the best available, those compiled and those this CPU runs, "
+      "and the CPU's flags.");
   m.def(
       "_fma_peak_gflops",
       [](double seconds) {

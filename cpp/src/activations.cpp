@@ -9,7 +9,7 @@ namespace rnnkit::kernels {
 template <typename T>
 void sigmoid(std::int64_t n, const T* x, T* y) {
 #ifdef RNNKIT_HAVE_AVX2_KERNELS
-  if (current_isa() == Isa::avx2) return detail::avx2::sigmoid(n, x, y);
+  if (uses_avx2(current_isa())) return detail::avx2::sigmoid(n, x, y);
 #endif
   plain::sigmoid(n, x, y);
 }
@@ -17,7 +17,7 @@ void sigmoid(std::int64_t n, const T* x, T* y) {
 template <typename T>
 void tanh(std::int64_t n, const T* x, T* y) {
 #ifdef RNNKIT_HAVE_AVX2_KERNELS
-  if (current_isa() == Isa::avx2) return detail::avx2::tanh(n, x, y);
+  if (uses_avx2(current_isa())) return detail::avx2::tanh(n, x, y);
 #endif
   plain::tanh(n, x, y);
 }

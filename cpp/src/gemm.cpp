@@ -142,6 +142,23 @@ void pack_b(const BView<T>& B, i64 k0, i64 kc, i64 n0, i64 nc, T* dst) {
 }
 
 #ifdef RNNKIT_HAVE_AVX2_KERNELS
+// The micro-tiles a call runs with: AVX2 or AVX-512 (kernels_isa.h: the same contract and
+// the same bits), and the most panels a tile of mr rows takes.
+template <typename T>
+struct Tiles {
+  void (*tile)(int mr, int np, i64 kc, const T* a, i64 ars, i64 acs, const T* b, i64 bps,
+               T* c, i64 ldc, bool load_c);
+  int (*max_panels)(int mr);
+};
+template <typename T>
+Tiles<T> tiles_for(Isa isa) {
+#ifdef RNNKIT_HAVE_AVX512_KERNELS
+  if (isa == Isa::avx512) return {&detail::avx512::tile, &detail::avx512::max_panels};
+#endif
+  (void)isa;
+  return {&detail::avx2::tile, &detail::avx2::max_panels};
+}
+
 // Rows of an MC block split into micro-tile row counts: ceil(m/6) blocks of near-equal
 // size (6,6,5,5,5,5 for 32 rows rather than 6,6,6,6,6,2: small row counts waste the FMA
 // units).
@@ -154,7 +171,7 @@ struct RowBlocks {
 static_assert(Blocking<double>::MC <= Blocking<float>::MC, "RowBlocks is sized for float");
 static_assert(Blocking<float>::MC % kMR == 0 && Blocking<double>::MC % kMR == 0, "MC");
 
-RowBlocks split_rows(i64 m) {
+RowBlocks split_rows(i64 m, int (*max_panels)(int)) {
   RowBlocks rb;
   const i64 nb = (m + kMR - 1) / kMR;
   i64 o = 0;
@@ -163,14 +180,14 @@ RowBlocks split_rows(i64 m) {
     rb.off[rb.count] = o;
     rb.mr[rb.count] = r;
     ++rb.count;
-    rb.max_np = std::max(rb.max_np, detail::max_panels(r));
+    rb.max_np = std::max(rb.max_np, max_panels(r));
     o += r;
   }
   return rb;
 }
 
 // Pack rows [i0, i0+m) x k [k0, k0+kc) of op(A): row block b goes to dst + off_b*kc as
-// kc x mr_b (k-major). Only the AVX2 regions call it (the ISA has been checked).
+// kc x mr_b (k-major). Only the micro-tile regions call it (AVX2 is there: checked).
 template <typename T>
 void pack_a(const AView<T>& A, i64 i0, i64 k0, i64 kc, const RowBlocks& rb, T* dst) {
   if (A.cs == 1) {  // op(A) rows contiguous (gemm_nt, gemm_nn)
@@ -244,8 +261,9 @@ struct ASource {
 // panel 0). Each panel group (consecutive full panels) stays in L1 while all row blocks
 // use it.
 template <typename T>
-void macro_tiles(i64 kc, const ASource<T>& as, const RowBlocks& rb, const T* bpanels, i64 bps,
-                 i64 npanels, i64 lo0, i64 hi_last, T* c, i64 ldc, bool load_c, T* tmp) {
+void macro_tiles(const Tiles<T>& tk, i64 kc, const ASource<T>& as, const RowBlocks& rb,
+                 const T* bpanels, i64 bps, i64 npanels, i64 lo0, i64 hi_last, T* c, i64 ldc,
+                 bool load_c, T* tmp) {
   constexpr i64 NR = kNR<T>;
   auto lo_of = [&](i64 p) { return p == 0 ? lo0 : i64(0); };
   auto hi_of = [&](i64 p) { return p == npanels - 1 ? hi_last : NR; };
@@ -263,9 +281,8 @@ void macro_tiles(i64 kc, const ASource<T>& as, const RowBlocks& rb, const T* bpa
         if (b + 1 < rb.count) prefetch_c(c + rb.off[b + 1] * ldc + p * NR, rb.mr[b + 1], ldc,
                                          (q - p) * NR * i64(sizeof(T)));
         for (i64 s = p; s < q;) {
-          const int np = static_cast<int>(std::min<i64>(detail::max_panels(mr), q - s));
-          detail::avx2::tile(mr, np, kc, a, ars, acs, bpanels + s * bps, bps, cb + s * NR, ldc,
-                             load_c);
+          const int np = static_cast<int>(std::min<i64>(tk.max_panels(mr), q - s));
+          tk.tile(mr, np, kc, a, ars, acs, bpanels + s * bps, bps, cb + s * NR, ldc, load_c);
           s += np;
         }
       }
@@ -281,8 +298,8 @@ void macro_tiles(i64 kc, const ASource<T>& as, const RowBlocks& rb, const T* bpa
           }
         }
         // Starting from the zeros in tmp is the same as starting from 0 in registers.
-        detail::avx2::tile(mr, 1, kc, as.at(rb, b), as.rs(rb, b), as.cs(rb, b), bpanels + p * bps,
-                           bps, tmp, NR, true);
+        tk.tile(mr, 1, kc, as.at(rb, b), as.rs(rb, b), as.cs(rb, b), bpanels + p * bps, bps, tmp,
+                NR, true);
         for (int i = 0; i < mr; ++i) {
           for (i64 j = lo; j < hi; ++j) cb[i * ldc + j] = tmp[i * NR + j];
         }
@@ -292,10 +309,11 @@ void macro_tiles(i64 kc, const ASource<T>& as, const RowBlocks& rb, const T* bpa
   }
 }
 
-// AVX2 path over rows [m0, m1) x columns [n0, n1) of C, B unpacked.
+// Micro-tile path (AVX2 or AVX-512 tiles) over rows [m0, m1) x columns [n0, n1) of C,
+// B unpacked.
 template <typename T>
-void region_avx2(i64 m0, i64 m1, i64 n0, i64 n1, i64 K, const AView<T>& A, const BView<T>& B,
-                 T* C, i64 ldc, bool accumulate) {
+void region_tiles(const Tiles<T>& tk, i64 m0, i64 m1, i64 n0, i64 n1, i64 K, const AView<T>& A,
+                  const BView<T>& B, T* C, i64 ldc, bool accumulate) {
   using Bk = Blocking<T>;
   constexpr i64 NR = kNR<T>;
   Scratch<T>& s = scratch<T>();
@@ -311,24 +329,25 @@ void region_avx2(i64 m0, i64 m1, i64 n0, i64 n1, i64 K, const AView<T>& A, const
       pack_b(B, pc, kc, jc, nc, bbuf);
       for (i64 ic = m0; ic < m1; ic += Bk::MC) {
         const i64 mc = std::min(Bk::MC, m1 - ic);
-        const RowBlocks rb = split_rows(mc);
+        const RowBlocks rb = split_rows(mc, tk.max_panels);
         pack_a(A, ic, pc, kc, rb, abuf);
-        macro_tiles(kc, ASource<T>{abuf, kc, 0, false}, rb, bbuf, kc * NR, npanels, 0,
+        macro_tiles(tk, kc, ASource<T>{abuf, kc, 0, false}, rb, bbuf, kc * NR, npanels, 0,
                     nc - (npanels - 1) * NR, C + ic * ldc + jc, ldc, accumulate || pc > 0, s.tmp);
       }
     }
   }
 }
 
-// AVX2 path over rows [m0, m1) x columns [n0, n1) of C, B prepacked (panel stride K*NR).
+// Micro-tile path over rows [m0, m1) x columns [n0, n1) of C, B prepacked (panel stride
+// K*NR).
 // When an MC block of A with all of K fits in half the L2 (the per-step case: few rows),
 // the micro-tiles read A where it is (packing it would cost ~1 cycle per element, a few
 // percent of a per-step product) and the loops run panel group, then k block, then row
 // block, so the group's C block (rows x 16..96 columns) stays in L1 over the whole
 // reduction. Otherwise A is packed and the usual k block, row block, panel order runs.
 template <typename T>
-void region_avx2_packed(i64 m0, i64 m1, i64 n0, i64 n1, const AView<T>& A,
-                        const PackedB<T>& Bp, T* C, i64 ldc, bool accumulate) {
+void region_tiles_packed(const Tiles<T>& tk, i64 m0, i64 m1, i64 n0, i64 n1, const AView<T>& A,
+                         const PackedB<T>& Bp, T* C, i64 ldc, bool accumulate) {
   using Bk = Blocking<T>;
   constexpr i64 NR = kNR<T>;
   const i64 K = Bp.k();
@@ -338,7 +357,7 @@ void region_avx2_packed(i64 m0, i64 m1, i64 n0, i64 n1, const AView<T>& A,
   if (c_stationary) {
     for (i64 ic = m0; ic < m1; ic += Bk::MC) {
       const i64 mc = std::min(Bk::MC, m1 - ic);
-      const RowBlocks rb = split_rows(mc);
+      const RowBlocks rb = split_rows(mc, tk.max_panels);
       for (i64 pj = n0 / NR; pj < pend; pj += rb.max_np) {
         const i64 npanels = std::min<i64>(rb.max_np, pend - pj);
         const i64 lo0 = std::max<i64>(n0 - pj * NR, 0);
@@ -346,7 +365,7 @@ void region_avx2_packed(i64 m0, i64 m1, i64 n0, i64 n1, const AView<T>& A,
         for (i64 pc = 0; pc < K; pc += Bk::KC) {
           const i64 kc = std::min(Bk::KC, K - pc);
           const ASource<T> as{A.p + ic * A.rs, A.rs, pc, true};
-          macro_tiles(kc, as, rb, Bp.data() + pj * K * NR + pc * NR, K * NR, npanels, lo0,
+          macro_tiles(tk, kc, as, rb, Bp.data() + pj * K * NR + pc * NR, K * NR, npanels, lo0,
                       hi_last, C + ic * ldc + pj * NR, ldc, accumulate || pc > 0, s.tmp);
         }
       }
@@ -362,11 +381,11 @@ void region_avx2_packed(i64 m0, i64 m1, i64 n0, i64 n1, const AView<T>& A,
       const i64 kc = std::min(Bk::KC, K - pc);
       for (i64 ic = m0; ic < m1; ic += Bk::MC) {
         const i64 mc = std::min(Bk::MC, m1 - ic);
-        const RowBlocks rb = split_rows(mc);
+        const RowBlocks rb = split_rows(mc, tk.max_panels);
         pack_a(A, ic, pc, kc, rb, abuf);
-        macro_tiles(kc, ASource<T>{abuf, kc, 0, false}, rb, Bp.data() + pj * K * NR + pc * NR,
-                    K * NR, npanels, lo0, hi_last, C + ic * ldc + pj * NR, ldc,
-                    accumulate || pc > 0, s.tmp);
+        macro_tiles(tk, kc, ASource<T>{abuf, kc, 0, false}, rb,
+                    Bp.data() + pj * K * NR + pc * NR, K * NR, npanels, lo0, hi_last,
+                    C + ic * ldc + pj * NR, ldc, accumulate || pc > 0, s.tmp);
       }
     }
   }
@@ -529,10 +548,11 @@ void gemm_views(i64 M, i64 N, i64 K, const AView<T>& A, const BView<T>& B, T* C,
     return;
   }
 #ifdef RNNKIT_HAVE_AVX2_KERNELS
-  if (current_isa() == Isa::avx2) {
+  if (const Isa isa = current_isa(); isa != Isa::plain) {
+    const Tiles<T> tk = tiles_for<T>(isa);
     run_split<T>(M, 0, N, K, kMinParallelWorkOneOff, prefer,
                  [&](i64 m0, i64 m1, i64 n0, i64 n1) {
-      region_avx2(m0, m1, n0, n1, K, A, B, C, ldc, accumulate);
+      region_tiles(tk, m0, m1, n0, n1, K, A, B, C, ldc, accumulate);
     });
     return;
   }
@@ -596,10 +616,11 @@ void gemm_packed_cols(i64 M, i64 n_begin, i64 n_end, const T* A, i64 lda, const 
   }
   const AView<T> Av{A, lda, 1};
 #ifdef RNNKIT_HAVE_AVX2_KERNELS
-  if (current_isa() == Isa::avx2) {
+  if (const Isa isa = current_isa(); isa != Isa::plain) {
+    const Tiles<T> tk = tiles_for<T>(isa);
     run_split<T>(M, n_begin, n_end, Bp.k(), kMinParallelWorkPacked, Split::columns,
                  [&](i64 m0, i64 m1, i64 n0, i64 n1) {
-      region_avx2_packed(m0, m1, n0, n1, Av, Bp, C, ldc, accumulate);
+      region_tiles_packed(tk, m0, m1, n0, n1, Av, Bp, C, ldc, accumulate);
     });
     return;
   }

@@ -31,6 +31,17 @@ std::vector<std::string> compiled_isas() {
 #ifdef RNNKIT_HAVE_AVX2_KERNELS
   names.emplace_back("avx2");
 #endif
+#ifdef RNNKIT_HAVE_AVX512_KERNELS
+  names.emplace_back("avx512");
+#endif
+  return names;
+}
+
+std::vector<std::string> available_isas() {
+  std::vector<std::string> names;
+  for (Isa isa : {Isa::plain, Isa::avx2, Isa::avx512}) {
+    if (isa_available(isa)) names.emplace_back(isa_name(isa));
+  }
   return names;
 }
 
@@ -46,12 +57,22 @@ bool isa_available(Isa isa) {
       return false;
 #endif
     }
+    case Isa::avx512: {
+#ifdef RNNKIT_HAVE_AVX512_KERNELS
+      const CpuFeatures f = cpu_features();
+      return f.avx2 && f.fma && f.avx512f;
+#else
+      return false;
+#endif
+    }
   }
   return false;
 }
 
 Isa best_isa() {
-  static const Isa best = isa_available(Isa::avx2) ? Isa::avx2 : Isa::plain;
+  static const Isa best = isa_available(Isa::avx512) ? Isa::avx512
+                          : isa_available(Isa::avx2) ? Isa::avx2
+                                                     : Isa::plain;
   return best;
 }
 
@@ -70,6 +91,8 @@ const char* isa_name(Isa isa) {
       return "plain";
     case Isa::avx2:
       return "avx2";
+    case Isa::avx512:
+      return "avx512";
   }
   return "unknown";
 }
@@ -85,12 +108,10 @@ void set_isa(const std::string& name) {
   } else if (name == "avx2") {
     isa = Isa::avx2;
   } else if (name == "avx512") {
-    throw std::invalid_argument(
-        "set_isa: no AVX-512 kernels are built in this version of rnnkit; expected one of "
-        "'plain', 'avx2', 'auto'");
+    isa = Isa::avx512;
   } else {
     throw std::invalid_argument("set_isa: unknown ISA '" + name +
-                                "'; expected one of 'plain', 'avx2', 'auto'");
+                                "'; expected one of 'plain', 'avx2', 'avx512', 'auto'");
   }
   if (!isa_available(isa)) {
     throw std::invalid_argument(std::string("set_isa: ISA '") + name +

@@ -1,8 +1,8 @@
 // Internal: the per-ISA kernels behind gemm.h and activations.h.
 //
 // Each ISA's kernels live in their own translation unit compiled with that ISA's flags
-// (gemm_avx2.cpp, activations_avx2.cpp: -mavx2 -mfma). They are only called after the
-// run-time check in isa.cpp. Those units include nothing but this header, <cstdint>
+// (gemm_avx2.cpp, activations_avx2.cpp: -mavx2 -mfma; gemm_avx512.cpp: -mavx512f too).
+// They are only called after the run-time check in isa.cpp. Those units include nothing but this header, <cstdint>
 // and the intrinsics header, so that no inline function or template shared with the
 // portable units is ever compiled with AVX2 instructions (the linker could otherwise
 // pick that copy for everyone).
@@ -13,15 +13,25 @@ namespace rnnkit::kernels::detail {
 
 using i64 = std::int64_t;
 
-// Micro-tile: for i < mr, p < np, j < nr (nr = 16 floats / 8 doubles):
+// Micro-tile (avx2::tile, avx512::tile): for i < mr, p < np, j < nr (nr = 16 floats /
+// 8 doubles):
 //   s = load_c ? c[i*ldc + p*nr + j] : 0
 //   for k = 0..kc-1:  s = fma(a[i*a_rs + k*a_cs], b[p*b_panel_stride + k*nr + j], s)
 //   c[i*ldc + p*nr + j] = s
 // a: mr x kc block of A, read: packed (a_rs = 1, a_cs = mr) or straight from a row-major
 // A (a_rs = lda, a_cs = 1). b: np packed B panels, each kc x nr, read.
 // c: mr x (np*nr) block of C, read (if load_c) and written.
-// Supported (mr, np): 1 <= mr <= 6 and 1 <= np <= max_panels(mr).
+// Supported (mr, np): 1 <= mr <= 6 and 1 <= np <= max_panels(mr) of the ISA. Both ISAs
+// give the same bits (one FMA chain per element); they differ in how many accumulators
+// fit their registers: an AVX2 panel takes 2 of 16 ymm registers, an AVX-512 one 1 of 32.
+namespace avx2 {
 inline int max_panels(int mr) { return mr >= 4 ? 1 : (mr == 3 ? 2 : (mr == 2 ? 3 : 6)); }
+}  // namespace avx2
+namespace avx512 {
+// Fewer than 6 panels for 1 or 2 rows: a B=1 step (1 x 512 x 128, reading B from L2) ran
+// 2-5% slower with 8 (`_core._bench_gemm`, interleaved, 1 thread), and 6 gained nothing.
+inline int max_panels(int mr) { return mr >= 5 ? 4 : (mr >= 3 ? 6 : 4); }
+}  // namespace avx512
 
 #ifdef RNNKIT_HAVE_AVX2_KERNELS
 namespace avx2 {
@@ -49,6 +59,15 @@ void tanh(i64 n, const double* x, double* y);
 // from registers only; returns a value that depends on all of them.
 float fma_peak_loop(i64 iters, float seed);
 }  // namespace avx2
+#endif
+
+#ifdef RNNKIT_HAVE_AVX512_KERNELS
+namespace avx512 {
+void tile(int mr, int np, i64 kc, const float* a, i64 a_rs, i64 a_cs, const float* b,
+          i64 b_panel_stride, float* c, i64 ldc, bool load_c);
+void tile(int mr, int np, i64 kc, const double* a, i64 a_rs, i64 a_cs, const double* b,
+          i64 b_panel_stride, double* c, i64 ldc, bool load_c);
+}  // namespace avx512
 #endif
 
 }  // namespace rnnkit::kernels::detail

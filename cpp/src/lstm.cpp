@@ -91,7 +91,7 @@ void lstm_forward(T* out, T* h, T* c, T* gates, T* h_prev, T* c_prev, T* tanh_c,
   kernels::PackedB<T> w_hh_p;  // W_hh^T (H, 4H), packed once for every step
   w_hh_p.pack_nt(G, H, w_hh, H);
 #ifdef RNNKIT_HAVE_AVX2_KERNELS
-  const bool fused_cell = kernels::current_isa() == kernels::Isa::avx2;  // one pass: cells_avx2.h
+  const bool fused_cell = kernels::uses_avx2(kernels::current_isa());  // one pass: cells_avx2.h
 #endif
   run_team<T>(team_size<T>(B, 4 * H, H), H, [&](Slice s, auto barrier) {
     const i64 u0 = s.u0, w = s.u1 - s.u0;  // this thread's units

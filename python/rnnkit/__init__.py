@@ -24,8 +24,9 @@ def set_num_threads(n: int) -> None:
 
 def cpu_info() -> dict:
     """What the native core found and uses on this CPU: ``isa`` (the kernels running:
-    "avx2" or "plain"), ``best_isa``, ``compiled_isas``, the CPU flags ``avx2``, ``fma``,
-    ``avx512f``, ``openmp`` and ``threads`` (the current thread count)."""
+    "avx512", "avx2" or "plain"), ``best_isa``, ``compiled_isas``, ``available_isas``
+    (those this CPU runs), the CPU flags ``avx2``, ``fma``, ``avx512f``, ``openmp`` and
+    ``threads`` (the current thread count)."""
     return dict(_core.cpu_info())
 
 

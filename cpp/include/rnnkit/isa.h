@@ -1,12 +1,14 @@
 // Which instruction set the kernels (gemm.h, activations.h) run with.
 //
 // The build compiles every kernel family it can for the target architecture (on x86-64
-// with GCC or Clang: the portable loops and AVX2/FMA micro-kernels in their own
-// translation units); at run time the best one this CPU supports is chosen from cpuid.
-// set_isa overrides the choice, for tests and for comparing paths.
+// with GCC or Clang: the portable loops, AVX2/FMA and AVX-512F micro-kernels, each in
+// their own translation units); at run time the best one this CPU supports is chosen
+// from cpuid. set_isa overrides the choice, for tests and for comparing paths.
 //
-// Results depend on the ISA (the plain loops round a*b then add, AVX2 fuses them), but
-// for a given ISA never on the thread count, the blocking or the position in an array.
+// Results depend on the ISA family (the plain loops round a*b then add, the vector
+// kernels fuse them), but never on the thread count, the blocking or the position in an
+// array; "avx2" and "avx512" give the same bits (the same FMA chain per element, the
+// same elementwise code).
 #pragma once
 #include <string>
 #include <vector>
@@ -16,7 +18,12 @@ namespace rnnkit::kernels {
 enum class Isa : int {
   plain = 0,  // portable C++ (the arithmetic of gemm.h's plain:: loops, libm activations)
   avx2 = 1,   // AVX2 + FMA micro-kernels (x86-64)
+  avx512 = 2, // AVX-512F GEMM micro-tiles; everything else (packing, activations, the
+              // fused LSTM cell) runs the AVX2 code, which every AVX-512F CPU can run
 };
+
+// True when the elementwise kernels and packing run their AVX2 code (ISA avx2 or avx512).
+inline bool uses_avx2(Isa isa) { return isa == Isa::avx2 || isa == Isa::avx512; }
 
 // CPU features as reported by cpuid (false on other architectures).
 struct CpuFeatures {
@@ -29,21 +36,23 @@ CpuFeatures cpu_features();
 // ISAs this build has kernels for, best last (always starts with "plain").
 std::vector<std::string> compiled_isas();
 
+// Those of compiled_isas() that this CPU can run, in the same order.
+std::vector<std::string> available_isas();
+
 // True when this build has kernels for `isa` and this CPU can run them.
 bool isa_available(Isa isa);
 
 // The best available ISA (what "auto" selects).
 Isa best_isa();
 
-// The ISA kernels run with now, and its name ("plain" or "avx2").
+// The ISA kernels run with now, and its name ("plain", "avx2" or "avx512").
 Isa current_isa();
 const char* isa_name();
 const char* isa_name(Isa isa);
 
-// Select the ISA by name: "plain", "avx2" or "auto" (the best available).
-// Throws std::invalid_argument for an unknown name, for "avx512" (no AVX-512 kernels
-// are built in this version) and for an ISA this CPU cannot run. Affects calls that
-// start after it returns; thread-safe.
+// Select the ISA by name: "plain", "avx2", "avx512" or "auto" (the best available).
+// Throws std::invalid_argument for an unknown name and for an ISA this build or this CPU
+// lacks. Affects calls that start after it returns; thread-safe.
 void set_isa(const std::string& name);
 
 // Benchmark helper: the calling thread's float32 FMA throughput in GFLOP/s, from a

@@ -1,0 +1,112 @@
+// AVX-512F GEMM micro-tiles (see kernels_isa.h for the contract). Compiled with
+// -mavx512f -mavx2 -mfma -ffp-contract=off; called only when the CPU has all three.
+//
+// A panel of PackedB (16 floats / 8 doubles) is one 512-bit register, so a tile keeps
+// mr x np accumulators: at most 24 of the 32 zmm registers (6 x 4: 6 rows x 64 float
+// columns), leaving room for the broadcast A values and a B vector. Per k a 6 x 4 tile
+// loads 4 B vectors and broadcasts 6 A values for 24 FMAs, where the AVX2 6 x 16 tile
+// needs 2 loads and 6 broadcasts for 12: fewer instructions and loads per FMA, the same
+// FMA throughput where the CPU splits a 512-bit FMA in two (Zen 4).
+//
+// Every accumulator is one FMA chain over k in increasing order, starting from 0 or C, as
+// in the AVX2 tiles: the two ISAs give the same bits for every element.
+#include <immintrin.h>
+
+#include "kernels_isa.h"
+
+namespace rnnkit::kernels::detail::avx512 {
+
+namespace {
+
+struct F32 {
+  using T = float;
+  using V = __m512;
+  static V load(const float* p) { return _mm512_loadu_ps(p); }
+  static void store(float* p, V v) { _mm512_storeu_ps(p, v); }
+  static V bcast(const float* p) { return _mm512_set1_ps(*p); }
+  static V fma(V a, V b, V c) { return _mm512_fmadd_ps(a, b, c); }
+  static V zero() { return _mm512_setzero_ps(); }
+};
+
+struct F64 {
+  using T = double;
+  using V = __m512d;
+  static V load(const double* p) { return _mm512_loadu_pd(p); }
+  static void store(double* p, V v) { _mm512_storeu_pd(p, v); }
+  static V bcast(const double* p) { return _mm512_set1_pd(*p); }
+  static V fma(V a, V b, V c) { return _mm512_fmadd_pd(a, b, c); }
+  static V zero() { return _mm512_setzero_pd(); }
+};
+
+// a: MR x kc (element (i, k) at a[i*ars + k*acs]), b: NP panels (stride bps) of kc x NR,
+// c: MR x NP*NR (ldc), NR = one register of lanes.
+template <class O, int MR, int NP>
+void tile_impl(i64 kc, const typename O::T* a, i64 ars, i64 acs, const typename O::T* b,
+               i64 bps, typename O::T* c, i64 ldc, bool load_c) {
+  constexpr int NR = 64 / sizeof(typename O::T);
+  typename O::V acc[MR][NP];
+#pragma GCC unroll 8
+  for (int i = 0; i < MR; ++i) {
+#pragma GCC unroll 8
+    for (int p = 0; p < NP; ++p) acc[i][p] = load_c ? O::load(c + i * ldc + p * NR) : O::zero();
+  }
+  const typename O::T* arow[MR];
+#pragma GCC unroll 8
+  for (int i = 0; i < MR; ++i) arow[i] = a + i * ars;
+#pragma GCC unroll 2
+  for (i64 k = 0; k < kc; ++k) {
+    const typename O::T* bk = b + k * NR;
+    const i64 ak = k * acs;
+    typename O::V ai[MR];
+#pragma GCC unroll 8
+    for (int i = 0; i < MR; ++i) ai[i] = O::bcast(arow[i] + ak);
+#pragma GCC unroll 8
+    for (int p = 0; p < NP; ++p) {
+      const typename O::V bp = O::load(bk + p * bps);
+#pragma GCC unroll 8
+      for (int i = 0; i < MR; ++i) acc[i][p] = O::fma(ai[i], bp, acc[i][p]);
+    }
+  }
+#pragma GCC unroll 8
+  for (int i = 0; i < MR; ++i) {
+#pragma GCC unroll 8
+    for (int p = 0; p < NP; ++p) O::store(c + i * ldc + p * NR, acc[i][p]);
+  }
+}
+
+template <class O>
+void dispatch(int mr, int np, i64 kc, const typename O::T* a, i64 ars, i64 acs,
+              const typename O::T* b, i64 bps, typename O::T* c, i64 ldc, bool load_c) {
+  switch (mr * 16 + np) {
+#define RNNKIT_TILE(MR, NP) \
+  case MR * 16 + NP:        \
+    return tile_impl<O, MR, NP>(kc, a, ars, acs, b, bps, c, ldc, load_c);
+#define RNNKIT_TILES_4(MR) RNNKIT_TILE(MR, 1) RNNKIT_TILE(MR, 2) RNNKIT_TILE(MR, 3) RNNKIT_TILE(MR, 4)
+#define RNNKIT_TILES_6(MR) RNNKIT_TILES_4(MR) RNNKIT_TILE(MR, 5) RNNKIT_TILE(MR, 6)
+    RNNKIT_TILES_4(6)
+    RNNKIT_TILES_4(5)
+    RNNKIT_TILES_6(4)
+    RNNKIT_TILES_6(3)
+    RNNKIT_TILES_4(2)
+    RNNKIT_TILES_4(1)
+#undef RNNKIT_TILES_6
+#undef RNNKIT_TILES_4
+#undef RNNKIT_TILE
+    default:
+      return;  // unreachable: gemm.cpp only asks for the shapes above (max_panels)
+  }
+}
+
+}  // namespace
+
+void tile(int mr, int np, i64 kc, const float* a, i64 ars, i64 acs, const float* b, i64 bps,
+          float* c, i64 ldc, bool load_c) {
+  dispatch<F32>(mr, np, kc, a, ars, acs, b, bps, c, ldc, load_c);
+}
+
+void tile(int mr, int np, i64 kc, const double* a, i64 ars, i64 acs, const double* b, i64 bps,
+          double* c, i64 ldc, bool load_c) {
+  dispatch<F64>(mr, np, kc, a, ars, acs, b, bps, c, ldc, load_c);
+}
+
+}  // namespace rnnkit::kernels::detail::avx512
