@@ -84,19 +84,18 @@ void column_sums(T* sums, const T* a, i64 rows, i64 cols, i64 lda, bool accumula
   });
 }
 
-// The part of every cell's backward that is not recurrent, one pass over T*B rows after
-// the time loop. dgates (T*B, gh) read: gradients w.r.t. the pre-activations' input side.
+// The LSTM backward's products that are not recurrent, over all T*B rows after the time
+// loop (its bias gradient is summed in the loop). dgates (T*B, gh) read: gradients
+// w.r.t. the pre-activations' input side.
 //   dx (T*B, I):   written (accumulated when accumulate_dx) = dgates W_ih
 //   dw_ih (gh, I): written = dgates^T x
-//   db_ih (gh,):   written = column sums of dgates; skipped when nullptr
 // x (T*B, I) and w_ih (gh, I) read.
 template <typename T>
-void input_backward(T* dx, T* dw_ih, T* db_ih, const T* dgates, const T* x, const T* w_ih,
-                    i64 gh, const Dims& d, bool accumulate_dx) {
+void input_backward(T* dx, T* dw_ih, const T* dgates, const T* x, const T* w_ih, i64 gh,
+                    const Dims& d, bool accumulate_dx) {
   const i64 rows = d.T * d.B;
   kernels::gemm_nn<T>(rows, d.I, gh, dgates, gh, w_ih, d.I, dx, d.I, accumulate_dx);
   kernels::gemm_tn<T>(gh, d.I, rows, dgates, gh, x, d.I, dw_ih, d.I, false);
-  if (db_ih != nullptr) column_sums(db_ih, dgates, rows, gh, gh);
 }
 
 // Rows of the backward's chunk of time steps. The RNN and GRU backward keep dA for one

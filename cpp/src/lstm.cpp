@@ -187,6 +187,10 @@ void lstm_backward(T* dx, T* dw_ih, T* dw_hh, T* db_ih, T* db_hh, T* dh, T* dc, 
   const i64 B = d.B, H = d.H, G = 4 * H, T_ = d.T;
   kernels::PackedB<T> w_hh_p;  // W_hh (4H, H), packed once for every step
   w_hh_p.pack_nn(G, H, w_hh, H);
+  // The bias gradient is summed inside the time loop, step by step, while each step's
+  // dA is still in cache: a pass over all T*B rows of dA after the loop reads them back
+  // from memory (32 MiB at T=1000, B=16, H=128).
+  if (db_ih != nullptr) std::fill(db_ih, db_ih + G, T(0));
   // Per step each thread (units [u0, u1)) first runs the elementwise derivative of its
   // units for every row: it reads and zeroes its units of dh, updates its units of dc and
   // writes its units' 4 gate columns of da_t. Barrier: da_t is complete. Then it adds
@@ -211,12 +215,15 @@ void lstm_backward(T* dx, T* dw_ih, T* dw_hh, T* db_ih, T* db_hh, T* dh, T* dc, 
         const i64 row = t * B + b;
         backward_row(w, H, da, dh + b * H + u0, dc + b * H + u0, gates + row * G + u0,
                      tanh_c + row * H + u0, c_prev + row * H + u0, dout_t + b * d.ldo + u0);
+        if (db_ih != nullptr) {  // this thread's columns, rows in visit order
+          for (i64 q = 0; q < 4; ++q) detail::add_to(w, db_ih + q * H + u0, da + q * H);
+        }
       }
       barrier();
       kernels::gemm_packed_cols<T>(B, u0, s.u1, da_t, G, w_hh_p, dh, H, true);
     }
   });
-  detail::input_backward(dx, dw_ih, db_ih, dgates, x, w_ih, G, d, accumulate_dx);
+  detail::input_backward(dx, dw_ih, dgates, x, w_ih, G, d, accumulate_dx);
   kernels::gemm_tn<T>(G, H, d.T * B, dgates, G, h_prev, H, dw_hh, H, false);
   detail::copy_bias_grad(db_hh, db_ih, G);
 }

@@ -7,9 +7,9 @@
 //
 // Forward: one GEMM gives x W_ih^T for all T*B rows; each step then accumulates
 // h W_hh^T (B x 4H, W_hh packed once per call) into its rows and runs the elementwise
-// cell, which adds b_ih + b_hh. Backward: each step does the elementwise derivative and
-// one GEMM dA W_hh (W_hh packed once per call); dX, dW_ih, dW_hh and the bias sums are
-// single GEMMs / sums over T*B rows after the loop.
+// cell, which adds b_ih + b_hh. Backward: each step does the elementwise derivative, adds
+// its rows of dA into the bias gradient and runs one GEMM dA W_hh (W_hh packed once per
+// call); dX, dW_ih and dW_hh are single GEMMs over T*B rows after the loop.
 //
 // Threads: when the per-step product is large enough, one OpenMP team runs the whole
 // time loop, each thread owning a slice of hidden units, with one barrier per step (see
