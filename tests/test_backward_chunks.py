@@ -1,7 +1,8 @@
-"""The RNN and GRU backward over several chunks of time steps, and what the RNN keeps.
+"""The backward over several chunks of time steps, and what the RNN keeps.
 
-The native RNN/GRU backward keeps dA for one chunk of consecutive time steps (about 512
-rows: ceil(512 / B) steps) and runs dX, dW_ih, dW_hh and the bias sums chunk by chunk;
+The native backward of every cell keeps dA for one chunk of consecutive time steps (about
+512 rows: ceil(512 / B) steps) and runs dX, dW_ih, dW_hh (and, but for the LSTM, which
+sums them step by step, the bias sums) chunk by chunk;
 the RNN takes h_{t-1} from its saved activations shifted by one step, plus h0 where a
 sequence starts (in the reverse direction with lengths: at step lengths[b]-1, which may
 fall in any chunk). The other native tests use T*B below 512 (one chunk), so these cases
@@ -28,7 +29,7 @@ from test_native import (
     train_forward,
 )
 
-CHUNK_MODES = ("rnn_tanh", "rnn_relu", "gru", "gru_reset_before")
+CHUNK_MODES = ("rnn_tanh", "rnn_relu", "lstm", "gru", "gru_reset_before")
 
 
 def chunk_steps(T: int, B: int) -> int:
@@ -47,7 +48,7 @@ def test_shapes_cross_chunks():
 
 
 # Without dropout (masks=False) for the RNN only: its lower layer then reads h_t from the
-# upper layer's input; the GRU keeps the same buffers either way.
+# upper layer's input; the LSTM and GRU keep the same buffers either way.
 CASES = [
     (mode, shape, dtype, lengths, masks)
     for mode in CHUNK_MODES

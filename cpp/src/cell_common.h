@@ -84,25 +84,12 @@ void column_sums(T* sums, const T* a, i64 rows, i64 cols, i64 lda, bool accumula
   });
 }
 
-// The LSTM backward's products that are not recurrent, over all T*B rows after the time
-// loop (its bias gradient is summed in the loop). dgates (T*B, gh) read: gradients
-// w.r.t. the pre-activations' input side.
-//   dx (T*B, I):   written (accumulated when accumulate_dx) = dgates W_ih
-//   dw_ih (gh, I): written = dgates^T x
-// x (T*B, I) and w_ih (gh, I) read.
-template <typename T>
-void input_backward(T* dx, T* dw_ih, const T* dgates, const T* x, const T* w_ih, i64 gh,
-                    const Dims& d, bool accumulate_dx) {
-  const i64 rows = d.T * d.B;
-  kernels::gemm_nn<T>(rows, d.I, gh, dgates, gh, w_ih, d.I, dx, d.I, accumulate_dx);
-  kernels::gemm_tn<T>(gh, d.I, rows, dgates, gh, x, d.I, dw_ih, d.I, false);
-}
-
-// Rows of the backward's chunk of time steps. The RNN and GRU backward keep dA for one
-// chunk of consecutive time steps only (not T*B rows) and run the non-recurrent products
-// (dX, dW_ih, dW_hh, bias sums) per chunk, accumulating the weight gradients chunk after
-// chunk in a fixed order. About this many rows per chunk keeps those GEMMs efficient
-// (their K or M dimension) while the chunk buffers stay a few MiB.
+// Rows of the backward's chunk of time steps. The cells' backward keeps dA for one chunk
+// of consecutive time steps only (not T*B rows) and runs the non-recurrent products
+// (dX, dW_ih, dW_hh, bias sums) per chunk while its dA is in cache, accumulating the
+// weight gradients chunk after chunk in a fixed order. About this many rows per chunk
+// keeps those GEMMs efficient (their K or M dimension) while the chunk buffers stay a
+// few MiB.
 constexpr i64 kBackwardChunkRows = 512;
 
 // Time steps per backward chunk: ceil(kBackwardChunkRows / B), at most T. Depends on the
@@ -134,7 +121,8 @@ inline TimeChunk chunk_of(i64 n, i64 steps, const Dims& d) {
   return c;
 }
 
-// input_backward over the rows of one chunk [t0, t1) of time steps:
+// The non-recurrent products of the backward over the rows of one chunk [t0, t1) of time
+// steps:
 //   dgates (rows, gh) read, row (t - t0)*B + b: dL/d(input side) of step t, sequence b.
 //   dx (T*B, I): rows of the chunk written (accumulated when accumulate_dx) = dgates W_ih
 //   dw_ih (gh, I): written (first = true) or accumulated = dgates^T x
@@ -156,8 +144,8 @@ void input_backward_chunk(T* dx, T* dw_ih, T* db_ih, T* db_hh, i64 hh_cols, cons
 }
 
 // db_hh (gh,) = db_ih (gh,), for cells whose two biases enter the same pre-activation
-// (the LSTM): their gradients are the same column sums of dgates, which input_backward
-// just made. Biases are both present or both absent.
+// (the LSTM): their gradients are the same sums of dgates' columns. Biases are both
+// present or both absent.
 template <typename T>
 void copy_bias_grad(T* db_hh, const T* db_ih, i64 gh) {
   if (db_hh != nullptr) std::copy(db_ih, db_ih + gh, db_hh);

@@ -179,52 +179,67 @@ void backward_row(i64 n, i64 H, T* __restrict da, T* __restrict dh, T* __restric
 
 }  // namespace
 
+std::int64_t lstm_backward_chunk_rows(const Dims& d) {
+  return detail::backward_chunk_steps(d) * d.B;
+}
+
 template <typename T>
 void lstm_backward(T* dx, T* dw_ih, T* dw_hh, T* db_ih, T* db_hh, T* dh, T* dc, T* dgates,
                    const T* dout, const T* x, const T* w_ih, const T* w_hh, const T* gates,
                    const T* h_prev, const T* c_prev, const T* tanh_c,
                    const std::int64_t* lengths, const Dims& d, bool accumulate_dx) {
-  const i64 B = d.B, H = d.H, G = 4 * H, T_ = d.T;
+  const i64 B = d.B, H = d.H, G = 4 * H;
   kernels::PackedB<T> w_hh_p;  // W_hh (4H, H), packed once for every step
   w_hh_p.pack_nn(G, H, w_hh, H);
   // The bias gradient is summed inside the time loop, step by step, while each step's
-  // dA is still in cache: a pass over all T*B rows of dA after the loop reads them back
-  // from memory (32 MiB at T=1000, B=16, H=128).
+  // dA is still in cache.
   if (db_ih != nullptr) std::fill(db_ih, db_ih + G, T(0));
-  // Per step each thread (units [u0, u1)) first runs the elementwise derivative of its
-  // units for every row: it reads and zeroes its units of dh, updates its units of dc and
-  // writes its units' 4 gate columns of da_t. Barrier: da_t is complete. Then it adds
-  // da_t W_hh[:, u0:u1] into its units of dh (columns of dh are hidden units). One
-  // barrier per step suffices: the next step's elementwise touches only this thread's
-  // own units of dh and dc (which only this thread's GEMM wrote) and writes da_{t-1}, a
-  // different buffer from the da_t that slower threads may still be reading; no thread
-  // reads da_{t-1} before the next barrier. The region's end orders everything before
-  // the merged GEMMs below.
-  run_team<T>(team_size<T>(B, 4 * H, H), H, [&](Slice s, auto barrier) {
-    const i64 u0 = s.u0, w = s.u1 - s.u0;
-    for (i64 n = T_ - 1; n >= 0; --n) {
-      const i64 t = time_at(n, d);
-      T* da_t = dgates + t * B * G;  // (B, 4H)
-      const T* dout_t = dout + t * B * d.ldo;
-      for (i64 b = 0; b < B; ++b) {
-        T* da = da_t + b * G + u0;
-        if (!step_active(lengths, b, t)) {
-          for (i64 q = 0; q < 4; ++q) std::fill(da + q * H, da + q * H + w, T(0));
-          continue;  // dh, dc pass through unchanged (the GEMM adds 0 * W_hh)
+  // Chunk after chunk of time steps, in the order the backward visits them: the chunk's
+  // steps on one team, then its share of dX, dW_ih and dW_hh while its dA is in cache.
+  const i64 steps = detail::backward_chunk_steps(d);
+  for (i64 n_hi = d.T - 1; n_hi >= 0;) {
+    const detail::TimeChunk ch = detail::chunk_of(n_hi, steps, d);
+    const i64 n_lo = n_hi - (ch.t1 - ch.t0) + 1;
+    // Per step each thread (units [u0, u1)) first runs the elementwise derivative of its
+    // units for every row: it reads and zeroes its units of dh, updates its units of dc,
+    // writes its units' 4 gate columns of da_t and adds them into db_ih. Barrier: da_t is
+    // complete. Then it adds da_t W_hh[:, u0:u1] into its units of dh (columns of dh are
+    // hidden units). One barrier per step suffices: the next step's elementwise touches
+    // only this thread's own units of dh, dc and db_ih (which only this thread wrote) and
+    // writes da_{t-1}, a different buffer from the da_t that slower threads may still be
+    // reading; no thread reads da_{t-1} before the next barrier. The region's end orders
+    // everything before the chunk's GEMMs below.
+    run_team<T>(team_size<T>(B, 4 * H, H), H, [&](Slice s, auto barrier) {
+      const i64 u0 = s.u0, w = s.u1 - s.u0;
+      for (i64 n = n_hi; n >= n_lo; --n) {
+        const i64 t = time_at(n, d);
+        T* da_t = dgates + (t - ch.t0) * B * G;  // (B, 4H): this step's rows of the chunk
+        const T* dout_t = dout + t * B * d.ldo;
+        for (i64 b = 0; b < B; ++b) {
+          T* da = da_t + b * G + u0;
+          if (!step_active(lengths, b, t)) {
+            for (i64 q = 0; q < 4; ++q) std::fill(da + q * H, da + q * H + w, T(0));
+            continue;  // dh, dc pass through unchanged (the GEMM adds 0 * W_hh)
+          }
+          const i64 row = t * B + b;
+          backward_row(w, H, da, dh + b * H + u0, dc + b * H + u0, gates + row * G + u0,
+                       tanh_c + row * H + u0, c_prev + row * H + u0, dout_t + b * d.ldo + u0);
+          if (db_ih != nullptr) {  // this thread's columns, rows in visit order
+            for (i64 q = 0; q < 4; ++q) detail::add_to(w, db_ih + q * H + u0, da + q * H);
+          }
         }
-        const i64 row = t * B + b;
-        backward_row(w, H, da, dh + b * H + u0, dc + b * H + u0, gates + row * G + u0,
-                     tanh_c + row * H + u0, c_prev + row * H + u0, dout_t + b * d.ldo + u0);
-        if (db_ih != nullptr) {  // this thread's columns, rows in visit order
-          for (i64 q = 0; q < 4; ++q) detail::add_to(w, db_ih + q * H + u0, da + q * H);
-        }
+        barrier();
+        kernels::gemm_packed_cols<T>(B, u0, s.u1, da_t, G, w_hh_p, dh, H, true);
       }
-      barrier();
-      kernels::gemm_packed_cols<T>(B, u0, s.u1, da_t, G, w_hh_p, dh, H, true);
-    }
-  });
-  detail::input_backward(dx, dw_ih, dgates, x, w_ih, G, d, accumulate_dx);
-  kernels::gemm_tn<T>(G, H, d.T * B, dgates, G, h_prev, H, dw_hh, H, false);
+    });
+    // The chunk's dA is complete. The first chunk writes the weight gradients, the
+    // others add into them.
+    const i64 rows = (ch.t1 - ch.t0) * B;
+    detail::input_backward_chunk(dx, dw_ih, static_cast<T*>(nullptr), static_cast<T*>(nullptr),
+                                 0, dgates, x, w_ih, G, d, ch, ch.first, accumulate_dx);
+    kernels::gemm_tn<T>(G, H, rows, dgates, G, h_prev + ch.t0 * B * H, H, dw_hh, H, !ch.first);
+    n_hi = n_lo - 1;
+  }
   detail::copy_bias_grad(db_hh, db_ih, G);
 }
 

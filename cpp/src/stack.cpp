@@ -150,15 +150,15 @@ bool gates_elsewhere(Mode mode, const StackDims& s, i64 k, bool dropout) {
   return !keeps_h_prev(mode) && (k + 1 == s.L || !dropout);
 }
 
-// Rows of the backward's dgates (and GRU dgates_h) workspace: the RNN and GRU backward
-// work through chunks of time steps; the LSTM's needs all T*B rows.
+// Rows of the backward's dgates (and GRU dgates_h) workspace: every cell's backward works
+// through chunks of time steps.
 i64 dgates_rows(Mode mode, const Dims& d) {
   switch (mode) {
     case Mode::rnn_tanh:
     case Mode::rnn_relu:
       return rnn_backward_chunk_rows(d);
     case Mode::lstm:
-      return checked_mul(d.T, d.B);
+      return lstm_backward_chunk_rows(d);
     default:
       return gru_backward_chunk_rows(d);
   }
@@ -469,10 +469,10 @@ void stack_backward(T* dx, T* dh0, T* dc0, const CellGrads<T>* grads, bool accum
     }
   }
 
-  // Scratch: dgates (R, G*H), for the reset-after GRU dgates_h (R, H), where R is T*B
-  // (LSTM) or one chunk of time steps (RNN, GRU: see dgates_rows); cell work; two
-  // buffers (T, B, D*H) for the gradient w.r.t. a layer's input (layer k writes buffer
-  // k % 2, which becomes layer k-1's output gradient); and, for the LSTM when the
+  // Scratch: dgates (R, G*H), for the reset-after GRU dgates_h (R, H), where R is one
+  // chunk of time steps (see dgates_rows); cell work; two buffers (T, B, D*H) for the
+  // gradient w.r.t. a layer's input (layer k writes buffer k % 2, which becomes layer
+  // k-1's output gradient); and, for the LSTM when the
   // gradients are accumulated, one cell's fresh parameter gradients (its cell writes
   // them; the RNN and GRU cells add into grads themselves).
   Arena arena;

@@ -9,7 +9,9 @@
 // h W_hh^T (B x 4H, W_hh packed once per call) into its rows and runs the elementwise
 // cell, which adds b_ih + b_hh. Backward: each step does the elementwise derivative, adds
 // its rows of dA into the bias gradient and runs one GEMM dA W_hh (W_hh packed once per
-// call); dX, dW_ih and dW_hh are single GEMMs over T*B rows after the loop.
+// call); dX, dW_ih and dW_hh are GEMMs over chunks of consecutive time steps
+// (lstm_backward_chunk_rows rows each, >= 512 unless T*B is smaller), done as each
+// chunk's steps finish, while its dA is in cache; only one chunk of dA is kept.
 //
 // Threads: when the per-step product is large enough, one OpenMP team runs the whole
 // time loop, each thread owning a slice of hidden units, with one barrier per step (see
@@ -23,6 +25,10 @@
 #include "rnnkit/dims.h"
 
 namespace rnnkit {
+
+// Rows of dA the backward keeps: one chunk of time steps, ceil(512 / B) steps (at most T)
+// of B rows each.
+std::int64_t lstm_backward_chunk_rows(const Dims& d);
 
 // Elements of the `work` scratch buffer that lstm_forward needs.
 inline std::int64_t lstm_work_size(const Dims& d) { return d.B * d.H + 4 * d.H; }
@@ -52,7 +58,8 @@ void lstm_forward(T* out, T* h, T* c, T* gates, T* h_prev, T* c_prev, T* tanh_c,
 //   dw_ih  (4H, I), dw_hh (4H, H) written.
 //   db_ih, db_hh (4H,) written, or nullptr (no bias).
 //   dh, dc (B, H)    read as dL/dh_n, dL/dc_n; written as dL/dh0, dL/dc0.
-//   dgates (T, B, 4H) written, workspace: dL/d[a_i, a_f, a_g, a_o].
+//   dgates (lstm_backward_chunk_rows(d), 4H) written, workspace: dL/d[a_i, a_f, a_g, a_o]
+//                    of one chunk of time steps.
 //   dout   (T, B, ldo) read, columns [0, H): dL/dout; ignored at inactive steps.
 //   x, w_ih, w_hh, lengths: as given to lstm_forward. gates, h_prev, c_prev, tanh_c: what
 //   it kept.
