@@ -1,12 +1,13 @@
-"""The backward over several chunks of time steps, and what the RNN keeps.
+"""Forward and backward over several chunks of time steps, and what the RNN keeps.
 
 The native backward of every cell keeps dA for one chunk of consecutive time steps (about
 512 rows: ceil(512 / B) steps) and runs dX, dW_ih, dW_hh (and, but for the LSTM, which
-sums them step by step, the bias sums) chunk by chunk;
-the RNN takes h_{t-1} from its saved activations shifted by one step, plus h0 where a
-sequence starts (in the reverse direction with lengths: at step lengths[b]-1, which may
-fall in any chunk). The other native tests use T*B below 512 (one chunk), so these cases
-cross chunk boundaries: short last chunks, boundaries on a sequence's start, every
+sums them step by step, the bias sums) chunk by chunk; the forward computes x W_ih^T in
+chunks of about 256 rows inside its time loop. The RNN takes h_{t-1} from its saved
+activations shifted by one step, plus h0 where a sequence starts (in the reverse
+direction with lengths: at step lengths[b]-1, which may fall in any chunk). The other
+native tests use T*B below 512 (one backward chunk), so these cases cross chunk
+boundaries: short last chunks, boundaries on a sequence's start, every
 layout (layers, directions, lengths, dropout), against the NumPy reference with the
 tolerances of test_native, the same bits for 1 and 2 threads, and a cache that does not
 change when the caller's h0 does. Without dropout, an RNN layer below the last keeps no
@@ -38,7 +39,8 @@ def chunk_steps(T: int, B: int) -> int:
 
 
 # (T, B): 2 chunks, the last short (103 + 47 steps); B = 1 with 512-step chunks (512 + 88);
-# steps of 2 over 3 steps (2 + 1); chunks ending exactly at T (8 + 8).
+# steps of 2 over 3 steps (2 + 1); chunks ending exactly at T (8 + 8). The forward's
+# projection chunks: 52 + 52 + 46, 256 + 256 + 88, 1 + 1 + 1, 4 x 4 steps.
 CHUNK_SHAPES = [(150, 5), (600, 1), (3, 300), (16, 64)]
 
 
