@@ -36,45 +36,65 @@ inline void for_each_item(i64 n, i64 work_per_item, const F& f) {
   for (i64 i = 0; i < n; ++i) f(i);
 }
 
-// The forward's input projection x W_ih^T, in chunks of time steps inside the time loop:
-// each thread computes its own units' columns for the next chunk of steps just before
-// them, so the chunk's pre-activations are still in its cache (L2) when its steps read
-// them, instead of one product over all T*B rows whose output (32 MiB at T=1000, B=16,
-// H=128 for the LSTM) goes out to memory and comes back step by step. About this many
-// rows per chunk keep W_ih's reuse, and so the product's speed, close to the one big
-// product's. The biases are not added here: every cell adds them in its step.
+// The forward's input projection x W_ih^T: for all T*B rows (gates, ld apart, `blocks`
+// gate blocks of H columns), before the time loop, or in chunks of about
+// kProjectionChunkRows rows inside it: each thread computes its own units' columns for
+// the next chunk of steps just before them, so the chunk's pre-activations are still in
+// its cache (L2) when its steps read them, instead of one product whose output (32 MiB
+// at T=1000, B=16, H=128 for the LSTM) goes out to memory and comes back step by step.
+// Chunks are used when a chunk's pre-activations fit in a 1 MiB L2; otherwise one
+// product runs on construction (and needs no packed copy of W_ih). Either way every
+// element is the one of a single x W_ih^T product (gemm.h: the same bits however the
+// rows and columns are split). The biases are not added here: every cell adds them in
+// its step.
 constexpr i64 kProjectionChunkRows = 256;
 
-// Visits per projection chunk: ceil(kProjectionChunkRows / B), at most T; T (one chunk)
-// when a chunk's pre-activations (gh columns) would not fit in a 1 MiB L2 anyway.
 template <typename T>
-inline i64 projection_chunk_steps(const Dims& d, i64 gh) {
-  const i64 steps = std::min(d.T, std::max<i64>(1, (kProjectionChunkRows + d.B - 1) / d.B));
-  return steps * d.B * gh * i64(sizeof(T)) <= (i64(1) << 20) ? steps : d.T;
-}
+class InputProjection {
+ public:
+  // gates (T*B rows, ld apart) written: all of it on construction, or chunk by chunk by
+  // before_step. x (T*B, I) and w_ih (blocks*H, I) read; both must outlive this.
+  InputProjection(T* gates, i64 ld, const T* x, const T* w_ih, i64 blocks, const Dims& d)
+      : gates_(gates), ld_(ld), x_(x), blocks_(blocks), d_(d) {
+    const i64 gh = blocks * d.H;
+    steps_ = std::min(d.T, std::max<i64>(1, (kProjectionChunkRows + d.B - 1) / d.B));
+    if (steps_ < d.T && steps_ * d.B * gh * i64(sizeof(T)) <= (i64(1) << 20)) {
+      w_ih_p_.pack_nt(gh, d.I, w_ih, d.I);
+    } else {
+      steps_ = 0;  // one product, now
+      kernels::gemm_nt<T>(d.T * d.B, gh, d.I, x, d.I, w_ih, d.I, gates, ld, false);
+    }
+  }
 
-// The projection of visits [n, n + steps) (clipped to T; their time steps are contiguous
-// in either direction) for the columns [q*H + u0, q*H + u1) of each of `blocks` gate
-// blocks of H columns: a team thread's units, or all columns (u0 = 0, u1 = H).
-//   gates (T*B rows, ld apart) written on those rows and columns.
-//   x (T*B, I) read. w_ih_p: W_ih^T (I, blocks*H), packed. Every element is the one of
-//   a single x W_ih^T product (gemm.h: the same bits however the columns are split).
-template <typename T>
-void project_chunk(T* gates, i64 ld, const T* x, const kernels::PackedB<T>& w_ih_p, i64 blocks,
-                   i64 H, i64 u0, i64 u1, i64 n, i64 steps, const Dims& d) {
-  const i64 n1 = std::min(d.T, n + steps);
-  const i64 t0 = d.reverse ? d.T - n1 : n;
-  const i64 rows = (n1 - n) * d.B;
-  const T* xc = x + t0 * d.B * d.I;
-  T* gc = gates + t0 * d.B * ld;
-  if (u0 == 0 && u1 == H) {
-    kernels::gemm_packed<T>(rows, xc, d.I, w_ih_p, gc, ld, false);
-    return;
+  // Called by each thread at every visit n of the time loop before it reads its rows of
+  // gates: when visit n starts a chunk, computes the chunk's columns [q*H + u0, q*H + u1)
+  // of every gate block (a thread's units; u0 = 0, u1 = H: all columns).
+  void before_step(i64 n, i64 u0, i64 u1) const {
+    if (steps_ == 0 || n % steps_ != 0) return;
+    const i64 n1 = std::min(d_.T, n + steps_);
+    const i64 t0 = d_.reverse ? d_.T - n1 : n;  // the chunk's steps are contiguous in t
+    const i64 rows = (n1 - n) * d_.B, H = d_.H;
+    const T* xc = x_ + t0 * d_.B * d_.I;
+    T* gc = gates_ + t0 * d_.B * ld_;
+    if (u0 == 0 && u1 == H) {
+      kernels::gemm_packed<T>(rows, xc, d_.I, w_ih_p_, gc, ld_, false);
+      return;
+    }
+    for (i64 q = 0; q < blocks_; ++q) {
+      kernels::gemm_packed_cols<T>(rows, q * H + u0, q * H + u1, xc, d_.I, w_ih_p_, gc, ld_,
+                                   false);
+    }
   }
-  for (i64 q = 0; q < blocks; ++q) {
-    kernels::gemm_packed_cols<T>(rows, q * H + u0, q * H + u1, xc, d.I, w_ih_p, gc, ld, false);
-  }
-}
+
+ private:
+  T* gates_;
+  i64 ld_;
+  const T* x_;
+  i64 blocks_;
+  Dims d_;
+  i64 steps_ = 0;               // visits per chunk; 0: all rows done on construction
+  kernels::PackedB<T> w_ih_p_;  // W_ih^T (I, blocks*H), when chunked
+};
 
 // The cells add their biases in the step, where the row is in cache anyway, not in a pass
 // over all T*B rows of the projection. bias (gh,) written: b_ih + b_hh on the first

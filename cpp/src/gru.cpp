@@ -48,9 +48,7 @@ void forward_reset_after(T* out, T* h, T* gates, T* h_prev, T* work, const T* x,
                          const T* w_ih, const T* w_hh, const T* b_ih, const T* b_hh,
                          const std::int64_t* lengths, const Dims& d) {
   const i64 B = d.B, H = d.H, G = 3 * H;
-  kernels::PackedB<T> w_ih_p;  // W_ih^T (I, 3H), packed once for every projection chunk
-  w_ih_p.pack_nt(G, d.I, w_ih, d.I);
-  const i64 chunk = detail::projection_chunk_steps<T>(d, G);
+  const detail::InputProjection<T> projection(gates, G, x, w_ih, 3, d);  // (T*B, 3H)
   T* hw = work;  // (B, 3H): columns [2H, 3H) hold h W_hn^T (the rest is unused)
   // h is double buffered so that one barrier per step suffices: step n's GEMMs read all
   // units of hbuf[n % 2] (h_{t-1}) while each thread writes its units of h_t into
@@ -65,8 +63,7 @@ void forward_reset_after(T* out, T* h, T* gates, T* h_prev, T* work, const T* x,
     const i64 u0 = s.u0, u1 = s.u1, w = u1 - u0;  // this thread's units
     for (i64 n = 0; n < d.T; ++n) {
       const i64 t = time_at(n, d);
-      // x W_ih^T of this thread's units for the next chunk of steps (T*B, 3H).
-      if (n % chunk == 0) detail::project_chunk(gates, G, x, w_ih_p, 3, H, u0, u1, n, chunk, d);
+      projection.before_step(n, u0, u1);  // x W_ih^T of this thread's units
       const T* hp = hbuf[n % 2];  // (B, H) read: h_{t-1}
       T* hn = hbuf[(n + 1) % 2];  // (B, H) written (this thread's units): h_t
       if (h_prev != nullptr) copy_units(B, H, s, hp, h_prev + t * B * H);  // the state entering t
@@ -117,9 +114,7 @@ void forward_reset_before(T* out, T* h, T* gates, T* h_prev, T* extra, T* work, 
                           const T* w_ih, const T* w_hh, const T* b_ih, const T* b_hh,
                           const std::int64_t* lengths, const Dims& d) {
   const i64 B = d.B, H = d.H, G = 3 * H;
-  kernels::PackedB<T> w_ih_p;  // W_ih^T (I, 3H), packed once for every projection chunk
-  w_ih_p.pack_nt(G, d.I, w_ih, d.I);
-  const i64 chunk = detail::projection_chunk_steps<T>(d, G);
+  const detail::InputProjection<T> projection(gates, G, x, w_ih, 3, d);  // (T*B, 3H)
   T* hw = work;               // (B, 3H): [h W_hr^T, h W_hz^T, (r*h) W_hn^T]
   T* rh_work = work + B * G;  // (B, H): r * h at inference
   // h double buffered as in forward_reset_after.
@@ -134,8 +129,7 @@ void forward_reset_before(T* out, T* h, T* gates, T* h_prev, T* extra, T* work, 
     const i64 u0 = s.u0, u1 = s.u1, w = u1 - u0;  // this thread's units
     for (i64 n = 0; n < d.T; ++n) {
       const i64 t = time_at(n, d);
-      // x W_ih^T of this thread's units for the next chunk of steps (T*B, 3H).
-      if (n % chunk == 0) detail::project_chunk(gates, G, x, w_ih_p, 3, H, u0, u1, n, chunk, d);
+      projection.before_step(n, u0, u1);  // x W_ih^T of this thread's units
       const T* hp = hbuf[n % 2];  // (B, H) read: h_{t-1}
       T* hn = hbuf[(n + 1) % 2];  // (B, H) written (this thread's units): h_t
       if (h_prev != nullptr) copy_units(B, H, s, hp, h_prev + t * B * H);  // the state entering t

@@ -80,9 +80,7 @@ void lstm_forward(T* out, T* h, T* c, T* gates, T* h_prev, T* c_prev, T* tanh_c,
                   const std::int64_t* lengths, const Dims& d) {
   const i64 B = d.B, H = d.H, G = 4 * H, T_ = d.T;
   const bool training = h_prev != nullptr;
-  kernels::PackedB<T> w_ih_p;  // W_ih^T (I, 4H), packed once for every projection chunk
-  w_ih_p.pack_nt(G, d.I, w_ih, d.I);
-  const i64 chunk = detail::projection_chunk_steps<T>(d, G);
+  const detail::InputProjection<T> projection(gates, G, x, w_ih, 4, d);  // (T*B, 4H)
   // h is double buffered so that one barrier per step suffices: step n's GEMM reads all
   // units of hbuf[n % 2] (h_{t-1}) while each thread writes its units of h_t into
   // hbuf[(n + 1) % 2]; the barrier then orders those writes before step n+1's GEMM, and
@@ -104,8 +102,7 @@ void lstm_forward(T* out, T* h, T* c, T* gates, T* h_prev, T* c_prev, T* tanh_c,
       T* hn = hbuf[(n + 1) % 2];  // (B, H) written (this thread's units): h_t
       T* g_t = gates + t * B * G;  // (B, 4H)
       T* out_t = out + t * B * d.ldo;
-      // x W_ih^T of this thread's units for the next chunk of steps (T*B, 4H).
-      if (n % chunk == 0) detail::project_chunk(gates, G, x, w_ih_p, 4, H, u0, s.u1, n, chunk, d);
+      projection.before_step(n, u0, s.u1);  // x W_ih^T of this thread's units
       // Pre-activations of this thread's units accumulate h W_hh^T in place (rows of
       // inactive steps too: their gates are never read). Inside the team the GEMM runs
       // on the calling thread.

@@ -33,9 +33,7 @@ void rnn_forward(T* out, T* h, T* gates, T* work, const T* x, const T* w_ih, con
   // Pre-activations, then h_t: in gates (ld H) and copied to out, or in out itself.
   T* acts = gates != nullptr ? gates : out;
   const i64 ld = gates != nullptr ? H : d.ldo;
-  kernels::PackedB<T> w_ih_p;  // W_ih^T (I, H), packed once for every projection chunk
-  w_ih_p.pack_nt(H, d.I, w_ih, d.I);
-  const i64 chunk = detail::projection_chunk_steps<T>(d, H);
+  const detail::InputProjection<T> projection(acts, ld, x, w_ih, 1, d);  // (T*B, H)
   T* bias = work + B * H;  // (H,): b_ih + b_hh, or unused
   const bool has_bias = detail::step_bias(bias, b_ih, b_hh, H, H);
   kernels::PackedB<T> w_hh_p;  // W_hh^T (H, H), packed once for every step
@@ -51,8 +49,7 @@ void rnn_forward(T* out, T* h, T* gates, T* work, const T* x, const T* w_ih, con
       const T* hp = hbuf[n % 2];  // (B, H) read: h_{t-1}
       T* hn = hbuf[(n + 1) % 2];  // (B, H) written (this thread's units): h_t
       T* g_t = acts + t * B * ld;
-      // x W_ih^T of this thread's units for the next chunk of steps (T*B, H), rows ld apart.
-      if (n % chunk == 0) detail::project_chunk(acts, ld, x, w_ih_p, 1, H, u0, s.u1, n, chunk, d);
+      projection.before_step(n, u0, s.u1);  // x W_ih^T of this thread's units
       // The pre-activations of this thread's units accumulate h W_hh^T in place (rows of
       // inactive steps too: they are zeroed below).
       kernels::gemm_packed_cols<T>(B, u0, s.u1, hp, H, w_hh_p, g_t, ld, true);
