@@ -42,8 +42,9 @@ inline void for_each_item(i64 n, i64 work_per_item, const F& f) {
 // the next chunk of steps just before them, so the chunk's pre-activations are still in
 // its cache (L2) when its steps read them, instead of one product whose output (32 MiB
 // at T=1000, B=16, H=128 for the LSTM) goes out to memory and comes back step by step.
-// Chunks are used when a chunk's pre-activations fit in a 1 MiB L2; otherwise one
-// product runs on construction (and needs no packed copy of W_ih). Either way every
+// Chunks need W_ih packed once (it is then read again for every chunk): they are used
+// when that copy is at most 256 KiB (an LSTM with H = I = 128), so it stays in L2 and
+// costs little memory; otherwise one product runs on construction. Either way every
 // element is the one of a single x W_ih^T product (gemm.h: the same bits however the
 // rows and columns are split). The biases are not added here: every cell adds them in
 // its step.
@@ -58,7 +59,7 @@ class InputProjection {
       : gates_(gates), ld_(ld), x_(x), blocks_(blocks), d_(d) {
     const i64 gh = blocks * d.H;
     steps_ = std::min(d.T, std::max<i64>(1, (kProjectionChunkRows + d.B - 1) / d.B));
-    if (steps_ < d.T && steps_ * d.B * gh * i64(sizeof(T)) <= (i64(1) << 20)) {
+    if (steps_ < d.T && gh * d.I * i64(sizeof(T)) <= (i64(256) << 10)) {
       w_ih_p_.pack_nt(gh, d.I, w_ih, d.I);
     } else {
       steps_ = 0;  // one product, now
