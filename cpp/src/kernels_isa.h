@@ -2,10 +2,10 @@
 //
 // Each ISA's kernels live in their own translation unit compiled with that ISA's flags
 // (gemm_avx2.cpp, activations_avx2.cpp: -mavx2 -mfma; gemm_avx512.cpp: -mavx512f too).
-// They are only called after the run-time check in isa.cpp. Those units include nothing but this header, <cstdint>
-// and the intrinsics header, so that no inline function or template shared with the
-// portable units is ever compiled with AVX2 instructions (the linker could otherwise
-// pick that copy for everyone).
+// They are only called after the run-time check in isa.cpp. Those units include nothing
+// but this header, <cstdint> and the intrinsics header, so that no inline function or
+// template shared with the portable units is ever compiled with AVX2 or AVX-512
+// instructions (the linker could otherwise pick that copy for everyone).
 #pragma once
 #include <cstdint>
 

@@ -199,8 +199,8 @@ void lstm_backward(T* dx, T* dw_ih, T* dw_hh, T* db_ih, T* db_hh, T* dh, T* dc, 
   // steps on one team, then its share of dX, dW_ih and dW_hh while its dA is in cache.
   const i64 steps = detail::backward_chunk_steps(d);
   for (i64 n_hi = d.T - 1; n_hi >= 0;) {
-    const detail::TimeChunk ch = detail::chunk_of(n_hi, steps, d);
-    const i64 n_lo = n_hi - (ch.t1 - ch.t0) + 1;
+    const detail::TimeChunk c = detail::chunk_of(n_hi, steps, d);
+    const i64 n_lo = n_hi - (c.t1 - c.t0) + 1;
     // Per step each thread (units [u0, u1)) first runs the elementwise derivative of its
     // units for every row: it reads and zeroes its units of dh, updates its units of dc,
     // writes its units' 4 gate columns of da_t and adds them into db_ih. Barrier: da_t is
@@ -214,7 +214,7 @@ void lstm_backward(T* dx, T* dw_ih, T* dw_hh, T* db_ih, T* db_hh, T* dh, T* dc, 
       const i64 u0 = s.u0, w = s.u1 - s.u0;
       for (i64 n = n_hi; n >= n_lo; --n) {
         const i64 t = time_at(n, d);
-        T* da_t = dgates + (t - ch.t0) * B * G;  // (B, 4H): this step's rows of the chunk
+        T* da_t = dgates + (t - c.t0) * B * G;  // (B, 4H): this step's rows of the chunk
         const T* dout_t = dout + t * B * d.ldo;
         for (i64 b = 0; b < B; ++b) {
           T* da = da_t + b * G + u0;
@@ -235,10 +235,10 @@ void lstm_backward(T* dx, T* dw_ih, T* dw_hh, T* db_ih, T* db_hh, T* dh, T* dc, 
     });
     // The chunk's dA is complete. The first chunk writes the weight gradients, the
     // others add into them.
-    const i64 rows = (ch.t1 - ch.t0) * B;
+    const i64 rows = (c.t1 - c.t0) * B;
     detail::input_backward_chunk(dx, dw_ih, static_cast<T*>(nullptr), static_cast<T*>(nullptr),
-                                 0, dgates, x, w_ih, G, d, ch, ch.first, accumulate_dx);
-    kernels::gemm_tn<T>(G, H, rows, dgates, G, h_prev + ch.t0 * B * H, H, dw_hh, H, !ch.first);
+                                 0, dgates, x, w_ih, G, d, c, c.first, accumulate_dx);
+    kernels::gemm_tn<T>(G, H, rows, dgates, G, h_prev + c.t0 * B * H, H, dw_hh, H, !c.first);
     n_hi = n_lo - 1;
   }
   detail::copy_bias_grad(db_hh, db_ih, G);

@@ -472,9 +472,9 @@ void stack_backward(T* dx, T* dh0, T* dc0, const CellGrads<T>* grads, bool accum
   // Scratch: dgates (R, G*H), for the reset-after GRU dgates_h (R, H), where R is one
   // chunk of time steps (see dgates_rows); cell work; two buffers (T, B, D*H) for the
   // gradient w.r.t. a layer's input (layer k writes buffer k % 2, which becomes layer
-  // k-1's output gradient); and, for the LSTM when the
-  // gradients are accumulated, one cell's fresh parameter gradients (its cell writes
-  // them; the RNN and GRU cells add into grads themselves).
+  // k-1's output gradient); and, for the LSTM when the gradients are accumulated, one
+  // cell's fresh parameter gradients (its cell writes them; the RNN and GRU cells add
+  // into grads themselves).
   Arena arena;
   const i64 dgates_size = checked_mul(dgates_rows(mode, cell_dims(s, 0, 0)), gh);
   const i64 dgates_at = arena.take(dgates_size);

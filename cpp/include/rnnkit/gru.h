@@ -7,7 +7,8 @@
 //   reset_after = false (original):    n = tanh(x W_in^T + b_in + (r * h) W_hn^T + b_hn)
 //   h_t = (1 - z) * n + z * h_{t-1}
 //
-// Forward: one GEMM gives the input projection for all T*B rows; each step then does
+// Forward: the input projection for all T*B rows (one GEMM, or chunks of ~256 rows
+// inside the time loop: cell_common.h InputProjection); each step then does
 // h W_hh^T (B x 3H; with reset_after=false, h W_{hr,hz}^T (B x 2H) and, once r is known,
 // (r*h) W_hn^T (B x H)) and the elementwise cell. Backward: each step does the
 // elementwise derivative and dA W_hh (reset_after=false: dA_n W_hn, then dA_rz W_hrz);
@@ -16,7 +17,8 @@
 // chunk's dA is complete, so dA is never held for all T*B rows.
 //
 // No allocation inside the time loop: every buffer comes from the caller (the stack,
-// stack.h), except W_hh packed for the GEMM kernel (gemm.h PackedB), made once per call.
+// stack.h), except W_hh (and W_ih, for a projection in chunks) packed for the GEMM
+// kernel (gemm.h PackedB), made once per call.
 #pragma once
 #include <cstdint>
 

@@ -5,7 +5,8 @@
 //   i, f, o = sigmoid(a_i, a_f, a_o),  g = tanh(a_g)
 //   c_t = f * c_{t-1} + i * g,          h_t = o * tanh(c_t)
 //
-// Forward: one GEMM gives x W_ih^T for all T*B rows; each step then accumulates
+// Forward: x W_ih^T for all T*B rows (one GEMM, or chunks of ~256 rows inside the time
+// loop: cell_common.h InputProjection); each step then accumulates
 // h W_hh^T (B x 4H, W_hh packed once per call) into its rows and runs the elementwise
 // cell, which adds b_ih + b_hh. Backward: each step does the elementwise derivative, adds
 // its rows of dA into the bias gradient and runs one GEMM dA W_hh (W_hh packed once per
@@ -18,7 +19,8 @@
 // lstm.cpp). Results are the same bits whatever the thread count.
 //
 // No allocation inside the time loop: every buffer comes from the caller (the stack,
-// stack.h), except W_hh packed for the GEMM kernel (gemm.h PackedB), made once per call.
+// stack.h), except W_hh (and W_ih, for a projection in chunks) packed for the GEMM
+// kernel (gemm.h PackedB), made once per call.
 #pragma once
 #include <cstdint>
 

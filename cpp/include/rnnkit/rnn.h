@@ -3,8 +3,9 @@
 //
 //   h_t = act(x_t W_ih^T + b_ih + h_{t-1} W_hh^T + b_hh),   act = tanh or relu
 //
-// Forward: one GEMM gives x W_ih^T + biases for all T*B rows; each step then does one
-// GEMM h W_hh^T (B x H) and the elementwise activation. Backward: each step does the
+// Forward: x W_ih^T for all T*B rows (one GEMM, or chunks of ~256 rows inside the time
+// loop: cell_common.h InputProjection); each step then does one GEMM h W_hh^T (B x H),
+// adds the biases and runs the elementwise activation. Backward: each step does the
 // elementwise derivative and one GEMM dA W_hh; dX, dW_ih, dW_hh and the bias sums are
 // GEMMs / sums over chunks of consecutive time steps (rnn_backward_chunk_rows rows each,
 // >= 512 unless T*B is smaller), done as each chunk's dA is complete, so dA is never held
@@ -17,7 +18,8 @@
 // no copy of h_{t-1} is kept.
 //
 // No allocation inside the time loop: every buffer comes from the caller (the stack,
-// stack.h), except W_hh packed for the GEMM kernel (gemm.h PackedB), made once per call.
+// stack.h), except W_hh (and W_ih, for a projection in chunks) packed for the GEMM
+// kernel (gemm.h PackedB), made once per call.
 #pragma once
 #include <cstdint>
 
