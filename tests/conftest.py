@@ -1,10 +1,15 @@
 """Shared test helpers: random weight lists in the backend contract's layout, and copying
-them into (or out of) torch.nn.RNN / LSTM / GRU. Import them with
-``from conftest import make_weights, torch_module``."""
+them into (or out of) torch.nn.RNN / LSTM / GRU; the vector ISAs this CPU runs. Import
+them with ``from conftest import make_weights, torch_module``."""
 
 from __future__ import annotations
 
 import numpy as np
+from rnnkit import _core
+
+# The vector kernel ISAs ("avx2", "avx512") this build and CPU run: tests comparing them
+# need two (on a CPU without AVX-512 there is nothing to compare).
+VECTOR_ISAS = [name for name in _core.cpu_info()["available_isas"] if name != "plain"]
 
 GATES = {"rnn_tanh": 1, "rnn_relu": 1, "lstm": 4, "gru": 3, "gru_reset_before": 3}
 

@@ -12,11 +12,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import rnnkit
+from conftest import VECTOR_ISAS
 from rnnkit import _core
 
 INFO = _core.cpu_info()
 AVAILABLE = INFO["available_isas"]
-VECTOR_ISAS = [name for name in AVAILABLE if name != "plain"]
 DTYPES = [np.float32, np.float64]
 
 # (M, N, K): empty, single, tiny, around the 6-row / 16- or 8-column tiles, the KC=512

@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 import rnnkit
 import torch
-from conftest import make_weights, param_names, torch_module
+from conftest import VECTOR_ISAS, make_weights, param_names, torch_module
 from rnnkit import _core, _native, reference
 
 MODES = ("rnn_tanh", "rnn_relu", "lstm", "gru", "gru_reset_before")
@@ -346,9 +346,6 @@ def assert_same_bits_at_1_and_2_threads(p):
     for name, one in results[1].items():
         two = results[2][name]
         assert (one is None and two is None) or one.tobytes() == two.tobytes(), name
-
-
-VECTOR_ISAS = [name for name in _core.cpu_info()["available_isas"] if name != "plain"]
 
 
 @pytest.mark.skipif(len(VECTOR_ISAS) < 2, reason="this CPU runs one vector ISA at most")

@@ -143,20 +143,28 @@ void pack_b(const BView<T>& B, i64 k0, i64 kc, i64 n0, i64 nc, T* dst) {
 
 #ifdef RNNKIT_HAVE_AVX2_KERNELS
 // The micro-tiles a call runs with: AVX2 or AVX-512 (kernels_isa.h: the same contract and
-// the same bits), and the most panels a tile of mr rows takes.
+// the same bits), and the most panels a tile of mr rows takes (max_panels[mr], looked up
+// once per call rather than asked of the ISA per tile).
 template <typename T>
 struct Tiles {
   void (*tile)(int mr, int np, i64 kc, const T* a, i64 ars, i64 acs, const T* b, i64 bps,
                T* c, i64 ldc, bool load_c);
-  int (*max_panels)(int mr);
+  int max_panels[kMR + 1];  // index mr = 1..kMR
 };
 template <typename T>
 Tiles<T> tiles_for(Isa isa) {
+  Tiles<T> tk{};
+  tk.tile = &detail::avx2::tile;
+  int (*max_panels)(int) = &detail::avx2::max_panels;
 #ifdef RNNKIT_HAVE_AVX512_KERNELS
-  if (isa == Isa::avx512) return {&detail::avx512::tile, &detail::avx512::max_panels};
+  if (isa == Isa::avx512) {
+    tk.tile = &detail::avx512::tile;
+    max_panels = &detail::avx512::max_panels;
+  }
 #endif
   (void)isa;
-  return {&detail::avx2::tile, &detail::avx2::max_panels};
+  for (int mr = 1; mr <= kMR; ++mr) tk.max_panels[mr] = max_panels(mr);
+  return tk;
 }
 
 // Rows of an MC block split into micro-tile row counts: ceil(m/6) blocks of near-equal
@@ -171,7 +179,7 @@ struct RowBlocks {
 static_assert(Blocking<double>::MC <= Blocking<float>::MC, "RowBlocks is sized for float");
 static_assert(Blocking<float>::MC % kMR == 0 && Blocking<double>::MC % kMR == 0, "MC");
 
-RowBlocks split_rows(i64 m, int (*max_panels)(int)) {
+RowBlocks split_rows(i64 m, const int* max_panels) {
   RowBlocks rb;
   const i64 nb = (m + kMR - 1) / kMR;
   i64 o = 0;
@@ -180,7 +188,7 @@ RowBlocks split_rows(i64 m, int (*max_panels)(int)) {
     rb.off[rb.count] = o;
     rb.mr[rb.count] = r;
     ++rb.count;
-    rb.max_np = std::max(rb.max_np, max_panels(r));
+    rb.max_np = std::max(rb.max_np, max_panels[r]);
     o += r;
   }
   return rb;
@@ -281,7 +289,7 @@ void macro_tiles(const Tiles<T>& tk, i64 kc, const ASource<T>& as, const RowBloc
         if (b + 1 < rb.count) prefetch_c(c + rb.off[b + 1] * ldc + p * NR, rb.mr[b + 1], ldc,
                                          (q - p) * NR * i64(sizeof(T)));
         for (i64 s = p; s < q;) {
-          const int np = static_cast<int>(std::min<i64>(tk.max_panels(mr), q - s));
+          const int np = static_cast<int>(std::min<i64>(tk.max_panels[mr], q - s));
           tk.tile(mr, np, kc, a, ars, acs, bpanels + s * bps, bps, cb + s * NR, ldc, load_c);
           s += np;
         }
