@@ -98,19 +98,31 @@ def test_gemm_matches_numpy(isa, dtype, kind):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_gemm_plain_is_the_sequential_loop(dtype):
-    """ISA plain: s = 0; s = s + round(a_k b_k) for k ascending; C = [C +] s, exactly."""
+@pytest.mark.parametrize("kind", ["nt", "nn", "tn", "packed_nt", "packed_nn"])
+def test_gemm_plain_is_the_sequential_loop(dtype, kind):
+    """ISA plain: s = 0; s = s + round(a_k b_k) for k ascending; C = [C +] s, exactly, for
+    every entry point (the packed ones over a column range that splits panels)."""
     _core._set_isa("plain")
     try:
         rng = np.random.default_rng(1)
-        M, N, K = 9, 21, 40
-        A, B, opA, opB = operands(rng, "nt", M, N, K, dtype)
+        M, N, K = 9, 41, 40
+        storage = kind.removeprefix("packed_")
+        A, B, opA, opB = operands(rng, storage, M, N, K, dtype)
         C0 = rng.uniform(-1, 1, size=(M, N)).astype(dtype)
         s = np.zeros((M, N), dtype)
         for k in range(K):
             s = s + opA[:, k : k + 1] * opB[k : k + 1, :]
-        assert np.array_equal(run_gemm("nt", A, B, C0, False), s)
-        assert np.array_equal(run_gemm("nt", A, B, C0, True), C0 + s)
+        if kind.startswith("packed_"):
+            n0, n1 = 3, 37
+            for accumulate, want in ((False, s), (True, C0 + s)):
+                C = C0.copy()
+                _core._gemm_packed(storage, A, B, C, accumulate, n0, n1)
+                assert np.array_equal(C[:, n0:n1], want[:, n0:n1])
+                assert np.array_equal(C[:, :n0], C0[:, :n0])
+                assert np.array_equal(C[:, n1:], C0[:, n1:])
+        else:
+            assert np.array_equal(run_gemm(kind, A, B, C0, False), s)
+            assert np.array_equal(run_gemm(kind, A, B, C0, True), C0 + s)
     finally:
         _core._set_isa("auto")
 
@@ -208,7 +220,7 @@ def test_gemm_avx2_and_avx512_same_bits(dtype, kind):
 @pytest.mark.parametrize("kind", ["nt", "nn", "tn"])
 def test_gemm_bits_independent_of_threads(isa, threads, dtype, kind):
     rng = np.random.default_rng(3)
-    # Over the one-off products' threshold (2**21 multiply-adds, gemm.cpp), so split
+    # Over the one-off products' threshold (2**21 multiply-adds, gemm_threads.cpp), so split
     # between threads: by rows, by columns (nt prefers those, nn and tn rows) or both (4).
     for M, N, K in [(96, 200, 160), (300, 40, 200), (20, 700, 200), (1, 2000, 300)]:
         assert max(M, 4) * N * K > 2**21

@@ -4,7 +4,7 @@
 // A tile keeps mr x np x 2 accumulator registers (at most 12 of the 16 ymm registers;
 // the rest hold two B vectors and a broadcast A value). Every accumulator is one FMA
 // chain over k in increasing order, so an element's bits do not depend on which tile
-// shape (mr, np) computed it: the driver in gemm.cpp chooses shapes freely.
+// shape (mr, np) computed it: the driver in gemm_blocked.cpp chooses shapes freely.
 #include <immintrin.h>
 
 #include "kernels_isa.h"
@@ -120,7 +120,7 @@ void dispatch(int mr, int np, i64 kc, const typename O::T* a, i64 ars, i64 acs,
     RNNKIT_TILE(1, 6)
 #undef RNNKIT_TILE
     default:
-      return;  // unreachable: gemm.cpp only asks for the shapes above (max_panels)
+      return;  // unreachable: gemm_blocked.cpp only asks for the shapes above (max_panels)
   }
 }
 

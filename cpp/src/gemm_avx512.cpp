@@ -93,7 +93,7 @@ void dispatch(int mr, int np, i64 kc, const typename O::T* a, i64 ars, i64 acs,
 #undef RNNKIT_TILES_4
 #undef RNNKIT_TILE
     default:
-      return;  // unreachable: gemm.cpp only asks for the shapes above (max_panels)
+      return;  // unreachable: gemm_blocked.cpp only asks for the shapes above (max_panels)
   }
 }
 

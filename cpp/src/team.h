@@ -30,7 +30,7 @@ namespace rnnkit::detail {
 // (192 KiB) and 15-20% for the LSTM (256 KiB) at H = 128 and the RNN at H = 256; no
 // faster for an LSTM at H = 96 (144 KiB), and 8-24% slower where neither bound is
 // reached (RNN B = 2 and 4, H = 128: 64 KiB, 2^15-2^16 multiply-adds; GRU B = 2, H = 96).
-// Below both bounds gemm_packed never forks either (its own threshold, gemm.cpp, counts
+// Below both bounds gemm_packed never forks either (its own threshold, gemm_threads.cpp, counts
 // at least 4 rows against 2^19), so a small cell's step never pays for a team.
 constexpr std::int64_t kMinTeamWork = std::int64_t(1) << 17;         // multiply-adds
 constexpr std::int64_t kMinTeamWeightBytes = std::int64_t(192) << 10;  // bytes of W_hh

@@ -15,8 +15,8 @@
 // Determinism: every element of C is reduced over K in an order that depends only on
 // (M, N, K) and the selected ISA (isa.h), never on the thread count, the cache blocking
 // or which tile computed it:
-//   plain: s = 0; for k = 0..K-1: s = s + round(a_k * b_k); C = accumulate ? C + s : s
-//   avx2:  s = accumulate ? C : 0; for k = 0..K-1: s = fma(a_k, b_k, s); C = s
+//   plain:          s = 0; for k = 0..K-1: s = s + round(a_k * b_k); C = accumulate ? C + s : s
+//   avx2 and avx512: s = accumulate ? C : 0; for k = 0..K-1: s = fma(a_k, b_k, s); C = s
 // gemm_nt, gemm_nn, gemm_tn and gemm_packed give the same bits for the same products.
 //
 // Threads: with OpenMP the work is split over blocks of rows/columns of C (never over K)
@@ -43,19 +43,6 @@ void gemm_nn(std::int64_t M, std::int64_t N, std::int64_t K, const T* A, std::in
 template <typename T>
 void gemm_tn(std::int64_t M, std::int64_t N, std::int64_t K, const T* A, std::int64_t lda,
              const T* B, std::int64_t ldb, T* C, std::int64_t ldc, bool accumulate);
-
-// The plain triple loops: documentation of the semantics and the portable fallback.
-namespace plain {
-template <typename T>
-void gemm_nt(std::int64_t M, std::int64_t N, std::int64_t K, const T* A, std::int64_t lda,
-             const T* B, std::int64_t ldb, T* C, std::int64_t ldc, bool accumulate);
-template <typename T>
-void gemm_nn(std::int64_t M, std::int64_t N, std::int64_t K, const T* A, std::int64_t lda,
-             const T* B, std::int64_t ldb, T* C, std::int64_t ldc, bool accumulate);
-template <typename T>
-void gemm_tn(std::int64_t M, std::int64_t N, std::int64_t K, const T* A, std::int64_t lda,
-             const T* B, std::int64_t ldb, T* C, std::int64_t ldc, bool accumulate);
-}  // namespace plain
 
 // Allocator giving 64-byte aligned storage (one cache line, one AVX-512 register), large
 // blocks from the memory pool (memory_pool.h: packed weights are made on every call).

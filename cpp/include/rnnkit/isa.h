@@ -16,7 +16,7 @@
 namespace rnnkit::kernels {
 
 enum class Isa : int {
-  plain = 0,  // portable C++ (the arithmetic of gemm.h's plain:: loops, libm activations)
+  plain = 0,  // portable C++ (the reference loops of gemm_plain.cpp, libm activations)
   avx2 = 1,   // AVX2 + FMA micro-kernels (x86-64)
   avx512 = 2, // AVX-512F GEMM micro-tiles; everything else (packing, activations, the
               // fused LSTM cell) runs the AVX2 code, which every AVX-512F CPU can run

@@ -1,0 +1,234 @@
+// The vector ISAs' GEMM path (gemm_internal.h): cache blocking and the loops that run
+// the micro-tiles of kernels_isa.h over a region of C.
+//
+// Loop nest (Goto/BLIS): for each block of NC columns, for each block of KC of the
+// reduction, pack that KC x NC block of op(B) into panels of NR columns (or use the
+// caller's PackedB); for each block of MC rows, pack that MC x KC block of op(A) into
+// row blocks (the prepacked path with few rows reads A in place instead); then run
+// micro-tiles over (row block x panel group). The first KC block starts each accumulator
+// at 0 (or at C when accumulating), later blocks reload the partial sums from C, so every
+// element is a single FMA chain over k = 0..K-1 whatever the blocking, tile shape or
+// thread split.
+#include <algorithm>
+
+#include "gemm_internal.h"
+#include "kernels_isa.h"
+
+#ifdef RNNKIT_HAVE_AVX2_KERNELS
+namespace rnnkit::kernels::gemm_detail {
+
+namespace {
+
+// Largest A block (rows x all of K) that the prepacked-B path reads in place: half the L2.
+constexpr i64 kAFullKBytes = i64(256) << 10;
+
+// Rows of an MC block split into micro-tile row counts: ceil(m/6) blocks of near-equal
+// size (6,6,5,5,5,5 for 32 rows rather than 6,6,6,6,6,2: small row counts waste the FMA
+// units).
+RowBlocks split_rows(i64 m, const int* max_panels) {
+  RowBlocks rb;
+  const i64 nb = (m + kMR - 1) / kMR;
+  i64 o = 0;
+  for (i64 b = 0; b < nb; ++b) {
+    const int r = static_cast<int>(m / nb + (b < m % nb ? 1 : 0));
+    rb.off[rb.count] = o;
+    rb.mr[rb.count] = r;
+    ++rb.count;
+    rb.max_np = std::max(rb.max_np, max_panels[r]);
+    o += r;
+  }
+  return rb;
+}
+
+// Ask for `rows` rows of `bytes` bytes of C (row stride ldc) to be brought into cache.
+template <typename T>
+inline void prefetch_c(const T* c, int rows, i64 ldc, i64 bytes) {
+  for (int i = 0; i < rows; ++i) {
+    const char* row = reinterpret_cast<const char*>(c + i * ldc);
+    for (i64 off = 0; off < bytes; off += 64) __builtin_prefetch(row + off, 1, 3);
+  }
+}
+
+// Where micro-tiles read A for reduction index k0 on: packed row blocks (block b at
+// base + off_b*stride + k0*mr_b, kc x mr_b k-major) or the caller's row-major A itself
+// (block b at base + off_b*lda + k0).
+template <typename T>
+struct ASource {
+  const T* base;
+  i64 stride;  // packed: the packed block's kc; direct: lda
+  i64 k0;
+  bool direct;
+  const T* at(const RowBlocks& rb, int b) const {
+    return direct ? base + rb.off[b] * stride + k0 : base + rb.off[b] * stride + k0 * rb.mr[b];
+  }
+  i64 rs(const RowBlocks&, int) const { return direct ? stride : 1; }
+  i64 cs(const RowBlocks& rb, int b) const { return direct ? 1 : rb.mr[b]; }
+};
+
+// Micro-tiles over row blocks x npanels panels of packed B (panel stride bps), A from
+// `as`. Panel 0's valid columns start at lo0, the last panel's end at hi_last (edge
+// panels go through a small buffer). c points at C(row 0 of the block, column 0 of
+// panel 0). Each panel group (consecutive full panels) stays in L1 while all row blocks
+// use it.
+template <typename T>
+void macro_tiles(const Tiles<T>& tk, i64 kc, const ASource<T>& as, const RowBlocks& rb,
+                 const T* bpanels, i64 bps, i64 npanels, i64 lo0, i64 hi_last, T* c, i64 ldc,
+                 bool load_c, T* tmp) {
+  constexpr i64 NR = kNR<T>;
+  auto lo_of = [&](i64 p) { return p == 0 ? lo0 : i64(0); };
+  auto hi_of = [&](i64 p) { return p == npanels - 1 ? hi_last : NR; };
+  i64 p = 0;
+  while (p < npanels) {
+    if (lo_of(p) == 0 && hi_of(p) == NR) {
+      i64 q = p + 1;
+      while (q < npanels && q - p < rb.max_np && lo_of(q) == 0 && hi_of(q) == NR) ++q;
+      for (int b = 0; b < rb.count; ++b) {
+        const int mr = rb.mr[b];
+        const T* a = as.at(rb, b);
+        const i64 ars = as.rs(rb, b), acs = as.cs(rb, b);
+        T* cb = c + rb.off[b] * ldc;
+        // The next row block's C lines (from L2/L3/memory) load while this one computes.
+        if (b + 1 < rb.count) prefetch_c(c + rb.off[b + 1] * ldc + p * NR, rb.mr[b + 1], ldc,
+                                         (q - p) * NR * i64(sizeof(T)));
+        for (i64 s = p; s < q;) {
+          const int np = static_cast<int>(std::min<i64>(tk.max_panels[mr], q - s));
+          tk.tile(mr, np, kc, a, ars, acs, bpanels + s * bps, bps, cb + s * NR, ldc, load_c);
+          s += np;
+        }
+      }
+      p = q;
+    } else {
+      const i64 lo = lo_of(p), hi = hi_of(p);
+      for (int b = 0; b < rb.count; ++b) {
+        const int mr = rb.mr[b];
+        T* cb = c + rb.off[b] * ldc + p * NR;
+        for (int i = 0; i < mr; ++i) {
+          for (i64 j = 0; j < NR; ++j) {
+            tmp[i * NR + j] = (load_c && j >= lo && j < hi) ? cb[i * ldc + j] : T(0);
+          }
+        }
+        // Starting from the zeros in tmp is the same as starting from 0 in registers.
+        tk.tile(mr, 1, kc, as.at(rb, b), as.rs(rb, b), as.cs(rb, b), bpanels + p * bps, bps, tmp,
+                NR, true);
+        for (int i = 0; i < mr; ++i) {
+          for (i64 j = lo; j < hi; ++j) cb[i * ldc + j] = tmp[i * NR + j];
+        }
+      }
+      ++p;
+    }
+  }
+}
+
+}  // namespace
+
+template <typename T>
+Tiles<T> tiles_for(Isa isa) {
+  Tiles<T> tk{};
+  tk.tile = &detail::avx2::tile;
+  int (*max_panels)(int) = &detail::avx2::max_panels;
+#ifdef RNNKIT_HAVE_AVX512_KERNELS
+  if (isa == Isa::avx512) {
+    tk.tile = &detail::avx512::tile;
+    max_panels = &detail::avx512::max_panels;
+  }
+#endif
+  (void)isa;
+  for (int mr = 1; mr <= kMR; ++mr) tk.max_panels[mr] = max_panels(mr);
+  return tk;
+}
+
+// Micro-tile path (AVX2 or AVX-512 tiles) over rows [m0, m1) x columns [n0, n1) of C,
+// B unpacked.
+template <typename T>
+void blocked_region(const Tiles<T>& tk, i64 m0, i64 m1, i64 n0, i64 n1, i64 K,
+                    const AView<T>& A, const BView<T>& B, T* C, i64 ldc, bool accumulate) {
+  using Bk = Blocking<T>;
+  constexpr i64 NR = kNR<T>;
+  Scratch<T>& s = scratch<T>();
+  // Only as large as this product needs (the full blocks are 6 MiB of B, 144 KiB of A).
+  const i64 kc_max = std::min(Bk::KC, K);
+  T* bbuf = grow(s.b, kc_max * ((std::min(Bk::NC, n1 - n0) + NR - 1) / NR * NR));
+  T* abuf = grow(s.a, std::min(Bk::MC, m1 - m0) * kc_max);
+  for (i64 jc = n0; jc < n1; jc += Bk::NC) {
+    const i64 nc = std::min(Bk::NC, n1 - jc);
+    const i64 npanels = (nc + NR - 1) / NR;
+    for (i64 pc = 0; pc < K; pc += Bk::KC) {
+      const i64 kc = std::min(Bk::KC, K - pc);
+      pack_b(B, pc, kc, jc, nc, bbuf);
+      for (i64 ic = m0; ic < m1; ic += Bk::MC) {
+        const i64 mc = std::min(Bk::MC, m1 - ic);
+        const RowBlocks rb = split_rows(mc, tk.max_panels);
+        pack_a(A, ic, pc, kc, rb, abuf);
+        macro_tiles(tk, kc, ASource<T>{abuf, kc, 0, false}, rb, bbuf, kc * NR, npanels, 0,
+                    nc - (npanels - 1) * NR, C + ic * ldc + jc, ldc, accumulate || pc > 0, s.tmp);
+      }
+    }
+  }
+}
+
+// Micro-tile path over rows [m0, m1) x columns [n0, n1) of C, B prepacked (panel stride
+// K*NR).
+// When an MC block of A with all of K fits in half the L2 (the per-step case: few rows),
+// the micro-tiles read A where it is (packing it would cost ~1 cycle per element, a few
+// percent of a per-step product) and the loops run panel group, then k block, then row
+// block, so the group's C block (rows x 16..96 columns) stays in L1 over the whole
+// reduction. Otherwise A is packed and the usual k block, row block, panel order runs.
+template <typename T>
+void blocked_region_packed(const Tiles<T>& tk, i64 m0, i64 m1, i64 n0, i64 n1,
+                           const AView<T>& A, const PackedB<T>& Bp, T* C, i64 ldc,
+                           bool accumulate) {
+  using Bk = Blocking<T>;
+  constexpr i64 NR = kNR<T>;
+  const i64 K = Bp.k();
+  Scratch<T>& s = scratch<T>();
+  const i64 pend = (n1 + NR - 1) / NR;
+  const bool c_stationary = std::min(Bk::MC, m1 - m0) * K * i64(sizeof(T)) <= kAFullKBytes;
+  if (c_stationary) {
+    for (i64 ic = m0; ic < m1; ic += Bk::MC) {
+      const i64 mc = std::min(Bk::MC, m1 - ic);
+      const RowBlocks rb = split_rows(mc, tk.max_panels);
+      for (i64 pj = n0 / NR; pj < pend; pj += rb.max_np) {
+        const i64 npanels = std::min<i64>(rb.max_np, pend - pj);
+        const i64 lo0 = std::max<i64>(n0 - pj * NR, 0);
+        const i64 hi_last = std::min<i64>(n1 - (pj + npanels - 1) * NR, NR);
+        for (i64 pc = 0; pc < K; pc += Bk::KC) {
+          const i64 kc = std::min(Bk::KC, K - pc);
+          const ASource<T> as{A.p + ic * A.rs, A.rs, pc, true};
+          macro_tiles(tk, kc, as, rb, Bp.data() + pj * K * NR + pc * NR, K * NR, npanels, lo0,
+                      hi_last, C + ic * ldc + pj * NR, ldc, accumulate || pc > 0, s.tmp);
+        }
+      }
+    }
+    return;
+  }
+  T* abuf = grow(s.a, std::min(Bk::MC, m1 - m0) * std::min(Bk::KC, K));
+  for (i64 pj = n0 / NR; pj < pend; pj += Bk::NC / NR) {
+    const i64 npanels = std::min(Bk::NC / NR, pend - pj);
+    const i64 lo0 = std::max<i64>(n0 - pj * NR, 0);
+    const i64 hi_last = std::min<i64>(n1 - (pj + npanels - 1) * NR, NR);
+    for (i64 pc = 0; pc < K; pc += Bk::KC) {
+      const i64 kc = std::min(Bk::KC, K - pc);
+      for (i64 ic = m0; ic < m1; ic += Bk::MC) {
+        const i64 mc = std::min(Bk::MC, m1 - ic);
+        const RowBlocks rb = split_rows(mc, tk.max_panels);
+        pack_a(A, ic, pc, kc, rb, abuf);
+        macro_tiles(tk, kc, ASource<T>{abuf, kc, 0, false}, rb,
+                    Bp.data() + pj * K * NR + pc * NR, K * NR, npanels, lo0, hi_last,
+                    C + ic * ldc + pj * NR, ldc, accumulate || pc > 0, s.tmp);
+      }
+    }
+  }
+}
+
+#define RNNKIT_INSTANTIATE(T)                                                               \
+  template Tiles<T> tiles_for<T>(Isa);                                                      \
+  template void blocked_region<T>(const Tiles<T>&, i64, i64, i64, i64, i64, const AView<T>&, \
+                                  const BView<T>&, T*, i64, bool);                          \
+  template void blocked_region_packed<T>(const Tiles<T>&, i64, i64, i64, i64, const AView<T>&, \
+                                         const PackedB<T>&, T*, i64, bool);
+RNNKIT_INSTANTIATE(float)
+RNNKIT_INSTANTIATE(double)
+#undef RNNKIT_INSTANTIATE
+
+}  // namespace rnnkit::kernels::gemm_detail
+#endif  // RNNKIT_HAVE_AVX2_KERNELS
