@@ -181,8 +181,8 @@ template <typename T>
 py::dict bench_gemm(const std::string& kind, i64 M, i64 N, i64 K, int repeats) {
   if (M < 1 || N < 1 || K < 1) throw py::value_error("M, N, K must be >= 1");
   if (repeats < 1) throw py::value_error("repeats must be >= 1");
-  // The buffers' element counts, checked: an overflowed product sized them smaller than
-  // the loops index (M = K = 2**40 crashed).
+  // The buffers' element counts, checked: an overflowed product would size them smaller
+  // than the loops index.
   i64 mk = 0, nk = 0, mn = 0;
   if (__builtin_mul_overflow(M, K, &mk) || __builtin_mul_overflow(N, K, &nk) ||
       __builtin_mul_overflow(M, N, &mn)) {

@@ -44,8 +44,8 @@ void tile_impl(i64 kc, const typename O::T* a, i64 ars, i64 acs, const typename 
   constexpr int NR = 2 * L;
   // Each A value feeds NP panels. Kept in registers across them, the MR values, two B
   // vectors and 2*MR*NP accumulators need more than the 16 ymm registers for (3, 2), and
-  // GCC then spills an accumulator (a store and a reload on its FMA chain every k: the
-  // tile ran at half speed). Hiding from the optimiser that the A offset is the same for
+  // GCC then spills an accumulator (a store and a reload on its FMA chain every k, which
+  // lengthens the chain). Hiding from the optimiser that the A offset is the same for
   // every panel makes it broadcast the A values again per panel instead (loads are cheap
   // here; a longer FMA chain is not).
   constexpr bool kBroadcastPerPanel = NP > 1 && MR + 2 + 2 * MR * NP > 16;

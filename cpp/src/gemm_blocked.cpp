@@ -169,8 +169,8 @@ void blocked_region(const Tiles<T>& tk, i64 m0, i64 m1, i64 n0, i64 n1, i64 K,
 // Micro-tile path over rows [m0, m1) x columns [n0, n1) of C, B prepacked (panel stride
 // K*NR).
 // When an MC block of A with all of K fits in half the L2 (the per-step case: few rows),
-// the micro-tiles read A where it is (packing it would cost ~1 cycle per element, a few
-// percent of a per-step product) and the loops run panel group, then k block, then row
+// the micro-tiles read A where it is (packing it would be an extra pass over A that so
+// short a product need not pay) and the loops run panel group, then k block, then row
 // block, so the group's C block (rows x 16..96 columns) stays in L1 over the whole
 // reduction. Otherwise A is packed and the usual k block, row block, panel order runs.
 template <typename T>

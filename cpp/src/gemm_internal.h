@@ -55,10 +55,9 @@ T* grow(Buf<T>& buf, i64 n) {
   return buf.data();
 }
 
-// Cache blocking, tuned on Zen 3 (32 KiB L1d, 512 KiB L2 per core; measured by CPU time
-// with benchmarks/bench_kernels.py shapes): a KC x NR panel of B (32 KiB) is reused by
-// every row block of A while those stream from the MC x KC block of A (144 KiB float,
-// 288 KiB double) in L2. KC = 512 beat 256 and 384 by 5-10% on large products.
+// Cache blocking: a KC x NR panel of B (32 KiB, an L1d) is reused by every row block of A
+// while those stream from the MC x KC block of A (144 KiB float, 288 KiB double) in L2.
+// KC and MC are the sizes that timed fastest (docs/performance.md, "Cache blocking").
 template <typename T>
 struct Blocking;
 template <>
@@ -150,9 +149,8 @@ enum class Calls { one_off, prepacked };
 // Rows: each thread packs all of B, a row-by-row copy when op(B)'s rows are contiguous
 // (gemm_nn, gemm_tn), and only its own rows of A. Columns: each thread keeps its own
 // slice of B, which suits a transposed B (gemm_nt: its packing is a gather) and a
-// prepacked one. Measured on 2 threads (`_core._bench_gemm`, 7 interleaved rounds): the
-// backward's nn and tn products (dX, dW_ih, dW_hh at the benchmark sizes) ran 5-27%
-// faster split by rows, the forward's nt projections 3-13% faster split by columns.
+// prepacked one. Each entry point prefers the split that timed faster for it
+// (docs/performance.md, "Thread split of one-off products").
 enum class Split { rows, columns };
 
 // Runs region over rows [0, M) x columns [n_begin, n_end) of an M x N x K product, on

@@ -21,8 +21,8 @@ namespace {
 //   time loop), so the team is awake and a fork/join costs a few microseconds;
 // - the one-off entry points (gemm_nt/nn/tn): the team has usually gone to sleep since the
 //   last parallel region, and waking it costs tens of microseconds (more when another
-//   process holds the other core). Measured at T=100, B=1, H=128 on 2 cores: a 100x128x128
-//   product (1.6M multiply-adds) ran slower at 2 threads than at 1.
+//   process holds the other core), so a one-off product must be several times larger to
+//   gain from a second thread (docs/performance.md, "When a GEMM forks").
 constexpr i64 kMinParallelWorkPacked = i64(1) << 19;
 constexpr i64 kMinParallelWorkOneOff = i64(1) << 21;
 

@@ -28,8 +28,8 @@ namespace avx2 {
 inline int max_panels(int mr) { return mr >= 4 ? 1 : (mr == 3 ? 2 : (mr == 2 ? 3 : 6)); }
 }  // namespace avx2
 namespace avx512 {
-// Fewer than 6 panels for 1 or 2 rows: a B=1 step (1 x 512 x 128, reading B from L2) ran
-// 2-5% slower with 8 (`_core._bench_gemm`, interleaved, 1 thread), and 6 gained nothing.
+// At most 4 panels for 1 or 2 rows: such a tile waits on B's loads (from L2 at B = 1), and
+// wider tiles timed no faster (docs/performance.md, "AVX-512 tiles").
 inline int max_panels(int mr) { return mr >= 5 ? 4 : (mr >= 3 ? 6 : 4); }
 }  // namespace avx512
 

@@ -1,5 +1,5 @@
-// One OpenMP team for a whole time loop (DESIGN §4.6), shared by the three cells;
-// internal, not installed.
+// One OpenMP team for a whole time loop, shared by the three cells; internal, not
+// installed.
 //
 // Thread k of the team owns the hidden units [u0, u1) of its slice: per step it computes
 // only its units' gate columns of the recurrent GEMM (gemm_packed_cols gives each column
@@ -21,26 +21,23 @@
 namespace rnnkit::detail {
 
 // When a team pays. A step multiplies B rows by W_hh^T (H x gate columns) and reads all
-// of W_hh, whatever B. Two threads each compute and read half, and meet at a barrier.
-// Measured on 2 cores (LSTM, T = 200, input size 8): below 2^17 multiply-adds per step
-// (B = 2, H = 128) two threads only break even with one, at 2^18 (B = 4, H = 128) they
-// are 1.4-1.9x faster. At B = 1 the step's time is the read of W_hh from L2 (~3 us for
-// 256 KiB), which two threads halve from their own caches: measured at 2 threads (T =
-// 100, I = H, inference, 6-10 interleaved rounds) a team was 8-22% faster for the GRU
-// (192 KiB) and 15-20% for the LSTM (256 KiB) at H = 128 and the RNN at H = 256; no
-// faster for an LSTM at H = 96 (144 KiB), and 8-24% slower where neither bound is
-// reached (RNN B = 2 and 4, H = 128: 64 KiB, 2^15-2^16 multiply-adds; GRU B = 2, H = 96).
-// Below both bounds gemm_packed never forks either (its own threshold, gemm_threads.cpp, counts
-// at least 4 rows against 2^19), so a small cell's step never pays for a team.
+// of W_hh, whatever B. Two threads each compute and read half, and meet at a barrier,
+// which pays when the step has enough multiply-adds (kMinTeamWork) or, at small B, when
+// the step's time is the read of W_hh from L2, which two threads halve from their own
+// caches (kMinTeamWeightBytes). Below both bounds the barrier costs more than the split
+// saves. The bounds are the 2-thread break-even points (docs/performance.md, "Thread
+// team per time loop"). Below both bounds gemm_packed never forks either (its own
+// threshold, gemm_threads.cpp, counts at least 4 rows against 2^19), so a small cell's
+// step never pays for a team.
 constexpr std::int64_t kMinTeamWork = std::int64_t(1) << 17;         // multiply-adds
 constexpr std::int64_t kMinTeamWeightBytes = std::int64_t(192) << 10;  // bytes of W_hh
 
 // Threads for the time loop of a cell with B rows, `gate_cols` gate columns and H hidden
 // units (W_hh is gate_cols x H): 1 without OpenMP, with one thread requested, when
 // already inside a parallel region, or below both bounds above; otherwise one thread per
-// half of either bound reached (the 2-thread break-even, extrapolated: nothing beyond 2
-// cores was measured), never more than requested nor one per panel of units (a slice
-// narrower than a panel wastes the micro-tiles).
+// half of either bound reached (the 2-thread break-even, extrapolated to more threads),
+// never more than requested nor one per panel of units (a slice narrower than a panel
+// wastes the micro-tiles).
 template <typename T>
 int team_size(std::int64_t B, std::int64_t gate_cols, std::int64_t H) {
 #ifdef RNNKIT_HAVE_OPENMP

@@ -47,7 +47,7 @@ void gemm_tn(std::int64_t M, std::int64_t N, std::int64_t K, const T* A, std::in
 // Allocator giving 64-byte aligned storage (one cache line, one AVX-512 register), large
 // blocks from the memory pool (memory_pool.h: packed weights are made on every call).
 // Elements a vector adds are default-initialised, not zeroed: every buffer using it is
-// written before it is read (zeroing a packed W_hh cost as much as a quarter of packing it).
+// written before it is read, so zeroing would be a whole extra pass over each buffer.
 template <typename T>
 struct AlignedAllocator {
   using value_type = T;

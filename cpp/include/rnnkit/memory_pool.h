@@ -2,10 +2,10 @@
 //
 // Why: a training step of a mid-size LSTM (T=50, B=64, H=512) allocates about 100 MB (the
 // state kept for the backward, the backward's gate gradients). glibc serves blocks that
-// large with fresh pages from the kernel, and the page faults that fill them took 8% of
-// the step (perf, 1 thread); the next step paid them again. A freed block of at least
-// kMinPooledBytes goes back to this pool instead (when it fits under the limit) and the
-// next request it can serve takes it, already resident.
+// large with fresh pages from the kernel, and every step would page-fault them in again
+// (docs/performance.md, "Memory pool"). A freed block of at least kMinPooledBytes goes
+// back to this pool instead (when it fits under the limit) and the next request it can
+// serve takes it, already resident.
 //
 // Policy: a request takes the smallest cached block that holds it and is at most twice its
 // size (a much larger block would stay busy and make a later large request allocate
