@@ -5,35 +5,15 @@
 // the rest hold two B vectors and a broadcast A value). Every accumulator is one FMA
 // chain over k in increasing order, so an element's bits do not depend on which tile
 // shape (mr, np) computed it: the driver in gemm_blocked.cpp chooses shapes freely.
+// The vector operations are those of vector_math_avx2.h (vec::Ops<T>).
 #include <immintrin.h>
 
 #include "kernels_isa.h"
+#include "vector_math_avx2.h"
 
 namespace rnnkit::kernels::detail::avx2 {
 
 namespace {
-
-struct F32 {
-  using T = float;
-  using V = __m256;
-  static constexpr int L = 8;  // lanes per register; a panel is 2 registers wide
-  static V load(const float* p) { return _mm256_loadu_ps(p); }
-  static void store(float* p, V v) { _mm256_storeu_ps(p, v); }
-  static V bcast(const float* p) { return _mm256_broadcast_ss(p); }
-  static V fma(V a, V b, V c) { return _mm256_fmadd_ps(a, b, c); }
-  static V zero() { return _mm256_setzero_ps(); }
-};
-
-struct F64 {
-  using T = double;
-  using V = __m256d;
-  static constexpr int L = 4;
-  static V load(const double* p) { return _mm256_loadu_pd(p); }
-  static void store(double* p, V v) { _mm256_storeu_pd(p, v); }
-  static V bcast(const double* p) { return _mm256_broadcast_sd(p); }
-  static V fma(V a, V b, V c) { return _mm256_fmadd_pd(a, b, c); }
-  static V zero() { return _mm256_setzero_pd(); }
-};
 
 // a: MR x kc (element (i, k) at a[i*ars + k*acs]), b: NP panels (stride bps) of kc x NR,
 // c: MR x NP*NR (ldc).
@@ -97,9 +77,13 @@ void tile_impl(i64 kc, const typename O::T* a, i64 ars, i64 acs, const typename 
   }
 }
 
-template <class O>
-void dispatch(int mr, int np, i64 kc, const typename O::T* a, i64 ars, i64 acs,
-              const typename O::T* b, i64 bps, typename O::T* c, i64 ldc, bool load_c) {
+}  // namespace
+
+// One instance of tile_impl per (mr, np) that max_panels allows (kernels_isa.h).
+template <typename T>
+void tile(int mr, int np, i64 kc, const T* a, i64 ars, i64 acs, const T* b, i64 bps, T* c,
+          i64 ldc, bool load_c) {
+  using O = vec::Ops<T>;
   switch (mr * 8 + np) {
 #define RNNKIT_TILE(MR, NP) \
   case MR * 8 + NP:         \
@@ -123,23 +107,14 @@ void dispatch(int mr, int np, i64 kc, const typename O::T* a, i64 ars, i64 acs,
       return;  // unreachable: gemm_blocked.cpp only asks for the shapes above (max_panels)
   }
 }
-
-}  // namespace
-
-void tile(int mr, int np, i64 kc, const float* a, i64 ars, i64 acs, const float* b, i64 bps,
-          float* c, i64 ldc, bool load_c) {
-  dispatch<F32>(mr, np, kc, a, ars, acs, b, bps, c, ldc, load_c);
-}
-
-void tile(int mr, int np, i64 kc, const double* a, i64 ars, i64 acs, const double* b, i64 bps,
-          double* c, i64 ldc, bool load_c) {
-  dispatch<F64>(mr, np, kc, a, ars, acs, b, bps, c, ldc, load_c);
-}
+template void tile(int, int, i64, const float*, i64, i64, const float*, i64, float*, i64, bool);
+template void tile(int, int, i64, const double*, i64, i64, const double*, i64, double*, i64,
+                   bool);
 
 namespace {
 
 // In-register transposes: rows r[0..7] (8 floats each) -> columns; r[0..3] (4 doubles).
-inline void transpose8(__m256 r[8]) {
+inline void transpose(__m256 r[8]) {
   const __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
   const __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
   const __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
@@ -158,7 +133,7 @@ inline void transpose8(__m256 r[8]) {
   r[7] = _mm256_permute2f128_ps(u3, u7, 0x31);
 }
 
-inline void transpose4(__m256d r[4]) {
+inline void transpose(__m256d r[4]) {
   const __m256d t0 = _mm256_unpacklo_pd(r[0], r[1]), t1 = _mm256_unpackhi_pd(r[0], r[1]);
   const __m256d t2 = _mm256_unpacklo_pd(r[2], r[3]), t3 = _mm256_unpackhi_pd(r[2], r[3]);
   r[0] = _mm256_permute2f128_pd(t0, t2, 0x20);
@@ -169,37 +144,27 @@ inline void transpose4(__m256d r[4]) {
 
 }  // namespace
 
-void pack_nt_panel(i64 kc, const float* src, i64 lds, float* dst) {
-  constexpr int NR = 16;
+// Columns k..k+L-1 of the panel's rows at a time: two L x L blocks (rows 0..L-1 and
+// L..2L-1), each transposed in registers; the last kc % L columns one value at a time.
+template <typename T>
+void pack_nt_panel(i64 kc, const T* src, i64 lds, T* dst) {
+  using O = vec::Ops<T>;
+  constexpr int L = O::L, NR = 2 * L;
   i64 k = 0;
-  for (; k + 8 <= kc; k += 8) {
+  for (; k + L <= kc; k += L) {
     for (int half = 0; half < 2; ++half) {
-      __m256 r[8];
-      for (int j = 0; j < 8; ++j) r[j] = _mm256_loadu_ps(src + (half * 8 + j) * lds + k);
-      transpose8(r);
-      for (int kk = 0; kk < 8; ++kk) _mm256_storeu_ps(dst + (k + kk) * NR + half * 8, r[kk]);
+      typename O::V r[L];
+      for (int j = 0; j < L; ++j) r[j] = O::load(src + (half * L + j) * lds + k);
+      transpose(r);
+      for (int kk = 0; kk < L; ++kk) O::store(dst + (k + kk) * NR + half * L, r[kk]);
     }
   }
   for (; k < kc; ++k) {
     for (int j = 0; j < NR; ++j) dst[k * NR + j] = src[j * lds + k];
   }
 }
-
-void pack_nt_panel(i64 kc, const double* src, i64 lds, double* dst) {
-  constexpr int NR = 8;
-  i64 k = 0;
-  for (; k + 4 <= kc; k += 4) {
-    for (int half = 0; half < 2; ++half) {
-      __m256d r[4];
-      for (int j = 0; j < 4; ++j) r[j] = _mm256_loadu_pd(src + (half * 4 + j) * lds + k);
-      transpose4(r);
-      for (int kk = 0; kk < 4; ++kk) _mm256_storeu_pd(dst + (k + kk) * NR + half * 4, r[kk]);
-    }
-  }
-  for (; k < kc; ++k) {
-    for (int j = 0; j < NR; ++j) dst[k * NR + j] = src[j * lds + k];
-  }
-}
+template void pack_nt_panel(i64, const float*, i64, float*);
+template void pack_nt_panel(i64, const double*, i64, double*);
 
 void pack_a_rows(int mr, i64 kc, const float* src, i64 lds, float* dst) {
   i64 k = 0;
@@ -208,7 +173,7 @@ void pack_a_rows(int mr, i64 kc, const float* src, i64 lds, float* dst) {
     for (int i = 0; i < 8; ++i) {
       r[i] = i < mr ? _mm256_loadu_ps(src + i * lds + k) : _mm256_setzero_ps();
     }
-    transpose8(r);
+    transpose(r);
     // r[kk] holds column k+kk (mr values, then padding). Stores go in increasing order, so
     // the padding written past column k+kk is overwritten by the later columns; the last
     // columns of dst, where 8 values would run past its end, take only their mr values.

@@ -18,25 +18,24 @@ namespace rnnkit::kernels::detail::avx512 {
 
 namespace {
 
-struct F32 {
-  using T = float;
-  using V = __m512;
-  static V load(const float* p) { return _mm512_loadu_ps(p); }
-  static void store(float* p, V v) { _mm512_storeu_ps(p, v); }
-  static V bcast(const float* p) { return _mm512_set1_ps(*p); }
-  static V fma(V a, V b, V c) { return _mm512_fmadd_ps(a, b, c); }
-  static V zero() { return _mm512_setzero_ps(); }
-};
-
-struct F64 {
-  using T = double;
-  using V = __m512d;
-  static V load(const double* p) { return _mm512_loadu_pd(p); }
-  static void store(double* p, V v) { _mm512_storeu_pd(p, v); }
-  static V bcast(const double* p) { return _mm512_set1_pd(*p); }
-  static V fma(V a, V b, V c) { return _mm512_fmadd_pd(a, b, c); }
-  static V zero() { return _mm512_setzero_pd(); }
-};
+// One 512-bit register of T (Zmm<float>, Zmm<double>): the float and double intrinsics
+// differ only in their suffix (ps, pd).
+template <typename T>
+struct Zmm;
+#define RNNKIT_ZMM_OPS(TYPE, VEC, SUFFIX)                                    \
+  template <>                                                                \
+  struct Zmm<TYPE> {                                                         \
+    using T = TYPE;                                                          \
+    using V = VEC;                                                           \
+    static V load(const T* p) { return _mm512_loadu_##SUFFIX(p); }           \
+    static void store(T* p, V v) { _mm512_storeu_##SUFFIX(p, v); }           \
+    static V bcast(const T* p) { return _mm512_set1_##SUFFIX(*p); }          \
+    static V fma(V a, V b, V c) { return _mm512_fmadd_##SUFFIX(a, b, c); }   \
+    static V zero() { return _mm512_setzero_##SUFFIX(); }                    \
+  };
+RNNKIT_ZMM_OPS(float, __m512, ps)
+RNNKIT_ZMM_OPS(double, __m512d, pd)
+#undef RNNKIT_ZMM_OPS
 
 // a: MR x kc (element (i, k) at a[i*ars + k*acs]), b: NP panels (stride bps) of kc x NR,
 // c: MR x NP*NR (ldc), NR = one register of lanes.
@@ -74,9 +73,13 @@ void tile_impl(i64 kc, const typename O::T* a, i64 ars, i64 acs, const typename 
   }
 }
 
-template <class O>
-void dispatch(int mr, int np, i64 kc, const typename O::T* a, i64 ars, i64 acs,
-              const typename O::T* b, i64 bps, typename O::T* c, i64 ldc, bool load_c) {
+}  // namespace
+
+// One instance of tile_impl per (mr, np) that max_panels allows (kernels_isa.h).
+template <typename T>
+void tile(int mr, int np, i64 kc, const T* a, i64 ars, i64 acs, const T* b, i64 bps, T* c,
+          i64 ldc, bool load_c) {
+  using O = Zmm<T>;
   switch (mr * 16 + np) {
 #define RNNKIT_TILE(MR, NP) \
   case MR * 16 + NP:        \
@@ -96,17 +99,8 @@ void dispatch(int mr, int np, i64 kc, const typename O::T* a, i64 ars, i64 acs,
       return;  // unreachable: gemm_blocked.cpp only asks for the shapes above (max_panels)
   }
 }
-
-}  // namespace
-
-void tile(int mr, int np, i64 kc, const float* a, i64 ars, i64 acs, const float* b, i64 bps,
-          float* c, i64 ldc, bool load_c) {
-  dispatch<F32>(mr, np, kc, a, ars, acs, b, bps, c, ldc, load_c);
-}
-
-void tile(int mr, int np, i64 kc, const double* a, i64 ars, i64 acs, const double* b, i64 bps,
-          double* c, i64 ldc, bool load_c) {
-  dispatch<F64>(mr, np, kc, a, ars, acs, b, bps, c, ldc, load_c);
-}
+template void tile(int, int, i64, const float*, i64, i64, const float*, i64, float*, i64, bool);
+template void tile(int, int, i64, const double*, i64, i64, const double*, i64, double*, i64,
+                   bool);
 
 }  // namespace rnnkit::kernels::detail::avx512

@@ -124,11 +124,11 @@ void macro_tiles(const Tiles<T>& tk, i64 kc, const ASource<T>& as, const RowBloc
 template <typename T>
 Tiles<T> tiles_for(Isa isa) {
   Tiles<T> tk{};
-  tk.tile = &detail::avx2::tile;
+  tk.tile = &detail::avx2::tile<T>;
   int (*max_panels)(int) = &detail::avx2::max_panels;
 #ifdef RNNKIT_HAVE_AVX512_KERNELS
   if (isa == Isa::avx512) {
-    tk.tile = &detail::avx512::tile;
+    tk.tile = &detail::avx512::tile<T>;
     max_panels = &detail::avx512::max_panels;
   }
 #endif

@@ -3,9 +3,10 @@
 // Each ISA's kernels live in their own translation unit compiled with that ISA's flags
 // (gemm_avx2.cpp, activations_avx2.cpp: -mavx2 -mfma; gemm_avx512.cpp: -mavx512f too).
 // They are only called after the run-time check in isa.cpp. Those units include nothing
-// but this header, <cstdint> and the intrinsics header, so that no inline function or
-// template shared with the portable units is ever compiled with AVX2 or AVX-512
-// instructions (the linker could otherwise pick that copy for everyone).
+// but this header, <cstdint>, the intrinsics header and (the AVX2 units only)
+// vector_math_avx2.h, so that no inline function or template is shared between units
+// compiled with different flags (the linker keeps one copy for everyone, which could hold
+// instructions that the CPU of some caller lacks).
 #pragma once
 #include <cstdint>
 
@@ -33,17 +34,17 @@ namespace avx512 {
 inline int max_panels(int mr) { return mr >= 5 ? 4 : (mr >= 3 ? 6 : 4); }
 }  // namespace avx512
 
+// The functions below that take a T are defined for T = float and double.
 #ifdef RNNKIT_HAVE_AVX2_KERNELS
 namespace avx2 {
-void tile(int mr, int np, i64 kc, const float* a, i64 a_rs, i64 a_cs, const float* b,
-          i64 b_panel_stride, float* c, i64 ldc, bool load_c);
-void tile(int mr, int np, i64 kc, const double* a, i64 a_rs, i64 a_cs, const double* b,
-          i64 b_panel_stride, double* c, i64 ldc, bool load_c);
+template <typename T>
+void tile(int mr, int np, i64 kc, const T* a, i64 a_rs, i64 a_cs, const T* b,
+          i64 b_panel_stride, T* c, i64 ldc, bool load_c);
 
 // Transposing pack of one full B panel for gemm_nt: dst[k*nr + j] = src[j*lds + k] for
 // j < nr, k < kc. src: nr rows of B (row j at src + j*lds), read; dst: kc x nr, written.
-void pack_nt_panel(i64 kc, const float* src, i64 lds, float* dst);
-void pack_nt_panel(i64 kc, const double* src, i64 lds, double* dst);
+template <typename T>
+void pack_nt_panel(i64 kc, const T* src, i64 lds, T* dst);
 
 // Packing of mr rows of a row-major A for the micro-tiles: dst[k*mr + i] = src[i*lds + k]
 // for i < mr, k < kc (1 <= mr <= 8). src: mr rows, read; dst: kc x mr, written.
@@ -63,10 +64,9 @@ float fma_peak_loop(i64 iters, float seed);
 
 #ifdef RNNKIT_HAVE_AVX512_KERNELS
 namespace avx512 {
-void tile(int mr, int np, i64 kc, const float* a, i64 a_rs, i64 a_cs, const float* b,
-          i64 b_panel_stride, float* c, i64 ldc, bool load_c);
-void tile(int mr, int np, i64 kc, const double* a, i64 a_rs, i64 a_cs, const double* b,
-          i64 b_panel_stride, double* c, i64 ldc, bool load_c);
+template <typename T>
+void tile(int mr, int np, i64 kc, const T* a, i64 a_rs, i64 a_cs, const T* b,
+          i64 b_panel_stride, T* c, i64 ldc, bool load_c);
 }  // namespace avx512
 #endif
 

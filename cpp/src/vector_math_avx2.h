@@ -1,7 +1,8 @@
 // AVX2/FMA sigmoid and tanh of one register (sigmoid_v, tanh_v) and the vector operations
-// they are written in (F32, F64). Internal: included only by translation units compiled
-// with -mavx2 -mfma -ffp-contract=off (activations_avx2.cpp, lstm_cell_avx2.cpp), so
-// every user gets the same instructions, hence the same bits.
+// they and the AVX2 GEMM tiles are written in (F32, F64; Ops<T> picks one). Internal:
+// included only by translation units compiled with -mavx2 -mfma -ffp-contract=off
+// (activations_avx2.cpp, lstm_cell_avx2.cpp, gemm_avx2.cpp), so every user gets the same
+// instructions, hence the same bits.
 //
 // Both reduce to e^u for u = -|x| <= 0 (or u = -2|x|), which never overflows:
 //   n = round(u / ln2), r = u - n*ln2 (two FMAs, ln2 split in hi + lo), |r| <= ln2/2
@@ -23,27 +24,35 @@
 
 namespace rnnkit::kernels::detail::avx2::vec {
 
+// The operations whose float and double intrinsics differ only in their suffix (ps, pd).
+// fnma(a, b, c) = c - a*b; max(a, b) is b where a is NaN; le is false for NaN;
+// blend(a, b, mask) = mask ? b : a.
+#define RNNKIT_VEC_COMMON_OPS(T, SUFFIX)                                         \
+  static V set(T v) { return _mm256_set1_##SUFFIX(v); }                           \
+  static V zero() { return _mm256_setzero_##SUFFIX(); }                           \
+  static V load(const T* p) { return _mm256_loadu_##SUFFIX(p); }                  \
+  static void store(T* p, V v) { _mm256_storeu_##SUFFIX(p, v); }                  \
+  static V add(V a, V b) { return _mm256_add_##SUFFIX(a, b); }                    \
+  static V sub(V a, V b) { return _mm256_sub_##SUFFIX(a, b); }                    \
+  static V mul(V a, V b) { return _mm256_mul_##SUFFIX(a, b); }                    \
+  static V div(V a, V b) { return _mm256_div_##SUFFIX(a, b); }                    \
+  static V fma(V a, V b, V c) { return _mm256_fmadd_##SUFFIX(a, b, c); }          \
+  static V fnma(V a, V b, V c) { return _mm256_fnmadd_##SUFFIX(a, b, c); }        \
+  static V max(V a, V b) { return _mm256_max_##SUFFIX(a, b); }                    \
+  static V and_(V a, V b) { return _mm256_and_##SUFFIX(a, b); }                   \
+  static V or_(V a, V b) { return _mm256_or_##SUFFIX(a, b); }                     \
+  static V lt(V a, V b) { return _mm256_cmp_##SUFFIX(a, b, _CMP_LT_OQ); }         \
+  static V le(V a, V b) { return _mm256_cmp_##SUFFIX(a, b, _CMP_LE_OQ); }         \
+  static V isnan(V a) { return _mm256_cmp_##SUFFIX(a, a, _CMP_UNORD_Q); }         \
+  static V blend(V a, V b, V mask) { return _mm256_blendv_##SUFFIX(a, b, mask); }
+
 struct F32 {
   using T = float;
   using V = __m256;
   static constexpr int L = 8;
-  static V set(float v) { return _mm256_set1_ps(v); }
-  static V load(const float* p) { return _mm256_loadu_ps(p); }
-  static void store(float* p, V v) { _mm256_storeu_ps(p, v); }
-  static V add(V a, V b) { return _mm256_add_ps(a, b); }
-  static V sub(V a, V b) { return _mm256_sub_ps(a, b); }
-  static V mul(V a, V b) { return _mm256_mul_ps(a, b); }
-  static V div(V a, V b) { return _mm256_div_ps(a, b); }
-  static V fma(V a, V b, V c) { return _mm256_fmadd_ps(a, b, c); }
-  static V fnma(V a, V b, V c) { return _mm256_fnmadd_ps(a, b, c); }  // c - a*b
-  static V max(V a, V b) { return _mm256_max_ps(a, b); }              // b if a is NaN
-  static V and_(V a, V b) { return _mm256_and_ps(a, b); }
-  static V or_(V a, V b) { return _mm256_or_ps(a, b); }
-  static V lt(V a, V b) { return _mm256_cmp_ps(a, b, _CMP_LT_OQ); }
-  static V le(V a, V b) { return _mm256_cmp_ps(a, b, _CMP_LE_OQ); }  // false for NaN
+  RNNKIT_VEC_COMMON_OPS(float, ps)
+  static V bcast(const float* p) { return _mm256_broadcast_ss(p); }
   static bool all(V mask) { return _mm256_movemask_ps(mask) == 0xff; }
-  static V isnan(V a) { return _mm256_cmp_ps(a, a, _CMP_UNORD_Q); }
-  static V blend(V a, V b, V mask) { return _mm256_blendv_ps(a, b, mask); }  // mask ? b : a
   static V sign_mask() { return _mm256_castsi256_ps(_mm256_set1_epi32(INT32_MIN)); }
   static V abs_mask() { return _mm256_castsi256_ps(_mm256_set1_epi32(INT32_MAX)); }
   // 2^n for integral n with a normal result: n + 2^23 + 127 holds n + 127 in its low
@@ -72,23 +81,9 @@ struct F64 {
   using T = double;
   using V = __m256d;
   static constexpr int L = 4;
-  static V set(double v) { return _mm256_set1_pd(v); }
-  static V load(const double* p) { return _mm256_loadu_pd(p); }
-  static void store(double* p, V v) { _mm256_storeu_pd(p, v); }
-  static V add(V a, V b) { return _mm256_add_pd(a, b); }
-  static V sub(V a, V b) { return _mm256_sub_pd(a, b); }
-  static V mul(V a, V b) { return _mm256_mul_pd(a, b); }
-  static V div(V a, V b) { return _mm256_div_pd(a, b); }
-  static V fma(V a, V b, V c) { return _mm256_fmadd_pd(a, b, c); }
-  static V fnma(V a, V b, V c) { return _mm256_fnmadd_pd(a, b, c); }
-  static V max(V a, V b) { return _mm256_max_pd(a, b); }
-  static V and_(V a, V b) { return _mm256_and_pd(a, b); }
-  static V or_(V a, V b) { return _mm256_or_pd(a, b); }
-  static V lt(V a, V b) { return _mm256_cmp_pd(a, b, _CMP_LT_OQ); }
-  static V le(V a, V b) { return _mm256_cmp_pd(a, b, _CMP_LE_OQ); }
+  RNNKIT_VEC_COMMON_OPS(double, pd)
+  static V bcast(const double* p) { return _mm256_broadcast_sd(p); }
   static bool all(V mask) { return _mm256_movemask_pd(mask) == 0xf; }
-  static V isnan(V a) { return _mm256_cmp_pd(a, a, _CMP_UNORD_Q); }
-  static V blend(V a, V b, V mask) { return _mm256_blendv_pd(a, b, mask); }
   static V sign_mask() { return _mm256_castsi256_pd(_mm256_set1_epi64x(INT64_MIN)); }
   static V abs_mask() { return _mm256_castsi256_pd(_mm256_set1_epi64x(INT64_MAX)); }
   static V pow2(V n) {
@@ -111,6 +106,20 @@ struct F64 {
       1.0 / 720,       1.0 / 5040,       1.0 / 40320,       1.0 / 362880,
       1.0 / 3628800,   1.0 / 39916800,   1.0 / 479001600,   1.0 / 6227020800};
 };
+
+// The operations for element type T: F32 for float, F64 for double.
+template <typename T>
+struct OpsFor;
+template <>
+struct OpsFor<float> {
+  using type = F32;
+};
+template <>
+struct OpsFor<double> {
+  using type = F64;
+};
+template <typename T>
+using Ops = typename OpsFor<T>::type;
 
 // q(r) = sum_i poly[i] r^i by Estrin's scheme (pairs, then pairs of pairs): a shorter
 // dependency chain than Horner's rule, which keeps more vectors in flight.
@@ -205,3 +214,5 @@ inline typename O::V tanh_v(typename O::V x) {
 }
 
 }  // namespace rnnkit::kernels::detail::avx2::vec
+
+#undef RNNKIT_VEC_COMMON_OPS
