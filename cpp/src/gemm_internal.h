@@ -55,6 +55,8 @@ T* grow(Buf<T>& buf, i64 n) {
   return buf.data();
 }
 
+// ---- cache blocking (gemm_blocked.cpp, gemm_pack.cpp) ----
+
 // Cache blocking: a KC x NR panel of B (32 KiB, an L1d) is reused by every row block of A
 // while those stream from the MC x KC block of A (144 KiB float, 288 KiB double) in L2.
 // KC and MC are the sizes that timed fastest (docs/performance.md, "Cache blocking").
