@@ -1,3 +1,5 @@
+// The pool of large buffers kept for reuse between calls (see memory_pool.h for why and
+// the policy).
 #include "rnnkit/memory_pool.h"
 
 #include <algorithm>

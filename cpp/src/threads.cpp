@@ -1,3 +1,4 @@
+// The thread count shared by every parallel region of the core (see threads.h).
 #include "rnnkit/threads.h"
 
 #include <algorithm>
