@@ -1,7 +1,12 @@
 """The parameters of an L-layer, D-direction recurrent stack: PyTorch's names, shapes and
-order, and the names in the backends' layout (one tuple per layer and direction)."""
+order, the names in the backends' layout (one tuple per layer and direction), and the
+checks of the memory they need and of the gradient arrays a backward adds into."""
 
 from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
 
 from rnnkit._cells import BIAS_KINDS, WEIGHT_KINDS, parameter_name
 from rnnkit._validation import check_nbytes
@@ -71,3 +76,47 @@ def parameter_shapes(
             shapes[b_ih] = (G * H,)
             shapes[b_hh] = (G * H,)
     return shapes
+
+
+def check_grads(
+    grads: dict[str, Any], shapes: dict[str, tuple[int, ...]], dtype: np.dtype
+) -> tuple[np.ndarray, ...]:
+    """The gradient arrays in ``shapes``' order, each checked to still be a writeable
+    C-contiguous array of its parameter's shape and ``dtype`` (backward adds into them in
+    place, and users may replace entries of ``grads``)."""
+    for name, shape in shapes.items():
+        arr = grads.get(name)
+        ok = (
+            isinstance(arr, np.ndarray)
+            and arr.shape == shape
+            and arr.dtype == dtype
+            and arr.flags.c_contiguous
+            and arr.flags.writeable
+        )
+        if not ok:
+            what = (
+                f"shape {arr.shape}, dtype {arr.dtype}"
+                if isinstance(arr, np.ndarray)
+                else type(arr).__name__
+            )
+            raise ValueError(
+                f"grads[{name!r}] must be a writeable C-contiguous {shape} {dtype} "
+                f"array (backward adds into it in place), got {what}; "
+                f"set values with g[...] = ... or call zero_grad()"
+            )
+    return tuple(grads[name] for name in shapes)
+
+
+def check_grads_do_not_overlap(grads: dict[str, np.ndarray], names: Any) -> None:
+    """ValueError naming two entries of ``grads`` (among ``names``) that share memory: the
+    backward writes each while it reads the others."""
+    # Byte ranges sorted by start: contiguous arrays overlap iff neighbours do.
+    spans = sorted(
+        (grads[name].__array_interface__["data"][0], grads[name].nbytes, name) for name in names
+    )
+    for (start, size, name), (next_start, _, next_name) in zip(spans, spans[1:]):
+        if size > 0 and next_start < start + size:
+            raise ValueError(
+                f"grads[{name!r}] and grads[{next_name!r}] share memory; each must be its "
+                f"own array (backward adds into each in place)"
+            )

@@ -24,7 +24,13 @@ import numpy as np
 from rnnkit import _layout
 from rnnkit._cells import cell_kind
 from rnnkit._module import Module
-from rnnkit._parameters import check_parameter_memory, entry_names, parameter_shapes
+from rnnkit._parameters import (
+    check_grads,
+    check_grads_do_not_overlap,
+    check_parameter_memory,
+    entry_names,
+    parameter_shapes,
+)
 from rnnkit._validation import (
     as_float_array,
     check_bool,
@@ -227,59 +233,20 @@ class RecurrentBase(Module):
 
     def _grad_arrays(self) -> list[tuple[np.ndarray | None, ...]]:
         """The arrays of ``self.grads`` in the backends' layout (list of L*D tuples), for
-        the backend to add into.
-
-        Each must still be a writeable C-contiguous array of its parameter's shape and the
-        module's dtype, not shared with another gradient (the backward writes them while
-        it reads its inputs; the backend also refuses overlaps with those).
-        """
+        the backend to add into, each checked first (see ``check_grads``)."""
         g = self.grads
-        for name, shape in self._shapes.items():
-            arr = g.get(name)
-            ok = (
-                isinstance(arr, np.ndarray)
-                and arr.shape == shape
-                and arr.dtype == self._dtype
-                and arr.flags.c_contiguous
-                and arr.flags.writeable
-            )
-            if not ok:
-                what = (
-                    f"shape {arr.shape}, dtype {arr.dtype}"
-                    if isinstance(arr, np.ndarray)
-                    else type(arr).__name__
-                )
-                raise ValueError(
-                    f"grads[{name!r}] must be a writeable C-contiguous {shape} {self._dtype} "
-                    f"array (backward adds into it in place), got {what}; "
-                    f"set values with g[...] = ... or call zero_grad()"
-                )
+        arrays = check_grads(g, self._shapes, self._dtype)
         # Overlaps are looked for only when the arrays are not the ones checked last time
         # (an array's memory never moves): the check costs microseconds, which a step at
         # B = 1 would notice.
-        arrays = tuple(g[name] for name in self._shapes)
         checked = self._grads_checked
         if checked is None or any(a is not b for a, b in zip(arrays, checked)):
-            self._check_grads_do_not_overlap()
+            check_grads_do_not_overlap(g, self._shapes)
             self._grads_checked = arrays
         return [
             (g[w_ih], g[w_hh], g[b_ih] if b_ih else None, g[b_hh] if b_hh else None)
             for w_ih, w_hh, b_ih, b_hh in self._names
         ]
-
-    def _check_grads_do_not_overlap(self) -> None:
-        """ValueError naming two ``grads`` entries that share memory."""
-        g = self.grads
-        # Byte ranges sorted by start: contiguous arrays overlap iff neighbours do.
-        spans = sorted(
-            (g[name].__array_interface__["data"][0], g[name].nbytes, name) for name in self._shapes
-        )
-        for (start, size, name), (next_start, _, next_name) in zip(spans, spans[1:]):
-            if size > 0 and next_start < start + size:
-                raise ValueError(
-                    f"grads[{name!r}] and grads[{next_name!r}] share memory; each must be its "
-                    f"own array (backward adds into each in place)"
-                )
 
     def _dropout_masks(self, T: int, B: int) -> list[np.ndarray] | None:
         """L-1 inverted-dropout masks (T, B, D*H): 0 or 1/(1-p); None when not applied."""

@@ -47,8 +47,11 @@ class _Layer(Module):
     # The layers' wording of a load_state_dict value of the wrong shape.
     _SHAPE_MISMATCH_MESSAGE = "{cls}.load_state_dict: {name!r} has shape {got}, expected {expected}"
 
-    def __init__(self, dtype: Any) -> None:
+    def __init__(self, dtype: Any, **sizes: Any) -> None:
+        """``sizes``: the layer's sizes by name, each an int >= 1, kept as attributes."""
         super().__init__(check_dtype(dtype))
+        for name, value in sizes.items():
+            setattr(self, name, check_int_at_least(name, value, 1))
 
 
 class Embedding(_Layer):
@@ -59,6 +62,9 @@ class Embedding(_Layer):
     Threads and copies as ``rnnkit.LSTM``.
     """
 
+    num_embeddings: int
+    embedding_dim: int
+
     def __init__(
         self,
         num_embeddings: int,
@@ -67,9 +73,7 @@ class Embedding(_Layer):
         dtype: Any = "float32",
         seed: int | None = None,
     ) -> None:
-        super().__init__(dtype)
-        self.num_embeddings = check_int_at_least("num_embeddings", num_embeddings, 1)
-        self.embedding_dim = check_int_at_least("embedding_dim", embedding_dim, 1)
+        super().__init__(dtype, num_embeddings=num_embeddings, embedding_dim=embedding_dim)
         padding_idx = check_optional_int("padding_idx", padding_idx)
         if padding_idx is not None:
             if not -self.num_embeddings <= padding_idx < self.num_embeddings:
@@ -134,6 +138,9 @@ class Linear(_Layer):
     as ``rnnkit.LSTM``.
     """
 
+    in_features: int
+    out_features: int
+
     def __init__(
         self,
         in_features: int,
@@ -142,9 +149,7 @@ class Linear(_Layer):
         dtype: Any = "float32",
         seed: int | None = None,
     ) -> None:
-        super().__init__(dtype)
-        self.in_features = check_int_at_least("in_features", in_features, 1)
-        self.out_features = check_int_at_least("out_features", out_features, 1)
+        super().__init__(dtype, in_features=in_features, out_features=out_features)
         rng = np.random.default_rng(seed)
         bound = 1.0 / np.sqrt(self.in_features)
         shape = (self.out_features, self.in_features)
