@@ -1,10 +1,11 @@
 """Layers that sit around the recurrent modules: Embedding, Linear and softmax cross-entropy.
 
-They follow the same conventions as ``rnnkit.RNN``/``LSTM``/``GRU``: ``parameters()`` returns
-an ordered dict of the live NumPy arrays under PyTorch's names (``weight``, ``bias``),
-``grads`` holds the gradients under the same names and accumulates across ``backward``
-calls until ``zero_grad()``, ``forward`` (also ``__call__``) keeps what ``backward`` needs
-when the layer is in training mode, and ``backward`` consumes it.
+They share the base class of ``rnnkit.RNN``/``LSTM``/``GRU`` (``rnnkit._module.Module``) and
+so its conventions: ``parameters()`` returns an ordered dict of the live NumPy arrays under
+PyTorch's names (``weight``, ``bias``), ``grads`` holds the gradients under the same names
+and accumulates across ``backward`` calls until ``zero_grad()``, ``forward`` (also
+``__call__``) keeps what ``backward`` needs when the layer is in training mode, and
+``backward`` consumes it; copies and threads follow the same rules too.
 
 Shapes (``...`` is any number of leading dimensions, including none):
 

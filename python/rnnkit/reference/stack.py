@@ -211,7 +211,7 @@ def stack_forward(
     out = layer_in
     if not training:
         return out, h_n, c_n, None
-    reads_out = not cell_kind(mode).has_cell_state  # as the native RNN and GRU backward do
+    reads_out = mode != "lstm"  # as the native RNN and GRU backward do
     cache = _StackCache(
         mode,
         num_directions,
