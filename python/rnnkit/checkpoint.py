@@ -24,9 +24,11 @@ __all__ = ["save_checkpoint", "load_checkpoint", "save", "load"]
 _FORMAT = "rnnkit-checkpoint-1"
 # What reading a damaged or foreign file raises inside np.load and zipfile: a cut archive
 # (EOFError, BadZipFile), flipped bytes (BadZipFile: bad CRC; NotImplementedError: a
-# "compression method" or "zip version" byte hit; ValueError, SyntaxError, TokenError: a
-# .npy header hit), a file that is no archive at all (ValueError: "contains pickled data").
+# "compression method" or "zip version" byte hit; RuntimeError: the "encrypted" flag hit;
+# ValueError, SyntaxError, TokenError: a .npy header hit), a file that is no archive at all
+# (ValueError: "contains pickled data"). Found by flipping bits of saved checkpoints.
 _READ_ERRORS = (
+    RuntimeError,
     ValueError,
     OSError,
     EOFError,
