@@ -23,6 +23,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+from argtypes import ArgumentParser, check_writable, file_problem, float_in, int_at_least
 
 try:
     import rnnkit
@@ -177,27 +178,32 @@ class Progress:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = ArgumentParser(
         description=__doc__.split("\n\n")[0],
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
+    positive, count = int_at_least(1), int_at_least(0)
     p.add_argument(
         "--text", help="UTF-8 text file to train on; None: the bundled examples/data/coriolanus.txt"
     )
-    p.add_argument("--max-chars", type=int, default=0, help="use only this many (0: all)")
-    p.add_argument("--embed", type=int, default=32, help="embedding size")
-    p.add_argument("--hidden", type=int, default=64, help="LSTM hidden size")
-    p.add_argument("--layers", type=int, default=1, help="LSTM layers")
-    p.add_argument("--dropout", type=float, default=0.0, help="between LSTM layers")
-    p.add_argument("--epochs", type=int, default=10, help="passes over the text")
-    p.add_argument("--batch-size", type=int, default=16, help="parallel streams")
-    p.add_argument("--bptt", type=int, default=64, help="characters per truncated-BPTT chunk")
-    p.add_argument("--lr", type=float, default=1e-2, help="Adam learning rate")
-    p.add_argument("--clip", type=float, default=5.0, help="max gradient norm (0: none)")
+    p.add_argument("--max-chars", type=count, default=0, help="use only this many (0: all)")
+    p.add_argument("--embed", type=positive, default=32, help="embedding size")
+    p.add_argument("--hidden", type=positive, default=64, help="LSTM hidden size")
+    p.add_argument("--layers", type=positive, default=1, help="LSTM layers")
+    p.add_argument(
+        "--dropout", type=float_in(0, 1, low_ok=True), default=0.0, help="between LSTM layers"
+    )
+    p.add_argument("--epochs", type=count, default=10, help="passes over the text")
+    p.add_argument("--batch-size", type=positive, default=16, help="parallel streams")
+    p.add_argument("--bptt", type=positive, default=64, help="characters per truncated-BPTT chunk")
+    p.add_argument("--lr", type=float_in(0), default=1e-2, help="Adam learning rate")
+    p.add_argument(
+        "--clip", type=float_in(0, low_ok=True), default=5.0, help="max gradient norm (0: none)"
+    )
     p.add_argument("--backend", choices=["native", "numpy"], default="native", help=BACKEND_HELP)
-    p.add_argument("--seed", type=int, default=0, help="seed of the weights and the sample")
-    p.add_argument("--temperature", type=float, default=0.8, help="sampling temperature")
-    p.add_argument("--sample-len", type=int, default=300, help="characters to sample (0: none)")
+    p.add_argument("--seed", type=count, default=0, help="seed of the weights and the sample")
+    p.add_argument("--temperature", type=float_in(0), default=0.8, help="sampling temperature")
+    p.add_argument("--sample-len", type=count, default=300, help="characters to sample (0: none)")
     p.add_argument("--prime", default="MENENIUS:\n", help="text the sample starts from")
     p.add_argument("--score", nargs="+", metavar="SENTENCE", help="print P(sentence)")
     p.add_argument("--save", help="write a checkpoint (.npz) after training")
@@ -206,28 +212,80 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+SIZES = ("embed", "hidden", "layers")  # what a checkpoint's model must share with the arguments
+
+
+def check_inputs(parser: argparse.ArgumentParser, args: argparse.Namespace, chars: list) -> None:
+    """Before training: every text to sample from or score is in the character set, and a
+    checkpoint to load fits the arguments."""
+    known = set(chars)
+    if args.sample_len > 0:
+        if not args.prime:
+            parser.error("--prime: empty, the sample needs at least one character to start")
+        missing = sorted(set(args.prime) - known)
+        if missing:
+            parser.error(f"--prime uses characters that are not in the text: {missing}")
+    for sentence in args.score or []:
+        missing = sorted(set(sentence) - known)
+        if missing:
+            parser.error(f"--score {sentence!r}: characters not in the text: {missing}")
+        if len(sentence) + ("\n" in known) < 2:
+            parser.error(f"--score {sentence!r}: nothing to score")
+    if args.save:
+        check_writable(parser, "--save", args.save)
+    if args.load:
+        try:  # the extras only (no module named): sizes and characters, before any loading
+            extra = rnnkit.load_checkpoint(args.load, {}, strict=False)
+        except OSError as e:
+            parser.error(f"--load {args.load}: {file_problem(e)}")
+        except ValueError as e:  # not a checkpoint, or a damaged one: the message names it
+            parser.error(f"--load: {e}")
+        if "chars" not in extra:
+            parser.error(f"--load {args.load}: not written by this script (no character set)")
+        stored = {k: int(extra[k]) for k in SIZES if k in extra}
+        wrong = [k for k, v in stored.items() if v != getattr(args, k)]
+        if wrong:
+            saved = " ".join(f"--{k} {v}" for k, v in stored.items())
+            given = " ".join(f"--{k} {getattr(args, k)}" for k in wrong)
+            parser.error(f"--load {args.load}: its model has {saved}, not {given}")
+        if [str(c) for c in extra["chars"]] != chars:
+            parser.error(
+                f"--load {args.load}: trained on another character set ({len(extra['chars'])} "
+                f"characters; this text has {len(chars)}): pass the same --text and --max-chars"
+            )
+
+
 def main(argv: Sequence[str] | None = None) -> dict:
     """Train (unless --epochs 0), then sample and score; return losses and samples."""
-    args = build_parser().parse_args(argv)
-    if args.temperature <= 0:
-        raise SystemExit(f"--temperature must be > 0, got {args.temperature}")
+    parser = build_parser()
+    args = parser.parse_args(argv)
     start = time.perf_counter()
-    text = read_text(args.text or DEFAULT_TEXT)
+    path = args.text or DEFAULT_TEXT
+    try:
+        text = read_text(path)
+    except (OSError, UnicodeDecodeError) as e:
+        parser.error(f"--text {path}: {file_problem(e)}")
+    except ValueError as e:  # too short
+        parser.error(f"--text {e}")
     if args.max_chars:
         text = text[: args.max_chars]
     chars = sorted(set(text))
+    check_inputs(parser, args, chars)
     model = CharLM(len(chars), args)
     opt = optim.Adam(list(model.modules.values()), lr=args.lr)
     if args.load:
-        extra = rnnkit.load_checkpoint(args.load, model.modules, opt)
-        stored = [str(c) for c in extra["chars"]]
-        if stored != chars:
-            raise SystemExit(f"{args.load} was trained on a different character set")
+        try:
+            rnnkit.load_checkpoint(args.load, model.modules, opt)
+        except ValueError as e:  # a checkpoint from an older version of this script
+            parser.error(f"--load: {e}")
     stoi = {c: i for i, c in enumerate(chars)}
     ids = np.array([stoi[c] for c in text], dtype=np.int64)  # (N,)
     split = int(0.9 * len(ids))
-    train = streams(ids[:split], args.batch_size)  # (N_train / B, B)
-    valid = streams(ids[split:], max(1, min(args.batch_size, (len(ids) - split) // 2)))
+    try:
+        train = streams(ids[:split], args.batch_size)  # (N_train / B, B)
+        valid = streams(ids[split:], max(1, min(args.batch_size, (len(ids) - split) // 2)))
+    except ValueError as e:  # too short for the batch size
+        parser.error(str(e))
     loss_fn = nn.CrossEntropyLoss()
     print(
         f"{len(text)} characters ({len(chars)} distinct), {split} for training; LSTM "
@@ -264,7 +322,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
             flush=True,
         )
     if args.save:
-        extra = {"chars": np.array(chars)}
+        extra = {"chars": np.array(chars), **{k: np.array(getattr(args, k)) for k in SIZES}}
         rnnkit.save_checkpoint(args.save, model.modules, opt, extra=extra)
         print(f"saved {args.save}")
     elapsed = time.perf_counter() - start

@@ -26,6 +26,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+from argtypes import ArgumentParser, check_writable, float_in, int_at_least
 
 try:
     import rnnkit
@@ -151,39 +152,48 @@ def plot(ks: np.ndarray, curves: dict, path: str) -> bool:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = ArgumentParser(
         description=__doc__.split("\n\n")[0],
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
+    positive = int_at_least(1)
     g = p.add_argument_group("part 1: gradient vs distance")
-    g.add_argument("--length", type=int, default=100, help="sequence length T")
-    g.add_argument("--input-size", type=int, default=16, help="input features")
+    g.add_argument("--length", type=positive, default=100, help="sequence length T")
+    g.add_argument("--input-size", type=positive, default=16, help="input features")
     g.add_argument(
         "--plot", default="gradients.png", help="PNG written when matplotlib is installed"
     )
     g.add_argument("--no-plot", action="store_true", help="print the table only")
     g = p.add_argument_group("part 2: training an exploding RNN with and without clipping")
-    g.add_argument("--steps", type=int, default=200, help="SGD steps per run")
-    g.add_argument("--lr", type=float, default=0.5, help="SGD learning rate")
-    g.add_argument("--gain", type=float, default=4.0, help="factor applied to W_hh")
-    g.add_argument("--max-norm", type=float, default=1.0, help="clip_grad_norm's max_norm")
-    g.add_argument("--runs", type=int, default=3, help="seeds --seed, --seed+1, ... to train")
-    g.add_argument("--seq-len", type=int, default=50, help="sequence length of the task")
-    g.add_argument("--tokens", type=int, default=4, help="distinct input tokens")
-    p.add_argument("--hidden", type=int, default=64, help="hidden size (both parts)")
-    p.add_argument("--batch-size", type=int, default=32, help="sequences per batch")
+    g.add_argument("--steps", type=positive, default=200, help="SGD steps per run")
+    g.add_argument("--lr", type=float_in(0), default=0.5, help="SGD learning rate")
+    g.add_argument("--gain", type=float_in(0), default=4.0, help="factor applied to W_hh")
+    g.add_argument("--max-norm", type=float_in(0), default=1.0, help="clip_grad_norm's max_norm")
+    g.add_argument("--runs", type=positive, default=3, help="seeds --seed, --seed+1, ... to train")
+    g.add_argument(
+        "--seq-len",
+        type=int_at_least(3),
+        default=50,
+        help="sequence length of the task (the first two steps have no target)",
+    )
+    g.add_argument("--tokens", type=int_at_least(2), default=4, help="distinct input tokens")
+    p.add_argument("--hidden", type=positive, default=64, help="hidden size (both parts)")
+    p.add_argument("--batch-size", type=positive, default=32, help="sequences per batch")
     p.add_argument(
         "--backend",
         choices=["native", "numpy"],
         default="native",
         help="native: the C++ core; numpy: the NumPy reference",
     )
-    p.add_argument("--seed", type=int, default=0, help="seed of data and weights")
+    p.add_argument("--seed", type=int_at_least(0), default=0, help="seed of data and weights")
     return p
 
 
 def main(argv: Sequence[str] | None = None) -> dict:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not args.no_plot:
+        check_writable(parser, "--plot", args.plot)
     start = time.perf_counter()
 
     # ---- part 1
@@ -253,6 +263,15 @@ def main(argv: Sequence[str] | None = None) -> dict:
             cells.append(f"{max(r['loss'][1:]):6.2f} /{finals[-1]:6.3f} /{r['max_abs_w_hh']:7.2f}")
         summary[label] = float(np.mean(finals))
         print(f"{label:>12}: " + "   ".join(cells) + f"   mean final loss {summary[label]:.3f}")
+    # What clipping guarantees, whatever the rounding: no step applies a larger gradient.
+    applied = {
+        label: max(max(run[label]["norm_after"]) for run in runs)
+        for label in ("no clipping", "clipped")
+    }
+    print(
+        f"largest gradient norm applied in a step: {applied['no clipping']:.3g} without "
+        f"clipping, {applied['clipped']:.6f} with clip_grad_norm (at most {args.max_norm:g})"
+    )
     print(f"done in {time.perf_counter() - start:.1f} s")
     return {"curves": curves, "runs": runs, "summary": summary}
 

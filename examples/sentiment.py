@@ -24,6 +24,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+from argtypes import ArgumentParser, file_problem, float_in, int_at_least
 
 try:
     import rnnkit
@@ -86,7 +87,7 @@ def make_dataset(n: int, seed: int) -> list[tuple[str, int]]:
 def read_tsv(path: str) -> list[tuple[str, int]]:
     """Lines ``label<TAB>sentence`` with label 0 (negative) or 1 (positive)."""
     rows = []
-    for lineno, line in enumerate(Path(path).read_text().splitlines(), 1):
+    for lineno, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
         if not line.strip():
             continue
         label, _, text = line.partition("\t")
@@ -260,29 +261,34 @@ def fit(
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = ArgumentParser(
         description=__doc__.split("\n\n")[0],
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
+    positive = int_at_least(1)
     p.add_argument("--cell", choices=["rnn", "lstm", "gru"], default="lstm", help="recurrent cell")
     p.add_argument("--data", help="TSV file 'label<TAB>sentence' instead of generated data")
-    p.add_argument("--num-sentences", type=int, default=600, help="generated sentences")
-    p.add_argument("--test-fraction", type=float, default=0.2, help="held out for testing")
-    p.add_argument("--embed", type=int, default=32, help="embedding size")
-    p.add_argument("--hidden", type=int, default=64, help="hidden size")
-    p.add_argument("--layers", type=int, default=1, help="recurrent layers")
+    p.add_argument("--num-sentences", type=int_at_least(2), default=600, help="generated sentences")
+    p.add_argument("--test-fraction", type=float_in(0, 1), default=0.2, help="held out for testing")
+    p.add_argument("--embed", type=positive, default=32, help="embedding size")
+    p.add_argument("--hidden", type=positive, default=64, help="hidden size")
+    p.add_argument("--layers", type=positive, default=1, help="recurrent layers")
     p.add_argument("--bidirectional", action="store_true", help="read both directions")
-    p.add_argument("--epochs", type=int, default=15, help="passes over the training set")
-    p.add_argument("--batch-size", type=int, default=32, help="sentences per batch")
-    p.add_argument("--lr", type=float, default=5e-3, help="Adam learning rate")
-    p.add_argument("--clip", type=float, default=5.0, help="max gradient norm (0: no clipping)")
+    p.add_argument("--epochs", type=positive, default=15, help="passes over the training set")
+    p.add_argument("--batch-size", type=positive, default=32, help="sentences per batch")
+    p.add_argument("--lr", type=float_in(0), default=5e-3, help="Adam learning rate")
+    p.add_argument(
+        "--clip", type=float_in(0, low_ok=True), default=5.0, help="max gradient norm (0: none)"
+    )
     p.add_argument(
         "--backend",
         choices=["native", "numpy"],
         default="native",
         help="native: the C++ core; numpy: the NumPy reference",
     )
-    p.add_argument("--seed", type=int, default=0, help="seed of data split, weights and batches")
+    p.add_argument(
+        "--seed", type=int_at_least(0), default=0, help="seed of data split, weights and batches"
+    )
     p.add_argument("--predict", nargs="+", metavar="SENTENCE", help="classify these afterwards")
     p.add_argument(
         "--baseline", action="store_true", help="also train a bag-of-words model (no word order)"
@@ -293,12 +299,29 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> dict:
     """Train, print progress, return the history and final accuracies."""
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
     start = time.perf_counter()
-    data = read_tsv(args.data) if args.data else make_dataset(args.num_sentences, args.seed)
+    for text in args.predict or []:
+        if not tokenize(text):
+            parser.error(f"--predict {text!r}: no words to classify")
+    if args.data:
+        try:
+            data = read_tsv(args.data)
+        except (OSError, UnicodeDecodeError) as e:
+            parser.error(f"--data {args.data}: {file_problem(e)}")
+        except ValueError as e:  # a line that is not label<TAB>sentence; e names it
+            parser.error(f"--data {e}")
+    else:
+        data = make_dataset(args.num_sentences, args.seed)
+    n_test = max(1, int(round(args.test_fraction * len(data))))
+    if n_test >= len(data):
+        parser.error(
+            f"{len(data)} sentence(s) with --test-fraction {args.test_fraction:g} leave none "
+            "to train on: at least 2 sentences and a smaller fraction are needed"
+        )
     rng = np.random.default_rng(args.seed)
     order = rng.permutation(len(data))
-    n_test = max(1, int(round(args.test_fraction * len(data))))
     test = [data[i] for i in order[:n_test]]
     train = [data[i] for i in order[n_test:]]
     vocab = Vocab([t for t, _ in train])
@@ -310,7 +333,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
     model = Classifier(len(vocab), args)
     history = fit(model, vocab, train, test, args, log)
     elapsed = time.perf_counter() - start
-    final = history[-1] if history else {"train_acc": float("nan"), "test_acc": float("nan")}
+    final = history[-1]
     print(
         f"final: train acc {final['train_acc']:.3f}, held-out acc {final['test_acc']:.3f} "
         f"({args.cell}, {args.epochs} epochs, {elapsed:.1f} s)"

@@ -7,7 +7,7 @@ import json
 
 import numpy as np
 import pytest
-from rnnkit.bench import check, cli, configs, impls, memory, timing
+from rnnkit.bench import check, cli, configs, impls, memory, report, runner, timing
 from rnnkit.bench.configs import Config
 
 # The implementation timed as "rnnkit" in these tests (see test_default_backend_subprocess
@@ -126,6 +126,67 @@ def test_time_interleaved_alternates_and_caps(monkeypatch):
     assert [out[n]["repeats"] for n in "abc"] == [timing.MIN_REPEATS] * 3
 
 
+# --- ratios that are not results -------------------------------------------------------
+
+
+def _times(**samples_ms) -> dict:
+    """Synthetic timing summaries: name -> the given repeats (milliseconds)."""
+    return {name: timing.summarize([v / 1e3 for v in ms], 1) for name, ms in samples_ms.items()}
+
+
+def test_spread_is_slowest_over_fastest():
+    assert timing.spread([2.0]) == 1.0
+    assert timing.spread([3.0, 1.0, 2.0]) == 3.0
+    assert _times(a=[1.0, 1.5])["a"]["spread"] == 1.5
+
+
+@pytest.mark.parametrize(
+    "rnnkit_ms, torch_ms, unreliable",
+    [
+        ([1.0, 1.1, 0.9], [2.0, 2.2, 2.1], None),  # steady: a result
+        ([1.0, 2.0], [3.0, 3.0], None),  # exactly 2x is still within the limit
+        ([1.0, 2.1], [3.0, 3.0], "repeats spread 2.1x"),  # rnnkit spread
+        ([1.0, 1.0], [0.5, 0.6, 2.5], "repeats spread 5.0x"),  # torch spread
+    ],
+)
+def test_ratio_with_spread_repeats_is_marked_unreliable(rnnkit_ms, torch_ms, unreliable):
+    rec = runner._case_record(
+        "lstm", Config("c", 2, 3, 4, 5), "inference", 2, _times(rnnkit=rnnkit_ms, torch=torch_ms)
+    )
+    assert rec["ratio_unreliable"] == unreliable
+    cell = report._ratio_cell(rec)
+    ratio = f"{rec['ratio_torch_over_rnnkit']:.2f}"
+    if unreliable is None:
+        assert cell == ratio
+        assert report.unreliable_note({"cases": [rec]}) == []
+    else:
+        assert cell == f"({ratio}) unreliable: {unreliable}"
+        assert "not a result" in report.unreliable_note({"cases": [rec]})[1]
+    # the numpy reference's spread does not make torch/rnnkit unreliable
+    rec = runner._case_record(
+        "gru",
+        Config("c", 2, 3, 4, 5),
+        "training",
+        1,
+        _times(rnnkit=[1.0, 1.0], torch=[2.0, 2.0], numpy=[1.0, 9.0]),
+    )
+    assert rec["ratio_unreliable"] is None
+
+
+def test_thread_count_slower_than_one_thread_is_marked_unreliable():
+    def worker(threads, gflops):
+        rec = runner._case_record(
+            "rnn", Config("c", 2, 3, 4, 5), "inference", threads, _times(rnnkit=[1], torch=[2])
+        )
+        return {"threads": threads, "peak": {"gflops": gflops}, "cases": [rec]}
+
+    per_threads = [worker(1, 100.0), worker(2, 150.0), worker(4, 60.0)]
+    runner.mark_starved_thread_counts(per_threads)
+    assert [r["peak"]["starved"] for r in per_threads] == [False, False, True]
+    assert [r["cases"][0]["ratio_unreliable"] for r in per_threads[:2]] == [None, None]
+    assert "4 threads did not get 4 cores" in per_threads[2]["cases"][0]["ratio_unreliable"]
+
+
 # --- peak memory -----------------------------------------------------------------------
 
 
@@ -148,15 +209,7 @@ def test_memory_measure_in_subprocess(library):
 
 def _quick(tmp_path, *extra):
     out = tmp_path / "bench.json"
-    args = [
-        "--quick",
-        "--in-process",
-        "--no-memory",
-        "--json",
-        str(out),
-        "--png",
-        str(tmp_path / "b.png"),
-    ]
+    args = ["--quick", "--in-process", "--no-memory", "--json", str(out)]
     rc = cli.main([*args, "--rnnkit-backend", BACKEND, *extra])
     return rc, json.loads(out.read_text())
 
@@ -238,3 +291,62 @@ def test_default_backend_subprocess(tmp_path):
     assert {m["library"] for m in res["memory"]} == {"rnnkit"} | (
         {"torch"} if res["meta"]["torch"] else set()
     )
+
+
+def test_no_file_is_written_without_json(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    args = ["--quick", "--in-process", "--no-memory", "--cells", "rnn", "--configs", "tiny1"]
+    args += ["--threads", "1", "--modes", "inference", "--rnnkit-backend", BACKEND]
+    assert cli.main(args) == 0
+    assert list(tmp_path.iterdir()) == []
+    out = capsys.readouterr().out
+    assert "| rnn | 6 | 1 | 8 | 8 | inference | 1 |" in out and "written" not in out
+
+
+@pytest.mark.parametrize(
+    "argv, expected",
+    [
+        (
+            ["--cells", "foo"],
+            "--cells: got 'foo', expected a comma-separated subset of rnn,lstm,gru",
+        ),
+        (["--threads", "0"], "--threads: got '0', expected 'all' or an integer from 1 to "),
+        (["--threads", "99999"], "--threads: got '99999', expected 'all' or an integer"),
+        (["--configs", "nonsense"], "is neither a known name (b1, b32, b64, long, tiny1, tiny4)"),
+        (["--modes", "train"], "expected a comma-separated subset of inference,training"),
+        (["--repeats", "0"], "--repeats: must be >= 1, got 0"),
+        (["--seed", "-1"], "--seed: must be >= 0, got -1"),
+        (["--json"], "argument --json: expected one argument"),
+        (["--unknown"], "unrecognized arguments: --unknown"),
+    ],
+)
+def test_bad_arguments_are_one_line_errors(argv, expected, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(argv)
+    assert exit_info.value.code == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    (line,) = captured.err.splitlines()
+    assert line.startswith("python -m rnnkit.bench: error: ") and expected in line
+
+
+def test_json_path_that_is_a_folder_fails_before_the_run(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        cli.main(["--json", str(tmp_path)])
+    assert f"--json: {tmp_path} is a folder" in capsys.readouterr().err
+
+
+def test_bad_argument_as_a_user_sees_it():
+    """The command line itself: one line on stderr, exit status 2, no traceback."""
+    import subprocess
+    import sys
+
+    proc = subprocess.run(
+        [sys.executable, "-m", "rnnkit.bench", "--configs", "nonsense"],
+        capture_output=True,
+        text=True,
+        env=runner.subprocess_env(1),
+        timeout=60,
+    )
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert len(proc.stderr.splitlines()) == 1 and "Traceback" not in proc.stderr

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import importlib.util
 import math
+import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -12,6 +14,7 @@ import pytest
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 BACKEND = "native"
+sys.path.insert(0, str(EXAMPLES))  # argtypes.py, which the scripts import from beside them
 
 
 def load(name: str):
@@ -167,3 +170,63 @@ def test_gradients_vanish_explode_and_clipping_bounds_the_norm(gradients):
         assert plain["max_abs_w_hh"] > 2 * clipped["max_abs_w_hh"]
     assert result["summary"]["clipped"] < 0.7 * chance  # mean over the seeds
     assert result["summary"]["no clipping"] > chance
+
+
+# ---------------------------------------------------------------- bad arguments, as a user
+
+
+def run_script(name: str, *args: str) -> subprocess.CompletedProcess:
+    """``python examples/<name>.py ARGS`` in a fresh process, as a user runs it."""
+    import rnnkit
+
+    env = {**os.environ, "PYTHONPATH": str(Path(rnnkit.__file__).resolve().parents[1])}
+    cmd = [sys.executable, str(EXAMPLES / f"{name}.py"), *args]
+    return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=120)
+
+
+def assert_one_line_error(proc: subprocess.CompletedProcess, script: str, expected: str) -> None:
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr
+    (line,) = proc.stderr.splitlines()
+    assert line.startswith(f"{script}.py: error: ") and expected in line, line
+
+
+@pytest.mark.parametrize(
+    "script, args, expected",
+    [
+        ("char_lm", ["--score", "héllo ~ 7"], "--score 'héllo ~ 7': characters not in the text"),
+        ("char_lm", ["--prime", "é"], "--prime uses characters that are not in the text: ['é']"),
+        ("char_lm", ["--hidden", "-3"], "argument --hidden: expected an integer >= 1, got '-3'"),
+        ("char_lm", ["--text", "no-such-file.txt"], "--text no-such-file.txt: No such file"),
+        ("char_lm", ["--load", "no-such-file.npz"], "--load no-such-file.npz: No such file"),
+        ("char_lm", ["--temperature", "0"], "argument --temperature: expected a number > 0"),
+        ("char_lm", ["--batch-size", "100000"], "too short for --batch-size 100000"),
+        ("sentiment", ["--data", "no-such-file.tsv"], "--data no-such-file.tsv: No such file"),
+        ("sentiment", ["--test-fraction", "1"], "expected a number in (0, 1), got '1'"),
+        ("sentiment", ["--predict", "!!!"], "--predict '!!!': no words to classify"),
+        ("gradients", ["--tokens", "1"], "argument --tokens: expected an integer >= 2"),
+        ("gradients", ["--lr", "nan"], "argument --lr: expected a number > 0, got 'nan'"),
+    ],
+)
+def test_bad_argument_is_a_one_line_error(script, args, expected):
+    assert_one_line_error(run_script(script, *args), script, expected)
+
+
+def test_sentiment_bad_tsv_line_is_a_one_line_error(tmp_path):
+    bad = tmp_path / "bad.tsv"
+    bad.write_text("1\tgood film\npositive\tthe movie was good\n")
+    proc = run_script("sentiment", "--data", str(bad))
+    assert_one_line_error(proc, "sentiment", "bad.tsv:2: expected 'label<TAB>sentence'")
+
+
+def test_char_lm_checkpoint_that_does_not_fit_is_a_one_line_error(char_lm, tmp_path, capsys):
+    ckpt = tmp_path / "lm.npz"
+    small = ["--max-chars", "3000", "--epochs", "0", "--sample-len", "0", "--quiet"]
+    char_lm.main([*small, "--save", str(ckpt)])  # an untrained model is enough
+    proc = run_script("char_lm", *small, "--load", str(ckpt), "--hidden", "128")
+    assert_one_line_error(proc, "char_lm", "its model has --embed 32 --hidden 64 --layers 1, not")
+    proc = run_script("char_lm", "--epochs", "0", "--sample-len", "0", "--load", str(ckpt))
+    assert_one_line_error(proc, "char_lm", "trained on another character set")
+    ckpt.write_bytes(ckpt.read_bytes()[:1000])  # cut short
+    proc = run_script("char_lm", *small, "--load", str(ckpt))
+    assert_one_line_error(proc, "char_lm", f"{ckpt} is not a readable rnnkit checkpoint")

@@ -3,16 +3,22 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
 from rnnkit.bench import configs, report, runner
 
-DEFAULT_JSON = Path("benchmarks/results/bench.json")
+
+class _OneLineErrors(argparse.ArgumentParser):
+    """argparse whose errors are one line (the usage is what --help prints)."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (--help lists the options)\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = _OneLineErrors(
         prog="python -m rnnkit.bench",
         description="Time rnnkit (native) against torch and the NumPy reference, "
         "after checking that their results agree.",
@@ -44,10 +50,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--quick", action="store_true", help="tiny configs and 2 repeats (smoke run)")
     p.add_argument(
-        "--json", type=Path, default=DEFAULT_JSON, help=f"JSON output (default {DEFAULT_JSON})"
+        "--json",
+        type=Path,
+        help="write every measurement (per-repeat times included) to this JSON file "
+        "(default: no file)",
     )
     p.add_argument(
-        "--png", type=Path, help="PNG chart of torch/rnnkit (default: the JSON path with .png)"
+        "--png", type=Path, help="write a chart of torch/rnnkit to this PNG file (matplotlib)"
     )
     p.add_argument("--no-torch", action="store_true", help="do not time torch")
     p.add_argument(
@@ -76,6 +85,8 @@ def options_from_args(args: argparse.Namespace) -> runner.Options:
         raise ValueError(f"--repeats: must be >= 1, got {repeats}")
     if not args.budget > 0:
         raise ValueError(f"--budget: must be > 0 seconds, got {args.budget}")
+    if args.seed < 0:
+        raise ValueError(f"--seed: must be >= 0, got {args.seed}")
     numpy_repeats = args.numpy_repeats if args.numpy_repeats is not None else min(3, repeats)
     if numpy_repeats < 1:
         raise ValueError(f"--numpy-repeats: must be >= 1, got {numpy_repeats}")
@@ -100,23 +111,45 @@ def options_from_args(args: argparse.Namespace) -> runner.Options:
     )
 
 
+def check_output_path(option: str, path: Path | None) -> None:
+    """Fail now, not after the run, when ``path`` cannot be written: its folder is created
+    if missing, the path itself must not be a folder."""
+    if path is None:
+        return
+    if path.is_dir():
+        raise ValueError(f"{option}: {path} is a folder, expected a file name")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise ValueError(f"{option}: cannot create the folder of {path}: {e.strerror}") from e
+    if not os.access(path.parent, os.W_OK):
+        raise ValueError(f"{option}: the folder of {path} is not writable")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark; returns 0 when every case was checked and timed, else 1."""
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
         opts = options_from_args(args)
+        check_output_path("--json", args.json)
+        check_output_path("--png", args.png)
+        if args.png is not None and not report.have_matplotlib():
+            raise ValueError("--png needs matplotlib (pip install matplotlib)")
     except ValueError as e:
         parser.error(str(e))
-    result = runner.run(opts)
+    try:
+        result = runner.run(opts)
+    except KeyboardInterrupt:
+        print("interrupted: nothing written", file=sys.stderr)
+        return 130
     print(report.format_report(result))
-    report.write_json(result, args.json)
-    print(f"JSON written to {args.json}")
-    png = args.png if args.png is not None else args.json.with_suffix(".png")
-    if report.write_png(result, png):
-        print(f"PNG chart written to {png}")
-    else:
-        print("matplotlib is not installed: no PNG chart (pip install matplotlib to get one)")
+    if args.json is not None:
+        report.write_json(result, args.json)
+        print(f"JSON written to {args.json}")
+    if args.png is not None:
+        report.write_png(result, args.png)
+        print(f"PNG chart written to {args.png}")
     failed = [c for c in result["cases"] if c["status"] != "ok"]
     if failed:
         print(f"{len(failed)} case(s) not timed: see the table", file=sys.stderr)

@@ -15,6 +15,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
+from rnnkit._core import MAX_THREADS
+
 CELLS: tuple[str, ...] = ("rnn", "lstm", "gru")
 MODES: tuple[str, ...] = ("inference", "training")
 GATES: dict[str, int] = {"rnn": 1, "lstm": 4, "gru": 3}
@@ -88,7 +90,9 @@ def parse_names(text: str | None, allowed: tuple[str, ...], option: str) -> list
     names = [s.strip().lower() for s in text.split(",") if s.strip()]
     bad = [n for n in names if n not in allowed]
     if bad or not names:
-        raise ValueError(f"{option}: got {text!r}, expected a comma-separated subset of {allowed}")
+        raise ValueError(
+            f"{option}: got {text!r}, expected a comma-separated subset of {','.join(allowed)}"
+        )
     return list(dict.fromkeys(names))
 
 
@@ -105,10 +109,12 @@ def parse_threads(text: str | None) -> list[int]:
     for item in (s.strip().lower() for s in (text or "1,all").split(",") if s.strip()):
         if item == "all":
             counts.append(available_cores())
-        elif item.isdigit() and int(item) >= 1:
+        elif item.isdigit() and 1 <= int(item) <= MAX_THREADS:
             counts.append(int(item))
         else:
-            raise ValueError(f"--threads: got {item!r}, expected a positive integer or 'all'")
+            raise ValueError(
+                f"--threads: got {item!r}, expected 'all' or an integer from 1 to {MAX_THREADS}"
+            )
     if not counts:
         raise ValueError(f"--threads: no thread count in {text!r}")
     return list(dict.fromkeys(counts))

@@ -13,7 +13,7 @@ Each implementation owns one module, one input ``x`` (T, B, I) and one fixed ``g
 from __future__ import annotations
 
 import importlib.util
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import os
 import platform
 import sys
 
@@ -46,6 +47,14 @@ def numpy_blas() -> str:
         return f"{blas.get('name', '?')} {blas.get('version', '')}".strip()
     except (TypeError, KeyError, ValueError):
         return "unknown"
+
+
+def load_average() -> float | None:
+    """The 1-minute load average: runnable processes, ours included (None where unknown)."""
+    try:
+        return float(os.getloadavg()[0])
+    except (AttributeError, OSError):  # no getloadavg on this platform
+        return None
 
 
 def describe() -> dict:

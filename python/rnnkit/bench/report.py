@@ -7,6 +7,8 @@ import json
 import math
 from pathlib import Path
 
+from rnnkit.bench import timing
+
 MIB = 1024.0 * 1024.0
 
 
@@ -22,6 +24,26 @@ def _memory_index(result: dict) -> dict:
         (m["cell"], m["config"]["name"], m["library"]): m.get("peak_step_bytes")
         for m in result["memory"]
     }
+
+
+# A 1-minute load average of at least this before the run means that, on average, another
+# process was running: it takes cores from the timed calls.
+BUSY_LOAD: float = 1.0
+
+
+def _load_lines(meta: dict) -> list[str]:
+    load = meta.get("load_average") or {}
+    before, after = load.get("before"), load.get("after")
+    if before is None:
+        return []
+    text = f"1-minute load average {before:.1f} before the run, {_fmt(after, '.1f')} after"
+    if before < BUSY_LOAD:
+        return [f"- machine load: {text}"]
+    return [
+        f"- WARNING, busy machine: {text}, on {meta['cores']} cores; other processes took "
+        "cores from the timed calls, so the times (most of all at more than one thread) are "
+        "not those of an idle machine"
+    ]
 
 
 def header_lines(result: dict) -> list[str]:
@@ -40,11 +62,14 @@ def header_lines(result: dict) -> list[str]:
             f"- practical peak at {p['threads']} thread(s): numpy float32 matmul {p['n']}^3 "
             f"= {p['gflops']:.1f} GFLOP/s, the better of the run's start and end (BLAS threads: "
             f"{'unknown' if blas_threads is None else blas_threads})"
+            + (" UNRELIABLE: slower than at fewer threads" if p.get("starved") else "")
         )
+    lines += _load_lines(meta)
     lines.append(f"- FLOPs: {meta['flop_formula']}")
     lines.append(f"- check before timing: {meta['check']}")
     lines.append(
-        "- times: median of interleaved repeats after warm-up (min and IQR in the JSON); at "
+        "- times: median of interleaved repeats after warm-up (min, IQR and every repeat in "
+        "the JSON that --json writes); at "
         "more than one thread a pause between implementations lets the previous one's thread "
         "pool stop spinning"
     )
@@ -55,6 +80,27 @@ def header_lines(result: dict) -> list[str]:
             "precision a few hundred KiB)"
         )
     return lines
+
+
+def _ratio_cell(case: dict) -> str:
+    """torch/rnnkit, or the same in parentheses with the reason it is not a result."""
+    text = _fmt(case["ratio_torch_over_rnnkit"], ".2f")
+    if case.get("ratio_unreliable"):
+        return f"({text}) unreliable: {case['ratio_unreliable']}"
+    return text
+
+
+def unreliable_note(result: dict) -> list[str]:
+    """The footnote explaining 'unreliable' (nothing when no row is marked)."""
+    if not any(c.get("ratio_unreliable") for c in result["cases"]):
+        return []
+    return [
+        "",
+        "unreliable: the machine changed during that row's measurement, so its torch/rnnkit "
+        f"is not a result. 'repeats spread': rnnkit's or torch's slowest repeat took more "
+        f"than {timing.UNRELIABLE_SPREAD:g}x its fastest. 'did not get cores': NumPy's matmul "
+        "ran slower at that thread count than at fewer threads. Rerun on an idle machine.",
+    ]
 
 
 def table_lines(result: dict) -> list[str]:
@@ -96,7 +142,7 @@ def table_lines(result: dict) -> list[str]:
                 _fmt(ms["rnnkit"], ".3f"),
                 _fmt(ms["torch"], ".3f"),
                 _fmt(ms["numpy"], ".3f"),
-                _fmt(c["ratio_torch_over_rnnkit"], ".2f"),
+                _ratio_cell(c),
                 _fmt(c["gflops"]["rnnkit"], ".3g"),
                 _fmt(100.0 * c["peak_fraction"], ".1f"),
                 _fmt(
@@ -111,7 +157,8 @@ def table_lines(result: dict) -> list[str]:
 
 
 def format_report(result: dict) -> str:
-    return "\n".join(header_lines(result) + [""] + table_lines(result)) + "\n"
+    lines = header_lines(result) + [""] + table_lines(result) + unreliable_note(result)
+    return "\n".join(lines) + "\n"
 
 
 def _finite(obj):
@@ -130,9 +177,13 @@ def write_json(result: dict, path: Path) -> None:
     path.write_text(json.dumps(_finite(result), indent=1, allow_nan=False) + "\n")
 
 
+def have_matplotlib() -> bool:
+    return importlib.util.find_spec("matplotlib") is not None
+
+
 def write_png(result: dict, path: Path) -> bool:
     """A bar chart of torch/rnnkit per case; False (and nothing written) without matplotlib."""
-    if importlib.util.find_spec("matplotlib") is None:
+    if not have_matplotlib():
         return False
     import matplotlib
 
@@ -150,13 +201,18 @@ def write_png(result: dict, path: Path) -> bool:
     ratios = [c["ratio_torch_over_rnnkit"] for c in ok]
     fig, ax = plt.subplots(figsize=(min(16.0, max(6.0, 0.22 * len(ok) + 2.0)), 5.0))
     colors = ["tab:blue" if c["mode"] == "inference" else "tab:orange" for c in ok]
-    ax.bar(range(len(ok)), ratios, color=colors)
+    bars = ax.bar(range(len(ok)), ratios, color=colors)
+    for bar, c in zip(bars, ok):
+        if c.get("ratio_unreliable"):  # see unreliable_note
+            bar.set_alpha(0.35)
+            bar.set_hatch("xx")
     ax.set_yscale("log")  # ratios: 2x faster and 2x slower are the same distance from 1
     ax.yaxis.set_major_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
     ax.axhline(1.0, color="black", linewidth=0.8)
     handles = [
         Patch(color="tab:blue", label="inference"),
         Patch(color="tab:orange", label="training"),
+        Patch(facecolor="white", edgecolor="gray", hatch="xx", label="unreliable"),
     ]
     ax.legend(handles=handles, fontsize=8)
     ax.set_xticks(range(len(ok)))

@@ -95,6 +95,11 @@ def _case_record(cell, config, mode, threads, times) -> dict:
     gain on it: torch/rnnkit <= 1 / torch_peak_fraction at 100% of the matmul."""
     flops = configs.case_flops(cell, config, mode)
     med = {name: t["median_s"] for name, t in times.items()}
+    unreliable = None  # why torch/rnnkit is not a result, if it is not
+    if "torch" in times:
+        widest = max(times[name]["spread"] for name in ("rnnkit", "torch"))
+        if widest > timing.UNRELIABLE_SPREAD:
+            unreliable = f"repeats spread {widest:.1f}x"
     gflops = {name: flops / s / 1e9 for name, s in med.items()}
     return {
         "cell": cell,
@@ -107,10 +112,41 @@ def _case_record(cell, config, mode, threads, times) -> dict:
         "times": times,
         "gflops": gflops,
         "ratio_torch_over_rnnkit": med["torch"] / med["rnnkit"] if "torch" in med else None,
+        "ratio_unreliable": unreliable,
         "ratio_numpy_over_rnnkit": med["numpy"] / med["rnnkit"] if "numpy" in med else None,
         "peak_fraction": None,
         "torch_peak_fraction": None,
     }
+
+
+def _ratio_note(rec: dict) -> str:
+    """The progress line's torch/rnnkit, marked when it cannot be trusted."""
+    ratio = rec["ratio_torch_over_rnnkit"]
+    if ratio is None:
+        return ""
+    if rec["ratio_unreliable"]:
+        return f"  torch/rnnkit {ratio:5.2f}x UNRELIABLE ({rec['ratio_unreliable']})"
+    return f"  torch/rnnkit {ratio:5.2f}x"
+
+
+def mark_starved_thread_counts(per_threads: list) -> None:
+    """On an idle machine NumPy's matmul is no slower at more threads; where it was slower
+    than at the fewest threads, those threads did not get a core each (other processes had
+    them), and every torch/rnnkit at that count is marked unreliable. In place."""
+    fewest = min(per_threads, key=lambda r: r["threads"])
+    for r in per_threads:
+        starved = (
+            r["threads"] > fewest["threads"] and r["peak"]["gflops"] < fewest["peak"]["gflops"]
+        )
+        r["peak"]["starved"] = starved
+        if not starved:
+            continue
+        for c in r["cases"]:
+            if c["status"] == "ok" and c["ratio_torch_over_rnnkit"] is not None:
+                c["ratio_unreliable"] = (
+                    f"{r['threads']} threads did not get {r['threads']} cores: the matmul ran "
+                    f"slower than at {fewest['threads']}"
+                )
 
 
 def _failed_record(cell, config, mode, threads, status, message) -> dict:
@@ -157,11 +193,10 @@ def _run_cell_config(spec: dict, cell: str, config, threads: int) -> list:
         rec = _case_record(cell, config, mode, threads, times)
         rec["check"] = result.as_dict()
         records.append(rec)
-        ratio = rec["ratio_torch_over_rnnkit"]
         _log(
             f"  {cell:4s} {config.label():28s} {mode:9s} threads={threads}: rnnkit "
             f"{times['rnnkit']['median_s'] * 1e3:9.3f} ms  {rec['gflops']['rnnkit']:7.1f} GFLOP/s"
-            + (f"  torch/rnnkit {ratio:5.2f}x" if ratio is not None else "")
+            + _ratio_note(rec)
         )
     return records
 
@@ -232,6 +267,17 @@ def _run_worker_subprocess(spec: dict, threads: int) -> dict:
         return json.loads(out_path.read_text())
 
 
+def _memory_note(res: dict) -> str:
+    """One measurement of memory.measure as the progress line shows it."""
+    if res.get("peak_step_bytes") is None:
+        return f"not measured ({res.get('error')})"
+    mib = 1024.0 * 1024.0
+    return (
+        f"a training step adds {res['peak_step_bytes'] / mib:.2f} MiB at its peak "
+        f"(resident before it: {res['rss_before_bytes'] / mib:.1f} MiB)"
+    )
+
+
 def _memory_records(opts: Options) -> list:
     threads = max(opts.threads)
     libraries = ["rnnkit"] + (["torch"] if opts.torch else [])
@@ -249,7 +295,7 @@ def _memory_records(opts: Options) -> list:
                         **res,
                     }
                 )
-                _log(f"  memory {lib:6s} {cell:4s} {config.label()}: {res}")
+                _log(f"  memory {lib:6s} {cell:4s} {config.label()}: {_memory_note(res)}")
     return records
 
 
@@ -277,12 +323,14 @@ def run(opts: Options) -> dict:
         opts.torch = False
     spec = asdict(opts)
     spec["configs"] = [c.as_dict() for c in opts.configs]
+    load_before = machine.load_average()
     per_threads = []
     for n in opts.threads:
         if opts.in_process:
             per_threads.append(run_thread_count(spec, n))
         else:
             per_threads.append(_run_worker_subprocess(spec, n))
+    mark_starved_thread_counts(per_threads)
     want_memory = opts.memory and "training" in opts.modes
     meta = machine.describe()
     meta.update(
@@ -293,6 +341,7 @@ def run(opts: Options) -> dict:
             "flop_formula": configs.FLOP_FORMULA,
             "memory_method": (memory.__doc__ or "").strip().split("\n\n")[1].replace("\n", " "),
             "check": f"max|x - ref| / max|ref| <= {opts.rtol:g} against the NumPy reference",
+            "load_average": {"before": load_before, "after": machine.load_average()},
         }
     )
     return {

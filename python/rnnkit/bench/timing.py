@@ -17,17 +17,21 @@ from __future__ import annotations
 
 import math
 import time
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 
 MAX_NUMBER: int = 1000
 MIN_REPEATS: int = 3
 LONG_CALL_S: float = 1.0
+# Repeats of one implementation whose slowest is more than this many times its fastest
+# measured a machine that changed under them (other processes, frequency, thread pools
+# waiting for a core): a ratio built from them is reported as unreliable, not as a fact.
+UNRELIABLE_SPREAD: float = 2.0
 
 
 def summarize(samples: list[float], number: int) -> dict:
-    """Median, min, quartiles and IQR (seconds per call) of the samples."""
+    """Median, min, quartiles and IQR (seconds per call) of the samples, and their spread."""
     arr = np.asarray(samples, dtype=np.float64)
     q1, med, q3 = (float(v) for v in np.percentile(arr, [25, 50, 75]))
     return {
@@ -38,8 +42,17 @@ def summarize(samples: list[float], number: int) -> dict:
         "iqr_s": q3 - q1,
         "repeats": int(arr.size),
         "number": number,
+        "spread": spread(samples),
         "samples_s": [float(v) for v in arr],
     }
+
+
+def spread(samples: list[float]) -> float:
+    """Slowest over fastest of an implementation's repeats (1.0 for a single repeat)."""
+    if not samples:
+        raise ValueError("spread: no samples")
+    fastest = min(samples)
+    return max(samples) / fastest if fastest > 0 else math.inf
 
 
 def _settle(seconds: float) -> None:
