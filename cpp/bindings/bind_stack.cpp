@@ -13,6 +13,7 @@
 #include <utility>
 #include <vector>
 
+#include "rnnkit/cell_kinds.h"
 #include "rnnkit/stack.h"
 
 namespace py = pybind11;
@@ -22,27 +23,16 @@ namespace {
 using i64 = std::int64_t;
 using rnnkit::Mode;
 
-const std::pair<const char*, Mode> kModes[] = {
-    {"rnn_tanh", Mode::rnn_tanh}, {"rnn_relu", Mode::rnn_relu},
-    {"lstm", Mode::lstm},         {"gru", Mode::gru},
-    {"gru_reset_before", Mode::gru_reset_before},
-};
-
 Mode parse_mode(const std::string& fn, const std::string& name) {
+  if (const rnnkit::CellKind* kind = rnnkit::find_cell_kind(name)) return kind->mode;
   std::string valid;
-  for (const auto& [mode_name, mode] : kModes) {
-    if (name == mode_name) return mode;
-    valid += std::string(valid.empty() ? "" : ", ") + "'" + mode_name + "'";
+  for (const rnnkit::CellKind& kind : rnnkit::kCellKinds) {
+    valid += std::string(valid.empty() ? "" : ", ") + "'" + kind.name + "'";
   }
   throw py::value_error(fn + ": mode must be one of " + valid + ", got '" + name + "'");
 }
 
-std::string mode_name(Mode mode) {
-  for (const auto& [name, m] : kModes) {
-    if (m == mode) return name;
-  }
-  return "?";
-}
+std::string mode_name(Mode mode) { return rnnkit::cell_kind(mode).name; }
 
 std::string type_name(py::handle obj) {
   return py::str(py::type::handle_of(obj).attr("__name__")).cast<std::string>();
@@ -154,7 +144,7 @@ py::tuple forward_impl(Mode mode, const py::array& x, py::handle h0_obj, py::han
                           std::to_string(D) + ", got " + std::to_string(n_entries));
   }
   s.L = n_entries / D;
-  const i64 G = rnnkit::gate_count(mode);
+  const i64 G = rnnkit::cell_kind(mode).gates;
   std::vector<std::vector<py::object>> cells;
   for (i64 i = 0; i < n_entries; ++i) {
     const std::string name = fn + "weights[" + std::to_string(i) + "]";
@@ -200,7 +190,7 @@ py::tuple forward_impl(Mode mode, const py::array& x, py::handle h0_obj, py::han
   const T* h0 = args.get<T>(as_array(h0_obj, fn + "h0"), fn + "h0", {LD, s.B, H},
                             "(L*D, B, H)");
   const T* c0 = nullptr;
-  if (mode == Mode::lstm) {
+  if (rnnkit::cell_kind(mode).has_cell_state) {
     if (c0_obj.is_none()) throw py::value_error(fn + "c0 is required for mode 'lstm'");
     c0 = args.get<T>(as_array(c0_obj, fn + "c0"), fn + "c0", {LD, s.B, H}, "(L*D, B, H)");
   } else if (!c0_obj.is_none()) {
@@ -237,7 +227,7 @@ py::tuple forward_impl(Mode mode, const py::array& x, py::handle h0_obj, py::han
   auto h_n = new_array<T>({LD, s.B, H});
   py::object c_n = py::none();
   T* c_n_data = nullptr;
-  if (mode == Mode::lstm) {
+  if (rnnkit::cell_kind(mode).has_cell_state) {
     auto c = new_array<T>({LD, s.B, H});
     c_n_data = c.mutable_data();
     c_n = std::move(c);
@@ -335,7 +325,7 @@ py::tuple backward_impl(const PyStackCache& pc, const rnnkit::StackCache<T>& cac
                         py::handle grads_obj) {
   const std::string fn = "stack_backward: ";
   const rnnkit::StackDims& s = cache.dims;
-  const i64 G = rnnkit::gate_count(cache.mode);
+  const i64 G = rnnkit::cell_kind(cache.mode).gates;
   const i64 H = s.H, GH = G * H, DH = s.D * H, LD = s.L * s.D;
   Checked args;
   const T* dout = args.get<T>(as_array(dout_obj, fn + "dout"), fn + "dout", {s.T, s.B, DH},
@@ -343,7 +333,7 @@ py::tuple backward_impl(const PyStackCache& pc, const rnnkit::StackCache<T>& cac
   const T* dh_n = args.get<T>(as_array(dh_n_obj, fn + "dh_n"), fn + "dh_n", {LD, s.B, H},
                               "(L*D, B, H)");
   const T* dc_n = nullptr;
-  if (cache.mode == Mode::lstm) {
+  if (rnnkit::cell_kind(cache.mode).has_cell_state) {
     if (dc_n_obj.is_none()) throw py::value_error(fn + "dc_n is required for mode 'lstm'");
     dc_n = args.get<T>(as_array(dc_n_obj, fn + "dc_n"), fn + "dc_n", {LD, s.B, H},
                        "(L*D, B, H)");
@@ -379,7 +369,7 @@ py::tuple backward_impl(const PyStackCache& pc, const rnnkit::StackCache<T>& cac
   auto dh0 = new_array<T>({LD, s.B, H});
   py::object dc0 = py::none();
   T* dc0_data = nullptr;
-  if (cache.mode == Mode::lstm) {
+  if (rnnkit::cell_kind(cache.mode).has_cell_state) {
     auto c = new_array<T>({LD, s.B, H});
     dc0_data = c.mutable_data();
     dc0 = std::move(c);
@@ -455,9 +445,49 @@ py::tuple stack_backward(const std::string& mode_str, py::handle cache_obj, py::
                 : backward_impl<double>(pc, *pc.f64, dout, dh_n, dc_n, grads);
 }
 
+// The facts of the table of cell kinds (cell_kinds.h), for Python and the tests.
+py::dict cell_kinds() {
+  py::dict kinds;
+  for (const rnnkit::CellKind& kind : rnnkit::kCellKinds) {
+    py::list gate_names, saved_state;
+    for (int q = 0; q < kind.gates; ++q) gate_names.append(kind.gate_names[q]);
+    const std::pair<bool, const char*> kept[] = {{kind.keeps_h_prev, "h_prev"},
+                                                 {kind.keeps_c_prev, "c_prev"},
+                                                 {kind.keeps_tanh_c, "tanh_c"},
+                                                 {kind.keeps_reset_h, "reset_h"}};
+    for (const auto& [keeps, name] : kept) {
+      if (keeps) saved_state.append(name);
+    }
+    py::dict facts;
+    facts["gates"] = kind.gates;
+    facts["gate_names"] = gate_names;
+    facts["has_cell_state"] = kind.has_cell_state;
+    facts["saved_state"] = saved_state;
+    facts["backward_reads_out"] = kind.backward_reads_out;
+    facts["gates_are_h"] = kind.gates_are_h;
+    kinds[kind.name] = facts;
+  }
+  return kinds;
+}
+
 }  // namespace
 
 void bind_stack(py::module_& m) {
+  m.def("cell_kinds", &cell_kinds,
+        "The cell kinds (modes) of the core and their facts: {name: {'gates': G,\n"
+        "'gate_names': [...] (PyTorch's order), 'has_cell_state': bool (the LSTM's c),\n"
+        "'saved_state': [...] ((T, B, H) buffers a training forward keeps besides its\n"
+        "gates), 'backward_reads_out': bool, 'gates_are_h': bool}}, in the core's order.");
+  m.def(
+      "parameter_kinds",
+      [] {
+        py::list kinds;
+        for (const char* kind : rnnkit::kParameterKinds) kinds.append(kind);
+        return kinds;
+      },
+      "The kinds of a cell's parameters in PyTorch's order: weight_ih, weight_hh,\n"
+      "bias_ih, bias_hh (parameter j of layer k is kinds[j] + '_l{k}', '_reverse' for\n"
+      "the reverse direction).");
   py::class_<PyStackCache>(m, "StackCache",
                            "What a training stack_forward keeps for stack_backward (opaque).")
       .def_property_readonly("mode", [](const PyStackCache& c) { return mode_name(c.mode()); })
