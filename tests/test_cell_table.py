@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
-
 import rnnkit
+import torch
 from rnnkit import _core, _native
 from rnnkit.reference import MODES, gate_count
 
@@ -15,16 +14,16 @@ KINDS = _core.cell_kinds()
 # kind -> (a torch module of that kind, or None where torch has none; an rnnkit module)
 TORCH_AND_RNNKIT = {
     "rnn_tanh": (
-        lambda I, H, **kw: torch.nn.RNN(I, H, nonlinearity="tanh", **kw),
-        lambda I, H, **kw: rnnkit.RNN(I, H, nonlinearity="tanh", **kw),
+        lambda n_in, H, **kw: torch.nn.RNN(n_in, H, nonlinearity="tanh", **kw),
+        lambda n_in, H, **kw: rnnkit.RNN(n_in, H, nonlinearity="tanh", **kw),
     ),
     "rnn_relu": (
-        lambda I, H, **kw: torch.nn.RNN(I, H, nonlinearity="relu", **kw),
-        lambda I, H, **kw: rnnkit.RNN(I, H, nonlinearity="relu", **kw),
+        lambda n_in, H, **kw: torch.nn.RNN(n_in, H, nonlinearity="relu", **kw),
+        lambda n_in, H, **kw: rnnkit.RNN(n_in, H, nonlinearity="relu", **kw),
     ),
     "lstm": (torch.nn.LSTM, rnnkit.LSTM),
-    "gru": (torch.nn.GRU, lambda I, H, **kw: rnnkit.GRU(I, H, reset_after=True, **kw)),
-    "gru_reset_before": (None, lambda I, H, **kw: rnnkit.GRU(I, H, reset_after=False, **kw)),
+    "gru": (torch.nn.GRU, lambda n_in, H, **kw: rnnkit.GRU(n_in, H, reset_after=True, **kw)),
+    "gru_reset_before": (None, lambda n_in, H, **kw: rnnkit.GRU(n_in, H, reset_after=False, **kw)),
 }
 
 
@@ -42,7 +41,7 @@ def test_kinds_are_the_modes_in_order():
 @pytest.mark.parametrize("mode", list(TORCH_AND_RNNKIT))
 @pytest.mark.parametrize("bidirectional", [False, True])
 def test_parameter_names_and_shapes_match_torch(mode, bidirectional):
-    I, H, L = 3, 5, 2
+    n_in, H, L = 3, 5, 2
     G = KINDS[mode]["gates"]
     kinds = _core.parameter_kinds()
     assert kinds == ["weight_ih", "weight_hh", "bias_ih", "bias_hh"]
@@ -51,16 +50,16 @@ def test_parameter_names_and_shapes_match_torch(mode, bidirectional):
     expected = {}
     for k in range(L):
         for suffix in suffixes:
-            in_k = I if k == 0 else D * H
+            in_k = n_in if k == 0 else D * H
             shapes = [(G * H, in_k), (G * H, H), (G * H,), (G * H,)]
             for kind, shape in zip(kinds, shapes):
                 expected[f"{kind}_l{k}{suffix}"] = shape
     make_torch, make_rnnkit = TORCH_AND_RNNKIT[mode]
-    ours = make_rnnkit(I, H, num_layers=L, bidirectional=bidirectional, seed=0)
+    ours = make_rnnkit(n_in, H, num_layers=L, bidirectional=bidirectional, seed=0)
     assert {n: p.shape for n, p in ours.parameters().items()} == expected
     assert list(ours.parameters()) == list(expected)
     if make_torch is not None:
-        theirs = make_torch(I, H, num_layers=L, bidirectional=bidirectional)
+        theirs = make_torch(n_in, H, num_layers=L, bidirectional=bidirectional)
         assert {n: tuple(p.shape) for n, p in theirs.named_parameters()} == expected
         assert [n for n, _ in theirs.named_parameters()] == list(expected)
 
@@ -82,13 +81,13 @@ def test_cache_holds_what_the_table_says(mode):
     gates (unless they are h_t, then kept in out), the saved states, and h0 instead of
     h_prev where the backward reads h_{t-1} from out."""
     facts = KINDS[mode]
-    T, B, I, H = 4, 3, 2, 5
+    T, B, n_in, H = 4, 3, 2, 5
     G = facts["gates"]
     rng = np.random.default_rng(0)
-    w = (rng.standard_normal((G * H, I)), rng.standard_normal((G * H, H)), None, None)
+    w = (rng.standard_normal((G * H, n_in)), rng.standard_normal((G * H, H)), None, None)
     h0 = np.zeros((1, B, H))
     c0 = h0 if facts["has_cell_state"] else None
-    x = rng.standard_normal((T, B, I))
+    x = rng.standard_normal((T, B, n_in))
     out, _, _, cache = _native.stack_forward(
         mode, x, h0, c0, [w], None, None, True, num_directions=1
     )
