@@ -29,14 +29,14 @@ struct StackDims {
 
 // What a training forward keeps for the backward. It holds copies of the lengths and
 // dropout masks, so later changes to those caller arrays do not change the backward. It
-// does NOT copy the layer-0 input x, the weights nor, for the RNN and GRU modes, the
-// returned output out (where the last layer's backward reads its h_t, RNN, or h_{t-1},
-// GRU: CellKind::backward_reads_out): it keeps pointers to the caller's arrays, which the caller keeps alive and
-// unchanged until the last backward (as PyTorch's autograd does with saved tensors: an
-// optimiser step belongs after the backward), and their checksums (checksum.h);
-// stack_backward recomputes them first and throws std::runtime_error if any array was
-// modified in place. The LSTM backward does not read out: its cache does not reference it
-// (out is nullptr).
+// does NOT copy the layer-0 input x, the weights nor, where the kind's backward reads it
+// (CellKind::backward_reads_out: the RNN's last layer its h_t, the GRU's its h_{t-1}),
+// the returned output out: it keeps pointers to the caller's arrays, which the caller
+// keeps alive and unchanged until the last backward (as PyTorch's autograd does with
+// saved tensors: an optimiser step belongs after the backward), and their checksums
+// (checksum.h); stack_backward recomputes them first and throws std::runtime_error if any
+// array was modified in place. Where the backward does not read out (the LSTM), the cache
+// does not reference it (out is nullptr).
 // Filled by stack_forward, read (never changed) by stack_backward, so one cache may be
 // used by several backward calls, even concurrently.
 template <typename T>
@@ -48,7 +48,7 @@ struct StackCache {
   std::vector<std::int64_t> lengths;  // (B,) when has_lengths
   const T* x = nullptr;               // (T, B, I) the caller's x, read by reference
   const T* out = nullptr;             // (T, B, D*H) the caller's out, read by reference
-                                      // (RNN, GRU modes; nullptr for LSTM)
+                                      // where the backward reads it, else nullptr
   std::uint64_t x_checksum = 0;       // buffer_checksum of x after the forward
   std::uint64_t out_checksum = 0;     // buffer_checksum of out after the forward
   std::vector<CellWeights<T>> weights;  // (L*D,) the caller's weights, read by reference
