@@ -53,16 +53,8 @@ struct GruForward {
     }
     kernels::gemm_packed_cols<T>(B, 2 * H + u0, 2 * H + u1, hp, H, w_hh_p, hw, G, false);
     const T* b_hh = a.w.b_hh;
-    T* out_t = a.out + t * B * d.ldo;
-    for (i64 b = 0; b < B; ++b) {
-      T* y = out_t + b * d.ldo + u0;
-      const T* hpb = hp + b * H + u0;
-      T* hnb = hn + b * H + u0;
-      if (!step_active(a.lengths, b, t)) {
-        detail::gru_hold(w, hnb, y, hpb);
-        continue;
-      }
-      T* act = g_t + b * G + u0;  // pre-activations, then [r, z, n] (blocks H apart)
+    // act: pre-activations, then [r, z, n] (blocks H apart).
+    detail::gru_finish_rows(a.out, a.lengths, d, s, t, g_t, hp, hn, [&](i64 b, T* act) {
       // h W_hn^T, then + b_hn in place (the backward recomputes it)
       T* ghn = hw + b * G + 2 * H + u0;
       if (bias != nullptr) {
@@ -75,8 +67,7 @@ struct GruForward {
         act[2 * H + j] += act[j] * ghn[j];
       }
       kernels::tanh(w, act + 2 * H, act + 2 * H);
-      detail::gru_blend(w, hnb, y, act + H, act + 2 * H, hpb);
-    }
+    });
   }
 };
 

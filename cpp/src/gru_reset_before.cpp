@@ -73,21 +73,11 @@ struct GruResetBeforeForward {
     }
     barrier();  // r * h is complete
     kernels::gemm_packed_cols<T>(B, u0, u1, rh, H, w_n_p, hw + 2 * H, G, false);
-    T* out_t = a.out + t * B * d.ldo;
-    for (i64 b = 0; b < B; ++b) {
-      T* y = out_t + b * d.ldo + u0;
-      const T* hpb = hp + b * H + u0;
-      T* hnb = hn + b * H + u0;
-      if (!step_active(a.lengths, b, t)) {
-        detail::gru_hold(w, hnb, y, hpb);
-        continue;
-      }
-      T* act = g_t + b * G + u0;
+    detail::gru_finish_rows(a.out, a.lengths, d, s, t, g_t, hp, hn, [&](i64 b, T* act) {
       const T* r = hw + b * G + u0;
       for (i64 j = 0; j < w; ++j) act[2 * H + j] += r[2 * H + j];
       kernels::tanh(w, act + 2 * H, act + 2 * H);
-      detail::gru_blend(w, hnb, y, act + H, act + 2 * H, hpb);
-    }
+    });
   }
 };
 
