@@ -1,4 +1,4 @@
-// Pieces shared by the three cells (rnn.cpp, lstm.cpp, gru.cpp); internal, not installed.
+// Pieces shared by the cells and their time loops (cell_loop.h); internal, not installed.
 //
 // Threads: only loops whose iterations write disjoint outputs run in parallel (column
 // blocks of a bias sum), each element computed exactly as on one thread, so results never
@@ -121,7 +121,7 @@ inline void add_to(i64 n, T* __restrict x, const T* __restrict b) {
 // sums (cols,) written (accumulate = false) or added to (accumulate = true): the sum over
 // r = 0..rows-1, in that order, of a[r*lda + j]. Parallel over blocks of columns, so each
 // sum has one fixed order. Blocks are wide (1 KiB of floats per row) so that each visit of
-// a row reads a long contiguous run: with narrow blocks the rows, lda apart, were short
+// a row reads a long contiguous run: narrow blocks would make the rows, lda apart, short
 // runs sharing a few L1 sets.
 template <typename T>
 void column_sums(T* sums, const T* a, i64 rows, i64 cols, i64 lda, bool accumulate = false) {
@@ -195,14 +195,6 @@ void input_backward_chunk(T* dx, T* dw_ih, T* db_ih, T* db_hh, i64 hh_cols, cons
   kernels::gemm_tn<T>(gh, d.I, rows, dgates, gh, x + row0 * d.I, d.I, dw_ih, d.I, !first);
   if (db_ih != nullptr) column_sums(db_ih, dgates, rows, gh, gh, !first);
   if (db_hh != nullptr) column_sums(db_hh, dgates, rows, hh_cols, gh, !first);
-}
-
-// db_hh (gh,) = db_ih (gh,), for cells whose two biases enter the same pre-activation
-// (the LSTM): their gradients are the same sums of dgates' columns. Biases are both
-// present or both absent.
-template <typename T>
-void copy_bias_grad(T* db_hh, const T* db_ih, i64 gh) {
-  if (db_hh != nullptr) std::copy(db_ih, db_ih + gh, db_hh);
 }
 
 // Time index of the n-th step a direction visits.

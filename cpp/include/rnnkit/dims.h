@@ -1,5 +1,5 @@
-// Sizes shared by the cells (rnn.h, lstm.h, gru.h): one layer, one direction, the whole
-// sequence, time-major contiguous buffers.
+// Sizes shared by the cells (cell.h): one layer, one direction, the whole sequence,
+// time-major contiguous buffers.
 //
 // Conventions used by every cell header:
 //   - "(T, B, I)" is a row-major buffer of T*B rows of I elements; row t*B + b holds time
@@ -7,8 +7,8 @@
 //   - The cell's output rows have stride `ldo` (>= H) so that the two directions of a
 //     layer write side by side into one (T, B, D*H) buffer: the forward direction at
 //     column 0, the reverse direction at column H, ldo = D*H.
-//   - G is the number of gate blocks (1 rnn, 4 lstm [i,f,g,o], 3 gru [r,z,n]); gate
-//     buffers are (.., G*H) with the blocks side by side, PyTorch's order.
+//   - G is the number of gate blocks of the cell kind (cell_kinds.h); gate buffers are
+//     (.., G*H) with the blocks side by side, in PyTorch's order.
 //   - lengths: nullptr (every sequence has T steps) or (B,) with each value in 1..T.
 //     Step t of sequence b is active when t < lengths[b]. At an inactive step a sequence
 //     keeps its state and writes a zero output; the reverse direction therefore starts
