@@ -1,14 +1,18 @@
-"""The facts about each recurrent cell kind that Python needs, kept in one place.
+"""The facts about each recurrent cell kind that Python needs, read from the core's table.
 
 A mode names a cell kind as the backends know it. Per mode: G, how many gate blocks of H
 rows its weights stack, and whether it carries a second state (the LSTM's cell state c).
 Every kind has the same parameters per layer and direction, under PyTorch's names: the
-kinds below, suffixed ``_l{layer}`` and ``_reverse`` for the second direction.
+kinds below, suffixed ``_l{layer}`` and ``_reverse`` for the second direction. The C++
+table of cell kinds (cpp/src/cell_kinds.cpp) owns these facts; both backends, the NumPy
+reference included, read them from here.
 """
 
 from __future__ import annotations
 
 from typing import NamedTuple
+
+from rnnkit import _core
 
 
 class CellKind(NamedTuple):
@@ -17,17 +21,14 @@ class CellKind(NamedTuple):
 
 
 CELL_KINDS: dict[str, CellKind] = {
-    "rnn_tanh": CellKind(gates=1, has_cell_state=False),
-    "rnn_relu": CellKind(gates=1, has_cell_state=False),
-    "lstm": CellKind(gates=4, has_cell_state=True),
-    "gru": CellKind(gates=3, has_cell_state=False),
-    "gru_reset_before": CellKind(gates=3, has_cell_state=False),
+    name: CellKind(gates=facts["gates"], has_cell_state=facts["has_cell_state"])
+    for name, facts in _core.cell_kinds().items()
 }
 MODES: tuple[str, ...] = tuple(CELL_KINDS)
 
 # One layer and direction's parameters, in PyTorch's order; the biases only with bias=True.
-WEIGHT_KINDS = ("weight_ih", "weight_hh")
-BIAS_KINDS = ("bias_ih", "bias_hh")
+WEIGHT_KINDS: tuple[str, ...] = tuple(_core.parameter_kinds()[:2])
+BIAS_KINDS: tuple[str, ...] = tuple(_core.parameter_kinds()[2:])
 
 
 def cell_kind(mode: str) -> CellKind:

@@ -15,11 +15,6 @@ import numpy as np
 
 from rnnkit import _core
 
-# The core's cell kinds (its table of cells) and their facts: gates, gate_names,
-# has_cell_state, saved_state, backward_reads_out, gates_are_h.
-CELL_KINDS: dict[str, dict] = _core.cell_kinds()
-MODES = tuple(CELL_KINDS)
-
 Weights = Sequence[tuple]  # L*D tuples (w_ih, w_hh, b_ih | None, b_hh | None)
 
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import abc
 import inspect
 import math
-from typing import Any, Union
+from typing import Any
 
 import numpy as np
 
@@ -45,7 +45,7 @@ from rnnkit._validation import (
 
 ArrayLike = Any  # anything np.asarray accepts (NumPy arrays, nested lists, CPU tensors)
 # A recurrent state as the user sees it: h for RNN/GRU, (h, c) for LSTM.
-State = Union[np.ndarray, tuple[np.ndarray, np.ndarray]]
+State = np.ndarray | tuple[np.ndarray, np.ndarray]
 
 BACKENDS = ("native", "numpy")
 

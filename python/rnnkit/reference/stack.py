@@ -23,9 +23,9 @@ as if its reverse pass started at its last valid step.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
-from typing import Callable
 
 import numpy as np
 
