@@ -8,6 +8,7 @@
 #include <cmath>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "rnnkit/threads.h"
 #include "rnnkit/word2vec.h"
@@ -83,7 +84,11 @@ class Word2VecTrainer {
           throw py::value_error("cum_table must be nondecreasing (index " + std::to_string(w) + ")");
         }
       }
-      if (model_.cum_table[V - 1] == 0) throw py::value_error("cum_table must end above 0");
+      if (model_.cum_table[V - 1] == 0 || model_.cum_table[V - 1] >= (1u << 31)) {
+        throw py::value_error("cum_table must end in 1..2^31 - 1");
+      }
+      negative_guide_ = emb::build_negative_guide(model_.cum_table, V, &model_.negative_guide_shift);
+      model_.negative_guide = negative_guide_.data();
     }
     options_.hierarchical_softmax = !code_lengths.is_none();
     if (options_.hierarchical_softmax) {
@@ -151,6 +156,7 @@ class Word2VecTrainer {
 
  private:
   py::object keep_[8];  // the arrays model_ points into, kept alive
+  std::vector<std::uint32_t> negative_guide_;
   emb::Word2VecModel model_;
   emb::Word2VecOptions options_;
 };

@@ -71,16 +71,25 @@ RNNKIT_W2V_INLINE float dot(const float* __restrict a, const float* __restrict b
   for (; i + kLanes <= n; i += kLanes) {
     for (int k = 0; k < kLanes; ++k) acc[k] += a[i + k] * b[i + k];
   }
-  for (int k = 0; i < n; ++i, ++k) acc[k] += a[i] * b[i];
+  float tail = 0.0f;
+  for (; i < n; ++i) tail += a[i] * b[i];
   for (int width = kLanes / 2; width >= 1; width /= 2) {
     for (int k = 0; k < width; ++k) acc[k] += acc[k + width];
   }
-  return acc[0];
+  return acc[0] + tail;
 }
 
 // y += a * x
 RNNKIT_W2V_INLINE void axpy(float a, const float* __restrict x, float* __restrict y, i64 n) {
   for (i64 i = 0; i < n; ++i) y[i] += a * x[i];
+}
+
+// The first word w with cum_table[w] >= x (what bisection finds, for x < the table's last
+// entry): the guide names the first word of x's bucket, a short scan finds w.
+RNNKIT_W2V_INLINE i64 negative_word(const Word2VecModel& m, std::uint32_t x) {
+  i64 w = m.negative_guide[x >> m.negative_guide_shift];
+  while (m.cum_table[w] < x) ++w;
+  return w;
 }
 
 // Negative sampling for one prediction: input vector l1 (D,) predicts `word` against
@@ -96,7 +105,7 @@ RNNKIT_W2V_INLINE void negative_step(const Word2VecModel& m, int negative, std::
     float label = 1.0f;
     if (d > 0) {
       const std::uint32_t x = static_cast<std::uint32_t>((rng >> 16) % cum_last);
-      target = std::lower_bound(cum, cum + m.vocab_size, x) - cum;
+      target = negative_word(m, x);
       draw(rng);
       if (target == word) continue;
       label = 0.0f;
@@ -146,6 +155,21 @@ RNNKIT_W2V_INLINE int context_mean(const Word2VecModel& m, const std::int32_t* k
 }
 
 }  // namespace
+
+std::vector<std::uint32_t> build_negative_guide(const std::uint32_t* cum_table, std::int64_t V,
+                                                int* shift) {
+  int bits = 1;
+  while (bits < 24 && (std::int64_t(1) << bits) < 4 * V) ++bits;
+  *shift = 31 - bits;
+  std::vector<std::uint32_t> guide(std::size_t(1) << bits);
+  std::int64_t w = 0;
+  for (std::size_t b = 0; b < guide.size(); ++b) {
+    const std::uint64_t x = std::uint64_t(b) << *shift;
+    while (w < V - 1 && cum_table[w] < x) ++w;
+    guide[b] = static_cast<std::uint32_t>(w);
+  }
+  return guide;
+}
 
 namespace detail {
 

@@ -116,19 +116,27 @@ def cum_table(counts: np.ndarray, ns_exponent: float) -> np.ndarray:
     return table
 
 
+class _Node(tuple):
+    """(count, index, left, right) ordered by count alone, as gensim's heap items are: equal
+    counts keep the heap's own order, which decides the tree."""
+
+    def __lt__(self, other: tuple) -> bool:
+        return self[0] < other[0]
+
+
 def huffman_codes(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Huffman tree over the counts, built as gensim builds it (a heap of (count, index),
+    """Huffman tree over the counts, built as gensim builds it (a heap of nodes by count,
     inner node i numbered V + i, left child code 0, right 1).
 
     Returns codes (V, L) uint8, points (V, L) uint32 (inner node ids 0..V-2 from the root
     down) and code_lengths (V,) int32, L the longest code (at least 1).
     """
     V = len(counts)
-    heap: list[tuple] = [(int(c), i, None, None) for i, c in enumerate(counts.tolist())]
+    heap = [_Node((c, i, None, None)) for i, c in enumerate(counts.tolist())]
     heapq.heapify(heap)
     for i in range(V - 1):
         a, b = heapq.heappop(heap), heapq.heappop(heap)
-        heapq.heappush(heap, (a[0] + b[0], i + V, a, b))
+        heapq.heappush(heap, _Node((a[0] + b[0], i + V, a, b)))
     paths: list[tuple[list[int], list[int]]] = [([], [])] * V
     stack = [(heap[0], [], [])]
     while stack:

@@ -9,7 +9,7 @@ import queue
 import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
-from itertools import repeat
+from itertools import chain, repeat
 from typing import Any
 
 import numpy as np
@@ -204,30 +204,37 @@ class Word2Vec:
 
     def _batches(self, sentences: Iterable) -> Iterator[tuple[np.ndarray, np.ndarray, int]]:
         """Batches of about workers * BATCH_WORDS_PER_WORKER words: (ids (n,) int32 with -1
-        for words outside the vocabulary, sentence_ends (S,) int64, raw word count)."""
+        for words outside the vocabulary, sentence_ends (S,) int64, n). The tokens' types
+        were checked by the vocabulary scan; here the per-sentence work is kept to a list
+        append, as it costs as much as converting a short sentence's words."""
         lookup = self.wv.key_to_index.get
         limit = BATCH_WORDS_PER_WORKER * self.workers
-        ids: list[int] = []
-        ends: list[int] = []
-        raw = 0
-        for sentence_no, sentence in enumerate(sentences):
-            vocab.check_sentence(sentence, sentence_no)
+        sentence_iter = iter(sentences)
+        while True:
+            batch: list = []
+            n = 0
+            for sentence in sentence_iter:
+                batch.append(sentence)
+                n += len(sentence)
+                if n >= limit:
+                    break
+            if not batch:
+                return
+            words = chain.from_iterable(batch)
             try:
-                ids.extend(map(lookup, sentence, repeat(-1)))
+                ids = np.fromiter(map(lookup, words, repeat(-1)), dtype=np.int32, count=n)
             except TypeError as error:
-                raise TypeError(
-                    f"sentences: sentence {sentence_no} must be an iterable of str ({error})"
-                ) from None
-            n = len(ids)
-            start = ends[-1] if ends else 0
-            ends.extend(range(start + MAX_SENTENCE_WORDS, n, MAX_SENTENCE_WORDS))
-            ends.append(n)
-            raw += n - start
-            if n >= limit:
-                yield np.array(ids, dtype=np.int32), np.array(ends, dtype=np.int64), raw
-                ids, ends, raw = [], [], 0
-        if ids:
-            yield np.array(ids, dtype=np.int32), np.array(ends, dtype=np.int64), raw
+                raise TypeError(f"sentences: every token must be a str ({error})") from None
+            lengths = np.fromiter(map(len, batch), dtype=np.int64, count=len(batch))
+            if lengths.max() > MAX_SENTENCE_WORDS:
+                lengths = np.array([p for ln in lengths.tolist() for p in _pieces(ln)])
+            yield ids, np.cumsum(lengths), n
+
+
+def _pieces(length: int) -> list[int]:
+    """Lengths of the pieces a sentence of ``length`` words is trained as."""
+    full, rest = divmod(length, MAX_SENTENCE_WORDS)
+    return [MAX_SENTENCE_WORDS] * full + ([rest] if rest or not full else [])
 
 
 def _prefetch(batches: Iterator, depth: int = 4) -> Iterator:
