@@ -166,6 +166,34 @@ class Word2VecTrainer {
 namespace rnnkit::bindings {
 
 void bind_embeddings(py::module_& m) {
+  // Test hook: the words negative sampling picks for draws x (each < cum_table[-1]).
+  m.def(
+      "_word2vec_negative_words",
+      [](const py::array& cum_table, const py::array& draws) {
+        const auto* cum = checked<std::uint32_t>(cum_table, "cum_table", -1, -1, false);
+        const auto* x = checked<std::uint32_t>(draws, "draws", -1, -1, false);
+        const i64 V = cum_table.shape(0), n = draws.shape(0);
+        if (V < 1 || cum[V - 1] == 0 || cum[V - 1] >= (1u << 31)) {
+          throw py::value_error("cum_table must be non-empty and end in 1..2^31 - 1");
+        }
+        for (i64 w = 1; w < V; ++w) {
+          if (cum[w] < cum[w - 1]) throw py::value_error("cum_table must be nondecreasing");
+        }
+        emb::Word2VecModel model;
+        model.vocab_size = V;
+        model.cum_table = cum;
+        const std::vector<std::uint32_t> guide =
+            emb::build_negative_guide(cum, V, &model.negative_guide_shift);
+        model.negative_guide = guide.data();
+        py::array_t<std::int64_t> words(n);
+        for (i64 i = 0; i < n; ++i) {
+          if (x[i] >= cum[V - 1]) throw py::value_error("draws must be < cum_table[-1]");
+          words.mutable_at(i) = emb::negative_word(model, x[i]);
+        }
+        return words;
+      },
+      py::arg("cum_table"), py::arg("draws"));
+
   py::class_<Word2VecTrainer>(m, "Word2VecTrainer",
                               "Word2vec training core over a model's arrays (internal).")
       .def(py::init<py::array, py::object, py::object, py::object, py::array, py::object,

@@ -44,6 +44,10 @@ struct Word2VecModel {
 std::vector<std::uint32_t> build_negative_guide(const std::uint32_t* cum_table, std::int64_t V,
                                                 int* shift);
 
+// The word negative sampling picks for a draw x < cum_table[V - 1]: the first w with
+// cum_table[w] >= x, found through the model's guide.
+std::int64_t negative_word(const Word2VecModel& model, std::uint32_t x);
+
 struct Word2VecOptions {
   bool skip_gram = false;  // false: CBOW
   bool hierarchical_softmax = false;

@@ -86,7 +86,7 @@ RNNKIT_W2V_INLINE void axpy(float a, const float* __restrict x, float* __restric
 
 // The first word w with cum_table[w] >= x (what bisection finds, for x < the table's last
 // entry): the guide names the first word of x's bucket, a short scan finds w.
-RNNKIT_W2V_INLINE i64 negative_word(const Word2VecModel& m, std::uint32_t x) {
+RNNKIT_W2V_INLINE i64 guided_negative_word(const Word2VecModel& m, std::uint32_t x) {
   i64 w = m.negative_guide[x >> m.negative_guide_shift];
   while (m.cum_table[w] < x) ++w;
   return w;
@@ -105,7 +105,7 @@ RNNKIT_W2V_INLINE void negative_step(const Word2VecModel& m, int negative, std::
     float label = 1.0f;
     if (d > 0) {
       const std::uint32_t x = static_cast<std::uint32_t>((rng >> 16) % cum_last);
-      target = negative_word(m, x);
+      target = guided_negative_word(m, x);
       draw(rng);
       if (target == word) continue;
       label = 0.0f;
@@ -169,6 +169,10 @@ std::vector<std::uint32_t> build_negative_guide(const std::uint32_t* cum_table, 
     guide[b] = static_cast<std::uint32_t>(w);
   }
   return guide;
+}
+
+std::int64_t negative_word(const Word2VecModel& model, std::uint32_t x) {
+  return guided_negative_word(model, x);
 }
 
 namespace detail {

@@ -146,7 +146,8 @@ def _read_binary(
             )
         where = f"word {i + 1} (byte {position})"
         word = _decode(data[position:space], path, where, unicode_errors).lstrip("\n")
-        row = np.frombuffer(data, dtype="<f4", count=dim, offset=space + 1)
+        # A bytes copy, not a view: the mmap cannot close while a view of it lives.
+        row = np.frombuffer(data[space + 1 : space + 1 + dim * 4], dtype="<f4")
         _add(keys, seen, vectors, word, row)
         position = space + 1 + dim * 4
     return keys, vectors[: len(keys)]
