@@ -88,10 +88,16 @@ def test_same_seed_and_workers_give_the_same_vectors(corpus):
     assert not np.array_equal(a.wv.vectors, c.wv.vectors)
 
 
-def test_two_workers_train_as_well(corpus):
-    model = Word2Vec(corpus, seed=1, **{**SMALL, "workers": 2})
-    assert model.workers == 2
-    assert topic_margin(model) > 0.25
+@pytest.mark.parametrize("mode", ["sg-neg", "cbow-hs"])
+def test_several_workers_are_reproducible_and_train_as_well(corpus, mode):
+    settings = {**SMALL, **MODES[mode], "workers": 2}
+    a = Word2Vec(corpus, seed=1, **settings)
+    b = Word2Vec(corpus, seed=1, **settings)
+    one = Word2Vec(corpus, seed=1, **{**settings, "workers": 1})
+    assert a.workers == 2
+    assert np.array_equal(a.wv.vectors, b.wv.vectors)
+    assert not np.array_equal(a.wv.vectors, one.wv.vectors)  # other shards, other draws
+    assert topic_margin(a) > 0.25
 
 
 def test_workers_default_to_the_thread_count():

@@ -7,6 +7,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -150,13 +151,17 @@ class Word2VecTrainer {
     }
     const emb::Word2VecBatch batch{id, ends, S};
     py::gil_scoped_release release;
+    // One batch at a time per trainer: the workers' buffers are the trainer's.
+    const std::lock_guard<std::mutex> lock(busy_);
     return emb::word2vec_train_batch(model_, options_, batch, static_cast<float>(alpha), states,
-                                     workers);
+                                     workers, workspace_);
   }
 
  private:
   py::object keep_[8];  // the arrays model_ points into, kept alive
   std::vector<std::uint32_t> negative_guide_;
+  emb::Word2VecWorkspace workspace_;
+  std::mutex busy_;
   emb::Word2VecModel model_;
   emb::Word2VecOptions options_;
 };

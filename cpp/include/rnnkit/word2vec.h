@@ -14,6 +14,7 @@
 // one state per worker, owned by the caller and advanced in place.
 #pragma once
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 namespace rnnkit::embeddings {
@@ -65,14 +66,26 @@ struct Word2VecBatch {
   std::int64_t n_sentences = 0;
 };
 
+// The workers' buffers, kept from one batch to the next (they grow when a batch needs
+// more; nothing is allocated while a batch trains). One per model being trained.
+class Word2VecWorkspace {
+ public:
+  Word2VecWorkspace();
+  ~Word2VecWorkspace();
+  struct Impl;
+  std::unique_ptr<Impl> impl;
+};
+
 // Trains on one batch at learning rate alpha. The sentences are split into `workers`
 // contiguous shards of about equal word counts; worker w trains shard w with the RNG state
-// rng_states[w] (workers states, advanced in place). With workers > 1 the shards run in
-// parallel and update the shared matrices without locks, as gensim and word2vec do, so the
-// result then depends on thread timing. Returns the number of words trained on (after
-// dropping out-of-vocabulary and subsampled words).
+// rng_states[w] (workers states, advanced in place). With workers > 1 the shards train in
+// parallel, each on its own copies of the rows it touches, and the changes are added to
+// the model in worker order at the end of the batch: the result depends on the batch, the
+// worker count and the states only, never on thread timing. Returns the number of words
+// trained on (after dropping out-of-vocabulary and subsampled words).
 std::int64_t word2vec_train_batch(const Word2VecModel& model, const Word2VecOptions& options,
                                   const Word2VecBatch& batch, float alpha,
-                                  std::uint64_t* rng_states, int workers);
+                                  std::uint64_t* rng_states, int workers,
+                                  Word2VecWorkspace& workspace);
 
 }  // namespace rnnkit::embeddings

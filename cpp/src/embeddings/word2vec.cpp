@@ -11,9 +11,7 @@
 #include <cstring>
 #include <vector>
 
-#ifdef RNNKIT_HAVE_OPENMP
-#include <omp.h>
-#endif
+#include "word2vec_rows.h"
 
 // One body, compiled once per instruction set and picked by the loader (GCC's function
 // multiversioning: needs an ifunc-capable x86-64 ELF platform).
@@ -95,8 +93,9 @@ RNNKIT_W2V_INLINE i64 guided_negative_word(const Word2VecModel& m, std::uint32_t
 // Negative sampling for one prediction: input vector l1 (D,) predicts `word` against
 // `negative` drawn words; output vectors are updated, the input's gradient is added to
 // work (D,). A drawn word equal to `word` is skipped (gensim's rule).
-RNNKIT_W2V_INLINE void negative_step(const Word2VecModel& m, int negative, std::int32_t word,
-                                     const float* l1, float alpha, float* work, u64& rng) {
+RNNKIT_W2V_INLINE void negative_step(const Word2VecModel& m, detail::Rows& syn1neg, int negative,
+                                     std::int32_t word, const float* l1, float alpha,
+                                     float* work, u64& rng) {
   const i64 D = m.dim;
   const std::uint32_t* cum = m.cum_table;
   const std::uint32_t cum_last = cum[m.vocab_size - 1];
@@ -110,7 +109,7 @@ RNNKIT_W2V_INLINE void negative_step(const Word2VecModel& m, int negative, std::
       if (target == word) continue;
       label = 0.0f;
     }
-    float* l2 = m.syn1neg + target * D;
+    float* l2 = syn1neg.get(target);
     float f;
     if (!table_sigmoid(dot(l1, l2, D), &f)) continue;
     const float g = (label - f) * alpha;
@@ -120,13 +119,14 @@ RNNKIT_W2V_INLINE void negative_step(const Word2VecModel& m, int negative, std::
 }
 
 // Hierarchical softmax for one prediction: l1 (D,) walks `word`'s Huffman path.
-RNNKIT_W2V_INLINE void softmax_tree_step(const Word2VecModel& m, std::int32_t word,
-                                         const float* l1, float alpha, float* work) {
+RNNKIT_W2V_INLINE void softmax_tree_step(const Word2VecModel& m, detail::Rows& syn1,
+                                         std::int32_t word, const float* l1, float alpha,
+                                         float* work) {
   const i64 D = m.dim;
   const std::uint8_t* code = m.codes + word * m.max_code_length;
   const std::uint32_t* point = m.points + word * m.max_code_length;
   for (std::int32_t b = 0; b < m.code_lengths[word]; ++b) {
-    float* l2 = m.syn1 + static_cast<i64>(point[b]) * D;
+    float* l2 = syn1.get(point[b]);
     float f;
     if (!table_sigmoid(dot(l1, l2, D), &f)) continue;
     const float g = (1.0f - static_cast<float>(code[b]) - f) * alpha;
@@ -137,14 +137,14 @@ RNNKIT_W2V_INLINE void softmax_tree_step(const Word2VecModel& m, std::int32_t wo
 
 // neu1 (D,) = mean of the input vectors of kept[j0..j1) except position i; returns the
 // count of context words.
-RNNKIT_W2V_INLINE int context_mean(const Word2VecModel& m, const std::int32_t* kept, i64 i,
-                                   i64 j0, i64 j1, float* neu1) {
+RNNKIT_W2V_INLINE int context_mean(const Word2VecModel& m, detail::Rows& syn0,
+                                   const std::int32_t* kept, i64 i, i64 j0, i64 j1, float* neu1) {
   const i64 D = m.dim;
   std::memset(neu1, 0, sizeof(float) * D);
   int count = 0;
   for (i64 j = j0; j < j1; ++j) {
     if (j == i) continue;
-    axpy(1.0f, m.syn0 + static_cast<i64>(kept[j]) * D, neu1, D);
+    axpy(1.0f, syn0.get(kept[j]), neu1, D);
     ++count;
   }
   if (count > 0) {
@@ -177,13 +177,14 @@ std::int64_t negative_word(const Word2VecModel& model, std::uint32_t x) {
 
 namespace detail {
 
-// Trains sentences [s_begin, s_end) of the batch with one RNG state. kept (longest
-// sentence,) holds a sentence's ids after dropping; neu1 and work are (D,) scratch.
 RNNKIT_W2V_CLONES
 i64 train_shard(const Word2VecModel& m, const Word2VecOptions& o, const Word2VecBatch& batch,
-                i64 s_begin, i64 s_end, float alpha, u64* rng_state, std::int32_t* kept,
-                float* neu1, float* work) {
+                i64 s_begin, i64 s_end, float alpha, u64* rng_state, Rows& syn0, Rows& syn1neg,
+                Rows& syn1, WorkerBuffers& buffers) {
   const i64 D = m.dim;
+  std::int32_t* kept = buffers.kept.data();
+  float* neu1 = buffers.neu1.data();
+  float* work = buffers.work.data();
   u64 rng = *rng_state;
   i64 trained = 0;
   for (i64 s = s_begin; s < s_end; ++s) {
@@ -204,15 +205,15 @@ i64 train_shard(const Word2VecModel& m, const Word2VecOptions& o, const Word2Vec
       if (o.skip_gram) {
         for (i64 j = j0; j < j1; ++j) {
           if (j == i) continue;
-          float* l1 = m.syn0 + static_cast<i64>(kept[j]) * D;
+          float* l1 = syn0.get(kept[j]);
           if (o.hierarchical_softmax) {
             std::memset(work, 0, sizeof(float) * D);
-            softmax_tree_step(m, kept[i], l1, alpha, work);
+            softmax_tree_step(m, syn1, kept[i], l1, alpha, work);
             axpy(1.0f, work, l1, D);
           }
           if (o.negative > 0) {
             std::memset(work, 0, sizeof(float) * D);
-            negative_step(m, o.negative, kept[i], l1, alpha, work, rng);
+            negative_step(m, syn1neg, o.negative, kept[i], l1, alpha, work, rng);
             axpy(1.0f, work, l1, D);
           }
         }
@@ -224,15 +225,15 @@ i64 train_shard(const Word2VecModel& m, const Word2VecOptions& o, const Word2Vec
       for (int objective = 0; objective < 2; ++objective) {
         const bool hs = objective == 0;
         if (hs ? !o.hierarchical_softmax : o.negative <= 0) continue;
-        if (context_mean(m, kept, i, j0, j1, neu1) == 0) continue;
+        if (context_mean(m, syn0, kept, i, j0, j1, neu1) == 0) continue;
         std::memset(work, 0, sizeof(float) * D);
         if (hs) {
-          softmax_tree_step(m, kept[i], neu1, alpha, work);
+          softmax_tree_step(m, syn1, kept[i], neu1, alpha, work);
         } else {
-          negative_step(m, o.negative, kept[i], neu1, alpha, work, rng);
+          negative_step(m, syn1neg, o.negative, kept[i], neu1, alpha, work, rng);
         }
         for (i64 j = j0; j < j1; ++j) {
-          if (j != i) axpy(1.0f, work, m.syn0 + static_cast<i64>(kept[j]) * D, D);
+          if (j != i) axpy(1.0f, work, syn0.get(kept[j]), D);
         }
       }
     }
@@ -242,46 +243,5 @@ i64 train_shard(const Word2VecModel& m, const Word2VecOptions& o, const Word2Vec
 }
 
 }  // namespace detail
-
-std::int64_t word2vec_train_batch(const Word2VecModel& model, const Word2VecOptions& options,
-                                  const Word2VecBatch& batch, float alpha,
-                                  std::uint64_t* rng_states, int workers) {
-  const i64 n_sentences = batch.n_sentences;
-  if (n_sentences <= 0) return 0;
-  workers = std::max(workers, 1);
-  const i64 n_words = batch.sentence_ends[n_sentences - 1];
-
-  // Shard w holds the sentences ending at or before w / workers of the batch's words
-  // (and after (w - 1) / workers): a fixed function of the batch and the worker count.
-  std::vector<i64> shard_begin(workers + 1, n_sentences);
-  i64 longest = 0;
-  for (i64 s = 0; s < n_sentences; ++s) {
-    longest = std::max(longest, batch.sentence_ends[s] - (s > 0 ? batch.sentence_ends[s - 1] : 0));
-  }
-  shard_begin[0] = 0;
-  for (int w = 1; w < workers; ++w) {
-    const i64 target = n_words / workers * w + n_words % workers * w / workers;
-    shard_begin[w] =
-        std::upper_bound(batch.sentence_ends, batch.sentence_ends + n_sentences, target) -
-        batch.sentence_ends;
-  }
-
-  // All scratch up front: nothing allocates while training.
-  std::vector<std::int32_t> kept(static_cast<size_t>(workers) * std::max<i64>(longest, 1));
-  std::vector<float> vectors(static_cast<size_t>(workers) * 2 * model.dim);
-  auto run = [&](int w) {
-    return detail::train_shard(model, options, batch, shard_begin[w], shard_begin[w + 1], alpha,
-                               rng_states + w, kept.data() + w * std::max<i64>(longest, 1),
-                               vectors.data() + 2 * w * model.dim,
-                               vectors.data() + (2 * w + 1) * model.dim);
-  };
-  i64 trained = 0;
-  if (workers == 1) return run(0);
-#ifdef RNNKIT_HAVE_OPENMP
-#pragma omp parallel for num_threads(workers) schedule(static, 1) reduction(+ : trained)
-#endif
-  for (int w = 0; w < workers; ++w) trained += run(w);
-  return trained;
-}
 
 }  // namespace rnnkit::embeddings

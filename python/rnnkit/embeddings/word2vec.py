@@ -68,7 +68,8 @@ class Word2Vec:
     softmax, ``negative > 0`` negative sampling (both may be on). ``sample`` is the
     subsampling threshold of frequent words, ``alpha`` decays linearly to ``min_alpha``
     over all epochs. ``workers`` threads train (default ``rnnkit.get_num_threads()``);
-    with ``workers=1`` a seed gives the same vectors on every run. ``callbacks``: each is
+    a seed and a worker count give the same vectors on every run (another worker count
+    splits the corpus otherwise, so gives other vectors). ``callbacks``: each is
     called after every epoch as ``callback(model, epoch)`` (or ``callback.on_epoch_end(
     model)`` when it has that method). The vectors are ``model.wv`` (a KeyedVectors over
     the model's own (V, vector_size) float32 input matrix).
