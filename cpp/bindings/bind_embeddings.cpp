@@ -20,14 +20,8 @@ using i64 = std::int64_t;
 
 namespace {
 
-std::string shape_str(const py::array& a) {
-  std::string s = "(";
-  for (py::ssize_t i = 0; i < a.ndim(); ++i) {
-    if (i > 0) s += ", ";
-    s += std::to_string(a.shape(i));
-  }
-  return s + (a.ndim() == 1 ? ",)" : ")");
-}
+// A shape as Python prints it: (3, 4), (5,).
+std::string shape_str(const py::array& a) { return py::str(a.attr("shape")); }
 
 // A C-contiguous array of dtype T and the given shape (-1: any extent); writeable if asked.
 template <typename T>
