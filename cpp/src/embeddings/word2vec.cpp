@@ -61,7 +61,7 @@ RNNKIT_W2V_INLINE u64 draw(u64& state) {
   return r;
 }
 
-constexpr int kLanes = 16;
+constexpr int kLanes = 16;  // the reduction in dot() is written for 16
 
 RNNKIT_W2V_INLINE float dot(const float* __restrict a, const float* __restrict b, i64 n) {
   float acc[kLanes] = {};
@@ -71,10 +71,12 @@ RNNKIT_W2V_INLINE float dot(const float* __restrict a, const float* __restrict b
   }
   float tail = 0.0f;
   for (; i < n; ++i) tail += a[i] * b[i];
-  for (int width = kLanes / 2; width >= 1; width /= 2) {
-    for (int k = 0; k < width; ++k) acc[k] += acc[k + width];
-  }
-  return acc[0] + tail;
+  // A fixed tree, written out so that it compiles to a few vector adds: lane k + width
+  // folds into lane k for width 8, 4, 2, 1.
+  float s8[8], s4[4];
+  for (int k = 0; k < 8; ++k) s8[k] = acc[k] + acc[k + 8];
+  for (int k = 0; k < 4; ++k) s4[k] = s8[k] + s8[k + 4];
+  return ((s4[0] + s4[2]) + (s4[1] + s4[3])) + tail;
 }
 
 // y += a * x
