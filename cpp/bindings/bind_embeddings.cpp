@@ -76,13 +76,15 @@ class Word2VecTrainer {
                                                 false);
       for (i64 w = 1; w < V; ++w) {
         if (model_.cum_table[w] < model_.cum_table[w - 1]) {
-          throw py::value_error("cum_table must be nondecreasing (index " + std::to_string(w) + ")");
+          throw py::value_error("cum_table must be nondecreasing (index " + std::to_string(w) +
+                                ")");
         }
       }
       if (model_.cum_table[V - 1] == 0 || model_.cum_table[V - 1] >= (1u << 31)) {
         throw py::value_error("cum_table must end in 1..2^31 - 1");
       }
-      negative_guide_ = emb::build_negative_guide(model_.cum_table, V, &model_.negative_guide_shift);
+      negative_guide_ =
+          emb::build_negative_guide(model_.cum_table, V, &model_.negative_guide_shift);
       model_.negative_guide = negative_guide_.data();
     }
     options_.hierarchical_softmax = !code_lengths.is_none();

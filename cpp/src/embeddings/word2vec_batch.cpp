@@ -117,9 +117,12 @@ std::int64_t word2vec_train_batch(const Word2VecModel& model, const Word2VecOpti
   // before r / rounds of the shard's words.
   i64 most_words = 0;
   for (int w = 0; w < workers; ++w) {
-    most_words = std::max(most_words, sentence_start(shard_begin[w + 1]) - sentence_start(shard_begin[w]));
+    most_words = std::max(most_words,
+                          sentence_start(shard_begin[w + 1]) - sentence_start(shard_begin[w]));
   }
-  const i64 rounds = workers == 1 ? 1 : std::max<i64>(1, (most_words + detail::kRoundWords - 1) / detail::kRoundWords);
+  const i64 round_words = detail::kRoundWords;
+  const i64 rounds =
+      workers == 1 ? 1 : std::max<i64>(1, (most_words + round_words - 1) / round_words);
   std::vector<i64> round_begin(workers * (rounds + 1));  // [w * (rounds + 1) + r]
   for (int w = 0; w < workers; ++w) {
     const i64 first = sentence_start(shard_begin[w]);
