@@ -9,7 +9,7 @@ namespace py = pybind11;
 
 void bind_stack(py::module_& m);  // bind_stack.cpp
 namespace rnnkit::bindings {
-void bind_kernels(py::module_& m);     // bind_kernels.cpp
+void bind_kernels(py::module_& m);  // bind_kernels.cpp
 void bind_embeddings(py::module_& m);  // bind_embeddings.cpp
 }  // namespace rnnkit::bindings
 
