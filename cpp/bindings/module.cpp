@@ -10,6 +10,7 @@ namespace py = pybind11;
 void bind_stack(py::module_& m);  // bind_stack.cpp
 namespace rnnkit::bindings {
 void bind_kernels(py::module_& m);  // bind_kernels.cpp
+void bind_embeddings(py::module_& m);  // bind_embeddings.cpp
 }  // namespace rnnkit::bindings
 
 #ifndef RNNKIT_VERSION
@@ -51,4 +52,5 @@ PYBIND11_MODULE(_core, m) {
         "Free every cached block; returns the bytes freed.");
   bind_stack(m);
   rnnkit::bindings::bind_kernels(m);
+  rnnkit::bindings::bind_embeddings(m);
 }

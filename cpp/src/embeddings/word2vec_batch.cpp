@@ -1,0 +1,214 @@
+// One batch of word2vec training: split into shards, train them (in parallel when there
+// are several workers, each on private copies of the rows it touches), then add the
+// workers' changes into the model in worker order (word2vec_rows.h says why).
+#include <algorithm>
+#include <cstdint>
+#include <vector>
+
+#include "rnnkit/word2vec.h"
+#include "word2vec_rows.h"
+
+#ifdef RNNKIT_HAVE_OPENMP
+#include <omp.h>
+#endif
+
+namespace rnnkit::embeddings {
+
+using i64 = std::int64_t;
+
+Word2VecWorkspace::Word2VecWorkspace() : impl(new Impl) {}
+Word2VecWorkspace::~Word2VecWorkspace() = default;
+
+namespace detail {
+
+Rows PrivateRows::prepare(float* shared, i64 n_rows, i64 dim, i64 capacity) {
+  capacity = std::max<i64>(1, std::min(capacity, n_rows));
+  if (static_cast<i64>(slot.size()) != n_rows) slot.assign(n_rows, -1);
+  if (static_cast<i64>(touched.size()) < capacity) touched.resize(capacity);
+  if (pool_rows < capacity) {
+    pool.reset(new float[capacity * dim]);
+    pool_rows = capacity;
+  }
+  return Rows{shared, dim, slot.data(), pool.get(), touched.data(), 0};
+}
+
+namespace {
+
+// Words per worker between two merges of the workers' changes. A worker's copies go stale
+// by what the others learn meanwhile: merging every ~1000 words keeps the vectors as good
+// as one worker's (sums of larger changes overshoot on rows every worker moves, such as
+// the frequent words and the top of the Huffman tree).
+constexpr std::int64_t kRoundWords = 1000;
+
+// One matrix as every worker sees it: rows[w] and the storage behind it.
+struct WorkerMatrices {
+  std::vector<Rows> rows;
+  std::vector<PrivateRows*> storage;
+};
+
+// Run by every thread t of T of the team: shared[r] += copy - shared[r] for every worker's
+// copy of row r, in worker order; then the workers' slots are cleared.
+void merge_rows(std::vector<WorkerMatrices*>& matrices, int workers, int t, int T) {
+  // Each worker's copies become its changes; the shared rows are only read here.
+  for (WorkerMatrices* m : matrices) {
+    for (int w = t; w < workers; w += T) {
+      const Rows& rows = m->rows[w];
+      for (i64 k = 0; k < rows.count; ++k) {
+        const float* base = rows.shared + static_cast<i64>(rows.touched[k]) * rows.dim;
+        float* copy = rows.pool + k * rows.dim;
+        for (i64 c = 0; c < rows.dim; ++c) copy[c] -= base[c];
+      }
+    }
+  }
+#ifdef RNNKIT_HAVE_OPENMP
+#pragma omp barrier
+#endif
+  // Thread t adds the changes to the rows r with r % T == t, each in worker order.
+  for (WorkerMatrices* m : matrices) {
+    for (int w = 0; w < workers; ++w) {
+      const Rows& rows = m->rows[w];
+      for (i64 k = 0; k < rows.count; ++k) {
+        const i64 r = rows.touched[k];
+        if (r % T != t) continue;
+        const float* change = rows.pool + k * rows.dim;
+        float* target = rows.shared + r * rows.dim;
+        for (i64 c = 0; c < rows.dim; ++c) target[c] += change[c];
+      }
+    }
+  }
+#ifdef RNNKIT_HAVE_OPENMP
+#pragma omp barrier
+#endif
+  for (WorkerMatrices* m : matrices) {
+    for (int w = t; w < workers; w += T) {
+      Rows& rows = m->rows[w];
+      for (i64 k = 0; k < rows.count; ++k) m->storage[w]->slot[rows.touched[k]] = -1;
+      rows.count = 0;
+    }
+  }
+}
+
+}  // namespace
+}  // namespace detail
+
+std::int64_t word2vec_train_batch(const Word2VecModel& model, const Word2VecOptions& options,
+                                  const Word2VecBatch& batch, float alpha,
+                                  std::uint64_t* rng_states, int workers,
+                                  Word2VecWorkspace& workspace) {
+  const i64 n_sentences = batch.n_sentences;
+  if (n_sentences <= 0) return 0;
+  workers = std::max(workers, 1);
+  const i64 n_words = batch.sentence_ends[n_sentences - 1];
+  const i64 V = model.vocab_size, D = model.dim;
+
+  // Shard w holds the sentences ending after (w - 1) / workers and at or before w / workers
+  // of the batch's words: a fixed function of the batch and the worker count.
+  std::vector<i64> shard_begin(workers + 1, n_sentences);
+  shard_begin[0] = 0;
+  for (int w = 1; w < workers; ++w) {
+    const i64 target = n_words / workers * w + n_words % workers * w / workers;
+    shard_begin[w] =
+        std::upper_bound(batch.sentence_ends, batch.sentence_ends + n_sentences, target) -
+        batch.sentence_ends;
+  }
+  auto sentence_start = [&](i64 s) { return s > 0 ? batch.sentence_ends[s - 1] : i64(0); };
+
+  // Round r of worker w: the sentences of its shard ending after (r - 1) / rounds and at or
+  // before r / rounds of the shard's words.
+  i64 most_words = 0;
+  for (int w = 0; w < workers; ++w) {
+    most_words = std::max(most_words,
+                          sentence_start(shard_begin[w + 1]) - sentence_start(shard_begin[w]));
+  }
+  const i64 round_words = detail::kRoundWords;
+  const i64 rounds =
+      workers == 1 ? 1 : std::max<i64>(1, (most_words + round_words - 1) / round_words);
+  std::vector<i64> round_begin(workers * (rounds + 1));  // [w * (rounds + 1) + r]
+  for (int w = 0; w < workers; ++w) {
+    const i64 first = sentence_start(shard_begin[w]);
+    const i64 words = sentence_start(shard_begin[w + 1]) - first;
+    i64* begin = round_begin.data() + w * (rounds + 1);
+    begin[0] = shard_begin[w];
+    begin[rounds] = shard_begin[w + 1];
+    for (i64 r = 1; r < rounds; ++r) {
+      const i64 target = first + words / rounds * r + words % rounds * r / rounds;
+      begin[r] = std::upper_bound(batch.sentence_ends + shard_begin[w],
+                                  batch.sentence_ends + shard_begin[w + 1], target) -
+                 batch.sentence_ends;
+    }
+  }
+
+  // Every buffer is sized here, before any thread starts.
+  std::vector<detail::WorkerBuffers>& buffers = workspace.impl->workers;
+  if (static_cast<int>(buffers.size()) < workers) buffers.resize(workers);
+  detail::WorkerMatrices syn0, syn1neg, syn1;
+  for (detail::WorkerMatrices* m : {&syn0, &syn1neg, &syn1}) {
+    m->rows.resize(workers);
+    m->storage.resize(workers);
+  }
+  for (int w = 0; w < workers; ++w) {
+    detail::WorkerBuffers& b = buffers[w];
+    i64 longest = 1;
+    for (i64 s = shard_begin[w]; s < shard_begin[w + 1]; ++s) {
+      longest = std::max(longest, batch.sentence_ends[s] - sentence_start(s));
+    }
+    if (static_cast<i64>(b.kept.size()) < longest) b.kept.resize(longest);
+    b.neu1.resize(D);
+    b.work.resize(D);
+    if (workers == 1) {
+      syn0.rows[w] = detail::Rows{model.syn0, D};
+      syn1neg.rows[w] = detail::Rows{model.syn1neg, D};
+      syn1.rows[w] = detail::Rows{model.syn1, D};
+      continue;
+    }
+    // At most this many distinct rows of each matrix can be touched by a round's words
+    // (bounded by the shard's): syn0 the words themselves, syn1neg each prediction's word
+    // and negatives (skip-gram makes up to 2 * window predictions per word), syn1 the
+    // words' Huffman paths.
+    const i64 words = sentence_start(shard_begin[w + 1]) - sentence_start(shard_begin[w]);
+    const i64 predictions = words * (options.skip_gram ? 2 * options.window : 1);
+    syn0.rows[w] = b.syn0.prepare(model.syn0, V, D, words);
+    syn0.storage[w] = &b.syn0;
+    if (options.negative > 0) {
+      syn1neg.rows[w] =
+          b.syn1neg.prepare(model.syn1neg, V, D, words + predictions * options.negative);
+      syn1neg.storage[w] = &b.syn1neg;
+    }
+    if (options.hierarchical_softmax) {
+      syn1.rows[w] = b.syn1.prepare(model.syn1, V - 1, D, words * model.max_code_length);
+      syn1.storage[w] = &b.syn1;
+    }
+  }
+  std::vector<detail::WorkerMatrices*> merged{&syn0};
+  if (options.negative > 0) merged.push_back(&syn1neg);
+  if (options.hierarchical_softmax) merged.push_back(&syn1);
+
+  auto run = [&](int w, i64 r) {
+    const i64* begin = round_begin.data() + w * (rounds + 1);
+    return detail::train_shard(model, options, batch, begin[r], begin[r + 1], alpha,
+                               rng_states + w, syn0.rows[w], syn1neg.rows[w], syn1.rows[w],
+                               buffers[w]);
+  };
+  if (workers == 1) return run(0, 0);
+  i64 trained = 0;
+#ifdef RNNKIT_HAVE_OPENMP
+#pragma omp parallel num_threads(workers) reduction(+ : trained)
+#endif
+  {
+#ifdef RNNKIT_HAVE_OPENMP
+    const int t = omp_get_thread_num(), T = omp_get_num_threads();
+#else
+    const int t = 0, T = 1;
+#endif
+    for (i64 r = 0; r < rounds; ++r) {
+      for (int w = t; w < workers; w += T) trained += run(w, r);
+#ifdef RNNKIT_HAVE_OPENMP
+#pragma omp barrier
+#endif
+      detail::merge_rows(merged, workers, t, T);
+    }
+  }
+  return trained;
+}
+
+}  // namespace rnnkit::embeddings
