@@ -16,7 +16,19 @@ from pathlib import Path
 import numpy as np
 import pytest
 import rnnkit
-from conftest import BACKENDS, CELLS, IN, B, H, T, make_module, rand, rss_bytes
+from conftest import (
+    BACKENDS,
+    CELLS,
+    IN,
+    B,
+    H,
+    T,
+    make_module,
+    needs_openmp,
+    rand,
+    rss_bytes,
+    team_forms,
+)
 from rnnkit import _core, _native
 
 pytestmark = pytest.mark.native
@@ -643,9 +655,11 @@ def test_backward_misuse(cell, backend):
 # Threads
 
 
+@needs_openmp
 def test_thread_count_bounds(restore_threads):
     """set_num_threads refuses counts OpenMP could not start (100000 threads used to
-    crash inside libgomp); the largest allowed count works."""
+    crash inside libgomp); the largest allowed count works: a team forms (hidden size 32,
+    two panels of float32 units) and gives the bits of one thread."""
     for bad, exc in (
         (0, ValueError),
         (-1, ValueError),
@@ -660,10 +674,11 @@ def test_thread_count_bounds(restore_threads):
         _core.set_num_threads(100000)
     rnnkit.set_num_threads(_core.MAX_THREADS)
     assert rnnkit.get_num_threads() == _core.MAX_THREADS
-    m = make_module("lstm", dtype="float32")
-    one = make_module("lstm", dtype="float32")
+    m = make_module("lstm", dtype="float32", hidden_size=32)
+    one = make_module("lstm", dtype="float32", hidden_size=32)
     x = rand((20, 64, IN), dtype=np.float32)
-    out, _ = m(x)
+    with team_forms():
+        out, _ = m(x)
     rnnkit.set_num_threads(1)
     want, _ = one(x)
     np.testing.assert_array_equal(out, want)
