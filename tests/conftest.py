@@ -95,7 +95,10 @@ def team_forms():
     (team.h): a multi-thread run whose shapes never form a team compares nothing."""
     before = _core._teams_formed()
     yield
-    assert _core._teams_formed() > before, "no thread team formed: the shapes are too small"
+    assert _core._teams_formed() > before, (
+        "no thread team formed: the shapes are too small for one, or the core no longer "
+        "splits its time loops between threads"
+    )
 
 
 # The kernel ISAs this build and CPU run ("plain" first), and the vector ones ("avx2",
