@@ -12,6 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+pytestmark = pytest.mark.native
+
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 BACKEND = "native"
 sys.path.insert(0, str(EXAMPLES))  # argtypes.py, which the scripts import from beside them

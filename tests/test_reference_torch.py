@@ -12,10 +12,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from conftest import make_weights, param_names, torch_module
+from conftest import TORCH_MODES, make_weights, param_names, torch_module
 from rnnkit.reference import MODES, gate_count, stack_backward, stack_forward
-
-TORCH_MODES = ("rnn_tanh", "rnn_relu", "lstm", "gru")
 
 # (T, B, I, H, L, D, bias, lengths)
 CONFIGS = [

@@ -12,6 +12,9 @@ namespace rnnkit::bindings {
 void bind_kernels(py::module_& m);  // bind_kernels.cpp
 void bind_embeddings(py::module_& m);  // bind_embeddings.cpp
 }  // namespace rnnkit::bindings
+namespace rnnkit::detail {
+std::int64_t teams_formed_count();  // team.cpp (team.h is internal to the core)
+}  // namespace rnnkit::detail
 
 #ifndef RNNKIT_VERSION
 #define RNNKIT_VERSION "0.0.0"
@@ -50,6 +53,9 @@ PYBIND11_MODULE(_core, m) {
       py::arg("nbytes"), "Set the most bytes the pool keeps cached (0: none).");
   m.def("pool_release_cached", &rnnkit::pool_release_cached,
         "Free every cached block; returns the bytes freed.");
+  m.def("_teams_formed", &rnnkit::detail::teams_formed_count,
+        "Thread teams that ran a time loop with more than one thread since import (for "
+        "tests).");
   bind_stack(m);
   rnnkit::bindings::bind_kernels(m);
   rnnkit::bindings::bind_embeddings(m);
