@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import rnnkit
 from conftest import BACKENDS, make_module, needs_openmp, team_forms
+from rnnkit import _core
 
 pytestmark = pytest.mark.native
 
@@ -146,6 +147,10 @@ def test_thread_count_changes_while_others_compute(two_core_threads):
 
     def work(i):
         if i == N_THREADS:  # the extra thread: flip the count until the others finish
+            # First wait, at 2 threads, until a team has formed: under load the flips could
+            # otherwise leave every call of the others at 1 thread.
+            while _core._teams_formed() == teams_before and len(finished) < N_THREADS:
+                time.sleep(0.0001)
             n = 0
             while len(finished) < N_THREADS:
                 rnnkit.set_num_threads(1 + n % 2)
@@ -158,6 +163,7 @@ def test_thread_count_changes_while_others_compute(two_core_threads):
         finally:
             finished.append(i)
 
+    teams_before = _core._teams_formed()
     with team_forms():
         _run_threads(work, N_THREADS + 1)
     for i in range(N_THREADS):

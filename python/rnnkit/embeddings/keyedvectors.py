@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from typing import Union
 
 import numpy as np
 
 from rnnkit.embeddings import word2vec_format
 
 # A query term: a word of the vocabulary or a raw vector of vector_size floats.
-Term = Union[str, np.ndarray]
+Term = str | np.ndarray
 
 
 class KeyedVectors:
