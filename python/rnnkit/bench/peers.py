@@ -41,7 +41,6 @@ SHORT_NAMES: dict[str, str] = {"onnxruntime": "ort", "openvino": "ov"}
 _ONNX_OP = {"rnn": "RNN", "lstm": "LSTM", "gru": "GRU"}
 # For each cell, the torch gate blocks in ONNX's order.
 _GATE_ORDER = {"rnn": [0], "lstm": [0, 3, 1, 2], "gru": [1, 0, 2]}
-_GATES = {"rnn": 1, "lstm": 4, "gru": 3}
 
 
 def missing_packages(peer: str) -> list[str]:
@@ -128,6 +127,8 @@ def onnxruntime_session(model, threads: int):
     """An onnxruntime CPU session of ``model`` with ``threads`` intra-op threads."""
     import onnxruntime as ort
 
+    if hasattr(ort, "disable_telemetry_events"):  # a benchmark reports to no one
+        ort.disable_telemetry_events()
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = threads
     opts.inter_op_num_threads = 1
@@ -201,13 +202,10 @@ def build_peers(
 
 def versions() -> dict:
     """Installed version of each peer package (None when missing)."""
+    from importlib.metadata import PackageNotFoundError, version
+
     out = {}
     for pkg in ("onnx", "onnxruntime", "openvino"):
-        if importlib.util.find_spec(pkg) is None:
-            out[pkg] = None
-            continue
-        from importlib.metadata import PackageNotFoundError, version
-
         try:
             out[pkg] = version(pkg)
         except PackageNotFoundError:

@@ -3,7 +3,8 @@
 A worker (``run_thread_count``) sets rnnkit's, torch's and NumPy's BLAS thread counts,
 measures the practical peak (NumPy matmul), then for each cell and config: builds the
 implementations with the same weights, checks their results against the NumPy reference,
-and times each mode with the implementations interleaved. ``run`` starts one worker per
+and times each mode with the implementations interleaved (the inference peers of
+``peers.py``, when asked for, in inference only). ``run`` starts one worker per
 thread count as ``python -m rnnkit.bench._child worker SPEC OUT N`` with the thread environment
 variables set before anything is imported (this is what fixes the BLAS and OpenMP pools
 robustly, and keeps torch's thread pool of one count out of the next), or calls it in
