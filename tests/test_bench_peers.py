@@ -191,7 +191,7 @@ def test_quick_run_with_peers_per_call_and_mixed(tmp_path, capsys):
     assert list(settings) == ["default", "pinned"]
     assert settings["pinned"]["env"] == {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
     for s in settings.values():
-        assert s["iterations"] == 10 and s["children"] == 1
+        assert s["iterations"] == 5 and s["children"] == 1
         assert 0 < s["median_ms"] <= s["p90_ms"]
     printed = capsys.readouterr().out
     assert "Per call: one eval-mode forward at T=1, B=1" in printed and "Mixed loop:" in printed

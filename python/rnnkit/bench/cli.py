@@ -94,7 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="add the mixed loop: rnnkit.LSTM(64, 64) training steps on x (12, 32, 64) plus "
         "one NumPy (384, 64) @ (64, 256) per iteration, median and p90 ms with default "
         "thread settings vs OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1, fresh processes "
-        "alternated (3 of 200 iterations per setting; quick: 1 of 10)",
+        "alternated (3 of 200 iterations per setting; quick: 1 of 5)",
     )
     p.add_argument("--seed", type=int, default=0, help="seed of the weights and inputs")
     p.add_argument(
@@ -141,7 +141,7 @@ def options_from_args(args: argparse.Namespace) -> runner.Options:
         else configs.parse_names(args.peers, tuple(peers.PEER_PACKAGES), "--peers"),
         per_call=list(PER_CALL_QUICK if args.quick else PER_CALL_SIZES) if args.per_call else [],
         mixed=args.mixed,
-        mixed_iterations=10 if args.quick else 200,
+        mixed_iterations=5 if args.quick else 200,
         mixed_rounds=1 if args.quick else 3,
     )
 
