@@ -7,7 +7,11 @@ import os
 import sys
 from pathlib import Path
 
-from rnnkit.bench import configs, report, runner
+from rnnkit.bench import configs, peers, report, runner
+
+# Hidden sizes of the per-call table (--per-call).
+PER_CALL_SIZES: tuple[int, ...] = (64, 256)
+PER_CALL_QUICK: tuple[int, ...] = (8, 16)
 
 
 class _OneLineErrors(argparse.ArgumentParser):
@@ -68,6 +72,30 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="run every thread count in this process (BLAS threads then set at run time only)",
     )
+    p.add_argument(
+        "--peers",
+        nargs="?",
+        const=",".join(peers.PEER_PACKAGES),
+        help="also time inference peers on an ONNX model of the same weights, checked "
+        "against the reference first: a comma-separated subset of onnxruntime,openvino "
+        "(default: both); a peer whose package is missing is skipped with a note. Inference "
+        "only; thread count: the run's (onnxruntime intra-op threads, inter-op 1; OpenVINO "
+        "INFERENCE_NUM_THREADS). Needs the bench extra (pip install rnnkit[bench])",
+    )
+    p.add_argument(
+        "--per-call",
+        action="store_true",
+        help="add a per-call table: one eval call at T=1, B=1, I=H for LSTM, GRU and RNN at "
+        "H=64 and 256 (quick: 8 and 16), microseconds per call for every implementation",
+    )
+    p.add_argument(
+        "--mixed",
+        action="store_true",
+        help="add the mixed loop: rnnkit.LSTM(64, 64) training steps on x (12, 32, 64) plus "
+        "one NumPy (384, 64) @ (64, 256) per iteration, median and p90 ms with default "
+        "thread settings vs OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1, fresh processes "
+        "alternated (3 of 200 iterations per setting; quick: 1 of 5)",
+    )
     p.add_argument("--seed", type=int, default=0, help="seed of the weights and inputs")
     p.add_argument(
         "--rnnkit-backend",
@@ -108,6 +136,13 @@ def options_from_args(args: argparse.Namespace) -> runner.Options:
         matmul_n=256 if args.quick else 2048,
         seed=args.seed,
         rnnkit_backend=args.rnnkit_backend,
+        peers=[]
+        if args.peers is None
+        else configs.parse_names(args.peers, tuple(peers.PEER_PACKAGES), "--peers"),
+        per_call=list(PER_CALL_QUICK if args.quick else PER_CALL_SIZES) if args.per_call else [],
+        mixed=args.mixed,
+        mixed_iterations=5 if args.quick else 200,
+        mixed_rounds=1 if args.quick else 3,
     )
 
 

@@ -7,7 +7,7 @@ import json
 import math
 from pathlib import Path
 
-from rnnkit.bench import timing
+from rnnkit.bench import peers, timing
 
 MIB = 1024.0 * 1024.0
 
@@ -56,6 +56,11 @@ def header_lines(result: dict) -> list[str]:
         f"{', '.join(meta['cpu_flags']) or 'no SIMD flags read'})",
         f"- threads: {', '.join(str(t) for t in meta['threads'])}",
     ]
+    if meta.get("peers"):
+        lines.append(
+            "- inference peers (ONNX model of the same weights, checked on the eval output): "
+            + ", ".join(f"{k} {v or 'not installed'}" for k, v in meta["peers"].items())
+        )
     for p in result["peaks"]:
         blas_threads = p["thread_counts"]["blas"]
         lines.append(
@@ -92,20 +97,46 @@ def _ratio_cell(case: dict) -> str:
 
 def unreliable_note(result: dict) -> list[str]:
     """The footnote explaining 'unreliable' (nothing when no row is marked)."""
-    if not any(c.get("ratio_unreliable") for c in result["cases"]):
+    if not any(
+        c.get("ratio_unreliable") or c.get("peer_ratio_unreliable") for c in result["cases"]
+    ):
         return []
     return [
         "",
         "unreliable: the machine changed during that row's measurement, so its torch/rnnkit "
-        f"is not a result. 'repeats spread': rnnkit's or torch's slowest repeat took more "
+        "(or peer/rnnkit) is not a result. 'repeats spread': rnnkit's or torch's (or the "
+        "peer's) slowest repeat took more "
         f"than {timing.UNRELIABLE_SPREAD:g}x its fastest. 'did not get cores': NumPy's matmul "
         "ran slower at that thread count than at fewer threads. Rerun on an idle machine.",
     ]
 
 
+def peer_names(cases: list) -> list[str]:
+    """The peers timed in any of ``cases``, in peers.PEER_PACKAGES's order."""
+    timed = {n for c in cases for n in c.get("ratio_peers_over_rnnkit") or {}}
+    return [n for n in peers.PEER_PACKAGES if n in timed]
+
+
+def _peer_cells(case: dict, name: str) -> list[str]:
+    """ms, peer/rnnkit (in parentheses when unreliable) and % of matmul of one peer."""
+    ratio = (case.get("ratio_peers_over_rnnkit") or {}).get(name)
+    if ratio is None:
+        return ["-", "-", "-"]
+    ratio_text = _fmt(ratio, ".2f")
+    why = (case.get("peer_ratio_unreliable") or {}).get(name)
+    fraction = (case.get("peer_peak_fraction") or {}).get(name)
+    return [
+        _fmt(case["times"][name]["median_s"] * 1e3, ".3f"),
+        f"({ratio_text}) unreliable: {why}" if why else ratio_text,
+        _fmt(None if fraction is None else 100.0 * fraction, ".1f"),
+    ]
+
+
 def table_lines(result: dict) -> list[str]:
-    """Markdown table: one row per cell x config x mode x threads."""
+    """Markdown table: one row per cell x config x mode x threads; with peers, three
+    columns per peer (ms, peer / rnnkit, % of matmul) before the memory columns."""
     mem = _memory_index(result)
+    names = peer_names(result["cases"])
     cols = [
         "cell",
         "T",
@@ -121,15 +152,17 @@ def table_lines(result: dict) -> list[str]:
         "rnnkit GFLOP/s",
         "% of matmul",
         "torch % of matmul",
-        "rnnkit MiB",
-        "torch MiB",
     ]
+    for n in names:
+        short = peers.SHORT_NAMES[n]
+        cols += [f"{short} ms", f"{short} / rnnkit", f"{short} % of matmul"]
+    cols += ["rnnkit MiB", "torch MiB"]
     lines = ["| " + " | ".join(cols) + " |", "|" + "|".join("---" for _ in cols) + "|"]
     for c in result["cases"]:
         cfg = c["config"]
         row = [c["cell"], cfg["T"], cfg["B"], cfg["I"], cfg["H"], c["mode"], c["threads"]]
         if c["status"] != "ok":
-            row += [f"**{c['status']}**: {c['message']}"] + [""] * 8
+            row += [f"**{c['status']}**: {c['message']}"] + [""] * (len(cols) - len(row) - 1)
         else:
             t = c["times"]
             ms = {
@@ -149,6 +182,10 @@ def table_lines(result: dict) -> list[str]:
                     None if c["torch_peak_fraction"] is None else 100.0 * c["torch_peak_fraction"],
                     ".1f",
                 ),
+            ]
+            for n in names:
+                row += _peer_cells(c, n)
+            row += [
                 _fmt(None if mem_r is None else mem_r / MIB, ".2f"),
                 _fmt(None if mem_t is None else mem_t / MIB, ".2f"),
             ]
@@ -156,8 +193,57 @@ def table_lines(result: dict) -> list[str]:
     return lines
 
 
+def per_call_lines(result: dict) -> list[str]:
+    """The per-call table: microseconds per eval call at T=1, B=1, one row per cell, H and
+    thread count (nothing when the run had no per-call cases)."""
+    cases = result.get("per_call") or []
+    if not cases:
+        return []
+    names = ["rnnkit", "torch", *peer_names(cases)]
+    short = {"rnnkit": "rnnkit", "torch": "torch", **peers.SHORT_NAMES}
+    cols = ["cell", "H", "thr", *(f"{short[n]} µs" for n in names)]
+    lines = [
+        "",
+        "Per call: one eval-mode forward at T=1, B=1, I=H (median µs per call)",
+        "",
+        "| " + " | ".join(cols) + " |",
+        "|" + "|".join("---" for _ in cols) + "|",
+    ]
+    for c in cases:
+        row = [c["cell"], c["config"]["H"], c["threads"]]
+        if c["status"] != "ok":
+            row += [f"**{c['status']}**: {c['message']}"] + [""] * (len(names) - 1)
+        else:
+            t = c["times"]
+            row += [_fmt(t[n]["median_s"] * 1e6 if n in t else None, ".1f") for n in names]
+        lines.append("| " + " | ".join(str(v) for v in row) + " |")
+    return lines
+
+
+def mixed_lines(result: dict) -> list[str]:
+    """The mixed loop's table (nothing when the run had none)."""
+    res = result.get("mixed")
+    if not res:
+        return []
+    lines = [
+        "",
+        f"Mixed loop: {res['description']} (ms per iteration, fresh processes)",
+        "",
+        "| setting | environment | median ms | p90 ms | iterations |",
+        "|---|---|---|---|---|",
+    ]
+    for name, s in res["settings"].items():
+        env = " ".join(f"{k}={v}" for k, v in s["env"].items()) or "no thread variable"
+        lines.append(
+            f"| {name} | {env} | {s['median_ms']:.3f} | {s['p90_ms']:.3f} | "
+            f"{s['iterations']} in {s['children']} process(es) |"
+        )
+    return lines
+
+
 def format_report(result: dict) -> str:
     lines = header_lines(result) + [""] + table_lines(result) + unreliable_note(result)
+    lines += per_call_lines(result) + mixed_lines(result)
     return "\n".join(lines) + "\n"
 
 

@@ -3,7 +3,8 @@
 A worker (``run_thread_count``) sets rnnkit's, torch's and NumPy's BLAS thread counts,
 measures the practical peak (NumPy matmul), then for each cell and config: builds the
 implementations with the same weights, checks their results against the NumPy reference,
-and times each mode with the implementations interleaved. ``run`` starts one worker per
+and times each mode with the implementations interleaved (the inference peers of
+``peers.py``, when asked for, in inference only). ``run`` starts one worker per
 thread count as ``python -m rnnkit.bench._child worker SPEC OUT N`` with the thread environment
 variables set before anything is imported (this is what fixes the BLAS and OpenMP pools
 robustly, and keeps torch's thread pool of one count out of the next), or calls it in
@@ -18,10 +19,10 @@ import sys
 import tempfile
 import time
 import traceback
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from rnnkit.bench import blas, check, configs, impls, memory, timing
+from rnnkit.bench import blas, check, configs, impls, memory, mixed, peers, timing
 
 
 @dataclass
@@ -46,6 +47,11 @@ class Options:
     rtol: float = check.DEFAULT_RTOL
     seed: int = 0
     rnnkit_backend: str = "native"  # "numpy" only to exercise the benchmark itself
+    peers: list = field(default_factory=list)  # inference peers asked for (peers.py)
+    per_call: list = field(default_factory=list)  # hidden sizes of the T=1 B=1 table
+    mixed: bool = False
+    mixed_iterations: int = 200  # per child process
+    mixed_rounds: int = 3  # child processes per setting
 
 
 def subprocess_env(threads: int) -> dict:
@@ -87,6 +93,18 @@ def _timed_names(spec: dict) -> list[str]:
     return names
 
 
+def _peer_fields(times: dict) -> dict:
+    """Each timed peer's time over rnnkit's (higher: rnnkit faster), and why that ratio is
+    not a result when rnnkit's or the peer's repeats spread too far (see timing.py)."""
+    ratios, unreliable = {}, {}
+    for name in (n for n in times if n in peers.PEER_PACKAGES):
+        ratios[name] = times[name]["median_s"] / times["rnnkit"]["median_s"]
+        widest = max(times[n]["spread"] for n in ("rnnkit", name))
+        if widest > timing.UNRELIABLE_SPREAD:
+            unreliable[name] = f"repeats spread {widest:.1f}x"
+    return {"ratio_peers_over_rnnkit": ratios, "peer_ratio_unreliable": unreliable}
+
+
 def _case_record(cell, config, mode, threads, times) -> dict:
     """Derived numbers of one timed case: GFLOP/s and ratios (``peak_fraction``, rnnkit's
     GFLOP/s over NumPy's matmul GFLOP/s at the same thread count, and
@@ -116,6 +134,8 @@ def _case_record(cell, config, mode, threads, times) -> dict:
         "ratio_numpy_over_rnnkit": med["numpy"] / med["rnnkit"] if "numpy" in med else None,
         "peak_fraction": None,
         "torch_peak_fraction": None,
+        **_peer_fields(times),
+        "peer_peak_fraction": {},
     }
 
 
@@ -160,14 +180,34 @@ def _failed_record(cell, config, mode, threads, status, message) -> dict:
     }
 
 
+def _check(built: dict, peer_impls: dict, rtol: float) -> check.CheckResult:
+    """Every implementation against the NumPy reference; the peers (inference only) on the
+    eval-mode output alone."""
+    results = {name: impl.results() for name, impl in built.items()}
+    result = check.check_agreement(results, "numpy", rtol)
+    if peer_impls:
+        ref = {"eval_out": results["numpy"]["eval_out"]}
+        peer_results = {name: impl.results() for name, impl in peer_impls.items()}
+        on_eval = check.check_agreement({"numpy": ref, **peer_results}, "numpy", rtol)
+        result.max_rel_err.update(on_eval.max_rel_err)
+        result.messages += on_eval.messages
+        result.ok = not result.messages
+    return result
+
+
 def _run_cell_config(spec: dict, cell: str, config, threads: int) -> list:
-    """Check, then time every mode of one cell and config; one record per mode."""
+    """Check, then time every mode of one cell and config; one record per mode. The peers
+    take part in inference only."""
     timed = _timed_names(spec)
     names = list(dict.fromkeys([*timed, "numpy"]))
     built = impls.build(names, cell, config, spec["seed"], spec["rnnkit_backend"])
-    result = check.check_agreement(
-        {name: impl.results() for name, impl in built.items()}, "numpy", spec["rtol"]
-    )
+    peer_impls = {}
+    if spec["peers"] and "inference" in spec["modes"]:
+        state_dict = impls.reference_weights(cell, config, spec["seed"])
+        peer_impls = peers.build_peers(
+            spec["peers"], cell, config, state_dict, built["numpy"].x, threads
+        )
+    result = _check(built, peer_impls, spec["rtol"])
     if not result.ok:
         msg = f"results disagree, config aborted: {'; '.join(result.messages)}"
         _log(f"  CHECK FAILED {cell} {config.label()} threads={threads}: {msg}")
@@ -182,8 +222,11 @@ def _run_cell_config(spec: dict, cell: str, config, threads: int) -> list:
     for mode in spec["modes"]:
         for impl in built.values():
             impl.set_mode(mode)
+        calls = {name: built[name].call for name in timed}
+        if mode == "inference":
+            calls.update({name: impl.call for name, impl in peer_impls.items()})
         times = timing.time_interleaved(
-            {name: built[name].call for name in timed},
+            calls,
             repeats=spec["repeats"],
             repeat_caps={"numpy": spec["numpy_repeats"]},
             min_sample_s=spec["min_sample_s"],
@@ -197,8 +240,37 @@ def _run_cell_config(spec: dict, cell: str, config, threads: int) -> list:
             f"  {cell:4s} {config.label():28s} {mode:9s} threads={threads}: rnnkit "
             f"{times['rnnkit']['median_s'] * 1e3:9.3f} ms  {rec['gflops']['rnnkit']:7.1f} GFLOP/s"
             + _ratio_note(rec)
+            + "".join(
+                f"  {peers.SHORT_NAMES[n]}/rnnkit {r:5.2f}x"
+                for n, r in rec["ratio_peers_over_rnnkit"].items()
+            )
         )
     return records
+
+
+def _run_per_call(spec: dict, threads: int) -> list:
+    """The per-call cases: one eval-mode call at T=1, B=1, I=H for each cell and hidden
+    size in spec["per_call"], checked and timed as the other cases."""
+    inference = {**spec, "modes": ["inference"]}
+    records = []
+    for cell in ("lstm", "gru", "rnn"):
+        for H in spec["per_call"]:
+            config = configs.Config(f"call{H}", 1, 1, H, H)
+            records += _run_cell_config(inference, cell, config, threads)
+    return records
+
+
+def _set_peak_fractions(cases: list, peak: dict) -> None:
+    """Each implementation's GFLOP/s over the practical peak, in place."""
+    for c in cases:
+        if c["status"] != "ok":
+            continue
+        c["peak_fraction"] = c["gflops"]["rnnkit"] / peak["gflops"]
+        if "torch" in c["gflops"]:
+            c["torch_peak_fraction"] = c["gflops"]["torch"] / peak["gflops"]
+        c["peer_peak_fraction"] = {
+            n: c["gflops"][n] / peak["gflops"] for n in c["ratio_peers_over_rnnkit"]
+        }
 
 
 def run_thread_count(spec: dict, threads: int) -> dict:
@@ -236,11 +308,8 @@ def run_thread_count(spec: dict, threads: int) -> dict:
         last = blas.matmul_gflops(spec["matmul_n"])
         peak = max(first, last, key=lambda p: p["gflops"])
         peak = {**peak, "gflops_first": first["gflops"], "gflops_last": last["gflops"]}
-        for c in cases:
-            if c["status"] == "ok":
-                c["peak_fraction"] = c["gflops"]["rnnkit"] / peak["gflops"]
-                if "torch" in c["gflops"]:
-                    c["torch_peak_fraction"] = c["gflops"]["torch"] / peak["gflops"]
+        per_call = _run_per_call(spec, threads) if spec["per_call"] else []
+        _set_peak_fractions(cases + per_call, peak)
     finally:
         if spec.get("in_process"):
             rnnkit.set_num_threads(previous["rnnkit"])
@@ -248,7 +317,8 @@ def run_thread_count(spec: dict, threads: int) -> dict:
                 blas.set_blas_threads(previous["blas"])
             if "torch" in previous:
                 torch.set_num_threads(previous["torch"])
-    return {"threads": threads, "thread_counts": counts, "peak": peak, "cases": cases}
+    out = {"threads": threads, "thread_counts": counts, "peak": peak, "cases": cases}
+    return {**out, "per_call": per_call}
 
 
 def _run_worker_subprocess(spec: dict, threads: int) -> dict:
@@ -321,6 +391,11 @@ def run(opts: Options) -> dict:
     if opts.torch and not impls.torch_available():
         _log("torch is not installed: timing rnnkit and the NumPy reference only")
         opts.torch = False
+    for name in list(opts.peers):
+        missing = peers.missing_packages(name)
+        if missing:
+            _log(f"{name} skipped: package {', '.join(missing)} not installed")
+            opts.peers.remove(name)
     spec = asdict(opts)
     spec["configs"] = [c.as_dict() for c in opts.configs]
     load_before = machine.load_average()
@@ -344,7 +419,9 @@ def run(opts: Options) -> dict:
             "load_average": {"before": load_before, "after": machine.load_average()},
         }
     )
-    return {
+    if opts.peers:
+        meta["peers"] = peers.versions()
+    result = {
         "meta": meta,
         "peaks": [
             {"threads": r["threads"], "thread_counts": r["thread_counts"], **r["peak"]}
@@ -353,3 +430,9 @@ def run(opts: Options) -> dict:
         "cases": _ordered([c for r in per_threads for c in r["cases"]], opts),
         "memory": _memory_records(opts) if want_memory else [],
     }
+    if opts.per_call:
+        result["per_call"] = [c for r in per_threads for c in r["per_call"]]
+    if opts.mixed:
+        _log("mixed loop: child processes, default thread settings and every pool pinned to 1")
+        result["mixed"] = mixed.measure(opts.mixed_iterations, opts.mixed_rounds, opts.seed)
+    return result
