@@ -4,7 +4,7 @@
 # runs the tests that exercise native code against it. The development module in
 # python/rnnkit is left alone. Exits non-zero on any test failure or sanitizer report.
 #
-#   .ci/sanitize.sh                 # the default test selection below
+#   .ci/sanitize.sh                 # the tests marked `native`
 #   .ci/sanitize.sh tests/test_native.py -k lstm    # or any pytest arguments
 #
 # Needs GCC (its libasan is preloaded: CPython itself is not instrumented). Leak checking
@@ -17,20 +17,9 @@ build=${RNNKIT_SANITIZE_DIR:-build/sanitize}
 cxx=${CXX:-g++}
 start=$(date +%s)
 
-# Every test file that calls the native core (directly or through the modules).
-tests=(
-  tests/test_native.py
-  tests/test_modules.py
-  tests/test_hardening.py
-  tests/test_fuzz.py
-  tests/test_concurrency.py
-  tests/test_long_runs.py
-  tests/test_memory_pool.py
-  tests/test_backward_chunks.py
-  tests/test_saved_inputs.py
-  tests/test_grads_in_place.py
-  tests/test_cell_arithmetic.py
-)
+# Every test module that calls the native core (directly or through the modules) carries
+# the pytest marker `native`.
+tests=(-m native tests)
 # ASan's quarantine and shadow memory make resident memory grow by design: the
 # memory-flatness test runs in the normal suite only.
 deselect=(--deselect tests/test_long_runs.py::test_ten_thousand_calls_leave_memory_flat)

@@ -1,17 +1,123 @@
-"""Shared test helpers: random weight lists in the backend contract's layout, and copying
-them into (or out of) torch.nn.RNN / LSTM / GRU; the vector ISAs this CPU runs. Import
-them with ``from conftest import make_weights, torch_module``."""
+"""Shared test helpers, defined once for every test file: the modes and their public
+modules, small modules and random arrays, the thread-count and ISA fixtures, the check that
+a thread team formed, random weight lists in the backend contract's layout and copying them
+into (or out of) torch.nn.RNN / LSTM / GRU. Import them with
+``from conftest import make_module, rand, MODES``; fixtures need no import."""
 
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
+import pytest
+import rnnkit
 from rnnkit import _core
 
-# The vector kernel ISAs ("avx2", "avx512") this build and CPU run: tests comparing them
-# need two (on a CPU without AVX-512 there is nothing to compare).
-VECTOR_ISAS = [name for name in _core.cpu_info()["available_isas"] if name != "plain"]
+# ---------------------------------------------------------------------------------------
+# Modes, cells and their modules
 
+# Gates per mode (the stacked gate blocks of W_ih and W_hh), for every mode the core runs.
 GATES = {"rnn_tanh": 1, "rnn_relu": 1, "lstm": 4, "gru": 3, "gru_reset_before": 3}
+MODES = tuple(GATES)
+TORCH_MODES = ("rnn_tanh", "rnn_relu", "lstm", "gru")  # torch has no reset-before GRU
+CELLS = ("rnn", "lstm", "gru")  # the three public classes, with their defaults
+BACKENDS = ("native", "numpy")
+
+# The public module running each mode or cell: (class, constructor arguments beyond the
+# sizes). The arguments mean the same to the torch.nn class of a torch mode.
+MODULES = {
+    "rnn": (rnnkit.RNN, {}),
+    "rnn_tanh": (rnnkit.RNN, {"nonlinearity": "tanh"}),
+    "rnn_relu": (rnnkit.RNN, {"nonlinearity": "relu"}),
+    "lstm": (rnnkit.LSTM, {}),
+    "gru": (rnnkit.GRU, {}),
+    "gru_reset_before": (rnnkit.GRU, {"reset_after": False}),
+}
+
+# The small modules' sizes: T steps, B sequences, IN input features, H hidden units.
+T, B, IN, H = 5, 3, 4, 6
+
+
+def make_module(
+    cell: str, backend: str = "native", *, input_size: int = IN, hidden_size: int = H, **kwargs
+):
+    """A module of ``cell`` (a key of MODULES) on ``backend``, input_size IN and hidden_size
+    H, float64 and seed 0 unless told; other keyword arguments go to the constructor."""
+    cls, extra = MODULES[cell]
+    kwargs = {"dtype": "float64", "seed": 0, **extra, **kwargs}
+    return cls(input_size, hidden_size, backend=backend, **kwargs)
+
+
+def torch_class(mode: str):
+    """The torch.nn class running ``mode`` (one of TORCH_MODES); its arguments are
+    MODULES[mode][1]."""
+    import torch
+
+    classes = {"lstm": torch.nn.LSTM, "gru": torch.nn.GRU}
+    return torch.nn.RNN if mode.startswith("rnn_") else classes[mode]
+
+
+def rand(shape, seed: int = 0, dtype=np.float64) -> np.ndarray:
+    """Standard normal values of ``shape`` from a generator seeded with ``seed``."""
+    return np.random.default_rng(seed).standard_normal(shape).astype(dtype)
+
+
+def rss_bytes() -> int:
+    """Resident memory of this process (VmRSS)."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    raise AssertionError("no VmRSS in /proc/self/status")
+
+
+# ---------------------------------------------------------------------------------------
+# Threads and ISAs
+
+# Marks a test comparing 1 and more threads: without OpenMP every count runs on one thread.
+needs_openmp = pytest.mark.skipif(
+    not _core.have_openmp(),
+    reason="built without OpenMP: every thread count runs on one thread, nothing to compare",
+)
+
+
+@pytest.fixture
+def restore_threads():
+    """Restores the core's thread count the test found (the test may change it)."""
+    before = _core.get_num_threads()
+    yield
+    _core.set_num_threads(before)
+
+
+@contextlib.contextmanager
+def team_forms():
+    """Fails unless the block ran at least one time loop on a team of more than one thread
+    (team.h): a multi-thread run whose shapes never form a team compares nothing."""
+    before = _core._teams_formed()
+    yield
+    assert _core._teams_formed() > before, (
+        "no thread team formed: the shapes are too small for one, or the core no longer "
+        "splits its time loops between threads"
+    )
+
+
+# The kernel ISAs this build and CPU run ("plain" first), and the vector ones ("avx2",
+# "avx512"): tests comparing vector ISAs need two (on a CPU without AVX-512 there is
+# nothing to compare).
+AVAILABLE_ISAS = _core.cpu_info()["available_isas"]
+VECTOR_ISAS = [name for name in AVAILABLE_ISAS if name != "plain"]
+
+
+@pytest.fixture(params=AVAILABLE_ISAS)
+def isa(request):
+    """Runs the test once per available ISA, forced; back to automatic afterwards."""
+    _core._set_isa(request.param)
+    yield request.param
+    _core._set_isa("auto")
+
+
+# ---------------------------------------------------------------------------------------
+# Weights in the backend contract's layout, and torch modules holding them
 
 
 def make_weights(
@@ -69,10 +175,7 @@ def torch_module(mode: str, weights: list, num_directions: int, dtype=None):
         bidirectional=num_directions == 2,
         dtype=dtype or torch.from_numpy(w_ih0).dtype,
     )
-    if mode.startswith("rnn_"):
-        module = torch.nn.RNN(nonlinearity=mode[4:], **kwargs)
-    else:
-        module = {"lstm": torch.nn.LSTM, "gru": torch.nn.GRU}[mode](**kwargs)
+    module = torch_class(mode)(**MODULES[mode][1], **kwargs)
     names = param_names(kwargs["num_layers"], num_directions, kwargs["bias"])
     with torch.no_grad():
         for entry, entry_names in zip(weights, names):

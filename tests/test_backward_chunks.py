@@ -19,7 +19,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from rnnkit import _core, _native, reference
+from conftest import MODES, needs_openmp
+from rnnkit import _native, reference
 from test_native import (
     TOL,
     assert_close,
@@ -30,7 +31,7 @@ from test_native import (
     train_forward,
 )
 
-CHUNK_MODES = ("rnn_tanh", "rnn_relu", "lstm", "gru", "gru_reset_before")
+pytestmark = pytest.mark.native
 
 
 def chunk_steps(T: int, B: int) -> int:
@@ -53,7 +54,7 @@ def test_shapes_cross_chunks():
 # upper layer's input; the LSTM and GRU keep the same buffers either way.
 CASES = [
     (mode, shape, dtype, lengths, masks)
-    for mode in CHUNK_MODES
+    for mode in MODES
     for shape in CHUNK_SHAPES
     for dtype in (np.float64, np.float32)
     for lengths in (False, True)
@@ -77,7 +78,7 @@ def test_chunked_backward_matches_reference(case):
 
 
 @pytest.mark.parametrize("layers", [1, 2])
-@pytest.mark.parametrize("mode", CHUNK_MODES)
+@pytest.mark.parametrize("mode", MODES)
 def test_reverse_starts_in_every_chunk(mode, layers):
     """Reverse direction, lengths spread so that sequences start (at lengths[b]-1) in
     each of several chunks, on their boundaries and at T-1; one sequence of length 1."""
@@ -91,15 +92,9 @@ def test_reverse_starts_in_every_chunk(mode, layers):
         assert not got["out"][n:, b].any() and not got["dx"][n:, b].any()
 
 
-@pytest.fixture
-def restore_threads():
-    before = _core.get_num_threads()
-    yield
-    _core.set_num_threads(before)
-
-
+@needs_openmp
 @pytest.mark.parametrize("masks", [True, False], ids=["drop", "nodrop"])
-@pytest.mark.parametrize("mode", CHUNK_MODES)
+@pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=lambda d: d.__name__)
 def test_chunked_same_bits_for_1_and_2_threads(mode, dtype, masks, restore_threads):
     """3 chunks of 4 steps (B = 128), large enough for the parallel paths."""

@@ -10,6 +10,8 @@ import pytest
 from rnnkit.bench import check, cli, configs, impls, memory, timing
 from rnnkit.bench.configs import Config
 
+pytestmark = pytest.mark.native
+
 # The implementation timed as "rnnkit" in these tests (see test_default_backend_subprocess
 # for the native one through the default, subprocess path).
 BACKEND = "numpy"

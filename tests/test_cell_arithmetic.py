@@ -16,14 +16,7 @@ import pytest
 from conftest import make_weights
 from rnnkit import _core, _native
 
-AVAILABLE = _core.cpu_info()["available_isas"]
-
-
-@pytest.fixture(params=AVAILABLE)
-def isa(request):
-    _core._set_isa(request.param)
-    yield request.param
-    _core._set_isa("auto")
+pytestmark = pytest.mark.native
 
 
 def lstm_by_kernels(x, h0, c0, w_ih, w_hh, b_ih, b_hh):

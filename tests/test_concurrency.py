@@ -12,34 +12,33 @@ import time
 import numpy as np
 import pytest
 import rnnkit
+from conftest import BACKENDS, make_module, needs_openmp, team_forms
+
+pytestmark = pytest.mark.native
 
 N_THREADS = 4
 REPEATS = 3
-# Big enough that the core's loops go parallel (more than 2**14 elements of work).
+# Big enough that the core's loops go parallel (more than 2**14 elements of work), and
+# that the LSTM's time loops run on a team of 2 threads (2**17 multiply-adds per step).
 T, B, IN, H = 8, 32, 16, 32
 
 
 @pytest.fixture
-def two_core_threads():
-    before = rnnkit.get_num_threads()
+def two_core_threads(restore_threads):
     rnnkit.set_num_threads(2)
-    yield
-    rnnkit.set_num_threads(before)
 
 
 def _module(i: int, backend: str, **kwargs):
     """Module i of a varied set: every cell, layers, directions, both dtypes."""
-    cls = (rnnkit.LSTM, rnnkit.GRU, rnnkit.RNN, rnnkit.GRU)[i % 4]
-    extra = {"reset_after": False} if i % 4 == 3 else {}
-    return cls(
-        IN,
-        H,
+    return make_module(
+        ("lstm", "gru", "rnn", "gru_reset_before")[i % 4],
+        backend,
+        input_size=IN,
+        hidden_size=H,
         num_layers=1 + i % 2,
         bidirectional=i % 3 == 0,
         dtype=("float32", "float64")[i % 2],
-        backend=backend,
         seed=i,
-        **extra,
         **kwargs,
     )
 
@@ -92,7 +91,7 @@ def _assert_same(got: list, want: list, exact: bool) -> None:
             np.testing.assert_allclose(g, w, rtol=1e-5, atol=1e-6)
 
 
-@pytest.mark.parametrize("backend", ["native", "numpy"])
+@pytest.mark.parametrize("backend", BACKENDS)
 def test_separate_modules_train_in_parallel(backend, two_core_threads):
     """Each thread trains its own module: every repeat equals the module's lone result
     (bit for bit on the native backend)."""
@@ -110,7 +109,7 @@ def test_separate_modules_train_in_parallel(backend, two_core_threads):
             _assert_same(got, alone[i], exact=backend == "native")
 
 
-@pytest.mark.parametrize("backend", ["native", "numpy"])
+@pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("cell", [rnnkit.LSTM, rnnkit.GRU, rnnkit.RNN])
 def test_one_shared_module_in_eval_mode(cell, backend, two_core_threads):
     """Threads share one module in eval mode, each with its own input (and lengths):
@@ -136,6 +135,7 @@ def test_one_shared_module_in_eval_mode(cell, backend, two_core_threads):
             _assert_same(got, alone[i], exact=backend == "native")
 
 
+@needs_openmp
 def test_thread_count_changes_while_others_compute(two_core_threads):
     """One thread flips the core's thread count between 1 and 2 while the others train:
     results do not depend on the count, so they still equal the lone results bit for bit."""
@@ -158,7 +158,8 @@ def test_thread_count_changes_while_others_compute(two_core_threads):
         finally:
             finished.append(i)
 
-    _run_threads(work, N_THREADS + 1)
+    with team_forms():
+        _run_threads(work, N_THREADS + 1)
     for i in range(N_THREADS):
         for got in results[i]:
             _assert_same(got, alone[i], exact=True)

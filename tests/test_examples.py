@@ -10,6 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+pytestmark = pytest.mark.native
+
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 BACKEND = "native"
 

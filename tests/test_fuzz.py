@@ -14,17 +14,13 @@ import dataclasses
 import warnings
 
 import numpy as np
-import rnnkit
+import pytest
+from conftest import MODES, MODULES
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-MODES = {
-    "rnn_tanh": (rnnkit.RNN, {}),
-    "rnn_relu": (rnnkit.RNN, {"nonlinearity": "relu"}),
-    "lstm": (rnnkit.LSTM, {}),
-    "gru": (rnnkit.GRU, {}),
-    "gru_reset_before": (rnnkit.GRU, {"reset_after": False}),
-}
+pytestmark = pytest.mark.native
+
 # One fault per case at most, each with the error it must raise (regex of its message).
 FAULTS = {
     "x_dtype": (TypeError, r"x must be a real floating-point array"),
@@ -194,7 +190,7 @@ def _inputs(case: Case):
 
 
 def _module(case: Case, backend: str):
-    cls, kwargs = MODES[case.mode]
+    cls, kwargs = MODULES[case.mode]
     m = cls(
         case.I,
         case.H,

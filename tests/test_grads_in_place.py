@@ -10,14 +10,18 @@ across backward calls, accumulate like torch's ``.grad`` and are cleared by ``ze
 
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 import pytest
 import rnnkit
 import torch
+from conftest import MODES, needs_openmp, team_forms
 from rnnkit import _core, _native, reference
 from test_native import assert_close, make_problem, run, train_forward
 
-MODES = ("rnn_tanh", "rnn_relu", "lstm", "gru", "gru_reset_before")
+pytestmark = pytest.mark.native
+
 BACKENDS = {"native": _native, "numpy": reference}
 
 
@@ -69,22 +73,18 @@ def test_native_accumulation_into_zeros_gives_the_fresh_bits(mode, dtype):
             assert (g is None and want is None) or g.tobytes() == want.tobytes(), f"{kind}[{i}]"
 
 
-@pytest.fixture
-def restore_threads():
-    before = _core.get_num_threads()
-    yield
-    _core.set_num_threads(before)
-
-
+@needs_openmp
 @pytest.mark.parametrize("mode", ["rnn_tanh", "gru", "gru_reset_before", "lstm"])
 def test_accumulation_has_the_same_bits_on_1_and_2_threads(mode, restore_threads):
-    """Sizes where the bias sums and per-step rows take the parallel path."""
+    """Sizes where the bias sums and per-step rows take the parallel path and the time
+    loops run on a team of threads."""
     p = make_problem(mode, 4, 64, 8, 96, 2, 2, lengths=True, masks=True, dtype=np.float32)
     results = []
     for threads in (1, 2):
         _core.set_num_threads(threads)
         grads = random_grads(p, seed=7)
-        backward_into(_native, p, grads)
+        with team_forms() if threads > 1 else contextlib.nullcontext():
+            backward_into(_native, p, grads)
         results.append(grads)
     for one, two in zip(*results):
         for a, b in zip(one, two):

@@ -16,27 +16,27 @@ from pathlib import Path
 import numpy as np
 import pytest
 import rnnkit
+from conftest import (
+    BACKENDS,
+    CELLS,
+    IN,
+    B,
+    H,
+    T,
+    make_module,
+    needs_openmp,
+    rand,
+    rss_bytes,
+    team_forms,
+)
 from rnnkit import _core, _native
 
-BACKENDS = ("native", "numpy")
-CELLS = ("rnn", "lstm", "gru")
-T, B, IN, H = 5, 3, 4, 6
-
-
-def make(cell: str, backend: str = "native", hidden: int = H, **kwargs):
-    """A small module (input 4, hidden 6 unless told), float64 unless told, fixed seed."""
-    kwargs.setdefault("dtype", "float64")
-    cls = {"rnn": rnnkit.RNN, "lstm": rnnkit.LSTM, "gru": rnnkit.GRU}[cell]
-    return cls(IN, hidden, backend=backend, seed=0, **kwargs)
+pytestmark = pytest.mark.native
 
 
 def hx_of(cell: str, h, c=None):
     """The module's state argument: (h, c) for LSTM, h otherwise."""
     return (h, c) if cell == "lstm" else h
-
-
-def rand(shape, seed=0, dtype=np.float64):
-    return np.random.default_rng(seed).standard_normal(shape).astype(dtype)
 
 
 def run_both(fn):
@@ -74,7 +74,7 @@ def test_non_float_arrays_raise_type_error(dtype, shown, backend):
     """x, h0, c0, grad_out, grad_h_n, grad_c_n of a non-float dtype: TypeError naming it."""
     bad = np.zeros((T, B, IN)).astype(dtype)
     bad_state = np.zeros((1, B, H)).astype(dtype)
-    lstm = make("lstm", backend)
+    lstm = make_module("lstm", backend)
     x = rand((T, B, IN))
     with pytest.raises(
         TypeError, match=rf"x must be a real floating-point array .*got dtype {shown}"
@@ -108,7 +108,7 @@ UNCONVERTIBLE = [
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("value,shown", UNCONVERTIBLE, ids=[u[1] for u in UNCONVERTIBLE])
 def test_unconvertible_values_raise_type_error(value, shown, backend):
-    gru = make("gru", backend)
+    gru = make_module("gru", backend)
     with pytest.raises(TypeError, match=rf"x must be a (real )?floating-point array.*{shown}"):
         gru(value)
     if not isinstance(value, list):  # a list is taken for a (h0, c0) pair: TypeError too
@@ -139,14 +139,14 @@ def test_x_of_wrong_shape_or_empty_raises(shape, match, cell, backend):
     """Wrong ndim or features, and empty sequences or batches (T=0, B=0): a ValueError
     (documented: an empty sequence or batch is an error), the same on both backends."""
     with pytest.raises(ValueError, match=match):
-        make(cell, backend)(np.zeros(shape))
+        make_module(cell, backend)(np.zeros(shape))
 
 
 def test_batch_first_x_error_names_its_layout():
     with pytest.raises(ValueError, match=r"x must be 3-D \(B, T, I\) or unbatched"):
-        make("gru", batch_first=True)(np.zeros((1, 2, 3, IN)))
+        make_module("gru", batch_first=True)(np.zeros((1, 2, 3, IN)))
     with pytest.raises(ValueError, match=r"at least one time step .*\(3, 0, 4\)"):
-        make("gru", batch_first=True)(np.zeros((B, 0, IN)))
+        make_module("gru", batch_first=True)(np.zeros((B, 0, IN)))
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -154,7 +154,7 @@ def test_batch_first_x_error_names_its_layout():
 def test_states_of_wrong_shape_raise(cell, backend):
     """h0 / c0: wrong ndim, sizes, mismatched batch, unbatched vs batched: ValueError with
     the expected and received shapes."""
-    m = make(cell, backend, num_layers=2, bidirectional=True)  # states (4, B, H)
+    m = make_module(cell, backend, num_layers=2, bidirectional=True)  # states (4, B, H)
     x = rand((T, B, IN))
     good = np.zeros((4, B, H))
     cases = [
@@ -184,7 +184,7 @@ def test_states_of_wrong_shape_raise(cell, backend):
 def test_lstm_state_structure(backend):
     """LSTM takes (h0, c0): a bare array, a 1- or 3-tuple, a dict are refused; either part
     may be None; a list [h0, c0] is accepted."""
-    lstm = make("lstm", backend)
+    lstm = make_module("lstm", backend)
     x = rand((T, B, IN))
     h = rand((1, B, H), 1)
     c = rand((1, B, H), 2)
@@ -211,7 +211,7 @@ def test_lstm_state_structure(backend):
         with pytest.raises(
             TypeError, match=f"hx for {name} must be an array h0 or None, not a tuple"
         ):
-            make(cell, backend)(x, (h, c))
+            make_module(cell, backend)(x, (h, c))
 
 
 # ---------------------------------------------------------------------------------------
@@ -243,7 +243,7 @@ def test_views_and_read_only_arrays_give_the_same_answer(cell, backend):
     """x, h0, c0, lengths, grad_out, grad_h_n, grad_c_n as non-contiguous, transposed,
     negative-stride, strided, read-only, big-endian arrays or nested lists: bit-for-bit
     the answer of the contiguous arrays."""
-    m = make(cell, backend, num_layers=2, bidirectional=True)
+    m = make_module(cell, backend, num_layers=2, bidirectional=True)
     x, h0, c0 = rand((T, B, IN), 1), rand((4, B, H), 2), rand((4, B, H), 3)
     g, gh, gc = rand((T, B, 2 * H), 4), rand((4, B, H), 5), rand((4, B, H), 6)
     lengths = np.array([5, 2, 4])
@@ -294,7 +294,7 @@ def test_other_precisions_are_converted(backend):
         ("float64", (np.float16, np.float32, np.longdouble)),
         ("float32", (np.float64,)),
     ):
-        m = make("gru", backend, dtype=dtype)
+        m = make_module("gru", backend, dtype=dtype)
         x = rand((T, B, IN)).astype(np.float16)  # exactly representable in every dtype
         want, _ = m(x.astype(dtype))
         for o in other:
@@ -306,7 +306,7 @@ def test_other_precisions_are_converted(backend):
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_unbatched_batch_first_and_read_only_outputs_stay_usable(backend):
     """Outputs are fresh, writable arrays: editing them changes no later result."""
-    m = make("lstm", backend, batch_first=True)
+    m = make_module("lstm", backend, batch_first=True)
     x = rand((B, T, IN))
     out, (h_n, c_n) = m(x)
     want = out.copy()
@@ -352,13 +352,13 @@ BAD_LENGTHS = [
 )
 def test_bad_lengths_raise(lengths, exc, match, backend):
     with pytest.raises(exc, match=match):
-        make("lstm", backend, bidirectional=True)(rand((T, B, IN)), lengths=lengths)
+        make_module("lstm", backend, bidirectional=True)(rand((T, B, IN)), lengths=lengths)
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_lengths_of_unbatched_x(backend):
     """Unbatched x (T, I) takes lengths of shape () or (1,), each in 1..T."""
-    m = make("gru", backend)
+    m = make_module("gru", backend)
     x = rand((T, IN))
     short, _ = m(x[:3])
     for lengths in (3, [3], np.array([3], np.int16)):
@@ -427,14 +427,6 @@ def test_cell_specific_constructor_arguments():
         rnnkit.GRU(IN, H, reset_after="no")
 
 
-def _rss_bytes() -> int:
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-    raise AssertionError("no VmRSS in /proc/self/status")
-
-
 @pytest.mark.parametrize(
     "kwargs,exc,match",
     [
@@ -458,17 +450,17 @@ def test_absurd_sizes_refused_before_allocating(kwargs, exc, match, cell):
     """Sizes whose parameters overflow 64-bit byte counts or exceed the machine's memory:
     ValueError / MemoryError before anything is allocated (resident memory unchanged)."""
     cls = {"rnn": rnnkit.RNN, "lstm": rnnkit.LSTM, "gru": rnnkit.GRU}[cell]
-    before = _rss_bytes()
+    before = rss_bytes()
     with pytest.raises(exc, match=match):
         cls(**kwargs)
-    assert _rss_bytes() - before < 64 * 2**20
+    assert rss_bytes() - before < 64 * 2**20
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_absurd_input_sizes_refused_before_allocating(backend):
     """A zero-stride x far larger than memory (or than 64 bits of bytes) is refused before
     the module copies it."""
-    m = make("lstm", backend, num_layers=2)
+    m = make_module("lstm", backend, num_layers=2)
     base = np.zeros(IN)
     for shape in ((2**40, 2**10, IN), (2**20, 2**20, IN)):
         huge = np.lib.stride_tricks.as_strided(base, shape=shape, strides=(0, 0, 8))
@@ -502,7 +494,7 @@ def test_load_state_dict_errors(backend):
     nothing changed."""
     import torch
 
-    m = make("lstm", backend, num_layers=2)
+    m = make_module("lstm", backend, num_layers=2)
     sd = m.state_dict()
     before = m.state_dict()
 
@@ -576,7 +568,7 @@ def test_parameters_changed_in_place_to_a_wrong_layout_are_refused(backend):
     """parameters() hands out the live arrays; one reshaped or retyped in place is refused
     with its name (the NumPy backend used to broadcast or misread it silently)."""
     x = rand((T, B, IN))
-    m = make("gru", backend)
+    m = make_module("gru", backend)
     m.parameters()["bias_ih_l0"].shape = (1, 3 * H)
     with pytest.raises(
         ValueError,
@@ -584,7 +576,7 @@ def test_parameters_changed_in_place_to_a_wrong_layout_are_refused(backend):
         r"it must stay a C-contiguous \(18,\) float64",
     ):
         m(x)
-    m = make("gru", backend)
+    m = make_module("gru", backend)
     w = m.parameters()["weight_hh_l0"]
     w.dtype = np.int64  # same itemsize: a reinterpretation of the bytes
     with pytest.raises(ValueError, match=r"parameter 'weight_hh_l0' .*dtype int64; it must stay"):
@@ -598,7 +590,7 @@ def test_parameters_changed_in_place_to_a_wrong_layout_are_refused(backend):
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("cell", CELLS)
 def test_backward_misuse(cell, backend):
-    m = make(cell, backend)
+    m = make_module(cell, backend)
     x = rand((T, B, IN))
     g = rand((T, B, H))
     with pytest.raises(
@@ -663,34 +655,33 @@ def test_backward_misuse(cell, backend):
 # Threads
 
 
-def test_thread_count_bounds():
+@needs_openmp
+def test_thread_count_bounds(restore_threads):
     """set_num_threads refuses counts OpenMP could not start (100000 threads used to
-    crash inside libgomp); the largest allowed count works."""
-    before = rnnkit.get_num_threads()
-    try:
-        for bad, exc in (
-            (0, ValueError),
-            (-1, ValueError),
-            (100000, ValueError),
-            (2**40, ValueError),
-            (2.0, TypeError),
-            (True, TypeError),
-        ):
-            with pytest.raises(exc, match="set_num_threads: n must be"):
-                rnnkit.set_num_threads(bad)
-        with pytest.raises(ValueError, match=rf"n must be in 1\.\.{_core.MAX_THREADS}, got 100000"):
-            _core.set_num_threads(100000)
-        rnnkit.set_num_threads(_core.MAX_THREADS)
-        assert rnnkit.get_num_threads() == _core.MAX_THREADS
-        m = make("lstm", dtype="float32")
-        one = make("lstm", dtype="float32")
-        x = rand((20, 64, IN), dtype=np.float32)
+    crash inside libgomp); the largest allowed count works: a team forms (hidden size 32,
+    two panels of float32 units) and gives the bits of one thread."""
+    for bad, exc in (
+        (0, ValueError),
+        (-1, ValueError),
+        (100000, ValueError),
+        (2**40, ValueError),
+        (2.0, TypeError),
+        (True, TypeError),
+    ):
+        with pytest.raises(exc, match="set_num_threads: n must be"):
+            rnnkit.set_num_threads(bad)
+    with pytest.raises(ValueError, match=rf"n must be in 1\.\.{_core.MAX_THREADS}, got 100000"):
+        _core.set_num_threads(100000)
+    rnnkit.set_num_threads(_core.MAX_THREADS)
+    assert rnnkit.get_num_threads() == _core.MAX_THREADS
+    m = make_module("lstm", dtype="float32", hidden_size=32)
+    one = make_module("lstm", dtype="float32", hidden_size=32)
+    x = rand((20, 64, IN), dtype=np.float32)
+    with team_forms():
         out, _ = m(x)
-        rnnkit.set_num_threads(1)
-        want, _ = one(x)
-        np.testing.assert_array_equal(out, want)
-    finally:
-        rnnkit.set_num_threads(before)
+    rnnkit.set_num_threads(1)
+    want, _ = one(x)
+    np.testing.assert_array_equal(out, want)
 
 
 # ---------------------------------------------------------------------------------------
@@ -919,7 +910,7 @@ def test_nan_and_inf_propagate_like_the_reference(mode, special, where, dtype):
         g[3, 0, 1] = special
     results = []
     for backend in BACKENDS:
-        m = make(cell, backend, hidden=hid, bidirectional=True, dtype=dtype, **kw)
+        m = make_module(cell, backend, hidden_size=hid, bidirectional=True, dtype=dtype, **kw)
         if where == "weight":
             m.parameters()["weight_hh_l0"][2, 1] = special
         out, state = m(x, hx_of(cell, h0, h0))
@@ -929,7 +920,7 @@ def test_nan_and_inf_propagate_like_the_reference(mode, special, where, dtype):
     names = (
         ["out", "h_n", "c_n", "dx", "dh0", "dc0"] if cell == "lstm" else ["out", "h_n", "dx", "dh0"]
     )
-    names += list(make(cell, "numpy", bidirectional=True, **kw).grads)
+    names += list(make_module(cell, "numpy", bidirectional=True, **kw).grads)
     # ReLU is unbounded: a weight of 1e300 overflows float64 within a few steps.
     overflow = mode == "rnn_relu" and special == 1e300
     for name, a, b in zip(names, *results):
@@ -946,7 +937,7 @@ def test_nan_and_inf_forward_like_torch(mode, special):
     import torch
 
     cell, kw = MODE_CELLS[mode]
-    m = make(cell, bidirectional=True, num_layers=2, **kw)
+    m = make_module(cell, bidirectional=True, num_layers=2, **kw)
     tcls = {"rnn": torch.nn.RNN, "lstm": torch.nn.LSTM, "gru": torch.nn.GRU}[cell]
     t = tcls(IN, H, num_layers=2, bidirectional=True, dtype=torch.float64, **kw)
     t.load_state_dict({k: torch.from_numpy(v) for k, v in m.state_dict().items()})
@@ -970,7 +961,7 @@ def test_relu_gradient_is_masked_like_torch(special, backend):
     threshold_backward (the reference used to multiply by a 0/1 mask and give NaN)."""
     import torch
 
-    m = make("rnn", backend, nonlinearity="relu")
+    m = make_module("rnn", backend, nonlinearity="relu")
     t = torch.nn.RNN(IN, H, nonlinearity="relu", dtype=torch.float64)
     t.load_state_dict({k: torch.from_numpy(v) for k, v in m.state_dict().items()})
     x = rand((T, B, IN), 1)

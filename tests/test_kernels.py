@@ -12,11 +12,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import rnnkit
-from conftest import VECTOR_ISAS
+from conftest import AVAILABLE_ISAS, VECTOR_ISAS, needs_openmp
 from rnnkit import _core
 
+pytestmark = pytest.mark.native
+
 INFO = _core.cpu_info()
-AVAILABLE = INFO["available_isas"]
 DTYPES = [np.float32, np.float64]
 
 # (M, N, K): empty, single, tiny, around the 6-row / 16- or 8-column tiles, the KC=512
@@ -37,20 +38,6 @@ SHAPES = [
     (37, 70, 260),
     (32, 64, 48),
 ]
-
-
-@pytest.fixture(params=AVAILABLE)
-def isa(request):
-    _core._set_isa(request.param)
-    yield request.param
-    _core._set_isa("auto")
-
-
-@pytest.fixture
-def threads():
-    saved = _core.get_num_threads()
-    yield
-    _core.set_num_threads(saved)
 
 
 def strided(rng: np.random.Generator, rows: int, cols: int, dtype, pad: int = 3) -> np.ndarray:
@@ -215,10 +202,10 @@ def test_gemm_avx2_and_avx512_same_bits(dtype, kind):
         _core._set_isa("auto")
 
 
-@pytest.mark.skipif(not _core.have_openmp(), reason="built without OpenMP: one thread only")
+@needs_openmp
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("kind", ["nt", "nn", "tn"])
-def test_gemm_bits_independent_of_threads(isa, threads, dtype, kind):
+def test_gemm_bits_independent_of_threads(isa, restore_threads, dtype, kind):
     rng = np.random.default_rng(3)
     # Over the one-off products' threshold (2**21 multiply-adds, gemm_threads.cpp), so split
     # between threads: by rows, by columns (nt prefers those, nn and tn rows) or both (4).
@@ -236,7 +223,7 @@ def test_gemm_bits_independent_of_threads(isa, threads, dtype, kind):
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("kind", ["nt", "nn"])
-def test_gemm_packed_same_bits_as_unpacked(isa, threads, dtype, kind):
+def test_gemm_packed_same_bits_as_unpacked(isa, restore_threads, dtype, kind):
     rng = np.random.default_rng(4)
     for M, N, K in [
         (1, 40, 17),
@@ -285,20 +272,20 @@ def test_isa_selection():
     assert INFO["compiled_isas"][0] == "plain"
     assert all(isinstance(INFO[f], bool) for f in ("avx2", "fma", "avx512f", "openmp"))
     assert INFO["available_isas"][0] == "plain"
-    assert set(AVAILABLE) <= set(INFO["compiled_isas"])
-    assert INFO["best_isa"] == AVAILABLE[-1]
-    if "avx2" in AVAILABLE:
+    assert set(AVAILABLE_ISAS) <= set(INFO["compiled_isas"])
+    assert INFO["best_isa"] == AVAILABLE_ISAS[-1]
+    if "avx2" in AVAILABLE_ISAS:
         assert INFO["avx2"] and INFO["fma"]
-    if "avx512" in AVAILABLE:
+    if "avx512" in AVAILABLE_ISAS:
         assert INFO["avx2"] and INFO["fma"] and INFO["avx512f"]
     with pytest.raises(ValueError, match="unknown ISA"):
         _core._set_isa("sse9")
     for name in ("avx2", "avx512"):
-        if name not in AVAILABLE:
+        if name not in AVAILABLE_ISAS:
             with pytest.raises(ValueError, match="not available"):
                 _core._set_isa(name)
     try:
-        for name in AVAILABLE:
+        for name in AVAILABLE_ISAS:
             _core._set_isa(name)
             assert _core._isa_name() == name
             assert _core.cpu_info()["isa"] == name

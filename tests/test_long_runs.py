@@ -8,23 +8,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import rnnkit
+from conftest import BACKENDS, MODULES, rss_bytes
+
+pytestmark = pytest.mark.native
 
 LONG_T = 10_000
-CELLS = {
-    "lstm": (rnnkit.LSTM, {}),
-    "gru": (rnnkit.GRU, {}),
-    "gru_reset_before": (rnnkit.GRU, {"reset_after": False}),
-    "rnn_tanh": (rnnkit.RNN, {}),
-}
-
-
-def _rss_bytes() -> int:
-    """Resident memory of this process (VmRSS)."""
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-    raise AssertionError("no VmRSS in /proc/self/status")
+LONG_MODES = ("lstm", "gru", "gru_reset_before", "rnn_tanh")
 
 
 def test_ten_thousand_calls_leave_memory_flat():
@@ -64,19 +53,19 @@ def test_ten_thousand_calls_leave_memory_flat():
 
     for n in range(1000):  # warm-up: allocator pools, caches of NumPy and pybind11
         call(n)
-    before = _rss_bytes()
+    before = rss_bytes()
     for n in range(10_000):
         call(n)
-    growth = _rss_bytes() - before
+    growth = rss_bytes() - before
     assert growth < 20 * 2**20, f"resident memory grew by {growth / 2**20:.1f} MB"
 
 
-@pytest.mark.parametrize("mode", list(CELLS))
+@pytest.mark.parametrize("mode", LONG_MODES)
 def test_long_sequence_matches_reference(mode):
     """T = 10,000, tiny B and H, bidirectional, float64: outputs bounded and finite,
     gradients finite, and the native core agrees with the reference at the end of the
     sequence (lengths make the batch's sequences end at different steps)."""
-    cls, kwargs = CELLS[mode]
+    cls, kwargs = MODULES[mode]
     rng = np.random.default_rng(1)
     x = rng.standard_normal((LONG_T, 2, 3))
     lengths = np.array([LONG_T, LONG_T - 137])
@@ -97,14 +86,14 @@ def test_long_sequence_matches_reference(mode):
         np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-9 * scale, err_msg=f"array {i}")
 
 
-@pytest.mark.parametrize("backend", ["native", "numpy"])
+@pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
-@pytest.mark.parametrize("mode", list(CELLS))
+@pytest.mark.parametrize("mode", LONG_MODES)
 def test_saturating_inputs_stay_finite_and_bounded(mode, dtype, backend):
     """|x| ~ 1e4 (every gate and activation saturated) over T = 10,000 steps (1,000 on the
     slow reference): out, h_n in [-1, 1], c_n and every gradient finite; no overflow or
     NaN (exp-based sigmoids must not turn an overflowed exp into NaN)."""
-    cls, kwargs = CELLS[mode]
+    cls, kwargs = MODULES[mode]
     rng = np.random.default_rng(2)
     T = LONG_T if backend == "native" else LONG_T // 10
     x = 1e4 * rng.choice([-1.0, 1.0], (T, 2, 3)) * rng.uniform(0.5, 1.0, (T, 2, 3))

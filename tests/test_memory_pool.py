@@ -12,6 +12,8 @@ import numpy as np
 import pytest
 import rnnkit
 
+pytestmark = pytest.mark.native
+
 MIB = 1 << 20
 # Big enough that the saved state and the backward's gate gradients are pooled (> 1 MiB; the
 # smallest, a one-direction RNN's cache, holds one layer output of T*B*H floats = 1 MiB).

@@ -9,45 +9,23 @@ import numpy as np
 import pytest
 import rnnkit
 import torch
+from conftest import BACKENDS, IN, MODULES, TORCH_MODES, B, H, T, make_module, torch_class
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-# Backends every behavioural test runs on. Add "native" here once rnnkit._native lands.
-BACKENDS = ["numpy", "native"]
+pytestmark = pytest.mark.native
 
-# (rnnkit class, torch class, extra constructor kwargs shared by both)
-CELLS = {
-    "rnn_tanh": (rnnkit.RNN, torch.nn.RNN, {"nonlinearity": "tanh"}),
-    "rnn_relu": (rnnkit.RNN, torch.nn.RNN, {"nonlinearity": "relu"}),
-    "lstm": (rnnkit.LSTM, torch.nn.LSTM, {}),
-    "gru": (rnnkit.GRU, torch.nn.GRU, {}),
-}
-GATES = {"rnn_tanh": 1, "rnn_relu": 1, "lstm": 4, "gru": 3}
-
-T, B, IN, H = 5, 3, 4, 6  # small sizes: every test here runs in milliseconds
 TOL = {"rtol": 1e-10, "atol": 1e-10}  # float64 vs torch float64: same equations, ~1e-15 apart
-
-
-def make(cell: str, backend: str = "numpy", **kwargs):
-    """An rnnkit module of ``cell`` (float64 unless told) with sizes IN, H."""
-    cls, _, extra = CELLS[cell]
-    kwargs = {"dtype": "float64", "seed": 0, **extra, **kwargs}
-    sizes = kwargs.pop("input_size", IN), kwargs.pop("hidden_size", H)
-    return cls(*sizes, backend=backend, **kwargs)
 
 
 def make_pair(cell: str, backend: str, **config):
     """A float64 torch module with its own random weights and an rnnkit module that loaded
     its state dict unchanged."""
-    _, torch_cls, extra = CELLS[cell]
+    torch_cls, extra = torch_class(cell), MODULES[cell][1]
     torch.manual_seed(1)
     tm = torch_cls(IN, H, dtype=torch.float64, **extra, **config)
-    m = make(cell, backend, seed=123, **config)
+    m = make_module(cell, backend, seed=123, **config)
     m.load_state_dict(tm.state_dict())
     return m, tm
-
-
-def rand(rng: np.random.Generator, *shape: int) -> np.ndarray:
-    return rng.standard_normal(shape)
 
 
 def torch_run(tm, x, h0, c0, lengths, batch_first, g_out, g_h, g_c):
@@ -89,10 +67,18 @@ def check_against_torch(cell, backend, config, unbatched=False, lengths=None, gi
     x_shape = (T, IN) if unbatched else ((B, T, IN) if bf else (T, B, IN))
     s_shape = (LD, H) if unbatched else (LD, B, H)
     o_shape = x_shape[:-1] + (D * H,)
-    x, h0, c0 = rand(rng, *x_shape), rand(rng, *s_shape), rand(rng, *s_shape)
+    x, h0, c0 = (
+        rng.standard_normal(x_shape),
+        rng.standard_normal(s_shape),
+        rng.standard_normal(s_shape),
+    )
     if not give_h0:
         h0, c0 = np.zeros(s_shape), np.zeros(s_shape)
-    g_out, g_h, g_c = rand(rng, *o_shape), rand(rng, *s_shape), rand(rng, *s_shape)
+    g_out, g_h, g_c = (
+        rng.standard_normal(o_shape),
+        rng.standard_normal(s_shape),
+        rng.standard_normal(s_shape),
+    )
     lstm = cell == "lstm"
     ref, ref_grads = torch_run(tm, x, h0, c0 if lstm else None, lengths, bf, g_out, g_h, g_c)
 
@@ -134,39 +120,39 @@ CONFIGS = [
 @pytest.mark.parametrize(
     "config", CONFIGS, ids=lambda c: ",".join(f"{k}={v}" for k, v in c.items())
 )
-@pytest.mark.parametrize("cell", list(CELLS))
+@pytest.mark.parametrize("cell", TORCH_MODES)
 def test_matches_torch(cell, config, backend):
     check_against_torch(cell, backend, config)
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("bidirectional", [False, True])
-@pytest.mark.parametrize("cell", list(CELLS))
+@pytest.mark.parametrize("cell", TORCH_MODES)
 def test_matches_torch_unbatched(cell, bidirectional, backend):
     check_against_torch(cell, backend, {"num_layers": 2, "bidirectional": bidirectional}, True)
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("batch_first", [False, True])
-@pytest.mark.parametrize("cell", list(CELLS))
+@pytest.mark.parametrize("cell", TORCH_MODES)
 def test_matches_torch_with_lengths(cell, batch_first, backend):
     config = {"num_layers": 2, "bidirectional": True, "batch_first": batch_first}
     check_against_torch(cell, backend, config, lengths=np.array([3, T, 1]))
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-@pytest.mark.parametrize("cell", list(CELLS))
+@pytest.mark.parametrize("cell", TORCH_MODES)
 def test_matches_torch_default_state(cell, backend):
     check_against_torch(cell, backend, {"bidirectional": True}, give_h0=False)
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-@pytest.mark.parametrize("cell", list(CELLS))
+@pytest.mark.parametrize("cell", TORCH_MODES)
 def test_float32_matches_torch_float32(cell, backend):
-    _, torch_cls, extra = CELLS[cell]
+    torch_cls, extra = torch_class(cell), MODULES[cell][1]
     torch.manual_seed(2)
     tm = torch_cls(IN, H, num_layers=2, **extra)
-    m = make(cell, backend, num_layers=2, dtype="float32")
+    m = make_module(cell, backend, num_layers=2, dtype="float32")
     m.load_state_dict(tm.state_dict())
     x = np.random.default_rng(3).standard_normal((T, B, IN)).astype(np.float32)
     out, _ = m(x)
@@ -184,12 +170,12 @@ def test_float32_matches_torch_float32(cell, backend):
 @pytest.mark.parametrize("bias", [True, False])
 @pytest.mark.parametrize("bidirectional", [False, True])
 @pytest.mark.parametrize("num_layers", [1, 3])
-@pytest.mark.parametrize("cell", list(CELLS))
+@pytest.mark.parametrize("cell", TORCH_MODES)
 def test_parameter_names_and_shapes_match_torch(cell, num_layers, bidirectional, bias):
     config = {"num_layers": num_layers, "bidirectional": bidirectional, "bias": bias}
-    _, torch_cls, extra = CELLS[cell]
+    torch_cls, extra = torch_class(cell), MODULES[cell][1]
     ref = torch_cls(IN, H, **extra, **config).state_dict()
-    m = make(cell, **config)
+    m = make_module(cell, "numpy", **config)
     assert [(k, v.shape) for k, v in m.parameters().items()] == [
         (k, tuple(v.shape)) for k, v in ref.items()
     ]
@@ -207,12 +193,12 @@ def test_gru_reset_before_has_torch_layout():
     assert m.mode == "gru_reset_before" and not m.reset_after
 
 
-@pytest.mark.parametrize("cell", list(CELLS))
+@pytest.mark.parametrize("cell", TORCH_MODES)
 def test_init_is_uniform_and_reproducible_from_seed(cell):
-    a = make(cell, num_layers=2, bidirectional=True, seed=42)
-    b = make(cell, num_layers=2, bidirectional=True, seed=42)
-    c = make(cell, num_layers=2, bidirectional=True, seed=43)
-    f32 = make(cell, num_layers=2, bidirectional=True, seed=42, dtype="float32")
+    a = make_module(cell, "numpy", num_layers=2, bidirectional=True, seed=42)
+    b = make_module(cell, "numpy", num_layers=2, bidirectional=True, seed=42)
+    c = make_module(cell, "numpy", num_layers=2, bidirectional=True, seed=43)
+    f32 = make_module(cell, "numpy", num_layers=2, bidirectional=True, seed=42, dtype="float32")
     bound = 1 / np.sqrt(H)
     for name, p in a.parameters().items():
         np.testing.assert_array_equal(p, b.parameters()[name])
@@ -233,7 +219,7 @@ def test_seed_none_gives_different_parameters():
 
 
 def test_parameters_are_live_and_state_dict_copies():
-    m = make("rnn_tanh")
+    m = make_module("rnn_tanh", "numpy")
     x = np.random.default_rng(0).standard_normal((T, B, IN))
     sd = m.state_dict()
     for p in m.parameters().values():
@@ -249,15 +235,15 @@ def test_parameters_are_live_and_state_dict_copies():
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-@pytest.mark.parametrize("cell", list(CELLS))
+@pytest.mark.parametrize("cell", TORCH_MODES)
 def test_every_parameter_change_is_seen(cell, backend):
     """In-place edits of parameters() and load_state_dict both reach the backend, even one
     that caches packed weights between calls."""
-    m = make(cell, backend, num_layers=2, bidirectional=True).eval()
+    m = make_module(cell, backend, num_layers=2, bidirectional=True).eval()
     x = np.random.default_rng(0).standard_normal((T, B, IN))
 
     def expected():  # the reference on a fresh module holding the same parameters
-        ref = make(cell, "numpy", num_layers=2, bidirectional=True, seed=99).eval()
+        ref = make_module(cell, "numpy", num_layers=2, bidirectional=True, seed=99).eval()
         ref.load_state_dict(m.state_dict())
         return ref(x)[0]
 
@@ -265,16 +251,18 @@ def test_every_parameter_change_is_seen(cell, backend):
     for p in m.parameters().values():
         p *= -0.5
     np.testing.assert_allclose(m(x)[0], expected(), rtol=1e-12, atol=1e-12)
-    m.load_state_dict(make(cell, num_layers=2, bidirectional=True, seed=5).state_dict())
+    m.load_state_dict(
+        make_module(cell, "numpy", num_layers=2, bidirectional=True, seed=5).state_dict()
+    )
     np.testing.assert_allclose(m(x)[0], expected(), rtol=1e-12, atol=1e-12)
     m.parameters()["weight_hh_l1_reverse"][0, 0] += 1.0  # one element of one weight
     np.testing.assert_allclose(m(x)[0], expected(), rtol=1e-12, atol=1e-12)
 
 
 def test_load_state_dict_copies_in_place_and_converts():
-    m = make("lstm", dtype="float32", num_layers=2)
+    m = make_module("lstm", "numpy", dtype="float32", num_layers=2)
     arrays = m.parameters()
-    src = make("lstm", dtype="float64", num_layers=2, seed=9).state_dict()
+    src = make_module("lstm", "numpy", dtype="float64", num_layers=2, seed=9).state_dict()
     version = m._version
     m.load_state_dict(src)
     assert m._version > version  # the native backend's repack signal
@@ -288,7 +276,7 @@ def test_load_state_dict_copies_in_place_and_converts():
 
 
 def test_load_state_dict_strict_false():
-    m = make("gru")
+    m = make_module("gru", "numpy")
     before = m.state_dict()
     new = np.full((3 * H, H), 0.25)
     m.load_state_dict({"weight_hh_l0": new, "not_a_param": np.zeros(2)}, strict=False)
@@ -299,9 +287,9 @@ def test_load_state_dict_strict_false():
 
 
 def test_load_state_dict_errors_change_nothing():
-    m = make("lstm", num_layers=2)
+    m = make_module("lstm", "numpy", num_layers=2)
     before = m.state_dict()
-    good = make("lstm", num_layers=2, seed=5).state_dict()
+    good = make_module("lstm", "numpy", num_layers=2, seed=5).state_dict()
     missing = {k: v for k, v in good.items() if k != "bias_hh_l1"}
     with pytest.raises(ValueError, match=r"missing keys \['bias_hh_l1'\]"):
         m.load_state_dict(missing)
@@ -326,10 +314,12 @@ def test_load_state_dict_errors_change_nothing():
 
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("layout", ["time_major", "batch_first", "unbatched"])
-@pytest.mark.parametrize("cell", list(CELLS))
+@pytest.mark.parametrize("cell", TORCH_MODES)
 def test_shapes_of_every_layout(cell, layout, backend):
     L, D = 2, 2
-    m = make(cell, backend, num_layers=L, bidirectional=True, batch_first=layout == "batch_first")
+    m = make_module(
+        cell, backend, num_layers=L, bidirectional=True, batch_first=layout == "batch_first"
+    )
     x_shape = {"time_major": (T, B, IN), "batch_first": (B, T, IN), "unbatched": (T, IN)}[layout]
     s_shape = (L * D, H) if layout == "unbatched" else (L * D, B, H)
     x = np.random.default_rng(0).standard_normal(x_shape)
@@ -346,7 +336,7 @@ def test_shapes_of_every_layout(cell, layout, backend):
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_lengths_zero_outputs_past_length(backend):
-    m = make("lstm", backend, bidirectional=True)
+    m = make_module("lstm", backend, bidirectional=True)
     x = np.random.default_rng(0).standard_normal((T, B, IN))
     lengths = [2, T, 4]
     out, _ = m.eval()(x, lengths=lengths)
@@ -367,7 +357,7 @@ def test_lengths_zero_outputs_past_length(backend):
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_inputs_of_other_precision_and_odd_strides(backend):
-    m = make("gru", backend, dtype="float64").eval()
+    m = make_module("gru", backend, dtype="float64").eval()
     x = np.random.default_rng(0).standard_normal((T, B, IN))
     ref, _ = m(x)
     # float32 and float16 inputs are converted (float32 input is exactly representable).
@@ -397,7 +387,7 @@ def test_inputs_of_other_precision_and_odd_strides(backend):
 
 
 def test_train_eval_flags():
-    m = make("rnn_relu")
+    m = make_module("rnn_relu", "numpy")
     assert m.training
     assert m.eval() is m and not m.training
     assert m.train() is m and m.training
@@ -405,9 +395,9 @@ def test_train_eval_flags():
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-@pytest.mark.parametrize("cell", list(CELLS))
+@pytest.mark.parametrize("cell", TORCH_MODES)
 def test_grads_accumulate_and_zero_grad_clears(cell, backend):
-    m = make(cell, backend, num_layers=2)
+    m = make_module(cell, backend, num_layers=2)
     rng = np.random.default_rng(0)
     x, g = rng.standard_normal((T, B, IN)), rng.standard_normal((T, B, H))
     live = dict(m.grads)
@@ -431,8 +421,8 @@ def test_grads_accumulate_and_zero_grad_clears(cell, backend):
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_dropout_reproducible_from_seed_and_off_in_eval(backend):
     kwargs = {"num_layers": 3, "dropout": 0.5, "bidirectional": True, "seed": 11}
-    a, b = make("lstm", backend, **kwargs), make("lstm", backend, **kwargs)
-    plain = make("lstm", backend, **{**kwargs, "dropout": 0.0})
+    a, b = make_module("lstm", backend, **kwargs), make_module("lstm", backend, **kwargs)
+    plain = make_module("lstm", backend, **{**kwargs, "dropout": 0.0})
     x = np.random.default_rng(0).standard_normal((T, B, IN))
     a1, b1 = a(x)[0], b(x)[0]
     a2, b2 = a(x)[0], b(x)[0]
@@ -449,7 +439,7 @@ def test_dropout_reproducible_from_seed_and_off_in_eval(backend):
 
 
 def test_dropout_masks_are_inverted_and_between_layers_only():
-    m = make("gru", num_layers=3, dropout=0.25, bidirectional=True)
+    m = make_module("gru", "numpy", num_layers=3, dropout=0.25, bidirectional=True)
     masks = m._dropout_masks(50, 40)
     assert len(masks) == 2
     for mask in masks:
@@ -457,15 +447,15 @@ def test_dropout_masks_are_inverted_and_between_layers_only():
         assert set(np.unique(mask)) == {0.0, 1 / 0.75}
         assert abs((mask == 0).mean() - 0.25) < 0.03  # 24000 draws: sd of the mean ~0.003
     assert m.eval()._dropout_masks(T, B) is None
-    assert make("gru", num_layers=1, dropout=0.25)._dropout_masks(T, B) is None
-    assert make("gru", num_layers=2)._dropout_masks(T, B) is None
+    assert make_module("gru", "numpy", num_layers=1, dropout=0.25)._dropout_masks(T, B) is None
+    assert make_module("gru", "numpy", num_layers=2)._dropout_masks(T, B) is None
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_backward_with_dropout_matches_finite_differences(backend):
     """The gradient of a training forward with dropout, masks held fixed by replaying the
     module's generator (a white-box step: the masks are otherwise private)."""
-    m = make("lstm", backend, num_layers=2, dropout=0.4, bidirectional=True, seed=3)
+    m = make_module("lstm", backend, num_layers=2, dropout=0.4, bidirectional=True, seed=3)
     rng = np.random.default_rng(1)
     x, g_out = rng.standard_normal((T, B, IN)), rng.standard_normal((T, B, 2 * H))
     g_h = rng.standard_normal((4, B, H))
@@ -496,7 +486,7 @@ def test_backward_with_dropout_matches_finite_differences(backend):
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_backward_needs_one_training_forward(backend):
-    m = make("lstm", backend)
+    m = make_module("lstm", backend)
     x = np.random.default_rng(0).standard_normal((T, B, IN))
     g = np.ones((T, B, H))
     with pytest.raises(RuntimeError, match="backward needs.*no forward pass"):
@@ -655,11 +645,14 @@ BAD_X = [
 @pytest.mark.parametrize("x,exc,match", BAD_X, ids=lambda a: str(getattr(a, "shape", a))[:30])
 def test_forward_rejects_x(x, exc, match):
     with pytest.raises(exc, match=match):
-        make("rnn_tanh")(x)
+        make_module("rnn_tanh", "numpy")(x)
 
 
 def test_forward_rejects_states():
-    lstm, gru = make("lstm", num_layers=2), make("gru", num_layers=2)
+    lstm, gru = (
+        make_module("lstm", "numpy", num_layers=2),
+        make_module("gru", "numpy", num_layers=2),
+    )
     x = np.zeros((T, B, IN))
     h = np.zeros((2, B, H))
     with pytest.raises(TypeError, match=r"hx for LSTM must be a tuple \(h0, c0\).*ndarray"):
@@ -696,11 +689,11 @@ BAD_LENGTHS = [
 @pytest.mark.parametrize("lengths,exc,match", BAD_LENGTHS, ids=lambda a: str(a)[:30])
 def test_forward_rejects_lengths(lengths, exc, match):
     with pytest.raises(exc, match=match):
-        make("gru")(np.zeros((T, B, IN)), lengths=lengths)
+        make_module("gru", "numpy")(np.zeros((T, B, IN)), lengths=lengths)
 
 
 def test_backward_rejects_gradients():
-    lstm, rnn = make("lstm"), make("rnn_tanh", batch_first=True)
+    lstm, rnn = make_module("lstm", "numpy"), make_module("rnn_tanh", "numpy", batch_first=True)
     x = np.zeros((T, B, IN))
     g = np.zeros((T, B, H))
     h = np.zeros((1, B, H))
@@ -721,13 +714,13 @@ def test_backward_rejects_gradients():
 
 
 def test_backward_accepts_unbatched_and_batch_first_gradients():
-    m = make("gru", batch_first=True)
+    m = make_module("gru", "numpy", batch_first=True)
     rng = np.random.default_rng(0)
     x = rng.standard_normal((B, T, IN))
     g = rng.standard_normal((B, T, H))
     m(x)
     dx_bf, dh_bf = m.backward(g)
-    tm = make("gru")
+    tm = make_module("gru", "numpy")
     tm(x.transpose(1, 0, 2))
     dx_tm, dh_tm = tm.backward(g.transpose(1, 0, 2))
     np.testing.assert_array_equal(dx_bf, dx_tm.transpose(1, 0, 2))

@@ -20,10 +20,19 @@ import numpy as np
 import pytest
 import rnnkit
 import torch
-from conftest import VECTOR_ISAS, make_weights, param_names, torch_module
+from conftest import (
+    MODES,
+    VECTOR_ISAS,
+    make_weights,
+    needs_openmp,
+    param_names,
+    team_forms,
+    torch_module,
+)
 from rnnkit import _core, _native, reference
 
-MODES = ("rnn_tanh", "rnn_relu", "lstm", "gru", "gru_reset_before")
+pytestmark = pytest.mark.native
+
 TOL = {np.float64: 1e-10, np.float32: 1e-4}
 
 
@@ -295,13 +304,6 @@ def test_matches_torch_float64(mode, config):
 # Threads and the GIL
 
 
-@pytest.fixture
-def restore_threads():
-    before = _core.get_num_threads()
-    yield
-    _core.set_num_threads(before)
-
-
 # Sizes large enough that the per-step rows and the bias sums take the parallel path
 # (at least 2**14 elements of work), and that the time loops run on a team of threads
 # each owning a slice of hidden units (B x gate columns x H >= 2**17 multiply-adds per
@@ -329,6 +331,7 @@ THREAD_CASES = [
 ]
 
 
+@needs_openmp
 @pytest.mark.parametrize("case", THREAD_CASES, ids=lambda c: f"{c[0]}-{c[4].__name__}")
 def test_same_bits_for_1_and_2_threads(case, restore_threads):
     mode, T, B, H, dtype = case
@@ -338,11 +341,12 @@ def test_same_bits_for_1_and_2_threads(case, restore_threads):
 
 def assert_same_bits_at_1_and_2_threads(p):
     """The native training forward and backward of p give the same bits on 1 and 2
-    threads (sets the thread count: callers restore it)."""
-    results = {}
-    for threads in (1, 2):
-        _core.set_num_threads(threads)
-        results[threads] = run(_native, p)
+    threads, a team of threads forming on 2 (sets the thread count: callers restore it)."""
+    _core.set_num_threads(1)
+    results = {1: run(_native, p)}
+    _core.set_num_threads(2)
+    with team_forms():
+        results[2] = run(_native, p)
     for name, one in results[1].items():
         two = results[2][name]
         assert (one is None and two is None) or one.tobytes() == two.tobytes(), name

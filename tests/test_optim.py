@@ -11,6 +11,8 @@ from rnnkit import nn, optim
 from rnnkit.checkpoint import load_checkpoint, save_checkpoint
 from rnnkit.clip import clip_grad_norm, clip_grad_value
 
+pytestmark = pytest.mark.native
+
 SHAPES = {"a": (4, 3), "b": (5,), "c": (2, 2, 2)}
 
 

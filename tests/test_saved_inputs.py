@@ -14,26 +14,16 @@ import re
 import numpy as np
 import pytest
 import rnnkit
+from conftest import BACKENDS, CELLS, IN, B, H, T, make_module, rand
 
-BACKENDS = ("native", "numpy")
-CELLS = ("rnn", "lstm", "gru")
-T, B, IN, H = 5, 3, 4, 6
+pytestmark = pytest.mark.native
+
+# The modules' shape unless told: 2 layers, both directions (float64, input 4, hidden 6).
+STACKED = {"num_layers": 2, "bidirectional": True}
 MESSAGE = (
     "backward: {} was modified in place after the forward pass (the backward needs its "
     "values); pass a copy or run forward again"
 )
-
-
-def make(cell: str, backend: str, **kwargs):
-    """A small float64 module (input 4, hidden 6, 2 layers, bidirectional), fixed seed."""
-    cls = {"rnn": rnnkit.RNN, "lstm": rnnkit.LSTM, "gru": rnnkit.GRU}[cell]
-    kwargs.setdefault("num_layers", 2)
-    kwargs.setdefault("bidirectional", True)
-    return cls(IN, H, backend=backend, seed=0, dtype="float64", **kwargs)
-
-
-def rand(shape, seed=0):
-    return np.random.default_rng(seed).standard_normal(shape)
 
 
 def step(m, x, lengths=None, change=None):
@@ -84,7 +74,7 @@ def test_modifying_x_or_out_makes_backward_raise(cell, change, name):
     """The same RuntimeError, naming the array, on both backends."""
     results = []
     for backend in BACKENDS:
-        m = make(cell, backend, dropout=0.3)
+        m = make_module(cell, backend, **STACKED, dropout=0.3)
         results.append(step(m, rand((T, B, IN)), lengths=[5, 2, 4], change=change))
         with pytest.raises(RuntimeError, match="backward needs a preceding forward"):
             m.backward(np.ones((T, B, 2 * H)))  # the failed backward consumed the cache
@@ -96,7 +86,7 @@ def test_modifying_x_or_out_makes_backward_raise(cell, change, name):
 def test_modifying_the_unbatched_out_view_raises(cell, backend):
     """An unbatched out is a view of the array the RNN or GRU forward kept: a change
     through it counts."""
-    m = make(cell, backend, num_layers=1, bidirectional=False)
+    m = make_module(cell, backend)
     out, _ = m(rand((T, IN)))
     out[2, 1] = 3.0
     with pytest.raises(RuntimeError, match=re.escape(MESSAGE.format("out"))):
@@ -109,9 +99,11 @@ def test_lstm_does_not_read_out(cell, backend):
     """Its backward does not read out: changing it (in place, time-major and through the
     unbatched view) changes no bit of the backward."""
     x = rand((T, B, IN))
-    want = step(make(cell, backend), x)
-    assert_same(step(make(cell, backend), x, change=lambda x, out: out.fill(5.0)), want)
-    m = make(cell, backend, num_layers=1, bidirectional=False)
+    want = step(make_module(cell, backend, **STACKED), x)
+    assert_same(
+        step(make_module(cell, backend, **STACKED), x, change=lambda x, out: out.fill(5.0)), want
+    )
+    m = make_module(cell, backend)
     out, _ = m(x[:, 0])
     dx, _ = m.backward(np.ones_like(out))
     out, _ = m(x[:, 0])
@@ -126,13 +118,15 @@ def test_batch_first_arrays_are_private_copies(cell, backend):
     """With batch_first the module hands the backend a transposed copy of x and the user
     a transposed copy of out: changing the user's arrays changes nothing in the backward."""
     x = rand((B, T, IN))
-    want = step(make(cell, backend, batch_first=True), x.copy())
+    want = step(make_module(cell, backend, **STACKED, batch_first=True), x.copy())
 
     def change(x_user, out_user):
         x_user[:] = 9.0
         out_user[:] = -1.0
 
-    assert_same(step(make(cell, backend, batch_first=True), x, change=change), want)
+    assert_same(
+        step(make_module(cell, backend, **STACKED, batch_first=True), x, change=change), want
+    )
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -141,8 +135,8 @@ def test_untouched_x_and_out_give_the_results_of_a_private_copy(cell, backend):
     """Referencing instead of copying changes no bit."""
     x = rand((T, B, IN))
     lengths = [5, 2, 4]
-    want = step(make(cell, backend, dropout=0.3), x.copy(), lengths)
-    m = make(cell, backend, dropout=0.3)
+    want = step(make_module(cell, backend, **STACKED, dropout=0.3), x.copy(), lengths)
+    m = make_module(cell, backend, **STACKED, dropout=0.3)
     params = m.state_dict()
     got = step(m, x, lengths)
     assert_same(got, want)
@@ -167,7 +161,7 @@ def test_modifying_a_weight_makes_backward_raise(name, cell):
     backends, as torch refuses a saved tensor modified in place."""
     results = []
     for backend in BACKENDS:
-        m = make(cell, backend, dropout=0.3)
+        m = make_module(cell, backend, **STACKED, dropout=0.3)
         param = m.parameters()[name]
 
         def change(x, out, p=param):
@@ -181,7 +175,7 @@ def test_modifying_a_weight_makes_backward_raise(name, cell):
 def test_an_optimiser_step_after_backward_is_fine(backend):
     """The usual order (forward, backward, step) changes weights only after the backward
     has read them; the next forward references the updated arrays."""
-    m = make("gru", backend)
+    m = make_module("gru", backend, **STACKED)
     opt = rnnkit.optim.SGD(m, lr=0.1)
     x = rand((T, B, IN))
     before = m.state_dict()
@@ -189,7 +183,7 @@ def test_an_optimiser_step_after_backward_is_fine(backend):
     opt.step()
     for name, p in m.parameters().items():
         np.testing.assert_array_equal(p, before[name] - 0.1 * first[1][name], err_msg=name)
-    updated = make("gru", backend)
+    updated = make_module("gru", backend, **STACKED)
     updated.load_state_dict(m.state_dict())
     assert_same(step(m, x), step(updated, x))  # the second step read the updated weights
 
@@ -197,8 +191,8 @@ def test_an_optimiser_step_after_backward_is_fine(backend):
 @pytest.mark.parametrize("cell", CELLS)
 def test_backends_agree_when_nothing_is_modified(cell):
     x = rand((T, B, IN))
-    native = step(make(cell, "native"), x, [5, 2, 4])
-    numpy = step(make(cell, "numpy"), x, [5, 2, 4])
+    native = step(make_module(cell, "native", **STACKED), x, [5, 2, 4])
+    numpy = step(make_module(cell, "numpy", **STACKED), x, [5, 2, 4])
     np.testing.assert_allclose(native[0], numpy[0], rtol=1e-9, atol=1e-12)
     for name in native[1]:
         np.testing.assert_allclose(native[1][name], numpy[1][name], rtol=1e-9, atol=1e-12)

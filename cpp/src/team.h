@@ -9,6 +9,7 @@
 // whichever thread owns it, so the bits never depend on the thread count.
 #pragma once
 #include <algorithm>
+#include <atomic>
 #include <cstdint>
 
 #include "rnnkit/gemm.h"
@@ -19,6 +20,11 @@
 #endif
 
 namespace rnnkit::detail {
+
+// Teams that ran with more than one thread since the module loaded (team.cpp): lets the
+// tests check that a multi-thread run really split its units. Counted once per team.
+extern std::atomic<std::int64_t> teams_formed;
+std::int64_t teams_formed_count();
 
 // When a team pays. A step multiplies B rows by W_hh^T (H x gate columns) and reads all
 // of W_hh, whatever B. Two threads each compute and read half, and meet at a barrier,
@@ -96,6 +102,9 @@ void run_team(int threads, std::int64_t H, const Body& body) {
     {
       // The team OpenMP gave (it may give fewer threads than asked for).
       const int n = omp_get_num_threads();
+      if (n > 1 && omp_get_thread_num() == 0) {
+        teams_formed.fetch_add(1, std::memory_order_relaxed);
+      }
       body(slice_of<T>(H, n, omp_get_thread_num()), [] {
 #pragma omp barrier
       });
