@@ -1,6 +1,7 @@
 """rnnkit: Elman RNN, LSTM and GRU with a C++ core and a NumPy reference."""
 
 from rnnkit import _core, nn, optim
+from rnnkit._validation import check_int_at_least
 from rnnkit.checkpoint import load_checkpoint, save_checkpoint
 from rnnkit.clip import clip_grad_norm, clip_grad_value
 from rnnkit.modules import GRU, LSTM, RNN
@@ -15,11 +16,7 @@ def get_num_threads() -> int:
 
 def set_num_threads(n: int) -> None:
     """Set the number of threads the native core uses; ``n`` must be an integer >= 1."""
-    if isinstance(n, bool) or not isinstance(n, int):
-        raise TypeError(f"set_num_threads: n must be an int >= 1, got {type(n).__name__}")
-    if n < 1:
-        raise ValueError(f"set_num_threads: n must be >= 1, got {n}")
-    _core.set_num_threads(n)
+    _core.set_num_threads(check_int_at_least("set_num_threads: n", n, 1))
 
 
 def cpu_info() -> dict:
@@ -39,12 +36,7 @@ def memory_pool_info() -> dict[str, int]:
 def set_memory_pool_limit(nbytes: int) -> None:
     """Set the most bytes of freed large buffers the native core keeps for reuse; blocks
     beyond it are freed now. 0 turns the pool off (every buffer is returned at once)."""
-    if isinstance(nbytes, bool) or not isinstance(nbytes, int):
-        raise TypeError(
-            f"set_memory_pool_limit: nbytes must be an int >= 0, got {type(nbytes).__name__}"
-        )
-    if nbytes < 0:
-        raise ValueError(f"set_memory_pool_limit: nbytes must be >= 0, got {nbytes}")
+    nbytes = check_int_at_least("set_memory_pool_limit: nbytes", nbytes, 0)
     _core.set_pool_limit_bytes(min(nbytes, 2**62))
 
 

@@ -29,10 +29,11 @@ from typing import Callable
 
 import numpy as np
 
+from rnnkit._cells import BIAS_KINDS, MODES, WEIGHT_KINDS, cell_kind, gate_count, parameter_name
 from rnnkit.reference import gru, lstm, rnn
 from rnnkit.reference._math import affine
 
-MODES = ("rnn_tanh", "rnn_relu", "lstm", "gru", "gru_reset_before")
+__all__ = ["MODES", "gate_count", "stack_backward", "stack_forward"]
 
 # mode -> (step_forward, step_backward); every step has the signature
 #   step_forward(gx, h, c, w_hh, b_hh) -> (h_new, c_new, step_cache)
@@ -50,19 +51,6 @@ _CELLS: dict[str, tuple[Callable, Callable]] = {
     "gru": (gru.step_forward, gru.step_backward),
     "gru_reset_before": (gru.step_forward_reset_before, gru.step_backward_reset_before),
 }
-
-_GATES = {"rnn_tanh": 1, "rnn_relu": 1, "lstm": 4, "gru": 3, "gru_reset_before": 3}
-
-
-def gate_count(mode: str) -> int:
-    """Number of gate blocks G of a mode: 1 (rnn), 4 (lstm), 3 (gru)."""
-    _check_mode(mode)
-    return _GATES[mode]
-
-
-def _check_mode(mode: str) -> None:
-    if mode not in _CELLS:
-        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
 
 
 def _active_steps(lengths: np.ndarray | None, steps: int, batch: int) -> np.ndarray:
@@ -132,7 +120,7 @@ _WEIGHT_MODIFIED_IN_PLACE = (
     "backward: {} was modified in place after the forward pass (the backward needs its "
     "values); update parameters after backward, or run forward again"
 )
-_WEIGHT_KINDS = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
+_PARAMETER_KINDS = WEIGHT_KINDS + BIAS_KINDS  # one weights entry's order (w_ih, w_hh, b_ih, b_hh)
 
 
 @dataclass
@@ -187,7 +175,7 @@ def stack_forward(
     Returns out (T, B, D*H), h_n (L*D, B, H), c_n (L*D, B, H) or None, and the cache for
     stack_backward (None unless ``training``). Computes in x's dtype.
     """
-    _check_mode(mode)
+    cell_kind(mode)  # ValueError for an unknown mode
     if num_directions not in (1, 2):
         raise ValueError(f"num_directions must be 1 or 2, got {num_directions!r}")
     if len(weights) == 0 or len(weights) % num_directions:
@@ -268,10 +256,9 @@ def stack_backward(
         if arr is not None and not _same_bytes(arr, saved):
             raise RuntimeError(_MODIFIED_IN_PLACE.format(name))
     for i, (entry, saved_entry) in enumerate(zip(cache.weights, cache.weights_saved)):
-        for kind, arr, saved in zip(_WEIGHT_KINDS, entry, saved_entry):
+        for kind, arr, saved in zip(_PARAMETER_KINDS, entry, saved_entry):
             if arr is not None and not _same_bytes(arr, saved):
-                k, d = divmod(i, cache.num_directions)
-                name = f"{kind}_l{k}" + ("_reverse" if d == 1 else "")
+                name = parameter_name(kind, *divmod(i, cache.num_directions))
                 raise RuntimeError(_WEIGHT_MODIFIED_IN_PLACE.format(name))
     step_backward = _CELLS[mode][1]
     num_dirs = cache.num_directions

@@ -1,0 +1,122 @@
+"""The parameters of an L-layer, D-direction recurrent stack: PyTorch's names, shapes and
+order, the names in the backends' layout (one tuple per layer and direction), and the
+checks of the memory they need and of the gradient arrays a backward adds into."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from rnnkit._cells import BIAS_KINDS, WEIGHT_KINDS, parameter_name
+from rnnkit._validation import check_nbytes
+
+# Bytes Python spends per parameter array besides its data (the ndarray object, its name,
+# the dict slots); measured about 540 for a parameter and its gradient together.
+_ARRAY_OVERHEAD = 256
+
+# Names of (w_ih, w_hh, b_ih, b_hh) of one layer and direction; the biases None without bias.
+EntryNames = tuple[str, str, "str | None", "str | None"]
+
+
+def check_parameter_memory(
+    gates: int,
+    input_size: int,
+    hidden_size: int,
+    num_layers: int,
+    directions: int,
+    bias: bool,
+    itemsize: int,
+) -> None:
+    """Refuse a stack whose parameters and gradients cannot fit in memory.
+
+    Checked in closed form before anything is built: with num_layers = 2**40 even the dict
+    of parameter shapes would exhaust memory. Parameters and their gradients live side by
+    side (twice the parameter bytes), and each of those arrays costs Python about
+    _ARRAY_OVERHEAD bytes besides its data (what counts for tiny huge stacks).
+    """
+    G, H, D, L = gates, hidden_size, directions, num_layers
+    per_cell = 2 if bias else 0  # (G*H, in_k) + (G*H, H) [+ 2 x (G*H,)] elements
+    n_params = D * G * H * (input_size + H + per_cell) + (L - 1) * D * G * H * (
+        D * H + H + per_cell
+    )
+    n_arrays = L * D * (4 if bias else 2)
+    check_nbytes(
+        "the parameters and their gradients",
+        2 * n_params,
+        itemsize,
+        extra_bytes=2 * n_arrays * _ARRAY_OVERHEAD,
+    )
+
+
+def entry_names(num_layers: int, directions: int, bias: bool) -> list[EntryNames]:
+    """Names of (w_ih, w_hh, b_ih, b_hh) per entry k*D + d of the backends' weight list."""
+    names: list[EntryNames] = []
+    for k in range(num_layers):
+        for d in range(directions):
+            w_ih, w_hh = (parameter_name(kind, k, d) for kind in WEIGHT_KINDS)
+            b_ih, b_hh = (parameter_name(kind, k, d) if bias else None for kind in BIAS_KINDS)
+            names.append((w_ih, w_hh, b_ih, b_hh))
+    return names
+
+
+def parameter_shapes(
+    gates: int, input_size: int, hidden_size: int, directions: int, names: list[EntryNames]
+) -> dict[str, tuple[int, ...]]:
+    """PyTorch's names and shapes, in PyTorch's order (layer, direction, ih/hh, w/b), of the
+    stack whose entries are ``names`` (from :func:`entry_names`): layer 0 reads the input,
+    each later layer the D*H features of the one below."""
+    G, H = gates, hidden_size
+    shapes: dict[str, tuple[int, ...]] = {}
+    for i, (w_ih, w_hh, b_ih, b_hh) in enumerate(names):
+        in_k = input_size if i < directions else directions * H
+        shapes[w_ih] = (G * H, in_k)
+        shapes[w_hh] = (G * H, H)
+        if b_ih is not None and b_hh is not None:
+            shapes[b_ih] = (G * H,)
+            shapes[b_hh] = (G * H,)
+    return shapes
+
+
+def check_grads(
+    grads: dict[str, Any], shapes: dict[str, tuple[int, ...]], dtype: np.dtype
+) -> tuple[np.ndarray, ...]:
+    """The gradient arrays in ``shapes``' order, each checked to still be a writeable
+    C-contiguous array of its parameter's shape and ``dtype`` (backward adds into them in
+    place, and users may replace entries of ``grads``)."""
+    for name, shape in shapes.items():
+        arr = grads.get(name)
+        ok = (
+            isinstance(arr, np.ndarray)
+            and arr.shape == shape
+            and arr.dtype == dtype
+            and arr.flags.c_contiguous
+            and arr.flags.writeable
+        )
+        if not ok:
+            what = (
+                f"shape {arr.shape}, dtype {arr.dtype}"
+                if isinstance(arr, np.ndarray)
+                else type(arr).__name__
+            )
+            raise ValueError(
+                f"grads[{name!r}] must be a writeable C-contiguous {shape} {dtype} "
+                f"array (backward adds into it in place), got {what}; "
+                f"set values with g[...] = ... or call zero_grad()"
+            )
+    return tuple(grads[name] for name in shapes)
+
+
+def check_grads_do_not_overlap(grads: dict[str, np.ndarray], names: Any) -> None:
+    """ValueError naming two entries of ``grads`` (among ``names``) that share memory: the
+    backward writes each while it reads the others."""
+    # Byte ranges sorted by start: contiguous arrays overlap iff neighbours do.
+    spans = sorted(
+        (grads[name].__array_interface__["data"][0], grads[name].nbytes, name) for name in names
+    )
+    for (start, size, name), (next_start, _, next_name) in zip(spans, spans[1:]):
+        if size > 0 and next_start < start + size:
+            raise ValueError(
+                f"grads[{name!r}] and grads[{next_name!r}] share memory; each must be its "
+                f"own array (backward adds into each in place)"
+            )

@@ -1,0 +1,413 @@
+"""The base of the public recurrent modules: configuration, parameters, and the driving of
+a backend's ``stack_forward`` / ``stack_backward`` from the user's arrays.
+
+The numerical work is done by a backend implementing those two functions:
+``rnnkit.reference`` (NumPy) or ``rnnkit._native`` (the C++ core). Backends only ever see
+time-major, C-contiguous arrays of one dtype.
+
+Parameters are read on every call: the module passes its live parameter arrays to the
+backend each time, so in-place edits of the arrays returned by ``parameters()`` (by an
+optimiser, say) are always seen. ``_version`` is a counter bumped whenever the module itself
+rewrites its parameters (``load_state_dict``); a backend may use it as a hint, never as a
+guarantee that the arrays did not change.
+"""
+
+from __future__ import annotations
+
+import abc
+import inspect
+import math
+from typing import Any, Union
+
+import numpy as np
+
+from rnnkit import _layout
+from rnnkit._cells import cell_kind
+from rnnkit._module import Module
+from rnnkit._parameters import (
+    check_grads,
+    check_grads_do_not_overlap,
+    check_parameter_memory,
+    entry_names,
+    parameter_shapes,
+)
+from rnnkit._validation import (
+    as_float_array,
+    check_bool,
+    check_choice,
+    check_dropout,
+    check_dtype,
+    check_lengths,
+    check_nbytes,
+    check_positive_int,
+    check_seed,
+)
+
+ArrayLike = Any  # anything np.asarray accepts (NumPy arrays, nested lists, CPU tensors)
+# A recurrent state as the user sees it: h for RNN/GRU, (h, c) for LSTM.
+State = Union[np.ndarray, tuple[np.ndarray, np.ndarray]]
+
+BACKENDS = ("native", "numpy")
+
+# torch.nn.RNN/LSTM/GRU arguments rnnkit does not take, and why.
+_TORCH_ONLY_ARGUMENTS = {
+    "proj_size": "LSTM projections (proj_size) are not supported yet",
+    "device": (
+        "rnnkit runs on the CPU on NumPy arrays (move tensors with .cpu().numpy(); "
+        "the parameters are NumPy arrays)"
+    ),
+}
+
+
+def _load_backend(name: str) -> Any:
+    """The module implementing ``stack_forward`` / ``stack_backward`` for ``name`` (imported
+    on each call, which costs a dict lookup once it is loaded)."""
+    if name == "numpy":
+        from rnnkit import reference
+
+        return reference
+    try:
+        from rnnkit import _native
+    except ImportError as exc:
+        raise RuntimeError(
+            f"backend='native' is not built yet ({exc}); use backend='numpy'"
+        ) from exc
+    return _native
+
+
+class RecurrentBase(Module):
+    """Multi-layer, optionally bidirectional recurrent network over a whole sequence.
+
+    Its constructor's arguments are those every public module takes (LSTM takes exactly
+    these); a subclass sets its own arguments before calling it and names its cell kind
+    with ``_cell_mode`` (see ``rnnkit._cells``).
+    """
+
+    # The recurrent modules' wording of backward without a saved forward.
+    _NO_SAVED_MESSAGE = "backward needs a preceding forward pass in training mode: {reason}"
+    _NOT_COPIED = {**Module._NOT_COPIED, "_grads_checked": None}
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int = 1,
+        bias: bool = True,
+        batch_first: bool = False,
+        dropout: float = 0.0,
+        bidirectional: bool = False,
+        dtype: str | np.dtype = "float32",
+        backend: str = "native",
+        seed: int | None = None,
+        **unknown: Any,
+    ) -> None:
+        if unknown:
+            self._refuse_arguments(unknown)
+        self._input_size = check_positive_int("input_size", input_size)
+        self._hidden_size = check_positive_int("hidden_size", hidden_size)
+        self._num_layers = check_positive_int("num_layers", num_layers)
+        self._bias = check_bool("bias", bias)
+        self._batch_first = check_bool("batch_first", batch_first)
+        self._dropout = check_dropout(dropout)
+        self._bidirectional = check_bool("bidirectional", bidirectional)
+        super().__init__(check_dtype(dtype))
+        self._backend = check_choice("backend", backend, BACKENDS)
+        self._seed = check_seed(seed)
+        self._mode = self._cell_mode()
+        kind = cell_kind(self._mode)
+        self._gates, self._has_cell = kind.gates, kind.has_cell_state
+        self._directions = 2 if self._bidirectional else 1
+        # Every state: (L*D, B, H); a state's shape is this with B filled in.
+        L, D, H = self._num_layers, self._directions, self._hidden_size
+        check_parameter_memory(
+            self._gates, self._input_size, H, L, D, self._bias, self._dtype.itemsize
+        )
+        # Fixed by the configuration, which never changes: kept for the per-call checks.
+        self._names = entry_names(L, D, self._bias)
+        self._shapes = parameter_shapes(self._gates, self._input_size, H, D, self._names)
+
+        # One generator for the module's life: parameters first (in PyTorch's order), then
+        # the dropout masks of each training forward, so both are reproducible from `seed`.
+        self._rng = np.random.default_rng(self._seed)
+        bound = 1.0 / math.sqrt(H)
+        for name, shape in self._shapes.items():
+            self._add_parameter(name, self._rng.uniform(-bound, bound, size=shape))
+        # The parameter arrays never change identity (load_state_dict copies into them), so
+        # the list handed to the backend and the per-call checks are built once.
+        p = self._params
+        self._weight_list = [
+            (p[w_ih], p[w_hh], p[b_ih] if b_ih else None, p[b_hh] if b_hh else None)
+            for w_ih, w_hh, b_ih, b_hh in self._names
+        ]
+        self._weight_checks = tuple((name, p[name], shape) for name, shape in self._shapes.items())
+        # The grads arrays last found not to overlap (see _grad_arrays), or None.
+        self._grads_checked: tuple[np.ndarray, ...] | None = None
+
+    # -- configuration ------------------------------------------------------------------
+
+    @abc.abstractmethod
+    def _cell_mode(self) -> str:
+        """The cell kind this module runs, from its own arguments ("lstm", "gru", ...)."""
+
+    # Arguments a subclass takes besides the ones of RecurrentBase.__init__.
+    _OWN_ARGUMENTS: tuple[str, ...] = ()
+
+    def _refuse_arguments(self, unknown: dict[str, Any]) -> None:
+        """TypeError naming the public class, the first unknown keyword argument and, for
+        torch's arguments, why rnnkit does not take them (else the arguments it takes)."""
+        mro = type(self).__mro__
+        public = next((c for c in mro if c.__module__ == "rnnkit.modules"), type(self))
+        name = next(iter(unknown))
+        why = _TORCH_ONLY_ARGUMENTS.get(name)
+        if why is None:
+            params = inspect.signature(RecurrentBase.__init__).parameters.values()
+            taken = [p.name for p in params if p.name != "self" and p.kind != p.VAR_KEYWORD]
+            why = "it takes " + ", ".join(taken + list(self._OWN_ARGUMENTS))
+        raise TypeError(
+            f"rnnkit.{public.__name__} got an unexpected keyword argument {name!r}: {why}"
+        )
+
+    @property
+    def mode(self) -> str:
+        """The backends' cell name ("lstm", "gru", "rnn_tanh", ...)."""
+        return self._mode
+
+    input_size = property(lambda self: self._input_size, doc="I: features per step of x.")
+    hidden_size = property(lambda self: self._hidden_size, doc="H: features of each state.")
+    num_layers = property(lambda self: self._num_layers, doc="L: stacked layers.")
+    bias = property(lambda self: self._bias, doc="Whether the layers have bias vectors.")
+    batch_first = property(lambda self: self._batch_first, doc="x and out are (B, T, F).")
+    dropout = property(lambda self: self._dropout, doc="Dropout between layers in training.")
+    bidirectional = property(lambda self: self._bidirectional, doc="D = 2 when True.")
+    num_directions = property(lambda self: self._directions, doc="D: 1, or 2 when bidirectional.")
+    seed = property(lambda self: self._seed, doc="The seed of parameters and dropout, or None.")
+
+    @property
+    def backend(self) -> str:
+        """ "native" (the C++ core) or "numpy" (the reference); may be reassigned."""
+        return self._backend
+
+    @backend.setter
+    def backend(self, value: str) -> None:
+        self._backend = check_choice("backend", value, BACKENDS)
+
+    def extra_repr(self) -> str:
+        """The constructor arguments that differ from their defaults, torch-style."""
+        parts = [str(self._input_size), str(self._hidden_size)]
+        if self._num_layers != 1:
+            parts.append(f"num_layers={self._num_layers}")
+        if not self._bias:
+            parts.append("bias=False")
+        if self._batch_first:
+            parts.append("batch_first=True")
+        if self._dropout:
+            parts.append(f"dropout={self._dropout}")
+        if self._bidirectional:
+            parts.append("bidirectional=True")
+        parts.extend(self._extra_repr_parts())
+        parts.append(f"dtype='{self._dtype.name}'")
+        parts.append(f"backend='{self._backend}'")
+        return ", ".join(parts)
+
+    def _extra_repr_parts(self) -> list[str]:
+        return []
+
+    # -- the arrays handed to the backend ---------------------------------------------------
+
+    def _weights(self) -> list[tuple[np.ndarray, ...]]:
+        """The live parameter arrays in the backends' layout (list of L*D tuples).
+
+        ``parameters()`` hands these arrays out, so each is checked first: one reshaped or
+        retyped in place (``p.shape = ...``, ``p.dtype = ...``) would otherwise be broadcast
+        or read as garbage by the NumPy backend, without an error.
+        """
+        dtype = self._dtype
+        for name, arr, shape in self._weight_checks:
+            if arr.shape != shape or arr.dtype != dtype or not arr.flags.c_contiguous:
+                raise ValueError(
+                    f"parameter {name!r} was changed in place to shape {arr.shape}, dtype "
+                    f"{arr.dtype}; it must stay a C-contiguous {shape} {dtype} array "
+                    f"(assign values with p[...] = ..., or use load_state_dict)"
+                )
+        return self._weight_list
+
+    def _grad_arrays(self) -> list[tuple[np.ndarray | None, ...]]:
+        """The arrays of ``self.grads`` in the backends' layout (list of L*D tuples), for
+        the backend to add into, each checked first (see ``check_grads``)."""
+        g = self.grads
+        arrays = check_grads(g, self._shapes, self._dtype)
+        # Overlaps are looked for only when the arrays are not the ones checked last time
+        # (an array's memory never moves): the check costs microseconds, which a step at
+        # B = 1 would notice.
+        checked = self._grads_checked
+        if checked is None or any(a is not b for a, b in zip(arrays, checked)):
+            check_grads_do_not_overlap(g, self._shapes)
+            self._grads_checked = arrays
+        return [
+            (g[w_ih], g[w_hh], g[b_ih] if b_ih else None, g[b_hh] if b_hh else None)
+            for w_ih, w_hh, b_ih, b_hh in self._names
+        ]
+
+    def _dropout_masks(self, T: int, B: int) -> list[np.ndarray] | None:
+        """L-1 inverted-dropout masks (T, B, D*H): 0 or 1/(1-p); None when not applied."""
+        if not self.training or self._dropout == 0.0 or self._num_layers == 1:
+            return None
+        p = self._dropout
+        scale = self._dtype.type(1.0 / (1.0 - p))
+        shape = (T, B, self._directions * self._hidden_size)
+        return [
+            np.where(self._rng.random(shape) >= p, scale, self._dtype.type(0))
+            for _ in range(self._num_layers - 1)
+        ]
+
+    # -- forward and backward ---------------------------------------------------------------
+
+    def __call__(
+        self, x: ArrayLike, hx: Any = None, lengths: ArrayLike | None = None
+    ) -> tuple[np.ndarray, State]:
+        return self.forward(x, hx, lengths)
+
+    def forward(
+        self, x: ArrayLike, hx: Any = None, lengths: ArrayLike | None = None
+    ) -> tuple[np.ndarray, State]:
+        """Run the network over a whole sequence.
+
+        x: (T, B, I), or (B, T, I) with batch_first, or unbatched (T, I). T and B must be
+            >= 1 (an empty sequence or batch raises ValueError). Floating inputs of another
+            precision are converted to the module's dtype.
+        hx: LSTM: a tuple (h0, c0), either may be None; RNN/GRU: h0 or None. Each state is
+            (L*D, B, H), or (L*D, H) for unbatched x; None means zeros.
+        lengths: optional integers (B,), each in 1..T: sequence b uses steps
+            0..lengths[b]-1 (out is zero past it; h_n is its state at its last step).
+
+        Returns out (T, B, D*H) (or (B, T, D*H) with batch_first, (T, D*H) unbatched) and
+        (h_n, c_n) for LSTM / h_n otherwise, each (L*D, B, H) (or (L*D, H) unbatched).
+        """
+        training = self.training
+        self._enter(exclusive=training)
+        try:
+            return self._forward(x, hx, lengths, training)
+        finally:
+            self._leave()
+
+    def _forward(self, x: ArrayLike, hx: Any, lengths: Any, training: bool) -> Any:
+        # Whatever an earlier forward saved is stale from here on, even if this one fails.
+        self._saved = None
+        self._no_saved_reason = "the last forward pass did not complete"
+        if not isinstance(x, np.ndarray):
+            _refuse_packed_sequence(type(self).__name__, x)
+        batch_first = self._batch_first
+        arr, unbatched = _layout.input_to_time_major(as_float_array("x", x), batch_first)
+        T, B, n_in = arr.shape
+        if n_in != self._input_size:
+            raise ValueError(
+                f"x must have input_size={self._input_size} features in its last dimension, "
+                f"got shape {np.shape(x)}"
+            )
+        if T == 0 or B == 0:
+            raise ValueError(
+                f"x must have at least one time step and one sequence, got shape {np.shape(x)}"
+            )
+        L, D, H, dtype = self._num_layers, self._directions, self._hidden_size, self._dtype
+        # Checked before any copy: the converted x, the output and, when training, roughly
+        # what a backend keeps per layer and direction (gate values and states per step)
+        # plus the dropout masks. x may be a zero-stride view far larger than its memory.
+        n_buffer = T * B * (n_in + D * H)
+        if training:
+            n_buffer += L * D * T * B * (self._gates + 2) * H + (L - 1) * T * B * D * H
+        check_nbytes("the forward pass's buffers", n_buffer, dtype.itemsize)
+
+        x_tm = np.ascontiguousarray(arr, dtype=dtype)  # (T, B, I)
+        stack = (L * D, B, H)
+        h0_in, c0_in = _layout.split_state(
+            "hx", hx, ("h0", "c0"), type(self).__name__, self._has_cell
+        )
+        # States (L*D, B, H); zeros for None (made here: a call less on the common path).
+        h0 = (
+            np.zeros(stack, dtype)
+            if h0_in is None
+            else _layout.state_to_stack("h0", h0_in, stack, unbatched, dtype)
+        )
+        c0 = None
+        if self._has_cell:
+            c0 = (
+                np.zeros(stack, dtype)
+                if c0_in is None
+                else _layout.state_to_stack("c0", c0_in, stack, unbatched, dtype)
+            )
+        lens = None if lengths is None else check_lengths(lengths, T, B, unbatched)  # (B,) int64
+
+        masks = self._dropout_masks(T, B) if training else None  # L-1 arrays (T, B, D*H)
+        out, h_n, c_n, cache = _load_backend(self._backend).stack_forward(
+            self._mode, x_tm, h0, c0, self._weights(), lens, masks, training, num_directions=D
+        )
+        if training:
+            self._saved = (cache, T, B, unbatched, batch_first)
+        else:
+            self._no_saved_reason = "the last forward pass ran in eval mode"
+
+        if unbatched or batch_first:
+            out = _layout.to_user_layout(out, unbatched, batch_first)
+        if unbatched:
+            h_n = _layout.state_to_user(h_n, unbatched)
+            c_n = None if c_n is None else _layout.state_to_user(c_n, unbatched)
+        return (out, (h_n, c_n)) if self._has_cell else (out, h_n)
+
+    def backward(self, grad_out: ArrayLike, grad_state: Any = None) -> tuple[np.ndarray, State]:
+        """Backpropagate through the last training-mode forward pass.
+
+        grad_out: gradient of the loss w.r.t. ``out``, in out's layout.
+        grad_state: LSTM: a tuple (grad_h_n, grad_c_n), either may be None; RNN/GRU:
+            grad_h_n or None. Each in h_n's layout; None means zeros.
+
+        Returns dx (x's layout) and (dh0, dc0) for LSTM / dh0 otherwise (h0's layout).
+        Adds the parameter gradients into ``self.grads``. The saved forward state is
+        released, so each forward supports exactly one backward. Raises RuntimeError when
+        x, a parameter, or for RNN and GRU out, was modified in place since the forward
+        (they are referenced, not copied, as torch does: step an optimiser after backward).
+        """
+        self._enter(exclusive=True)
+        try:
+            return self._backward(grad_out, grad_state)
+        finally:
+            self._leave()
+
+    def _backward(self, grad_out: ArrayLike, grad_state: Any) -> Any:
+        cache, T, B, unbatched, batch_first = self._saved_or_raise()
+        D, H, dtype = self._directions, self._hidden_size, self._dtype
+        g = _layout.output_to_time_major("grad_out", grad_out, T, B, D * H, unbatched, batch_first)
+        dout = np.ascontiguousarray(g, dtype=dtype)  # (T, B, D*H)
+
+        name, has_cell = type(self).__name__, self._has_cell
+        gh_in, gc_in = _layout.split_state(
+            "grad_state", grad_state, ("grad_h_n", "grad_c_n"), name, has_cell
+        )
+        stack = (self._num_layers * D, B, H)
+        dh_n = _layout.state_to_stack("grad_h_n", gh_in, stack, unbatched, dtype)
+        dc_n = (
+            _layout.state_to_stack("grad_c_n", gc_in, stack, unbatched, dtype) if has_cell else None
+        )
+
+        grads = self._grad_arrays()
+        self._drop_saved("backward was already called for the last forward pass")
+        # The backend adds the parameter gradients into self.grads in place (no fresh
+        # arrays the size of the weights).
+        backend = _load_backend(self._backend)
+        dx, dh0, dc0, _ = backend.stack_backward(self._mode, cache, dout, dh_n, dc_n, grads)
+
+        dx = _layout.to_user_layout(dx, unbatched, batch_first)
+        dh0 = _layout.state_to_user(dh0, unbatched)
+        if has_cell:
+            return dx, (dh0, _layout.state_to_user(dc0, unbatched))
+        return dx, dh0
+
+
+def _refuse_packed_sequence(module: str, x: Any) -> None:
+    """TypeError for a torch PackedSequence (recognised by its class name, so that torch
+    need not be imported): rnnkit takes the padded array and the lengths instead."""
+    if type(x).__name__ == "PackedSequence":
+        raise TypeError(
+            f"rnnkit.{module} does not take a PackedSequence as x: pass the padded array "
+            f"(torch.nn.utils.rnn.pad_packed_sequence gives it, as .numpy()) and its "
+            f"lengths= instead"
+        )
