@@ -1,10 +1,13 @@
 // Bindings of the stack (stack.h): rnnkit._core.stack_forward, stack_backward and the
-// StackCache class they pass between them.
+// StackCache class they pass between them (and, through bind_cells.cpp, the facts of the
+// table of cell kinds).
 //
-// Thin: check every argument (C-contiguous, aligned numpy arrays of exactly the compute
-// dtype, shapes consistent with x and the weights; clear ValueError / TypeError otherwise,
-// never a crash), allocate the result arrays, release the GIL, call the core. Python
-// (rnnkit._native) converts and validates first; these checks are the last line.
+// Thin: the modules (Python) check the user's input and own its messages. These checks
+// only keep the core safe when it is called directly: every array a numpy.ndarray of
+// exactly the compute dtype, C-contiguous and aligned, with shapes consistent with x and
+// the weights, lengths in range, gradients writeable and overlapping nothing the backward
+// reads (TypeError / ValueError naming the argument, never a crash). Then they allocate
+// the results, release the GIL and call the core.
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
@@ -13,110 +16,89 @@
 #include <utility>
 #include <vector>
 
+#include "array_checks.h"
+#include "rnnkit/cell_kinds.h"
 #include "rnnkit/stack.h"
 
 namespace py = pybind11;
 
+void bind_cell_kinds(py::module_& m);  // bind_cells.cpp
+
 namespace {
 
-using i64 = std::int64_t;
 using rnnkit::Mode;
+using rnnkit::bindings::as_array;
+using rnnkit::bindings::as_items;
+using rnnkit::bindings::Checked;
+using rnnkit::bindings::i64;
+using rnnkit::bindings::overlaps;
+using rnnkit::bindings::shape_of;
+using rnnkit::bindings::shape_str;
+using rnnkit::bindings::type_name;
 
-const std::pair<const char*, Mode> kModes[] = {
-    {"rnn_tanh", Mode::rnn_tanh}, {"rnn_relu", Mode::rnn_relu},
-    {"lstm", Mode::lstm},         {"gru", Mode::gru},
-    {"gru_reset_before", Mode::gru_reset_before},
-};
+std::string mode_name(Mode mode) { return rnnkit::cell_kind(mode).name; }
 
 Mode parse_mode(const std::string& fn, const std::string& name) {
+  if (const rnnkit::CellKind* kind = rnnkit::find_cell_kind(name)) return kind->mode;
   std::string valid;
-  for (const auto& [mode_name, mode] : kModes) {
-    if (name == mode_name) return mode;
-    valid += std::string(valid.empty() ? "" : ", ") + "'" + mode_name + "'";
+  for (const rnnkit::CellKind& kind : rnnkit::kCellKinds) {
+    valid += std::string(valid.empty() ? "" : ", ") + "'" + kind.name + "'";
   }
   throw py::value_error(fn + ": mode must be one of " + valid + ", got '" + name + "'");
 }
 
-std::string mode_name(Mode mode) {
-  for (const auto& [name, m] : kModes) {
-    if (m == mode) return name;
-  }
-  return "?";
-}
-
-std::string type_name(py::handle obj) {
-  return py::str(py::type::handle_of(obj).attr("__name__")).cast<std::string>();
-}
-
-std::string shape_str(const std::vector<i64>& shape) {
-  std::string s = "(";
-  for (size_t i = 0; i < shape.size(); ++i) {
-    s += (i ? ", " : "") + std::to_string(shape[i]);
-  }
-  return s + (shape.size() == 1 ? ",)" : ")");
-}
-
-std::vector<i64> shape_of(const py::array& a) {
-  return std::vector<i64>(a.shape(), a.shape() + a.ndim());
-}
-
-py::array as_array(py::handle obj, const std::string& name) {
-  if (!py::isinstance<py::array>(obj)) {
-    throw py::type_error(name + " must be a numpy.ndarray, got " + type_name(obj));
-  }
-  return py::reinterpret_borrow<py::array>(obj);
-}
-
-// A list or tuple's items, held for the whole call (so another thread replacing an item
-// while the GIL is released cannot free an array in use).
-std::vector<py::object> as_items(py::handle obj, const std::string& name) {
-  if (!py::isinstance<py::list>(obj) && !py::isinstance<py::tuple>(obj)) {
-    throw py::type_error(name + " must be a list or tuple, got " + type_name(obj));
-  }
-  std::vector<py::object> items;
-  for (py::handle item : py::reinterpret_borrow<py::sequence>(obj)) {
-    items.push_back(py::reinterpret_borrow<py::object>(item));
-  }
-  return items;
-}
-
-// The arrays whose data the core reads, kept alive for the call.
-struct Checked {
-  std::vector<py::array> keep;
-
-  // Checks a's dtype (TypeError), shape, contiguity and alignment (ValueError); returns
-  // its data. `desc` names the shape symbolically, e.g. "(L*D, B, H)".
-  template <typename T>
-  const T* get(const py::array& a, const std::string& name, const std::vector<i64>& shape,
-               const std::string& desc) {
-    if (!py::isinstance<py::array_t<T>>(a)) {
-      throw py::type_error(name + " must have dtype " +
-                           py::str(py::dtype::of<T>()).cast<std::string>() + ", got " +
-                           py::str(a.dtype()).cast<std::string>());
-    }
-    if (shape_of(a) != shape) {
-      throw py::value_error(name + " must have shape " + desc + " = " + shape_str(shape) +
-                            ", got " + shape_str(shape_of(a)));
-    }
-    if (!(a.flags() & py::array::c_style)) {
-      throw py::value_error(name + " must be C-contiguous");
-    }
-    if (!(a.flags() & py::detail::npy_api::NPY_ARRAY_ALIGNED_)) {
-      throw py::value_error(name + " must be aligned");
-    }
-    keep.push_back(a);
-    return static_cast<const T*>(a.data());
-  }
+// Cell i's four parameter arrays (w_ih, w_hh, b_ih, b_hh) or their gradients: name
+// suffixes, shapes and symbolic shapes.
+struct CellShapes {
+  std::string parts[4];
+  std::vector<i64> shapes[4];
+  std::string descs[4];
 };
+CellShapes cell_shapes(const rnnkit::StackDims& s, i64 G, i64 i, const char* prefix) {
+  const i64 GH = G * s.H, in_k = i < s.D ? s.I : s.D * s.H;
+  const char* names[4] = {"w_ih", "w_hh", "b_ih", "b_hh"};
+  CellShapes c;
+  for (int j = 0; j < 4; ++j) {
+    c.parts[j] = "[" + std::to_string(j) + "] (" + prefix + names[j] + ")";
+  }
+  c.shapes[0] = {GH, in_k};
+  c.shapes[1] = {GH, s.H};
+  c.shapes[2] = c.shapes[3] = {GH};
+  c.descs[0] = i < s.D ? "(G*H, I)" : "(G*H, D*H)";
+  c.descs[1] = "(G*H, H)";
+  c.descs[2] = c.descs[3] = "(G*H,)";
+  return c;
+}
 
-// The Python-side cache: a float32 or float64 StackCache, and the x, weight and (RNN, GRU)
-// out arrays it references (not copies: kept alive here; stack_backward checks that they
-// are unchanged).
+// The cell state argument (c0, dc_n) of a kind with a cell state, else None.
+template <typename T>
+const T* cell_state(Checked& args, py::handle obj, const std::string& fn,
+                    const std::string& name, Mode mode, const rnnkit::StackDims& s) {
+  if (!rnnkit::cell_kind(mode).has_cell_state) {
+    if (!obj.is_none()) {
+      throw py::value_error(fn + name + " must be None for mode '" + mode_name(mode) + "'");
+    }
+    return nullptr;
+  }
+  if (obj.is_none()) {
+    throw py::value_error(fn + name + " is required for mode '" + mode_name(mode) + "'");
+  }
+  return args.get<T>(obj, fn + name, {s.L * s.D, s.B, s.H}, "(L*D, B, H)");
+}
+
+template <typename T>
+py::array_t<T> new_array(std::initializer_list<i64> shape) {
+  return py::array_t<T>(std::vector<py::ssize_t>(shape.begin(), shape.end()));
+}
+
+// The Python-side cache: a float32 or float64 StackCache, and the x, weight and (where
+// the backward reads it) out arrays it references (not copies: kept alive here;
+// stack_backward checks that they are unchanged).
 struct PyStackCache {
   std::shared_ptr<rnnkit::StackCache<float>> f32;
   std::shared_ptr<rnnkit::StackCache<double>> f64;
   py::object x;    // (T, B, I) the x given to stack_forward
-  py::object out;  // (T, B, D*H) the out it returned, where the cache reads it (RNN, GRU)
+  py::object out;  // (T, B, D*H) the out it returned, where the cache reads it
   // The weight arrays given to stack_forward, named "weights[i][j]".
   std::vector<std::pair<std::string, py::object>> weights;
 
@@ -125,11 +107,6 @@ struct PyStackCache {
   std::string dtype() const { return f32 ? "float32" : "float64"; }
   i64 nbytes() const { return f32 ? f32->nbytes() : f64->nbytes(); }
 };
-
-template <typename T>
-py::array_t<T> new_array(std::initializer_list<i64> shape) {
-  return py::array_t<T>(std::vector<py::ssize_t>(shape.begin(), shape.end()));
-}
 
 template <typename T>
 py::tuple forward_impl(Mode mode, const py::array& x, py::handle h0_obj, py::handle c0_obj,
@@ -154,7 +131,7 @@ py::tuple forward_impl(Mode mode, const py::array& x, py::handle h0_obj, py::han
                           std::to_string(D) + ", got " + std::to_string(n_entries));
   }
   s.L = n_entries / D;
-  const i64 G = rnnkit::gate_count(mode);
+  const i64 G = rnnkit::cell_kind(mode).gates;
   std::vector<std::vector<py::object>> cells;
   for (i64 i = 0; i < n_entries; ++i) {
     const std::string name = fn + "weights[" + std::to_string(i) + "]";
@@ -172,45 +149,31 @@ py::tuple forward_impl(Mode mode, const py::array& x, py::handle h0_obj, py::han
   }
   s.H = w_hh0.shape(1);
   s.bias = !cells[0][2].is_none();
-  const i64 H = s.H, GH = G * H, DH = D * H, LD = s.L * D;
+  const i64 H = s.H, DH = D * H, LD = s.L * D;
 
   std::vector<rnnkit::CellWeights<T>> weights(n_entries);
   for (i64 i = 0; i < n_entries; ++i) {
     const std::string name = fn + "weights[" + std::to_string(i) + "]";
-    const i64 in_k = i < D ? s.I : DH;
-    const std::string in_desc = i < D ? "I" : "D*H";
-    auto& w = weights[i];
-    w.w_ih = args.get<T>(as_array(cells[i][0], name + "[0] (w_ih)"), name + "[0] (w_ih)",
-                         {GH, in_k}, "(G*H, " + in_desc + ")");
-    w.w_hh = args.get<T>(as_array(cells[i][1], name + "[1] (w_hh)"), name + "[1] (w_hh)",
-                         {GH, H}, "(G*H, H)");
-    for (int j : {2, 3}) {
-      const std::string bname = name + (j == 2 ? "[2] (b_ih)" : "[3] (b_hh)");
-      if (cells[i][j].is_none() == s.bias) {
-        throw py::value_error(bname + (s.bias ? " is None but weights[0] has biases"
-                                              : " is given but weights[0][2] is None"));
+    const CellShapes c = cell_shapes(s, G, i, "");
+    const T* arrays[4] = {nullptr, nullptr, nullptr, nullptr};
+    for (int j = 0; j < 4; ++j) {
+      if (j >= 2 && cells[i][j].is_none() == s.bias) {
+        throw py::value_error(name + c.parts[j] +
+                              (s.bias ? " is None but weights[0] has biases"
+                                      : " is given but weights[0][2] is None"));
       }
-      if (s.bias) {
-        const T* b = args.get<T>(as_array(cells[i][j], bname), bname, {GH}, "(G*H,)");
-        (j == 2 ? w.b_ih : w.b_hh) = b;
-      }
+      if (j < 2 || s.bias) arrays[j] = args.get<T>(cells[i][j], name + c.parts[j], c.shapes[j], c.descs[j]);
     }
+    weights[i] = {arrays[0], arrays[1], arrays[2], arrays[3]};
   }
 
-  const T* h0 = args.get<T>(as_array(h0_obj, fn + "h0"), fn + "h0", {LD, s.B, H},
-                            "(L*D, B, H)");
-  const T* c0 = nullptr;
-  if (mode == Mode::lstm) {
-    if (c0_obj.is_none()) throw py::value_error(fn + "c0 is required for mode 'lstm'");
-    c0 = args.get<T>(as_array(c0_obj, fn + "c0"), fn + "c0", {LD, s.B, H}, "(L*D, B, H)");
-  } else if (!c0_obj.is_none()) {
-    throw py::value_error(fn + "c0 must be None for mode '" + mode_name(mode) + "'");
-  }
+  const T* h0 = args.get<T>(h0_obj, fn + "h0", {LD, s.B, H}, "(L*D, B, H)");
+  const T* c0 = cell_state<T>(args, c0_obj, fn, "c0", mode, s);
 
   const i64* lengths = nullptr;
   if (!lengths_obj.is_none()) {
     const std::string name = fn + "lengths";
-    lengths = args.get<i64>(as_array(lengths_obj, name), name, {s.B}, "(B,)");
+    lengths = args.get<i64>(lengths_obj, name, {s.B}, "(B,)");
     for (i64 b = 0; b < s.B; ++b) {
       if (lengths[b] < 1 || lengths[b] > s.T) {
         throw py::value_error(name + "[" + std::to_string(b) + "] must be in 1..T = 1.." +
@@ -228,8 +191,7 @@ py::tuple forward_impl(Mode mode, const py::array& x, py::handle h0_obj, py::han
     }
     for (size_t k = 0; k < items.size(); ++k) {
       const std::string name = fn + "dropout_masks[" + std::to_string(k) + "]";
-      masks.push_back(args.get<T>(as_array(items[k], name), name, {s.T, s.B, DH},
-                                  "(T, B, D*H)"));
+      masks.push_back(args.get<T>(items[k], name, {s.T, s.B, DH}, "(T, B, D*H)"));
     }
   }
 
@@ -237,7 +199,7 @@ py::tuple forward_impl(Mode mode, const py::array& x, py::handle h0_obj, py::han
   auto h_n = new_array<T>({LD, s.B, H});
   py::object c_n = py::none();
   T* c_n_data = nullptr;
-  if (mode == Mode::lstm) {
+  if (c0 != nullptr) {
     auto c = new_array<T>({LD, s.B, H});
     c_n_data = c.mutable_data();
     c_n = std::move(c);
@@ -274,28 +236,21 @@ py::tuple forward_impl(Mode mode, const py::array& x, py::handle h0_obj, py::han
   return py::make_tuple(out, h_n, c_n, cache_obj);
 }
 
-// Whether two arrays' bytes overlap (their [data, data + nbytes) ranges intersect).
-bool overlaps(const py::array& a, const py::array& b) {
-  const char* pa = static_cast<const char*>(a.data());
-  const char* pb = static_cast<const char*>(b.data());
-  return a.nbytes() > 0 && b.nbytes() > 0 && pa < pb + b.nbytes() && pb < pa + a.nbytes();
-}
-
 // The caller's gradient arrays to add into: L*D tuples (dw_ih, dw_hh, db_ih, db_hh) of
 // writeable arrays shaped like the weights; none may overlap another or any array in
 // `inputs` (name, array): the backward reads those while it writes the gradients.
 template <typename T>
-void check_grads(py::handle grads_obj, const rnnkit::StackDims& s, i64 G,
-                 const std::vector<std::pair<std::string, py::array>>& inputs, Checked& args,
-                 std::vector<rnnkit::CellGrads<T>>& grads) {
+std::vector<rnnkit::CellGrads<T>> check_grads(
+    py::handle grads_obj, const rnnkit::StackDims& s, i64 G,
+    std::vector<std::pair<std::string, py::array>> seen, Checked& args) {
   const std::string fn = "stack_backward: ";
-  const i64 LD = s.L * s.D, GH = G * s.H;
+  const i64 LD = s.L * s.D;
   const auto entries = as_items(grads_obj, fn + "grads");
   if (static_cast<i64>(entries.size()) != LD) {
     throw py::value_error(fn + "grads must hold L*D = " + std::to_string(LD) +
                           " entries, got " + std::to_string(entries.size()));
   }
-  std::vector<std::pair<std::string, py::array>> seen = inputs;
+  std::vector<rnnkit::CellGrads<T>> grads;
   for (i64 i = 0; i < LD; ++i) {
     const std::string name = fn + "grads[" + std::to_string(i) + "]";
     const auto items = as_items(entries[i], name);
@@ -303,30 +258,26 @@ void check_grads(py::handle grads_obj, const rnnkit::StackDims& s, i64 G,
       throw py::value_error(name + " must be a tuple (dw_ih, dw_hh, db_ih, db_hh), got " +
                             std::to_string(items.size()) + " items");
     }
-    const i64 in_k = i < s.D ? s.I : s.D * s.H;
-    const std::vector<i64> shapes[4] = {{GH, in_k}, {GH, s.H}, {GH}, {GH}};
-    const char* descs[4] = {i < s.D ? "(G*H, I)" : "(G*H, D*H)", "(G*H, H)", "(G*H,)",
-                            "(G*H,)"};
-    const char* parts[4] = {"[0] (dw_ih)", "[1] (dw_hh)", "[2] (db_ih)", "[3] (db_hh)"};
+    const CellShapes c = cell_shapes(s, G, i, "d");
     T* ptrs[4] = {nullptr, nullptr, nullptr, nullptr};
     for (int j = 0; j < 4; ++j) {
-      const std::string gname = name + parts[j];
+      const std::string gname = name + c.parts[j];
       if (j >= 2 && items[j].is_none() == s.bias) {
         throw py::value_error(gname + (s.bias ? " is None but the weights have biases"
                                               : " is given but the weights have no biases"));
       }
       if (j >= 2 && !s.bias) continue;
-      py::array a = as_array(items[j], gname);
-      args.get<T>(a, gname, shapes[j], descs[j]);
+      ptrs[j] = args.get<T>(items[j], gname, c.shapes[j], c.descs[j]);
+      const py::array a = py::reinterpret_borrow<py::array>(items[j]);
       if (!a.writeable()) throw py::value_error(gname + " must be writeable");
       for (const auto& [other, b] : seen) {
         if (overlaps(a, b)) throw py::value_error(gname + " overlaps " + other);
       }
       seen.emplace_back(gname.substr(fn.size()), a);
-      ptrs[j] = static_cast<T*>(a.mutable_data());
     }
     grads.push_back({ptrs[0], ptrs[1], ptrs[2], ptrs[3]});
   }
+  return grads;
 }
 
 template <typename T>
@@ -335,21 +286,12 @@ py::tuple backward_impl(const PyStackCache& pc, const rnnkit::StackCache<T>& cac
                         py::handle grads_obj) {
   const std::string fn = "stack_backward: ";
   const rnnkit::StackDims& s = cache.dims;
-  const i64 G = rnnkit::gate_count(cache.mode);
+  const i64 G = rnnkit::cell_kind(cache.mode).gates;
   const i64 H = s.H, GH = G * H, DH = s.D * H, LD = s.L * s.D;
   Checked args;
-  const T* dout = args.get<T>(as_array(dout_obj, fn + "dout"), fn + "dout", {s.T, s.B, DH},
-                              "(T, B, D*H)");
-  const T* dh_n = args.get<T>(as_array(dh_n_obj, fn + "dh_n"), fn + "dh_n", {LD, s.B, H},
-                              "(L*D, B, H)");
-  const T* dc_n = nullptr;
-  if (cache.mode == Mode::lstm) {
-    if (dc_n_obj.is_none()) throw py::value_error(fn + "dc_n is required for mode 'lstm'");
-    dc_n = args.get<T>(as_array(dc_n_obj, fn + "dc_n"), fn + "dc_n", {LD, s.B, H},
-                       "(L*D, B, H)");
-  } else if (!dc_n_obj.is_none()) {
-    throw py::value_error(fn + "dc_n must be None for mode '" + mode_name(cache.mode) + "'");
-  }
+  const T* dout = args.get<T>(dout_obj, fn + "dout", {s.T, s.B, DH}, "(T, B, D*H)");
+  const T* dh_n = args.get<T>(dh_n_obj, fn + "dh_n", {LD, s.B, H}, "(L*D, B, H)");
+  const T* dc_n = cell_state<T>(args, dc_n_obj, fn, "dc_n", cache.mode, s);
 
   // With grads given, the backward adds into them (and returns them); otherwise it
   // writes fresh arrays.
@@ -364,13 +306,11 @@ py::tuple backward_impl(const PyStackCache& pc, const rnnkit::StackCache<T>& cac
     for (const auto& [name, w] : pc.weights) {
       inputs.emplace_back(name, py::reinterpret_borrow<py::array>(w));
     }
-    if (dc_n != nullptr) {
-      inputs.emplace_back("dc_n", py::reinterpret_borrow<py::array>(dc_n_obj));
-    }
+    if (dc_n != nullptr) inputs.emplace_back("dc_n", py::reinterpret_borrow<py::array>(dc_n_obj));
     if (pc.out && !pc.out.is_none()) {
       inputs.emplace_back("out", py::reinterpret_borrow<py::array>(pc.out));
     }
-    check_grads<T>(grads_obj, s, G, inputs, args, grads);
+    grads = check_grads<T>(grads_obj, s, G, std::move(inputs), args);
     for (py::handle entry : py::reinterpret_borrow<py::sequence>(grads_obj)) {
       dweights.append(py::tuple(py::reinterpret_borrow<py::sequence>(entry)));
     }
@@ -379,26 +319,25 @@ py::tuple backward_impl(const PyStackCache& pc, const rnnkit::StackCache<T>& cac
   auto dh0 = new_array<T>({LD, s.B, H});
   py::object dc0 = py::none();
   T* dc0_data = nullptr;
-  if (cache.mode == Mode::lstm) {
+  if (dc_n != nullptr) {
     auto c = new_array<T>({LD, s.B, H});
     dc0_data = c.mutable_data();
     dc0 = std::move(c);
   }
-  if (!accumulate) grads.resize(LD);
   for (i64 i = 0; i < LD && !accumulate; ++i) {
     auto dw_ih = new_array<T>({GH, i < s.D ? s.I : DH});
     auto dw_hh = new_array<T>({GH, H});
-    grads[i].dw_ih = dw_ih.mutable_data();
-    grads[i].dw_hh = dw_hh.mutable_data();
+    rnnkit::CellGrads<T> g{dw_ih.mutable_data(), dw_hh.mutable_data(), nullptr, nullptr};
     py::object db_ih = py::none(), db_hh = py::none();
     if (s.bias) {
       auto bi = new_array<T>({GH});
       auto bh = new_array<T>({GH});
-      grads[i].db_ih = bi.mutable_data();
-      grads[i].db_hh = bh.mutable_data();
+      g.db_ih = bi.mutable_data();
+      g.db_hh = bh.mutable_data();
       db_ih = std::move(bi);
       db_hh = std::move(bh);
     }
+    grads.push_back(g);
     dweights.append(py::make_tuple(dw_ih, dw_hh, db_ih, db_hh));
   }
   {
@@ -422,8 +361,7 @@ py::tuple stack_forward(const std::string& mode_str, py::handle x_obj, py::handl
   }
   const py::array x = as_array(x_obj, fn + ": x");
   if (x.ndim() != 3) {
-    throw py::value_error(fn + ": x must have shape (T, B, I), got " +
-                          shape_str(shape_of(x)));
+    throw py::value_error(fn + ": x must have shape (T, B, I), got " + shape_str(shape_of(x)));
   }
   const auto entries = as_items(weights, fn + ": weights");
   if (py::isinstance<py::array_t<float>>(x)) {
@@ -477,7 +415,7 @@ void bind_stack(py::module_& m) {
   m.def("stack_forward", &stack_forward, py::arg("mode"), py::arg("x"), py::arg("h0"),
         py::arg("c0").none(true), py::arg("weights"), py::arg("lengths").none(true),
         py::arg("dropout_masks").none(true), py::arg("training"), py::arg("num_directions"),
-        "Forward of an L-layer, D-direction stack (the backend contract's stack_forward).\n"
+        "Forward of an L-layer, D-direction stack (rnnkit._native.stack_forward).\n"
         "Returns (out (T, B, D*H), h_n (L*D, B, H), c_n or None, StackCache or None).");
   m.def("stack_backward", &stack_backward, py::arg("mode"), py::arg("cache"),
         py::arg("dout"), py::arg("dh_n"), py::arg("dc_n").none(true),
@@ -485,4 +423,5 @@ void bind_stack(py::module_& m) {
         "Backward of stack_forward from its StackCache.\n"
         "Returns (dx, dh0, dc0 or None, [(dw_ih, dw_hh, db_ih, db_hh), ...]): fresh\n"
         "gradient arrays, or, when grads is given, grads itself after adding into it.");
+  bind_cell_kinds(m);
 }

@@ -1,4 +1,4 @@
-"""Native backend: the internal backend contract (/work/shared/contract.md) over the C++ core.
+"""Native backend: the stack functions every backend provides, over the C++ core.
 
 A thin wrapper over ``rnnkit._core.stack_forward`` / ``stack_backward``: the same signatures
 and return structures as ``rnnkit.reference.stack_forward`` / ``stack_backward``. The module
@@ -15,7 +15,10 @@ import numpy as np
 
 from rnnkit import _core
 
-MODES = ("rnn_tanh", "rnn_relu", "lstm", "gru", "gru_reset_before")
+# The core's cell kinds (its table of cells) and their facts: gates, gate_names,
+# has_cell_state, saved_state, backward_reads_out, gates_are_h.
+CELL_KINDS: dict[str, dict] = _core.cell_kinds()
+MODES = tuple(CELL_KINDS)
 
 Weights = Sequence[tuple]  # L*D tuples (w_ih, w_hh, b_ih | None, b_hh | None)
 

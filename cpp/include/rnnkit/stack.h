@@ -1,24 +1,21 @@
 // The stack: L layers x D directions over one batch of variable-length sequences, with
 // dropout masks between layers. It sizes and allocates every buffer once per call and
-// runs the cells (rnn.h, lstm.h, gru.h) layer by layer, direction by direction.
+// runs the cells (cell_kinds.h) layer by layer, direction by direction.
 //
 // Layer k takes x (k = 0) or the previous layer's output [forward | reverse] (T, B, D*H)
 // times dropout mask k-1; cell (k, d) is entry k*D + d of the weights and of the state
-// arrays. The semantics are the backend contract's (/work/shared/contract.md): PyTorch's
-// equations, lengths as pack_padded_sequence(enforce_sorted=False), the reverse direction
-// of sequence b starting at its last valid step.
+// arrays. The semantics are PyTorch's: its equations, lengths as
+// pack_padded_sequence(enforce_sorted=False), the reverse direction of sequence b starting
+// at its last valid step. The NumPy reference (python/rnnkit/reference/stack.py)
+// implements the same two functions.
 #pragma once
 #include <cstdint>
 #include <vector>
 
+#include "rnnkit/cell.h"
 #include "rnnkit/memory_pool.h"
 
 namespace rnnkit {
-
-enum class Mode { rnn_tanh, rnn_relu, lstm, gru, gru_reset_before };
-
-// Gate blocks G of a mode: 1 (rnn), 4 (lstm), 3 (gru).
-std::int64_t gate_count(Mode mode);
 
 struct StackDims {
   std::int64_t T = 0;  // time steps, >= 1
@@ -30,40 +27,13 @@ struct StackDims {
   bool bias = false;   // whether cells have b_ih and b_hh
 };
 
-// One cell's parameters, read: w_ih (G*H, I_k) with I_0 = I and I_k = D*H for k > 0;
-// w_hh (G*H, H); b_ih, b_hh (G*H,), or nullptr when !bias.
-template <typename T>
-struct CellWeights {
-  const T* w_ih = nullptr;
-  const T* w_hh = nullptr;
-  const T* b_ih = nullptr;
-  const T* b_hh = nullptr;
-};
-
-// One cell's parameter gradients, written (same shapes as CellWeights).
-template <typename T>
-struct CellGrads {
-  T* dw_ih = nullptr;
-  T* dw_hh = nullptr;
-  T* db_ih = nullptr;
-  T* db_hh = nullptr;
-};
-
-// A 64-bit checksum of n bytes at p, at about memory speed: per 8-byte word, a 32x32-bit
-// product of the word (keyed) and the word itself summed in eight lanes (xxh3's
-// accumulation, SSE2 where available), lanes and length folded with a bijective mix. It
-// detects accidental changes (a changed word, a sign flip of many elements, pass with
-// probability about 2^-64); it is a check, not a guarantee against deliberately
-// constructed collisions.
-std::uint64_t buffer_checksum(const void* p, std::int64_t n);
-
 // What a training forward keeps for the backward. It holds copies of the lengths and
 // dropout masks, so later changes to those caller arrays do not change the backward. It
 // does NOT copy the layer-0 input x, the weights nor, for the RNN and GRU modes, the
 // returned output out (where the last layer's backward reads its h_t, RNN, or h_{t-1},
-// GRU): it keeps pointers to the caller's arrays, which the caller keeps alive and
+// GRU: CellKind::backward_reads_out): it keeps pointers to the caller's arrays, which the caller keeps alive and
 // unchanged until the last backward (as PyTorch's autograd does with saved tensors: an
-// optimiser step belongs after the backward), and their checksums (buffer_checksum);
+// optimiser step belongs after the backward), and their checksums (checksum.h);
 // stack_backward recomputes them first and throws std::runtime_error if any array was
 // modified in place. The LSTM backward does not read out: its cache does not reference it
 // (out is nullptr).
@@ -86,18 +56,17 @@ struct StackCache {
   std::vector<std::uint64_t> weight_checksums;
   PooledArray<T> storage;             // every buffer below lives here
   std::int64_t storage_size = 0;
-  // Offsets into storage. Per layer k > 0: input (T, B, I_k), after dropout (layer 0's is
-  // x, referenced; its offset is -1). Per mask k:
-  // (T, B, D*H). Per cell k*D + d: what its forward
-  // kept: gates (T, B, G*H), h_prev (T, B, H) (LSTM, GRU below the last layer), h0 (B, H)
-  // (RNN, whose backward takes h_{t-1} from its gates = h_t instead of h_prev; the GRU's
-  // last layer, whose backward takes h_{t-1} from out), c_prev or reset-before GRU extra
-  // (T, B, H), tanh_c (T, B, H) (see the cell headers); -1 where a mode has no such buffer.
-  // RNN layers keep no gates where their h_t are kept elsewhere: the last layer's are its
+  // Offsets into storage (the layout is stack_cache.cpp's). Per layer k > 0: its input
+  // (T, B, I_k), after dropout (layer 0's is x, referenced; its offset is -1). Per mask k:
+  // (T, B, D*H). Per cell k*D + d: the buffers its forward keeps (cell.h StateBuffers,
+  // which the cell kind's facts select: cell_kinds.h), each (T, B, H) except gates
+  // (T, B, G*H) and h0 (B, H), the initial state, kept where the backward reads h_{t-1}
+  // from the outputs instead of h_prev; -1 where the cell keeps no such buffer. An RNN
+  // cell keeps no gates where its h_t are kept elsewhere: the last layer's are its
   // columns of out; without dropout, a lower layer's are its columns of the next layer's
   // input.
   struct CellOffsets {
-    std::int64_t gates = -1, h_prev = -1, h0 = -1, saved1 = -1, saved2 = -1;
+    std::int64_t gates = -1, h_prev = -1, h0 = -1, c_prev = -1, tanh_c = -1, reset_h = -1;
   };
   std::vector<std::int64_t> input_offsets;  // (L,)
   std::vector<std::int64_t> mask_offsets;   // (L-1,) when has_masks
@@ -110,13 +79,13 @@ struct StackCache {
 // Forward of the stack.
 //   out     (T, B, D*H) written: the last layer's output, 0 past each sequence's length.
 //   h_n     (L*D, B, H) written: each cell's state after each sequence's last valid step.
-//   c_n     (L*D, B, H) written for Mode::lstm; nullptr otherwise.
+//   c_n     (L*D, B, H) written for a kind with a cell state (the LSTM); else nullptr.
 //   cache   written when not nullptr (training): everything stack_backward needs; any
 //           previous content is replaced. nullptr at inference (nothing kept). It
 //           references x, the weights and (RNN, GRU modes) out: they must outlive it and
 //           stay unchanged (checked by stack_backward).
 //   x       (T, B, I) read.
-//   h0      (L*D, B, H) read.  c0 (L*D, B, H) read for Mode::lstm; nullptr otherwise.
+//   h0      (L*D, B, H) read.  c0 (L*D, B, H) read likewise; else nullptr.
 //   weights (L*D,) read, entry k*D + d.
 //   lengths (B,) read, each in 1..T, or nullptr (every sequence has T steps).
 //   masks   (L-1,) pointers to (T, B, D*H) arrays read, already scaled; or nullptr (no
@@ -130,15 +99,15 @@ void stack_forward(T* out, T* h_n, T* c_n, StackCache<T>* cache, const T* x, con
 
 // Backward of the stack from a training forward's cache.
 //   dx     (T, B, I) written: dL/dx, 0 past each sequence's length.
-//   dh0    (L*D, B, H) written.  dc0 (L*D, B, H) written for Mode::lstm, else nullptr.
+//   dh0    (L*D, B, H) written.  dc0 (L*D, B, H) written likewise, else nullptr.
 //   grads  (L*D,) entry k*D + d, written, or added to when accumulate_grads; bias
 //          pointers nullptr when !bias. They must not overlap any other argument.
-//          Accumulated, the RNN and GRU cells add their products chunk by chunk in a fixed
-//          order (into zeros that gives the written bits; into other values the same sum
-//          up to rounding), the LSTM's fresh gradients are added to grads.
+//          Accumulated, every cell adds its products chunk by chunk in a fixed order (into
+//          zeros that gives the written bits; into other values the same sum up to
+//          rounding).
 //   cache  read.
 //   dout   (T, B, D*H) read: dL/dout; ignored past each sequence's length.
-//   dh_n   (L*D, B, H) read.  dc_n (L*D, B, H) read for Mode::lstm, else nullptr.
+//   dh_n   (L*D, B, H) read.  dc_n (L*D, B, H) read likewise, else nullptr.
 // Shapes are cache.dims. Throws std::runtime_error, before writing anything, when x, a
 // weight or (RNN, GRU modes) out, referenced by the cache, no longer has the checksum the
 // forward recorded; the message names the array (a weight by PyTorch's parameter name).

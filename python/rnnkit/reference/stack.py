@@ -1,7 +1,7 @@
 """Stack driver of the NumPy reference: layers x directions x variable lengths x dropout.
 
-Implements the internal backend contract (/work/shared/contract.md), the same two functions
-as the native core:
+Implements the two functions every backend provides, the same as the native core's
+(rnnkit._native):
 
     stack_forward(mode, x, h0, c0, weights, lengths, dropout_masks, training, *, num_directions)
         -> (out, h_n, c_n, cache)

@@ -1,0 +1,121 @@
+// The interface every cell kind implements: one layer, one direction, the whole sequence
+// (dims.h gives the buffer conventions, lengths and direction). The cell kinds and their
+// facts are listed once, in cell_kinds.h; each kind's forward and backward live side by
+// side in one file (rnn.cpp, lstm.cpp, gru.cpp, gru_reset_before.cpp) and run on the time
+// loops of cell_loop.h.
+#pragma once
+#include <cstdint>
+#include <type_traits>
+
+#include "rnnkit/dims.h"
+
+namespace rnnkit {
+
+// The cell kinds, in the order of the table in cell_kinds.cpp.
+enum class Mode { rnn_tanh, rnn_relu, lstm, gru, gru_reset_before };
+
+// One cell's parameters, read: w_ih (G*H, I), w_hh (G*H, H); b_ih, b_hh (G*H,), or both
+// nullptr (no bias).
+template <typename T>
+struct CellWeights {
+  const T* w_ih = nullptr;
+  const T* w_hh = nullptr;
+  const T* b_ih = nullptr;
+  const T* b_hh = nullptr;
+};
+
+// One cell's parameter gradients, written or added to (same shapes as CellWeights).
+template <typename T>
+struct CellGrads {
+  T* dw_ih = nullptr;
+  T* dw_hh = nullptr;
+  T* db_ih = nullptr;
+  T* db_hh = nullptr;
+};
+
+// The buffers a training forward keeps for its backward, by name. P is T* when the
+// forward writes them, const T* when the backward reads them. nullptr where the cell kind
+// keeps no such buffer (cell_kinds.h says which kind keeps which).
+template <typename P>
+struct StateBuffers {
+  // (T, B, ld_gates): the gate activations of every active row, in PyTorch's gate order
+  // (G blocks of H columns). The RNN's single gate is h_t itself, so its forward may
+  // compute it in its output (gates nullptr) and its backward then reads it there.
+  P gates = nullptr;
+  std::int64_t ld_gates = 0;
+  P h_prev = nullptr;   // (T, B, H): the state h_{t-1} entering step t
+  P c_prev = nullptr;   // (T, B, H): LSTM, the cell state c_{t-1} entering step t
+  P tanh_c = nullptr;   // (T, B, H): LSTM, tanh(c_t)
+  P reset_h = nullptr;  // (T, B, H): reset-before GRU, r_t * h_{t-1}
+  // When h_prev is not kept, the backward reads h_{t-1} from the outputs h_t shifted by
+  // one step (hs (T, B, ld_hs), columns [0, H), 0 past each sequence's length) and from
+  // h0 (B, H) at the step where each sequence starts. Backward only.
+  const std::remove_pointer_t<P>* hs = nullptr;
+  std::int64_t ld_hs = 0;
+  const std::remove_pointer_t<P>* h0 = nullptr;
+};
+
+// A cell's forward.
+//   out    (T, B, ldo) written, columns [0, H): h_t, or 0 where step t of b is inactive.
+//   h      (B, H) read as h0, written as h_n (the state after each sequence's last valid
+//          step). c (B, H): the same for the LSTM's cell state; nullptr for other kinds.
+//   work   cell_ops<T>(mode).work_size(d) elements, scratch.
+//   x      (T, B, I) read.  lengths (B,) read, or nullptr.
+//   keep   written: what the backward needs (training), else nullptr except `gates`,
+//          which the LSTM and GRU always need as workspace (T, B, G*H).
+template <typename T>
+struct ForwardArgs {
+  T* out = nullptr;
+  T* h = nullptr;
+  T* c = nullptr;
+  T* work = nullptr;
+  const T* x = nullptr;
+  CellWeights<T> w;
+  const std::int64_t* lengths = nullptr;
+  StateBuffers<T*> keep;
+};
+
+// A cell's backward, from what its training forward kept.
+//   dx     (T, B, I) written, or added to when accumulate_dx (the two directions of a
+//          layer add into one buffer): dA W_ih; zero rows at inactive steps.
+//   dh     (B, H) read as dL/dh_n, written as dL/dh0. dc (B, H): the same for the LSTM's
+//          cell state; nullptr for other kinds.
+//   g      written, or added to when accumulate_dw: each element adds the products of
+//          one chunk of time steps after another in a fixed order (into zeros that gives
+//          the written bits). Biases nullptr when there are none.
+//   dgates (backward_chunk_rows(d), G*H) workspace: dL/d(pre-activations) of one chunk.
+//   dgates_h (backward_chunk_rows(d), H) workspace, reset-after GRU only (else nullptr).
+//   work   cell_ops<T>(mode).work_size(d) elements, scratch.
+//   dout   (T, B, ldo) read, columns [0, H): dL/dout; ignored at inactive steps.
+//   x, w, lengths: as given to the forward.  saved: what it kept.
+template <typename T>
+struct BackwardArgs {
+  T* dx = nullptr;
+  T* dh = nullptr;
+  T* dc = nullptr;
+  CellGrads<T> g;
+  T* dgates = nullptr;
+  T* dgates_h = nullptr;
+  T* work = nullptr;
+  const T* dout = nullptr;
+  const T* x = nullptr;
+  CellWeights<T> w;
+  const std::int64_t* lengths = nullptr;
+  StateBuffers<const T*> saved;
+  bool accumulate_dx = false;
+  bool accumulate_dw = false;
+};
+
+// A cell kind's entry points.
+template <typename T>
+struct CellOps {
+  void (*forward)(const ForwardArgs<T>&, const Dims&) = nullptr;
+  void (*backward)(const BackwardArgs<T>&, const Dims&) = nullptr;
+  std::int64_t (*work_size)(const Dims&) = nullptr;  // elements of `work`
+};
+
+// Rows of the backward's dgates workspace: one chunk of consecutive time steps,
+// ceil(512 / B) steps (at most T) of B rows each (cell_common.h backward_chunk_steps).
+std::int64_t backward_chunk_rows(const Dims& d);
+
+}  // namespace rnnkit

@@ -1,0 +1,136 @@
+// The time loops every cell kind runs on, written once; internal, not installed. A cell
+// supplies only its per-step code, as a small struct (its forward and backward side by
+// side in the cell's file):
+//
+// Forward struct (forward_loop):
+//   static constexpr i64 kGates;  // G: gate blocks of the input projection
+//   T* pre; i64 ld_pre;           // (T, B, ld_pre): where x W_ih^T goes, G*H columns
+//   template <class Barrier>
+//   void step(Slice s, i64 t, const T* hp, T* hn, const Barrier& barrier) const;
+//     For this thread's units [s.u0, s.u1): the step's GEMM with hp (B, H) = h_{t-1}
+//     (all units, read) and the elementwise cell, writing hn (B, H) = h_t (its units) and
+//     out. It may call barrier() inside (a second GEMM on a complete intermediate); the
+//     loop calls it once after the step.
+//
+// Backward struct (backward_loop):
+//   static constexpr i64 kGates;
+//   T* db_ih; T* db_hh; i64 hh_cols;  // the chunk's bias sums (input_backward_chunk)
+//   void begin_chunk(const TimeChunk& c);  // before the chunk's steps (one thread)
+//   template <class Barrier>
+//   void step_da(Slice s, i64 n, i64 t, const TimeChunk& c, const Barrier& barrier) const;
+//     This thread's units of dA_t (dgates' rows of step t) and the direct terms of dh.
+//   void step_dh(Slice s, i64 n, i64 t, const TimeChunk& c) const;
+//     After a barrier (dA_t complete): dh += dA_t W_hh for this thread's units of dh.
+//   void end_chunk(const TimeChunk& c, bool first);  // the hidden side's dW_hh (db_hh)
+//
+// Threads: one team (team.h) per forward loop and per backward chunk; a thread owns a
+// slice of hidden units and meets the others at one barrier per step (plus any the cell
+// adds). Every element is computed as on one thread, so results never depend on the
+// thread count.
+#pragma once
+#include <algorithm>
+
+#include "cell_common.h"
+#include "rnnkit/cell.h"
+#include "team.h"
+
+namespace rnnkit::detail {
+
+// Runs the forward time loop of `cell` over d.T steps. a.h (B, H) read as h0, written as
+// h_n; h_spare (B, H) scratch: h is double buffered so that one barrier per step
+// suffices (step n's GEMM reads all units of hbuf[n % 2] while each thread writes its
+// units of h_t into hbuf[(n + 1) % 2]; the barrier orders those writes before step n+1's
+// GEMM, and nobody writes hbuf[n % 2] again before the next barrier). When a.keep.h_prev
+// is given, each thread copies its units of h_{t-1} there.
+template <typename T, class Cell>
+void forward_loop(const Cell& cell, const ForwardArgs<T>& a, T* h_spare, const Dims& d) {
+  const InputProjection<T> projection(cell.pre, cell.ld_pre, a.x, a.w.w_ih, Cell::kGates, d);
+  T* hbuf[2] = {a.h, h_spare};
+  T* h_prev = a.keep.h_prev;
+  run_team<T>(team_size<T>(d.B, Cell::kGates * d.H, d.H), d.H, [&](Slice s, auto barrier) {
+    for (i64 n = 0; n < d.T; ++n) {
+      const i64 t = time_at(n, d);
+      const T* hp = hbuf[n % 2];  // (B, H) read: h_{t-1}
+      T* hn = hbuf[(n + 1) % 2];  // (B, H) written (this thread's units): h_t
+      projection.before_step(n, s.u0, s.u1);  // x W_ih^T of this thread's units
+      if (h_prev != nullptr) copy_units(d.B, d.H, s, hp, h_prev + t * d.B * d.H);
+      cell.step(s, t, hp, hn, barrier);
+      barrier();
+    }
+    // After an odd number of steps h_n is in h_spare: copy this thread's units back (it
+    // wrote them itself, so no barrier is needed).
+    if (d.T % 2 == 1) copy_units(d.B, d.H, s, h_spare, a.h);
+  });
+}
+
+// Runs the backward of `cell` chunk after chunk of time steps (chunk_of), in the order
+// the backward visits them: the chunk's steps on one team, then its non-recurrent
+// products while its dA is in cache (dX, dW_ih and the bias sums here, the hidden side in
+// the cell's end_chunk). The first chunk writes the weight gradients unless they are
+// accumulated into. One barrier per step suffices: the next step touches only the
+// thread's own units of dh (and the cell's per-unit state) and writes another step's
+// rows of dgates.
+template <typename T, class Cell>
+void backward_loop(Cell& cell, const BackwardArgs<T>& a, const Dims& d) {
+  const i64 steps = backward_chunk_steps(d);
+  for (i64 n_hi = d.T - 1; n_hi >= 0;) {
+    const TimeChunk c = chunk_of(n_hi, steps, d);
+    const i64 n_lo = n_hi - (c.t1 - c.t0) + 1;
+    cell.begin_chunk(c);
+    run_team<T>(team_size<T>(d.B, Cell::kGates * d.H, d.H), d.H, [&](Slice s, auto barrier) {
+      for (i64 n = n_hi; n >= n_lo; --n) {
+        const i64 t = time_at(n, d);
+        cell.step_da(s, n, t, c, barrier);
+        barrier();
+        cell.step_dh(s, n, t, c);
+      }
+    });
+    const bool first = c.first && !a.accumulate_dw;
+    input_backward_chunk(a.dx, a.g.dw_ih, cell.db_ih, cell.db_hh, cell.hh_cols, a.dgates, a.x,
+                         a.w.w_ih, Cell::kGates * d.H, d, c, first, a.accumulate_dx);
+    cell.end_chunk(c, first);
+    n_hi = n_lo - 1;
+  }
+}
+
+// The states h_{t-1} entering the steps of chunk c, (rows of c, H), row (t - c.t0)*B + b:
+// rows of s.h_prev (T, B, H) when the forward kept it; otherwise gathered into buf (rows
+// of c, H) from s.hs shifted by one step and s.h0 at the step where each sequence starts
+// (0 forward; lengths[b]-1 or T-1 reverse); 0 in inactive rows (never used: their dA rows
+// are 0). Where that gather would copy whole consecutive rows of hs (forward direction,
+// no lengths, hs rows H apart: one direction; the chunk does not hold step 0) the rows of
+// hs are returned instead: only the chunk holding step 0 fills (and makes resident) rows
+// of buf.
+template <typename T>
+const T* chunk_h_prev(T* buf, const StateBuffers<const T*>& s, const std::int64_t* lengths,
+                      const TimeChunk& c, const Dims& d) {
+  const i64 B = d.B, H = d.H;
+  if (s.h_prev != nullptr) return s.h_prev + c.t0 * B * H;
+  if (!d.reverse && lengths == nullptr && s.ld_hs == H && c.t0 >= 1) {
+    return s.hs + (c.t0 - 1) * B * H;
+  }
+  for (i64 t = c.t0; t < c.t1; ++t) {
+    for (i64 b = 0; b < B; ++b) {
+      T* dst = buf + ((t - c.t0) * B + b) * H;
+      const i64 start = d.reverse ? (lengths == nullptr ? d.T - 1 : lengths[b] - 1) : 0;
+      const T* src = nullptr;  // stays nullptr in an inactive row: zeros
+      if (step_active(lengths, b, t)) {
+        src = t == start ? s.h0 + b * H : s.hs + ((d.reverse ? t + 1 : t - 1) * B + b) * s.ld_hs;
+      }
+      if (src == nullptr) {
+        std::fill(dst, dst + H, T(0));
+      } else {
+        std::copy(src, src + H, dst);
+      }
+    }
+  }
+  return buf;
+}
+
+// Zeroes units [0, n) of the `blocks` gate blocks (H apart) of a row.
+template <typename T>
+void zero_gate_units(i64 n, i64 H, i64 blocks, T* row) {
+  for (i64 q = 0; q < blocks; ++q) std::fill(row + q * H, row + q * H + n, T(0));
+}
+
+}  // namespace rnnkit::detail

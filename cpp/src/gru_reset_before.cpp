@@ -1,0 +1,202 @@
+// GRU cell with reset_after = false (the original GRU), forward and backward (see gru.h),
+// as the per-step code of the time loops of cell_loop.h: per step h W_{hr,hz}^T, then r,
+// then (r * h) W_hn^T, so each step meets at a second barrier (r * h must be complete
+// before (r * h) W_hn^T, and dA_n before dA_n W_hn).
+#include <algorithm>
+
+#include "cell_loop.h"
+#include "gru_common.h"
+#include "rnnkit/activations.h"
+#include "rnnkit/gemm.h"
+#include "rnnkit/gru.h"
+
+namespace rnnkit {
+
+using detail::i64;
+using detail::Slice;
+using detail::TimeChunk;
+
+namespace {
+
+// The forward's per-step code. keep.gates (T, B, 3H) is written always (workspace at
+// inference); keep.reset_h in training.
+template <typename T>
+struct GruResetBeforeForward {
+  static constexpr i64 kGates = 3;
+  const ForwardArgs<T>& a;
+  const Dims& d;
+  T* pre;      // (T, B, 3H): pre-activations, then [r, z, n]
+  i64 ld_pre;
+  T* hw;       // (B, 3H) in work: [h W_hr^T, h W_hz^T, (r*h) W_hn^T]
+  T* rh_work;  // (B, H) in work: r * h at inference
+  T* h_spare;  // (B, H) in work: the second h buffer of the loop
+  T* bias;     // (3H,) in work: b_ih + b_hh, or nullptr
+  kernels::PackedB<T> w_rz_p;  // [W_hr; W_hz]^T (H, 2H), packed once for every step
+  kernels::PackedB<T> w_n_p;   // W_hn^T (H, H)
+
+  GruResetBeforeForward(const ForwardArgs<T>& args, const Dims& dims)
+      : a(args), d(dims), pre(a.keep.gates), ld_pre(3 * d.H), hw(a.work),
+        rh_work(a.work + d.B * 3 * d.H), h_spare(a.work + d.B * 4 * d.H),
+        bias(a.work + d.B * 5 * d.H) {
+    const i64 H = d.H;
+    if (!detail::step_bias(bias, a.w.b_ih, a.w.b_hh, 3 * H, 3 * H)) bias = nullptr;
+    w_rz_p.pack_nt(2 * H, H, a.w.w_hh, H);
+    w_n_p.pack_nt(H, H, a.w.w_hh + 2 * H * H, H);
+  }
+
+  template <class Barrier>
+  void step(Slice s, i64 t, const T* hp, T* hn, const Barrier& barrier) const {
+    const i64 B = d.B, H = d.H, G = 3 * H, u0 = s.u0, u1 = s.u1, w = u1 - u0;
+    T* rh = a.keep.reset_h != nullptr ? a.keep.reset_h + t * B * H : rh_work;  // (B, H)
+    kernels::gemm_packed_cols<T>(B, u0, u1, hp, H, w_rz_p, hw, G, false);
+    kernels::gemm_packed_cols<T>(B, H + u0, H + u1, hp, H, w_rz_p, hw, G, false);
+    T* g_t = pre + t * B * G;
+    for (i64 b = 0; b < B; ++b) {
+      T* rhb = rh + b * H + u0;
+      if (!step_active(a.lengths, b, t)) {
+        std::fill(rhb, rhb + w, T(0));  // read by the GEMMs; must be finite
+        continue;
+      }
+      T* act = g_t + b * G + u0;
+      const T* r = hw + b * G + u0;
+      const T* hpb = hp + b * H + u0;
+      if (bias != nullptr) {
+        for (i64 q = 0; q < 3; ++q) detail::add_to(w, act + q * H, bias + q * H + u0);
+      }
+      for (i64 j = 0; j < w; ++j) {
+        act[j] += r[j];
+        act[H + j] += r[H + j];
+      }
+      kernels::sigmoid(w, act, act);          // r
+      kernels::sigmoid(w, act + H, act + H);  // z
+      for (i64 j = 0; j < w; ++j) rhb[j] = act[j] * hpb[j];
+    }
+    barrier();  // r * h is complete
+    kernels::gemm_packed_cols<T>(B, u0, u1, rh, H, w_n_p, hw + 2 * H, G, false);
+    T* out_t = a.out + t * B * d.ldo;
+    for (i64 b = 0; b < B; ++b) {
+      T* y = out_t + b * d.ldo + u0;
+      const T* hpb = hp + b * H + u0;
+      T* hnb = hn + b * H + u0;
+      if (!step_active(a.lengths, b, t)) {
+        detail::gru_hold(w, hnb, y, hpb);
+        continue;
+      }
+      T* act = g_t + b * G + u0;
+      const T* r = hw + b * G + u0;
+      for (i64 j = 0; j < w; ++j) act[2 * H + j] += r[2 * H + j];
+      kernels::tanh(w, act + 2 * H, act + 2 * H);
+      detail::gru_blend(w, hnb, y, act + H, act + 2 * H, hpb);
+    }
+  }
+};
+
+template <typename T>
+void forward(const ForwardArgs<T>& a, const Dims& d) {
+  const GruResetBeforeForward<T> cell(a, d);
+  detail::forward_loop(cell, a, cell.h_spare, d);
+}
+
+// The backward's per-step code: per step the z and n blocks of dA for this thread's
+// units and the direct dh term; barrier (dA_n complete); its units of dL/d(r*h) =
+// dA_n W_hn, then the r block and the r * h term of dh; then (step_dh, after the loop's
+// barrier: dA_r complete) dh += dA_{r,z} W_{hr,hz}. The next step touches only the
+// thread's own units of dh and drh and writes another step's rows of dgates.
+template <typename T>
+struct GruResetBeforeBackward {
+  static constexpr i64 kGates = 3;
+  const BackwardArgs<T>& a;
+  const Dims& d;
+  T* db_ih;  // the chunk's bias sums: all of b_hh shares b_ih's pre-activations
+  T* db_hh;
+  i64 hh_cols;
+  T* drh;     // (B, H) in work: dL/d(r * h)
+  T* hp_buf;  // (chunk rows, H) in work: h_{t-1} gathered when h_prev is not kept
+  const T* hp_c = nullptr;     // (chunk rows, H): h_{t-1} of the current chunk
+  kernels::PackedB<T> w_rz_p;  // [W_hr; W_hz] (2H, H), packed once for every step
+  kernels::PackedB<T> w_n_p;   // W_hn (H, H)
+
+  GruResetBeforeBackward(const BackwardArgs<T>& args, const Dims& dims)
+      : a(args), d(dims), db_ih(a.g.db_ih), db_hh(a.g.db_hh), hh_cols(3 * d.H),
+        drh(a.work), hp_buf(a.work + d.B * d.H) {
+    const i64 H = d.H;
+    w_rz_p.pack_nn(2 * H, H, a.w.w_hh, H);
+    w_n_p.pack_nn(H, H, a.w.w_hh + 2 * H * H, H);
+  }
+
+  void begin_chunk(const TimeChunk& c) {
+    hp_c = detail::chunk_h_prev(hp_buf, a.saved, a.lengths, c, d);
+  }
+
+  template <class Barrier>
+  void step_da(Slice s, i64, i64 t, const TimeChunk& c, const Barrier& barrier) const {
+    const i64 B = d.B, H = d.H, G = 3 * H, u0 = s.u0, u1 = s.u1, w = u1 - u0;
+    const T* gates = a.saved.gates;
+    T* da_t = a.dgates + (t - c.t0) * B * G;  // (B, 3H): this step's rows of the chunk
+    const T* dout_t = a.dout + t * B * d.ldo;
+    for (i64 b = 0; b < B; ++b) {
+      T* da = da_t + b * G + u0;
+      if (!step_active(a.lengths, b, t)) {
+        detail::zero_gate_units(w, H, 3, da);  // dh passes through unchanged
+        continue;
+      }
+      const i64 row = t * B + b;
+      const T* z = gates + row * G + H + u0;
+      const T* nn = gates + row * G + 2 * H + u0;
+      const T* hp = hp_c + ((t - c.t0) * B + b) * H + u0;
+      const T* dy_out = dout_t + b * d.ldo + u0;
+      T* dhb = a.dh + b * H + u0;
+      for (i64 j = 0; j < w; ++j) {
+        const T dy = dhb[j] + dy_out[j];
+        da[H + j] = dy * (hp[j] - nn[j]) * z[j] * (T(1) - z[j]);
+        da[2 * H + j] = dy * (T(1) - z[j]) * (T(1) - nn[j] * nn[j]);
+        dhb[j] = dy * z[j];
+      }
+    }
+    barrier();
+    kernels::gemm_packed_cols<T>(B, u0, u1, da_t + 2 * H, G, w_n_p, drh, H, false);
+    for (i64 b = 0; b < B; ++b) {
+      if (!step_active(a.lengths, b, t)) continue;
+      const i64 row = t * B + b;
+      const T* r = gates + row * G + u0;
+      const T* hp = hp_c + ((t - c.t0) * B + b) * H + u0;
+      const T* g = drh + b * H + u0;
+      T* da = da_t + b * G + u0;
+      T* dhb = a.dh + b * H + u0;
+      for (i64 j = 0; j < w; ++j) {
+        da[j] = g[j] * hp[j] * r[j] * (T(1) - r[j]);
+        dhb[j] += g[j] * r[j];
+      }
+    }
+  }
+
+  void step_dh(Slice s, i64, i64 t, const TimeChunk& c) const {
+    const T* da_t = a.dgates + (t - c.t0) * d.B * 3 * d.H;
+    kernels::gemm_packed_cols<T>(d.B, s.u0, s.u1, da_t, 3 * d.H, w_rz_p, a.dh, d.H, true);
+  }
+
+  void end_chunk(const TimeChunk& c, bool first) {
+    const i64 H = d.H, rows = (c.t1 - c.t0) * d.B, row0 = c.t0 * d.B;
+    kernels::gemm_tn<T>(2 * H, H, rows, a.dgates, 3 * H, hp_c, H, a.g.dw_hh, H, !first);
+    kernels::gemm_tn<T>(H, H, rows, a.dgates + 2 * H, 3 * H, a.saved.reset_h + row0 * H, H,
+                        a.g.dw_hh + 2 * H * H, H, !first);
+  }
+};
+
+template <typename T>
+void backward(const BackwardArgs<T>& a, const Dims& d) {
+  GruResetBeforeBackward<T> cell(a, d);
+  detail::backward_loop(cell, a, d);
+}
+
+}  // namespace
+
+template <typename T>
+CellOps<T> gru_reset_before_ops() {
+  return {&forward<T>, &backward<T>, &detail::gru_work_size};
+}
+
+template CellOps<float> gru_reset_before_ops<float>();
+template CellOps<double> gru_reset_before_ops<double>();
+
+}  // namespace rnnkit

@@ -1,0 +1,226 @@
+// The training cache's layout and checks (stack_cache.h).
+#include "stack_cache.h"
+
+#include <algorithm>
+#include <string>
+
+#include "rnnkit/checksum.h"
+
+namespace rnnkit::detail {
+
+namespace {
+
+// Whether cell (k, d) keeps h_prev (T, B, H); otherwise it keeps h0 (B, H) and its
+// backward reads h_{t-1} from the outputs.
+bool cell_keeps_h_prev(const CellKind& kind, const StackDims& s, i64 k) {
+  return kind.keeps_h_prev && !(kind.backward_reads_out && k + 1 == s.L);
+}
+
+// Whether cell (k, d) keeps no gates of its own: its gates are h_t and the layer's output
+// is kept anyway (the last layer's out, which the cache references, and, without dropout,
+// a lower layer's output, the next layer's input, which the cache keeps) as exactly
+// [h_t forward | h_t reverse] (0 in inactive rows).
+bool gates_elsewhere(const CellKind& kind, const StackDims& s, i64 k, bool dropout) {
+  return kind.gates_are_h && (k + 1 == s.L || !dropout);
+}
+
+// Bytes of cell (k, d)'s w_ih, w_hh, b_ih, b_hh (0 for absent biases).
+template <typename T>
+void weight_bytes(const StackDims& s, i64 gh, i64 k, i64 bytes[4]) {
+  const i64 t = static_cast<i64>(sizeof(T));
+  bytes[0] = gh * layer_input_size(s, k) * t;
+  bytes[1] = gh * s.H * t;
+  bytes[2] = bytes[3] = s.bias ? gh * t : 0;
+}
+
+// The four arrays of a CellWeights, in (w_ih, w_hh, b_ih, b_hh) order.
+template <typename T>
+void weight_arrays(const CellWeights<T>& w, const T* arrays[4]) {
+  arrays[0] = w.w_ih;
+  arrays[1] = w.w_hh;
+  arrays[2] = w.b_ih;
+  arrays[3] = w.b_hh;
+}
+
+// The checksums of cell's four weight arrays (0 for absent biases).
+template <typename T>
+void weight_checksums(const StackDims& s, i64 gh, i64 cell, const CellWeights<T>& w,
+                      std::uint64_t sums[4]) {
+  i64 bytes[4];
+  const T* arrays[4];
+  weight_bytes<T>(s, gh, cell / s.D, bytes);
+  weight_arrays(w, arrays);
+  for (int j = 0; j < 4; ++j) sums[j] = bytes[j] > 0 ? buffer_checksum(arrays[j], bytes[j]) : 0;
+}
+
+// The messages of the in-place checks (the NumPy reference raises the same).
+const char* const kModifiedInPlace[2] = {
+    "backward: x was modified in place after the forward pass (the backward needs its "
+    "values); pass a copy or run forward again",
+    "backward: out was modified in place after the forward pass (the backward needs its "
+    "values); pass a copy or run forward again",
+};
+
+// The message for weight j (0..3: w_ih, w_hh, b_ih, b_hh) of cell (k, d), named as its
+// PyTorch parameter (the NumPy reference raises the same).
+std::string weight_modified_message(i64 k, i64 d, int j) {
+  return "backward: " + parameter_name(j, k, d) +
+         " was modified in place after the forward pass (the backward needs its values); "
+         "update parameters after backward, or run forward again";
+}
+
+template <typename T>
+i64 bytes_of(i64 elements) {
+  return elements * static_cast<i64>(sizeof(T));
+}
+
+}  // namespace
+
+template <typename T>
+void prepare_cache(StackCache<T>& cache, const T* x, const T* h0,
+                   const CellWeights<T>* weights, const std::int64_t* lengths,
+                   const T* const* masks, Mode mode, const StackDims& s) {
+  const CellKind& kind = cell_kind(mode);
+  const i64 H = s.H, rows = checked_mul(s.T, s.B);
+  const i64 gh = checked_mul(kind.gates, H), layer_out = checked_mul(rows, s.D * H);
+  cache.mode = mode;
+  cache.dims = s;
+  cache.has_lengths = lengths != nullptr;
+  cache.has_masks = masks != nullptr && s.L > 1;
+  cache.lengths.assign(lengths, lengths == nullptr ? lengths : lengths + s.B);
+
+  Arena arena;
+  cache.x = x;
+  cache.x_checksum = buffer_checksum(x, bytes_of<T>(rows * s.I));
+  cache.out = nullptr;
+  cache.weights.assign(weights, weights + s.L * s.D);
+  cache.weight_checksums.assign(4 * s.L * s.D, 0);
+  for (i64 cell = 0; cell < s.L * s.D; ++cell) {
+    weight_checksums(s, gh, cell, weights[cell], &cache.weight_checksums[4 * cell]);
+  }
+  cache.input_offsets.assign(s.L, -1);
+  for (i64 k = 1; k < s.L; ++k) {
+    cache.input_offsets[k] = arena.take(checked_mul(rows, layer_input_size(s, k)));
+  }
+  cache.mask_offsets.assign(cache.has_masks ? s.L - 1 : 0, -1);
+  for (auto& offset : cache.mask_offsets) offset = arena.take(layer_out);
+  cache.cells.assign(s.L * s.D, {});
+  const i64 state = checked_mul(rows, H);
+  for (i64 k = 0; k < s.L; ++k) {
+    for (i64 d = 0; d < s.D; ++d) {
+      auto& o = cache.cells[k * s.D + d];
+      if (!gates_elsewhere(kind, s, k, cache.has_masks)) o.gates = arena.take(checked_mul(rows, gh));
+      if (cell_keeps_h_prev(kind, s, k)) {
+        o.h_prev = arena.take(state);
+      } else {
+        o.h0 = arena.take(checked_mul(s.B, H));
+      }
+      if (kind.keeps_c_prev) o.c_prev = arena.take(state);
+      if (kind.keeps_tanh_c) o.tanh_c = arena.take(state);
+      if (kind.keeps_reset_h) o.reset_h = arena.take(state);
+    }
+  }
+  cache.storage.reset();  // release a previous content first
+  cache.storage = PooledArray<T>(arena.size());
+  cache.storage_size = arena.size();
+
+  T* st = cache.storage.get();
+  for (i64 k = 0; k + 1 < s.L && cache.has_masks; ++k) {
+    std::copy(masks[k], masks[k] + layer_out, st + cache.mask_offsets[k]);
+  }
+  for (i64 cell = 0; cell < s.L * s.D; ++cell) {
+    const auto& o = cache.cells[cell];
+    if (o.h0 >= 0) std::copy(h0 + cell * s.B * H, h0 + (cell + 1) * s.B * H, st + o.h0);
+  }
+}
+
+template <typename T>
+void record_out(StackCache<T>& cache, const T* out) {
+  if (!cell_kind(cache.mode).backward_reads_out) return;
+  const StackDims& s = cache.dims;
+  cache.out = out;
+  cache.out_checksum = buffer_checksum(out, bytes_of<T>(s.T * s.B * s.D * s.H));
+}
+
+template <typename T>
+StateBuffers<T*> forward_state(StackCache<T>& cache, i64 k, i64 d) {
+  const auto& o = cache.cells[k * cache.dims.D + d];
+  T* st = cache.storage.get();
+  auto at = [&](i64 offset) { return offset < 0 ? nullptr : st + offset; };
+  StateBuffers<T*> keep;
+  keep.gates = at(o.gates);  // nullptr: an RNN computing its gates in its output
+  keep.ld_gates = cell_kind(cache.mode).gates * cache.dims.H;
+  keep.h_prev = at(o.h_prev);
+  keep.c_prev = at(o.c_prev);
+  keep.tanh_c = at(o.tanh_c);
+  keep.reset_h = at(o.reset_h);
+  return keep;
+}
+
+template <typename T>
+StateBuffers<const T*> saved_state(const StackCache<T>& cache, i64 k, i64 d) {
+  const StackDims& s = cache.dims;
+  const auto& o = cache.cells[k * s.D + d];
+  const T* st = cache.storage.get();
+  auto at = [&](i64 offset) { return offset < 0 ? nullptr : st + offset; };
+  // The layer's output columns of this direction: in out (last layer) or in the next
+  // layer's input, rows D*H apart.
+  auto outputs = [&] {
+    return (k + 1 == s.L ? cache.out : st + cache.input_offsets[k + 1]) + d * s.H;
+  };
+  StateBuffers<const T*> saved;
+  saved.gates = at(o.gates);
+  saved.ld_gates = cell_kind(cache.mode).gates * s.H;
+  if (saved.gates == nullptr) {  // an RNN layer without gates of its own
+    saved.gates = outputs();
+    saved.ld_gates = s.D * s.H;
+  }
+  saved.h_prev = at(o.h_prev);
+  saved.c_prev = at(o.c_prev);
+  saved.tanh_c = at(o.tanh_c);
+  saved.reset_h = at(o.reset_h);
+  saved.h0 = at(o.h0);
+  if (saved.h_prev == nullptr && k + 1 == s.L && cache.out != nullptr) {
+    // h_{t-1}: out shifted by one step, and h0
+    saved.hs = outputs();
+    saved.ld_hs = s.D * s.H;
+  }
+  return saved;
+}
+
+template <typename T>
+void check_unchanged(const StackCache<T>& cache) {
+  const StackDims& s = cache.dims;
+  const i64 rows = s.T * s.B;
+  if (buffer_checksum(cache.x, bytes_of<T>(rows * s.I)) != cache.x_checksum) {
+    throw std::runtime_error(kModifiedInPlace[0]);
+  }
+  if (cache.out != nullptr &&
+      buffer_checksum(cache.out, bytes_of<T>(rows * s.D * s.H)) != cache.out_checksum) {
+    throw std::runtime_error(kModifiedInPlace[1]);
+  }
+  const i64 gh = cell_kind(cache.mode).gates * s.H;
+  for (i64 cell = 0; cell < s.L * s.D; ++cell) {
+    std::uint64_t sums[4];
+    weight_checksums(s, gh, cell, cache.weights[cell], sums);
+    for (int j = 0; j < 4; ++j) {
+      if (sums[j] != cache.weight_checksums[4 * cell + j]) {
+        throw std::runtime_error(weight_modified_message(cell / s.D, cell % s.D, j));
+      }
+    }
+  }
+}
+
+#define RNNKIT_INSTANTIATE(T)                                                                \
+  template void prepare_cache<T>(StackCache<T>&, const T*, const T*, const CellWeights<T>*, \
+                                 const std::int64_t*, const T* const*, Mode,                \
+                                 const StackDims&);                                         \
+  template void record_out<T>(StackCache<T>&, const T*);                                    \
+  template StateBuffers<T*> forward_state<T>(StackCache<T>&, i64, i64);                     \
+  template StateBuffers<const T*> saved_state<T>(const StackCache<T>&, i64, i64);           \
+  template void check_unchanged<T>(const StackCache<T>&);
+RNNKIT_INSTANTIATE(float)
+RNNKIT_INSTANTIATE(double)
+#undef RNNKIT_INSTANTIATE
+
+}  // namespace rnnkit::detail
