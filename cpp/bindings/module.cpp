@@ -9,7 +9,8 @@ namespace py = pybind11;
 
 void bind_stack(py::module_& m);  // bind_stack.cpp
 namespace rnnkit::bindings {
-void bind_kernels(py::module_& m);  // bind_kernels.cpp
+void bind_kernels(py::module_& m);     // bind_kernels.cpp
+void bind_embeddings(py::module_& m);  // bind_embeddings.cpp
 }  // namespace rnnkit::bindings
 namespace rnnkit::detail {
 std::int64_t teams_formed_count();  // team.cpp (team.h is internal to the core)
@@ -57,4 +58,5 @@ PYBIND11_MODULE(_core, m) {
         "tests).");
   bind_stack(m);
   rnnkit::bindings::bind_kernels(m);
+  rnnkit::bindings::bind_embeddings(m);
 }
