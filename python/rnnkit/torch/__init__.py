@@ -7,21 +7,21 @@ core through the custom operators ``torch.ops.rnnkit.stack_forward`` and
 them); everything else runs on torch's own implementation. :func:`patch` turns the torch
 modules inside a model into these classes in place.
 
-Importing this module sets ``torch._dynamo.config.allow_rnn = True``: Dynamo refuses to
-trace any subclass of torch.nn.RNN/LSTM/GRU otherwise. As a side effect, torch.compile
-also traces torch's own recurrent modules instead of breaking the graph around them.
+Importing this module lets Dynamo trace these three classes (it refuses every subclass of
+torch.nn.RNN/LSTM/GRU unless ``torch._dynamo.config.allow_rnn`` is set); the flag itself
+stays as it is, so torch's own recurrent modules compile as before (see _compile.py).
 """
 
 from __future__ import annotations
 
 import torch
-import torch._dynamo
 
-from rnnkit.torch._modules import GRU, LSTM, RNN, runs_natively
+from rnnkit.torch._compile import allow_bridge_modules_in_dynamo
+from rnnkit.torch._modules import GRU, LSTM, RNN, _Bridge, runs_natively
 
 __all__ = ["RNN", "LSTM", "GRU", "patch", "runs_natively"]
 
-torch._dynamo.config.allow_rnn = True
+allow_bridge_modules_in_dynamo(_Bridge)
 
 # torch's class -> ours; an exact type match, so subclasses of torch's modules that a user
 # wrote (with their own forward) are left alone.

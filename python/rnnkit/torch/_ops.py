@@ -29,31 +29,36 @@ __all__ = ["stack_forward", "stack_backward", "sync_threads"]
 
 
 class _CacheHolder(np.ndarray):
-    """A one-byte array that owns a StackCache (attribute ``cache``); a handle's storage."""
+    """A one-byte array that owns a StackCache (attribute ``cache``) and the identity of
+    the tensors it was computed from (attribute ``inputs``); a handle's storage."""
 
 
 # Address of a holder's byte -> the holder, while some tensor still shares its storage.
 _HOLDERS: weakref.WeakValueDictionary[int, _CacheHolder] = weakref.WeakValueDictionary()
 
 
-def _handle_for(cache: object) -> torch.Tensor:
-    """A uint8 tensor (1,) that keeps ``cache`` alive for as long as its storage lives."""
+def _identity(tensors: Sequence[torch.Tensor | None]) -> tuple:
+    """What tells one forward's inputs from another's: address, shape and strides."""
+    return tuple(
+        None if t is None else (t.data_ptr(), tuple(t.shape), t.stride()) for t in tensors
+    )
+
+
+def _handle_for(cache: object, inputs: tuple) -> torch.Tensor:
+    """A uint8 tensor (1,), value 0, that keeps ``cache`` alive as long as its storage."""
     holder = np.zeros(1, dtype=np.uint8).view(_CacheHolder)
     holder.cache = cache
+    holder.inputs = inputs
     _HOLDERS[holder.ctypes.data] = holder
     return torch.from_numpy(holder)
 
 
-def _cache_of(handle: torch.Tensor) -> object:
+def _saved_cache(handle: torch.Tensor, inputs: tuple) -> object | None:
+    """The cache the handle owns if it was computed from ``inputs``, else None."""
     holder = _HOLDERS.get(handle.data_ptr())
-    cache = None if holder is None else holder.cache
-    if cache is None:
-        raise RuntimeError(
-            "rnnkit::stack_backward: the handle does not come from a training "
-            "rnnkit::stack_forward (run the forward with gradients enabled and pass its "
-            "fourth output unchanged)"
-        )
-    return cache
+    if holder is None or holder.inputs != inputs:
+        return None
+    return holder.cache
 
 
 # Threads: the bridge follows torch.get_num_threads() until the user sets rnnkit's count
@@ -110,6 +115,22 @@ def _empty(like: torch.Tensor) -> torch.Tensor:
     return like.new_empty((0,))
 
 
+def _run_forward(mode, x, h0, c0, weights, lengths, masks, num_directions, bias, training):
+    """The core's stack_forward on the tensors' memory: (out, h_n, c_n | None, cache)."""
+    sync_threads()
+    return _native.stack_forward(
+        mode,
+        _array(x),
+        _array(h0),
+        None if c0 is None else _array(c0),
+        _cells(weights, bias),
+        None if lengths is None else _array(lengths.to(torch.int64)),
+        [_array(m) for m in masks] or None,
+        training,
+        num_directions=num_directions,
+    )
+
+
 @torch.library.custom_op("rnnkit::stack_forward", mutates_args=())
 def stack_forward(
     mode: str,
@@ -125,27 +146,22 @@ def stack_forward(
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """Forward of an L-layer, D-direction stack on the core.
 
-    x (T, B, I); h0, c0 (L*D, B, H) (c0 for "lstm", else None); weights: torch's flat
-    parameter list (w_ih, w_hh[, b_ih, b_hh]) per layer and direction; lengths int64 (B,)
-    in 1..T or None; dropout_masks: L-1 tensors (T, B, D*H), already scaled, or none.
-    Returns (out (T, B, D*H), h_n (L*D, B, H), c_n (L*D, B, H) or (0,), handle uint8 (1,)),
-    the handle owning what the backward needs when ``keep_cache``.
+    mode: "lstm", "gru", "rnn_tanh" or "rnn_relu"; x (T, B, I); h0, c0 (L*D, B, H) (c0 for
+    "lstm", else None); weights: torch's flat parameter list (w_ih, w_hh[, b_ih, b_hh]) per
+    layer and direction, ``bias`` saying which; lengths int64 (B,) in 1..T or None;
+    dropout_masks: L-1 tensors (T, B, D*H), already scaled, or none. Returns (out (T, B,
+    D*H), h_n (L*D, B, H), c_n (L*D, B, H) or (0,), handle uint8 (1,)); with
+    ``keep_cache`` the handle owns what the backward needs.
     """
-    sync_threads()
-    out, h_n, c_n, cache = _native.stack_forward(
-        mode,
-        _array(x),
-        _array(h0),
-        None if c0 is None else _array(c0),
-        _cells(weights, bias),
-        None if lengths is None else _array(lengths.to(torch.int64)),
-        [_array(m) for m in dropout_masks] or None,
-        keep_cache,
-        num_directions=num_directions,
+    out, h_n, c_n, cache = _run_forward(
+        mode, x, h0, c0, weights, lengths, dropout_masks, num_directions, bias, keep_cache
     )
     out_t, h_n_t = torch.from_numpy(out), torch.from_numpy(h_n)
     c_n_t = _empty(x) if c_n is None else torch.from_numpy(c_n)
-    handle = _handle_for(cache) if keep_cache else torch.zeros(1, dtype=torch.uint8)
+    if keep_cache:
+        handle = _handle_for(cache, _identity([x, h0, c0, *weights]))
+    else:
+        handle = torch.zeros(1, dtype=torch.uint8)
     return out_t, h_n_t, c_n_t, handle
 
 
@@ -154,8 +170,12 @@ def _(mode, x, h0, c0, weights, lengths, dropout_masks, num_directions, bias, ke
     T, B = x.shape[0], x.shape[1]
     hidden = h0.shape[2]
     out = x.new_empty((T, B, num_directions * hidden))
-    c_n = _empty(x) if c0 is None else torch.empty_like(c0)
-    return out, torch.empty_like(h0), c_n, x.new_empty((1,), dtype=torch.uint8)
+    c_n = _empty(x) if c0 is None else x.new_empty(c0.shape)
+    return out, x.new_empty(h0.shape), c_n, x.new_empty((1,), dtype=torch.uint8)
+
+
+# How many backwards had to run the forward again (no live cache for their handle).
+recomputed_forwards = 0
 
 
 @torch.library.custom_op("rnnkit::stack_backward", mutates_args=())
@@ -163,24 +183,35 @@ def stack_backward(
     mode: str,
     handle: torch.Tensor,
     x: torch.Tensor,
+    h0: torch.Tensor,
+    c0: torch.Tensor | None,
     weights: Sequence[torch.Tensor],
+    lengths: torch.Tensor | None,
+    dropout_masks: Sequence[torch.Tensor],
+    num_directions: int,
+    bias: bool,
     dout: torch.Tensor,
     dh_n: torch.Tensor,
     dc_n: torch.Tensor | None,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, list[torch.Tensor]]:
-    """Backward of ``stack_forward`` from its handle.
+    """Backward of ``stack_forward``: the forward's arguments and handle, then dout
+    (T, B, D*H), dh_n, dc_n (L*D, B, H) (dc_n for "lstm", else None).
 
-    x and weights are the forward's (their shapes give the results'); dout (T, B, D*H);
-    dh_n, dc_n (L*D, B, H) (dc_n for "lstm", else None). Returns (dx (T, B, I),
-    dh0 (L*D, B, H), dc0 (L*D, B, H) or (0,), the gradients of ``weights`` in their order).
+    Uses the cache the handle owns when it was computed from these very tensors; otherwise
+    (a copied handle, or a forward run without ``keep_cache``) it runs the forward again
+    in training mode first: the core is deterministic, so the result is the same. Returns
+    (dx (T, B, I), dh0 (L*D, B, H), dc0 (L*D, B, H) or (0,), the gradients of ``weights``
+    in their order).
     """
+    global recomputed_forwards
+    cache = _saved_cache(handle, _identity([x, h0, c0, *weights]))
+    if cache is None:
+        recomputed_forwards += 1
+        args = (mode, x, h0, c0, weights, lengths, dropout_masks, num_directions, bias, True)
+        cache = _run_forward(*args)[3]
     sync_threads()
     dx, dh0, dc0, dcells = _native.stack_backward(
-        mode,
-        _cache_of(handle),
-        _array(dout),
-        _array(dh_n),
-        None if dc_n is None else _array(dc_n),
+        mode, cache, _array(dout), _array(dh_n), None if dc_n is None else _array(dc_n)
     )
     dweights = [torch.from_numpy(g) for cell in dcells for g in cell if g is not None]
     dc0_t = _empty(x) if dc0 is None else torch.from_numpy(dc0)
@@ -188,40 +219,46 @@ def stack_backward(
 
 
 @stack_backward.register_fake
-def _(mode, handle, x, weights, dout, dh_n, dc_n):
-    dc0 = _empty(x) if dc_n is None else torch.empty_like(dc_n)
-    return torch.empty_like(x), torch.empty_like(dh_n), dc0, [torch.empty_like(w) for w in weights]
+def _(mode, handle, x, h0, c0, weights, lengths, masks, num_directions, bias, dout, dh_n, dc_n):
+    # The core returns C-contiguous arrays, whatever the inputs' strides.
+    dc0 = _empty(x) if c0 is None else x.new_empty(c0.shape)
+    return x.new_empty(x.shape), x.new_empty(h0.shape), dc0, [x.new_empty(w.shape) for w in weights]
 
 
 def _setup_context(ctx, inputs, output) -> None:
-    mode, x, h0, c0, weights, lengths, masks, num_directions, bias, keep_cache = inputs
-    ctx.mode = mode
+    mode, x, h0, c0, weights, lengths, masks, num_directions, bias, _keep_cache = inputs
+    ctx.args = (mode, num_directions, bias)
     ctx.has_cell_state = c0 is not None
-    ctx.keep_cache = keep_cache
-    ctx.num_masks = len(masks)
+    ctx.num_weights, ctx.num_masks = len(weights), len(masks)
+    ctx.has_lengths = lengths is not None
     ctx.out_shape = output[0].shape  # (T, B, D*H)
     ctx.state_shape = output[1].shape  # (L*D, B, H)
-    ctx.save_for_backward(output[3], x, *weights)
+    saved = [output[3], x, h0, *weights, *masks]
+    saved += [c0] if c0 is not None else []
+    saved += [lengths] if lengths is not None else []
+    ctx.save_for_backward(*saved)
 
 
 def _backward(ctx, dout, dh_n, dc_n, _dhandle):
-    if not ctx.keep_cache:
-        raise RuntimeError(
-            "rnnkit::stack_forward ran with keep_cache=False, so it has no backward; "
-            "run it with keep_cache=True when gradients are needed"
-        )
-    handle, x, *weights = ctx.saved_tensors
+    saved = list(ctx.saved_tensors)
+    handle, x, h0 = saved[:3]
+    weights = saved[3 : 3 + ctx.num_weights]
+    rest = saved[3 + ctx.num_weights :]
+    masks, rest = rest[: ctx.num_masks], rest[ctx.num_masks :]
+    c0 = rest.pop(0) if ctx.has_cell_state else None
+    lengths = rest.pop(0) if ctx.has_lengths else None
     # Outputs that took no part in the loss may come without a gradient.
     dout = x.new_zeros(ctx.out_shape) if dout is None else dout
     dh_n = x.new_zeros(ctx.state_shape) if dh_n is None else dh_n
     if ctx.has_cell_state and dc_n is None:
         dc_n = x.new_zeros(ctx.state_shape)
+    mode, num_directions, bias = ctx.args
     dx, dh0, dc0, dweights = torch.ops.rnnkit.stack_backward(
-        ctx.mode, handle, x, weights, dout, dh_n, dc_n if ctx.has_cell_state else None
+        mode, handle, x, h0, c0, weights, lengths, masks, num_directions, bias,
+        dout, dh_n, dc_n if ctx.has_cell_state else None,
     )
     dc0 = dc0 if ctx.has_cell_state else None
-    masks = [None] * ctx.num_masks
-    return None, dx, dh0, dc0, list(dweights), None, masks, None, None, None
+    return None, dx, dh0, dc0, list(dweights), None, [None] * ctx.num_masks, None, None, None
 
 
 stack_forward.register_autograd(_backward, setup_context=_setup_context)
