@@ -14,8 +14,6 @@ from __future__ import annotations
 import functools
 import warnings
 
-import torch
-
 
 def allow_bridge_modules_in_dynamo(bridge_class: type) -> bool:
     """Install the narrow allow_rnn switch for instances of ``bridge_class``; returns

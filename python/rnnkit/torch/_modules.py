@@ -28,14 +28,17 @@ def runs_natively(module: torch.nn.RNNBase, input, hx=None) -> bool:
     """True when ``module(input, hx)`` runs on rnnkit's core, False when torch runs it.
 
     Native: CPU tensors of one dtype, float32 or float64 (input, states and parameters),
-    no ``proj_size``, no autocast. Anything else (CUDA, float16/bfloat16, mixed dtypes or
-    devices, projections) goes to torch, which computes it or raises its own error.
+    no ``proj_size``, no autocast, a 2-D or 3-D input. Anything else (CUDA,
+    float16/bfloat16, mixed dtypes or devices, projections) goes to torch, which computes
+    it or raises its own error.
     """
     data = input.data if isinstance(input, PackedSequence) else input
     if not isinstance(data, torch.Tensor) or module.proj_size > 0:
         return False
     if data.dtype not in _NATIVE_DTYPES or data.device.type != "cpu":
         return False
+    if not isinstance(input, PackedSequence) and data.dim() not in (2, 3):
+        return False  # torch raises its error
     if torch.is_autocast_enabled("cpu"):
         return False
     tensors = [getattr(module, name) for name in module._flat_weights_names]
@@ -88,8 +91,7 @@ def _check_batch_sizes(batch_sizes: torch.Tensor, rows: int, batch: int) -> None
         )
     if sum(sizes) != rows:
         raise ValueError(
-            f"PackedSequence.batch_sizes sum to {sum(sizes)}, but the packed data has "
-            f"{rows} rows"
+            f"PackedSequence.batch_sizes sum to {sum(sizes)}, but the packed data has {rows} rows"
         )
 
 
@@ -105,6 +107,11 @@ def _packed_layout(batch_sizes: torch.Tensor, rows: int, batch: int):
     index = step_of_row * batch + (torch.arange(rows) - first_row[step_of_row])
     lengths = (batch_sizes.unsqueeze(0) > torch.arange(batch).unsqueeze(1)).sum(1)
     return index, lengths
+
+
+def _permute(state: torch.Tensor, order: torch.Tensor | None) -> torch.Tensor:
+    """state (L*D, B, H) with its sequences in ``order`` (torch's permute_hidden)."""
+    return state if order is None else state.index_select(1, order)
 
 
 def _dropout_masks(module: torch.nn.RNNBase, shape: tuple, like: torch.Tensor) -> list:
@@ -150,13 +157,8 @@ def _native_forward(module, input, hx):
         T = batch_sizes.shape[0]
         x = data.new_zeros((T * B, data.shape[1])).index_copy(0, index, data)
         x = x.view(T, B, data.shape[1])
-        states = [module.permute_hidden(s, sorted_indices) for s in states]
+        states = [_permute(s, sorted_indices) for s in states]
     else:
-        if input.dim() not in (2, 3):
-            raise ValueError(
-                f"{type(module).__name__}: Expected input to be 2D or 3D, "
-                f"got {input.dim()}D instead"
-            )
         unbatched = input.dim() == 2
         if states:
             _check_state_dims(module, states, batched=not unbatched)
@@ -171,9 +173,7 @@ def _native_forward(module, input, hx):
         states = [x.new_zeros((LD, B, H)) for _ in range(2 if is_lstm else 1)]
 
     weights = [getattr(module, name) for name in module._flat_weights_names]
-    keep_cache = torch.is_grad_enabled() and any(
-        t.requires_grad for t in [x, *states, *weights]
-    )
+    keep_cache = torch.is_grad_enabled() and any(t.requires_grad for t in [x, *states, *weights])
     masks = _dropout_masks(module, (T, B, D * H), x)
     out, h_n, c_n, _handle = torch.ops.rnnkit.stack_forward(
         module._rnnkit_mode(),
@@ -195,7 +195,7 @@ def _native_forward(module, input, hx):
             sorted_indices,
             unsorted_indices,
         )
-        finals = [module.permute_hidden(s, unsorted_indices) for s in finals]
+        finals = [_permute(s, unsorted_indices) for s in finals]
     else:
         out = out.transpose(0, 1) if module.batch_first else out
         if unbatched:

@@ -39,9 +39,7 @@ _HOLDERS: weakref.WeakValueDictionary[int, _CacheHolder] = weakref.WeakValueDict
 
 def _identity(tensors: Sequence[torch.Tensor | None]) -> tuple:
     """What tells one forward's inputs from another's: address, shape and strides."""
-    return tuple(
-        None if t is None else (t.data_ptr(), tuple(t.shape), t.stride()) for t in tensors
-    )
+    return tuple(None if t is None else (t.data_ptr(), tuple(t.shape), t.stride()) for t in tensors)
 
 
 def _handle_for(cache: object, inputs: tuple) -> torch.Tensor:
@@ -254,8 +252,19 @@ def _backward(ctx, dout, dh_n, dc_n, _dhandle):
         dc_n = x.new_zeros(ctx.state_shape)
     mode, num_directions, bias = ctx.args
     dx, dh0, dc0, dweights = torch.ops.rnnkit.stack_backward(
-        mode, handle, x, h0, c0, weights, lengths, masks, num_directions, bias,
-        dout, dh_n, dc_n if ctx.has_cell_state else None,
+        mode,
+        handle,
+        x,
+        h0,
+        c0,
+        weights,
+        lengths,
+        masks,
+        num_directions,
+        bias,
+        dout,
+        dh_n,
+        dc_n if ctx.has_cell_state else None,
     )
     dc0 = dc0 if ctx.has_cell_state else None
     return None, dx, dh0, dc0, list(dweights), None, [None] * ctx.num_masks, None, None, None
