@@ -1,8 +1,10 @@
-"""examples/torch_ddp.py: 2 processes under DistributedDataParallel (gloo, 127.0.0.1) reach
-the same parameters as one process on the whole batch."""
+"""The rnnkit.torch examples: examples/torch_ddp.py (2 processes under
+DistributedDataParallel, gloo on 127.0.0.1, reach the same parameters as one process on the
+whole batch) and examples/torch_char_lm.py (the patched model learns)."""
 
 from __future__ import annotations
 
+import math
 import os
 import socket
 import subprocess
@@ -88,3 +90,38 @@ def test_two_processes_match_one_process_on_the_full_batch(tmp_path):
         assert not torch.equal(one[name], initial[name]), name
     for name in one:
         torch.testing.assert_close(two[name], one[name], rtol=1e-9, atol=1e-12, msg=name)
+
+
+def test_char_lm_example_learns_with_the_patched_lstm(capsys):
+    import rnnkit.torch as rt
+
+    sys.path.insert(0, str(ROOT / "examples"))
+    try:
+        import torch_char_lm
+    finally:
+        sys.path.pop(0)
+    argv = [
+        "--max-chars",
+        "6000",
+        "--epochs",
+        "3",
+        "--hidden",
+        "32",
+        "--embed",
+        "16",
+        "--batch-size",
+        "8",
+        "--bptt",
+        "32",
+        "--sample-len",
+        "20",
+        "--lr",
+        "1e-2",
+    ]
+    result = torch_char_lm.main(argv)
+    assert type(result["model"].lstm) is rt.LSTM
+    history = result["history"]
+    vocab = len(set(torch_char_lm.read_text(torch_char_lm.DEFAULT_TEXT)[:3000]))
+    assert history[-1]["train"] < history[0]["train"]
+    assert history[-1]["valid"] < 0.85 * math.log(vocab)  # well below a uniform guess
+    assert "MENENIUS:" in capsys.readouterr().out
