@@ -11,6 +11,7 @@ runs in a fresh process with torch.set_num_threads(n) (rnnkit.torch follows it).
 
     python benchmarks/bench_torch_bridge.py                 # 1 and 2 threads
     python benchmarks/bench_torch_bridge.py --threads 1 --repeats 9 --json out.json
+    python benchmarks/bench_torch_bridge.py --recompute     # keeping the cache vs recomputing
 """
 
 from __future__ import annotations
@@ -127,6 +128,48 @@ def child(threads: int, repeats: int, warmup: int) -> list[dict]:
     return results
 
 
+def recompute_cost(repeats: int, warmup: int) -> list[str]:
+    """The recurrent layer's training step (the operators alone, 1 thread) with the backward
+    using the forward's saved cache, against a copied handle, which makes the backward run
+    the forward again: what recomputing instead of keeping the cache would cost."""
+    import torch
+
+    sys.path.insert(0, str(ROOT / "python"))
+    import rnnkit.torch as rt
+
+    torch.set_num_threads(1)
+    lines = []
+    for cell in (rt.LSTM, rt.GRU):
+        module = cell(EMBED, HIDDEN, num_layers=LAYERS)
+        x = torch.randn(STEPS, BATCH, EMBED)
+        weights = [getattr(module, n).detach() for n in module._flat_weights_names]
+        h0 = torch.zeros(LAYERS, BATCH, HIDDEN)
+        c0 = h0 if cell is rt.LSTM else None
+        mode = cell.__name__.lower()
+
+        def step(copy_handle, mode=mode, x=x, weights=weights, h0=h0, c0=c0):
+            args = (x, h0, c0, weights, None, [], 1, True)
+            out, h_n, c_n, handle = torch.ops.rnnkit.stack_forward(mode, *args, True)
+            handle = handle.clone() if copy_handle else handle
+            dc_n = None if c0 is None else torch.zeros_like(h_n)
+            grads = (torch.ones_like(out), torch.zeros_like(h_n), dc_n)
+            torch.ops.rnnkit.stack_backward(mode, handle, *args, *grads)
+
+        times = {False: [], True: []}
+        for i in range(warmup + repeats):
+            for copy_handle in (False, True) if i % 2 == 0 else (True, False):
+                start = time.perf_counter()
+                step(copy_handle)
+                if i >= warmup:
+                    times[copy_handle].append(time.perf_counter() - start)
+        kept, again = statistics.median(times[False]), statistics.median(times[True])
+        lines.append(
+            f"{cell.__name__}: backward from the saved cache {1e3 * kept:.1f} ms, "
+            f"recomputing the forward {1e3 * again:.1f} ms (+{100 * (again / kept - 1):.0f}%)"
+        )
+    return lines
+
+
 def table(results: list[dict]) -> str:
     """Markdown: one row per cell, input and task; torch/rnnkit and ms per thread count."""
     threads = sorted({r["threads"] for r in results})
@@ -175,10 +218,16 @@ def main() -> None:
     p.add_argument("--repeats", type=int, default=15, help="timed steps per engine")
     p.add_argument("--warmup", type=int, default=3)
     p.add_argument("--json", help="write the results here")
+    p.add_argument(
+        "--recompute", action="store_true", help="only time keeping vs recomputing the cache"
+    )
     p.add_argument("--child", type=int, help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.child is not None:
         print(json.dumps(child(args.child, args.repeats, args.warmup)))
+        return
+    if args.recompute:
+        print("\n".join(recompute_cost(args.repeats, args.warmup)))
         return
     results = []
     for n in args.threads:

@@ -267,10 +267,18 @@ def test_backward_uses_the_saved_cache_and_recomputes_only_without_it():
     )
     with_cache = torch.ops.rnnkit.stack_backward(*args)
     assert _ops.recomputed_forwards == before
+    # Equal values in other memory (as a compiled backward that recomputes x passes).
+    equal_x = torch.ops.rnnkit.stack_backward(*(args[:2] + (x.clone(),) + args[3:]))
+    assert _ops.recomputed_forwards == before
     copied = torch.ops.rnnkit.stack_backward(*(args[:1] + (handle.clone(),) + args[2:]))
     assert _ops.recomputed_forwards == before + 1
-    for a, b in zip([*with_cache[:3], *with_cache[3]], [*copied[:3], *copied[3]]):
-        assert torch.equal(a, b)
+    changed_x = torch.ops.rnnkit.stack_backward(*(args[:2] + (x + 1,) + args[3:]))
+    assert _ops.recomputed_forwards == before + 2
+    flat = [*with_cache[:3], *with_cache[3]]
+    for other in (equal_x, copied):
+        for a, b in zip(flat, [*other[:3], *other[3]]):
+            assert torch.equal(a, b)
+    assert not torch.equal(changed_x[0], with_cache[0])
 
 
 def test_compiled_model_fullgraph_trains_like_eager():
@@ -308,6 +316,30 @@ def test_compiled_model_fullgraph_trains_like_eager():
     assert losses[-1][0] < losses[0][0] - 0.3
     np.testing.assert_allclose([a for a, _ in losses], [b for _, b in losses], rtol=1e-4)
     assert torch._dynamo.config.allow_rnn is False  # torch's own modules unaffected
+
+
+def test_compiled_packed_sequence_fullgraph():
+    ref, ours = pair("lstm", 4, 6, bidirectional=True)
+
+    def run(module, packed):
+        out, (h_n, _) = module(packed)
+        return out.data, h_n
+
+    compiled = torch.compile(run, fullgraph=True)
+    x = torch.randn(7, 3, 4, requires_grad=True)
+    packed = pack_padded_sequence(x, torch.tensor([3, 7, 5]), enforce_sorted=False)
+    before = _ops.recomputed_forwards
+    out, h_n = compiled(ours, packed)
+    (out.sum() + h_n.sum()).backward()
+    got_grad = x.grad.clone()
+    x.grad = None
+    packed = pack_padded_sequence(x, torch.tensor([3, 7, 5]), enforce_sorted=False)
+    want_out, want_h_n = run(ref, packed)
+    (want_out.sum() + want_h_n.sum()).backward()
+    torch.testing.assert_close(out, want_out, rtol=2e-4, atol=1e-6)
+    torch.testing.assert_close(h_n, want_h_n, rtol=2e-4, atol=1e-6)
+    torch.testing.assert_close(got_grad, x.grad, rtol=2e-4, atol=1e-6)
+    assert _ops.recomputed_forwards == before
 
 
 def test_patch_keeps_parameters_optimizer_and_results():

@@ -29,32 +29,42 @@ __all__ = ["stack_forward", "stack_backward", "sync_threads"]
 
 
 class _CacheHolder(np.ndarray):
-    """A one-byte array that owns a StackCache (attribute ``cache``) and the identity of
-    the tensors it was computed from (attribute ``inputs``); a handle's storage."""
+    """A one-byte array that owns a StackCache (attribute ``cache``) and the tensors it was
+    computed from (attribute ``inputs``); a handle's storage."""
 
 
 # Address of a holder's byte -> the holder, while some tensor still shares its storage.
 _HOLDERS: weakref.WeakValueDictionary[int, _CacheHolder] = weakref.WeakValueDictionary()
 
 
-def _identity(tensors: Sequence[torch.Tensor | None]) -> tuple:
-    """What tells one forward's inputs from another's: address, shape and strides."""
-    return tuple(None if t is None else (t.data_ptr(), tuple(t.shape), t.stride()) for t in tensors)
-
-
-def _handle_for(cache: object, inputs: tuple) -> torch.Tensor:
+def _handle_for(cache: object, inputs: list) -> torch.Tensor:
     """A uint8 tensor (1,), value 0, that keeps ``cache`` alive as long as its storage."""
     holder = np.zeros(1, dtype=np.uint8).view(_CacheHolder)
     holder.cache = cache
-    holder.inputs = inputs
+    holder.inputs = [None if t is None else t.detach() for t in inputs]
     _HOLDERS[holder.ctypes.data] = holder
     return torch.from_numpy(holder)
 
 
-def _saved_cache(handle: torch.Tensor, inputs: tuple) -> object | None:
+def _same(saved: torch.Tensor | None, given: torch.Tensor | None) -> bool:
+    """Whether ``given`` holds what ``saved`` held: the same memory, or equal values (a
+    compiled backward may compute an input again, e.g. zeros or the padded input, rather
+    than keep it; the core is deterministic, so equal inputs give the same cache)."""
+    if saved is None or given is None:
+        return saved is given
+    if saved.shape != given.shape or saved.dtype != given.dtype:
+        return False
+    if saved.data_ptr() == given.data_ptr() and saved.stride() == given.stride():
+        return True
+    return bool(torch.equal(saved, given))
+
+
+def _saved_cache(handle: torch.Tensor, inputs: list) -> object | None:
     """The cache the handle owns if it was computed from ``inputs``, else None."""
     holder = _HOLDERS.get(handle.data_ptr())
-    if holder is None or holder.inputs != inputs:
+    if holder is None or len(holder.inputs) != len(inputs):
+        return None
+    if not all(_same(a, b) for a, b in zip(holder.inputs, inputs)):
         return None
     return holder.cache
 
@@ -157,7 +167,7 @@ def stack_forward(
     out_t, h_n_t = torch.from_numpy(out), torch.from_numpy(h_n)
     c_n_t = _empty(x) if c_n is None else torch.from_numpy(c_n)
     if keep_cache:
-        handle = _handle_for(cache, _identity([x, h0, c0, *weights]))
+        handle = _handle_for(cache, [x, h0, c0, *weights, lengths, *dropout_masks])
     else:
         handle = torch.zeros(1, dtype=torch.uint8)
     return out_t, h_n_t, c_n_t, handle
@@ -195,14 +205,15 @@ def stack_backward(
     """Backward of ``stack_forward``: the forward's arguments and handle, then dout
     (T, B, D*H), dh_n, dc_n (L*D, B, H) (dc_n for "lstm", else None).
 
-    Uses the cache the handle owns when it was computed from these very tensors; otherwise
-    (a copied handle, or a forward run without ``keep_cache``) it runs the forward again
-    in training mode first: the core is deterministic, so the result is the same. Returns
+    Uses the cache the handle owns when it was computed from these tensors (the same memory
+    or equal values); otherwise (a copied handle, or a forward run without ``keep_cache``)
+    it runs the forward again in training mode first: the core is deterministic, so the
+    result is the same. Returns
     (dx (T, B, I), dh0 (L*D, B, H), dc0 (L*D, B, H) or (0,), the gradients of ``weights``
     in their order).
     """
     global recomputed_forwards
-    cache = _saved_cache(handle, _identity([x, h0, c0, *weights]))
+    cache = _saved_cache(handle, [x, h0, c0, *weights, lengths, *dropout_masks])
     if cache is None:
         recomputed_forwards += 1
         args = (mode, x, h0, c0, weights, lengths, dropout_masks, num_directions, bias, True)
