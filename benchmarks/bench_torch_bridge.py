@@ -5,9 +5,11 @@
 
 For each cell (LSTM, GRU) and input (padded Tensor; PackedSequence with lengths uniform in
 10..50) it times a training step, an inference forward (no_grad), and the recurrent layer
-alone (forward + backward, and forward under no_grad), torch and rnnkit alternately
-(A B A B ...) after a warm-up; the table gives medians and torch/rnnkit. Each thread count
-runs in a fresh process with torch.set_num_threads(n) (rnnkit.torch follows it).
+alone (forward + backward, and forward under no_grad). After a warm-up it runs rounds:
+each round times every task on torch and on rnnkit (the order alternating between
+rounds). The table gives median times and the median over rounds of torch/rnnkit; the
+recurrent layer's share of the step is likewise a median of per-round shares. Each thread
+count runs in a fresh process with torch.set_num_threads(n) (rnnkit.torch follows it).
 
     python benchmarks/bench_torch_bridge.py                 # 1 and 2 threads
     python benchmarks/bench_torch_bridge.py --threads 1 --repeats 9 --json out.json
@@ -100,20 +102,26 @@ def child(threads: int, repeats: int, warmup: int) -> list[dict]:
                 with torch.no_grad():
                     run_rnn(models[name].rnn, x_rnn, lengths)
 
-            for task, fn in (
-                ("training step", train),
-                ("inference", infer),
-                ("recurrent layer, training", rnn_train),
-                ("recurrent layer, inference", rnn_infer),
-            ):
-                times = {"torch": [], "rnnkit": []}
-                for i in range(warmup + repeats):
+            tasks = {
+                "training step": train,
+                "inference": infer,
+                "recurrent layer, training": rnn_train,
+                "recurrent layer, inference": rnn_infer,
+            }
+            # Rounds: every task on both engines (order alternating), so that the machine's
+            # drift touches all alike; ratios and shares are taken within a round.
+            times = {(task, name): [] for task in tasks for name in ("torch", "rnnkit")}
+            for i in range(warmup + repeats):
+                for task, fn in tasks.items():
                     for name in ("torch", "rnnkit") if i % 2 == 0 else ("rnnkit", "torch"):
                         start = time.perf_counter()
                         fn(name)
                         elapsed = time.perf_counter() - start
                         if i >= warmup:
-                            times[name].append(elapsed)
+                            times[task, name].append(elapsed)
+            for task in tasks:
+                whole = "training step" if task.endswith("training") else "inference"
+                t, r = times[task, "torch"], times[task, "rnnkit"]
                 results.append(
                     {
                         "cell": cell.__name__,
@@ -121,8 +129,15 @@ def child(threads: int, repeats: int, warmup: int) -> list[dict]:
                         "task": task,
                         "threads": threads,
                         "rnnkit_threads": rnnkit.get_num_threads(),
-                        "torch_ms": 1e3 * statistics.median(times["torch"]),
-                        "rnnkit_ms": 1e3 * statistics.median(times["rnnkit"]),
+                        "torch_ms": 1e3 * statistics.median(t),
+                        "rnnkit_ms": 1e3 * statistics.median(r),
+                        "ratio": statistics.median(a / b for a, b in zip(t, r)),
+                        "torch_share": statistics.median(
+                            a / b for a, b in zip(t, times[whole, "torch"])
+                        ),
+                        "rnnkit_share": statistics.median(
+                            a / b for a, b in zip(r, times[whole, "rnnkit"])
+                        ),
                     }
                 )
     return results
@@ -186,29 +201,23 @@ def table(results: list[dict]) -> str:
                 for r in results
                 if (r["cell"], r["input"], r["task"]) == key and r["threads"] == n
             )
-            ratio = r["torch_ms"] / r["rnnkit_ms"]
+            ratio = r["ratio"]
             cells.append(f"{r['torch_ms']:.1f} / {r['rnnkit_ms']:.1f} (**{ratio:.2f}**)")
         lines.append(f"| {' | '.join(key)} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
 def shares(results: list[dict]) -> str:
-    """The recurrent layer's share of the training step and inference, per engine."""
+    """The recurrent layer's share of the training step and of inference, per engine."""
     out = []
     for r in results:
-        if not r["task"].startswith("recurrent layer"):
-            continue
-        whole_task = "training step" if r["task"].endswith("training") else "inference"
-        whole = next(
-            w
-            for w in results
-            if w["task"] == whole_task and all(w[k] == r[k] for k in ("cell", "input", "threads"))
-        )
-        out.append(
-            f"{r['cell']} {r['input']} {whole_task}, {r['threads']} thread(s): recurrent layer "
-            f"{100 * r['torch_ms'] / whole['torch_ms']:.0f}% of torch's, "
-            f"{100 * r['rnnkit_ms'] / whole['rnnkit_ms']:.0f}% of rnnkit's"
-        )
+        if r["task"].startswith("recurrent layer"):
+            whole = "training step" if r["task"].endswith("training") else "inference"
+            out.append(
+                f"{r['cell']} {r['input']} {whole}, {r['threads']} thread(s): recurrent layer "
+                f"{100 * r['torch_share']:.0f}% of torch's, "
+                f"{100 * r['rnnkit_share']:.0f}% of rnnkit's"
+            )
     return "\n".join(out)
 
 

@@ -139,6 +139,11 @@ class _Bridge:
 
 
 def _native_forward(module, input, hx):
+    """torch's forward of ``module`` on the core: input (T, B, I), (B, T, I) with
+    batch_first, (T, I) unbatched, or a PackedSequence; states (L*D, B, H). Checks as torch
+    does, brings the input to time-major (T, B, I) (a PackedSequence into padded rows in its
+    sorted order, with its lengths), runs ``rnnkit::stack_forward`` and returns torch's
+    output structure."""
     is_lstm = isinstance(module, torch.nn.LSTM)
     D = 2 if module.bidirectional else 1
     LD, H = module.num_layers * D, module.hidden_size
