@@ -1,0 +1,264 @@
+"""A torch training step, plain torch against the same model patched onto rnnkit.torch.
+
+    Embedding(1000, 64) -> 2-layer LSTM or GRU (64 -> 256, batch_first) -> Linear(256, 1000)
+    -> cross entropy -> Adam;  B = 32, T = 50
+
+For each cell (LSTM, GRU) and input (padded Tensor; PackedSequence with lengths uniform in
+10..50) it times a training step, an inference forward (no_grad), and the recurrent layer
+alone (forward + backward, and forward under no_grad). After a warm-up it runs rounds:
+each round times every task on torch and on rnnkit (the order alternating between
+rounds). The table gives median times and the median over rounds of torch/rnnkit; the
+recurrent layer's share of the step is likewise a median of per-round shares. Each thread
+count runs in a fresh process with torch.set_num_threads(n) (rnnkit.torch follows it).
+
+    python benchmarks/bench_torch_bridge.py                 # 1 and 2 threads
+    python benchmarks/bench_torch_bridge.py --threads 1 --repeats 9 --json out.json
+    python benchmarks/bench_torch_bridge.py --recompute     # keeping the cache vs recomputing
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+VOCAB, EMBED, HIDDEN, LAYERS, BATCH, STEPS = 1000, 64, 256, 2, 32, 50
+
+
+def child(threads: int, repeats: int, warmup: int) -> list[dict]:
+    """Run in a fresh process: every configuration at ``threads`` threads."""
+    import torch
+    from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+    sys.path.insert(0, str(ROOT / "python"))
+    import rnnkit
+    import rnnkit.torch as rt
+
+    torch.set_num_threads(threads)
+
+    class Model(torch.nn.Module):
+        def __init__(self, cell: type) -> None:
+            super().__init__()
+            self.emb = torch.nn.Embedding(VOCAB, EMBED)
+            self.rnn = cell(EMBED, HIDDEN, num_layers=LAYERS, batch_first=True)
+            self.head = torch.nn.Linear(HIDDEN, VOCAB)
+
+        def forward(self, tokens, lengths):
+            x = self.emb(tokens)  # (B, T, E)
+            return self.head(run_rnn(self.rnn, x, lengths))
+
+    def run_rnn(rnn, x, lengths):
+        """(B, T, E) -> (B, T, H); with lengths, through a PackedSequence."""
+        if lengths is None:
+            return rnn(x)[0]
+        packed = pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
+        return pad_packed_sequence(rnn(packed)[0], batch_first=True, total_length=STEPS)[0]
+
+    gen = torch.Generator().manual_seed(0)
+    tokens = torch.randint(0, VOCAB, (BATCH, STEPS), generator=gen)
+    targets = torch.randint(0, VOCAB, (BATCH, STEPS), generator=gen)
+    packed_lengths = torch.randint(10, STEPS + 1, (BATCH,), generator=gen)
+    results = []
+    for cell in (torch.nn.LSTM, torch.nn.GRU):
+        torch.manual_seed(0)
+        plain = Model(cell)
+        patched = rt.patch(copy.deepcopy(plain))
+        models = {"torch": plain, "rnnkit": patched}
+        opts = {k: torch.optim.Adam(m.parameters(), lr=1e-3) for k, m in models.items()}
+        for packed in (False, True):
+            lengths = packed_lengths if packed else None
+            labels = targets.clone()
+            if packed:  # no loss past a sequence's end
+                labels[torch.arange(STEPS)[None, :] >= lengths[:, None]] = -100
+            x_rnn = plain.emb(tokens).detach().requires_grad_(True)
+            dout = torch.randn(BATCH, STEPS, HIDDEN, generator=gen)
+
+            def train(name, lengths=lengths, labels=labels, models=models, opts=opts):
+                model, opt = models[name], opts[name]
+                logits = model(tokens, lengths)
+                loss = torch.nn.functional.cross_entropy(
+                    logits.reshape(-1, VOCAB), labels.reshape(-1), ignore_index=-100
+                )
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+
+            def infer(name, lengths=lengths, models=models):
+                with torch.no_grad():
+                    models[name](tokens, lengths)
+
+            def rnn_train(name, lengths=lengths, x_rnn=x_rnn, dout=dout, models=models):
+                out = run_rnn(models[name].rnn, x_rnn, lengths)
+                torch.autograd.backward(out, dout)
+
+            def rnn_infer(name, lengths=lengths, x_rnn=x_rnn, models=models):
+                with torch.no_grad():
+                    run_rnn(models[name].rnn, x_rnn, lengths)
+
+            tasks = {
+                "training step": train,
+                "inference": infer,
+                "recurrent layer, training": rnn_train,
+                "recurrent layer, inference": rnn_infer,
+            }
+            # Rounds: every task on both engines (order alternating), so that the machine's
+            # drift touches all alike; ratios and shares are taken within a round.
+            times = {(task, name): [] for task in tasks for name in ("torch", "rnnkit")}
+            for i in range(warmup + repeats):
+                for task, fn in tasks.items():
+                    for name in ("torch", "rnnkit") if i % 2 == 0 else ("rnnkit", "torch"):
+                        start = time.perf_counter()
+                        fn(name)
+                        elapsed = time.perf_counter() - start
+                        if i >= warmup:
+                            times[task, name].append(elapsed)
+            for task in tasks:
+                whole = "training step" if task.endswith("training") else "inference"
+                t, r = times[task, "torch"], times[task, "rnnkit"]
+                results.append(
+                    {
+                        "cell": cell.__name__,
+                        "input": "PackedSequence" if packed else "padded",
+                        "task": task,
+                        "threads": threads,
+                        "rnnkit_threads": rnnkit.get_num_threads(),
+                        "torch_ms": 1e3 * statistics.median(t),
+                        "rnnkit_ms": 1e3 * statistics.median(r),
+                        "ratio": statistics.median(a / b for a, b in zip(t, r)),
+                        "torch_share": statistics.median(
+                            a / b for a, b in zip(t, times[whole, "torch"])
+                        ),
+                        "rnnkit_share": statistics.median(
+                            a / b for a, b in zip(r, times[whole, "rnnkit"])
+                        ),
+                    }
+                )
+    return results
+
+
+def recompute_cost(repeats: int, warmup: int) -> list[str]:
+    """The recurrent layer's training step (the operators alone, 1 thread) with the backward
+    using the forward's saved cache, against a copied handle, which makes the backward run
+    the forward again: what recomputing instead of keeping the cache would cost."""
+    import torch
+
+    sys.path.insert(0, str(ROOT / "python"))
+    import rnnkit.torch as rt
+
+    torch.set_num_threads(1)
+    lines = []
+    for cell in (rt.LSTM, rt.GRU):
+        module = cell(EMBED, HIDDEN, num_layers=LAYERS)
+        x = torch.randn(STEPS, BATCH, EMBED)
+        weights = [getattr(module, n).detach() for n in module._flat_weights_names]
+        h0 = torch.zeros(LAYERS, BATCH, HIDDEN)
+        c0 = h0 if cell is rt.LSTM else None
+        mode = cell.__name__.lower()
+
+        def step(copy_handle, mode=mode, x=x, weights=weights, h0=h0, c0=c0):
+            args = (x, h0, c0, weights, None, [], 1, True)
+            out, h_n, c_n, handle = torch.ops.rnnkit.stack_forward(mode, *args, True)
+            handle = handle.clone() if copy_handle else handle
+            dc_n = None if c0 is None else torch.zeros_like(h_n)
+            grads = (torch.ones_like(out), torch.zeros_like(h_n), dc_n)
+            torch.ops.rnnkit.stack_backward(mode, handle, *args, *grads)
+
+        times = {False: [], True: []}
+        for i in range(warmup + repeats):
+            for copy_handle in (False, True) if i % 2 == 0 else (True, False):
+                start = time.perf_counter()
+                step(copy_handle)
+                if i >= warmup:
+                    times[copy_handle].append(time.perf_counter() - start)
+        kept, again = statistics.median(times[False]), statistics.median(times[True])
+        lines.append(
+            f"{cell.__name__}: backward from the saved cache {1e3 * kept:.1f} ms, "
+            f"recomputing the forward {1e3 * again:.1f} ms (+{100 * (again / kept - 1):.0f}%)"
+        )
+    return lines
+
+
+def table(results: list[dict]) -> str:
+    """Markdown: one row per cell, input and task; torch/rnnkit and ms per thread count."""
+    threads = sorted({r["threads"] for r in results})
+    head = "| cell | input | task | " + " | ".join(
+        f"{n} thread{'s' if n > 1 else ''}: torch ms / rnnkit ms (torch/rnnkit)" for n in threads
+    )
+    lines = [head + " |", "|---" * (3 + len(threads)) + "|"]
+    keys = list(dict.fromkeys((r["cell"], r["input"], r["task"]) for r in results))
+    for key in keys:
+        cells = []
+        for n in threads:
+            r = next(
+                r
+                for r in results
+                if (r["cell"], r["input"], r["task"]) == key and r["threads"] == n
+            )
+            ratio = r["ratio"]
+            cells.append(f"{r['torch_ms']:.1f} / {r['rnnkit_ms']:.1f} (**{ratio:.2f}**)")
+        lines.append(f"| {' | '.join(key)} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def shares(results: list[dict]) -> str:
+    """The recurrent layer's share of the training step and of inference, per engine."""
+    out = []
+    for r in results:
+        if r["task"].startswith("recurrent layer"):
+            whole = "training step" if r["task"].endswith("training") else "inference"
+            out.append(
+                f"{r['cell']} {r['input']} {whole}, {r['threads']} thread(s): recurrent layer "
+                f"{100 * r['torch_share']:.0f}% of torch's, "
+                f"{100 * r['rnnkit_share']:.0f}% of rnnkit's"
+            )
+    return "\n".join(out)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+    p.add_argument("--repeats", type=int, default=15, help="timed steps per engine")
+    p.add_argument("--warmup", type=int, default=3)
+    p.add_argument("--json", help="write the results here")
+    p.add_argument(
+        "--recompute", action="store_true", help="only time keeping vs recomputing the cache"
+    )
+    p.add_argument("--child", type=int, help=argparse.SUPPRESS)
+    args = p.parse_args()
+    if args.child is not None:
+        print(json.dumps(child(args.child, args.repeats, args.warmup)))
+        return
+    if args.recompute:
+        print("\n".join(recompute_cost(args.repeats, args.warmup)))
+        return
+    results = []
+    for n in args.threads:
+        env = {**os.environ, "OMP_NUM_THREADS": str(n)}
+        command = [
+            sys.executable,
+            __file__,
+            "--child",
+            str(n),
+            "--repeats",
+            str(args.repeats),
+            "--warmup",
+            str(args.warmup),
+        ]
+        done = subprocess.run(command, env=env, capture_output=True, text=True, check=True)
+        results += json.loads(done.stdout.strip().splitlines()[-1])
+    print(table(results))
+    print()
+    print(shares(results))
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=1))
+
+
+if __name__ == "__main__":
+    main()
