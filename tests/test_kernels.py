@@ -215,7 +215,7 @@ def test_gemm_avx2_and_avx512_same_bits(dtype, kind):
         _core._set_isa("auto")
 
 
-@pytest.mark.skipif(not _core.have_openmp(), reason="built without OpenMP: one thread only")
+@pytest.mark.skipif(not _core.have_threads(), reason="built without threads: one thread only")
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("kind", ["nt", "nn", "tn"])
 def test_gemm_bits_independent_of_threads(isa, threads, dtype, kind):

@@ -11,6 +11,9 @@ void bind_stack(py::module_& m);  // bind_stack.cpp
 namespace rnnkit::bindings {
 void bind_kernels(py::module_& m);  // bind_kernels.cpp
 }  // namespace rnnkit::bindings
+namespace rnnkit::detail {
+std::int64_t teams_formed_count();  // team.cpp (team.h is internal to the core)
+}  // namespace rnnkit::detail
 
 #ifndef RNNKIT_VERSION
 #define RNNKIT_VERSION "0.0.0"
@@ -19,7 +22,10 @@ void bind_kernels(py::module_& m);  // bind_kernels.cpp
 PYBIND11_MODULE(_core, m) {
   m.doc() = "rnnkit native core";
   m.attr("__version__") = RNNKIT_VERSION;
-  m.def("have_openmp", &rnnkit::have_openmp, "True when the core was compiled with OpenMP.");
+  m.def("have_openmp", &rnnkit::have_openmp,
+        "Always False: the core runs its own thread pool, not OpenMP.");
+  m.def("have_threads", &rnnkit::have_threads,
+        "True when the core was built with its thread pool (more than one thread possible).");
   m.def("get_num_threads", &rnnkit::get_num_threads, "Threads used by native compute.");
   m.def(
       "set_num_threads",
@@ -49,6 +55,9 @@ PYBIND11_MODULE(_core, m) {
       py::arg("nbytes"), "Set the most bytes the pool keeps cached (0: none).");
   m.def("pool_release_cached", &rnnkit::pool_release_cached,
         "Free every cached block; returns the bytes freed.");
+  m.def("_teams_formed", &rnnkit::detail::teams_formed_count,
+        "Thread teams that ran a time loop with more than one thread since import (for "
+        "tests).");
   bind_stack(m);
   rnnkit::bindings::bind_kernels(m);
 }
