@@ -11,8 +11,8 @@ the libraries load), alternating configurations round after round so that the ma
 load hits them alike; each child reports the median and the 90th percentile of its
 iteration times, and the table gives the median over rounds of each.
 
-Configurations: ``default`` (no thread variable set) and ``pinned``
-(OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1), for each rnnkit build given with
+Configurations (``--configs``): ``default`` (no thread variable set), ``blas1``
+(OPENBLAS_NUM_THREADS=1), ``omp1`` (OMP_NUM_THREADS=1) and ``pinned`` (both), for each rnnkit build given with
 ``--pythonpath`` (default: this checkout's python/); with ``--torch`` the child imports
 torch first (its own OpenMP runtime and thread pool in the process).
 """
@@ -51,14 +51,21 @@ print(json.dumps({{"median": times[len(times) // 2], "p90": times[int(len(times)
 """
 
 
-def run_child(pythonpath: str, pinned: bool, use_torch: bool, iters: int) -> dict:
+# The thread settings of each configuration (environment variables of the child).
+CONFIGS = {
+    "default": {},
+    "blas1": {"OPENBLAS_NUM_THREADS": "1"},
+    "omp1": {"OMP_NUM_THREADS": "1"},
+    "pinned": {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"},
+}
+
+
+def run_child(pythonpath: str, config: str, use_torch: bool, iters: int) -> dict:
     env = {k: v for k, v in os.environ.items() if not k.endswith("_NUM_THREADS")}
     env.pop("OMP_WAIT_POLICY", None)
     env.pop("GOMP_SPINCOUNT", None)
     env["PYTHONPATH"] = pythonpath
-    if pinned:
-        env["OPENBLAS_NUM_THREADS"] = "1"
-        env["OMP_NUM_THREADS"] = "1"
+    env.update(CONFIGS[config])
     code = CHILD.format(use_torch=use_torch, warmup=20, iters=iters)
     out = subprocess.run(
         [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
@@ -72,23 +79,26 @@ def main() -> None:
     parser.add_argument("--iters", type=int, default=200)
     parser.add_argument("--torch", action="store_true", help="import torch in the child")
     parser.add_argument(
+        "--configs", nargs="+", default=["default", "pinned"], choices=list(CONFIGS)
+    )
+    parser.add_argument(
         "--pythonpath",
         nargs="+",
         default=[str(Path(__file__).resolve().parent.parent / "python")],
         help="rnnkit builds to compare (each a directory holding the rnnkit package)",
     )
     args = parser.parse_args()
-    configs = [(p, pinned) for p in args.pythonpath for pinned in (False, True)]
+    configs = [(p, c) for p in args.pythonpath for c in args.configs]
     results: dict = {c: [] for c in configs}
     for _ in range(args.rounds):
         for c in configs:
             results[c].append(run_child(c[0], c[1], args.torch, args.iters))
     print(f"torch imported: {args.torch}; {args.rounds} rounds x {args.iters} iterations")
-    print(f"{'build':40s} {'threads':8s} {'median ms':>10s} {'p90 ms':>10s}")
-    for (path, pinned), runs in results.items():
+    print(f"{'build':40s} {'config':8s} {'median ms':>10s} {'p90 ms':>10s}")
+    for (path, config), runs in results.items():
         med = statistics.median(r["median"] for r in runs) * 1e3
         p90 = statistics.median(r["p90"] for r in runs) * 1e3
-        print(f"{path:40s} {'pinned' if pinned else 'default':8s} {med:10.3f} {p90:10.3f}")
+        print(f"{path:40s} {config:8s} {med:10.3f} {p90:10.3f}")
 
 
 if __name__ == "__main__":

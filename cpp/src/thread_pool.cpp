@@ -52,9 +52,14 @@ void call_job(const JobRef& job, int id, int n, TeamBarrier& barrier) noexcept {
   t_in_team = false;
 }
 
-// The workers and the state of the team they run. A call is announced by a new ticket:
-// (call counter << 16) | team size, so that a worker reads the size of the very call it
-// was woken for. Worker i (thread id i + 1) takes part when i + 1 < team size.
+// The workers and the state of the team they run. A team is whoever shows up: the caller
+// announces a call (ticket: call number << 16 | threads wanted), workers join it by
+// claiming the next thread id (claims: call number << 32 | closed << 31 | members), and
+// after at most kJoinWindow the caller closes the team with the members it has and
+// publishes their number (start: call number << 16 | team size). A worker asleep on a
+// core that another process holds may take milliseconds to be scheduled: the caller
+// then runs with fewer threads instead of waiting for it at every barrier. The team
+// size only changes who computes which slice, never the bits.
 class ThreadPool {
  public:
   void run(int wanted, const JobRef& job) {
@@ -64,28 +69,43 @@ class ThreadPool {
       return;
     }
     start_workers(wanted - 1);
-    const int n = std::min<int>(wanted, static_cast<int>(workers_.size()) + 1);
-    if (n <= 1) {
+    wanted = std::min<int>(wanted, static_cast<int>(workers_.size()) + 1);
+    if (wanted <= 1) {
       job.call(job.ctx, 0, 1, alone_barrier);
       return;
     }
+    const std::uint64_t call = (ticket_.load() >> 16) + 1;
     job_ = job;
+    claims_.store((call << 32) | 1);  // the caller is member 0
+    ticket_.store((call << 16) | static_cast<std::uint64_t>(wanted));
+    work_.notify_all();
+    const auto deadline = std::chrono::steady_clock::now() + kJoinWindow;
+    while ((claims_.load() & kMembers) < static_cast<std::uint64_t>(wanted) &&
+           std::chrono::steady_clock::now() < deadline) {
+      cpu_relax();
+    }
+    const int n = static_cast<int>(claims_.fetch_or(kClosed) & kMembers);
     barrier_.reset(n);
     unfinished_.store(n - 1);
-    const std::uint64_t calls = (ticket_.load() >> 16) + 1;
-    ticket_.store((calls << 16) | static_cast<std::uint64_t>(n));
-    work_.notify_all();
-    call_job(job_, 0, n, barrier_);
+    start_.store((call << 16) | static_cast<std::uint64_t>(n));
+    started_.notify_all();
+    if (n > 1) {
+      call_job(job_, 0, n, barrier_);
+    } else {
+      job.call(job.ctx, 0, 1, alone_barrier);
+    }
     done_.wait([&] { return unfinished_.load() == 0; }, kTeamSpin);
   }
 
  private:
+  static constexpr std::uint64_t kClosed = std::uint64_t(1) << 31;
+  static constexpr std::uint64_t kMembers = kClosed - 1;
+
   // Starts workers until there are `count` (fewer if the system refuses a thread).
   void start_workers(int count) {
     while (static_cast<int>(workers_.size()) < count) {
-      const int id = static_cast<int>(workers_.size()) + 1;
       try {
-        workers_.emplace_back([this, id, seen = ticket_.load()] { work(id, seen); });
+        workers_.emplace_back([this, seen = ticket_.load()] { work(seen); });
       } catch (const std::system_error&) {
         return;
       }
@@ -93,13 +113,26 @@ class ThreadPool {
     }
   }
 
-  void work(int id, std::uint64_t seen) {
+  // The thread id this worker claimed in call `call` wanting `wanted` threads, or 0 when
+  // the team is full or closed (or already a later call's).
+  int claim(std::uint64_t call, std::uint64_t wanted) {
+    std::uint64_t c = claims_.load();
+    while ((c >> 32) == call && (c & kClosed) == 0 && (c & kMembers) < wanted) {
+      if (claims_.compare_exchange_weak(c, c + 1)) return static_cast<int>(c & kMembers);
+    }
+    return 0;
+  }
+
+  void work(std::uint64_t seen) {
     for (;;) {
       work_.wait([&] { return ticket_.load() != seen; }, kIdleSpin);
       seen = ticket_.load();
-      const int n = static_cast<int>(seen & 0xffff);
-      if (id >= n) continue;
-      call_job(job_, id, n, barrier_);
+      const std::uint64_t call = seen >> 16;
+      const int id = claim(call, seen & 0xffff);
+      if (id == 0) continue;
+      started_.wait([&] { return (start_.load() >> 16) == call; }, kTeamSpin);
+      const int n = static_cast<int>(start_.load() & 0xffff);
+      if (id < n) call_job(job_, id, n, barrier_);
       if (unfinished_.fetch_sub(1) == 1) done_.notify_all();
     }
   }
@@ -107,10 +140,13 @@ class ThreadPool {
   std::mutex busy_;  // held by the caller whose team runs
   std::vector<std::thread> workers_;
   std::atomic<std::uint64_t> ticket_{0};
+  std::atomic<std::uint64_t> claims_{0};
+  std::atomic<std::uint64_t> start_{0};
   JobRef job_{};
   TeamBarrier barrier_;
   std::atomic<int> unfinished_{0};
   Wakeup work_;  // workers wait here for the next call
+  Wakeup started_;  // members wait here for the team's size
   Wakeup done_;  // the caller waits here for its team
 };
 

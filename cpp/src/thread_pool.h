@@ -17,6 +17,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <mutex>
+#include <thread>
 
 namespace rnnkit::detail {
 
@@ -24,6 +25,9 @@ namespace rnnkit::detail {
 // thread waiting at a team's barrier (or the caller waiting for its team to finish).
 constexpr std::chrono::microseconds kIdleSpin{20};
 constexpr std::chrono::microseconds kTeamSpin{100};
+// How long a caller waits for workers to join its team before it starts with those that
+// have (enough for a sleeping worker on an idle core to wake).
+constexpr std::chrono::microseconds kJoinWindow{50};
 
 // Spin-then-sleep waiting on a condition made true by another thread. The thread making
 // it true stores with memory_order_seq_cst and then calls notify_all().
@@ -75,18 +79,27 @@ void run_parallel(int wanted, const F& f) {
                          &f});
 }
 
+// Tells the CPU that this thread is spinning (frees resources for the other hyperthread).
+inline void cpu_relax() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#endif
+}
+
 // Spins for up to `spin`, then sleeps until ready().
 template <class Ready>
 void Wakeup::wait(const Ready& ready, std::chrono::microseconds spin) {
+  // After the first round of pauses each round yields the core: the thread we wait for
+  // may be waiting for this very core (more runnable threads than cores).
   const auto deadline = std::chrono::steady_clock::now() + spin;
-  do {
+  for (bool first = true;; first = false) {
     for (int i = 0; i < 64; ++i) {
       if (ready()) return;
-#if defined(__x86_64__) || defined(__i386__)
-      __builtin_ia32_pause();
-#endif
+      cpu_relax();
     }
-  } while (std::chrono::steady_clock::now() < deadline);
+    if (std::chrono::steady_clock::now() >= deadline) break;
+    if (!first) std::this_thread::yield();
+  }
   // Counted before ready() is checked under the mutex: the notifier either sees a
   // sleeper (and takes the mutex, so it wakes us) or made ready() true before our check.
   sleepers_.fetch_add(1);
