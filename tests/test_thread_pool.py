@@ -48,10 +48,15 @@ def test_bits_identical_at_1_2_4_threads_and_teams_formed(threads, cls, dtype):
     for n in (2, 4):
         rnnkit.set_num_threads(n)
         formed = _core._teams_formed()
-        got = _train_step(cls, dtype)
+        # A worker that another process keeps off its core past the pool's join window is
+        # left out of that team (fewer threads, same bits): repeat until teams formed.
+        for _ in range(50):
+            got = _train_step(cls, dtype)
+            for e, g in zip(expected, got, strict=True):
+                np.testing.assert_array_equal(g, e)
+            if _core._teams_formed() > formed:
+                break
         assert _core._teams_formed() > formed, f"no team formed at {n} threads"
-        for e, g in zip(expected, got, strict=True):
-            np.testing.assert_array_equal(g, e)
 
 
 def test_idle_workers_take_no_cpu(threads):
@@ -60,7 +65,10 @@ def test_idle_workers_take_no_cpu(threads):
     whole core per worker)."""
     rnnkit.set_num_threads(2)
     formed = _core._teams_formed()
-    _train_step(rnnkit.LSTM, "float32")
+    for _ in range(50):
+        _train_step(rnnkit.LSTM, "float32")
+        if _core._teams_formed() > formed:
+            break
     assert _core._teams_formed() > formed
     time.sleep(0.05)  # the workers' brief spin ends
     cpu0, wall0 = time.process_time(), time.perf_counter()

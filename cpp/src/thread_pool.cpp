@@ -68,12 +68,15 @@ class ThreadPool {
       job.call(job.ctx, 0, 1, alone_barrier);
       return;
     }
+    const std::size_t had = workers_.size();
     start_workers(wanted - 1);
     wanted = std::min<int>(wanted, static_cast<int>(workers_.size()) + 1);
     if (wanted <= 1) {
       job.call(job.ctx, 0, 1, alone_barrier);
       return;
     }
+    // Workers started just now take longer than the window to run: wait for them.
+    const bool wait_for_all = workers_.size() > had;
     const std::uint64_t call = (ticket_.load() >> 16) + 1;
     job_ = job;
     claims_.store((call << 32) | 1);  // the caller is member 0
@@ -81,7 +84,7 @@ class ThreadPool {
     work_.notify_all();
     const auto deadline = std::chrono::steady_clock::now() + kJoinWindow;
     while ((claims_.load() & kMembers) < static_cast<std::uint64_t>(wanted) &&
-           std::chrono::steady_clock::now() < deadline) {
+           (wait_for_all || std::chrono::steady_clock::now() < deadline)) {
       cpu_relax();
     }
     const int n = static_cast<int>(claims_.fetch_or(kClosed) & kMembers);

@@ -27,7 +27,7 @@ constexpr std::chrono::microseconds kIdleSpin{20};
 constexpr std::chrono::microseconds kTeamSpin{100};
 // How long a caller waits for workers to join its team before it starts with those that
 // have (enough for a sleeping worker on an idle core to wake).
-constexpr std::chrono::microseconds kJoinWindow{50};
+constexpr std::chrono::microseconds kJoinWindow{100};
 
 // Spin-then-sleep waiting on a condition made true by another thread. The thread making
 // it true stores with memory_order_seq_cst and then calls notify_all().
