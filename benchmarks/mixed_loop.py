@@ -1,7 +1,8 @@
 """A training loop that mixes rnnkit with NumPy's BLAS (and optionally torch), timed under
 the process's default thread settings and with every pool pinned to one thread.
 
-    python benchmarks/mixed_loop.py [--rounds 5] [--iters 200] [--torch] [--pythonpath DIR ...]
+    python benchmarks/mixed_loop.py [--rounds 5] [--iters 200] [--torch] [--configs ...]
+        [--pythonpath DIR ...]
 
 One iteration: ``rnnkit.LSTM(64, 64)`` forward + backward on x (12, 32, 64), then one
 NumPy ``(384, 64) @ (64, 256)``. Idle workers that spin after a parallel region (OpenMP's
@@ -12,7 +13,8 @@ load hits them alike; each child reports the median and the 90th percentile of i
 iteration times, and the table gives the median over rounds of each.
 
 Configurations (``--configs``): ``default`` (no thread variable set), ``blas1``
-(OPENBLAS_NUM_THREADS=1), ``omp1`` (OMP_NUM_THREADS=1) and ``pinned`` (both), for each rnnkit build given with
+(OPENBLAS_NUM_THREADS=1), ``omp1`` (OMP_NUM_THREADS=1), ``pinned`` (both) and ``passive``
+(OMP_WAIT_POLICY=passive: OpenMP threads sleep at once), for each rnnkit build given with
 ``--pythonpath`` (default: this checkout's python/); with ``--torch`` the child imports
 torch first (its own OpenMP runtime and thread pool in the process).
 """
@@ -57,6 +59,7 @@ CONFIGS = {
     "blas1": {"OPENBLAS_NUM_THREADS": "1"},
     "omp1": {"OMP_NUM_THREADS": "1"},
     "pinned": {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"},
+    "passive": {"OMP_WAIT_POLICY": "passive"},
 }
 
 
