@@ -25,6 +25,8 @@ namespace rnnkit::detail {
 // thread waiting at a team's barrier (or the caller waiting for its team to finish).
 constexpr std::chrono::microseconds kIdleSpin{20};
 constexpr std::chrono::microseconds kTeamSpin{100};
+// How long a wait spins before it starts yielding the core (a barrier's usual wait).
+constexpr std::chrono::microseconds kPureSpin{10};
 // How long a caller waits for workers to join its team before it starts with those that
 // have (enough for a sleeping worker on an idle core to wake).
 constexpr std::chrono::microseconds kJoinWindow{100};
@@ -89,16 +91,17 @@ inline void cpu_relax() {
 // Spins for up to `spin`, then sleeps until ready().
 template <class Ready>
 void Wakeup::wait(const Ready& ready, std::chrono::microseconds spin) {
-  // After the first round of pauses each round yields the core: the thread we wait for
-  // may be waiting for this very core (more runnable threads than cores).
-  const auto deadline = std::chrono::steady_clock::now() + spin;
-  for (bool first = true;; first = false) {
+  // After kPureSpin each round yields the core: the thread we wait for may be waiting
+  // for this very core (more runnable threads than cores).
+  const auto start = std::chrono::steady_clock::now();
+  for (;;) {
     for (int i = 0; i < 64; ++i) {
       if (ready()) return;
       cpu_relax();
     }
-    if (std::chrono::steady_clock::now() >= deadline) break;
-    if (!first) std::this_thread::yield();
+    const auto waited = std::chrono::steady_clock::now() - start;
+    if (waited >= spin) break;
+    if (waited >= kPureSpin) std::this_thread::yield();
   }
   // Counted before ready() is checked under the mutex: the notifier either sees a
   // sleeper (and takes the mutex, so it wakes us) or made ready() true before our check.
