@@ -37,8 +37,8 @@ constexpr std::int64_t kMinTeamWeightBytes = std::int64_t(192) << 10;  // bytes 
 
 // Threads for the time loop of a cell with B rows, `gate_cols` gate columns and H hidden
 // units (W_hh is gate_cols x H): 1 in a build without threads, with one thread
-// requested, when already inside a team, or below both bounds above; otherwise one thread per
-// half of either bound reached (the 2-thread break-even, extrapolated to more threads),
+// requested, when already inside a team, or below both bounds above; otherwise one
+// thread per half of either bound reached (the 2-thread break-even, extrapolated to more threads),
 // never more than requested nor one per panel of units (a slice narrower than a panel
 // wastes the micro-tiles).
 template <typename T>
@@ -84,9 +84,9 @@ void copy_units(std::int64_t B, std::int64_t H, Slice s, const T* src, T* dst) {
 
 // Runs body(slice, barrier) on a team of `threads` threads, each with its own slice of
 // [0, H), or on the calling thread with the slice [0, H) when threads == 1 or the pool
-// gives one thread (thread_pool.h: busy with another caller's team). barrier() waits for
-// the whole team (nothing on one thread). Inside the team, GEMMs run on the calling
-// thread (they never fork inside a team).
+// gives one thread (thread_pool.h: busy with another caller's team, or no worker joined
+// in time). barrier() waits for the whole team (nothing on one thread). Inside the team,
+// GEMMs run on the calling thread (they never fork inside a team).
 template <typename T, class Body>
 void run_team(int threads, std::int64_t H, const Body& body) {
   run_parallel(threads, [&](int id, int n, TeamBarrier& team_barrier) {

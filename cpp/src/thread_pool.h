@@ -9,8 +9,9 @@
 //
 // One pool per process, with one team at a time: a call that finds the pool busy (another
 // Python thread's team) or that comes from inside a team runs on its own thread instead
-// (n = 1). Every parallel region here gives each element the same operations whatever the
-// number of threads, so falling back to one thread never changes the bits.
+// (n = 1), and a team gets fewer threads than asked for when workers do not join within
+// kJoinWindow. Every parallel region here gives each element the same operations whatever
+// the number of threads, so fewer threads never change the bits.
 #pragma once
 #include <atomic>
 #include <chrono>
