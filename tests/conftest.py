@@ -75,10 +75,10 @@ def rss_bytes() -> int:
 # ---------------------------------------------------------------------------------------
 # Threads and ISAs
 
-# Marks a test comparing 1 and more threads: without OpenMP every count runs on one thread.
-needs_openmp = pytest.mark.skipif(
-    not _core.have_openmp(),
-    reason="built without OpenMP: every thread count runs on one thread, nothing to compare",
+# Marks a test comparing 1 and more threads: a build without threads runs every count on one.
+needs_threads = pytest.mark.skipif(
+    not _core.have_threads(),
+    reason="built without threads: every thread count runs on one thread, nothing to compare",
 )
 
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import MODES, needs_openmp
+from conftest import MODES, needs_threads
 from rnnkit import _native, reference
 from test_native import (
     TOL,
@@ -92,7 +92,7 @@ def test_reverse_starts_in_every_chunk(mode, layers):
         assert not got["out"][n:, b].any() and not got["dx"][n:, b].any()
 
 
-@needs_openmp
+@needs_threads
 @pytest.mark.parametrize("masks", [True, False], ids=["drop", "nodrop"])
 @pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=lambda d: d.__name__)

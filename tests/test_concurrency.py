@@ -1,7 +1,7 @@
 """Several Python threads at once: forward/backward on separate modules, and forward on
 one shared module in eval mode, give exactly the answers each call gives alone (the GIL
-is released during native compute, so these really overlap, with the core's own OpenMP
-threads inside them), also while another thread changes the core's thread count.
+is released during native compute, so these really overlap, with teams of the core's own
+thread pool inside them), also while another thread changes the core's thread count.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import time
 import numpy as np
 import pytest
 import rnnkit
-from conftest import BACKENDS, make_module, needs_openmp, team_forms
+from conftest import BACKENDS, make_module, needs_threads, team_forms
 from rnnkit import _core
 
 pytestmark = pytest.mark.native
@@ -136,7 +136,7 @@ def test_one_shared_module_in_eval_mode(cell, backend, two_core_threads):
             _assert_same(got, alone[i], exact=backend == "native")
 
 
-@needs_openmp
+@needs_threads
 def test_thread_count_changes_while_others_compute(two_core_threads):
     """One thread flips the core's thread count between 1 and 2 while the others train:
     results do not depend on the count, so they still equal the lone results bit for bit."""

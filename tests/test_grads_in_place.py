@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import rnnkit
 import torch
-from conftest import MODES, needs_openmp, team_forms
+from conftest import MODES, needs_threads, team_forms
 from rnnkit import _core, _native, reference
 from test_native import assert_close, make_problem, run, train_forward
 
@@ -73,7 +73,7 @@ def test_native_accumulation_into_zeros_gives_the_fresh_bits(mode, dtype):
             assert (g is None and want is None) or g.tobytes() == want.tobytes(), f"{kind}[{i}]"
 
 
-@needs_openmp
+@needs_threads
 @pytest.mark.parametrize("mode", ["rnn_tanh", "gru", "gru_reset_before", "lstm"])
 def test_accumulation_has_the_same_bits_on_1_and_2_threads(mode, restore_threads):
     """Sizes where the bias sums and per-step rows take the parallel path and the time

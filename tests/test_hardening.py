@@ -24,7 +24,7 @@ from conftest import (
     H,
     T,
     make_module,
-    needs_openmp,
+    needs_threads,
     rand,
     rss_bytes,
     team_forms,
@@ -655,7 +655,7 @@ def test_backward_misuse(cell, backend):
 # Threads
 
 
-@needs_openmp
+@needs_threads
 def test_thread_count_bounds(restore_threads):
     """set_num_threads refuses counts OpenMP could not start (100000 threads used to
     crash inside libgomp); the largest allowed count works: a team forms (hidden size 32,

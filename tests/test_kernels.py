@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import rnnkit
-from conftest import AVAILABLE_ISAS, VECTOR_ISAS, needs_openmp
+from conftest import AVAILABLE_ISAS, VECTOR_ISAS, needs_threads
 from rnnkit import _core
 
 pytestmark = pytest.mark.native
@@ -202,7 +202,7 @@ def test_gemm_avx2_and_avx512_same_bits(dtype, kind):
         _core._set_isa("auto")
 
 
-@needs_openmp
+@needs_threads
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("kind", ["nt", "nn", "tn"])
 def test_gemm_bits_independent_of_threads(isa, restore_threads, dtype, kind):

@@ -24,7 +24,7 @@ from conftest import (
     MODES,
     VECTOR_ISAS,
     make_weights,
-    needs_openmp,
+    needs_threads,
     param_names,
     team_forms,
     torch_module,
@@ -331,7 +331,7 @@ THREAD_CASES = [
 ]
 
 
-@needs_openmp
+@needs_threads
 @pytest.mark.parametrize("case", THREAD_CASES, ids=lambda c: f"{c[0]}-{c[4].__name__}")
 def test_same_bits_for_1_and_2_threads(case, restore_threads):
     mode, T, B, H, dtype = case

@@ -23,7 +23,10 @@ std::int64_t teams_formed_count();  // team.cpp (team.h is internal to the core)
 PYBIND11_MODULE(_core, m) {
   m.doc() = "rnnkit native core";
   m.attr("__version__") = RNNKIT_VERSION;
-  m.def("have_openmp", &rnnkit::have_openmp, "True when the core was compiled with OpenMP.");
+  m.def("have_openmp", &rnnkit::have_openmp,
+        "Always False: the core runs its own thread pool, not OpenMP.");
+  m.def("have_threads", &rnnkit::have_threads,
+        "True when the core was built with its thread pool (more than one thread possible).");
   m.def("get_num_threads", &rnnkit::get_num_threads, "Threads used by native compute.");
   m.def(
       "set_num_threads",

@@ -12,6 +12,7 @@
 #include "rnnkit/dims.h"
 #include "rnnkit/gemm.h"
 #include "rnnkit/threads.h"
+#include "thread_pool.h"
 
 namespace rnnkit::detail {
 
@@ -21,18 +22,19 @@ using i64 = std::int64_t;
 // costs more than it saves.
 constexpr i64 kMinParallelWork = 1 << 14;
 
-// Calls f(i) for i in [0, n). Runs in parallel when OpenMP is on, more than one thread is
-// requested and n * work_per_item is large enough. f must only write outputs of item i.
+// Calls f(i) for i in [0, n). Runs on a team (thread_pool.h) when more than one thread
+// is requested and n * work_per_item is large enough, thread k of n taking the k-th of n
+// near-equal ranges of items. f must only write outputs of item i.
 template <typename F>
 inline void for_each_item(i64 n, i64 work_per_item, const F& f) {
-#ifdef RNNKIT_HAVE_OPENMP
   const int threads = get_num_threads();
   if (threads > 1 && n > 1 && n * work_per_item >= kMinParallelWork) {
-#pragma omp parallel for num_threads(threads) schedule(static)
-    for (i64 i = 0; i < n; ++i) f(i);
+    run_parallel(static_cast<int>(std::min<i64>(threads, n)), [&](int id, int parts, TeamBarrier&) {
+      const i64 i0 = n * id / parts, i1 = n * (id + 1) / parts;
+      for (i64 i = i0; i < i1; ++i) f(i);
+    });
     return;
   }
-#endif
   for (i64 i = 0; i < n; ++i) f(i);
 }
 

@@ -5,10 +5,7 @@
 
 #include "gemm_internal.h"
 #include "rnnkit/threads.h"
-
-#ifdef RNNKIT_HAVE_OPENMP
-#include <omp.h>
-#endif
+#include "thread_pool.h"
 
 namespace rnnkit::kernels::gemm_detail {
 
@@ -27,16 +24,11 @@ constexpr i64 kMinParallelWorkPacked = i64(1) << 19;
 constexpr i64 kMinParallelWorkOneOff = i64(1) << 21;
 
 // Threads for an M x N x K product: 1 when below min_work multiply-adds or already inside
-// a parallel region.
+// a team (thread_pool.h).
 int choose_threads(i64 M, i64 N, i64 K, i64 min_work) {
-#ifdef RNNKIT_HAVE_OPENMP
-  if (omp_in_parallel()) return 1;
+  if (rnnkit::detail::in_team()) return 1;
   if (std::max<i64>(M, 4) * N * std::max<i64>(K, 1) < min_work) return 1;
   return std::max(1, rnnkit::get_num_threads());
-#else
-  (void)M, (void)N, (void)K, (void)min_work;
-  return 1;
-#endif
 }
 
 
@@ -98,13 +90,11 @@ void run_split(i64 M, i64 n_begin, i64 n_end, i64 K, i64 panel, Calls calls, Spl
     const i64 n1 = std::min(n_end, (p0 + split_at(nb, g.tn, in + 1)) * panel);
     if (m0 < m1 && n0 < n1) region(m0, m1, n0, n1);
   };
-#ifdef RNNKIT_HAVE_OPENMP
-  const int nt = g.tm * g.tn;
-#pragma omp parallel for num_threads(nt) schedule(static, 1)
-  for (int id = 0; id < nt; ++id) part(id);
-#else
-  for (int id = 0; id < g.tm * g.tn; ++id) part(id);
-#endif
+  // Region id on thread id % n (all on the caller when the pool gives one thread).
+  const int regions = g.tm * g.tn;
+  rnnkit::detail::run_parallel(regions, [&](int id, int n, rnnkit::detail::TeamBarrier&) {
+    for (int r = id; r < regions; r += n) part(r);
+  });
 }
 
 }  // namespace rnnkit::kernels::gemm_detail

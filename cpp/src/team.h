@@ -1,5 +1,5 @@
-// One OpenMP team for a whole time loop, shared by the three cells; internal, not
-// installed.
+// One thread team (thread_pool.h) for a whole time loop, shared by the three cells;
+// internal, not installed.
 //
 // Thread k of the team owns the hidden units [u0, u1) of its slice: per step it computes
 // only its units' gate columns of the recurrent GEMM (gemm_packed_cols gives each column
@@ -14,10 +14,7 @@
 
 #include "rnnkit/gemm.h"
 #include "rnnkit/threads.h"
-
-#ifdef RNNKIT_HAVE_OPENMP
-#include <omp.h>
-#endif
+#include "thread_pool.h"
 
 namespace rnnkit::detail {
 
@@ -39,16 +36,15 @@ constexpr std::int64_t kMinTeamWork = std::int64_t(1) << 17;         // multiply
 constexpr std::int64_t kMinTeamWeightBytes = std::int64_t(192) << 10;  // bytes of W_hh
 
 // Threads for the time loop of a cell with B rows, `gate_cols` gate columns and H hidden
-// units (W_hh is gate_cols x H): 1 without OpenMP, with one thread requested, when
-// already inside a parallel region, or below both bounds above; otherwise one thread per
-// half of either bound reached (the 2-thread break-even, extrapolated to more threads),
+// units (W_hh is gate_cols x H): 1 in a build without threads, with one thread
+// requested, when already inside a team, or below both bounds above; otherwise one
+// thread per half of either bound reached (the 2-thread break-even, extrapolated to more threads),
 // never more than requested nor one per panel of units (a slice narrower than a panel
 // wastes the micro-tiles).
 template <typename T>
 int team_size(std::int64_t B, std::int64_t gate_cols, std::int64_t H) {
-#ifdef RNNKIT_HAVE_OPENMP
   const int requested = get_num_threads();
-  if (requested <= 1 || omp_in_parallel()) return 1;
+  if (requested <= 1 || in_team()) return 1;
   const std::int64_t work = B * gate_cols * H;
   const std::int64_t weight_bytes = gate_cols * H * static_cast<std::int64_t>(sizeof(T));
   const std::int64_t worth =
@@ -56,10 +52,6 @@ int team_size(std::int64_t B, std::int64_t gate_cols, std::int64_t H) {
   if (worth < 2) return 1;
   constexpr std::int64_t P = kernels::PackedB<T>::kPanel;
   return static_cast<int>(std::min({std::int64_t(requested), worth, (H + P - 1) / P}));
-#else
-  (void)B, (void)gate_cols, (void)H;
-  return 1;
-#endif
 }
 
 // Hidden units [u0, u1) of one thread; never empty (a team has at most one thread per
@@ -91,29 +83,16 @@ void copy_units(std::int64_t B, std::int64_t H, Slice s, const T* src, T* dst) {
 }
 
 // Runs body(slice, barrier) on a team of `threads` threads, each with its own slice of
-// [0, H), or on the calling thread with the slice [0, H) when threads == 1. barrier()
-// waits for the whole team (nothing on one thread). Inside the team, GEMMs run on the
-// calling thread (they never fork inside a parallel region).
+// [0, H), or on the calling thread with the slice [0, H) when threads == 1 or the pool
+// gives one thread (thread_pool.h: busy with another caller's team, or no worker joined
+// in time). barrier() waits for the whole team (nothing on one thread). Inside the team,
+// GEMMs run on the calling thread (they never fork inside a team).
 template <typename T, class Body>
 void run_team(int threads, std::int64_t H, const Body& body) {
-#ifdef RNNKIT_HAVE_OPENMP
-  if (threads > 1) {
-#pragma omp parallel num_threads(threads)
-    {
-      // The team OpenMP gave (it may give fewer threads than asked for).
-      const int n = omp_get_num_threads();
-      if (n > 1 && omp_get_thread_num() == 0) {
-        teams_formed.fetch_add(1, std::memory_order_relaxed);
-      }
-      body(slice_of<T>(H, n, omp_get_thread_num()), [] {
-#pragma omp barrier
-      });
-    }
-    return;
-  }
-#endif
-  (void)threads;
-  body(Slice{0, H}, [] {});
+  run_parallel(threads, [&](int id, int n, TeamBarrier& team_barrier) {
+    if (n > 1 && id == 0) teams_formed.fetch_add(1, std::memory_order_relaxed);
+    body(slice_of<T>(H, n, id), [&team_barrier] { team_barrier.arrive_and_wait(); });
+  });
 }
 
 }  // namespace rnnkit::detail

@@ -10,7 +10,8 @@ __version__: str = _core.__version__
 
 
 def get_num_threads() -> int:
-    """Number of threads the native core uses (OMP_NUM_THREADS or the core count by default)."""
+    """Number of threads the native core uses: by default OMP_NUM_THREADS when set, else
+    the cores this process may run on (the core's own pool; OpenMP is not used)."""
     return _core.get_num_threads()
 
 
@@ -46,8 +47,16 @@ def release_cached_memory() -> int:
 
 
 def have_openmp() -> bool:
-    """True when the native core was compiled with OpenMP."""
+    """False: the native core runs its parallel work on its own thread pool, not OpenMP
+    (see ``have_threads``)."""
     return _core.have_openmp()
+
+
+def have_threads() -> bool:
+    """True when the native core was built with its thread pool (more than one thread
+    possible; CMake option ``RNNKIT_THREADS``). Its workers sleep within microseconds of
+    a call, leaving the cores to NumPy's BLAS or torch."""
+    return _core.have_threads()
 
 
 __all__ = [
@@ -58,6 +67,7 @@ __all__ = [
     "get_num_threads",
     "set_num_threads",
     "have_openmp",
+    "have_threads",
     "cpu_info",
     "memory_pool_info",
     "set_memory_pool_limit",

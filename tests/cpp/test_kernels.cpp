@@ -180,7 +180,7 @@ void test_packed(std::mt19937& gen) {
 
 template <typename T>
 void test_threads(std::mt19937& gen) {
-  if (!rnnkit::have_openmp()) return;
+  if (!rnnkit::have_threads()) return;
   const i64 sizes[][3] = {{96, 200, 64}, {300, 20, 100}, {20, 700, 50}, {129, 129, 257},
                           {1, 2000, 300}};
   const int saved = rnnkit::get_num_threads();

@@ -1,0 +1,117 @@
+// rnnkit's own worker threads, shared by every parallel region of the core (the time loop
+// teams of team.h, for_each_item, the GEMM splits); internal, not installed.
+//
+// Why not OpenMP: an idle OpenMP worker keeps spinning long after its region ends, taking
+// the core from whatever the process runs next (NumPy's BLAS threads, torch's own OpenMP
+// runtime). Here a waiting thread spins only briefly (kIdleSpin between calls, kTeamSpin
+// at a barrier or while the caller waits for its team), then sleeps on a condition
+// variable until woken.
+//
+// One pool per process, with one team at a time: a call that finds the pool busy (another
+// Python thread's team) or that comes from inside a team runs on its own thread instead
+// (n = 1), and a team gets fewer threads than asked for when workers do not join within
+// kJoinWindow. Every parallel region here gives each element the same operations whatever
+// the number of threads, so fewer threads never change the bits.
+#pragma once
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <mutex>
+#include <thread>
+
+namespace rnnkit::detail {
+
+// How long a thread spins before it sleeps: a worker waiting for the next call, and a
+// thread waiting at a team's barrier (or the caller waiting for its team to finish).
+constexpr std::chrono::microseconds kIdleSpin{20};
+constexpr std::chrono::microseconds kTeamSpin{100};
+// How long a wait spins before it starts yielding the core (a barrier's usual wait).
+constexpr std::chrono::microseconds kPureSpin{10};
+// How long a caller waits for workers to join its team before it starts with those that
+// have (enough for a sleeping worker on an idle core to wake).
+constexpr std::chrono::microseconds kJoinWindow{100};
+
+// Spin-then-sleep waiting on a condition made true by another thread. The thread making
+// it true stores with memory_order_seq_cst and then calls notify_all().
+class Wakeup {
+ public:
+  template <class Ready>
+  void wait(const Ready& ready, std::chrono::microseconds spin);
+  void notify_all();
+
+ private:
+  std::atomic<int> sleepers_{0};
+  std::mutex mutex_;
+  std::condition_variable cv_;
+};
+
+// The barrier of one team of `size` threads; reusable (sense reversing).
+class TeamBarrier {
+ public:
+  void reset(int size) { size_ = size; }
+  void arrive_and_wait();
+
+ private:
+  int size_ = 1;
+  std::atomic<int> arrived_{0};
+  std::atomic<std::uint32_t> phase_{0};
+  Wakeup wakeup_;
+};
+
+// A job without allocation: call(ctx, id, n, barrier) on thread `id` of a team of n.
+struct JobRef {
+  void (*call)(const void* ctx, int id, int n, TeamBarrier& barrier);
+  const void* ctx;
+};
+
+// Runs job on a team of `wanted` threads (the caller is thread 0) and returns when all
+// have finished; on the calling thread alone (n = 1) when wanted <= 1, the core was built
+// without threads, the caller is inside a team, or another caller's team holds the pool.
+void run_job(int wanted, JobRef job);
+
+// True on a thread running a team's job (team of more than one thread).
+bool in_team();
+
+// f(id, n, barrier) on each thread of a team (see run_job).
+template <class F>
+void run_parallel(int wanted, const F& f) {
+  run_job(wanted, JobRef{[](const void* ctx, int id, int n, TeamBarrier& barrier) {
+                           (*static_cast<const F*>(ctx))(id, n, barrier);
+                         },
+                         &f});
+}
+
+// Tells the CPU that this thread is spinning (frees resources for the other hyperthread).
+inline void cpu_relax() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#endif
+}
+
+// Spins for up to `spin`, then sleeps until ready().
+template <class Ready>
+void Wakeup::wait(const Ready& ready, std::chrono::microseconds spin) {
+  // After kPureSpin each round yields the core: the thread we wait for may be waiting
+  // for this very core (more runnable threads than cores).
+  const auto start = std::chrono::steady_clock::now();
+  for (;;) {
+    for (int i = 0; i < 64; ++i) {
+      if (ready()) return;
+      cpu_relax();
+    }
+    const auto waited = std::chrono::steady_clock::now() - start;
+    if (waited >= spin) break;
+    if (waited >= kPureSpin) std::this_thread::yield();
+  }
+  // Counted before ready() is checked under the mutex: the notifier either sees a
+  // sleeper (and takes the mutex, so it wakes us) or made ready() true before our check.
+  sleepers_.fetch_add(1);
+  {
+    std::unique_lock<std::mutex> lock(mutex_);
+    cv_.wait(lock, ready);
+  }
+  sleepers_.fetch_sub(1);
+}
+
+}  // namespace rnnkit::detail
