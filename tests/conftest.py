@@ -95,7 +95,13 @@ def team_forms():
     """Fails unless the block ran at least one time loop on a team of more than one thread
     (team.h): a multi-thread run whose shapes never form a team compares nothing."""
     before = _core._teams_formed()
-    yield
+    # On a loaded machine a worker may miss the pool's join window and the call would run
+    # on fewer threads (same bits, but nothing compared): wait for full teams here.
+    _core._set_wait_for_full_teams(True)
+    try:
+        yield
+    finally:
+        _core._set_wait_for_full_teams(False)
     assert _core._teams_formed() > before, (
         "no thread team formed: the shapes are too small for one, or the core no longer "
         "splits its time loops between threads"

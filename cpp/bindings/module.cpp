@@ -14,6 +14,7 @@ void bind_embeddings(py::module_& m);  // bind_embeddings.cpp
 }  // namespace rnnkit::bindings
 namespace rnnkit::detail {
 std::int64_t teams_formed_count();  // team.cpp (team.h is internal to the core)
+void set_wait_for_full_teams(bool on);  // thread_pool.cpp
 }  // namespace rnnkit::detail
 
 #ifndef RNNKIT_VERSION
@@ -59,6 +60,9 @@ PYBIND11_MODULE(_core, m) {
   m.def("_teams_formed", &rnnkit::detail::teams_formed_count,
         "Thread teams that ran a time loop with more than one thread since import (for "
         "tests).");
+  m.def("_set_wait_for_full_teams", &rnnkit::detail::set_wait_for_full_teams, py::arg("on"),
+        "For tests: callers wait for every thread they ask for instead of starting without "
+        "workers that are slow to join (the bits are the same either way).");
   bind_stack(m);
   rnnkit::bindings::bind_kernels(m);
   rnnkit::bindings::bind_embeddings(m);

@@ -17,7 +17,10 @@ namespace {
 thread_local bool t_in_team = false;
 // The barrier of a team of one: never waits, touches nothing.
 TeamBarrier alone_barrier;
+std::atomic<bool> wait_for_full_teams{false};
 }  // namespace
+
+void set_wait_for_full_teams(bool on) { wait_for_full_teams.store(on); }
 
 bool in_team() { return t_in_team; }
 
@@ -76,7 +79,8 @@ class ThreadPool {
       return;
     }
     // Workers started just now take longer than the window to run: wait for them.
-    const bool wait_for_all = workers_.size() > had;
+    const bool wait_for_all =
+        workers_.size() > had || wait_for_full_teams.load(std::memory_order_relaxed);
     const std::uint64_t call = (ticket_.load() >> 16) + 1;
     job_ = job;
     claims_.store((call << 32) | 1);  // the caller is member 0

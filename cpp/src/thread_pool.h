@@ -32,6 +32,11 @@ constexpr std::chrono::microseconds kPureSpin{10};
 // have (enough for a sleeping worker on an idle core to wake).
 constexpr std::chrono::microseconds kJoinWindow{100};
 
+// For tests: when set, a caller waits for every worker it asked for, however long they take
+// to join, so that a test comparing thread counts really runs the threads it asked for even
+// on a loaded machine (the results are the same bits either way).
+void set_wait_for_full_teams(bool on);
+
 // Spin-then-sleep waiting on a condition made true by another thread. The thread making
 // it true stores with memory_order_seq_cst and then calls notify_all().
 class Wakeup {
