@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import importlib.util
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -39,7 +40,22 @@ def _split_state(cell: str, state) -> tuple:
     return state if cell == "lstm" else (state, None)
 
 
-class RnnkitImpl:
+class _ModuleImpl:
+    """What the rnnkit and torch implementations share: a module switched between
+    training and inference (``self.module``, ``self.training``)."""
+
+    module: Any
+    training: bool
+
+    def set_mode(self, mode: str) -> None:
+        self.training = mode == "training"
+        if self.training:
+            self.module.train()
+        else:
+            self.module.eval()
+
+
+class RnnkitImpl(_ModuleImpl):
     """rnnkit.RNN/LSTM/GRU with ``backend`` "native" or "numpy"."""
 
     def __init__(self, cell: str, config: Config, backend: str, state_dict, x, grad_out):
@@ -51,13 +67,6 @@ class RnnkitImpl:
         self.module.load_state_dict(state_dict)
         self.x, self.grad_out = x, grad_out
         self.training = True
-
-    def set_mode(self, mode: str) -> None:
-        self.training = mode == "training"
-        if self.training:
-            self.module.train()
-        else:
-            self.module.eval()
 
     def call(self) -> None:
         if self.training:
@@ -86,7 +95,7 @@ class RnnkitImpl:
         return res
 
 
-class TorchImpl:
+class TorchImpl(_ModuleImpl):
     """torch.nn.RNN/LSTM/GRU with the same weights; no_grad + eval for inference."""
 
     def __init__(self, cell: str, config: Config, state_dict, x, grad_out):
@@ -104,13 +113,6 @@ class TorchImpl:
         self.x_req = self.x.clone().requires_grad_(True)
         self.grad_out = torch.from_numpy(np.array(grad_out))
         self.training = True
-
-    def set_mode(self, mode: str) -> None:
-        self.training = mode == "training"
-        if self.training:
-            self.module.train()
-        else:
-            self.module.eval()
 
     def call(self) -> None:
         if self.training:
