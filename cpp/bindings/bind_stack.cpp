@@ -108,23 +108,14 @@ struct PyStackCache {
   i64 nbytes() const { return f32 ? f32->nbytes() : f64->nbytes(); }
 };
 
+// The weights' L*D entries (w_ih, w_hh, b_ih | None, b_hh | None), each checked against
+// s (s.I given; s.L, s.H and s.bias are set from the entries). `cells` receives the
+// Python objects, which the caller keeps alive while the pointers are used.
 template <typename T>
-py::tuple forward_impl(Mode mode, const py::array& x, py::handle h0_obj, py::handle c0_obj,
-                       const std::vector<py::object>& entries, py::handle lengths_obj,
-                       py::handle masks_obj, bool training, i64 D) {
-  const std::string fn = "stack_forward: ";
-  Checked args;
-  rnnkit::StackDims s;
-  s.T = x.shape(0);
-  s.B = x.shape(1);
-  s.I = x.shape(2);
-  s.D = D;
-  if (s.T < 1 || s.B < 1) {
-    throw py::value_error(fn + "x must have T >= 1 and B >= 1, got shape " +
-                          shape_str(shape_of(x)));
-  }
-  const T* x_data = args.get<T>(x, fn + "x", {s.T, s.B, s.I}, "(T, B, I)");
-
+std::vector<rnnkit::CellWeights<T>> parse_weights(const std::string& fn, Mode mode,
+                                                  const std::vector<py::object>& entries,
+                                                  i64 D, rnnkit::StackDims& s, Checked& args,
+                                                  std::vector<std::vector<py::object>>& cells) {
   const i64 n_entries = static_cast<i64>(entries.size());
   if (n_entries < D || n_entries % D != 0) {
     throw py::value_error(fn + "weights must hold L*D entries with L >= 1 and D = " +
@@ -132,7 +123,6 @@ py::tuple forward_impl(Mode mode, const py::array& x, py::handle h0_obj, py::han
   }
   s.L = n_entries / D;
   const i64 G = rnnkit::cell_kind(mode).gates;
-  std::vector<std::vector<py::object>> cells;
   for (i64 i = 0; i < n_entries; ++i) {
     const std::string name = fn + "weights[" + std::to_string(i) + "]";
     cells.push_back(as_items(entries[i], name));
@@ -149,7 +139,6 @@ py::tuple forward_impl(Mode mode, const py::array& x, py::handle h0_obj, py::han
   }
   s.H = w_hh0.shape(1);
   s.bias = !cells[0][2].is_none();
-  const i64 H = s.H, DH = D * H, LD = s.L * D;
 
   std::vector<rnnkit::CellWeights<T>> weights(n_entries);
   for (i64 i = 0; i < n_entries; ++i) {
@@ -167,6 +156,84 @@ py::tuple forward_impl(Mode mode, const py::array& x, py::handle h0_obj, py::han
     weights[i] = {arrays[0], arrays[1], arrays[2], arrays[3]};
   }
 
+  return weights;
+}
+
+// The packed weights of one stack (rnnkit._core.PackedStack): float32 or float64.
+struct PyPackedStack {
+  std::shared_ptr<rnnkit::PackedStack<float>> f32;
+  std::shared_ptr<rnnkit::PackedStack<double>> f64;
+};
+
+template <typename T>
+std::shared_ptr<rnnkit::PackedStack<T>>& packed_of(PyPackedStack& p) {
+  if constexpr (std::is_same_v<T, float>) {
+    return p.f32;
+  } else {
+    return p.f64;
+  }
+}
+
+template <typename T>
+PyPackedStack pack_impl(Mode mode, const std::vector<py::object>& entries, i64 D) {
+  const std::string fn = "PackedStack: ";
+  Checked args;
+  rnnkit::StackDims s;
+  s.T = s.B = 1;
+  s.D = D;
+  const py::array w_ih0 = as_array(as_items(entries.at(0), fn + "weights[0]").at(0),
+                                   fn + "weights[0][0] (w_ih)");
+  s.I = w_ih0.ndim() == 2 ? w_ih0.shape(1) : -1;
+  std::vector<std::vector<py::object>> cells;
+  const auto weights = parse_weights<T>(fn, mode, entries, D, s, args, cells);
+  PyPackedStack p;
+  auto& packed = packed_of<T>(p);
+  packed = std::make_shared<rnnkit::PackedStack<T>>();
+  py::gil_scoped_release release;
+  rnnkit::pack_stack<T>(*packed, weights.data(), mode, s);
+  return p;
+}
+
+// The PackedStack argument of stack_forward checked against the call, or nullptr (None).
+template <typename T>
+rnnkit::PackedStack<T>* packed_for(py::handle obj, Mode mode, const rnnkit::StackDims& s) {
+  if (obj.is_none()) return nullptr;
+  const std::string fn = "stack_forward: packed ";
+  if (!py::isinstance<PyPackedStack>(obj)) {
+    throw py::type_error(fn + "must be a PackedStack or None, got " + type_name(obj));
+  }
+  auto& p = packed_of<T>(obj.cast<PyPackedStack&>());
+  const bool same = p && p->mode == mode && p->dims.L == s.L && p->dims.D == s.D &&
+                    p->dims.I == s.I && p->dims.H == s.H && p->dims.bias == s.bias;
+  if (!same) {
+    throw py::value_error(fn + "was not packed from weights of this mode, dtype and shape");
+  }
+  return p.get();
+}
+
+template <typename T>
+py::tuple forward_impl(Mode mode, const py::array& x, py::handle h0_obj, py::handle c0_obj,
+                       const std::vector<py::object>& entries, py::handle lengths_obj,
+                       py::handle masks_obj, bool training, i64 D, py::handle packed_obj) {
+  const std::string fn = "stack_forward: ";
+  Checked args;
+  rnnkit::StackDims s;
+  s.T = x.shape(0);
+  s.B = x.shape(1);
+  s.I = x.shape(2);
+  s.D = D;
+  if (s.T < 1 || s.B < 1) {
+    throw py::value_error(fn + "x must have T >= 1 and B >= 1, got shape " +
+                          shape_str(shape_of(x)));
+  }
+  const T* x_data = args.get<T>(x, fn + "x", {s.T, s.B, s.I}, "(T, B, I)");
+
+  std::vector<std::vector<py::object>> cells;
+  const std::vector<rnnkit::CellWeights<T>> weights =
+      parse_weights<T>(fn, mode, entries, D, s, args, cells);
+  const i64 H = s.H, DH = D * H, LD = s.L * D;
+
+  rnnkit::PackedStack<T>* packed = packed_for<T>(packed_obj, mode, s);
   const T* h0 = args.get<T>(h0_obj, fn + "h0", {LD, s.B, H}, "(L*D, B, H)");
   const T* c0 = cell_state<T>(args, c0_obj, fn, "c0", mode, s);
 
@@ -212,7 +279,7 @@ py::tuple forward_impl(Mode mode, const py::array& x, py::handle h0_obj, py::han
     py::gil_scoped_release release;
     rnnkit::stack_forward<T>(out_data, h_n_data, c_n_data, cache.get(), x_data, h0, c0,
                              weights.data(), lengths, masks.empty() ? nullptr : masks.data(),
-                             mode, s);
+                             mode, s, packed);
   }
   py::object cache_obj = py::none();
   if (training) {
@@ -352,7 +419,8 @@ py::tuple backward_impl(const PyStackCache& pc, const rnnkit::StackCache<T>& cac
 
 py::tuple stack_forward(const std::string& mode_str, py::handle x_obj, py::handle h0,
                         py::handle c0, py::handle weights, py::handle lengths,
-                        py::handle masks, bool training, i64 num_directions) {
+                        py::handle masks, bool training, i64 num_directions,
+                        py::handle packed) {
   const std::string fn = "stack_forward";
   const Mode mode = parse_mode(fn, mode_str);
   if (num_directions != 1 && num_directions != 2) {
@@ -366,11 +434,11 @@ py::tuple stack_forward(const std::string& mode_str, py::handle x_obj, py::handl
   const auto entries = as_items(weights, fn + ": weights");
   if (py::isinstance<py::array_t<float>>(x)) {
     return forward_impl<float>(mode, x, h0, c0, entries, lengths, masks, training,
-                               num_directions);
+                               num_directions, packed);
   }
   if (py::isinstance<py::array_t<double>>(x)) {
     return forward_impl<double>(mode, x, h0, c0, entries, lengths, masks, training,
-                                num_directions);
+                                num_directions, packed);
   }
   throw py::type_error(fn + ": x must have dtype float32 or float64, got " +
                        py::str(x.dtype()).cast<std::string>());
@@ -415,6 +483,7 @@ void bind_stack(py::module_& m) {
   m.def("stack_forward", &stack_forward, py::arg("mode"), py::arg("x"), py::arg("h0"),
         py::arg("c0").none(true), py::arg("weights"), py::arg("lengths").none(true),
         py::arg("dropout_masks").none(true), py::arg("training"), py::arg("num_directions"),
+        py::arg("packed").none(true) = py::none(),
         "Forward of an L-layer, D-direction stack (rnnkit._native.stack_forward).\n"
         "Returns (out (T, B, D*H), h_n (L*D, B, H), c_n or None, StackCache or None).");
   m.def("stack_backward", &stack_backward, py::arg("mode"), py::arg("cache"),
@@ -423,5 +492,27 @@ void bind_stack(py::module_& m) {
         "Backward of stack_forward from its StackCache.\n"
         "Returns (dx, dh0, dc0 or None, [(dw_ih, dw_hh, db_ih, db_hh), ...]): fresh\n"
         "gradient arrays, or, when grads is given, grads itself after adding into it.");
+  py::class_<PyPackedStack>(m, "PackedStack",
+                            "The forward's packed copies of a stack's weights, kept across "
+                            "calls (opaque).")
+      .def(py::init([](const std::string& mode_str, py::handle weights, i64 num_directions) {
+             const std::string fn = "PackedStack";
+             const Mode mode = parse_mode(fn, mode_str);
+             if (num_directions != 1 && num_directions != 2) {
+               throw py::value_error(fn + ": num_directions must be 1 or 2, got " +
+                                     std::to_string(num_directions));
+             }
+             const auto entries = as_items(weights, fn + ": weights");
+             if (entries.empty()) throw py::value_error(fn + ": weights is empty");
+             const py::array w = as_array(as_items(entries[0], fn + ": weights[0]").at(0),
+                                          fn + ": weights[0][0]");
+             if (py::isinstance<py::array_t<double>>(w)) {
+               return pack_impl<double>(mode, entries, num_directions);
+             }
+             return pack_impl<float>(mode, entries, num_directions);
+           }),
+           py::arg("mode"), py::arg("weights"), py::arg("num_directions"),
+           "Packs weights (L*D tuples (w_ih, w_hh, b_ih | None, b_hh | None)) for "
+           "stack_forward(packed=...).");
   bind_cell_kinds(m);
 }
