@@ -5,11 +5,16 @@ The numerical work is done by a backend implementing those two functions:
 ``rnnkit.reference`` (NumPy) or ``rnnkit._native`` (the C++ core). Backends only ever see
 time-major, C-contiguous arrays of one dtype.
 
-Parameters are read on every call: the module passes its live parameter arrays to the
-backend each time, so in-place edits of the arrays returned by ``parameters()`` (by an
-optimiser, say) are always seen. ``_version`` is a counter bumped whenever the module itself
-rewrites its parameters (``load_state_dict``); a backend may use it as a hint, never as a
-guarantee that the arrays did not change.
+Parameters are the live arrays of ``parameters()``; in-place edits (by an optimiser, say)
+are seen by the next call. The native backend keeps the weights packed for its GEMMs
+between calls (``_core.PackedStack``) and reuses them while they are current:
+
+- eval mode: while the module's write counter is unchanged. The parameters are
+  :class:`rnnkit._parameters.Parameter` arrays, which bump the counter on every NumPy write
+  through them or their views (``load_state_dict`` and the optimisers write that way);
+  writes that bypass NumPy are listed there, with ``mark_parameters_changed()`` for them.
+- training mode: the core checksums the weights for the backward's in-place check anyway,
+  and repacks when the checksums differ from the packed ones, whatever wrote them.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from rnnkit import _layout
 from rnnkit._cells import cell_kind
 from rnnkit._module import Module
 from rnnkit._parameters import (
+    as_parameter,
     check_grads,
     check_grads_do_not_overlap,
     check_parameter_memory,
@@ -85,7 +91,7 @@ class RecurrentBase(Module):
 
     # The recurrent modules' wording of backward without a saved forward.
     _NO_SAVED_MESSAGE = "backward needs a preceding forward pass in training mode: {reason}"
-    _NOT_COPIED = {**Module._NOT_COPIED, "_grads_checked": None}
+    _NOT_COPIED = {**Module._NOT_COPIED, "_grads_checked": None, "_packed": None}
 
     def __init__(
         self,
@@ -132,6 +138,7 @@ class RecurrentBase(Module):
         bound = 1.0 / math.sqrt(H)
         for name, shape in self._shapes.items():
             self._add_parameter(name, self._rng.uniform(-bound, bound, size=shape))
+        self._track_parameter_writes()
         # The parameter arrays never change identity (load_state_dict copies into them), so
         # the list handed to the backend and the per-call checks are built once.
         p = self._params
@@ -142,6 +149,44 @@ class RecurrentBase(Module):
         self._weight_checks = tuple((name, p[name], shape) for name, shape in self._shapes.items())
         # The grads arrays last found not to overlap (see _grad_arrays), or None.
         self._grads_checked: tuple[np.ndarray, ...] | None = None
+
+    # -- the packed weights ----------------------------------------------------------------
+
+    def _track_parameter_writes(self) -> None:
+        """Makes the parameters Parameter arrays counting their writes in one module-wide
+        counter, and drops the packed weights (built at the next native call)."""
+        self._stamp = [0]  # bumped after every write into a parameter (see Parameter)
+        for name, arr in self._params.items():
+            self._params[name] = as_parameter(arr, self._stamp)
+        self._packed: Any = None  # _core.PackedStack of the weights, or None
+        self._packed_stamp = -1  # the counter when _packed was made current
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        super().__setstate__(state)
+        # A copy's parameters are new arrays: they count into the copy's own counter.
+        for arr in self._params.values():
+            arr._stamp = self._stamp
+
+    def mark_parameters_changed(self) -> None:
+        """Tells the module that its parameters were written in a way NumPy cannot see
+        (through ``np.asarray(p)``, ``p.flat``, ``memoryview``, ``torch.from_numpy``, C
+        code): the next eval-mode call repacks the native backend's copies of the weights.
+        Writes through the arrays of ``parameters()`` and their views need no call."""
+        self._stamp[0] += 1
+
+    def _packed_weights(self, weights: list[tuple[np.ndarray, ...]], training: bool) -> Any:
+        """The native backend's packed weights for this call, made current (see the
+        module docstring): repacked here when the write counter moved since they were
+        made, except in training, where the core checks their checksums itself."""
+        from rnnkit import _native
+
+        stamp = self._stamp[0]  # read before packing: a write meanwhile repacks next call
+        packed = self._packed
+        if packed is None or (stamp != self._packed_stamp and not training):
+            packed = _native.pack_weights(self._mode, weights, self._directions)
+            self._packed = packed
+        self._packed_stamp = stamp
+        return packed
 
     # -- configuration ------------------------------------------------------------------
 
@@ -338,9 +383,18 @@ class RecurrentBase(Module):
         lens = None if lengths is None else check_lengths(lengths, T, B, unbatched)  # (B,) int64
 
         masks = self._dropout_masks(T, B) if training else None  # L-1 arrays (T, B, D*H)
-        out, h_n, c_n, cache = _load_backend(self._backend).stack_forward(
-            self._mode, x_tm, h0, c0, self._weights(), lens, masks, training, num_directions=D
-        )
+        weights = self._weights()
+        backend = _load_backend(self._backend)
+        if self._backend == "native":
+            packed = self._packed_weights(weights, training)
+            out, h_n, c_n, cache = backend.stack_forward(
+                self._mode, x_tm, h0, c0, weights, lens, masks, training, num_directions=D,
+                packed=packed,
+            )
+        else:
+            out, h_n, c_n, cache = backend.stack_forward(
+                self._mode, x_tm, h0, c0, weights, lens, masks, training, num_directions=D
+            )
         if training:
             self._saved = (cache, T, B, unbatched, batch_first)
         else:
