@@ -167,9 +167,9 @@ class Parameter(np.ndarray):
         if method == "at" and isinstance(inputs[0], Parameter):
             written.append(inputs[0])
         # Computed on plain views, so that results are plain arrays, not Parameters.
-        args = tuple(a.view(np.ndarray) if isinstance(a, Parameter) else a for a in inputs)
+        args = tuple(_plain(a) for a in inputs)
         if out is not None:
-            kwargs["out"] = tuple(o.view(np.ndarray) if isinstance(o, Parameter) else o for o in out)
+            kwargs["out"] = tuple(_plain(o) for o in out)
         try:
             result = getattr(ufunc, method)(*args, **kwargs)
         finally:
@@ -226,6 +226,11 @@ class Parameter(np.ndarray):
         finally:
             if inplace:
                 self._touch()
+
+
+def _plain(a: Any) -> Any:
+    """A Parameter as a plain ndarray view of the same memory; anything else unchanged."""
+    return a.view(np.ndarray) if isinstance(a, Parameter) else a
 
 
 # NumPy functions that write into their first argument.

@@ -6,15 +6,8 @@ The numerical work is done by a backend implementing those two functions:
 time-major, C-contiguous arrays of one dtype.
 
 Parameters are the live arrays of ``parameters()``; in-place edits (by an optimiser, say)
-are seen by the next call. The native backend keeps the weights packed for its GEMMs
-between calls (``_core.PackedStack``) and reuses them while they are current:
-
-- eval mode: while the module's write counter is unchanged. The parameters are
-  :class:`rnnkit._parameters.Parameter` arrays, which bump the counter on every NumPy write
-  through them or their views (``load_state_dict`` and the optimisers write that way);
-  writes that bypass NumPy are listed there, with ``mark_parameters_changed()`` for them.
-- training mode: the core checksums the weights for the backward's in-place check anyway,
-  and repacks when the checksums differ from the packed ones, whatever wrote them.
+are seen by the next call. The native backend keeps the weights packed between calls
+(``rnnkit._packed`` says when they are repacked).
 """
 
 from __future__ import annotations
@@ -29,8 +22,8 @@ import numpy as np
 from rnnkit import _layout
 from rnnkit._cells import cell_kind
 from rnnkit._module import Module
+from rnnkit._packed import PackedWeights
 from rnnkit._parameters import (
-    as_parameter,
     check_grads,
     check_grads_do_not_overlap,
     check_parameter_memory,
@@ -81,7 +74,7 @@ def _load_backend(name: str) -> Any:
     return _native
 
 
-class RecurrentBase(Module):
+class RecurrentBase(PackedWeights, Module):
     """Multi-layer, optionally bidirectional recurrent network over a whole sequence.
 
     Its constructor's arguments are those every public module takes (LSTM takes exactly
@@ -149,44 +142,6 @@ class RecurrentBase(Module):
         self._weight_checks = tuple((name, p[name], shape) for name, shape in self._shapes.items())
         # The grads arrays last found not to overlap (see _grad_arrays), or None.
         self._grads_checked: tuple[np.ndarray, ...] | None = None
-
-    # -- the packed weights ----------------------------------------------------------------
-
-    def _track_parameter_writes(self) -> None:
-        """Makes the parameters Parameter arrays counting their writes in one module-wide
-        counter, and drops the packed weights (built at the next native call)."""
-        self._stamp = [0]  # bumped after every write into a parameter (see Parameter)
-        for name, arr in self._params.items():
-            self._params[name] = as_parameter(arr, self._stamp)
-        self._packed: Any = None  # _core.PackedStack of the weights, or None
-        self._packed_stamp = -1  # the counter when _packed was made current
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        super().__setstate__(state)
-        # A copy's parameters are new arrays: they count into the copy's own counter.
-        for arr in self._params.values():
-            arr._stamp = self._stamp
-
-    def mark_parameters_changed(self) -> None:
-        """Tells the module that its parameters were written in a way NumPy cannot see
-        (through ``np.asarray(p)``, ``p.flat``, ``memoryview``, ``torch.from_numpy``, C
-        code): the next eval-mode call repacks the native backend's copies of the weights.
-        Writes through the arrays of ``parameters()`` and their views need no call."""
-        self._stamp[0] += 1
-
-    def _packed_weights(self, weights: list[tuple[np.ndarray, ...]], training: bool) -> Any:
-        """The native backend's packed weights for this call, made current (see the
-        module docstring): repacked here when the write counter moved since they were
-        made, except in training, where the core checks their checksums itself."""
-        from rnnkit import _native
-
-        stamp = self._stamp[0]  # read before packing: a write meanwhile repacks next call
-        packed = self._packed
-        if packed is None or (stamp != self._packed_stamp and not training):
-            packed = _native.pack_weights(self._mode, weights, self._directions)
-            self._packed = packed
-        self._packed_stamp = stamp
-        return packed
 
     # -- configuration ------------------------------------------------------------------
 
@@ -335,13 +290,23 @@ class RecurrentBase(Module):
         finally:
             self._leave()
 
-    def _forward(self, x: ArrayLike, hx: Any, lengths: Any, training: bool) -> Any:
+    def _forward(
+        self,
+        x: ArrayLike,
+        hx: Any,
+        lengths: Any,
+        training: bool,
+        batch_first: bool | None = None,
+        save: bool = True,
+    ) -> Any:
+        """forward's work. batch_first: x's layout (None: the module's); save: whether a
+        training call keeps what backward needs (dropout applies in training either way)."""
         # Whatever an earlier forward saved is stale from here on, even if this one fails.
         self._saved = None
         self._no_saved_reason = "the last forward pass did not complete"
         if not isinstance(x, np.ndarray):
             _refuse_packed_sequence(type(self).__name__, x)
-        batch_first = self._batch_first
+        batch_first = self._batch_first if batch_first is None else batch_first
         arr, unbatched = _layout.input_to_time_major(as_float_array("x", x), batch_first)
         T, B, n_in = arr.shape
         if n_in != self._input_size:
@@ -385,18 +350,29 @@ class RecurrentBase(Module):
         masks = self._dropout_masks(T, B) if training else None  # L-1 arrays (T, B, D*H)
         weights = self._weights()
         backend = _load_backend(self._backend)
+        keep = training and save  # whether the backend keeps a cache for backward
         if self._backend == "native":
-            packed = self._packed_weights(weights, training)
+            packed = self._packed_weights(weights, keep)
             out, h_n, c_n, cache = backend.stack_forward(
-                self._mode, x_tm, h0, c0, weights, lens, masks, training, num_directions=D,
+                self._mode,
+                x_tm,
+                h0,
+                c0,
+                weights,
+                lens,
+                masks,
+                keep,
+                num_directions=D,
                 packed=packed,
             )
         else:
             out, h_n, c_n, cache = backend.stack_forward(
-                self._mode, x_tm, h0, c0, weights, lens, masks, training, num_directions=D
+                self._mode, x_tm, h0, c0, weights, lens, masks, keep, num_directions=D
             )
-        if training:
+        if keep:
             self._saved = (cache, T, B, unbatched, batch_first)
+        elif training:
+            self._no_saved_reason = "the last call was step(), which keeps nothing for backward"
         else:
             self._no_saved_reason = "the last forward pass ran in eval mode"
 
