@@ -122,7 +122,7 @@ class RecurrentBase(PackedWeights, Module):
             self._gates, self._input_size, H, L, D, self._bias, self._dtype.itemsize
         )
         # Fixed by the configuration, which never changes: kept for the per-call checks.
-        self._names = entry_names(L, D, self._bias)
+        self._names = self._entry_names(L, D, self._bias)
         self._shapes = parameter_shapes(self._gates, self._input_size, H, D, self._names)
 
         # One generator for the module's life: parameters first (in PyTorch's order), then
@@ -148,6 +148,10 @@ class RecurrentBase(PackedWeights, Module):
     @abc.abstractmethod
     def _cell_mode(self) -> str:
         """The cell kind this module runs, from its own arguments ("lstm", "gru", ...)."""
+
+    def _entry_names(self, num_layers: int, directions: int, bias: bool) -> list[Any]:
+        """Parameter names per entry of the backends' weight list (PyTorch's)."""
+        return entry_names(num_layers, directions, bias)
 
     # Arguments a subclass takes besides the ones of RecurrentBase.__init__.
     _OWN_ARGUMENTS: tuple[str, ...] = ()

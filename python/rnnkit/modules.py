@@ -9,21 +9,62 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from rnnkit._recurrent import ArrayLike, RecurrentBase, State  # noqa: F401 (importable here)
-from rnnkit._validation import check_bool, check_choice
+from rnnkit._validation import as_float_array, check_bool, check_choice
 
 __all__ = ["RNN", "LSTM", "GRU"]
 
 _NONLINEARITIES = ("tanh", "relu")
 
 
-class LSTM(RecurrentBase):
+class _Streaming(RecurrentBase):
+    """``step``: one time step through all layers, for streaming input."""
+
+    def step(self, x_t: ArrayLike, state: Any = None) -> tuple[np.ndarray, State]:
+        """Advance the network by one time step.
+
+        x_t: (B, I), or unbatched (I,), whatever ``batch_first`` says (there is no time
+            axis). state: as ``hx`` of a call: LSTM (h, c), either may be None; RNN/GRU h or
+            None; each (L, B, H), or (L, H) unbatched; None means zeros.
+
+        Returns out_t (B, H) (or (H,)) and the new state (the last layer's output and each
+        layer's state), equal to a call over the whole sequence (the same bits with either
+        backend). Bidirectional modules raise ValueError (the reverse direction needs the
+        whole sequence). In training mode dropout applies between layers as in a call (one
+        mask per step from the module's generator), but nothing is kept for ``backward``:
+        train on whole sequences.
+        """
+        name = type(self).__name__
+        if self._bidirectional:
+            raise ValueError(
+                f"{name}.step: a bidirectional module cannot run step by step (its reverse "
+                f"direction needs the whole sequence); call it on the sequence instead"
+            )
+        x = as_float_array("x_t", x_t)
+        if x.ndim not in (1, 2) or x.shape[-1] != self._input_size:
+            raise ValueError(
+                f"x_t must have shape (batch, input_size={self._input_size}) or "
+                f"(input_size={self._input_size},), got shape {x.shape}"
+            )
+        training = self.training
+        self._enter(exclusive=training)
+        try:
+            out, new_state = self._forward(x[None], state, None, training, False, save=False)
+        finally:
+            self._leave()
+        return out[0], new_state
+
+
+class LSTM(_Streaming):
     """Long short-term memory, PyTorch's equations and gate order [i, f, g, o].
 
     ``LSTM(input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
     dropout=0.0, bidirectional=False, dtype="float32", backend="native", seed=None)``.
     ``out, (h_n, c_n) = lstm(x, (h0, c0), lengths=None)``;
-    ``dx, (dh0, dc0) = lstm.backward(grad_out, (grad_h_n, grad_c_n))``.
+    ``dx, (dh0, dc0) = lstm.backward(grad_out, (grad_h_n, grad_c_n))``;
+    ``out_t, (h, c) = lstm.step(x_t, (h, c))`` for streaming, one step at a time.
     torch's ``proj_size`` and ``device``, and unknown keyword arguments, raise TypeError.
 
     Threads: eval-mode forwards may run from several threads at once; a training-mode
@@ -41,7 +82,7 @@ class LSTM(RecurrentBase):
         return "lstm"
 
 
-class RNN(RecurrentBase):
+class RNN(_Streaming):
     """Elman RNN: ``h' = act(x W_ih^T + b_ih + h W_hh^T + b_hh)``, act = tanh or relu.
 
     ``RNN(input_size, hidden_size, num_layers=1, nonlinearity="tanh", bias=True, ...)``:
@@ -75,7 +116,7 @@ class RNN(RecurrentBase):
         return [] if self._nonlinearity == "tanh" else [f"nonlinearity='{self._nonlinearity}'"]
 
 
-class GRU(RecurrentBase):
+class GRU(_Streaming):
     """Gated recurrent unit, PyTorch's equations and gate order [r, z, n].
 
     ``GRU(input_size, hidden_size, ..., seed=None, reset_after=True)``: arguments,
