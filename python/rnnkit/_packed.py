@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from rnnkit import _core
 from rnnkit._parameters import as_parameter
 
 
@@ -56,12 +57,10 @@ class PackedWeights:
         """The native backend's packed weights for this call, made current (see the
         module docstring): repacked here when the write counter moved since they were
         made, except in training, where the core checks their checksums itself."""
-        from rnnkit import _native
-
         stamp = self._stamp[0]  # read before packing: a write meanwhile repacks next call
         packed = self._packed
         if packed is None or (stamp != self._packed_stamp and not training):
-            packed = _native.pack_weights(self._mode, weights, self._directions)
+            packed = _core.PackedStack(self._mode, weights, self._directions)
             self._packed = packed
         self._packed_stamp = stamp
         return packed
