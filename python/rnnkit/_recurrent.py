@@ -58,26 +58,20 @@ _TORCH_ONLY_ARGUMENTS = {
 }
 
 
-_BACKENDS_LOADED: dict[str, Any] = {}
-
-
 def _load_backend(name: str) -> Any:
     """The module implementing ``stack_forward`` / ``stack_backward`` for ``name`` (imported
-    on first use, then looked up: a call at T = 1 would notice the import machinery)."""
-    backend = _BACKENDS_LOADED.get(name)
-    if backend is not None:
-        return backend
+    on each call, which costs a dict lookup once it is loaded)."""
     if name == "numpy":
-        from rnnkit import reference as backend
-    else:
-        try:
-            from rnnkit import _native as backend
-        except ImportError as exc:
-            raise RuntimeError(
-                f"backend='native' is not built yet ({exc}); use backend='numpy'"
-            ) from exc
-    _BACKENDS_LOADED[name] = backend
-    return backend
+        from rnnkit import reference
+
+        return reference
+    try:
+        from rnnkit import _native
+    except ImportError as exc:
+        raise RuntimeError(
+            f"backend='native' is not built yet ({exc}); use backend='numpy'"
+        ) from exc
+    return _native
 
 
 class RecurrentBase(PackedWeights, Module):
