@@ -190,36 +190,6 @@ class Parameter(np.ndarray):
                 if isinstance(o, Parameter):
                     o._touch()
 
-    def fill(self, value: Any) -> None:
-        try:
-            super().fill(value)
-        finally:
-            self._touch()
-
-    def put(self, *args: Any, **kwargs: Any) -> None:
-        try:
-            super().put(*args, **kwargs)
-        finally:
-            self._touch()
-
-    def sort(self, *args: Any, **kwargs: Any) -> None:
-        try:
-            super().sort(*args, **kwargs)
-        finally:
-            self._touch()
-
-    def partition(self, *args: Any, **kwargs: Any) -> None:
-        try:
-            super().partition(*args, **kwargs)
-        finally:
-            self._touch()
-
-    def setfield(self, *args: Any, **kwargs: Any) -> None:
-        try:
-            super().setfield(*args, **kwargs)
-        finally:
-            self._touch()
-
     def byteswap(self, inplace: bool = False) -> Any:
         try:
             return super().byteswap(inplace)
@@ -232,6 +202,24 @@ def _plain(a: Any) -> Any:
     """A Parameter as a plain ndarray view of the same memory; anything else unchanged."""
     return a.view(np.ndarray) if isinstance(a, Parameter) else a
 
+
+def _counting_writes(name: str) -> Any:
+    """ndarray's in-place method ``name``, bumping the write counter after it."""
+    method = getattr(np.ndarray, name)
+
+    def counted(self: Parameter, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(self, *args, **kwargs)
+        finally:
+            self._touch()
+
+    counted.__name__, counted.__doc__ = name, method.__doc__
+    return counted
+
+
+# ndarray methods that write into the array itself.
+for _name in ("fill", "put", "sort", "partition", "setfield"):
+    setattr(Parameter, _name, _counting_writes(_name))
 
 # NumPy functions that write into their first argument.
 _WRITING_FUNCTIONS = frozenset(

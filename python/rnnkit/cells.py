@@ -14,6 +14,7 @@ import numpy as np
 
 from rnnkit._recurrent import ArrayLike, RecurrentBase
 from rnnkit._validation import as_float_array, check_bool, check_choice
+from rnnkit.modules import NonlinearityOption, ResetAfterOption
 
 __all__ = ["RNNCell", "LSTMCell", "GRUCell"]
 
@@ -125,7 +126,7 @@ class LSTMCell(_Cell):
         return "lstm"
 
 
-class RNNCell(_Cell):
+class RNNCell(NonlinearityOption, _Cell):
     """``RNNCell(input_size, hidden_size, bias=True, nonlinearity="tanh", ...)``:
     ``h' = cell(x, h)``; ``dx, dh = cell.backward(grad_h)``. torch.nn.RNNCell's."""
 
@@ -142,18 +143,8 @@ class RNNCell(_Cell):
         self._nonlinearity = check_choice("nonlinearity", nonlinearity, ("tanh", "relu"))
         super().__init__(input_size, hidden_size, bias, dtype, backend, seed)
 
-    def _cell_mode(self) -> str:
-        return f"rnn_{self._nonlinearity}"
 
-    @property
-    def nonlinearity(self) -> str:
-        return self._nonlinearity
-
-    def _extra_repr_parts(self) -> list[str]:
-        return [] if self._nonlinearity == "tanh" else [f"nonlinearity='{self._nonlinearity}'"]
-
-
-class GRUCell(_Cell):
+class GRUCell(ResetAfterOption, _Cell):
     """``GRUCell(input_size, hidden_size, bias=True, dtype="float32", backend="native",
     seed=None, reset_after=True)``: ``h' = cell(x, h)``; ``dx, dh = cell.backward(grad_h)``.
     torch.nn.GRUCell's with reset_after=True (the reset gate after the recurrent matmul);
@@ -171,13 +162,3 @@ class GRUCell(_Cell):
     ) -> None:
         self._reset_after = check_bool("reset_after", reset_after)
         super().__init__(input_size, hidden_size, bias, dtype, backend, seed)
-
-    def _cell_mode(self) -> str:
-        return "gru" if self._reset_after else "gru_reset_before"
-
-    @property
-    def reset_after(self) -> bool:
-        return self._reset_after
-
-    def _extra_repr_parts(self) -> list[str]:
-        return [] if self._reset_after else ["reset_after=False"]

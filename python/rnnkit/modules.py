@@ -19,6 +19,38 @@ __all__ = ["RNN", "LSTM", "GRU"]
 _NONLINEARITIES = ("tanh", "relu")
 
 
+class NonlinearityOption:
+    """RNN's and RNNCell's ``nonlinearity`` ("tanh" or "relu") and the mode it selects."""
+
+    _nonlinearity: str
+
+    def _cell_mode(self) -> str:
+        return f"rnn_{self._nonlinearity}"
+
+    @property
+    def nonlinearity(self) -> str:
+        return self._nonlinearity
+
+    def _extra_repr_parts(self) -> list[str]:
+        return [] if self._nonlinearity == "tanh" else [f"nonlinearity='{self._nonlinearity}'"]
+
+
+class ResetAfterOption:
+    """GRU's and GRUCell's ``reset_after`` and the mode it selects."""
+
+    _reset_after: bool
+
+    def _cell_mode(self) -> str:
+        return "gru" if self._reset_after else "gru_reset_before"
+
+    @property
+    def reset_after(self) -> bool:
+        return self._reset_after
+
+    def _extra_repr_parts(self) -> list[str]:
+        return [] if self._reset_after else ["reset_after=False"]
+
+
 class _Streaming(RecurrentBase):
     """``step``: one time step through all layers, for streaming input."""
 
@@ -82,7 +114,7 @@ class LSTM(_Streaming):
         return "lstm"
 
 
-class RNN(_Streaming):
+class RNN(NonlinearityOption, _Streaming):
     """Elman RNN: ``h' = act(x W_ih^T + b_ih + h W_hh^T + b_hh)``, act = tanh or relu.
 
     ``RNN(input_size, hidden_size, num_layers=1, nonlinearity="tanh", bias=True, ...)``:
@@ -105,18 +137,8 @@ class RNN(_Streaming):
         self._nonlinearity = check_choice("nonlinearity", nonlinearity, _NONLINEARITIES)
         super().__init__(input_size, hidden_size, num_layers, *args, **kwargs)
 
-    def _cell_mode(self) -> str:
-        return f"rnn_{self._nonlinearity}"
 
-    @property
-    def nonlinearity(self) -> str:
-        return self._nonlinearity
-
-    def _extra_repr_parts(self) -> list[str]:
-        return [] if self._nonlinearity == "tanh" else [f"nonlinearity='{self._nonlinearity}'"]
-
-
-class GRU(_Streaming):
+class GRU(ResetAfterOption, _Streaming):
     """Gated recurrent unit, PyTorch's equations and gate order [r, z, n].
 
     ``GRU(input_size, hidden_size, ..., seed=None, reset_after=True)``: arguments,
@@ -139,13 +161,3 @@ class GRU(_Streaming):
             args = args[:n] + args[n + 1 :]  # any further ones: the base says too many
         self._reset_after = check_bool("reset_after", kwargs.pop("reset_after", True))
         super().__init__(*args, **kwargs)
-
-    def _cell_mode(self) -> str:
-        return "gru" if self._reset_after else "gru_reset_before"
-
-    @property
-    def reset_after(self) -> bool:
-        return self._reset_after
-
-    def _extra_repr_parts(self) -> list[str]:
-        return [] if self._reset_after else ["reset_after=False"]
