@@ -37,8 +37,9 @@ class PackedWeights:
         self._stamp = [0]  # bumped after every write into a parameter (see Parameter)
         for name, arr in self._params.items():
             self._params[name] = as_parameter(arr, self._stamp)
-        self._packed: Any = None  # _core.PackedStack of the weights, or None
-        self._packed_stamp = -1  # the counter when _packed was made current
+        # (_core.PackedStack of the weights, the counter when it was made current), or
+        # None; one attribute, so that concurrent eval calls see the pair consistently.
+        self._packed: tuple[Any, int] | None = None
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         super().__setstate__(state)
@@ -58,9 +59,10 @@ class PackedWeights:
         module docstring): repacked here when the write counter moved since they were
         made, except in training, where the core checks their checksums itself."""
         stamp = self._stamp[0]  # read before packing: a write meanwhile repacks next call
-        packed = self._packed
-        if packed is None or (stamp != self._packed_stamp and not training):
+        current = self._packed
+        if current is None or (current[1] != stamp and not training):
             packed = _core.PackedStack(self._mode, weights, self._directions)
-            self._packed = packed
-        self._packed_stamp = stamp
+        else:
+            packed = current[0]  # in training the core repacks it if the weights changed
+        self._packed = (packed, stamp)
         return packed
