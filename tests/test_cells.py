@@ -117,9 +117,10 @@ def test_repr_and_reset_before():
         (
             lambda m: m(np.zeros((B, IN + 1))),
             ValueError,
-            r"x must have shape \(batch, input_size=5\)",
+            r"x must have shape \(batch >= 1, input_size=5\)",
         ),
         (lambda m: m(np.zeros((1, B, IN))), ValueError, r"got shape \(1, 3, 5\)"),
+        (lambda m: m(np.zeros((0, IN))), ValueError, r"x must have shape .*got shape \(0, 5\)"),
         (
             lambda m: m(np.zeros((B, IN)), (np.zeros((B, HID + 1)), None)),
             ValueError,

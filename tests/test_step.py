@@ -94,6 +94,7 @@ def test_bidirectional_refuses_step(cls):
         ),
         (np.zeros((1, B, IN)), r"x_t must have shape .*got shape \(1, 3, 5\)"),
         (np.zeros(()), r"x_t must have shape .*got shape \(\)"),
+        (np.zeros((0, IN)), r"x_t must have at least one sequence, got shape \(0, 5\)"),
     ],
 )
 def test_step_rejects_a_bad_x_t(x_t, match):
@@ -105,9 +106,7 @@ def test_step_rejects_a_state_of_another_module():
     m = rnnkit.LSTM(IN, HID, num_layers=2)
     other = rnnkit.LSTM(IN, HID + 1, num_layers=3)
     _, state = other.step(rand((B, IN)))
-    with pytest.raises(
-        ValueError, match=r"h0 must have shape \(2, 3, 7\) .*got \(3, 3, 8\)"
-    ):
+    with pytest.raises(ValueError, match=r"h0 must have shape \(2, 3, 7\) .*got \(3, 3, 8\)"):
         m.step(rand((B, IN)), state)
     with pytest.raises(ValueError, match=r"h0 must have shape"):
         rnnkit.GRU(IN, HID).step(rand((B, IN)), rand((1, B + 1, HID)))

@@ -72,9 +72,9 @@ class _Cell(RecurrentBase):
         Returns h' (B, H), or (h', c') for LSTMCell, in x's layout. In training mode the
         step is kept for one ``backward``."""
         arr = as_float_array("x", x)
-        if arr.ndim not in (1, 2) or arr.shape[-1] != self._input_size:
+        if arr.ndim not in (1, 2) or arr.shape[-1] != self._input_size or arr.size == 0:
             raise ValueError(
-                f"x must have shape (batch, input_size={self._input_size}) or "
+                f"x must have shape (batch >= 1, input_size={self._input_size}) or "
                 f"(input_size={self._input_size},), got shape {arr.shape}"
             )
         batch = None if arr.ndim == 1 else arr.shape[0]
@@ -91,7 +91,19 @@ class _Cell(RecurrentBase):
         training = self.training
         self._enter(exclusive=training)
         try:
-            _, new_state = self._forward(arr[None], state, None, training, False)
+            if not training and self._backend == "native":
+                h0, c0 = state if self._has_cell else (state, None)
+                lead = (1, 1 if batch is None else batch, self._hidden_size)
+                _, h_n, c_n = self._eval_step_native(
+                    arr.reshape(lead[1], -1),
+                    None if h0 is None else h0.reshape(lead),
+                    None if c0 is None else c0.reshape(lead),
+                )
+                if batch is None:
+                    h_n, c_n = h_n[:, 0], None if c_n is None else c_n[:, 0]
+                new_state = (h_n, c_n) if self._has_cell else h_n
+            else:
+                _, new_state = self._forward(arr[None], state, None, training, False)
         finally:
             self._leave()
         if self._has_cell:

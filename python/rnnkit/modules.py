@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from rnnkit import _layout
 from rnnkit._recurrent import ArrayLike, RecurrentBase, State  # noqa: F401 (importable here)
 from rnnkit._validation import as_float_array, check_bool, check_choice
 
@@ -80,13 +81,40 @@ class _Streaming(RecurrentBase):
                 f"x_t must have shape (batch, input_size={self._input_size}) or "
                 f"(input_size={self._input_size},), got shape {x.shape}"
             )
+        if x.size == 0:
+            raise ValueError(f"x_t must have at least one sequence, got shape {x.shape}")
         training = self.training
         self._enter(exclusive=training)
         try:
-            out, new_state = self._forward(x[None], state, None, training, False, save=False)
+            if training or self._backend != "native":
+                out, new_state = self._forward(x[None], state, None, training, False, save=False)
+                return out[0], new_state
+            return self._eval_step_native_user(x, state)
         finally:
             self._leave()
-        return out[0], new_state
+
+    def _eval_step_native_user(self, x: np.ndarray, state: Any) -> tuple[np.ndarray, State]:
+        """step in eval mode on the native backend: the user's layouts around
+        _eval_step_native (x (B, I) or (I,); states (L, B, H) or (L, H))."""
+        unbatched = x.ndim == 1
+        B = 1 if unbatched else x.shape[0]
+        stack = (self._num_layers, B, self._hidden_size)
+        h_in, c_in = _layout.split_state(
+            "hx", state, ("h0", "c0"), type(self).__name__, self._has_cell
+        )
+        h0 = (
+            None
+            if h_in is None
+            else _layout.state_to_stack("h0", h_in, stack, unbatched, self._dtype)
+        )
+        c0 = None
+        if self._has_cell and c_in is not None:
+            c0 = _layout.state_to_stack("c0", c_in, stack, unbatched, self._dtype)
+        out, h_n, c_n = self._eval_step_native(x.reshape(B, -1), h0, c0)
+        if unbatched:
+            out, h_n = out[0], h_n[:, 0]
+            c_n = None if c_n is None else c_n[:, 0]
+        return out, ((h_n, c_n) if self._has_cell else h_n)
 
 
 class LSTM(_Streaming):
