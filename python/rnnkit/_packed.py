@@ -19,17 +19,26 @@ from typing import Any
 
 import numpy as np
 
-from rnnkit import _core
+from rnnkit import _core, _native
 from rnnkit._parameters import as_parameter
+from rnnkit._validation import check_nbytes
 
 
 class PackedWeights:
-    """Mixin of the recurrent modules: the write counter and the packed weights. The host
-    has ``_params``, ``_mode``, ``_directions`` and Module's copy protocol."""
+    """Mixin of the recurrent modules: the write counter, the packed weights and the
+    eval-mode step that uses them. The host (RecurrentBase) has the attributes below,
+    ``_weights()`` and Module's copy protocol."""
 
     _params: dict[str, np.ndarray]
     _mode: str
     _directions: int
+    _dtype: Any
+    _num_layers: int
+    _hidden_size: int
+    _has_cell: bool
+    _saved: Any
+    _no_saved_reason: str
+    _weights: Any  # the host's method: the checked parameter arrays per entry
 
     def _track_parameter_writes(self) -> None:
         """Makes the parameters Parameter arrays counting their writes in one module-wide
@@ -66,3 +75,31 @@ class PackedWeights:
             packed = current[0]  # in training the core repacks it if the weights changed
         self._packed = (packed, stamp)
         return packed
+
+    def _eval_step_native(
+        self, x: np.ndarray, h0: np.ndarray | None, c0: np.ndarray | None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """One eval-mode time step on the native backend, without the sequence call's
+        general path (layouts, lengths, dropout): what a streaming step needs per call.
+
+        x (B, I) of the module's input size, h0 and c0 (L, B, H) or None (zeros), already
+        checked by the caller (any float dtype). Returns out (B, H), h_n, c_n (L, B, H)
+        (c_n None without a cell state). The caller holds _enter."""
+        self._saved = None
+        self._no_saved_reason = "the last forward pass ran in eval mode"
+        B, dtype = x.shape[0], self._dtype
+        stack = (self._num_layers, B, self._hidden_size)
+        check_nbytes(
+            "the forward pass's buffers", B * (x.shape[1] + 3 * stack[0] * stack[2]), dtype.itemsize
+        )
+        x3 = np.ascontiguousarray(x[None], dtype=dtype)  # (1, B, I)
+        h = np.zeros(stack, dtype) if h0 is None else np.ascontiguousarray(h0, dtype=dtype)
+        c = None
+        if self._has_cell:
+            c = np.zeros(stack, dtype) if c0 is None else np.ascontiguousarray(c0, dtype=dtype)
+        weights = self._weights()
+        packed = self._packed_weights(weights, False)
+        out, h_n, c_n, _ = _native.stack_forward(
+            self._mode, x3, h, c, weights, None, None, False, num_directions=1, packed=packed
+        )
+        return out[0], h_n, c_n

@@ -235,34 +235,6 @@ class RecurrentBase(PackedWeights, Module):
                 )
         return self._weight_list
 
-    def _eval_step_native(
-        self, x: np.ndarray, h0: np.ndarray | None, c0: np.ndarray | None
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-        """One eval-mode time step on the native backend, without the sequence call's
-        general path (layouts, lengths, dropout): what a streaming step needs per call.
-
-        x (B, I) of the module's input size, h0 and c0 (L, B, H) or None (zeros), already
-        checked by the caller (any float dtype). Returns out (B, H), h_n, c_n (L, B, H)
-        (c_n None without a cell state). The caller holds _enter."""
-        self._saved = None
-        self._no_saved_reason = "the last forward pass ran in eval mode"
-        B, dtype = x.shape[0], self._dtype
-        stack = (self._num_layers, B, self._hidden_size)
-        check_nbytes(
-            "the forward pass's buffers", B * (x.shape[1] + 3 * stack[0] * stack[2]), dtype.itemsize
-        )
-        x3 = np.ascontiguousarray(x[None], dtype=dtype)  # (1, B, I)
-        h = np.zeros(stack, dtype) if h0 is None else np.ascontiguousarray(h0, dtype=dtype)
-        c = None
-        if self._has_cell:
-            c = np.zeros(stack, dtype) if c0 is None else np.ascontiguousarray(c0, dtype=dtype)
-        weights = self._weights()
-        packed = self._packed_weights(weights, False)
-        out, h_n, c_n, _ = _load_backend("native").stack_forward(
-            self._mode, x3, h, c, weights, None, None, False, num_directions=1, packed=packed
-        )
-        return out[0], h_n, c_n
-
     def _grad_arrays(self) -> list[tuple[np.ndarray | None, ...]]:
         """The arrays of ``self.grads`` in the backends' layout (list of L*D tuples), for
         the backend to add into, each checked first (see ``check_grads``)."""
