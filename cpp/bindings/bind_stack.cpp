@@ -1,5 +1,6 @@
 // Bindings of the stack (stack.h): rnnkit._core.stack_forward, stack_backward and the
-// StackCache class they pass between them (and, through bind_cells.cpp, the facts of the
+// StackCache class they pass between them (and, through bind_packed.cpp, the PackedStack
+// stack_forward may be given; through bind_cells.cpp, the facts of the
 // table of cell kinds).
 //
 // Thin: the modules (Python) check the user's input and own its messages. These checks
@@ -17,60 +18,33 @@
 #include <vector>
 
 #include "array_checks.h"
+#include "stack_bindings.h"
 #include "rnnkit/cell_kinds.h"
 #include "rnnkit/stack.h"
 
 namespace py = pybind11;
 
-void bind_cell_kinds(py::module_& m);  // bind_cells.cpp
+void bind_cell_kinds(py::module_& m);   // bind_cells.cpp
+void bind_packed_stack(py::module_& m);  // bind_packed.cpp
 
 namespace {
 
 using rnnkit::Mode;
 using rnnkit::bindings::as_array;
 using rnnkit::bindings::as_items;
-using rnnkit::bindings::Checked;
 using rnnkit::bindings::i64;
 using rnnkit::bindings::overlaps;
 using rnnkit::bindings::shape_of;
 using rnnkit::bindings::shape_str;
 using rnnkit::bindings::type_name;
+using rnnkit::bindings::Checked;
+using rnnkit::bindings::CellShapes;
+using rnnkit::bindings::cell_shapes;
+using rnnkit::bindings::mode_name;
+using rnnkit::bindings::packed_for;
+using rnnkit::bindings::parse_mode;
+using rnnkit::bindings::parse_weights;
 
-std::string mode_name(Mode mode) { return rnnkit::cell_kind(mode).name; }
-
-Mode parse_mode(const std::string& fn, const std::string& name) {
-  if (const rnnkit::CellKind* kind = rnnkit::find_cell_kind(name)) return kind->mode;
-  std::string valid;
-  for (const rnnkit::CellKind& kind : rnnkit::kCellKinds) {
-    valid += std::string(valid.empty() ? "" : ", ") + "'" + kind.name + "'";
-  }
-  throw py::value_error(fn + ": mode must be one of " + valid + ", got '" + name + "'");
-}
-
-// Cell i's four parameter arrays (w_ih, w_hh, b_ih, b_hh) or their gradients: name
-// suffixes, shapes and symbolic shapes.
-struct CellShapes {
-  std::string parts[4];
-  std::vector<i64> shapes[4];
-  std::string descs[4];
-};
-CellShapes cell_shapes(const rnnkit::StackDims& s, i64 G, i64 i, const char* prefix) {
-  const i64 GH = G * s.H, in_k = i < s.D ? s.I : s.D * s.H;
-  const char* names[4] = {"w_ih", "w_hh", "b_ih", "b_hh"};
-  CellShapes c;
-  for (int j = 0; j < 4; ++j) {
-    c.parts[j] = "[" + std::to_string(j) + "] (" + prefix + names[j] + ")";
-  }
-  c.shapes[0] = {GH, in_k};
-  c.shapes[1] = {GH, s.H};
-  c.shapes[2] = c.shapes[3] = {GH};
-  c.descs[0] = i < s.D ? "(G*H, I)" : "(G*H, D*H)";
-  c.descs[1] = "(G*H, H)";
-  c.descs[2] = c.descs[3] = "(G*H,)";
-  return c;
-}
-
-// The cell state argument (c0, dc_n) of a kind with a cell state, else None.
 template <typename T>
 const T* cell_state(Checked& args, py::handle obj, const std::string& fn,
                     const std::string& name, Mode mode, const rnnkit::StackDims& s) {
@@ -111,7 +85,7 @@ struct PyStackCache {
 template <typename T>
 py::tuple forward_impl(Mode mode, const py::array& x, py::handle h0_obj, py::handle c0_obj,
                        const std::vector<py::object>& entries, py::handle lengths_obj,
-                       py::handle masks_obj, bool training, i64 D) {
+                       py::handle masks_obj, bool training, i64 D, py::handle packed_obj) {
   const std::string fn = "stack_forward: ";
   Checked args;
   rnnkit::StackDims s;
@@ -125,48 +99,12 @@ py::tuple forward_impl(Mode mode, const py::array& x, py::handle h0_obj, py::han
   }
   const T* x_data = args.get<T>(x, fn + "x", {s.T, s.B, s.I}, "(T, B, I)");
 
-  const i64 n_entries = static_cast<i64>(entries.size());
-  if (n_entries < D || n_entries % D != 0) {
-    throw py::value_error(fn + "weights must hold L*D entries with L >= 1 and D = " +
-                          std::to_string(D) + ", got " + std::to_string(n_entries));
-  }
-  s.L = n_entries / D;
-  const i64 G = rnnkit::cell_kind(mode).gates;
   std::vector<std::vector<py::object>> cells;
-  for (i64 i = 0; i < n_entries; ++i) {
-    const std::string name = fn + "weights[" + std::to_string(i) + "]";
-    cells.push_back(as_items(entries[i], name));
-    if (cells.back().size() != 4) {
-      throw py::value_error(name + " must be a tuple (w_ih, w_hh, b_ih, b_hh), got " +
-                            std::to_string(cells.back().size()) + " items");
-    }
-  }
-  const py::array w_hh0 = as_array(cells[0][1], fn + "weights[0][1] (w_hh)");
-  if (w_hh0.ndim() != 2 || w_hh0.shape(1) < 1 || w_hh0.shape(0) != G * w_hh0.shape(1)) {
-    throw py::value_error(fn + "weights[0][1] (w_hh) must have shape (G*H, H) with H >= 1 "
-                          "and G = " + std::to_string(G) + " for mode '" + mode_name(mode) +
-                          "', got " + shape_str(shape_of(w_hh0)));
-  }
-  s.H = w_hh0.shape(1);
-  s.bias = !cells[0][2].is_none();
+  const std::vector<rnnkit::CellWeights<T>> weights =
+      parse_weights<T>(fn, mode, entries, D, s, args, cells);
   const i64 H = s.H, DH = D * H, LD = s.L * D;
 
-  std::vector<rnnkit::CellWeights<T>> weights(n_entries);
-  for (i64 i = 0; i < n_entries; ++i) {
-    const std::string name = fn + "weights[" + std::to_string(i) + "]";
-    const CellShapes c = cell_shapes(s, G, i, "");
-    const T* arrays[4] = {nullptr, nullptr, nullptr, nullptr};
-    for (int j = 0; j < 4; ++j) {
-      if (j >= 2 && cells[i][j].is_none() == s.bias) {
-        throw py::value_error(name + c.parts[j] +
-                              (s.bias ? " is None but weights[0] has biases"
-                                      : " is given but weights[0][2] is None"));
-      }
-      if (j < 2 || s.bias) arrays[j] = args.get<T>(cells[i][j], name + c.parts[j], c.shapes[j], c.descs[j]);
-    }
-    weights[i] = {arrays[0], arrays[1], arrays[2], arrays[3]};
-  }
-
+  rnnkit::PackedStack<T>* packed = packed_for<T>(packed_obj, mode, s);
   const T* h0 = args.get<T>(h0_obj, fn + "h0", {LD, s.B, H}, "(L*D, B, H)");
   const T* c0 = cell_state<T>(args, c0_obj, fn, "c0", mode, s);
 
@@ -212,7 +150,7 @@ py::tuple forward_impl(Mode mode, const py::array& x, py::handle h0_obj, py::han
     py::gil_scoped_release release;
     rnnkit::stack_forward<T>(out_data, h_n_data, c_n_data, cache.get(), x_data, h0, c0,
                              weights.data(), lengths, masks.empty() ? nullptr : masks.data(),
-                             mode, s);
+                             mode, s, packed);
   }
   py::object cache_obj = py::none();
   if (training) {
@@ -352,7 +290,8 @@ py::tuple backward_impl(const PyStackCache& pc, const rnnkit::StackCache<T>& cac
 
 py::tuple stack_forward(const std::string& mode_str, py::handle x_obj, py::handle h0,
                         py::handle c0, py::handle weights, py::handle lengths,
-                        py::handle masks, bool training, i64 num_directions) {
+                        py::handle masks, bool training, i64 num_directions,
+                        py::handle packed) {
   const std::string fn = "stack_forward";
   const Mode mode = parse_mode(fn, mode_str);
   if (num_directions != 1 && num_directions != 2) {
@@ -366,11 +305,11 @@ py::tuple stack_forward(const std::string& mode_str, py::handle x_obj, py::handl
   const auto entries = as_items(weights, fn + ": weights");
   if (py::isinstance<py::array_t<float>>(x)) {
     return forward_impl<float>(mode, x, h0, c0, entries, lengths, masks, training,
-                               num_directions);
+                               num_directions, packed);
   }
   if (py::isinstance<py::array_t<double>>(x)) {
     return forward_impl<double>(mode, x, h0, c0, entries, lengths, masks, training,
-                                num_directions);
+                                num_directions, packed);
   }
   throw py::type_error(fn + ": x must have dtype float32 or float64, got " +
                        py::str(x.dtype()).cast<std::string>());
@@ -415,6 +354,7 @@ void bind_stack(py::module_& m) {
   m.def("stack_forward", &stack_forward, py::arg("mode"), py::arg("x"), py::arg("h0"),
         py::arg("c0").none(true), py::arg("weights"), py::arg("lengths").none(true),
         py::arg("dropout_masks").none(true), py::arg("training"), py::arg("num_directions"),
+        py::arg("packed").none(true) = py::none(),
         "Forward of an L-layer, D-direction stack (rnnkit._native.stack_forward).\n"
         "Returns (out (T, B, D*H), h_n (L*D, B, H), c_n or None, StackCache or None).");
   m.def("stack_backward", &stack_backward, py::arg("mode"), py::arg("cache"),
@@ -423,5 +363,6 @@ void bind_stack(py::module_& m) {
         "Backward of stack_forward from its StackCache.\n"
         "Returns (dx, dh0, dc0 or None, [(dw_ih, dw_hh, db_ih, db_hh), ...]): fresh\n"
         "gradient arrays, or, when grads is given, grads itself after adding into it.");
+  bind_packed_stack(m);
   bind_cell_kinds(m);
 }

@@ -52,19 +52,50 @@ inline void for_each_item(i64 n, i64 work_per_item, const F& f) {
 // its step.
 constexpr i64 kProjectionChunkRows = 256;
 
+// A GEMM's packed B operand for one call: the caller's copy when it has one (kept across
+// calls), else packed here. Not copyable (it may point at its own member).
+template <typename T>
+class PackedOrOwn {
+ public:
+  PackedOrOwn() = default;
+  PackedOrOwn(const PackedOrOwn&) = delete;
+  PackedOrOwn& operator=(const PackedOrOwn&) = delete;
+
+  // Uses `given` when not nullptr, else packs gemm_nt's B (N x K, ldb apart; read).
+  void pack_nt(const kernels::PackedB<T>* given, i64 N, i64 K, const T* B, i64 ldb) {
+    if (given != nullptr) {
+      p_ = given;
+      return;
+    }
+    own_.pack_nt(N, K, B, ldb);
+    p_ = &own_;
+  }
+  operator const kernels::PackedB<T>&() const { return *p_; }
+
+ private:
+  kernels::PackedB<T> own_;
+  const kernels::PackedB<T>* p_ = &own_;
+};
+
 template <typename T>
 class InputProjection {
  public:
   // gates (T*B rows, ld apart) written: all of it on construction, or chunk by chunk by
   // before_step. x (T*B, I) and w_ih (blocks*H, I) read; both must outlive this.
-  InputProjection(T* gates, i64 ld, const T* x, const T* w_ih, i64 blocks, const Dims& d)
+  // w_ih_packed: W_ih^T packed by the caller (kept across calls), or nullptr; with it the
+  // projection is chunked at any size (packing costs nothing more).
+  InputProjection(T* gates, i64 ld, const T* x, const T* w_ih,
+                  const kernels::PackedB<T>* w_ih_packed, i64 blocks, const Dims& d)
       : gates_(gates), ld_(ld), x_(x), blocks_(blocks), d_(d) {
     const i64 gh = blocks * d.H;
     steps_ = std::min(d.T, std::max<i64>(1, (kProjectionChunkRows + d.B - 1) / d.B));
-    if (steps_ < d.T && gh * d.I * i64(sizeof(T)) <= (i64(256) << 10)) {
-      w_ih_p_.pack_nt(gh, d.I, w_ih, d.I);
-    } else {
+    if (steps_ < d.T && (w_ih_packed != nullptr || gh * d.I * i64(sizeof(T)) <= (i64(256) << 10))) {
+      w_ih_p_.pack_nt(w_ih_packed, gh, d.I, w_ih, d.I);
+    } else if (w_ih_packed != nullptr) {
       steps_ = 0;  // one product, now
+      kernels::gemm_packed<T>(d.T * d.B, x, d.I, *w_ih_packed, gates, ld, false);
+    } else {
+      steps_ = 0;
       kernels::gemm_nt<T>(d.T * d.B, gh, d.I, x, d.I, w_ih, d.I, gates, ld, false);
     }
   }
@@ -96,7 +127,7 @@ class InputProjection {
   i64 blocks_;
   Dims d_;
   i64 steps_ = 0;               // visits per chunk; 0: all rows done on construction
-  kernels::PackedB<T> w_ih_p_;  // W_ih^T (I, blocks*H), when chunked
+  PackedOrOwn<T> w_ih_p_;  // W_ih^T (I, blocks*H), when chunked
 };
 
 // The cells add their biases in the step, where the row is in cache anyway, not in a pass

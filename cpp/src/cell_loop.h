@@ -44,7 +44,8 @@ namespace rnnkit::detail {
 // is given, each thread copies its units of h_{t-1} there.
 template <typename T, class Cell>
 void forward_loop(const Cell& cell, const ForwardArgs<T>& a, T* h_spare, const Dims& d) {
-  const InputProjection<T> projection(cell.pre, cell.ld_pre, a.x, a.w.w_ih, Cell::kGates, d);
+  const InputProjection<T> projection(cell.pre, cell.ld_pre, a.x, a.w.w_ih, a.w.w_ih_packed,
+                                     Cell::kGates, d);
   T* hbuf[2] = {a.h, h_spare};
   T* h_prev = a.keep.h_prev;
   run_team<T>(team_size<T>(d.B, Cell::kGates * d.H, d.H), d.H, [&](Slice s, auto barrier) {

@@ -30,13 +30,13 @@ struct GruForward {
   T* hw;       // (B, 3H) in work: columns [2H, 3H) hold h W_hn^T (the rest is unused)
   T* h_spare;  // (B, H) in work: the second h buffer of the loop
   T* bias;     // (3H,) in work: b_ih + b_hh on r and z, b_ih on n, or nullptr
-  kernels::PackedB<T> w_hh_p;  // W_hh^T (H, 3H), packed once for every step
+  detail::PackedOrOwn<T> w_hh_p;  // W_hh^T (H, 3H), packed once for every step
 
   GruForward(const ForwardArgs<T>& args, const Dims& dims)
       : a(args), d(dims), pre(a.keep.gates), ld_pre(3 * d.H), hw(a.work),
         h_spare(a.work + d.B * 3 * d.H), bias(a.work + d.B * 4 * d.H) {
     if (!detail::step_bias(bias, a.w.b_ih, a.w.b_hh, 2 * d.H, 3 * d.H)) bias = nullptr;
-    w_hh_p.pack_nt(3 * d.H, d.H, a.w.w_hh, d.H);
+    w_hh_p.pack_nt(a.w.w_hh_packed, 3 * d.H, d.H, a.w.w_hh, d.H);
   }
 
   template <class Barrier>

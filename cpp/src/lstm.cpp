@@ -82,13 +82,13 @@ struct LstmForward {
   T* bias;     // (4H,): b_ih + b_hh, or nullptr
   bool training;
   bool fused_cell = false;     // one pass over AVX2 registers: cells_avx2.h
-  kernels::PackedB<T> w_hh_p;  // W_hh^T (H, 4H), packed once for every step
+  detail::PackedOrOwn<T> w_hh_p;  // W_hh^T (H, 4H), packed once for every step
 
   LstmForward(const ForwardArgs<T>& args, const Dims& dims)
       : a(args), d(dims), pre(a.keep.gates), ld_pre(4 * d.H), bias(a.work + d.B * d.H),
         training(a.keep.tanh_c != nullptr) {
     if (!detail::step_bias(bias, a.w.b_ih, a.w.b_hh, 4 * d.H, 4 * d.H)) bias = nullptr;
-    w_hh_p.pack_nt(4 * d.H, d.H, a.w.w_hh, d.H);
+    w_hh_p.pack_nt(a.w.w_hh_packed, 4 * d.H, d.H, a.w.w_hh, d.H);
 #ifdef RNNKIT_HAVE_AVX2_KERNELS
     fused_cell = kernels::uses_avx2(kernels::current_isa());
 #endif

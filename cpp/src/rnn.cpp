@@ -30,13 +30,13 @@ struct RnnForward {
   T* pre;      // (T, B, ld_pre): pre-activations, then h_t
   i64 ld_pre;
   T* bias;     // (H,): b_ih + b_hh, or nullptr
-  kernels::PackedB<T> w_hh_p;  // W_hh^T (H, H), packed once for every step
+  detail::PackedOrOwn<T> w_hh_p;  // W_hh^T (H, H), packed once for every step
 
   RnnForward(const ForwardArgs<T>& args, const Dims& dims)
       : a(args), d(dims), pre(a.keep.gates != nullptr ? a.keep.gates : a.out),
         ld_pre(a.keep.gates != nullptr ? d.H : d.ldo), bias(a.work + d.B * d.H) {
     if (!detail::step_bias(bias, a.w.b_ih, a.w.b_hh, d.H, d.H)) bias = nullptr;
-    w_hh_p.pack_nt(d.H, d.H, a.w.w_hh, d.H);
+    w_hh_p.pack_nt(a.w.w_hh_packed, d.H, d.H, a.w.w_hh, d.H);
   }
 
   template <class Barrier>

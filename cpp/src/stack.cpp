@@ -33,7 +33,8 @@ void apply_mask(T* y, const T* m, i64 rows, i64 cols) {
 template <typename T>
 void stack_forward(T* out, T* h_n, T* c_n, StackCache<T>* cache, const T* x, const T* h0,
                    const T* c0, const CellWeights<T>* weights, const std::int64_t* lengths,
-                   const T* const* masks, Mode mode, const StackDims& s) {
+                   const T* const* masks, Mode mode, const StackDims& s,
+                   PackedStack<T>* packed) {
   const CellKind& kind = cell_kind(mode);
   const CellOps<T>& ops = cell_ops<T>(mode);
   const bool training = cache != nullptr;
@@ -42,6 +43,9 @@ void stack_forward(T* out, T* h_n, T* c_n, StackCache<T>* cache, const T* x, con
   const i64 gh = checked_mul(kind.gates, H);
   const i64 state = checked_mul(checked_mul(s.L * s.D, s.B), H);  // (L*D, B, H)
   if (training) detail::prepare_cache(*cache, x, h0, weights, lengths, masks, mode, s);
+  if (training && packed != nullptr && packed->checksums != cache->weight_checksums) {
+    pack_stack(*packed, weights, mode, s);
+  }
   const bool dropout = masks != nullptr && s.L > 1;
 
   // Scratch for this call: cell work; the gates (T, B, G*H) at inference, except where
@@ -74,6 +78,10 @@ void stack_forward(T* out, T* h_n, T* c_n, StackCache<T>* cache, const T* x, con
       a.work = scratch.get() + work_at;
       a.x = in;
       a.w = weights[cell];
+      if (packed != nullptr) {
+        a.w.w_ih_packed = &packed->w_ih[cell];
+        if (!packed->w_hh.empty()) a.w.w_hh_packed = &packed->w_hh[cell];
+      }
       a.lengths = lengths;
       if (training) {
         a.keep = detail::forward_state(*cache, k, d);
@@ -148,7 +156,7 @@ void stack_backward(T* dx, T* dh0, T* dc0, const CellGrads<T>* grads, bool accum
 #define RNNKIT_INSTANTIATE(T)                                                                 \
   template void stack_forward<T>(T*, T*, T*, StackCache<T>*, const T*, const T*, const T*,    \
                                  const CellWeights<T>*, const std::int64_t*, const T* const*, \
-                                 Mode, const StackDims&);                                     \
+                                 Mode, const StackDims&, PackedStack<T>*);                    \
   template void stack_backward<T>(T*, T*, T*, const CellGrads<T>*, bool,                      \
                                   const StackCache<T>&, const T*, const T*, const T*);
 RNNKIT_INSTANTIATE(float)

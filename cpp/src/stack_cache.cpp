@@ -76,6 +76,37 @@ i64 bytes_of(i64 elements) {
 
 }  // namespace
 
+}  // namespace rnnkit::detail
+
+namespace rnnkit {
+
+template <typename T>
+void pack_stack(PackedStack<T>& packed, const CellWeights<T>* weights, Mode mode,
+                const StackDims& s) {
+  const detail::i64 cells = s.L * s.D, gh = detail::checked_mul(cell_kind(mode).gates, s.H);
+  packed.mode = mode;
+  packed.dims = s;
+  packed.w_ih.resize(cells);
+  packed.w_hh.resize(mode == Mode::gru_reset_before ? 0 : cells);
+  packed.checksums.assign(4 * cells, 0);
+  for (detail::i64 cell = 0; cell < cells; ++cell) {
+    const CellWeights<T>& w = weights[cell];
+    const detail::i64 in_k = detail::layer_input_size(s, cell / s.D);
+    packed.w_ih[cell].pack_nt(gh, in_k, w.w_ih, in_k);
+    if (!packed.w_hh.empty()) packed.w_hh[cell].pack_nt(gh, s.H, w.w_hh, s.H);
+    detail::weight_checksums(s, gh, cell, w, &packed.checksums[4 * cell]);
+  }
+}
+
+template void pack_stack<float>(PackedStack<float>&, const CellWeights<float>*, Mode,
+                                const StackDims&);
+template void pack_stack<double>(PackedStack<double>&, const CellWeights<double>*, Mode,
+                                 const StackDims&);
+
+}  // namespace rnnkit
+
+namespace rnnkit::detail {
+
 template <typename T>
 void prepare_cache(StackCache<T>& cache, const T* x, const T* h0,
                    const CellWeights<T>* weights, const std::int64_t* lengths,

@@ -2,6 +2,7 @@
 
 from rnnkit import _core, nn, optim
 from rnnkit._validation import check_int_at_least
+from rnnkit.cells import GRUCell, LSTMCell, RNNCell
 from rnnkit.checkpoint import load_checkpoint, save_checkpoint
 from rnnkit.clip import clip_grad_norm, clip_grad_value
 from rnnkit.modules import GRU, LSTM, RNN
@@ -63,6 +64,9 @@ __all__ = [
     "RNN",
     "LSTM",
     "GRU",
+    "RNNCell",
+    "LSTMCell",
+    "GRUCell",
     "__version__",
     "get_num_threads",
     "set_num_threads",

@@ -29,6 +29,7 @@ def stack_forward(
     training: bool,
     *,
     num_directions: int,
+    packed: _core.PackedStack | None = None,
 ) -> tuple:
     """Forward of an L-layer, D-direction stack in the C++ core.
 
@@ -41,6 +42,10 @@ def stack_forward(
     is an opaque ``rnnkit._core.StackCache`` when ``training`` and None otherwise. The cache
     copies the lengths and masks but references x, the weights and, for the RNN and GRU
     modes, the returned out (keeping them alive), with checksums of their bytes.
+
+    packed: the weights' packed copies (:func:`pack_weights`), or None (packed in this
+    call). At inference the caller guarantees they match ``weights``; in training the core
+    compares the weights' checksums with the ones packed and repacks first when they differ.
     """
     return _core.stack_forward(
         mode,
@@ -52,7 +57,14 @@ def stack_forward(
         None if dropout_masks is None else list(dropout_masks),
         bool(training),
         num_directions,
+        packed,
     )
+
+
+def pack_weights(mode: str, weights: Weights, num_directions: int) -> _core.PackedStack:
+    """The forward's packed copies of ``weights`` (as stack_forward's), for reuse across
+    calls with ``stack_forward(..., packed=...)``."""
+    return _core.PackedStack(mode, list(weights), num_directions)
 
 
 def stack_backward(

@@ -120,3 +120,117 @@ def check_grads_do_not_overlap(grads: dict[str, np.ndarray], names: Any) -> None
                 f"grads[{name!r}] and grads[{next_name!r}] share memory; each must be its "
                 f"own array (backward adds into each in place)"
             )
+
+
+class Parameter(np.ndarray):
+    """A recurrent module's parameter array: a NumPy array that counts writes into it.
+
+    The native backend keeps packed copies of the weights between calls; an eval-mode call
+    reuses them while the module's write counter (``_stamp``, one list shared by all the
+    module's parameters and every view of them) is unchanged. Every NumPy path that writes
+    through this array or a view of it bumps the counter *after* the write: item and slice
+    assignment, ufuncs with ``out`` (``p *= 2``, ``p -= lr * g``, ``np.add(.., out=p)``,
+    ``np.add.at``), ``np.copyto`` / ``place`` / ``putmask`` / ``put`` /
+    ``put_along_axis`` / ``fill_diagonal``, and the methods ``fill``, ``put``, ``sort``,
+    ``partition``, ``setfield``, ``byteswap(inplace=True)``.
+
+    Not seen (the memory is written without this class knowing): writes through a plain
+    ndarray view (``np.asarray(p)``, ``p.view(np.ndarray)``), ``p.flat[...] = ...``, the
+    buffer protocol (``memoryview``, ``torch.from_numpy``, ctypes) and C extensions. After
+    such a write call ``module.mark_parameters_changed()``. Training-mode calls do not
+    depend on the counter: they checksum the weights anyway (for the backward's in-place
+    check) and repack when the checksums differ.
+    """
+
+    _stamp: list[int]
+
+    def __array_finalize__(self, obj: Any) -> None:
+        # A view shares its parent's counter (writes reach the parent's memory); a copy or
+        # a new array starts its own.
+        if isinstance(obj, Parameter) and self.base is not None:
+            self._stamp = obj._stamp
+        else:
+            self._stamp = [0]
+
+    def _touch(self) -> None:
+        self._stamp[0] += 1
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        try:
+            super().__setitem__(key, value)
+        finally:
+            self._touch()
+
+    def __array_ufunc__(self, ufunc: Any, method: str, *inputs: Any, **kwargs: Any) -> Any:
+        out = kwargs.get("out")
+        written = [o for o in (out or ()) if isinstance(o, Parameter)]
+        if method == "at" and isinstance(inputs[0], Parameter):
+            written.append(inputs[0])
+        # Computed on plain views, so that results are plain arrays, not Parameters.
+        args = tuple(_plain(a) for a in inputs)
+        if out is not None:
+            kwargs["out"] = tuple(_plain(o) for o in out)
+        try:
+            result = getattr(ufunc, method)(*args, **kwargs)
+        finally:
+            for p in written:
+                p._touch()
+        if out is not None and method != "at":
+            return out[0] if len(out) == 1 else out  # `p *= 2` keeps p itself
+        return result
+
+    def __array_function__(self, func: Any, types: Any, args: Any, kwargs: Any) -> Any:
+        try:
+            return super().__array_function__(func, types, args, kwargs)
+        finally:
+            if func in _WRITING_FUNCTIONS and isinstance(args[0], Parameter):
+                args[0]._touch()
+            outs = kwargs.get("out")
+            for o in outs if isinstance(outs, tuple) else (outs,):
+                if isinstance(o, Parameter):
+                    o._touch()
+
+    def byteswap(self, inplace: bool = False) -> Any:
+        try:
+            return super().byteswap(inplace)
+        finally:
+            if inplace:
+                self._touch()
+
+
+def _plain(a: Any) -> Any:
+    """A Parameter as a plain ndarray view of the same memory; anything else unchanged."""
+    return a.view(np.ndarray) if isinstance(a, Parameter) else a
+
+
+def _counting_writes(name: str) -> Any:
+    """ndarray's in-place method ``name``, bumping the write counter after it."""
+    method = getattr(np.ndarray, name)
+
+    def counted(self: Parameter, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(self, *args, **kwargs)
+        finally:
+            self._touch()
+
+    counted.__name__, counted.__doc__ = name, method.__doc__
+    return counted
+
+
+# ndarray methods that write into the array itself.
+for _name in ("fill", "put", "sort", "partition", "setfield"):
+    setattr(Parameter, _name, _counting_writes(_name))
+
+# NumPy functions that write into their first argument.
+_WRITING_FUNCTIONS = frozenset(
+    {np.copyto, np.place, np.putmask, np.put, np.put_along_axis, np.fill_diagonal}
+)
+
+
+def as_parameter(value: np.ndarray, stamp: list[int]) -> Parameter:
+    """A C-contiguous copy of ``value`` as a Parameter counting its writes in ``stamp``
+    (the module's counter)."""
+    p = np.ndarray.__new__(Parameter, value.shape, value.dtype)  # owns its memory
+    np.copyto(p.view(np.ndarray), value)
+    p._stamp = stamp
+    return p

@@ -5,11 +5,9 @@ The numerical work is done by a backend implementing those two functions:
 ``rnnkit.reference`` (NumPy) or ``rnnkit._native`` (the C++ core). Backends only ever see
 time-major, C-contiguous arrays of one dtype.
 
-Parameters are read on every call: the module passes its live parameter arrays to the
-backend each time, so in-place edits of the arrays returned by ``parameters()`` (by an
-optimiser, say) are always seen. ``_version`` is a counter bumped whenever the module itself
-rewrites its parameters (``load_state_dict``); a backend may use it as a hint, never as a
-guarantee that the arrays did not change.
+Parameters are the live arrays of ``parameters()``; in-place edits (by an optimiser, say)
+are seen by the next call. The native backend keeps the weights packed between calls
+(``rnnkit._packed`` says when they are repacked).
 """
 
 from __future__ import annotations
@@ -24,6 +22,7 @@ import numpy as np
 from rnnkit import _layout
 from rnnkit._cells import cell_kind
 from rnnkit._module import Module
+from rnnkit._packed import PackedWeights
 from rnnkit._parameters import (
     check_grads,
     check_grads_do_not_overlap,
@@ -75,7 +74,7 @@ def _load_backend(name: str) -> Any:
     return _native
 
 
-class RecurrentBase(Module):
+class RecurrentBase(PackedWeights, Module):
     """Multi-layer, optionally bidirectional recurrent network over a whole sequence.
 
     Its constructor's arguments are those every public module takes (LSTM takes exactly
@@ -85,7 +84,7 @@ class RecurrentBase(Module):
 
     # The recurrent modules' wording of backward without a saved forward.
     _NO_SAVED_MESSAGE = "backward needs a preceding forward pass in training mode: {reason}"
-    _NOT_COPIED = {**Module._NOT_COPIED, "_grads_checked": None}
+    _NOT_COPIED = {**Module._NOT_COPIED, "_grads_checked": None, "_packed": None}
 
     def __init__(
         self,
@@ -123,7 +122,7 @@ class RecurrentBase(Module):
             self._gates, self._input_size, H, L, D, self._bias, self._dtype.itemsize
         )
         # Fixed by the configuration, which never changes: kept for the per-call checks.
-        self._names = entry_names(L, D, self._bias)
+        self._names = self._entry_names(L, D, self._bias)
         self._shapes = parameter_shapes(self._gates, self._input_size, H, D, self._names)
 
         # One generator for the module's life: parameters first (in PyTorch's order), then
@@ -132,6 +131,7 @@ class RecurrentBase(Module):
         bound = 1.0 / math.sqrt(H)
         for name, shape in self._shapes.items():
             self._add_parameter(name, self._rng.uniform(-bound, bound, size=shape))
+        self._track_parameter_writes()
         # The parameter arrays never change identity (load_state_dict copies into them), so
         # the list handed to the backend and the per-call checks are built once.
         p = self._params
@@ -148,6 +148,10 @@ class RecurrentBase(Module):
     @abc.abstractmethod
     def _cell_mode(self) -> str:
         """The cell kind this module runs, from its own arguments ("lstm", "gru", ...)."""
+
+    def _entry_names(self, num_layers: int, directions: int, bias: bool) -> list[Any]:
+        """Parameter names per entry of the backends' weight list (PyTorch's)."""
+        return entry_names(num_layers, directions, bias)
 
     # Arguments a subclass takes besides the ones of RecurrentBase.__init__.
     _OWN_ARGUMENTS: tuple[str, ...] = ()
@@ -290,13 +294,23 @@ class RecurrentBase(Module):
         finally:
             self._leave()
 
-    def _forward(self, x: ArrayLike, hx: Any, lengths: Any, training: bool) -> Any:
+    def _forward(
+        self,
+        x: ArrayLike,
+        hx: Any,
+        lengths: Any,
+        training: bool,
+        batch_first: bool | None = None,
+        save: bool = True,
+    ) -> Any:
+        """forward's work. batch_first: x's layout (None: the module's); save: whether a
+        training call keeps what backward needs (dropout applies in training either way)."""
         # Whatever an earlier forward saved is stale from here on, even if this one fails.
         self._saved = None
         self._no_saved_reason = "the last forward pass did not complete"
         if not isinstance(x, np.ndarray):
             _refuse_packed_sequence(type(self).__name__, x)
-        batch_first = self._batch_first
+        batch_first = self._batch_first if batch_first is None else batch_first
         arr, unbatched = _layout.input_to_time_major(as_float_array("x", x), batch_first)
         T, B, n_in = arr.shape
         if n_in != self._input_size:
@@ -338,11 +352,31 @@ class RecurrentBase(Module):
         lens = None if lengths is None else check_lengths(lengths, T, B, unbatched)  # (B,) int64
 
         masks = self._dropout_masks(T, B) if training else None  # L-1 arrays (T, B, D*H)
-        out, h_n, c_n, cache = _load_backend(self._backend).stack_forward(
-            self._mode, x_tm, h0, c0, self._weights(), lens, masks, training, num_directions=D
-        )
-        if training:
+        weights = self._weights()
+        backend = _load_backend(self._backend)
+        keep = training and save  # whether the backend keeps a cache for backward
+        if self._backend == "native":
+            packed = self._packed_weights(weights, keep)
+            out, h_n, c_n, cache = backend.stack_forward(
+                self._mode,
+                x_tm,
+                h0,
+                c0,
+                weights,
+                lens,
+                masks,
+                keep,
+                num_directions=D,
+                packed=packed,
+            )
+        else:
+            out, h_n, c_n, cache = backend.stack_forward(
+                self._mode, x_tm, h0, c0, weights, lens, masks, keep, num_directions=D
+            )
+        if keep:
             self._saved = (cache, T, B, unbatched, batch_first)
+        elif training:
+            self._no_saved_reason = "the last call was step(), which keeps nothing for backward"
         else:
             self._no_saved_reason = "the last forward pass ran in eval mode"
 

@@ -9,21 +9,122 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
+from rnnkit import _layout
 from rnnkit._recurrent import ArrayLike, RecurrentBase, State  # noqa: F401 (importable here)
-from rnnkit._validation import check_bool, check_choice
+from rnnkit._validation import as_float_array, check_bool, check_choice
 
 __all__ = ["RNN", "LSTM", "GRU"]
 
 _NONLINEARITIES = ("tanh", "relu")
 
 
-class LSTM(RecurrentBase):
+class NonlinearityOption:
+    """RNN's and RNNCell's ``nonlinearity`` ("tanh" or "relu") and the mode it selects."""
+
+    _nonlinearity: str
+
+    def _cell_mode(self) -> str:
+        return f"rnn_{self._nonlinearity}"
+
+    @property
+    def nonlinearity(self) -> str:
+        return self._nonlinearity
+
+    def _extra_repr_parts(self) -> list[str]:
+        return [] if self._nonlinearity == "tanh" else [f"nonlinearity='{self._nonlinearity}'"]
+
+
+class ResetAfterOption:
+    """GRU's and GRUCell's ``reset_after`` and the mode it selects."""
+
+    _reset_after: bool
+
+    def _cell_mode(self) -> str:
+        return "gru" if self._reset_after else "gru_reset_before"
+
+    @property
+    def reset_after(self) -> bool:
+        return self._reset_after
+
+    def _extra_repr_parts(self) -> list[str]:
+        return [] if self._reset_after else ["reset_after=False"]
+
+
+class _Streaming(RecurrentBase):
+    """``step``: one time step through all layers, for streaming input."""
+
+    def step(self, x_t: ArrayLike, state: Any = None) -> tuple[np.ndarray, State]:
+        """Advance the network by one time step.
+
+        x_t: (B, I), or unbatched (I,), whatever ``batch_first`` says (there is no time
+            axis). state: as ``hx`` of a call: LSTM (h, c), either may be None; RNN/GRU h or
+            None; each (L, B, H), or (L, H) unbatched; None means zeros.
+
+        Returns out_t (B, H) (or (H,)) and the new state (the last layer's output and each
+        layer's state), equal to a call over the whole sequence (the same bits with either
+        backend). Bidirectional modules raise ValueError (the reverse direction needs the
+        whole sequence). In training mode dropout applies between layers as in a call (one
+        mask per step from the module's generator), but nothing is kept for ``backward``:
+        train on whole sequences.
+        """
+        name = type(self).__name__
+        if self._bidirectional:
+            raise ValueError(
+                f"{name}.step: a bidirectional module cannot run step by step (its reverse "
+                f"direction needs the whole sequence); call it on the sequence instead"
+            )
+        x = as_float_array("x_t", x_t)
+        if x.ndim not in (1, 2) or x.shape[-1] != self._input_size:
+            raise ValueError(
+                f"x_t must have shape (batch, input_size={self._input_size}) or "
+                f"(input_size={self._input_size},), got shape {x.shape}"
+            )
+        if x.size == 0:
+            raise ValueError(f"x_t must have at least one sequence, got shape {x.shape}")
+        training = self.training
+        self._enter(exclusive=training)
+        try:
+            if training or self._backend != "native":
+                out, new_state = self._forward(x[None], state, None, training, False, save=False)
+                return out[0], new_state
+            return self._eval_step_native_user(x, state)
+        finally:
+            self._leave()
+
+    def _eval_step_native_user(self, x: np.ndarray, state: Any) -> tuple[np.ndarray, State]:
+        """step in eval mode on the native backend: the user's layouts around
+        _eval_step_native (x (B, I) or (I,); states (L, B, H) or (L, H))."""
+        unbatched = x.ndim == 1
+        B = 1 if unbatched else x.shape[0]
+        stack = (self._num_layers, B, self._hidden_size)
+        h_in, c_in = _layout.split_state(
+            "hx", state, ("h0", "c0"), type(self).__name__, self._has_cell
+        )
+        h0 = (
+            None
+            if h_in is None
+            else _layout.state_to_stack("h0", h_in, stack, unbatched, self._dtype)
+        )
+        c0 = None
+        if self._has_cell and c_in is not None:
+            c0 = _layout.state_to_stack("c0", c_in, stack, unbatched, self._dtype)
+        out, h_n, c_n = self._eval_step_native(x.reshape(B, -1), h0, c0)
+        if unbatched:
+            out, h_n = out[0], h_n[:, 0]
+            c_n = None if c_n is None else c_n[:, 0]
+        return out, ((h_n, c_n) if self._has_cell else h_n)
+
+
+class LSTM(_Streaming):
     """Long short-term memory, PyTorch's equations and gate order [i, f, g, o].
 
     ``LSTM(input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
     dropout=0.0, bidirectional=False, dtype="float32", backend="native", seed=None)``.
     ``out, (h_n, c_n) = lstm(x, (h0, c0), lengths=None)``;
-    ``dx, (dh0, dc0) = lstm.backward(grad_out, (grad_h_n, grad_c_n))``.
+    ``dx, (dh0, dc0) = lstm.backward(grad_out, (grad_h_n, grad_c_n))``;
+    ``out_t, (h, c) = lstm.step(x_t, (h, c))`` for streaming, one step at a time.
     torch's ``proj_size`` and ``device``, and unknown keyword arguments, raise TypeError.
 
     Threads: eval-mode forwards may run from several threads at once; a training-mode
@@ -41,7 +142,7 @@ class LSTM(RecurrentBase):
         return "lstm"
 
 
-class RNN(RecurrentBase):
+class RNN(NonlinearityOption, _Streaming):
     """Elman RNN: ``h' = act(x W_ih^T + b_ih + h W_hh^T + b_hh)``, act = tanh or relu.
 
     ``RNN(input_size, hidden_size, num_layers=1, nonlinearity="tanh", bias=True, ...)``:
@@ -64,18 +165,8 @@ class RNN(RecurrentBase):
         self._nonlinearity = check_choice("nonlinearity", nonlinearity, _NONLINEARITIES)
         super().__init__(input_size, hidden_size, num_layers, *args, **kwargs)
 
-    def _cell_mode(self) -> str:
-        return f"rnn_{self._nonlinearity}"
 
-    @property
-    def nonlinearity(self) -> str:
-        return self._nonlinearity
-
-    def _extra_repr_parts(self) -> list[str]:
-        return [] if self._nonlinearity == "tanh" else [f"nonlinearity='{self._nonlinearity}'"]
-
-
-class GRU(RecurrentBase):
+class GRU(ResetAfterOption, _Streaming):
     """Gated recurrent unit, PyTorch's equations and gate order [r, z, n].
 
     ``GRU(input_size, hidden_size, ..., seed=None, reset_after=True)``: arguments,
@@ -98,13 +189,3 @@ class GRU(RecurrentBase):
             args = args[:n] + args[n + 1 :]  # any further ones: the base says too many
         self._reset_after = check_bool("reset_after", kwargs.pop("reset_after", True))
         super().__init__(*args, **kwargs)
-
-    def _cell_mode(self) -> str:
-        return "gru" if self._reset_after else "gru_reset_before"
-
-    @property
-    def reset_after(self) -> bool:
-        return self._reset_after
-
-    def _extra_repr_parts(self) -> list[str]:
-        return [] if self._reset_after else ["reset_after=False"]

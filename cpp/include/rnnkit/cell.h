@@ -11,17 +11,26 @@
 
 namespace rnnkit {
 
+namespace kernels {
+template <typename T>
+class PackedB;
+}
+
 // The cell kinds, in the order of the table in cell_kinds.cpp.
 enum class Mode { rnn_tanh, rnn_relu, lstm, gru, gru_reset_before };
 
 // One cell's parameters, read: w_ih (G*H, I), w_hh (G*H, H); b_ih, b_hh (G*H,), or both
-// nullptr (no bias).
+// nullptr (no bias). The forward may be given packed copies of these same weights, kept
+// across calls (stack.h PackedStack): w_ih_packed W_ih^T (I, G*H), w_hh_packed W_hh^T
+// (H, G*H); where nullptr it packs what it needs itself, once per call.
 template <typename T>
 struct CellWeights {
   const T* w_ih = nullptr;
   const T* w_hh = nullptr;
   const T* b_ih = nullptr;
   const T* b_hh = nullptr;
+  const kernels::PackedB<T>* w_ih_packed = nullptr;
+  const kernels::PackedB<T>* w_hh_packed = nullptr;
 };
 
 // One cell's parameter gradients, written or added to (same shapes as CellWeights).

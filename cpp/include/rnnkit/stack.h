@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "rnnkit/cell.h"
+#include "rnnkit/gemm.h"
 #include "rnnkit/memory_pool.h"
 
 namespace rnnkit {
@@ -76,6 +77,28 @@ struct StackCache {
   std::int64_t nbytes() const { return storage_size * static_cast<std::int64_t>(sizeof(T)); }
 };
 
+// The forward's packed copies of a stack's weights, kept across calls: packing W_ih and
+// W_hh reads and writes every weight, far more work than a call over a few rows (one step
+// of streaming). Entry k*D + d. pack_stack fills it from the weights and records their
+// checksums; stack_forward uses it as the caller says it still matches the weights (at
+// inference the caller guarantees it; in training the forward computes the checksums
+// anyway and repacks when they differ). The reset-before GRU packs its W_hh in two blocks
+// of its own, so its w_hh entries stay empty.
+template <typename T>
+struct PackedStack {
+  Mode mode = Mode::lstm;
+  StackDims dims;                         // of the weights (T and B unused)
+  std::vector<kernels::PackedB<T>> w_ih;  // (L*D,) W_ih^T (I_k, G*H)
+  std::vector<kernels::PackedB<T>> w_hh;  // (L*D,) W_hh^T (H, G*H), or empty
+  std::vector<std::uint64_t> checksums;   // (L*D*4,) as StackCache::weight_checksums
+};
+
+// Packs `weights` (L*D,) of a stack with dims.L, D, I, H, bias into `packed`, replacing
+// what it held.
+template <typename T>
+void pack_stack(PackedStack<T>& packed, const CellWeights<T>* weights, Mode mode,
+                const StackDims& dims);
+
 // Forward of the stack.
 //   out     (T, B, D*H) written: the last layer's output, 0 past each sequence's length.
 //   h_n     (L*D, B, H) written: each cell's state after each sequence's last valid step.
@@ -90,12 +113,16 @@ struct StackCache {
 //   lengths (B,) read, each in 1..T, or nullptr (every sequence has T steps).
 //   masks   (L-1,) pointers to (T, B, D*H) arrays read, already scaled; or nullptr (no
 //           dropout). Layer k+1's input is layer k's output times masks[k].
+//   packed  the weights' packed copies (from pack_stack), or nullptr (packed per call).
+//           At inference they must match the weights; in training they are repacked
+//           first when the weights' checksums differ from the ones packed.
 // Throws std::length_error when the buffers' sizes overflow, std::bad_alloc when they
 // cannot be allocated; the output arrays are then unspecified.
 template <typename T>
 void stack_forward(T* out, T* h_n, T* c_n, StackCache<T>* cache, const T* x, const T* h0,
                    const T* c0, const CellWeights<T>* weights, const std::int64_t* lengths,
-                   const T* const* masks, Mode mode, const StackDims& dims);
+                   const T* const* masks, Mode mode, const StackDims& dims,
+                   PackedStack<T>* packed = nullptr);
 
 // Backward of the stack from a training forward's cache.
 //   dx     (T, B, I) written: dL/dx, 0 past each sequence's length.
