@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 torch = pytest.importorskip("torch")
+import rnnkit  # noqa: E402 (after the skip: the examples need torch)
 
 pytestmark = pytest.mark.native
 
@@ -44,7 +45,9 @@ def free_port() -> int:
 
 
 def run(command: list[str], tmp_path: Path) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "python"), "OMP_NUM_THREADS": "1"}
+    # The rnnkit this test imports (installed, or the development build), not the sources.
+    package_root = str(Path(rnnkit.__file__).resolve().parents[1])
+    env = {**os.environ, "PYTHONPATH": package_root, "OMP_NUM_THREADS": "1"}
     for name in ("WORLD_SIZE", "RANK", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
         env.pop(name, None)
     return subprocess.run(
