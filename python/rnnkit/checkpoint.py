@@ -109,22 +109,23 @@ def _sync_folder(folder: str) -> None:
 
 def _read_entries(path: str) -> dict[str, np.ndarray]:
     """Every array of the archive at ``path``; ValueError naming the file when it is not a
-    readable .npz archive."""
-    try:
-        data = np.load(path, allow_pickle=False)
-    except _NOT_THE_FILE:
-        raise
-    except _READ_ERRORS as e:
-        raise ValueError(
-            f"{path} is not a readable rnnkit checkpoint (not an intact .npz archive: {e})"
-        ) from e
-    if not isinstance(data, np.lib.npyio.NpzFile):
-        raise ValueError(f"{path} is not an rnnkit checkpoint: a single .npy array, not .npz")
-    with data:
+    readable .npz archive. The file is closed however reading ends."""
+    with open(path, "rb") as f:
         try:
-            return {key: data[key] for key in data.files}
+            data = np.load(f, allow_pickle=False)
+        except _NOT_THE_FILE:
+            raise
         except _READ_ERRORS as e:
-            raise ValueError(f"{path} is damaged (cut short or altered: {e})") from e
+            raise ValueError(
+                f"{path} is not a readable rnnkit checkpoint (not an intact .npz archive: {e})"
+            ) from e
+        if not isinstance(data, np.lib.npyio.NpzFile):
+            raise ValueError(f"{path} is not an rnnkit checkpoint: a single .npy array, not .npz")
+        with data:
+            try:
+                return {key: data[key] for key in data.files}
+            except _READ_ERRORS as e:
+                raise ValueError(f"{path} is damaged (cut short or altered: {e})") from e
 
 
 def _split_entries(path: str, stored: dict[str, np.ndarray]) -> tuple[dict, dict, dict]:
