@@ -12,8 +12,7 @@ import time
 import numpy as np
 import pytest
 import rnnkit
-from conftest import BACKENDS, make_module, needs_threads, team_forms
-from rnnkit import _core
+from conftest import BACKENDS, make_module, needs_threads
 
 pytestmark = pytest.mark.native
 
@@ -147,10 +146,6 @@ def test_thread_count_changes_while_others_compute(two_core_threads):
 
     def work(i):
         if i == N_THREADS:  # the extra thread: flip the count until the others finish
-            # First wait, at 2 threads, until a team has formed: under load the flips could
-            # otherwise leave every call of the others at 1 thread.
-            while _core._teams_formed() == teams_before and len(finished) < N_THREADS:
-                time.sleep(0.0001)
             n = 0
             while len(finished) < N_THREADS:
                 rnnkit.set_num_threads(1 + n % 2)
@@ -163,9 +158,10 @@ def test_thread_count_changes_while_others_compute(two_core_threads):
         finally:
             finished.append(i)
 
-    teams_before = _core._teams_formed()
-    with team_forms():
-        _run_threads(work, N_THREADS + 1)
+    # No team_forms() here: the pool runs one team at a time, so whether any of these
+    # concurrent calls gets a team depends on timing (a caller that finds the pool busy runs
+    # alone, with the same bits); the single-caller thread tests check that teams form.
+    _run_threads(work, N_THREADS + 1)
     for i in range(N_THREADS):
         for got in results[i]:
             _assert_same(got, alone[i], exact=True)
