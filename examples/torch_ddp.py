@@ -95,6 +95,7 @@ def train(args: argparse.Namespace) -> dict:
     if args.save and rank == 0:
         torch.save(state, args.save)
     if world > 1:
+        dist.barrier()  # every process done with its collectives before the group goes
         dist.destroy_process_group()
     return state
 

@@ -222,7 +222,10 @@ def stack_backward(
     dx, dh0, dc0, dcells = _native.stack_backward(
         mode, cache, _array(dout), _array(dh_n), None if dc_n is None else _array(dc_n)
     )
-    dweights = [torch.from_numpy(g) for cell in dcells for g in cell if g is not None]
+    # The parameter gradients are copied into torch-owned storage: autograd keeps them as
+    # .grad and DistributedDataParallel's gloo threads may free them, which for a tensor
+    # over a NumPy array needs the GIL (a process group's teardown then deadlocked).
+    dweights = [torch.from_numpy(g).clone() for cell in dcells for g in cell if g is not None]
     dc0_t = _empty(x) if dc0 is None else torch.from_numpy(dc0)
     return torch.from_numpy(dx), torch.from_numpy(dh0), dc0_t, dweights
 
