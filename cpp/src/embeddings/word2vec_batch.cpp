@@ -5,12 +5,9 @@
 #include <cstdint>
 #include <vector>
 
+#include "../thread_pool.h"
 #include "rnnkit/word2vec.h"
 #include "word2vec_rows.h"
-
-#ifdef RNNKIT_HAVE_OPENMP
-#include <omp.h>
-#endif
 
 namespace rnnkit::embeddings {
 
@@ -48,7 +45,8 @@ struct WorkerMatrices {
 
 // Run by every thread t of T of the team: shared[r] += copy - shared[r] for every worker's
 // copy of row r, in worker order; then the workers' slots are cleared.
-void merge_rows(std::vector<WorkerMatrices*>& matrices, int workers, int t, int T) {
+void merge_rows(std::vector<WorkerMatrices*>& matrices, int workers, int t, int T,
+                rnnkit::detail::TeamBarrier& barrier) {
   // Each worker's copies become its changes; the shared rows are only read here.
   for (WorkerMatrices* m : matrices) {
     for (int w = t; w < workers; w += T) {
@@ -60,9 +58,7 @@ void merge_rows(std::vector<WorkerMatrices*>& matrices, int workers, int t, int 
       }
     }
   }
-#ifdef RNNKIT_HAVE_OPENMP
-#pragma omp barrier
-#endif
+  barrier.arrive_and_wait();
   // Thread t adds the changes to the rows r with r % T == t, each in worker order.
   for (WorkerMatrices* m : matrices) {
     for (int w = 0; w < workers; ++w) {
@@ -76,9 +72,7 @@ void merge_rows(std::vector<WorkerMatrices*>& matrices, int workers, int t, int 
       }
     }
   }
-#ifdef RNNKIT_HAVE_OPENMP
-#pragma omp barrier
-#endif
+  barrier.arrive_and_wait();
   for (WorkerMatrices* m : matrices) {
     for (int w = t; w < workers; w += T) {
       Rows& rows = m->rows[w];
@@ -190,24 +184,17 @@ std::int64_t word2vec_train_batch(const Word2VecModel& model, const Word2VecOpti
                                buffers[w]);
   };
   if (workers == 1) return run(0, 0);
-  i64 trained = 0;
-#ifdef RNNKIT_HAVE_OPENMP
-#pragma omp parallel num_threads(workers) reduction(+ : trained)
-#endif
-  {
-#ifdef RNNKIT_HAVE_OPENMP
-    const int t = omp_get_thread_num(), T = omp_get_num_threads();
-#else
-    const int t = 0, T = 1;
-#endif
+  // Words trained per worker (each written by the one thread that runs the worker).
+  std::vector<i64> trained_by(workers, 0);
+  rnnkit::detail::run_parallel(workers, [&](int t, int T, rnnkit::detail::TeamBarrier& barrier) {
     for (i64 r = 0; r < rounds; ++r) {
-      for (int w = t; w < workers; w += T) trained += run(w, r);
-#ifdef RNNKIT_HAVE_OPENMP
-#pragma omp barrier
-#endif
-      detail::merge_rows(merged, workers, t, T);
+      for (int w = t; w < workers; w += T) trained_by[w] += run(w, r);
+      barrier.arrive_and_wait();
+      detail::merge_rows(merged, workers, t, T, barrier);
     }
-  }
+  });
+  i64 trained = 0;
+  for (const i64 n : trained_by) trained += n;
   return trained;
 }
 
