@@ -47,6 +47,7 @@ class OnnxRecurrent:
     ) -> None:
         self.name = name
         self.attributes = attributes
+        self._label = f"{attributes.op} node {name!r}"  # how errors name the node
         self._weights = weights
         self._defaults = dict(defaults or {})
         self._out_dtype = weights.W.dtype
@@ -129,7 +130,7 @@ class OnnxRecurrent:
         lengths = self._check_lengths(self._or_default("sequence_lens", sequence_lens), T, B)
         h0 = self._check_state("initial_h", self._or_default("initial_h", initial_h), B)
         if not has_cell and initial_c is not None:
-            raise ValueError(f"{a.op} node {self.name!r}: initial_c is an LSTM input")
+            raise ValueError(f"{self._label}: initial_c is an LSTM input")
         c0 = self._check_state("initial_c", self._or_default("initial_c", initial_c), B)
 
         outs, h_ns, c_ns = [], [], []
@@ -164,26 +165,23 @@ class OnnxRecurrent:
         a = self.attributes
         X = np.asarray(X)
         if X.dtype.kind != "f":
-            raise TypeError(
-                f"{a.op} node {self.name!r}: X must be a floating array, got dtype {X.dtype}"
-            )
+            raise TypeError(f"{self._label}: X must be a floating array, got dtype {X.dtype}")
         want = "(batch, seq_length, input_size)" if a.layout else "(seq_length, batch, input_size)"
         if X.ndim != 3 or X.shape[2] != self.input_size:
             raise ValueError(
-                f"{a.op} node {self.name!r}: X must have shape {want} with input_size="
+                f"{self._label}: X must have shape {want} with input_size="
                 f"{self.input_size} (layout {a.layout}), got shape {X.shape}"
             )
         if X.size == 0:
             raise ValueError(
-                f"{a.op} node {self.name!r}: X must hold at least one step of one sequence, "
-                f"got shape {X.shape}"
+                f"{self._label}: X must hold at least one step of one sequence, got shape {X.shape}"
             )
         return X
 
     def _check_lengths(self, lengths: Any, T: int, B: int) -> np.ndarray | None:
         if lengths is None:
             return None
-        label = f"{self.op} node {self.name!r}"
+        label = self._label
         lengths = np.asarray(lengths)
         if lengths.dtype.kind not in "iu" or lengths.shape != (B,):
             raise ValueError(
@@ -206,7 +204,7 @@ class OnnxRecurrent:
         want = (B, D, H) if a.layout == 1 else (D, B, H)
         if value.shape != want or value.dtype.kind != "f":
             raise ValueError(
-                f"{a.op} node {self.name!r}: {name} must be a floating array of shape {want} "
+                f"{self._label}: {name} must be a floating array of shape {want} "
                 f"(layout {a.layout}), got {value.dtype} of shape {value.shape}"
             )
         return value.transpose(1, 0, 2) if a.layout == 1 else value
