@@ -51,9 +51,10 @@ inline CellShapes cell_shapes(const rnnkit::StackDims& s, i64 G, i64 i, const ch
   return c;
 }
 
-// The cell state argument (c0, dc_n) of a kind with a cell state, else None.
-// The weights' L*D entries (w_ih, w_hh, b_ih | None, b_hh | None), each checked against
-// s (s.I given; s.L, s.H and s.bias are set from the entries). `cells` receives the
+// The weights' L*D entries (w_ih, w_hh, b_ih | None, b_hh | None[, w_ph | None]), each
+// checked against s (s.I given; s.L, s.H and s.bias are set from the entries); a fifth
+// array, the LSTM's peepholes w_ph (3H,), goes to CellWeights::w_ph (stack_forward checks
+// that the options ask for it). `cells` receives the
 // Python objects, which the caller keeps alive while the pointers are used.
 template <typename T>
 std::vector<rnnkit::CellWeights<T>> parse_weights(const std::string& fn, Mode mode,
@@ -70,8 +71,9 @@ std::vector<rnnkit::CellWeights<T>> parse_weights(const std::string& fn, Mode mo
   for (i64 i = 0; i < n_entries; ++i) {
     const std::string name = fn + "weights[" + std::to_string(i) + "]";
     cells.push_back(as_items(entries[i], name));
-    if (cells.back().size() != 4) {
-      throw py::value_error(name + " must be a tuple (w_ih, w_hh, b_ih, b_hh), got " +
+    if (cells.back().size() != 4 && cells.back().size() != 5) {
+      throw py::value_error(name + " must be a tuple (w_ih, w_hh, b_ih, b_hh) or, with "
+                            "peepholes, (w_ih, w_hh, b_ih, b_hh, w_ph), got " +
                             std::to_string(cells.back().size()) + " items");
     }
   }
@@ -98,6 +100,9 @@ std::vector<rnnkit::CellWeights<T>> parse_weights(const std::string& fn, Mode mo
       if (j < 2 || s.bias) arrays[j] = args.get<T>(cells[i][j], name + c.parts[j], c.shapes[j], c.descs[j]);
     }
     weights[i] = {arrays[0], arrays[1], arrays[2], arrays[3]};
+    if (cells[i].size() == 5 && !cells[i][4].is_none()) {
+      weights[i].w_ph = args.get<T>(cells[i][4], name + "[4] (w_ph)", {3 * s.H}, "(3H,)");
+    }
   }
 
   return weights;
