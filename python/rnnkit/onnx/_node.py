@@ -107,12 +107,7 @@ class OnnxRecurrent:
         if not peepholes:
             state = {k: v for k, v in state.items() if not k.startswith("weight_ph")}
         module.load_state_dict(state)
-        module.eval()
-        uses_variants = peepholes or reverse or a.clip is not None or "activations" in kwargs
-        if a.op == "LSTM":
-            uses_variants = uses_variants or a.input_forget
-        _choose_backend(module, uses_variants)
-        return module
+        return module.eval()
 
     # -- calls --------------------------------------------------------------------------
 
@@ -209,14 +204,3 @@ class OnnxRecurrent:
             )
         return value.transpose(1, 0, 2) if a.layout == 1 else value
 
-
-def _choose_backend(module: Any, uses_variants: bool) -> None:
-    """Leave ``module`` on the native core, unless it needs cell variants this build's core
-    does not run yet: then on the NumPy reference. A one-step call on zeros finds out (a
-    core without variants refuses their options or their extra peephole weights)."""
-    if not uses_variants:
-        return
-    try:
-        module(np.zeros((1, 1, module.input_size), dtype=module.dtype))
-    except (NotImplementedError, ValueError):
-        module.backend = "numpy"
