@@ -184,6 +184,7 @@ def test_module_is_a_trainable_rnnkit_module():
     node = load_recurrent(node_model(case))["node"]
     lstm = node.module
     assert isinstance(lstm, rnnkit.LSTM) and not lstm.training and lstm.backend == "native"
+    assert "activations" not in repr(lstm)  # ONNX's defaults are the usual cells
     x = case["feeds"]["X"]
     lstm.train()
     out, _ = lstm(x)

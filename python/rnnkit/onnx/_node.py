@@ -8,7 +8,7 @@ import numpy as np
 
 import rnnkit
 from rnnkit.activations import Activation
-from rnnkit.onnx._attributes import DEFAULT_ACTIVATIONS, NodeAttributes
+from rnnkit.onnx._attributes import NodeAttributes
 from rnnkit.onnx._weights import NodeWeights
 
 _CLASSES = {"RNN": rnnkit.RNN, "GRU": rnnkit.GRU, "LSTM": rnnkit.LSTM}
@@ -90,9 +90,7 @@ class OnnxRecurrent:
         }
         if a.op == "RNN" and acts[0][0] in ("Tanh", "Relu"):
             kwargs["nonlinearity"] = acts[0][0].lower()  # the core's own RNN cells
-        elif tuple(name for name, _, _ in acts) != DEFAULT_ACTIVATIONS[a.op] or any(
-            alpha is not None or beta is not None for _, alpha, beta in acts
-        ):
+        else:  # the defaults given explicitly run the usual cells
             kwargs["activations"] = [Activation(*act) for act in acts]
         if a.op == "GRU":
             kwargs["reset_after"] = a.linear_before_reset
