@@ -85,17 +85,19 @@ def session(model: onnx.ModelProto, threads: int) -> ort.InferenceSession:
     )
 
 
-def interleaved_medians(calls: dict, repeats: int) -> dict[str, float]:
-    """Median seconds of each call, run in turns (A B A B ...) after one warm-up each."""
+def interleaved_medians(calls: dict, repeats: int) -> dict[str, tuple[float, float]]:
+    """Median (wall, CPU) seconds of each call, run in turns (A B A B ...) after one
+    warm-up each. The CPU time of this process is the steadier of the two on a machine
+    that other jobs share (at one thread both libraries compute on the calling thread)."""
     for call in calls.values():
         call()
-    times: dict[str, list[float]] = {name: [] for name in calls}
+    times: dict[str, list[tuple[float, float]]] = {name: [] for name in calls}
     for _ in range(repeats):
         for name, call in calls.items():
-            start = time.perf_counter()
+            wall, cpu = time.perf_counter(), time.process_time()
             call()
-            times[name].append(time.perf_counter() - start)
-    return {name: float(np.median(t)) for name, t in times.items()}
+            times[name].append((time.perf_counter() - wall, time.process_time() - cpu))
+    return {name: tuple(np.median(np.array(t), axis=0).tolist()) for name, t in times.items()}
 
 
 def parse_args(argv: Sequence[str] | None):
@@ -191,10 +193,12 @@ def main(argv: Sequence[str] | None = None) -> dict:
         args.repeats,
     )
     T, B = x_val.shape[:2]
+    (ours, ours_cpu), (theirs, theirs_cpu) = times["rnnkit"], times["onnxruntime"]
     print(
         f"forward T={T} B={B} I={I} H={H}, {args.threads} thread(s), median of "
-        f"{args.repeats}: rnnkit {times['rnnkit'] * 1e3:.2f} ms, onnxruntime "
-        f"{times['onnxruntime'] * 1e3:.2f} ms ({times['onnxruntime'] / times['rnnkit']:.2f}x)"
+        f"{args.repeats}: rnnkit {ours * 1e3:.2f} ms, onnxruntime {theirs * 1e3:.2f} ms "
+        f"(wall, {theirs / ours:.2f}x); CPU {ours_cpu * 1e3:.2f} vs {theirs_cpu * 1e3:.2f} ms "
+        f"({theirs_cpu / ours_cpu:.2f}x)"
     )
     if out_dir is not None:
         out_dir.cleanup()
