@@ -1,4 +1,4 @@
-"""rnnkit.onnx.load_recurrent on whole graphs: nodes inside If / Loop bodies, weights behind
+"""rnnkit.onnx.load_recurrent on whole graphs: nodes inside If / Loop / Scan bodies, weights behind
 constant expressions, constant default inputs, the modules it builds, and a real model
 (silero-vad's LSTMs)."""
 
@@ -117,6 +117,28 @@ def test_node_inside_a_loop_body():
     _, ys = run_onnxruntime(model, feeds)
     node = load_recurrent(model)["rnn"]
     np.testing.assert_allclose(node(x)[0], ys[0], rtol=1e-5, atol=1e-5)
+
+
+def test_node_inside_a_scan_body():
+    rng = np.random.default_rng(10)
+    weights = _weights(rng, "GRU", 1, 3, 2)
+    body = helper.make_graph(
+        [helper.make_node("GRU", ["x_t", "W", "R", "B"], ["Y"], name="gru", hidden_size=3)],
+        "body",
+        [_value("x_t")],
+        [_value("Y")],
+    )
+    scan = helper.make_node("Scan", ["X"], ["Ys"], body=body, num_scan_inputs=1)
+    model = _model(
+        [scan],
+        [_value("X", shape=[1, 4, 2, 2])],
+        [_value("Ys")],
+        [numpy_helper.from_array(v, k) for k, v in weights.items()],
+    )
+    x = rng.standard_normal((1, 4, 2, 2)).astype(F32)
+    (ys,) = run_onnxruntime(model, {"X": x})
+    node = load_recurrent(model)["gru"]
+    np.testing.assert_allclose(node(x[0])[0], ys[0], rtol=1e-5, atol=1e-5)
 
 
 def test_weights_through_constant_expressions():
