@@ -1,6 +1,6 @@
-"""rnnkit.onnx.load_recurrent on whole graphs: nodes inside If / Loop / Scan bodies, weights behind
-constant expressions, constant default inputs, the modules it builds, and a real model
-(silero-vad's LSTMs)."""
+"""rnnkit.onnx.load_recurrent on whole graphs: nodes inside If / Loop / Scan bodies,
+weights behind constant expressions, constant default inputs, the modules it builds, and a
+real model (silero-vad's LSTMs)."""
 
 import os
 import subprocess
