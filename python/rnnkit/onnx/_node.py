@@ -201,4 +201,3 @@ class OnnxRecurrent:
                 f"(layout {a.layout}), got {value.dtype} of shape {value.shape}"
             )
         return value.transpose(1, 0, 2) if a.layout == 1 else value
-
