@@ -232,3 +232,60 @@ def test_char_lm_checkpoint_that_does_not_fit_is_a_one_line_error(char_lm, tmp_p
     ckpt.write_bytes(ckpt.read_bytes()[:1000])  # cut short
     proc = run_script("char_lm", *small, "--load", str(ckpt))
     assert_one_line_error(proc, "char_lm", f"{ckpt} is not a readable rnnkit checkpoint")
+
+
+# ---------------------------------------------------------------- seq2seq
+
+
+@pytest.fixture(scope="module")
+def seq2seq():
+    return load("seq2seq")
+
+
+def test_seq2seq_numbers_in_words(seq2seq):
+    words = {n: " ".join(seq2seq.number_to_words(n)) for n in (0, 7, 40, 115, 1005, 120000)}
+    assert words == {
+        0: "zero",
+        7: "seven",
+        40: "forty",
+        115: "one hundred and fifteen",
+        1005: "one thousand and five",
+        120000: "one hundred and twenty thousand",
+    }
+    assert " ".join(seq2seq.number_to_words(907012)) == "nine hundred and seven thousand and twelve"
+    pairs = seq2seq.make_pairs(300, seed=3, max_digits=4)
+    assert pairs == seq2seq.make_pairs(300, seed=3, max_digits=4)
+    assert len({d for _, d in pairs}) == 300
+    assert all(int(d) < 10**4 and d == str(int(d)) for _, d in pairs)
+
+
+@pytest.mark.parametrize("cell", ["gru", "lstm"])
+def test_seq2seq_learns_and_scores_its_output(seq2seq, cell, capsys):
+    argv = ["--cell", cell, "--max-digits", "3", "--train-pairs", "500", "--test-pairs", "100"]
+    argv += ["--hidden", "64", "--epochs", "8", "--batch-size", "32", "--lr", "0.01"]
+    argv += ["--backend", BACKEND, "--quiet", "--translate", "four hundred and two", "ninety"]
+    result = seq2seq.main(argv)
+    losses = [h["loss"] for h in result["history"]]
+    assert losses[-1] < 0.3 * losses[0]
+    assert result["test_exact"] >= 0.6  # exact match of greedy decoding on unseen numbers
+    assert [t[0] for t in result["translations"]] == ["four hundred and two", "ninety"]
+    for _, digits, log_p, per_token in result["translations"]:
+        # greedy decoding by step scores its output as the teacher-forced pass does
+        assert len(per_token) == len(digits) + 1  # the end mark counts
+        assert log_p == pytest.approx(float(np.sum(np.log(per_token))), abs=1e-5)
+        assert log_p < 0.0
+    out = capsys.readouterr().out
+    assert "final: held-out exact match" in out and "log P = " in out
+
+
+@pytest.mark.parametrize(
+    "args, expected",
+    [
+        (["--translate", "twelve parsecs"], "--translate 'twelve parsecs': unknown words parsecs"),
+        (["--max-digits", "2", "--train-pairs", "100"], "exceed the 100 numbers of at most"),
+        (["--hidden", "0"], "argument --hidden: expected an integer >= 1, got '0'"),
+        (["--cell", "rnn"], "argument --cell: invalid choice: 'rnn'"),
+    ],
+)
+def test_seq2seq_bad_argument_is_a_one_line_error(args, expected):
+    assert_one_line_error(run_script("seq2seq", *args), "seq2seq", expected)
