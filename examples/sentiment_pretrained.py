@@ -16,7 +16,8 @@ the second ("new words"), which no labelled sentence contains.
 A classifier whose embedding starts random has learnt nothing about a word it never saw
 in training; pretrained vectors carry what the unlabelled corpus says about it. Three
 embeddings, the rest of the model the same, over --runs seeds (each a new word split,
-new sentences, new initial weights):
+new sentences, new initial weights; Word2Vec is trained once, with workers=1 so that its
+vectors are the same on every run):
 
     random      nn.Embedding(V, E), N(0, 1), trained
     frozen      Embedding.from_keyed_vectors(kv, vocab) (freeze=True): never updated
@@ -214,7 +215,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--min-count", type=positive, default=5, help="Word2Vec's rarest word count")
     p.add_argument("--train-sentences", type=positive, default=300, help="labelled, seen words")
     p.add_argument("--test-sentences", type=positive, default=200, help="per held-out set")
-    p.add_argument("--runs", type=positive, default=3, help="seeds 0, 1, ... (word splits)")
+    p.add_argument("--runs", type=positive, default=3, help="runs, seeds --seed, --seed + 1, ...")
     p.add_argument("--hidden", type=positive, default=64, help="LSTM hidden size")
     p.add_argument("--epochs", type=positive, default=12, help="passes over the training set")
     p.add_argument("--batch-size", type=positive, default=32, help="sentences per batch")
@@ -225,6 +226,9 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["native", "numpy"],
         default="native",
         help="native: the C++ core; numpy: the NumPy reference",
+    )
+    p.add_argument(
+        "--seed", type=int_at_least(0), default=0, help="seed of Word2Vec and of the first run"
     )
     p.add_argument("--quiet", action="store_true", help="print only the summary")
     return p
@@ -250,7 +254,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
     try:
         w2v = Word2Vec(
             corpus, vector_size=args.vector_size, window=5, min_count=args.min_count, sg=1,
-            epochs=args.w2v_epochs, workers=1, seed=0,
+            epochs=args.w2v_epochs, workers=1, seed=args.seed,
         )  # fmt: skip
     except ValueError as e:  # no word occurs --min-count times
         parser.error(f"--corpus {args.corpus} with --min-count {args.min_count}: {e}")
@@ -260,7 +264,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
         f"{kv.vector_size} dimensions in {time.perf_counter() - t0:.1f} s"
     )
     show_neighbours(kv, log)
-    runs = [one_run(seed, kv, args, log) for seed in range(args.runs)]
+    runs = [one_run(seed, kv, args, log) for seed in range(args.seed, args.seed + args.runs)]
     print(f"held-out accuracy over {args.runs} run(s), mean (lowest-highest); chance is 0.5:")
     summary = {}
     for variant in VARIANTS:
