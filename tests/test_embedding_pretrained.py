@@ -113,9 +113,10 @@ def test_unfreezing_starts_fine_tuning_and_copies_keep_the_flag():
         (np.ones(4), ValueError, r"embeddings must be 2-D .* got shape \(4,\)"),
         (np.ones((2, 3, 4)), ValueError, r"got shape \(2, 3, 4\)"),
         (np.ones((0, 4)), ValueError, r"both sizes >= 1, got shape \(0, 4\)"),
-        (np.ones((3, 4), dtype=np.int64), TypeError, "floating-point array .* got dtype int64"),
+        (np.ones((3, 4), dtype=np.int64), TypeError, "floating-point array, got dtype int64"),
         (np.ones((3, 4), dtype=complex), TypeError, "real numeric array, got dtype complex128"),
-        ([[1.0, np.nan], [0.0, 1.0]], ValueError, "row 0 holds NaN or infinity"),
+        ([[1.0, np.nan], [0.0, 1.0]], ValueError, r"row 0 holds NaN or infinity \(1 such"),
+        ([[1.0, 2.0], [np.inf, 0.0], [-np.inf, 1]], ValueError, r"row 1 .* \(2 such row\(s\)\)"),
         ("abc", TypeError, "got dtype <U3"),
     ],
 )
@@ -182,6 +183,7 @@ def test_from_keyed_vectors_takes_gensim_keyed_vectors():
     "kv, vocab, kwargs, error, message",
     [
         ("not kv", ["cat"], {}, TypeError, "kv must be a KeyedVectors .* got str"),
+        (KeyedVectors(["a"], [[np.inf]]), ["a"], {}, ValueError, "kv.vectors must be finite"),
         (KV, "cat", {}, TypeError, "vocabulary must be a sequence of words .* got str"),
         (KV, {"cat"}, {}, TypeError, "got set"),
         (KV, [], {}, ValueError, "vocabulary is empty"),
