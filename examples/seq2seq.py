@@ -313,7 +313,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
             per_token = np.exp(model.token_log_probs(words, digits))
             shown = " x ".join(f"{p:.3f}" for p in per_token)
             print(
-                f"{' '.join(words)!r} -> {digits!r}  P = {shown} = {np.exp(log_p):.4f}  "
+                f"{' '.join(words)!r} -> {digits!r}  P = {shown} = {np.exp(log_p):.4g}  "
                 f"log P = {log_p:.4f}"
             )
             translations.append((" ".join(words), digits, log_p, per_token))
