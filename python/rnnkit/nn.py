@@ -108,13 +108,14 @@ class Embedding(_Layer):
 
     @classmethod
     def _from_table(cls, table: np.ndarray, padding_idx: Any, freeze: Any, dtype: Any) -> Embedding:
-        """An Embedding whose weight is a copy of ``table (V, E)`` in ``dtype``."""
+        """An Embedding whose weight is ``table (V, E)``, in ``dtype`` (copied only when it
+        is not a C-contiguous array of that dtype: the caller owns a copy to hand over)."""
         freeze = check_bool("freeze", freeze)
         emb = cls.__new__(cls)
         _Layer.__init__(emb, dtype, num_embeddings=table.shape[0], embedding_dim=table.shape[1])
         emb.padding_idx = cls._padding_row(padding_idx, emb.num_embeddings)
         emb.freeze = freeze
-        emb._add_parameter("weight", np.array(table, dtype=emb.dtype, copy=True))
+        emb._add_parameter("weight", table)
         return emb
 
     @classmethod
@@ -134,7 +135,8 @@ class Embedding(_Layer):
         """
         table = _pretrained.as_pretrained_matrix("embeddings", embeddings)
         dtype = _pretrained.table_dtype("embeddings", table, dtype)
-        return cls._from_table(table, padding_idx, freeze, dtype)
+        weight = np.array(table, dtype=dtype, copy=True)  # never a view of the caller's array
+        return cls._from_table(weight, padding_idx, freeze, dtype)
 
     @classmethod
     def from_keyed_vectors(
