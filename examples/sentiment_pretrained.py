@@ -184,7 +184,7 @@ def one_run(seed: int, kv: KeyedVectors, args, log) -> dict[str, dict[str, float
         t0 = time.perf_counter()
         model, missing = classifier(variant, vocab, kv, args, seed)
         if missing:
-            log(f"  {variant}: {len(missing)} words not in the vectors: {', '.join(missing)}")
+            log(f"  {variant}: {len(missing)} word(s) not in the vectors: {', '.join(missing)}")
         sentiment.fit(model, vocab, train, test_seen, fit_args, lambda *a, **k: None)
         results[variant] = {
             "train": sentiment.accuracy(model, vocab, train),

@@ -338,7 +338,7 @@ def test_sentiment_pretrained_runs_all_three_variants(sentiment_pretrained, caps
         assert set(accuracies) == {"seen", "new"}
         assert all(0.0 <= a <= 1.0 for a in accuracies.values())
     out = capsys.readouterr().out
-    assert "words not in the vectors: <unk>" in out and "nearest to 'good'" in out
+    assert "word(s) not in the vectors: <unk>" in out and "nearest to 'good'" in out
     assert "king - man + woman = " in out and "held-out accuracy over 1 run(s)" in out
 
 
