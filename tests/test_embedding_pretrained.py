@@ -4,6 +4,7 @@ backward, the optimisers and gradient clipping, the rows of missing words, and t
 from __future__ import annotations
 
 import copy
+import logging
 import pickle
 
 import numpy as np
@@ -142,10 +143,12 @@ def test_from_pretrained_rejects_bad_arguments():
 KV = KeyedVectors(["the", "cat", "sat", "dog"], RNG.standard_normal((4, 3)) * 2.0)
 
 
-def test_from_keyed_vectors_rows_missing_words_and_padding():
+def test_from_keyed_vectors_rows_missing_words_and_padding(caplog):
     vocab = ["<pad>", "dog", "Cat", "the", "zebra"]
-    emb, missing = nn.Embedding.from_keyed_vectors(KV, vocab, padding_idx=0)
+    with caplog.at_level(logging.INFO, logger="rnnkit.embeddings"):
+        emb, missing = nn.Embedding.from_keyed_vectors(KV, vocab, padding_idx=0)
     assert missing == ["Cat", "zebra"]  # exact match: "Cat" is not "cat"
+    assert "2 of 5 vocabulary words are not in the vectors (Cat, zebra)" in caplog.text
     w = emb.parameters()["weight"]
     assert w.shape == (5, 3) and w.dtype == np.float32 and emb.freeze
     np.testing.assert_array_equal(w[1], KV["dog"])

@@ -4,6 +4,7 @@ looked up in a set of word vectors, with the rows of missing words initialised."
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -12,6 +13,8 @@ import numpy as np
 from rnnkit._validation import DTYPES, as_state_value, check_choice, check_dtype, check_seed
 
 MISSING_CHOICES = ("random", "zeros")
+# The logger of rnnkit.embeddings, where Word2Vec reports too.
+logger = logging.getLogger("rnnkit.embeddings")
 
 
 def table_dtype(name: str, values: np.ndarray, dtype: Any) -> np.dtype:
@@ -116,8 +119,17 @@ def rows_for_vocabulary(
             found_rows.append(i)
             found_at.append(j)
     table[found_rows] = vectors[found_at]
+    scale = 0.0
     if missing == "random" and missing_rows:
         scale = float(vectors.std(dtype=np.float64))
         rng = np.random.default_rng(seed)
         table[missing_rows] = rng.normal(0.0, scale, (len(missing_rows), dim))
-    return table, [words[i] for i in missing_rows]
+    missing_words = [words[i] for i in missing_rows]
+    if missing_words:  # the caller gets the list; a log reader sees the count
+        fill = "zeros" if missing == "zeros" else f"drawn from N(0, {scale:.4g}^2)"
+        more = ", ..." if len(missing_words) > 10 else ""
+        logger.info(
+            "%d of %d vocabulary words are not in the vectors (%s%s); their rows are %s",
+            len(missing_words), len(words), ", ".join(missing_words[:10]), more, fill,
+        )  # fmt: skip
+    return table, missing_words
