@@ -165,13 +165,16 @@ class Seq2Seq:
         dx, _ = self.encoder.backward(grad_out, d_state)  # dx (T_src, B, E)
         self.src_emb.backward(dx)
 
-    def greedy(self, sentences: Sequence[Sequence[str]], max_len: int) -> list[tuple[str, float]]:
+    def greedy(
+        self, sentences: Sequence[Sequence[str]], max_len: int
+    ) -> list[tuple[str, float, bool]]:
         """Decode each sentence one ``step`` at a time, feeding back the most probable
-        token, until the end mark (or ``max_len`` tokens); returns (digits, log P) where P
-        is the product of the chosen tokens' probabilities, end mark included."""
+        output token (a digit or the end mark: never padding or <s>), until the end mark,
+        for at most ``max_len + 1`` tokens. Returns (digits, log P, whether it wrote the end
+        mark), P the product of the chosen tokens' probabilities, the end mark's included."""
         self.train(False)
         state = self.encode(*source_batch(sentences))
-        B = len(sentences)
+        B, first_output = len(sentences), TARGET.stoi[EOS]  # outputs: </s> and the digits
         token = np.full(B, TARGET.stoi[BOS])
         log_p = np.zeros(B)
         done = np.zeros(B, dtype=bool)
@@ -179,16 +182,16 @@ class Seq2Seq:
         for _ in range(max_len + 1):
             h_t, state = self.decoder.step(self.tgt_emb(token), state)  # h_t (B, H)
             logp = nn.log_softmax(self.head(h_t).astype(np.float64))  # (B, V)
-            token = logp.argmax(axis=1)
+            token = first_output + logp[:, first_output:].argmax(axis=1)  # (B,)
             log_p += np.where(done, 0.0, logp[np.arange(B), token])
-            chosen.append(np.where(done, 0, token))
+            chosen.append(np.where(done, TARGET.stoi[PAD], token))
             done |= token == TARGET.stoi[EOS]
             if done.all():
                 break
         self.train(True)
         steps = np.stack(chosen, axis=1)  # (B, steps taken)
-        texts = ["".join(TARGET.itos[t] for t in row if t >= 3) for row in steps]
-        return list(zip(texts, log_p.tolist()))
+        texts = ["".join(TARGET.itos[t] for t in row if t > first_output) for row in steps]
+        return list(zip(texts, log_p.tolist(), done.tolist()))
 
     def token_log_probs(self, sentence: Sequence[str], output: str) -> np.ndarray:
         """log P of each token of ``output`` and of the end mark, given ``sentence`` and the
@@ -203,7 +206,7 @@ class Seq2Seq:
 
 def exact_match(model: Seq2Seq, pairs: Sequence[tuple[list[str], str]], max_len: int) -> float:
     decoded = model.greedy([w for w, _ in pairs], max_len)
-    return float(np.mean([out == digits for (out, _), (_, digits) in zip(decoded, pairs)]))
+    return float(np.mean([out == digits for (out, _, _), (_, digits) in zip(decoded, pairs)]))
 
 
 # --------------------------------------------------------------------------- main
@@ -309,14 +312,16 @@ def main(argv: Sequence[str] | None = None) -> dict:
     )
     translations = []
     if to_translate:
-        for words, (digits, log_p) in zip(to_translate, model.greedy(to_translate, 12)):
-            per_token = np.exp(model.token_log_probs(words, digits))
+        for words, (digits, log_p, ended) in zip(to_translate, model.greedy(to_translate, 12)):
+            # the end mark's probability counts only when the decoder wrote it
+            per_token = np.exp(model.token_log_probs(words, digits))[: len(digits) + ended]
             shown = " x ".join(f"{p:.3f}" for p in per_token)
+            shown += "" if ended else f" (no end mark after {len(digits)} digits)"
             print(
                 f"{' '.join(words)!r} -> {digits!r}  P = {shown} = {np.exp(log_p):.4g}  "
                 f"log P = {log_p:.4f}"
             )
-            translations.append((" ".join(words), digits, log_p, per_token))
+            translations.append((" ".join(words), digits, log_p, per_token, ended))
     return {"history": history, "test_exact": history[-1]["test_exact"],
             "translations": translations, "seconds": elapsed}  # fmt: skip
 

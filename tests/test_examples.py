@@ -269,13 +269,24 @@ def test_seq2seq_learns_and_scores_its_output(seq2seq, cell, capsys):
     assert losses[-1] < 0.3 * losses[0]
     assert result["test_exact"] >= 0.6  # exact match of greedy decoding on unseen numbers
     assert [t[0] for t in result["translations"]] == ["four hundred and two", "ninety"]
-    for _, digits, log_p, per_token in result["translations"]:
+    for _, digits, log_p, per_token, ended in result["translations"]:
         # greedy decoding by step scores its output as the teacher-forced pass does
-        assert len(per_token) == len(digits) + 1  # the end mark counts
+        assert ended and len(per_token) == len(digits) + 1  # the end mark counts
         assert log_p == pytest.approx(float(np.sum(np.log(per_token))), abs=1e-5)
         assert log_p < 0.0
     out = capsys.readouterr().out
     assert "final: held-out exact match" in out and "log P = " in out
+
+
+def test_seq2seq_untrained_output_is_scored_without_an_end_mark_it_did_not_write(seq2seq):
+    argv = ["--max-digits", "2", "--train-pairs", "60", "--test-pairs", "20", "--hidden", "8"]
+    argv += ["--epochs", "1", "--backend", BACKEND, "--quiet", "--translate", "forty two"]
+    ((_, digits, log_p, per_token, ended),) = seq2seq.main(argv)["translations"]
+    # untrained: here it writes 13 digits (12 + 1 tokens, the most) and no end mark; the
+    # check holds for whatever rounding makes it choose
+    assert set(digits) <= set("0123456789") and (ended or len(digits) == 13)
+    assert len(per_token) == len(digits) + ended
+    assert log_p == pytest.approx(float(np.sum(np.log(per_token))), abs=1e-5)
 
 
 @pytest.mark.parametrize(
