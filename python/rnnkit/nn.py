@@ -17,14 +17,17 @@ Shapes (``...`` is any number of leading dimensions, including none):
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
+from rnnkit import _pretrained
 from rnnkit._module import Module
 from rnnkit._validation import (
     as_indices,
     as_layer_float,
+    check_bool,
     check_choice,
     check_dtype,
     check_float_kind,
@@ -60,7 +63,14 @@ class Embedding(_Layer):
 
     ``weight`` is drawn from N(0, 1) (torch's initialisation); the row ``padding_idx`` (if
     given; negative values count from the end) starts at zero and never receives gradient.
-    Threads and copies as ``rnnkit.LSTM``.
+    ``from_pretrained`` and ``from_keyed_vectors`` build one from pretrained vectors.
+
+    ``freeze`` (False here, True by default from the two constructors above) is torch's
+    ``weight.requires_grad = False``: while it is True, ``backward`` adds nothing into
+    ``grads['weight']`` and ``trainable_parameters()`` leaves ``weight`` out, so
+    ``rnnkit.optim`` and ``rnnkit.clip_grad_norm`` skip it. ``parameters()``,
+    ``state_dict()`` and ``load_state_dict`` still include it. Set ``emb.freeze = False``
+    to fine-tune from then on. Threads and copies as ``rnnkit.LSTM``.
     """
 
     num_embeddings: int
@@ -75,20 +85,103 @@ class Embedding(_Layer):
         seed: int | None = None,
     ) -> None:
         super().__init__(dtype, num_embeddings=num_embeddings, embedding_dim=embedding_dim)
-        padding_idx = check_optional_int("padding_idx", padding_idx)
-        if padding_idx is not None:
-            if not -self.num_embeddings <= padding_idx < self.num_embeddings:
-                raise ValueError(
-                    f"padding_idx must lie in [{-self.num_embeddings}, "
-                    f"{self.num_embeddings - 1}], got {padding_idx}"
-                )
-            padding_idx %= self.num_embeddings
-        self.padding_idx = padding_idx
+        self.padding_idx = self._padding_row(padding_idx, self.num_embeddings)
+        self.freeze = False
         rng = np.random.default_rng(seed)
         weight = rng.standard_normal((self.num_embeddings, self.embedding_dim))
-        if padding_idx is not None:
-            weight[padding_idx] = 0.0
+        if self.padding_idx is not None:
+            weight[self.padding_idx] = 0.0
         self._add_parameter("weight", weight)
+
+    @staticmethod
+    def _padding_row(padding_idx: Any, num_embeddings: int) -> int | None:
+        """None, or ``padding_idx`` checked against the rows and made non-negative."""
+        padding_idx = check_optional_int("padding_idx", padding_idx)
+        if padding_idx is None:
+            return None
+        if not -num_embeddings <= padding_idx < num_embeddings:
+            raise ValueError(
+                f"padding_idx must lie in [{-num_embeddings}, {num_embeddings - 1}], "
+                f"got {padding_idx}"
+            )
+        return padding_idx % num_embeddings
+
+    @classmethod
+    def _from_table(cls, table: np.ndarray, padding_idx: Any, freeze: Any, dtype: Any) -> Embedding:
+        """An Embedding whose weight is ``table (V, E)``, in ``dtype`` (copied only when it
+        is not a C-contiguous array of that dtype: the caller owns a copy to hand over)."""
+        freeze = check_bool("freeze", freeze)
+        emb = cls.__new__(cls)
+        _Layer.__init__(emb, dtype, num_embeddings=table.shape[0], embedding_dim=table.shape[1])
+        emb.padding_idx = cls._padding_row(padding_idx, emb.num_embeddings)
+        emb.freeze = freeze
+        emb._add_parameter("weight", table)
+        return emb
+
+    @classmethod
+    def from_pretrained(
+        cls,
+        embeddings: Any,
+        freeze: bool = True,
+        padding_idx: int | None = None,
+        dtype: Any = None,
+    ) -> Embedding:
+        """An Embedding whose weight is a copy of ``embeddings (num_embeddings, embedding_dim)``.
+
+        Like ``torch.nn.Embedding.from_pretrained``: ``embeddings`` is a floating array (or
+        torch tensor), kept as given, the row ``padding_idx`` included (it only stops
+        receiving gradient); ``freeze=True`` keeps the weight out of training (see the
+        class). ``dtype`` defaults to that of ``embeddings`` (float32 for float16).
+        """
+        table = _pretrained.as_pretrained_matrix("embeddings", embeddings)
+        dtype = _pretrained.table_dtype("embeddings", table, dtype)
+        weight = np.array(table, dtype=dtype, copy=True)  # never a view of the caller's array
+        return cls._from_table(weight, padding_idx, freeze, dtype)
+
+    @classmethod
+    def from_keyed_vectors(
+        cls,
+        kv: Any,
+        vocabulary: Sequence[str],
+        freeze: bool = True,
+        padding_idx: int | None = None,
+        missing: str = "random",
+        seed: int | None = 0,
+        dtype: Any = None,
+    ) -> tuple[Embedding, list[str]]:
+        """An Embedding for ``vocabulary`` from word vectors, and the words they lack.
+
+        Row i is ``kv[vocabulary[i]]`` (exact, case-sensitive match; ``kv`` is a
+        ``rnnkit.embeddings.KeyedVectors`` or gensim's). Rows of words not in ``kv`` are
+        drawn from N(0, s^2), s the standard deviation of ``kv.vectors``
+        (``missing="random"``, from ``seed``), or zeros (``missing="zeros"``). The row
+        ``padding_idx`` is zeros and is never counted as missing. ``freeze`` as in
+        ``from_pretrained``; ``dtype`` defaults to that of ``kv.vectors``.
+
+        Returns ``(embedding, missing_words)``: ``missing_words`` lists the vocabulary's
+        words not found in ``kv``, in vocabulary order.
+        """
+        vectors, key_to_index = _pretrained.keyed_vectors_parts(kv)
+        words = _pretrained.check_vocabulary(vocabulary)
+        dtype = _pretrained.table_dtype("kv.vectors", vectors, dtype)
+        pad = cls._padding_row(padding_idx, len(words))
+        table, missing_words = _pretrained.rows_for_vocabulary(
+            vectors, key_to_index, words, pad, missing, seed, dtype
+        )
+        return cls._from_table(table, pad, freeze, dtype), missing_words
+
+    @property
+    def freeze(self) -> bool:
+        """True while the weight is kept out of training (no gradient, no optimiser step)."""
+        return self._freeze
+
+    @freeze.setter
+    def freeze(self, value: bool) -> None:
+        self._freeze = check_bool("freeze", value)
+
+    def trainable_parameters(self) -> dict[str, np.ndarray]:
+        """The parameters an optimiser updates: ``parameters()``, or none while frozen."""
+        return {} if self._freeze else self.parameters()
 
     def forward(self, indices: Any) -> np.ndarray:
         """Rows of ``weight`` for integer ``indices (...)``: returns ``(..., embedding_dim)``."""
@@ -119,6 +212,8 @@ class Embedding(_Layer):
                 raise ValueError(f"grad_out must have shape {expected}, got {g.shape}")
             rows = idx.reshape(-1)  # (N,)
             g2 = g.reshape(-1, self.embedding_dim)  # (N, E)
+            if self._freeze:  # checked above all the same: a wrong grad_out is a bug
+                return
             if self.padding_idx is not None:
                 keep = rows != self.padding_idx
                 rows, g2 = rows[keep], g2[keep]
@@ -128,7 +223,8 @@ class Embedding(_Layer):
 
     def extra_repr(self) -> str:
         pad = f", padding_idx={self.padding_idx}" if self.padding_idx is not None else ""
-        return f"{self.num_embeddings}, {self.embedding_dim}{pad}, dtype={self._dtype}"
+        frozen = ", freeze=True" if self._freeze else ""
+        return f"{self.num_embeddings}, {self.embedding_dim}{pad}{frozen}, dtype={self._dtype}"
 
 
 class Linear(_Layer):

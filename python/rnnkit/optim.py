@@ -11,8 +11,11 @@ grads)`` pairs of dicts of arrays::
     opt.zero_grad()  # module.zero_grad() for each module, grads.fill(0) for pairs
 
 Parameters and gradients are looked up by name at every step, so a module that swaps an
-array (e.g. in ``load_state_dict``) is still followed. The update rules are PyTorch's
-(``torch.optim.SGD`` and ``torch.optim.Adam``), computed in the parameters' dtype.
+array (e.g. in ``load_state_dict``) is still followed. A module with a
+``trainable_parameters()`` method (``nn.Embedding``) is trained on those only: a frozen
+embedding's weight gets no step, and no weight decay or momentum either. The update rules
+are PyTorch's (``torch.optim.SGD`` and ``torch.optim.Adam``), computed in the parameters'
+dtype.
 """
 
 from __future__ import annotations
@@ -51,7 +54,9 @@ class _Source:
     def items(self) -> Iterator[tuple[str, np.ndarray, np.ndarray]]:
         """Yield ``(name, param, grad)`` with matching shapes, checking each pair."""
         if self.module is not None:
-            params, grads = self.module.parameters(), self.module.grads
+            # a frozen parameter (Embedding.freeze) is not trained: the module leaves it out
+            trainable = getattr(self.module, "trainable_parameters", self.module.parameters)
+            params, grads = trainable(), self.module.grads
         else:
             params, grads = self.pair  # type: ignore[misc]
         for name, p in params.items():
