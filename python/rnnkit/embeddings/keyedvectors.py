@@ -31,13 +31,20 @@ class KeyedVectors:
                 f"{vectors.shape[0]} rows"
             )
         for key in index_to_key:
-            if not isinstance(key, str):
-                raise TypeError(f"index_to_key: every key must be a str, got {key!r}")
+            if not self._is_key(key):
+                raise TypeError(f"index_to_key: every key must be a {self._key_kind}, got {key!r}")
         self.index_to_key: list[str] = list(index_to_key)
         self.key_to_index: dict[str, int] = {k: i for i, k in enumerate(self.index_to_key)}
         if len(self.key_to_index) != len(self.index_to_key):
             raise ValueError("index_to_key holds a word twice")
         self.vectors: np.ndarray = np.ascontiguousarray(vectors, dtype=np.float32)
+
+    # What a key is; a subclass keyed by other values overrides both.
+    _key_kind = "str"
+
+    @staticmethod
+    def _is_key(value: object) -> bool:
+        return isinstance(value, str)
 
     @property
     def vector_size(self) -> int:
@@ -71,7 +78,7 @@ class KeyedVectors:
         return vector
 
     def __getitem__(self, key: str | Sequence[str]) -> np.ndarray:
-        if isinstance(key, str):
+        if self._is_key(key):
             return self.get_vector(key)
         return np.stack([self.get_vector(k) for k in key]) if len(key) else self.vectors[:0]
 
@@ -98,13 +105,14 @@ class KeyedVectors:
         pairs, most similar first."""
         if isinstance(topn, bool) or not isinstance(topn, int) or topn < 0:
             raise ValueError(f"most_similar: topn must be an int >= 0, got {topn!r}")
-        terms = [(t, 1.0) for t in _as_terms(positive)] + [(t, -1.0) for t in _as_terms(negative)]
+        terms = [(t, 1.0) for t in self._as_terms(positive)]
+        terms += [(t, -1.0) for t in self._as_terms(negative)]
         if not terms:
             raise ValueError("most_similar: give at least one word in positive or negative")
         mean = np.zeros(self.vector_size, dtype=np.float32)
         exclude = set()
         for term, weight in terms:
-            if isinstance(term, str):
+            if self._is_key(term):
                 exclude.add(self.get_index(term))
                 mean += weight * self.get_vector(term, norm=True)
             else:
@@ -150,10 +158,10 @@ class KeyedVectors:
         )
         return cls(keys, vectors)
 
-
-def _as_terms(terms: Term | Sequence[Term] | None) -> list[Term]:
-    if terms is None:
-        return []
-    if isinstance(terms, (str, np.ndarray)):
-        return [terms]
-    return list(terms)
+    def _as_terms(self, terms: Term | Sequence[Term] | None) -> list[Term]:
+        """A query's terms as a list: one key or vector, or a sequence of them."""
+        if terms is None:
+            return []
+        if self._is_key(terms) or isinstance(terms, np.ndarray):
+            return [terms]
+        return list(terms)
