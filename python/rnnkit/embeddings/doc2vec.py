@@ -117,7 +117,8 @@ class Doc2Vec(Word2Vec):
     """
 
     _corpus_name = "documents"
-    _settings = (*Word2Vec._settings, "dm", "dm_mean", "dbow_words")
+    # sg follows from dm
+    _settings = (*(n for n in Word2Vec._settings if n != "sg"), "dm", "dm_mean", "dbow_words")
 
     def __init__(
         self,
