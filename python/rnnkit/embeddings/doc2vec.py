@@ -20,6 +20,7 @@ from rnnkit.embeddings.word2vec import (
     check_corpus,
     check_float,
     check_int,
+    initial_vectors,
     split_long,
 )
 
@@ -158,16 +159,12 @@ class Doc2Vec(Word2Vec):
 
     def build_vocab(self, documents: Iterable[TaggedDocument]) -> None:
         """Count the words (as Word2Vec.build_vocab) and the tags, and make the initial
-        document vectors (uniform in [-1/(2 D), 1/(2 D)), from the seed)."""
+        document vectors (uniform in [-1/D, 1/D), from the seed)."""
         documents = check_corpus("Doc2Vec", documents, "documents")
         keys = _scan_tags(documents)
         super().build_vocab(_Words(documents))
         rng = np.random.default_rng(np.random.SeedSequence((self.seed % 2**64, 1)))
-        vectors = rng.random((len(keys), self.vector_size), dtype=np.float32)
-        vectors *= 2.0
-        vectors -= 1.0
-        vectors /= self.vector_size
-        self.dv = DocumentVectors(keys, vectors)
+        self.dv = DocumentVectors(keys, initial_vectors(rng, len(keys), self.vector_size))
         self._inference_trainer = None
 
     def _describe(self) -> str:

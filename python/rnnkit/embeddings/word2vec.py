@@ -127,7 +127,7 @@ class Word2Vec:
 
     def build_vocab(self, sentences: Iterable[Sequence[str]]) -> None:
         """Count the corpus, keep words with count >= min_count (by descending count) and
-        build the tables and the initial vectors (uniform in [-1/(2 D), 1/(2 D)) from seed,
+        build the tables and the initial vectors (uniform in [-1/D, 1/D) from seed,
         the output matrices zero)."""
         who = type(self).__name__
         sentences = check_corpus(who, sentences)
@@ -153,23 +153,23 @@ class Word2Vec:
         self.corpus_total_words = total_words
         self.word_counts = word_counts
         V, D = len(words), self.vector_size
+        self._build_tables(word_counts)
+        self.wv = KeyedVectors(words, initial_vectors(np.random.default_rng(seed=self.seed), V, D))
+        self.syn1neg = np.zeros((V, D), np.float32) if self.negative else None
+        self.syn1 = np.zeros((V - 1, D), np.float32) if self.hs else None
+        # One LCG state per worker (48 bits), derived from the seed.
+        states = np.random.SeedSequence(self.seed % 2**64).generate_state(self.workers, np.uint64)
+        self.rng_states = states & np.uint64(2**48 - 1)
+
+    def _build_tables(self, word_counts: np.ndarray) -> None:
+        """The core's tables from the (V,) word counts: subsampling thresholds, the
+        negative-sampling table, the Huffman codes (as the settings ask)."""
         self.sample_int = vocab.sample_thresholds(word_counts, self.sample)
         self.cum_table = vocab.cum_table(word_counts, self.ns_exponent) if self.negative else None
         if self.hs:
             self.codes, self.points, self.code_lengths = vocab.huffman_codes(word_counts)
         else:
             self.codes = self.points = self.code_lengths = None
-        rng = np.random.default_rng(seed=self.seed)
-        vectors = rng.random((V, D), dtype=np.float32)
-        vectors *= 2.0
-        vectors -= 1.0
-        vectors /= D
-        self.wv = KeyedVectors(words, vectors)
-        self.syn1neg = np.zeros((V, D), np.float32) if self.negative else None
-        self.syn1 = np.zeros((V - 1, D), np.float32) if self.hs else None
-        # One LCG state per worker (48 bits), derived from the seed.
-        states = np.random.SeedSequence(self.seed % 2**64).generate_state(self.workers, np.uint64)
-        self.rng_states = states & np.uint64(2**48 - 1)
 
     def train(self, sentences: Iterable[Sequence[str]], epochs: int | None = None) -> None:
         """Train ``epochs`` (default: the model's) passes over ``sentences`` (the corpus
@@ -288,12 +288,7 @@ class Word2Vec:
             raise ValueError(f"{path}: the stored vocabulary is not valid ({error})") from None
         self.word_counts = counts
         self.corpus_total_words = model_io.setting(path, meta, "corpus_total_words", int)
-        self.sample_int = vocab.sample_thresholds(counts, self.sample)
-        self.cum_table = vocab.cum_table(counts, self.ns_exponent) if self.negative else None
-        if self.hs:
-            self.codes, self.points, self.code_lengths = vocab.huffman_codes(counts)
-        else:
-            self.codes = self.points = self.code_lengths = None
+        self._build_tables(counts)
         req = model_io.require
         self.syn1neg = req(path, arrays, "syn1neg", np.float32, (V, D)) if self.negative else None
         self.syn1 = req(path, arrays, "syn1", np.float32, (V - 1, D)) if self.hs else None
@@ -333,6 +328,15 @@ class Word2Vec:
         except TypeError as error:
             raise TypeError(f"sentences: every token must be a str ({error})") from None
         return ids, np.fromiter(map(len, sentences), dtype=np.int64, count=len(sentences))
+
+
+def initial_vectors(rng: np.random.Generator, n: int, dim: int) -> np.ndarray:
+    """(n, dim) float32 uniform in [-1/dim, 1/dim) from rng, computed as gensim does."""
+    vectors = rng.random((n, dim), dtype=np.float32)
+    vectors *= 2.0
+    vectors -= 1.0
+    vectors /= dim
+    return vectors
 
 
 def _groups(
