@@ -1,0 +1,93 @@
+"""Doc2vec training speed and quality: rnnkit against gensim, interleaved, on gensim's Lee
+corpus.
+
+    PYTHONPATH=python python benchmarks/bench_doc2vec.py [--rounds 5] [--repeat 4]
+
+The corpus is gensim's lee_background.cor (300 news texts), repeated --repeat times with a
+tag per copy. For PV-DM and PV-DBOW (vector_size=100, min_count=2, epochs=10, workers=1,
+gensim's defaults otherwise) the two libraries train in turn (A B A B ...) on the same
+corpus; the score is words of corpus per second of train() (the vocabulary scan is not
+timed), the median over the rounds. Quality, from one more pair of models on the plain
+corpus: the share of training documents whose inferred vector finds the document itself
+first, and among the first 3, of the document vectors. Needs gensim (pip install
+gensim==4.4.0).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import time
+
+
+def lee_texts() -> list[list[str]]:
+    import gensim
+
+    path = os.path.join(os.path.dirname(gensim.__file__), "test", "test_data")
+    with open(os.path.join(path, "lee_background.cor"), encoding="utf8") as lines:
+        return [line.split() for line in lines]
+
+
+def libraries() -> dict:
+    from gensim.models import doc2vec as gensim_doc2vec
+    from rnnkit import embeddings
+
+    return {"rnnkit": embeddings, "gensim": gensim_doc2vec}
+
+
+def train_seconds(library, texts: list[list[str]], dm: int, epochs: int) -> float:
+    documents = [library.TaggedDocument(words, [i]) for i, words in enumerate(texts)]
+    model = library.Doc2Vec(dm=dm, vector_size=100, min_count=2, epochs=epochs, workers=1)
+    model.build_vocab(documents)
+    start = time.perf_counter()
+    if library.__name__.startswith("gensim"):
+        model.train(documents, total_examples=len(documents), epochs=epochs)
+    else:
+        model.train(documents, epochs=epochs)
+    return time.perf_counter() - start
+
+
+def self_retrieval(library, texts: list[list[str]], dm: int, epochs: int) -> tuple[float, float]:
+    documents = [library.TaggedDocument(words, [i]) for i, words in enumerate(texts)]
+    model = library.Doc2Vec(
+        documents, dm=dm, vector_size=100, min_count=2, epochs=epochs, workers=1
+    )
+    first = top3 = 0
+    for i, document in enumerate(documents):
+        nearest = model.dv.most_similar([model.infer_vector(document.words)], topn=3)
+        tags = [tag for tag, _ in nearest]
+        first += tags[0] == i
+        top3 += i in tags
+    return first / len(documents), top3 / len(documents)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--repeat", type=int, default=4)
+    parser.add_argument("--epochs", type=int, default=10)
+    args = parser.parse_args()
+    texts = lee_texts()
+    corpus = texts * args.repeat
+    words = sum(len(t) for t in corpus) * args.epochs
+    print(f"corpus: {len(corpus)} documents, {words // args.epochs} words, {args.epochs} epochs")
+    print("| mode | rnnkit words/s | gensim words/s | rnnkit / gensim | self-retrieval top-1 "
+          "(rnnkit / gensim) | top-3 (rnnkit / gensim) |")  # fmt: skip
+    print("|---|---|---|---|---|---|")
+    for dm, name in ((1, "PV-DM"), (0, "PV-DBOW")):
+        rates: dict[str, list[float]] = {"rnnkit": [], "gensim": []}
+        for _ in range(args.rounds):
+            for label, library in libraries().items():
+                rates[label].append(words / train_seconds(library, corpus, dm, args.epochs))
+        ours, theirs = (statistics.median(rates[k]) for k in ("rnnkit", "gensim"))
+        quality = {k: self_retrieval(lib, texts, dm, args.epochs) for k, lib in libraries().items()}
+        print(
+            f"| {name} | {ours:,.0f} | {theirs:,.0f} | {ours / theirs:.2f} | "
+            f"{quality['rnnkit'][0]:.3f} / {quality['gensim'][0]:.3f} | "
+            f"{quality['rnnkit'][1]:.3f} / {quality['gensim'][1]:.3f} |"
+        )
+
+
+if __name__ == "__main__":
+    main()
