@@ -199,3 +199,9 @@ def test_self_retrieval_on_lee_corpus_matches_gensims(dm):
     theirs = self_retrieval_rate(gensim_doc2vec.Doc2Vec(theirs_docs, **settings), theirs_docs, 3)
     assert ours >= theirs - 0.1, (ours, theirs)
     assert ours > 0.2  # chance is 1%
+
+
+def test_training_documents_with_unknown_tags_is_refused(documents):
+    model = Doc2Vec(documents, **SMALL)
+    with pytest.raises(ValueError, match="tag 'new' is not one of the model's tags"):
+        model.train([TaggedDocument(["f1", "f2"], ["new"])])

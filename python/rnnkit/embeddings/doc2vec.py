@@ -195,12 +195,23 @@ class Doc2Vec(Word2Vec):
             tags: list[int] = []
             tag_ends: list[int] = []
             for document, length in zip(group, lengths.tolist()):
-                rows = [row[tag] for tag in document.tags]
+                rows = [self._row(row, tag) for tag in document.tags]
                 for _ in range(max(1, -(-length // MAX_SENTENCE_WORDS))):
                     tags.extend(rows)
                     tag_ends.append(len(tags))
             tag_array = np.array(tags, dtype=np.int32)
             yield ids, np.cumsum(split_long(lengths)), tag_array, np.array(tag_ends), n
+
+    @staticmethod
+    def _row(row: dict, tag: int | str) -> int:
+        """The document-vector row of ``tag``; ValueError when build_vocab did not see it."""
+        try:
+            return row[tag]
+        except (KeyError, TypeError):
+            raise ValueError(
+                f"Doc2Vec.train: tag {tag!r} is not one of the model's tags (build_vocab fixes "
+                "them; training new tags into a built model is not supported)"
+            ) from None
 
     def infer_vector(
         self,
