@@ -211,8 +211,8 @@ std::int64_t word2vec_train_batch(const Word2VecModel& model, const Word2VecOpti
   // syn0 the words themselves, syn1neg each prediction's word and negatives (skip-gram
   // makes up to 2 * window predictions per word), syn1 the words' Huffman paths.
   auto capacity = [&](i64 s_begin, i64 s_end, i64* rows) {
-    const i64 words = batch.sentence_ends[s_end - 1] -
-                      (s_begin > 0 ? batch.sentence_ends[s_begin - 1] : i64(0));
+    auto start = [&](i64 s) { return s > 0 ? batch.sentence_ends[s - 1] : i64(0); };
+    const i64 words = start(s_end) - start(s_begin);  // the shard may be empty
     const i64 predictions = words * (options.skip_gram ? 2 * options.window : 1);
     rows[kSyn0] = words;
     rows[kSyn1neg] = words + predictions * options.negative;
