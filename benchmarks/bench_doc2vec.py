@@ -7,9 +7,10 @@ The corpus is gensim's lee_background.cor (300 news texts), repeated --repeat ti
 tag per copy. For PV-DM and PV-DBOW (vector_size=100, min_count=2, epochs=10, workers=1,
 gensim's defaults otherwise) the two libraries train in turn (A B A B ...) on the same
 corpus; the score is words of corpus per second of train() (the vocabulary scan is not
-timed), the median over the rounds. Quality, from one more pair of models on the plain
-corpus: the share of training documents whose inferred vector finds the document itself
-first, and among the first 3, of the document vectors. Needs gensim (pip install
+timed), the median over the rounds (--rounds 0 skips it). Quality, from one more pair of
+models on the plain corpus per seed (--seeds n: the mean over seeds 0..n-1): the share of
+training documents whose inferred vector finds the document itself first, and among the
+first 3, of the document vectors. Needs gensim (pip install
 gensim==4.4.0).
 """
 
@@ -49,10 +50,12 @@ def train_seconds(library, texts: list[list[str]], dm: int, epochs: int) -> tupl
     return time.perf_counter() - start, time.process_time() - start_cpu
 
 
-def self_retrieval(library, texts: list[list[str]], dm: int, epochs: int) -> tuple[float, float]:
+def self_retrieval(
+    library, texts: list[list[str]], dm: int, epochs: int, seed: int
+) -> tuple[float, float]:
     documents = [library.TaggedDocument(words, [i]) for i, words in enumerate(texts)]
     model = library.Doc2Vec(
-        documents, dm=dm, vector_size=100, min_count=2, epochs=epochs, workers=1
+        documents, dm=dm, vector_size=100, min_count=2, epochs=epochs, workers=1, seed=seed
     )
     first = top3 = 0
     for i, document in enumerate(documents):
@@ -68,6 +71,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--repeat", type=int, default=4)
     parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--seeds", type=int, default=1, help="quality: mean over seeds 0..n-1")
     args = parser.parse_args()
     texts = lee_texts()
     corpus = texts * args.repeat
@@ -84,12 +88,20 @@ def main() -> None:
                 wall, cpu = train_seconds(library, corpus, dm, args.epochs)
                 rates[label].append(words / wall)
                 cpu_rates[label].append(words / cpu)
-        ours, theirs = (statistics.median(rates[k]) for k in ("rnnkit", "gensim"))
-        ours_cpu, theirs_cpu = (statistics.median(cpu_rates[k]) for k in ("rnnkit", "gensim"))
-        quality = {k: self_retrieval(lib, texts, dm, args.epochs) for k, lib in libraries().items()}
+        if args.rounds > 0:
+            ours, theirs = (statistics.median(rates[k]) for k in ("rnnkit", "gensim"))
+            ours_cpu, theirs_cpu = (statistics.median(cpu_rates[k]) for k in ("rnnkit", "gensim"))
+            speed = (
+                f"{ours:,.0f} | {theirs:,.0f} | {ours / theirs:.2f} | {ours_cpu / theirs_cpu:.2f}"
+            )
+        else:
+            speed = "- | - | - | -"
+        quality = {}
+        for label, library in libraries().items():
+            runs = [self_retrieval(library, texts, dm, args.epochs, s) for s in range(args.seeds)]
+            quality[label] = [statistics.mean(run[k] for run in runs) for k in (0, 1)]
         print(
-            f"| {name} | {ours:,.0f} | {theirs:,.0f} | {ours / theirs:.2f} | "
-            f"{ours_cpu / theirs_cpu:.2f} | "
+            f"| {name} | {speed} | "
             f"{quality['rnnkit'][0]:.3f} / {quality['gensim'][0]:.3f} | "
             f"{quality['rnnkit'][1]:.3f} / {quality['gensim'][1]:.3f} |"
         )
