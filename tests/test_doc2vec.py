@@ -205,3 +205,35 @@ def test_training_documents_with_unknown_tags_is_refused(documents):
     model = Doc2Vec(documents, **SMALL)
     with pytest.raises(ValueError, match="tag 'new' is not one of the model's tags"):
         model.train([TaggedDocument(["f1", "f2"], ["new"])])
+
+
+def test_the_core_checks_every_document_batch(documents):
+    """The core's document entry refuses tags outside the document-vector matrix and tag
+    offsets that do not fit, before training anything."""
+    model = Doc2Vec(documents[:20], **SMALL, sample=0)  # no subsampling: every word trains
+    trainer = model._trainer()
+    ids = np.zeros(4, dtype=np.int32)
+    ends = np.array([2, 4], dtype=np.int64)
+    states = model.rng_states.copy()
+    flags = dict(dm=True, dm_mean=True, dbow_words=False, learn_words=True, learn_hidden=True,
+                 learn_doctags=True)  # fmt: skip
+
+    def train(tags, tag_ends, vectors=model.dv.vectors):
+        return trainer.train_documents(ids, ends, np.array(tags, dtype=np.int32),
+                                       np.array(tag_ends, dtype=np.int64), vectors, 0.025,
+                                       states, 1, **flags)  # fmt: skip
+
+    before = model.dv.vectors.copy()
+    n = len(model.dv)  # 20 numbered documents and their topics
+    with pytest.raises(ValueError, match=rf"tags\[1\] = {n} is outside 0..{n - 1}"):
+        train([0, n], [1, 2])
+    with pytest.raises(ValueError, match="tag_ends must end at len\\(tags\\) = 2"):
+        train([0, 1], [1, 1])
+    with pytest.raises(ValueError, match="tag_ends has shape"):
+        train([0, 1], [2])
+    with pytest.raises(ValueError, match="doctag_vectors has shape"):
+        train([0, 1], [1, 2], np.zeros((n, 5), np.float32))
+    np.testing.assert_array_equal(model.dv.vectors, before)
+    assert train([0, 1], [1, 2]) == 4
+    changed = np.any(model.dv.vectors != before, axis=1)
+    assert changed[:2].all() and not changed[2:].any()

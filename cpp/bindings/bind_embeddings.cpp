@@ -1,7 +1,8 @@
-// rnnkit._core.Word2VecTrainer: the word2vec and doc2vec training core on NumPy arrays. Python
-// (rnnkit.embeddings) builds the vocabulary tables; the trainer checks every table once
-// when constructed (shapes, dtypes, index ranges, so that no id read in the hot loop can
-// leave its matrix) and each batch when it is trained, then releases the GIL and trains.
+// rnnkit._core.Word2VecTrainer: the word2vec and doc2vec training core on NumPy arrays.
+// Python (rnnkit.embeddings) builds the vocabulary tables; the trainer checks every table
+// once when constructed (shapes, dtypes, index ranges, so that no id read in the hot loop
+// can leave its matrix) and each batch when it is trained, then releases the GIL and
+// trains.
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 

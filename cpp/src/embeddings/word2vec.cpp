@@ -52,7 +52,8 @@ i64 train_shard(const Word2VecModel& m, const Word2VecOptions& o, const Word2Vec
       reduced_window(o, i, n, rng, &j0, &j1);
       if (o.skip_gram) {
         for (i64 j = j0; j < j1; ++j) {
-          if (j != i) predict_word(m, o, syn1, syn1neg, kept[i], syn0.get(kept[j]), alpha, work, rng);
+          if (j == i) continue;
+          predict_word(m, o, syn1, syn1neg, kept[i], syn0.get(kept[j]), alpha, work, rng);
         }
         continue;
       }
