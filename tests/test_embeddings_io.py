@@ -209,3 +209,21 @@ def test_most_similar_cosmul_equals_gensims():
         their = theirs.most_similar_cosmul(positive, negative, topn=5)
         assert [w for w, _ in mine] == [w for w, _ in their]
         np.testing.assert_allclose([s for _, s in mine], [s for _, s in their], rtol=1e-6)
+
+
+@pytest.mark.native
+def test_summary_names_vocabulary_vector_size_and_trained_words(corpus):
+    model = Word2Vec(**SMALL)
+    assert "no vocabulary yet" in repr(model)
+    model.build_vocab(corpus)
+    model.train(corpus, epochs=1)
+    trained = model.training_stats[0]["trained_words"]
+    assert 0 < trained <= 1500 * 12
+    assert (
+        repr(model)
+        == model.summary()
+        == (
+            f"Word2Vec(vocab={len(model.wv)}, vector_size=16, trained_words={trained}, "
+            "epochs_trained=1, CBOW, window=3, negative=5, hs=0)"
+        )
+    )
