@@ -2,15 +2,17 @@
 corpus.
 
     PYTHONPATH=python python benchmarks/bench_doc2vec.py [--rounds 5] [--repeat 4]
+        [--epochs 10] [--seeds 1] [--workers 1]
 
-The corpus is gensim's lee_background.cor (300 news texts), repeated --repeat times with a
-tag per copy. For PV-DM and PV-DBOW (vector_size=100, min_count=2, epochs=10, workers=1,
-gensim's defaults otherwise) the two libraries train in turn (A B A B ...) on the same
-corpus; the score is words of corpus per second of train() (the vocabulary scan is not
-timed), the median over the rounds (--rounds 0 skips it). Quality, from one more pair of
-models on the plain corpus per seed (--seeds n: the mean over seeds 0..n-1): the share of
-training documents whose inferred vector finds the document itself first, and among the
-first 3, of the document vectors. Needs gensim (pip install
+Speed: gensim's lee_background.cor (300 news texts) repeated --repeat times, a tag per
+copy. For PV-DM and PV-DBOW (vector_size=100, min_count=2, gensim's defaults otherwise)
+the two libraries train in turn (A B A B ...) on the same corpus; the score is words of
+corpus per second of train() (the vocabulary scan is not timed), wall and CPU time, the
+median over the rounds (--rounds 0 skips it).
+
+Quality: one more pair of models on the plain corpus per seed (the mean over seeds
+0..n-1): the share of training documents whose inferred vector finds the document itself
+first, and among the first 3, of the document vectors. Needs gensim (pip install
 gensim==4.4.0).
 """
 
@@ -37,10 +39,12 @@ def libraries() -> dict:
     return {"rnnkit": embeddings, "gensim": gensim_doc2vec}
 
 
-def train_seconds(library, texts: list[list[str]], dm: int, epochs: int) -> tuple[float, float]:
+def train_seconds(
+    library, texts: list[list[str]], dm: int, epochs: int, workers: int
+) -> tuple[float, float]:
     """(wall seconds, CPU seconds of the process) of train()."""
     documents = [library.TaggedDocument(words, [i]) for i, words in enumerate(texts)]
-    model = library.Doc2Vec(dm=dm, vector_size=100, min_count=2, epochs=epochs, workers=1)
+    model = library.Doc2Vec(dm=dm, vector_size=100, min_count=2, epochs=epochs, workers=workers)
     model.build_vocab(documents)
     start, start_cpu = time.perf_counter(), time.process_time()
     if library.__name__.startswith("gensim"):
@@ -51,11 +55,11 @@ def train_seconds(library, texts: list[list[str]], dm: int, epochs: int) -> tupl
 
 
 def self_retrieval(
-    library, texts: list[list[str]], dm: int, epochs: int, seed: int
+    library, texts: list[list[str]], dm: int, epochs: int, seed: int, workers: int
 ) -> tuple[float, float]:
     documents = [library.TaggedDocument(words, [i]) for i, words in enumerate(texts)]
     model = library.Doc2Vec(
-        documents, dm=dm, vector_size=100, min_count=2, epochs=epochs, workers=1, seed=seed
+        documents, dm=dm, vector_size=100, min_count=2, epochs=epochs, workers=workers, seed=seed
     )
     first = top3 = 0
     for i, document in enumerate(documents):
@@ -72,6 +76,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=4)
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--seeds", type=int, default=1, help="quality: mean over seeds 0..n-1")
+    parser.add_argument("--workers", type=int, default=1)
     args = parser.parse_args()
     texts = lee_texts()
     corpus = texts * args.repeat
@@ -85,7 +90,7 @@ def main() -> None:
         cpu_rates: dict[str, list[float]] = {"rnnkit": [], "gensim": []}
         for _ in range(args.rounds):
             for label, library in libraries().items():
-                wall, cpu = train_seconds(library, corpus, dm, args.epochs)
+                wall, cpu = train_seconds(library, corpus, dm, args.epochs, args.workers)
                 rates[label].append(words / wall)
                 cpu_rates[label].append(words / cpu)
         if args.rounds > 0:
@@ -98,7 +103,10 @@ def main() -> None:
             speed = "- | - | - | -"
         quality = {}
         for label, library in libraries().items():
-            runs = [self_retrieval(library, texts, dm, args.epochs, s) for s in range(args.seeds)]
+            runs = [
+                self_retrieval(library, texts, dm, args.epochs, seed, args.workers)
+                for seed in range(args.seeds)
+            ]
             quality[label] = [statistics.mean(run[k] for run in runs) for k in (0, 1)]
         print(
             f"| {name} | {speed} | "

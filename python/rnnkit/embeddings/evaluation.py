@@ -55,15 +55,10 @@ def ranks(x: np.ndarray) -> np.ndarray:
 
 
 def evaluate_word_pairs(
-    kv: KeyedVectors,
-    pairs: str | os.PathLike,
-    delimiter: str = "\t",
-    encoding: str = "utf8",
-    restrict_vocab: int = 300000,
-    case_insensitive: bool = True,
-    dummy4unknown: bool = False,
-) -> tuple[float, float, float]:
-    """See KeyedVectors.evaluate_word_pairs."""
+    kv: KeyedVectors, pairs: str | os.PathLike, delimiter: str, encoding: str,
+    restrict_vocab: int, case_insensitive: bool, dummy4unknown: bool,
+) -> tuple[float, float, float]:  # fmt: skip
+    """KeyedVectors.evaluate_word_pairs (which holds the defaults and says what they do)."""
     vocabulary = _vocabulary(kv, restrict_vocab, case_insensitive)
     gold: list[float] = []
     model: list[float] = []
@@ -106,13 +101,11 @@ def evaluate_word_pairs(
 
 
 def evaluate_word_analogies(
-    kv: KeyedVectors,
-    analogies: str | os.PathLike,
-    restrict_vocab: int = 300000,
-    case_insensitive: bool = True,
-    dummy4unknown: bool = False,
-) -> tuple[float, list[dict[str, Any]]]:
-    """See KeyedVectors.evaluate_word_analogies."""
+    kv: KeyedVectors, analogies: str | os.PathLike, restrict_vocab: int,
+    case_insensitive: bool, dummy4unknown: bool,
+) -> tuple[float, list[dict[str, Any]]]:  # fmt: skip
+    """KeyedVectors.evaluate_word_analogies (which holds the defaults and says what they
+    do)."""
     vocabulary = _vocabulary(kv, restrict_vocab, case_insensitive)
     limit = min(restrict_vocab, len(kv))
     unit = kv.vectors[:limit] / kv.norms()[:limit, None]
