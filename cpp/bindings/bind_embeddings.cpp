@@ -1,7 +1,8 @@
-// rnnkit._core.Word2VecTrainer: the word2vec training core on NumPy arrays. Python
-// (rnnkit.embeddings) builds the vocabulary tables; the trainer checks every table once
-// when constructed (shapes, dtypes, index ranges, so that no id read in the hot loop can
-// leave its matrix) and each batch when it is trained, then releases the GIL and trains.
+// rnnkit._core.Word2VecTrainer: the word2vec and doc2vec training core on NumPy arrays.
+// Python (rnnkit.embeddings) builds the vocabulary tables; the trainer checks every table
+// once when constructed (shapes, dtypes, index ranges, so that no id read in the hot loop
+// can leave its matrix) and each batch when it is trained, then releases the GIL and
+// trains.
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
@@ -11,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "rnnkit/doc2vec.h"
 #include "rnnkit/threads.h"
 #include "rnnkit/word2vec.h"
 
@@ -120,32 +122,8 @@ class Word2VecTrainer {
   // -1..V-1; sentence_ends (S,) int64 nondecreasing, last = n; rng_states (workers,) uint64.
   i64 train_batch(const py::array& ids, const py::array& sentence_ends, double alpha,
                   const py::array& rng_states, int workers) {
-    if (workers < 1 || workers > rnnkit::kMaxThreads) {
-      throw py::value_error("workers must be in 1.." + std::to_string(rnnkit::kMaxThreads) +
-                            ", got " + std::to_string(workers));
-    }
-    if (!std::isfinite(alpha) || alpha < 0) {
-      throw py::value_error("alpha must be finite and >= 0, got " + std::to_string(alpha));
-    }
-    const std::int32_t* id = checked<std::int32_t>(ids, "ids", -1, -1, false);
-    const i64* ends = checked<i64>(sentence_ends, "sentence_ends", -1, -1, false);
-    auto* states = checked<std::uint64_t>(rng_states, "rng_states", workers, -1, true);
-    const i64 n = ids.shape(0), S = sentence_ends.shape(0);
-    for (i64 s = 0; s < S; ++s) {
-      if (ends[s] < (s > 0 ? ends[s - 1] : 0) || ends[s] > n) {
-        throw py::value_error("sentence_ends must be nondecreasing in 0..len(ids)");
-      }
-    }
-    if ((S == 0 && n != 0) || (S > 0 && ends[S - 1] != n)) {
-      throw py::value_error("sentence_ends must end at len(ids) = " + std::to_string(n));
-    }
-    for (i64 t = 0; t < n; ++t) {
-      if (id[t] < -1 || id[t] >= model_.vocab_size) {
-        throw py::value_error("ids[" + std::to_string(t) + "] = " + std::to_string(id[t]) +
-                              " is outside -1.." + std::to_string(model_.vocab_size - 1));
-      }
-    }
-    const emb::Word2VecBatch batch{id, ends, S};
+    std::uint64_t* states = checked_run(alpha, rng_states, workers);
+    const emb::Word2VecBatch batch = checked_batch(ids, sentence_ends);
     py::gil_scoped_release release;
     // One batch at a time per trainer: the workers' buffers are the trainer's.
     const std::lock_guard<std::mutex> lock(busy_);
@@ -153,7 +131,89 @@ class Word2VecTrainer {
                                      workers, workspace_);
   }
 
+  // Trains one batch of documents (doc2vec) with this trainer's word tables: the words as
+  // train_batch's, the tags of document s are tags[tag_ends[s-1]..tag_ends[s]) (int32
+  // rows of doctag_vectors (n_docs, D) float32), tag_ends (S,) int64.
+  i64 train_documents(const py::array& ids, const py::array& sentence_ends,
+                      const py::array& tags, const py::array& tag_ends,
+                      const py::array& doctag_vectors, double alpha, const py::array& rng_states,
+                      int workers, bool dm, bool dm_mean, bool dbow_words, bool learn_words,
+                      bool learn_hidden, bool learn_doctags) {
+    std::uint64_t* states = checked_run(alpha, rng_states, workers);
+    emb::Doc2VecBatch batch;
+    batch.words = checked_batch(ids, sentence_ends);
+    if (doctag_vectors.ndim() != 2 || doctag_vectors.shape(0) < 1) {
+      throw py::value_error("doctag_vectors must be 2-D (n_docs, D) with n_docs >= 1, got shape " +
+                            shape_str(doctag_vectors));
+    }
+    const i64 n_docs = doctag_vectors.shape(0);
+    float* docs = checked<float>(doctag_vectors, "doctag_vectors", n_docs, model_.dim, true);
+    batch.tags = checked<std::int32_t>(tags, "tags", -1, -1, false);
+    batch.tag_ends = checked<i64>(tag_ends, "tag_ends", batch.words.n_sentences, -1, false);
+    check_ends(batch.tag_ends, batch.words.n_sentences, tags.shape(0), "tag_ends", "tags");
+    for (i64 t = 0; t < tags.shape(0); ++t) {
+      if (batch.tags[t] < 0 || batch.tags[t] >= n_docs) {
+        throw py::value_error("tags[" + std::to_string(t) + "] = " +
+                              std::to_string(batch.tags[t]) + " is outside 0.." +
+                              std::to_string(n_docs - 1));
+      }
+    }
+    emb::Doc2VecOptions options;
+    options.word = options_;
+    options.dm = dm;
+    options.dm_mean = dm_mean;
+    options.dbow_words = dbow_words;
+    options.learn_words = learn_words;
+    options.learn_hidden = learn_hidden;
+    options.learn_doctags = learn_doctags;
+    py::gil_scoped_release release;
+    const std::lock_guard<std::mutex> lock(busy_);
+    return emb::doc2vec_train_batch(model_, docs, n_docs, options, batch,
+                                    static_cast<float>(alpha), states, workers, workspace_);
+  }
+
  private:
+  // Checks a run's learning rate and worker count; returns the workers' RNG states.
+  static std::uint64_t* checked_run(double alpha, const py::array& rng_states, int workers) {
+    if (workers < 1 || workers > rnnkit::kMaxThreads) {
+      throw py::value_error("workers must be in 1.." + std::to_string(rnnkit::kMaxThreads) +
+                            ", got " + std::to_string(workers));
+    }
+    if (!std::isfinite(alpha) || alpha < 0) {
+      throw py::value_error("alpha must be finite and >= 0, got " + std::to_string(alpha));
+    }
+    return checked<std::uint64_t>(rng_states, "rng_states", workers, -1, true);
+  }
+
+  // ends (S,) must be nondecreasing in 0..n and end at n = len(<of>).
+  static void check_ends(const i64* ends, i64 S, i64 n, const char* name, const char* of) {
+    for (i64 s = 0; s < S; ++s) {
+      if (ends[s] < (s > 0 ? ends[s - 1] : 0) || ends[s] > n) {
+        throw py::value_error(std::string(name) + " must be nondecreasing in 0..len(" + of +
+                              ")");
+      }
+    }
+    if ((S == 0 && n != 0) || (S > 0 && ends[S - 1] != n)) {
+      throw py::value_error(std::string(name) + " must end at len(" + of + ") = " +
+                            std::to_string(n));
+    }
+  }
+
+  // The sentences of a batch, checked: ids (n,) int32 in -1..V-1, sentence_ends (S,).
+  emb::Word2VecBatch checked_batch(const py::array& ids, const py::array& sentence_ends) const {
+    const std::int32_t* id = checked<std::int32_t>(ids, "ids", -1, -1, false);
+    const i64* ends = checked<i64>(sentence_ends, "sentence_ends", -1, -1, false);
+    const i64 n = ids.shape(0), S = sentence_ends.shape(0);
+    check_ends(ends, S, n, "sentence_ends", "ids");
+    for (i64 t = 0; t < n; ++t) {
+      if (id[t] < -1 || id[t] >= model_.vocab_size) {
+        throw py::value_error("ids[" + std::to_string(t) + "] = " + std::to_string(id[t]) +
+                              " is outside -1.." + std::to_string(model_.vocab_size - 1));
+      }
+    }
+    return emb::Word2VecBatch{id, ends, S};
+  }
+
   py::object keep_[8];  // the arrays model_ points into, kept alive
   std::vector<std::uint32_t> negative_guide_;
   emb::Word2VecWorkspace workspace_;
@@ -204,7 +264,12 @@ void bind_embeddings(py::module_& m) {
            py::arg("skip_gram"), py::arg("negative"), py::arg("window"), py::arg("subsample"))
       .def("train_batch", &Word2VecTrainer::train_batch, py::arg("ids"),
            py::arg("sentence_ends"), py::arg("alpha"), py::arg("rng_states"),
-           py::arg("workers"));
+           py::arg("workers"))
+      .def("train_documents", &Word2VecTrainer::train_documents, py::arg("ids"),
+           py::arg("sentence_ends"), py::arg("tags"), py::arg("tag_ends"),
+           py::arg("doctag_vectors"), py::arg("alpha"), py::arg("rng_states"),
+           py::arg("workers"), py::arg("dm"), py::arg("dm_mean"), py::arg("dbow_words"),
+           py::arg("learn_words"), py::arg("learn_hidden"), py::arg("learn_doctags"));
 }
 
 }  // namespace rnnkit::bindings

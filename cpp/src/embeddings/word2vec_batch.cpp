@@ -1,6 +1,6 @@
-// One batch of word2vec training: split into shards, train them (in parallel when there
-// are several workers, each on private copies of the rows it touches), then add the
-// workers' changes into the model in worker order (word2vec_rows.h says why).
+// The batch driver of word2vec and doc2vec: split a batch into shards, train them (in
+// parallel when there are several workers, each on private copies of the rows it touches),
+// then add the workers' changes into the model in worker order (word2vec_rows.h says why).
 #include <algorithm>
 #include <cstdint>
 #include <vector>
@@ -83,17 +83,16 @@ void merge_rows(std::vector<WorkerMatrices*>& matrices, int workers, int t, int 
 }
 
 }  // namespace
-}  // namespace detail
 
-std::int64_t word2vec_train_batch(const Word2VecModel& model, const Word2VecOptions& options,
-                                  const Word2VecBatch& batch, float alpha,
-                                  std::uint64_t* rng_states, int workers,
-                                  Word2VecWorkspace& workspace) {
+std::int64_t train_sharded(const SharedMatrices& matrices, const Word2VecBatch& batch,
+                           int workers, std::uint64_t* rng_states,
+                           Word2VecWorkspace& workspace, const CapacityFn& capacity,
+                           const ShardFn& train) {
   const i64 n_sentences = batch.n_sentences;
   if (n_sentences <= 0) return 0;
   workers = std::max(workers, 1);
   const i64 n_words = batch.sentence_ends[n_sentences - 1];
-  const i64 V = model.vocab_size, D = model.dim;
+  const i64 D = matrices.dim;
 
   // Shard w holds the sentences ending after (w - 1) / workers and at or before w / workers
   // of the batch's words: a fixed function of the batch and the worker count.
@@ -114,7 +113,7 @@ std::int64_t word2vec_train_batch(const Word2VecModel& model, const Word2VecOpti
     most_words = std::max(most_words,
                           sentence_start(shard_begin[w + 1]) - sentence_start(shard_begin[w]));
   }
-  const i64 round_words = detail::kRoundWords;
+  const i64 round_words = kRoundWords;
   const i64 rounds =
       workers == 1 ? 1 : std::max<i64>(1, (most_words + round_words - 1) / round_words);
   std::vector<i64> round_begin(workers * (rounds + 1));  // [w * (rounds + 1) + r]
@@ -133,15 +132,15 @@ std::int64_t word2vec_train_batch(const Word2VecModel& model, const Word2VecOpti
   }
 
   // Every buffer is sized here, before any thread starts.
-  std::vector<detail::WorkerBuffers>& buffers = workspace.impl->workers;
+  std::vector<WorkerBuffers>& buffers = workspace.impl->workers;
   if (static_cast<int>(buffers.size()) < workers) buffers.resize(workers);
-  detail::WorkerMatrices syn0, syn1neg, syn1;
-  for (detail::WorkerMatrices* m : {&syn0, &syn1neg, &syn1}) {
-    m->rows.resize(workers);
-    m->storage.resize(workers);
+  WorkerMatrices per_matrix[kMatrices];
+  for (WorkerMatrices& m : per_matrix) {
+    m.rows.resize(workers);
+    m.storage.resize(workers);
   }
   for (int w = 0; w < workers; ++w) {
-    detail::WorkerBuffers& b = buffers[w];
+    WorkerBuffers& b = buffers[w];
     i64 longest = 1;
     for (i64 s = shard_begin[w]; s < shard_begin[w + 1]; ++s) {
       longest = std::max(longest, batch.sentence_ends[s] - sentence_start(s));
@@ -149,39 +148,30 @@ std::int64_t word2vec_train_batch(const Word2VecModel& model, const Word2VecOpti
     if (static_cast<i64>(b.kept.size()) < longest) b.kept.resize(longest);
     b.neu1.resize(D);
     b.work.resize(D);
-    if (workers == 1) {
-      syn0.rows[w] = detail::Rows{model.syn0, D};
-      syn1neg.rows[w] = detail::Rows{model.syn1neg, D};
-      syn1.rows[w] = detail::Rows{model.syn1, D};
-      continue;
-    }
-    // At most this many distinct rows of each matrix can be touched by a round's words
-    // (bounded by the shard's): syn0 the words themselves, syn1neg each prediction's word
-    // and negatives (skip-gram makes up to 2 * window predictions per word), syn1 the
-    // words' Huffman paths.
-    const i64 words = sentence_start(shard_begin[w + 1]) - sentence_start(shard_begin[w]);
-    const i64 predictions = words * (options.skip_gram ? 2 * options.window : 1);
-    syn0.rows[w] = b.syn0.prepare(model.syn0, V, D, words);
-    syn0.storage[w] = &b.syn0;
-    if (options.negative > 0) {
-      syn1neg.rows[w] =
-          b.syn1neg.prepare(model.syn1neg, V, D, words + predictions * options.negative);
-      syn1neg.storage[w] = &b.syn1neg;
-    }
-    if (options.hierarchical_softmax) {
-      syn1.rows[w] = b.syn1.prepare(model.syn1, V - 1, D, words * model.max_code_length);
-      syn1.storage[w] = &b.syn1;
+    i64 rows_needed[kMatrices] = {};
+    if (workers > 1) capacity(shard_begin[w], shard_begin[w + 1], rows_needed);
+    for (int k = 0; k < kMatrices; ++k) {
+      if (workers == 1 || matrices.shared[k] == nullptr) {
+        per_matrix[k].rows[w] = Rows{matrices.shared[k], D};
+        continue;
+      }
+      per_matrix[k].rows[w] =
+          b.rows[k].prepare(matrices.shared[k], matrices.n_rows[k], D, rows_needed[k]);
+      per_matrix[k].storage[w] = &b.rows[k];
     }
   }
-  std::vector<detail::WorkerMatrices*> merged{&syn0};
-  if (options.negative > 0) merged.push_back(&syn1neg);
-  if (options.hierarchical_softmax) merged.push_back(&syn1);
+  std::vector<WorkerMatrices*> merged;
+  for (int k = 0; k < kMatrices; ++k) {
+    if (matrices.shared[k] != nullptr) merged.push_back(&per_matrix[k]);
+  }
 
   auto run = [&](int w, i64 r) {
     const i64* begin = round_begin.data() + w * (rounds + 1);
-    return detail::train_shard(model, options, batch, begin[r], begin[r + 1], alpha,
-                               rng_states + w, syn0.rows[w], syn1neg.rows[w], syn1.rows[w],
-                               buffers[w]);
+    Rows rows[kMatrices];
+    for (int k = 0; k < kMatrices; ++k) rows[k] = per_matrix[k].rows[w];
+    const i64 trained = train(begin[r], begin[r + 1], rng_states + w, rows, buffers[w]);
+    for (int k = 0; k < kMatrices; ++k) per_matrix[k].rows[w].count = rows[k].count;
+    return trained;
   };
   if (workers == 1) return run(0, 0);
   // Words trained per worker (each written by the one thread that runs the worker).
@@ -190,12 +180,51 @@ std::int64_t word2vec_train_batch(const Word2VecModel& model, const Word2VecOpti
     for (i64 r = 0; r < rounds; ++r) {
       for (int w = t; w < workers; w += T) trained_by[w] += run(w, r);
       barrier.arrive_and_wait();
-      detail::merge_rows(merged, workers, t, T, barrier);
+      merge_rows(merged, workers, t, T, barrier);
     }
   });
   i64 trained = 0;
   for (const i64 n : trained_by) trained += n;
   return trained;
+}
+
+}  // namespace detail
+
+std::int64_t word2vec_train_batch(const Word2VecModel& model, const Word2VecOptions& options,
+                                  const Word2VecBatch& batch, float alpha,
+                                  std::uint64_t* rng_states, int workers,
+                                  Word2VecWorkspace& workspace) {
+  using detail::kSyn0, detail::kSyn1neg, detail::kSyn1;
+  detail::SharedMatrices matrices;
+  matrices.dim = model.dim;
+  matrices.shared[kSyn0] = model.syn0;
+  matrices.n_rows[kSyn0] = model.vocab_size;
+  if (options.negative > 0) {
+    matrices.shared[kSyn1neg] = model.syn1neg;
+    matrices.n_rows[kSyn1neg] = model.vocab_size;
+  }
+  if (options.hierarchical_softmax) {
+    matrices.shared[kSyn1] = model.syn1;
+    matrices.n_rows[kSyn1] = model.vocab_size - 1;
+  }
+  // At most this many distinct rows of each matrix can be touched by a shard's words:
+  // syn0 the words themselves, syn1neg each prediction's word and negatives (skip-gram
+  // makes up to 2 * window predictions per word), syn1 the words' Huffman paths.
+  auto capacity = [&](i64 s_begin, i64 s_end, i64* rows) {
+    auto start = [&](i64 s) { return s > 0 ? batch.sentence_ends[s - 1] : i64(0); };
+    const i64 words = start(s_end) - start(s_begin);  // the shard may be empty
+    const i64 predictions = words * (options.skip_gram ? 2 * options.window : 1);
+    rows[kSyn0] = words;
+    rows[kSyn1neg] = words + predictions * options.negative;
+    rows[kSyn1] = words * model.max_code_length;
+  };
+  auto train = [&](i64 s_begin, i64 s_end, std::uint64_t* rng, detail::Rows* rows,
+                   detail::WorkerBuffers& buffers) {
+    return detail::train_shard(model, options, batch, s_begin, s_end, alpha, rng, rows[kSyn0],
+                               rows[kSyn1neg], rows[kSyn1], buffers);
+  };
+  return detail::train_sharded(matrices, batch, workers, rng_states, workspace, capacity,
+                               train);
 }
 
 }  // namespace rnnkit::embeddings

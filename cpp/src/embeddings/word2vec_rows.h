@@ -1,5 +1,6 @@
-// Internal to the word2vec core: how a worker reaches the rows of the model's matrices,
-// and each worker's buffers. Not installed.
+// Internal to the word2vec and doc2vec cores: how a worker reaches the rows of the model's
+// matrices, each worker's buffers, and the driver that trains a batch in shards. Not
+// installed.
 //
 // One worker trains on the shared matrices directly. Several workers would race on rows
 // they share (hogwild), which makes the result depend on thread timing; instead each
@@ -10,6 +11,7 @@
 #pragma once
 #include <cstdint>
 #include <cstring>
+#include <functional>
 #include <memory>
 #include <vector>
 
@@ -51,12 +53,38 @@ struct PrivateRows {
   Rows prepare(float* shared, std::int64_t n_rows, std::int64_t dim, std::int64_t capacity);
 };
 
+// The matrices training reaches through Rows, as indexes of the arrays below.
+enum Matrix { kSyn0, kSyn1neg, kSyn1, kDoctags, kMatrices };
+
 // One worker's scratch and private rows.
 struct WorkerBuffers {
   std::vector<std::int32_t> kept;  // (longest sentence,) a sentence's ids after dropping
   std::vector<float> neu1, work;   // (D,) each
-  PrivateRows syn0, syn1neg, syn1;
+  PrivateRows rows[kMatrices];
 };
+
+// The matrices of one kind of training: matrix k is shared[k] (n_rows[k], D), null when
+// the options do not use it.
+struct SharedMatrices {
+  float* shared[kMatrices] = {};
+  std::int64_t n_rows[kMatrices] = {};
+  std::int64_t dim = 0;  // D
+};
+
+// capacity(s_begin, s_end, out): out[k] = at most how many distinct rows of matrix k
+// sentences [s_begin, s_end) touch (an upper bound; only for the matrices in use).
+using CapacityFn = std::function<void(std::int64_t, std::int64_t, std::int64_t*)>;
+// train(s_begin, s_end, rng_state, rows (kMatrices,), buffers): trains those sentences
+// with one RNG state (advanced in place) through rows; returns the words trained on.
+using ShardFn = std::function<std::int64_t(std::int64_t, std::int64_t, std::uint64_t*, Rows*,
+                                           WorkerBuffers&)>;
+
+// The batch driver shared by word2vec and doc2vec (word2vec.h, word2vec_train_batch, says
+// how a batch is split into shards and merged). Sizes every buffer before any thread starts.
+std::int64_t train_sharded(const SharedMatrices& matrices, const Word2VecBatch& batch,
+                           int workers, std::uint64_t* rng_states,
+                           Word2VecWorkspace& workspace, const CapacityFn& capacity,
+                           const ShardFn& train);
 
 // Trains sentences [s_begin, s_end) of the batch with one RNG state (advanced in place),
 // through the given rows of syn0, syn1neg and syn1; returns the words trained on.
