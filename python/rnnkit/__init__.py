@@ -2,6 +2,7 @@
 
 from rnnkit import _core, nn, optim
 from rnnkit._validation import check_int_at_least
+from rnnkit.activations import Activation
 from rnnkit.cells import GRUCell, LSTMCell, RNNCell
 from rnnkit.checkpoint import load_checkpoint, save_checkpoint
 from rnnkit.clip import clip_grad_norm, clip_grad_value
@@ -64,6 +65,7 @@ __all__ = [
     "RNN",
     "LSTM",
     "GRU",
+    "Activation",
     "RNNCell",
     "LSTMCell",
     "GRUCell",

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from rnnkit import _core
+from rnnkit._cell_options import CellOptions
 
 Weights = Sequence[tuple]  # L*D tuples (w_ih, w_hh, b_ih | None, b_hh | None)
 
@@ -30,6 +31,7 @@ def stack_forward(
     *,
     num_directions: int,
     packed: _core.PackedStack | None = None,
+    options: CellOptions | None = None,
 ) -> tuple:
     """Forward of an L-layer, D-direction stack in the C++ core.
 
@@ -46,7 +48,15 @@ def stack_forward(
     packed: the weights' packed copies (:func:`pack_weights`), or None (packed in this
     call). At inference the caller guarantees they match ``weights``; in training the core
     compares the weights' checksums with the ones packed and repacks first when they differ.
+
+    options: the cell variants (rnnkit._cell_options), or None for the mode's defaults;
+    with peepholes every weights entry has a fifth array, w_ph (3H,).
     """
+    if options is not None:
+        raise NotImplementedError(
+            "the native backend does not run cell variants (activations, clip, peepholes, "
+            "input_forget, reverse) yet; use backend='numpy'"
+        )
     return _core.stack_forward(
         mode,
         x,

@@ -11,12 +11,16 @@ import numpy as np
 from rnnkit._cells import BIAS_KINDS, WEIGHT_KINDS, parameter_name
 from rnnkit._validation import check_nbytes
 
+# The LSTM's peephole weights (p_i, p_f, p_o), (3H,) per layer and direction.
+PEEPHOLE_KIND = "weight_ph"
+
 # Bytes Python spends per parameter array besides its data (the ndarray object, its name,
 # the dict slots); measured about 540 for a parameter and its gradient together.
 _ARRAY_OVERHEAD = 256
 
-# Names of (w_ih, w_hh, b_ih, b_hh) of one layer and direction; the biases None without bias.
-EntryNames = tuple[str, str, "str | None", "str | None"]
+# Names of (w_ih, w_hh, b_ih, b_hh) of one layer and direction; the biases None without bias;
+# an LSTM with peepholes has a fifth, w_ph.
+EntryNames = tuple[str, ...]
 
 
 def check_parameter_memory(
@@ -49,14 +53,18 @@ def check_parameter_memory(
     )
 
 
-def entry_names(num_layers: int, directions: int, bias: bool) -> list[EntryNames]:
-    """Names of (w_ih, w_hh, b_ih, b_hh) per entry k*D + d of the backends' weight list."""
+def entry_names(
+    num_layers: int, directions: int, bias: bool, peepholes: bool = False
+) -> list[EntryNames]:
+    """Names of (w_ih, w_hh, b_ih, b_hh) per entry k*D + d of the backends' weight list,
+    and w_ph (``weight_ph_l{k}``) fifth with ``peepholes``."""
     names: list[EntryNames] = []
     for k in range(num_layers):
         for d in range(directions):
             w_ih, w_hh = (parameter_name(kind, k, d) for kind in WEIGHT_KINDS)
             b_ih, b_hh = (parameter_name(kind, k, d) if bias else None for kind in BIAS_KINDS)
-            names.append((w_ih, w_hh, b_ih, b_hh))
+            ph = (parameter_name(PEEPHOLE_KIND, k, d),) if peepholes else ()
+            names.append((w_ih, w_hh, b_ih, b_hh, *ph))
     return names
 
 
@@ -65,16 +73,18 @@ def parameter_shapes(
 ) -> dict[str, tuple[int, ...]]:
     """PyTorch's names and shapes, in PyTorch's order (layer, direction, ih/hh, w/b), of the
     stack whose entries are ``names`` (from :func:`entry_names`): layer 0 reads the input,
-    each later layer the D*H features of the one below."""
+    each later layer the D*H features of the one below; peepholes (3H,)."""
     G, H = gates, hidden_size
     shapes: dict[str, tuple[int, ...]] = {}
-    for i, (w_ih, w_hh, b_ih, b_hh) in enumerate(names):
+    for i, (w_ih, w_hh, b_ih, b_hh, *ph) in enumerate(names):
         in_k = input_size if i < directions else directions * H
         shapes[w_ih] = (G * H, in_k)
         shapes[w_hh] = (G * H, H)
         if b_ih is not None and b_hh is not None:
             shapes[b_ih] = (G * H,)
             shapes[b_hh] = (G * H,)
+        for w_ph in ph:
+            shapes[w_ph] = (3 * H,)
     return shapes
 
 

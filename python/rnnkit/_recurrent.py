@@ -20,6 +20,12 @@ from typing import Any
 import numpy as np
 
 from rnnkit import _layout
+from rnnkit._cell_options import (
+    ACTIVATION_ROLES,
+    DEFAULT_ACTIVATIONS,
+    CellOptions,
+    check_clip,
+)
 from rnnkit._cells import cell_kind
 from rnnkit._module import Module
 from rnnkit._packed import PackedWeights
@@ -41,6 +47,7 @@ from rnnkit._validation import (
     check_positive_int,
     check_seed,
 )
+from rnnkit.activations import Activation, resolve_activations
 
 ArrayLike = Any  # anything np.asarray accepts (NumPy arrays, nested lists, CPU tensors)
 # A recurrent state as the user sees it: h for RNN/GRU, (h, c) for LSTM.
@@ -55,6 +62,11 @@ _TORCH_ONLY_ARGUMENTS = {
         "rnnkit runs on the CPU on NumPy arrays (move tensors with .cpu().numpy(); "
         "the parameters are NumPy arrays)"
     ),
+}
+# Options only rnnkit.LSTM takes.
+_LSTM_ONLY_ARGUMENTS = {
+    "peepholes": "only rnnkit.LSTM has peepholes",
+    "input_forget": "only rnnkit.LSTM has input_forget",
 }
 
 
@@ -85,6 +97,9 @@ class RecurrentBase(PackedWeights, Module):
     # The recurrent modules' wording of backward without a saved forward.
     _NO_SAVED_MESSAGE = "backward needs a preceding forward pass in training mode: {reason}"
     _NOT_COPIED = {**Module._NOT_COPIED, "_grads_checked": None, "_packed": None}
+    # The LSTM's own options (rnnkit.LSTM sets them before calling __init__).
+    _peepholes = False
+    _input_forget = False
 
     def __init__(
         self,
@@ -98,6 +113,10 @@ class RecurrentBase(PackedWeights, Module):
         dtype: str | np.dtype = "float32",
         backend: str = "native",
         seed: int | None = None,
+        *,
+        activations: Any = None,
+        clip: float | None = None,
+        reverse: bool = False,
         **unknown: Any,
     ) -> None:
         if unknown:
@@ -116,6 +135,9 @@ class RecurrentBase(PackedWeights, Module):
         kind = cell_kind(self._mode)
         self._gates, self._has_cell = kind.gates, kind.has_cell_state
         self._directions = 2 if self._bidirectional else 1
+        self._options = self._check_options(activations, clip, reverse)
+        # What the backends are given: None where the options change nothing.
+        self._backend_options = None if self._options.is_default(self._mode) else self._options
         # Every state: (L*D, B, H); a state's shape is this with B filled in.
         L, D, H = self._num_layers, self._directions, self._hidden_size
         check_parameter_memory(
@@ -123,6 +145,11 @@ class RecurrentBase(PackedWeights, Module):
         )
         # Fixed by the configuration, which never changes: kept for the per-call checks.
         self._names = self._entry_names(L, D, self._bias)
+        if self._peepholes:
+            self._names = [
+                names + (ph[4],)
+                for names, ph in zip(self._names, entry_names(L, D, self._bias, True))
+            ]
         self._shapes = parameter_shapes(self._gates, self._input_size, H, D, self._names)
 
         # One generator for the module's life: parameters first (in PyTorch's order), then
@@ -136,8 +163,7 @@ class RecurrentBase(PackedWeights, Module):
         # the list handed to the backend and the per-call checks are built once.
         p = self._params
         self._weight_list = [
-            (p[w_ih], p[w_hh], p[b_ih] if b_ih else None, p[b_hh] if b_hh else None)
-            for w_ih, w_hh, b_ih, b_hh in self._names
+            tuple(p[name] if name else None for name in names) for names in self._names
         ]
         self._weight_checks = tuple((name, p[name], shape) for name, shape in self._shapes.items())
         # The grads arrays last found not to overlap (see _grad_arrays), or None.
@@ -153,6 +179,22 @@ class RecurrentBase(PackedWeights, Module):
         """Parameter names per entry of the backends' weight list (PyTorch's)."""
         return entry_names(num_layers, directions, bias)
 
+    def _check_options(self, activations: Any, clip: Any, reverse: Any) -> CellOptions:
+        """The cell-variant options, checked and complete (rnnkit._cell_options)."""
+        name = type(self).__name__
+        reverse = check_bool("reverse", reverse)
+        if reverse and self._bidirectional:
+            raise ValueError(
+                f"rnnkit.{name}: reverse=True runs the one direction backwards; it cannot be "
+                f"combined with bidirectional=True (whose second direction already does)"
+            )
+        defaults = DEFAULT_ACTIVATIONS[self._mode]
+        acts = defaults
+        if activations is not None:
+            roles = ACTIVATION_ROLES[self._mode.split("_")[0]]
+            acts = resolve_activations(activations, len(defaults), name, roles)
+        return CellOptions(acts, check_clip(clip), self._peepholes, self._input_forget, reverse)
+
     # Arguments a subclass takes besides the ones of RecurrentBase.__init__.
     _OWN_ARGUMENTS: tuple[str, ...] = ()
 
@@ -162,7 +204,7 @@ class RecurrentBase(PackedWeights, Module):
         mro = type(self).__mro__
         public = next((c for c in mro if c.__module__ == "rnnkit.modules"), type(self))
         name = next(iter(unknown))
-        why = _TORCH_ONLY_ARGUMENTS.get(name)
+        why = _TORCH_ONLY_ARGUMENTS.get(name) or _LSTM_ONLY_ARGUMENTS.get(name)
         if why is None:
             params = inspect.signature(RecurrentBase.__init__).parameters.values()
             taken = [p.name for p in params if p.name != "self" and p.kind != p.VAR_KEYWORD]
@@ -185,6 +227,13 @@ class RecurrentBase(PackedWeights, Module):
     bidirectional = property(lambda self: self._bidirectional, doc="D = 2 when True.")
     num_directions = property(lambda self: self._directions, doc="D: 1, or 2 when bidirectional.")
     seed = property(lambda self: self._seed, doc="The seed of parameters and dropout, or None.")
+    clip = property(lambda self: self._options.clip, doc="Bound of the gate pre-activations.")
+    reverse = property(lambda self: self._options.reverse, doc="The one direction runs backwards.")
+
+    @property
+    def activations(self) -> tuple[Activation, ...]:
+        """The cell's activation functions in ONNX's order (f, g, h), complete."""
+        return self._options.activations
 
     @property
     def backend(self) -> str:
@@ -209,12 +258,25 @@ class RecurrentBase(PackedWeights, Module):
         if self._bidirectional:
             parts.append("bidirectional=True")
         parts.extend(self._extra_repr_parts())
+        parts.extend(self._option_repr_parts())
         parts.append(f"dtype='{self._dtype.name}'")
         parts.append(f"backend='{self._backend}'")
         return ", ".join(parts)
 
     def _extra_repr_parts(self) -> list[str]:
         return []
+
+    def _option_repr_parts(self) -> list[str]:
+        """The cell-variant options that differ from their defaults."""
+        o, parts = self._options, []
+        if o.activations != DEFAULT_ACTIVATIONS[self._mode]:
+            parts.append(f"activations={o.activations!r}")
+        if o.clip is not None:
+            parts.append(f"clip={o.clip!r}")
+        for name in ("peepholes", "input_forget", "reverse"):
+            if getattr(o, name):
+                parts.append(f"{name}=True")
+        return parts
 
     # -- the arrays handed to the backend ---------------------------------------------------
 
@@ -247,10 +309,7 @@ class RecurrentBase(PackedWeights, Module):
         if checked is None or any(a is not b for a, b in zip(arrays, checked)):
             check_grads_do_not_overlap(g, self._shapes)
             self._grads_checked = arrays
-        return [
-            (g[w_ih], g[w_hh], g[b_ih] if b_ih else None, g[b_hh] if b_hh else None)
-            for w_ih, w_hh, b_ih, b_hh in self._names
-        ]
+        return [tuple(g[name] if name else None for name in names) for names in self._names]
 
     def _dropout_masks(self, T: int, B: int) -> list[np.ndarray] | None:
         """L-1 inverted-dropout masks (T, B, D*H): 0 or 1/(1-p); None when not applied."""
@@ -368,10 +427,20 @@ class RecurrentBase(PackedWeights, Module):
                 keep,
                 num_directions=D,
                 packed=packed,
+                options=self._backend_options,
             )
         else:
             out, h_n, c_n, cache = backend.stack_forward(
-                self._mode, x_tm, h0, c0, weights, lens, masks, keep, num_directions=D
+                self._mode,
+                x_tm,
+                h0,
+                c0,
+                weights,
+                lens,
+                masks,
+                keep,
+                num_directions=D,
+                options=self._backend_options,
             )
         if keep:
             self._saved = (cache, T, B, unbatched, batch_first)

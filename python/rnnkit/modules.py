@@ -14,6 +14,7 @@ import numpy as np
 from rnnkit import _layout
 from rnnkit._recurrent import ArrayLike, RecurrentBase, State  # noqa: F401 (importable here)
 from rnnkit._validation import as_float_array, check_bool, check_choice
+from rnnkit.activations import Activation, resolve_activations
 
 __all__ = ["RNN", "LSTM", "GRU"]
 
@@ -70,9 +71,10 @@ class _Streaming(RecurrentBase):
         train on whole sequences.
         """
         name = type(self).__name__
-        if self._bidirectional:
+        if self._bidirectional or self._options.reverse:
+            what = "a bidirectional module" if self._bidirectional else "a module with reverse=True"
             raise ValueError(
-                f"{name}.step: a bidirectional module cannot run step by step (its reverse "
+                f"{name}.step: {what} cannot run step by step (its reverse "
                 f"direction needs the whole sequence); call it on the sequence instead"
             )
         x = as_float_array("x_t", x_t)
@@ -86,7 +88,7 @@ class _Streaming(RecurrentBase):
         training = self.training
         self._enter(exclusive=training)
         try:
-            if training or self._backend != "native":
+            if training or self._backend != "native" or self._backend_options is not None:
                 out, new_state = self._forward(x[None], state, None, training, False, save=False)
                 return out[0], new_state
             return self._eval_step_native_user(x, state)
@@ -127,6 +129,12 @@ class LSTM(_Streaming):
     ``out_t, (h, c) = lstm.step(x_t, (h, c))`` for streaming, one step at a time.
     torch's ``proj_size`` and ``device``, and unknown keyword arguments, raise TypeError.
 
+    Cell variants (keyword only; README "Cell variants"): ``activations`` (f for the i, f,
+    o gates, g for the candidate, h for the cell state's output; default sigmoid, tanh,
+    tanh), ``clip`` (bound of every gate's pre-activation), ``peepholes`` (i and f see
+    c_{t-1}, o sees c_t; parameters ``weight_ph_l{k}`` (3H,) as [p_i, p_f, p_o]),
+    ``input_forget`` (f = 1 - i) and ``reverse`` (one direction, run backwards).
+
     Threads: eval-mode forwards may run from several threads at once; a training-mode
     forward or a backward started while another thread is inside this module's forward or
     backward raises RuntimeError (train one module per thread, and run each forward and
@@ -138,8 +146,18 @@ class LSTM(_Streaming):
     RuntimeError until the copy runs a forward of its own.
     """
 
+    def __init__(
+        self, *args: Any, peepholes: bool = False, input_forget: bool = False, **kwargs: Any
+    ) -> None:
+        self._peepholes = check_bool("peepholes", peepholes)
+        self._input_forget = check_bool("input_forget", input_forget)
+        super().__init__(*args, **kwargs)
+
     def _cell_mode(self) -> str:
         return "lstm"
+
+    peepholes = property(lambda self: self._peepholes, doc="Whether the gates see c.")
+    input_forget = property(lambda self: self._input_forget, doc="f = 1 - i when True.")
 
 
 class RNN(NonlinearityOption, _Streaming):
@@ -148,7 +166,9 @@ class RNN(NonlinearityOption, _Streaming):
     ``RNN(input_size, hidden_size, num_layers=1, nonlinearity="tanh", bias=True, ...)``:
     arguments, threads and copies as :class:`LSTM`, plus ``nonlinearity`` ("tanh" or
     "relu"), fourth as in torch. ``out, h_n = rnn(x, h0, lengths=None)``;
-    ``dx, dh0 = rnn.backward(grad_out, grad_h_n)``.
+    ``dx, dh0 = rnn.backward(grad_out, grad_h_n)``. Cell variants: ``activations`` (one
+    entry; a Relu selects nonlinearity "relu"; one contradicting an explicit
+    ``nonlinearity="relu"`` raises), ``clip`` and ``reverse``, as :class:`LSTM`.
     """
 
     _OWN_ARGUMENTS = ("nonlinearity",)
@@ -163,6 +183,16 @@ class RNN(NonlinearityOption, _Streaming):
         **kwargs: Any,
     ) -> None:
         self._nonlinearity = check_choice("nonlinearity", nonlinearity, _NONLINEARITIES)
+        activations = kwargs.get("activations")
+        if activations is not None:
+            (act,) = resolve_activations(activations, 1, "RNN", "f for h")
+            if self._nonlinearity == "relu" and act != Activation("Relu"):
+                raise ValueError(
+                    f"rnnkit.RNN: activations={activations!r} contradicts "
+                    f"nonlinearity='relu'; give one of them"
+                )
+            if act == Activation("Relu"):
+                self._nonlinearity = "relu"
         super().__init__(input_size, hidden_size, num_layers, *args, **kwargs)
 
 
@@ -173,7 +203,8 @@ class GRU(ResetAfterOption, _Streaming):
     threads and copies as :class:`LSTM`, plus ``reset_after``, last: True (PyTorch's GRU)
     applies the reset gate after the recurrent matmul, False (the original GRU, ONNX's
     default) before it. ``out, h_n = gru(x, h0, lengths=None)``;
-    ``dx, dh0 = gru.backward(grad_out, grad_h_n)``.
+    ``dx, dh0 = gru.backward(grad_out, grad_h_n)``. Cell variants: ``activations`` (f for
+    the z and r gates, g for the candidate n), ``clip`` and ``reverse``, as :class:`LSTM`.
     """
 
     _OWN_ARGUMENTS = ("reset_after",)

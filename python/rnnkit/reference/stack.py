@@ -3,8 +3,8 @@
 Implements the two functions every backend provides, the same as the native core's
 (rnnkit._native):
 
-    stack_forward(mode, x, h0, c0, weights, lengths, dropout_masks, training, *, num_directions)
-        -> (out, h_n, c_n, cache)
+    stack_forward(mode, x, h0, c0, weights, lengths, dropout_masks, training, *,
+                  num_directions, options=None) -> (out, h_n, c_n, cache)
     stack_backward(mode, cache, dout, dh_n, dc_n, grads=None) -> (dx, dh0, dc0, dweights)
 
 Per layer and direction, the input projection ``x_t W_ih^T + b_ih`` of all T steps is one
@@ -19,6 +19,10 @@ Variable lengths are handled by masking: ``active[t, b] = t < lengths[b]``. A se
 its state and outputs zero at inactive steps. The reverse direction walks t = T-1 .. 0, so
 sequence b is inactive (holding h0) until t = lengths[b]-1, where it starts from h0, exactly
 as if its reverse pass started at its last valid step.
+
+``options`` (rnnkit._cell_options.CellOptions, None: the mode's defaults) select the cell
+variants: each step gets them; with peepholes every weights entry has a fifth array, w_ph;
+with reverse the one direction (D = 1) walks t = T-1 .. 0 as the reverse direction does.
 """
 
 from __future__ import annotations
@@ -29,15 +33,18 @@ from functools import partial
 
 import numpy as np
 
+from rnnkit._cell_options import CellOptions, default_options
 from rnnkit._cells import BIAS_KINDS, MODES, WEIGHT_KINDS, cell_kind, gate_count, parameter_name
+from rnnkit._parameters import PEEPHOLE_KIND
 from rnnkit.reference import gru, lstm, rnn
 from rnnkit.reference._math import affine
 
 __all__ = ["MODES", "gate_count", "stack_backward", "stack_forward"]
 
 # mode -> (step_forward, step_backward); every step has the signature
-#   step_forward(gx, h, c, w_hh, b_hh) -> (h_new, c_new, step_cache)
-#   step_backward(dh, dc, step_cache, w_hh) -> (dgx, dh_prev, dc_prev, dw_hh, db_hh)
+#   step_forward(gx, h, c, w_hh, b_hh, w_ph, options) -> (h_new, c_new, step_cache)
+#   step_backward(dh, dc, step_cache, w_hh, w_ph, options)
+#       -> (dgx, dh_prev, dc_prev, dw_hh, db_hh, dw_ph)
 _CELLS: dict[str, tuple[Callable, Callable]] = {
     "rnn_tanh": (
         partial(rnn.step_forward, nonlinearity="tanh"),
@@ -65,12 +72,12 @@ def _time_order(steps: int, reverse: bool) -> range:
     return range(steps - 1, -1, -1) if reverse else range(steps)
 
 
-def _direction_forward(step_forward, gx, h0, c0, w_hh, b_hh, active, reverse):
+def _direction_forward(step_forward, gx, h0, c0, w_hh, b_hh, w_ph, active, reverse):
     """One layer, one direction, whole sequence.
 
     gx (T, B, G*H): input projections; h0, c0 (B, H) (c0 None unless lstm); w_hh (G*H, H);
-    b_hh (G*H,) or None; active (T, B) bool. Returns out (T, B, H), h_n (B, H), c_n (B, H)
-    or None, and the list of step caches indexed by t.
+    b_hh (G*H,) or None; w_ph (3H,) or None; active (T, B) bool. Returns out (T, B, H),
+    h_n (B, H), c_n (B, H) or None, and the list of step caches indexed by t.
     """
     steps, batch, hidden = gx.shape[0], gx.shape[1], h0.shape[1]
     out = np.empty((steps, batch, hidden), dtype=gx.dtype)
@@ -78,36 +85,39 @@ def _direction_forward(step_forward, gx, h0, c0, w_hh, b_hh, active, reverse):
     h, c = h0, c0
     for t in _time_order(steps, reverse):
         keep = active[t][:, None]  # (B, 1)
-        h_new, c_new, step_caches[t] = step_forward(gx[t], h, c, w_hh, b_hh)
+        h_new, c_new, step_caches[t] = step_forward(gx[t], h, c, w_hh, b_hh, w_ph)
         h = np.where(keep, h_new, h)  # a finished (or not yet started) sequence keeps its state
         c = None if c is None else np.where(keep, c_new, c)
         out[t] = np.where(keep, h, 0)  # ... and outputs zero
     return out, h, c, step_caches
 
 
-def _direction_backward(step_backward, dout, dh_n, dc_n, step_caches, w_hh, active, reverse):
+def _direction_backward(step_backward, dout, dh_n, dc_n, step_caches, w_hh, w_ph, active, reverse):
     """Backward of ``_direction_forward``.
 
     dout (T, B, H), dh_n, dc_n (B, H) (dc_n None unless lstm). Returns dgx (T, B, G*H),
-    dh0 (B, H), dc0 (B, H) or None, dw_hh (G*H, H), db_hh (G*H,).
+    dh0 (B, H), dc0 (B, H) or None, dw_hh (G*H, H), db_hh (G*H,), dw_ph (3H,) or None.
     """
     steps, batch = dout.shape[0], dout.shape[1]
     dgx = np.empty((steps, batch, w_hh.shape[0]), dtype=dout.dtype)
     dw_hh = np.zeros_like(w_hh)
     db_hh = np.zeros(w_hh.shape[0], dtype=w_hh.dtype)
+    dw_ph = None if w_ph is None else np.zeros_like(w_ph)
     dh, dc = dh_n, dc_n
     for t in reversed(_time_order(steps, reverse)):
         keep = active[t][:, None]  # (B, 1)
         dh = dh + np.where(keep, dout[t], 0)  # out is constant zero at inactive steps
         dc_in = None if dc is None else np.where(keep, dc, 0)
-        dgx[t], dh_prev, dc_prev, dw, db = step_backward(
-            np.where(keep, dh, 0), dc_in, step_caches[t], w_hh
+        dgx[t], dh_prev, dc_prev, dw, db, dph = step_backward(
+            np.where(keep, dh, 0), dc_in, step_caches[t], w_hh, w_ph
         )
         dh = np.where(keep, dh_prev, dh)  # inactive steps pass the state gradient through
         dc = None if dc is None else np.where(keep, dc_prev, dc)
         dw_hh += dw
         db_hh += db
-    return dgx, dh, dc, dw_hh, db_hh
+        if dw_ph is not None:
+            dw_ph += dph
+    return dgx, dh, dc, dw_hh, db_hh, dw_ph
 
 
 # The messages of stack_backward's in-place checks (the native core raises the same):
@@ -120,7 +130,8 @@ _WEIGHT_MODIFIED_IN_PLACE = (
     "backward: {} was modified in place after the forward pass (the backward needs its "
     "values); update parameters after backward, or run forward again"
 )
-_PARAMETER_KINDS = WEIGHT_KINDS + BIAS_KINDS  # one weights entry's order (w_ih, w_hh, b_ih, b_hh)
+# One weights entry's order (w_ih, w_hh, b_ih, b_hh[, w_ph]).
+_PARAMETER_KINDS = WEIGHT_KINDS + BIAS_KINDS + (PEEPHOLE_KIND,)
 
 
 @dataclass
@@ -138,6 +149,7 @@ class _StackCache:
 
     mode: str
     num_directions: int
+    options: CellOptions
     weights: list
     dropout_masks: list | None
     active: np.ndarray
@@ -166,11 +178,13 @@ def stack_forward(
     training: bool,
     *,
     num_directions: int,
+    options: CellOptions | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, _StackCache | None]:
     """Forward of an L-layer, D-direction stack.
 
     x (T, B, I); h0 (L*D, B, H); c0 (L*D, B, H) for lstm else None; weights: L*D tuples
-    (w_ih (G*H, I_k), w_hh (G*H, H), b_ih (G*H,) | None, b_hh (G*H,) | None), entry k*D + d;
+    (w_ih (G*H, I_k), w_hh (G*H, H), b_ih (G*H,) | None, b_hh (G*H,) | None), entry k*D + d,
+    with a fifth, w_ph (3H,), when options.peepholes; options: the cell variants or None;
     lengths (B,) ints in 1..T or None; dropout_masks: L-1 arrays (T, B, D*H) or None.
     Returns out (T, B, D*H), h_n (L*D, B, H), c_n (L*D, B, H) or None, and the cache for
     stack_backward (None unless ``training``). Computes in x's dtype.
@@ -182,7 +196,10 @@ def stack_forward(
         raise ValueError(
             f"weights must hold L*{num_directions} entries (L >= 1), got {len(weights)}"
         )
-    step_forward = _CELLS[mode][0]
+    options = default_options(mode) if options is None else options
+    if options.reverse and num_directions != 1:
+        raise ValueError("options.reverse needs num_directions=1")
+    step_forward = partial(_CELLS[mode][0], options=options)
     num_layers = len(weights) // num_directions
     steps, batch = x.shape[0], x.shape[1]
     active = _active_steps(lengths, steps, batch)
@@ -196,10 +213,12 @@ def stack_forward(
         outs, caches_k = [], []
         for d in range(num_directions):
             i = k * num_directions + d
-            w_ih, w_hh, b_ih, b_hh = weights[i]
+            w_ih, w_hh, b_ih, b_hh, w_ph = _entry(weights[i], options)
             gx = affine(layer_in.reshape(steps * batch, -1), w_ih, b_ih).reshape(steps, batch, -1)
+            c0_i = None if c0 is None else c0[i]
+            reverse = d == 1 or options.reverse
             out_d, h_n[i], c_i, caches_d = _direction_forward(
-                step_forward, gx, h0[i], None if c0 is None else c0[i], w_hh, b_hh, active, d == 1
+                step_forward, gx, h0[i], c0_i, w_hh, b_hh, w_ph, active, reverse
             )
             if c_n is not None:
                 c_n[i] = c_i
@@ -215,6 +234,7 @@ def stack_forward(
     cache = _StackCache(
         mode,
         num_directions,
+        options,
         [tuple(entry) for entry in weights],
         None if dropout_masks is None else [m.copy() for m in dropout_masks],
         active,
@@ -260,7 +280,7 @@ def stack_backward(
             if arr is not None and not _same_bytes(arr, saved):
                 name = parameter_name(kind, *divmod(i, cache.num_directions))
                 raise RuntimeError(_WEIGHT_MODIFIED_IN_PLACE.format(name))
-    step_backward = _CELLS[mode][1]
+    step_backward = partial(_CELLS[mode][1], options=cache.options)
     num_dirs = cache.num_directions
     num_layers = len(cache.weights) // num_dirs
     steps, batch = dout.shape[0], dout.shape[1]
@@ -275,16 +295,17 @@ def stack_backward(
         d_layer_in = np.zeros_like(layer_in)
         for d in range(num_dirs):
             i = k * num_dirs + d
-            w_ih, w_hh, b_ih, _ = cache.weights[i]
-            dgx, dh0[i], dc0_i, dw_hh, db_hh = _direction_backward(
+            w_ih, w_hh, b_ih, _, w_ph = _entry(cache.weights[i], cache.options)
+            dgx, dh0[i], dc0_i, dw_hh, db_hh, dw_ph = _direction_backward(
                 step_backward,
                 d_layer_out[:, :, d * hidden : (d + 1) * hidden],
                 dh_n[i],
                 None if dc_n is None else dc_n[i],
                 cache.step_caches[k][d],
                 w_hh,
+                w_ph,
                 cache.active,
-                d == 1,
+                d == 1 or cache.options.reverse,
             )
             if dc0 is not None:
                 dc0[i] = dc0_i
@@ -295,6 +316,8 @@ def stack_backward(
                 dweights[i] = (dw_ih, dw_hh, None, None)
             else:
                 dweights[i] = (dw_ih, dw_hh, dgx_rows.sum(axis=0), db_hh)
+            if w_ph is not None:
+                dweights[i] += (dw_ph,)
         if k > 0 and cache.dropout_masks is not None:
             d_layer_in = d_layer_in * cache.dropout_masks[k - 1]
         d_layer_out = d_layer_in
@@ -304,13 +327,26 @@ def stack_backward(
     return d_layer_out, dh0, dc0, list(grads)
 
 
+def _entry(entry: tuple, options: CellOptions) -> tuple:
+    """A weights entry as (w_ih, w_hh, b_ih, b_hh, w_ph), w_ph None without peepholes;
+    ValueError when the entry's length does not fit the options."""
+    size = 5 if options.peepholes else 4
+    if len(entry) != size:
+        raise ValueError(
+            f"a weights entry must hold {size} arrays (w_ih, w_hh, b_ih, b_hh"
+            f"{', w_ph' if options.peepholes else ''}), got {len(entry)}"
+        )
+    return tuple(entry) if options.peepholes else (*entry, None)
+
+
 def _add_grads(grads: list, fresh: list) -> None:
     """grads += fresh, entry by entry, after checking that the structures match."""
     if len(grads) != len(fresh):
         raise ValueError(f"grads must hold L*D = {len(fresh)} entries, got {len(grads)}")
     for i, (into, new) in enumerate(zip(grads, fresh)):
-        if len(into) != 4:
-            raise ValueError(f"grads[{i}] must be a tuple (dw_ih, dw_hh, db_ih, db_hh)")
+        if len(into) != len(new):
+            what = "dw_ih, dw_hh, db_ih, db_hh" + (", dw_ph" if len(new) == 5 else "")
+            raise ValueError(f"grads[{i}] must be a tuple ({what})")
         for j, (g, f) in enumerate(zip(into, new)):
             if (g is None) != (f is None) or (g is not None and g.shape != f.shape):
                 want = None if f is None else f.shape
