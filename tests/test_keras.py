@@ -122,7 +122,7 @@ def saved(tmp_path_factory):
 
 
 def test_random_models_equal_keras_predict(saved):
-    for seed, model, paths, x, expected in saved:
+    for seed, _model, paths, x, expected in saved:
         for path in paths:
             loaded = rnnkit.keras.load(path)
             assert isinstance(loaded, nn.Sequential)
