@@ -212,20 +212,17 @@ def test_not_a_model_file(tmp_path):
     assert "holds weights only" in load_error(tmp_path / "w.h5")
 
 
-def test_declared_sizes_are_checked_before_reading(tmp_path):
-    # A dataset that declares far more than the file stores (no data written).
-    with h5py.File(tmp_path / "huge.h5", "w") as f:
-        f.create_dataset("layers/lstm/cell/vars/0", shape=(3, 2**40), dtype="float32")
-    with zipfile.ZipFile(tmp_path / "huge.keras", "w") as z:
+@pytest.mark.parametrize(
+    "shape, expected", [((3, 2**40), "too large"), ((3, 2**20), "stores only 0 bytes")]
+)
+def test_declared_sizes_are_checked_before_reading(tmp_path, shape, expected):
+    # A kernel that declares far more than the file stores (no data written).
+    with h5py.File(tmp_path / "w.h5", "w") as f:
+        f.create_dataset("layers/lstm/cell/vars/0", shape=shape, dtype="float32")
+    with zipfile.ZipFile(tmp_path / "m.keras", "w") as z:
         z.writestr("config.json", json.dumps(model_config()))
-        z.write(tmp_path / "huge.h5", "model.weights.h5")
-    assert "too large" in load_error(tmp_path / "huge.keras")
-    with h5py.File(tmp_path / "unstored.h5", "w") as f:
-        f.create_dataset("layers/lstm/cell/vars/0", shape=(3, 2**20), dtype="float32")
-    with zipfile.ZipFile(tmp_path / "unstored.keras", "w") as z:
-        z.writestr("config.json", json.dumps(model_config()))
-        z.write(tmp_path / "unstored.h5", "model.weights.h5")
-    assert "stores only 0 bytes" in load_error(tmp_path / "unstored.keras")
+        z.write(tmp_path / "w.h5", "model.weights.h5")
+    assert expected in load_error(tmp_path / "m.keras")
 
 
 @pytest.mark.parametrize(

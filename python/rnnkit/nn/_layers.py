@@ -1,17 +1,5 @@
-"""The layers with parameters that sit around the recurrent modules: Embedding and Linear.
-
-They share the base class of ``rnnkit.RNN``/``LSTM``/``GRU`` (``rnnkit._module.Module``) and
-so its conventions: ``parameters()`` returns an ordered dict of the live NumPy arrays under
-PyTorch's names (``weight``, ``bias``), ``grads`` holds the gradients under the same names
-and accumulates across ``backward`` calls until ``zero_grad()``, ``forward`` (also
-``__call__``) keeps what ``backward`` needs when the layer is in training mode, and
-``backward`` consumes it; copies and threads follow the same rules too.
-
-Shapes (``...`` is any number of leading dimensions, including none):
-
-- ``Embedding(V, E)``: indices ``(...)`` of any integer dtype -> ``(..., E)``.
-- ``Linear(I, O)``: ``x (..., I)`` -> ``(..., O)``, computed as ``x @ W.T + b``.
-"""
+"""The layers with parameters that sit around the recurrent modules: Embedding and Linear
+(their conventions and shapes: see the package's docstring, ``rnnkit.nn``)."""
 
 from __future__ import annotations
 

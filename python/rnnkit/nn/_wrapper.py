@@ -1,4 +1,5 @@
-"""``Wrapper``: a layer whose parameters are those of one inner module.
+"""``Wrapper``: a layer whose parameters are those of one inner module; ``take_saved``,
+how the ``nn`` layers' backward takes what their forward saved.
 
 ``Dense`` (a ``Linear``) and ``Recurrent`` (an ``rnnkit.RNN``/``LSTM``/``GRU``) expose their
 inner module's parameters under its own names: ``parameters()`` and ``grads`` are the inner
@@ -38,3 +39,15 @@ class Wrapper(Module):
         for module in (self._inner, *self._others):
             module.train(self.training)
         return self
+
+
+def take_saved(module: Module) -> Any:
+    """What ``module``'s last training forward saved, taken for its backward (once per
+    forward; RuntimeError saying why when there is none)."""
+    module._enter(exclusive=True)
+    try:
+        saved = module._saved_or_raise()
+        module._drop_saved("backward was already called for the last forward pass")
+        return saved
+    finally:
+        module._leave()

@@ -15,6 +15,7 @@ import numpy as np
 
 from rnnkit._module import Module
 from rnnkit._validation import as_float_array
+from rnnkit.nn._wrapper import take_saved
 
 __all__ = ["Activation", "ACTIVATION_NAMES"]
 
@@ -156,12 +157,7 @@ class Activation(Module):
 
     def backward(self, grad_out: Any) -> np.ndarray:
         """``dx`` from ``grad_out`` (the shape of the forward's ``x``)."""
-        self._enter(exclusive=True)
-        try:
-            x, y = self._saved_or_raise()
-            self._drop_saved("backward was already called for the last forward pass")
-        finally:
-            self._leave()
+        x, y = take_saved(self)
         g = np.asarray(grad_out, dtype=x.dtype)
         if g.shape != x.shape:
             raise ValueError(f"grad_out must have shape {x.shape}, got {g.shape}")

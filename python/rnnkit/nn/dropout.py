@@ -9,6 +9,7 @@ import numpy as np
 from rnnkit._module import Module
 from rnnkit._validation import as_float_array, check_dropout, check_seed
 from rnnkit.nn._masks import lengths_from_mask
+from rnnkit.nn._wrapper import take_saved
 
 __all__ = ["Dropout", "Masking"]
 
@@ -58,12 +59,7 @@ class Dropout(Module):
 
     def backward(self, grad_out: Any) -> np.ndarray:
         """``grad_out`` times the forward's mask and scale."""
-        self._enter(exclusive=True)
-        try:
-            scale = self._saved_or_raise()
-            self._drop_saved("backward was already called for the last forward pass")
-        finally:
-            self._leave()
+        scale = take_saved(self)
         g = as_float_array("grad_out", grad_out)
         return g * scale
 
@@ -111,12 +107,7 @@ class Masking(Module):
 
     def backward(self, grad_out: Any) -> np.ndarray:
         """``grad_out`` with the padding steps set to 0."""
-        self._enter(exclusive=True)
-        try:
-            mask = self._saved_or_raise()
-            self._drop_saved("backward was already called for the last forward pass")
-        finally:
-            self._leave()
+        mask = take_saved(self)
         g = as_float_array("grad_out", grad_out)
         return np.where(mask, g, 0).astype(g.dtype)
 

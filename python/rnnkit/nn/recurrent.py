@@ -18,7 +18,7 @@ import numpy as np
 from rnnkit._recurrent import RecurrentBase
 from rnnkit._validation import as_float_array, as_layer_float, check_bool, check_choice
 from rnnkit.nn._masks import check_sequence_lengths, lengths_or_full
-from rnnkit.nn._wrapper import Wrapper
+from rnnkit.nn._wrapper import Wrapper, take_saved
 
 __all__ = ["Recurrent", "MERGE_MODES"]
 
@@ -146,12 +146,7 @@ class Recurrent(Wrapper):
 
     def backward(self, grad_out: Any) -> np.ndarray:
         """``dx (B, T, I)`` from ``grad_out`` (the shape of the forward's ``y``)."""
-        self._enter(exclusive=True)
-        try:
-            reorder, maps, kept, out_shape = self._saved_or_raise()
-            self._drop_saved("backward was already called for the last forward pass")
-        finally:
-            self._leave()
+        reorder, maps, kept, out_shape = take_saved(self)
         B, T = out_shape[:2]
         steps = T if self.return_sequences else 1
         g = as_layer_float("grad_out", grad_out, self.dtype)
