@@ -30,6 +30,8 @@ from conftest import (
     torch_module,
 )
 from rnnkit import _core, _native, reference
+from rnnkit._cell_options import CellOptions
+from rnnkit.activations import resolve_activation
 
 pytestmark = pytest.mark.native
 
@@ -76,6 +78,7 @@ def train_forward(backend, p):
         p["masks"],
         True,
         num_directions=p["D"],
+        **({"options": p["options"]} if p.get("options") is not None else {}),
     )
 
 
@@ -87,7 +90,7 @@ def run(backend, p):
     )
     result = {"out": out, "h_n": h_n, "c_n": c_n, "dx": dx, "dh0": dh0, "dc0": dc0}
     for i, grads in enumerate(dweights):
-        for kind, g in zip(("dw_ih", "dw_hh", "db_ih", "db_hh"), grads):
+        for kind, g in zip(("dw_ih", "dw_hh", "db_ih", "db_hh", "dw_ph"), grads):
             result[f"{kind}[{i}]"] = g
     return result
 
@@ -350,6 +353,30 @@ def assert_same_bits_at_1_and_2_threads(p):
     for name, one in results[1].items():
         two = results[2][name]
         assert (one is None and two is None) or one.tobytes() == two.tobytes(), name
+
+
+# Cell variants (rnnkit._cell_options) on the threaded cases of each kind: their
+# per-step code splits units between threads as the usual cells' does.
+VARIANT_THREAD_CASES = [
+    ("lstm", 4, 64, 64, np.float32, ("HardSigmoid", "Softsign", "Tanh"), 0.8, True, True),
+    ("lstm", 3, 40, 72, np.float64, ("Sigmoid", "Tanh", "Tanh"), None, True, False),
+    ("gru", 5, 128, 40, np.float32, ("Softsign", "Elu"), 1.0, False, False),
+    ("gru_reset_before", 3, 96, 72, np.float64, ("Sigmoid", "Softplus"), 0.7, False, False),
+    ("rnn_tanh", 3, 128, 40, np.float32, ("Softsign",), 0.9, False, False),
+]
+
+
+@needs_threads
+@pytest.mark.parametrize("case", VARIANT_THREAD_CASES, ids=lambda c: f"{c[0]}-{c[4].__name__}")
+def test_cell_variants_same_bits_for_1_and_2_threads(case, restore_threads):
+    mode, T, B, H, dtype, names, clip, peepholes, input_forget = case
+    p = make_problem(mode, T, B, 8, H, 2, 2, lengths=True, masks=True, dtype=dtype, seed=5)
+    acts = tuple(resolve_activation(n, "activations") for n in names)
+    p["options"] = CellOptions(acts, clip, peepholes, input_forget)
+    if peepholes:
+        rng = np.random.default_rng(6)
+        p["weights"] = [(*w, rng.uniform(-0.5, 0.5, 3 * H).astype(dtype)) for w in p["weights"]]
+    assert_same_bits_at_1_and_2_threads(p)
 
 
 @pytest.mark.skipif(len(VECTOR_ISAS) < 2, reason="this CPU runs one vector ISA at most")

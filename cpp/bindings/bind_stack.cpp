@@ -43,6 +43,7 @@ using rnnkit::bindings::cell_shapes;
 using rnnkit::bindings::mode_name;
 using rnnkit::bindings::packed_for;
 using rnnkit::bindings::parse_mode;
+using rnnkit::bindings::parse_options;
 using rnnkit::bindings::parse_weights;
 
 template <typename T>
@@ -85,7 +86,8 @@ struct PyStackCache {
 template <typename T>
 py::tuple forward_impl(Mode mode, const py::array& x, py::handle h0_obj, py::handle c0_obj,
                        const std::vector<py::object>& entries, py::handle lengths_obj,
-                       py::handle masks_obj, bool training, i64 D, py::handle packed_obj) {
+                       py::handle masks_obj, bool training, i64 D, py::handle packed_obj,
+                       py::handle options_obj) {
   const std::string fn = "stack_forward: ";
   Checked args;
   rnnkit::StackDims s;
@@ -103,6 +105,16 @@ py::tuple forward_impl(Mode mode, const py::array& x, py::handle h0_obj, py::han
   const std::vector<rnnkit::CellWeights<T>> weights =
       parse_weights<T>(fn, mode, entries, D, s, args, cells);
   const i64 H = s.H, DH = D * H, LD = s.L * D;
+  rnnkit::CellOptions options;
+  const bool variant = parse_options(fn, options_obj, mode, s, options);
+  for (i64 i = 0; i < LD; ++i) {
+    if ((weights[i].w_ph != nullptr) != (variant && options.peepholes)) {
+      throw py::value_error(fn + "weights[" + std::to_string(i) + "] must " +
+                            (options.peepholes ? "" : "not ") +
+                            "hold the peepholes w_ph as a fifth array with options' peepholes = " +
+                            (options.peepholes ? "True" : "False"));
+    }
+  }
 
   rnnkit::PackedStack<T>* packed = packed_for<T>(packed_obj, mode, s);
   const T* h0 = args.get<T>(h0_obj, fn + "h0", {LD, s.B, H}, "(L*D, B, H)");
@@ -150,7 +162,7 @@ py::tuple forward_impl(Mode mode, const py::array& x, py::handle h0_obj, py::han
     py::gil_scoped_release release;
     rnnkit::stack_forward<T>(out_data, h_n_data, c_n_data, cache.get(), x_data, h0, c0,
                              weights.data(), lengths, masks.empty() ? nullptr : masks.data(),
-                             mode, s, packed);
+                             mode, s, packed, variant ? &options : nullptr);
   }
   py::object cache_obj = py::none();
   if (training) {
@@ -179,7 +191,7 @@ py::tuple forward_impl(Mode mode, const py::array& x, py::handle h0_obj, py::han
 // `inputs` (name, array): the backward reads those while it writes the gradients.
 template <typename T>
 std::vector<rnnkit::CellGrads<T>> check_grads(
-    py::handle grads_obj, const rnnkit::StackDims& s, i64 G,
+    py::handle grads_obj, const rnnkit::StackDims& s, i64 G, bool peepholes,
     std::vector<std::pair<std::string, py::array>> seen, Checked& args) {
   const std::string fn = "stack_backward: ";
   const i64 LD = s.L * s.D;
@@ -192,20 +204,24 @@ std::vector<rnnkit::CellGrads<T>> check_grads(
   for (i64 i = 0; i < LD; ++i) {
     const std::string name = fn + "grads[" + std::to_string(i) + "]";
     const auto items = as_items(entries[i], name);
-    if (items.size() != 4) {
-      throw py::value_error(name + " must be a tuple (dw_ih, dw_hh, db_ih, db_hh), got " +
+    const size_t n_items = peepholes ? 5 : 4;
+    if (items.size() != n_items) {
+      throw py::value_error(name + " must be a tuple (dw_ih, dw_hh, db_ih, db_hh" +
+                            (peepholes ? ", dw_ph" : "") + "), got " +
                             std::to_string(items.size()) + " items");
     }
     const CellShapes c = cell_shapes(s, G, i, "d");
-    T* ptrs[4] = {nullptr, nullptr, nullptr, nullptr};
-    for (int j = 0; j < 4; ++j) {
-      const std::string gname = name + c.parts[j];
-      if (j >= 2 && items[j].is_none() == s.bias) {
+    T* ptrs[5] = {nullptr, nullptr, nullptr, nullptr, nullptr};
+    for (size_t j = 0; j < n_items; ++j) {
+      const bool ph = j == 4;
+      const std::string gname = name + (ph ? "[4] (dw_ph)" : c.parts[j]);
+      if (!ph && j >= 2 && items[j].is_none() == s.bias) {
         throw py::value_error(gname + (s.bias ? " is None but the weights have biases"
                                               : " is given but the weights have no biases"));
       }
-      if (j >= 2 && !s.bias) continue;
-      ptrs[j] = args.get<T>(items[j], gname, c.shapes[j], c.descs[j]);
+      if (!ph && j >= 2 && !s.bias) continue;
+      ptrs[j] = ph ? args.get<T>(items[j], gname, {3 * s.H}, "(3H,)")
+                   : args.get<T>(items[j], gname, c.shapes[j], c.descs[j]);
       const py::array a = py::reinterpret_borrow<py::array>(items[j]);
       if (!a.writeable()) throw py::value_error(gname + " must be writeable");
       for (const auto& [other, b] : seen) {
@@ -213,7 +229,7 @@ std::vector<rnnkit::CellGrads<T>> check_grads(
       }
       seen.emplace_back(gname.substr(fn.size()), a);
     }
-    grads.push_back({ptrs[0], ptrs[1], ptrs[2], ptrs[3]});
+    grads.push_back({ptrs[0], ptrs[1], ptrs[2], ptrs[3], ptrs[4]});
   }
   return grads;
 }
@@ -226,6 +242,7 @@ py::tuple backward_impl(const PyStackCache& pc, const rnnkit::StackCache<T>& cac
   const rnnkit::StackDims& s = cache.dims;
   const i64 G = rnnkit::cell_kind(cache.mode).gates;
   const i64 H = s.H, GH = G * H, DH = s.D * H, LD = s.L * s.D;
+  const bool peepholes = cache.has_options && cache.options.peepholes;
   Checked args;
   const T* dout = args.get<T>(dout_obj, fn + "dout", {s.T, s.B, DH}, "(T, B, D*H)");
   const T* dh_n = args.get<T>(dh_n_obj, fn + "dh_n", {LD, s.B, H}, "(L*D, B, H)");
@@ -248,7 +265,7 @@ py::tuple backward_impl(const PyStackCache& pc, const rnnkit::StackCache<T>& cac
     if (pc.out && !pc.out.is_none()) {
       inputs.emplace_back("out", py::reinterpret_borrow<py::array>(pc.out));
     }
-    grads = check_grads<T>(grads_obj, s, G, std::move(inputs), args);
+    grads = check_grads<T>(grads_obj, s, G, peepholes, std::move(inputs), args);
     for (py::handle entry : py::reinterpret_borrow<py::sequence>(grads_obj)) {
       dweights.append(py::tuple(py::reinterpret_borrow<py::sequence>(entry)));
     }
@@ -275,6 +292,13 @@ py::tuple backward_impl(const PyStackCache& pc, const rnnkit::StackCache<T>& cac
       db_ih = std::move(bi);
       db_hh = std::move(bh);
     }
+    if (peepholes) {
+      auto dw_ph = new_array<T>({3 * H});
+      g.dw_ph = dw_ph.mutable_data();
+      grads.push_back(g);
+      dweights.append(py::make_tuple(dw_ih, dw_hh, db_ih, db_hh, dw_ph));
+      continue;
+    }
     grads.push_back(g);
     dweights.append(py::make_tuple(dw_ih, dw_hh, db_ih, db_hh));
   }
@@ -291,7 +315,7 @@ py::tuple backward_impl(const PyStackCache& pc, const rnnkit::StackCache<T>& cac
 py::tuple stack_forward(const std::string& mode_str, py::handle x_obj, py::handle h0,
                         py::handle c0, py::handle weights, py::handle lengths,
                         py::handle masks, bool training, i64 num_directions,
-                        py::handle packed) {
+                        py::handle packed, py::handle options) {
   const std::string fn = "stack_forward";
   const Mode mode = parse_mode(fn, mode_str);
   if (num_directions != 1 && num_directions != 2) {
@@ -305,11 +329,11 @@ py::tuple stack_forward(const std::string& mode_str, py::handle x_obj, py::handl
   const auto entries = as_items(weights, fn + ": weights");
   if (py::isinstance<py::array_t<float>>(x)) {
     return forward_impl<float>(mode, x, h0, c0, entries, lengths, masks, training,
-                               num_directions, packed);
+                               num_directions, packed, options);
   }
   if (py::isinstance<py::array_t<double>>(x)) {
     return forward_impl<double>(mode, x, h0, c0, entries, lengths, masks, training,
-                                num_directions, packed);
+                                num_directions, packed, options);
   }
   throw py::type_error(fn + ": x must have dtype float32 or float64, got " +
                        py::str(x.dtype()).cast<std::string>());
@@ -354,7 +378,7 @@ void bind_stack(py::module_& m) {
   m.def("stack_forward", &stack_forward, py::arg("mode"), py::arg("x"), py::arg("h0"),
         py::arg("c0").none(true), py::arg("weights"), py::arg("lengths").none(true),
         py::arg("dropout_masks").none(true), py::arg("training"), py::arg("num_directions"),
-        py::arg("packed").none(true) = py::none(),
+        py::arg("packed").none(true) = py::none(), py::arg("options").none(true) = py::none(),
         "Forward of an L-layer, D-direction stack (rnnkit._native.stack_forward).\n"
         "Returns (out (T, B, D*H), h_n (L*D, B, H), c_n or None, StackCache or None).");
   m.def("stack_backward", &stack_backward, py::arg("mode"), py::arg("cache"),

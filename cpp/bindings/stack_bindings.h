@@ -4,6 +4,7 @@
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
+#include <limits>
 #include <memory>
 #include <string>
 #include <type_traits>
@@ -11,6 +12,7 @@
 
 #include "array_checks.h"
 #include "rnnkit/cell_kinds.h"
+#include "rnnkit/cell_options.h"
 #include "rnnkit/stack.h"
 
 namespace rnnkit::bindings {
@@ -51,9 +53,10 @@ inline CellShapes cell_shapes(const rnnkit::StackDims& s, i64 G, i64 i, const ch
   return c;
 }
 
-// The cell state argument (c0, dc_n) of a kind with a cell state, else None.
-// The weights' L*D entries (w_ih, w_hh, b_ih | None, b_hh | None), each checked against
-// s (s.I given; s.L, s.H and s.bias are set from the entries). `cells` receives the
+// The weights' L*D entries (w_ih, w_hh, b_ih | None, b_hh | None[, w_ph | None]), each
+// checked against s (s.I given; s.L, s.H and s.bias are set from the entries); a fifth
+// array, the LSTM's peepholes w_ph (3H,), goes to CellWeights::w_ph (stack_forward checks
+// that the options ask for it). `cells` receives the
 // Python objects, which the caller keeps alive while the pointers are used.
 template <typename T>
 std::vector<rnnkit::CellWeights<T>> parse_weights(const std::string& fn, Mode mode,
@@ -70,8 +73,9 @@ std::vector<rnnkit::CellWeights<T>> parse_weights(const std::string& fn, Mode mo
   for (i64 i = 0; i < n_entries; ++i) {
     const std::string name = fn + "weights[" + std::to_string(i) + "]";
     cells.push_back(as_items(entries[i], name));
-    if (cells.back().size() != 4) {
-      throw py::value_error(name + " must be a tuple (w_ih, w_hh, b_ih, b_hh), got " +
+    if (cells.back().size() != 4 && cells.back().size() != 5) {
+      throw py::value_error(name + " must be a tuple (w_ih, w_hh, b_ih, b_hh) or, with "
+                            "peepholes, (w_ih, w_hh, b_ih, b_hh, w_ph), got " +
                             std::to_string(cells.back().size()) + " items");
     }
   }
@@ -98,9 +102,73 @@ std::vector<rnnkit::CellWeights<T>> parse_weights(const std::string& fn, Mode mo
       if (j < 2 || s.bias) arrays[j] = args.get<T>(cells[i][j], name + c.parts[j], c.shapes[j], c.descs[j]);
     }
     weights[i] = {arrays[0], arrays[1], arrays[2], arrays[3]};
+    if (cells[i].size() == 5 && !cells[i][4].is_none()) {
+      weights[i].w_ph = args.get<T>(cells[i][4], name + "[4] (w_ph)", {3 * s.H}, "(3H,)");
+    }
   }
 
   return weights;
+}
+
+// The activation named `name` (ONNX's names, as rnnkit.activations spells them).
+inline rnnkit::kernels::ActivationKind activation_kind(const std::string& fn,
+                                                      const std::string& name) {
+  using K = rnnkit::kernels::ActivationKind;
+  static const std::pair<const char*, K> kNames[] = {
+      {"Sigmoid", K::sigmoid},         {"Tanh", K::tanh},
+      {"Relu", K::relu},               {"HardSigmoid", K::hard_sigmoid},
+      {"LeakyRelu", K::leaky_relu},    {"ThresholdedRelu", K::thresholded_relu},
+      {"ScaledTanh", K::scaled_tanh},  {"Affine", K::affine},
+      {"Elu", K::elu},                 {"Softsign", K::softsign},
+      {"Softplus", K::softplus}};
+  for (const auto& [known, kind] : kNames) {
+    if (name == known) return kind;
+  }
+  throw py::value_error(fn + "options: unknown activation '" + name + "'");
+}
+
+// The options argument of stack_forward: None, or ([(name, alpha, beta), ...], clip,
+// peepholes, input_forget, reverse) (rnnkit._cell_options.CellOptions.to_core). Sets
+// s.reverse; returns whether any cell variant is asked for (else `o` is unused).
+inline bool parse_options(const std::string& fn, py::handle obj, Mode mode, rnnkit::StackDims& s,
+                   rnnkit::CellOptions& o) {
+  if (obj.is_none()) return false;
+  const auto items = as_items(obj, fn + "options");
+  if (items.size() != 5) {
+    throw py::value_error(fn + "options must be a tuple (activations, clip, peepholes, "
+                          "input_forget, reverse), got " + std::to_string(items.size()) +
+                          " items");
+  }
+  const auto acts = as_items(items[0], fn + "options[0] (activations)");
+  const int count = rnnkit::activation_count(mode);
+  if (static_cast<int>(acts.size()) != count) {
+    throw py::value_error(fn + "options: mode '" + mode_name(mode) + "' takes " +
+                          std::to_string(count) + " activations, got " +
+                          std::to_string(acts.size()));
+  }
+  for (int q = 0; q < count; ++q) {
+    const auto act = as_items(acts[q], fn + "options[0][" + std::to_string(q) + "]");
+    if (act.size() != 3) {
+      throw py::value_error(fn + "options: an activation is (name, alpha, beta)");
+    }
+    o.act[q] = {activation_kind(fn, act[0].cast<std::string>()), act[1].cast<double>(),
+                act[2].cast<double>()};
+  }
+  o.clip = items[1].cast<double>();
+  if (!(o.clip >= 0) || o.clip == std::numeric_limits<double>::infinity()) {
+    throw py::value_error(fn + "options: clip must be finite and >= 0 (0: none)");
+  }
+  o.peepholes = items[2].cast<bool>();
+  o.input_forget = items[3].cast<bool>();
+  s.reverse = items[4].cast<bool>();
+  if ((o.peepholes || o.input_forget) && mode != Mode::lstm) {
+    throw py::value_error(fn + "options: peepholes and input_forget are the LSTM's, got mode '" +
+                          mode_name(mode) + "'");
+  }
+  if (s.reverse && s.D != 1) {
+    throw py::value_error(fn + "options: reverse needs num_directions = 1");
+  }
+  return !rnnkit::is_default(o, mode);
 }
 
 // The packed weights of one stack (rnnkit._core.PackedStack): float32 or float64.

@@ -6,6 +6,7 @@
 #include <algorithm>
 
 #include "cell_loop.h"
+#include "cell_variants.h"
 #include "gru_common.h"
 #include "rnnkit/activations.h"
 #include "rnnkit/gemm.h"
@@ -17,6 +18,22 @@ using detail::Slice;
 using detail::TimeChunk;
 
 namespace {
+
+// The activations of one row with cell options o (cell_options.h), units [0, n): act (3
+// blocks H apart) read as pre-activations with the biases (n's without r * (.)), written
+// [r, z, n]; ghn (n,) read as h W_hn^T, written + b_hn (b_hn (n,) read, or nullptr); pre
+// (3 blocks H apart) written: the pre-activations before clip, or nullptr.
+template <typename T>
+void variant_gates(const CellOptions& o, i64 n, i64 H, T* act, T* ghn, const T* b_hn, T* pre) {
+  auto pre_block = [&](i64 q) { return pre != nullptr ? pre + q * H : nullptr; };
+  detail::activate_gate(o.act[0], o.clip, n, act, pre_block(0));      // r
+  detail::activate_gate(o.act[0], o.clip, n, act + H, pre_block(1));  // z
+  for (i64 j = 0; j < n; ++j) {
+    if (b_hn != nullptr) ghn[j] += b_hn[j];
+    act[2 * H + j] += act[j] * ghn[j];
+  }
+  detail::activate_gate(o.act[1], o.clip, n, act + 2 * H, pre_block(2));  // n
+}
 
 // The forward's per-step code. keep.gates (T, B, 3H) is written always (workspace at
 // inference).
@@ -59,6 +76,12 @@ struct GruForward {
       T* ghn = hw + b * G + 2 * H + u0;
       if (bias != nullptr) {
         for (i64 q = 0; q < 3; ++q) detail::add_to(w, act + q * H, bias + q * H + u0);
+      }
+      if (a.options != nullptr) {
+        T* pre = a.keep.pre != nullptr ? a.keep.pre + (t * B + b) * a.keep.ld_pre + u0 : nullptr;
+        variant_gates(*a.options, w, H, act, ghn, b_hh != nullptr ? b_hh + 2 * H + u0 : nullptr,
+                      pre);
+        return;
       }
       kernels::sigmoid(w, act, act);          // r
       kernels::sigmoid(w, act + H, act + H);  // z
@@ -104,6 +127,32 @@ void backward_row(i64 n, i64 H, T* __restrict da, T* __restrict dah, T* __restri
     dah[2 * H + j] = dan * r;
     dahn[j] = dan * r;
     dh[j] = dy * z;
+  }
+}
+
+// backward_row with cell options o, units [0, n), n <= kVariantChunk: arguments as
+// backward_row's, plus pre (3 blocks H apart, the forward's pre-activations before clip).
+template <typename T>
+void variant_backward_row(i64 n, i64 H, T* da, T* dah, T* dahn, T* dh, const T* a,
+                          const T* hp, const T* ghn, const T* dy_out, const T* pre,
+                          const CellOptions& o) {
+  const T *r = a, *z = a + H, *nn = a + 2 * H;
+  T tmp[detail::kVariantChunk];
+  for (i64 j = 0; j < n; ++j) {
+    const T dy = dh[j] + dy_out[j];
+    da[H + j] = dy * (hp[j] - nn[j]);      // dL/dz
+    da[2 * H + j] = dy * (T(1) - z[j]);  // dL/dn
+    dh[j] = dy * z[j];
+  }
+  detail::backprop_gate(o.act[1], o.clip, n, pre + 2 * H, nn, da + 2 * H, da + 2 * H, tmp);
+  for (i64 j = 0; j < n; ++j) da[j] = da[2 * H + j] * ghn[j];  // dL/dr
+  detail::backprop_gate(o.act[0], o.clip, n, pre, r, da, da, tmp);
+  detail::backprop_gate(o.act[0], o.clip, n, pre + H, z, da + H, da + H, tmp);
+  for (i64 j = 0; j < n; ++j) {
+    dah[j] = da[j];
+    dah[H + j] = da[H + j];
+    dah[2 * H + j] = da[2 * H + j] * r[j];
+    dahn[j] = dah[2 * H + j];
   }
 }
 
@@ -164,6 +213,16 @@ struct GruBackward {
         continue;
       }
       const i64 row = t * B + b, chunk_row = (t - c.t0) * B + b;
+      if (a.options != nullptr) {
+        const T* pre = a.saved.pre + row * a.saved.ld_pre + u0;
+        detail::for_each_variant_chunk(w, [&](i64 j, i64 m) {
+          variant_backward_row(m, H, da_t + b * G + u0 + j, dah_t + b * G + u0 + j, dahnb + j,
+                               a.dh + b * H + u0 + j, a.saved.gates + row * G + u0 + j,
+                               hp + chunk_row * H + u0 + j, ghn + chunk_row * H + u0 + j,
+                               dout_t + b * d.ldo + u0 + j, pre + j, *a.options);
+        });
+        continue;
+      }
       backward_row(w, H, da_t + b * G + u0, dah_t + b * G + u0, dahnb, a.dh + b * H + u0,
                    a.saved.gates + row * G + u0, hp + chunk_row * H + u0,
                    ghn + chunk_row * H + u0, dout_t + b * d.ldo + u0);

@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "cell_loop.h"
+#include "cell_variants.h"
 #include "gru_common.h"
 #include "rnnkit/activations.h"
 #include "rnnkit/gemm.h"
@@ -44,6 +45,12 @@ struct GruResetBeforeForward {
     w_n_p.pack_nt(H, H, a.w.w_hh + 2 * H * H, H);
   }
 
+  // Cell options: row t*B + b of keep.pre at unit u0 (3 blocks H apart), or nullptr.
+  T* pre_row(i64 t, i64 b, i64 u0) const {
+    if (a.keep.pre == nullptr) return nullptr;
+    return a.keep.pre + (t * d.B + b) * a.keep.ld_pre + u0;
+  }
+
   template <class Barrier>
   void step(Slice s, i64 t, const T* hp, T* hn, const Barrier& barrier) const {
     const i64 B = d.B, H = d.H, G = 3 * H, u0 = s.u0, u1 = s.u1, w = u1 - u0;
@@ -67,8 +74,15 @@ struct GruResetBeforeForward {
         act[j] += r[j];
         act[H + j] += r[H + j];
       }
-      kernels::sigmoid(w, act, act);          // r
-      kernels::sigmoid(w, act + H, act + H);  // z
+      if (a.options != nullptr) {
+        T* pre = pre_row(t, b, u0);
+        detail::activate_gate(a.options->act[0], a.options->clip, w, act, pre);  // r
+        detail::activate_gate(a.options->act[0], a.options->clip, w, act + H,
+                              pre != nullptr ? pre + H : nullptr);  // z
+      } else {
+        kernels::sigmoid(w, act, act);          // r
+        kernels::sigmoid(w, act + H, act + H);  // z
+      }
       for (i64 j = 0; j < w; ++j) rhb[j] = act[j] * hpb[j];
     }
     barrier();  // r * h is complete
@@ -76,6 +90,12 @@ struct GruResetBeforeForward {
     detail::gru_finish_rows(a.out, a.lengths, d, s, t, g_t, hp, hn, [&](i64 b, T* act) {
       const T* r = hw + b * G + u0;
       for (i64 j = 0; j < w; ++j) act[2 * H + j] += r[2 * H + j];
+      if (a.options != nullptr) {
+        T* pre = pre_row(t, b, u0);
+        detail::activate_gate(a.options->act[1], a.options->clip, w, act + 2 * H,
+                              pre != nullptr ? pre + 2 * H : nullptr);  // n
+        return;
+      }
       kernels::tanh(w, act + 2 * H, act + 2 * H);
     });
   }
@@ -136,6 +156,24 @@ struct GruResetBeforeBackward {
       const T* hp = hp_c + ((t - c.t0) * B + b) * H + u0;
       const T* dy_out = dout_t + b * d.ldo + u0;
       T* dhb = a.dh + b * H + u0;
+      if (a.options != nullptr) {
+        const T* pre = a.saved.pre + row * a.saved.ld_pre + u0;
+        const CellOptions& o = *a.options;
+        for (i64 j = 0; j < w; ++j) {
+          const T dy = dhb[j] + dy_out[j];
+          da[H + j] = dy * (hp[j] - nn[j]);      // dL/dz
+          da[2 * H + j] = dy * (T(1) - z[j]);  // dL/dn
+          dhb[j] = dy * z[j];
+        }
+        detail::for_each_variant_chunk(w, [&](i64 j, i64 m) {
+          T tmp[detail::kVariantChunk];
+          detail::backprop_gate(o.act[0], o.clip, m, pre + H + j, z + j, da + H + j,
+                                da + H + j, tmp);
+          detail::backprop_gate(o.act[1], o.clip, m, pre + 2 * H + j, nn + j, da + 2 * H + j,
+                                da + 2 * H + j, tmp);
+        });
+        continue;
+      }
       for (i64 j = 0; j < w; ++j) {
         const T dy = dhb[j] + dy_out[j];
         da[H + j] = dy * (hp[j] - nn[j]) * z[j] * (T(1) - z[j]);
@@ -153,6 +191,19 @@ struct GruResetBeforeBackward {
       const T* g = drh + b * H + u0;
       T* da = da_t + b * G + u0;
       T* dhb = a.dh + b * H + u0;
+      if (a.options != nullptr) {
+        const T* pre = a.saved.pre + row * a.saved.ld_pre + u0;
+        for (i64 j = 0; j < w; ++j) {
+          da[j] = g[j] * hp[j];  // dL/dr
+          dhb[j] += g[j] * r[j];
+        }
+        detail::for_each_variant_chunk(w, [&](i64 j, i64 m) {
+          T tmp[detail::kVariantChunk];
+          detail::backprop_gate(a.options->act[0], a.options->clip, m, pre + j, r + j, da + j,
+                                da + j, tmp);
+        });
+        continue;
+      }
       for (i64 j = 0; j < w; ++j) {
         da[j] = g[j] * hp[j] * r[j] * (T(1) - r[j]);
         dhb[j] += g[j] * r[j];

@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "cell_loop.h"
+#include "cell_variants.h"
 #include "cells_avx2.h"
 #include "rnnkit/activations.h"
 #include "rnnkit/gemm.h"
@@ -19,8 +20,8 @@ using detail::TimeChunk;
 namespace {
 
 // Scratch (lstm_work_size): the forward's second h (B, H) and bias (4H,); the backward's
-// bias gradient sum (4H,).
-std::int64_t lstm_work_size(const Dims& d) { return d.B * d.H + 4 * d.H; }
+// bias gradient sum (4H,) and peephole gradient sum (3H,).
+std::int64_t lstm_work_size(const Dims& d) { return d.B * d.H + 7 * d.H; }
 
 // Units of a row the portable cell handles per pass (its 4 gate blocks, c, tanh(c) and h
 // take 7 x 512 elements: 14 KiB of floats, inside L1); tanh(c) at inference lives in a
@@ -67,6 +68,45 @@ void cell_chunk(i64 n, i64 H, T* a, const T* bias, T* c, T* tc, T* h, T* y) {
   update_c(n, c, a, a + H, a + 2 * H);
   kernels::tanh(n, c, tc);
   update_h(n, h, y, a + 3 * H, tc);
+}
+
+// cell_chunk with cell options o (cell_options.h), units [0, n), n <= kVariantChunk:
+// arguments as cell_chunk's, tc always written (h(c_t)), plus ph (3 blocks H apart: the
+// peepholes) or nullptr, and pre (5 blocks H apart: a_i, a_f, a_g, a_o before clip, c_t)
+// written, or nullptr.
+template <typename T>
+void variant_cell_chunk(i64 n, i64 H, T* a, const T* bias, T* c, T* tc, T* h, T* y,
+                        const T* ph, T* pre, const CellOptions& o) {
+  T* ai = a;
+  T* af = a + H;
+  T* ag = a + 2 * H;
+  T* ao = a + 3 * H;
+  auto pre_block = [&](i64 q) { return pre != nullptr ? pre + q * H : nullptr; };
+  if (bias != nullptr) {
+    for (i64 q = 0; q < 4; ++q) detail::add_to(n, a + q * H, bias + q * H);
+  }
+  if (ph != nullptr) {
+    for (i64 j = 0; j < n; ++j) {
+      ai[j] += ph[j] * c[j];
+      af[j] += ph[H + j] * c[j];
+    }
+  }
+  detail::activate_gate(o.act[0], o.clip, n, ai, pre_block(0));
+  if (o.input_forget) {
+    if (pre != nullptr) std::copy(af, af + n, pre_block(1));  // unused, kept finite
+    for (i64 j = 0; j < n; ++j) af[j] = T(1) - ai[j];
+  } else {
+    detail::activate_gate(o.act[0], o.clip, n, af, pre_block(1));
+  }
+  detail::activate_gate(o.act[1], o.clip, n, ag, pre_block(2));
+  update_c(n, c, ai, af, ag);
+  if (ph != nullptr) {
+    for (i64 j = 0; j < n; ++j) ao[j] += ph[2 * H + j] * c[j];
+  }
+  detail::activate_gate(o.act[0], o.clip, n, ao, pre_block(3));
+  if (pre != nullptr) std::copy(c, c + n, pre_block(4));
+  kernels::activate(o.act[2], n, c, tc);
+  update_h(n, h, y, ao, tc);
 }
 
 // The forward's per-step code. keep.gates (T, B, 4H) is written always (workspace at
@@ -123,6 +163,18 @@ struct LstmForward {
       T* act = g_t + b * G + u0;
       T* tcb = training ? a.keep.tanh_c + (t * B + b) * H + u0 : nullptr;
       const T* bias_u = bias != nullptr ? bias + u0 : nullptr;
+      if (a.options != nullptr) {
+        T* pre_row = nullptr;  // (5 blocks H apart) this row's pre-activations and c_t
+        if (a.keep.pre != nullptr) pre_row = a.keep.pre + (t * B + b) * a.keep.ld_pre + u0;
+        const T* ph = a.w.w_ph != nullptr ? a.w.w_ph + u0 : nullptr;
+        detail::for_each_variant_chunk(w, [&](i64 j, i64 m) {
+          variant_cell_chunk(m, H, act + j, bias_u != nullptr ? bias_u + j : nullptr, cb + j,
+                             training ? tcb + j : tc_local, hnb + j, y + j,
+                             ph != nullptr ? ph + j : nullptr,
+                             pre_row != nullptr ? pre_row + j : nullptr, *a.options);
+        });
+        continue;
+      }
 #ifdef RNNKIT_HAVE_AVX2_KERNELS
       if (fused_cell) {
         detail::avx2::lstm_cell(w, H, act, bias_u, cb, tcb, hnb, y, training);
@@ -170,6 +222,50 @@ void backward_row(i64 n, i64 H, T* __restrict da, T* __restrict dh, T* __restric
   }
 }
 
+// backward_row with cell options o, units [0, n), n <= kVariantChunk: arguments as
+// backward_row's, tc holding h(c_t), plus pre (5 blocks H apart, the forward's: a_i, a_f,
+// a_g, a_o before clip, c_t) read, ph (3 blocks H apart) read or nullptr, and dph (3
+// blocks H apart) added to: dL/d[p_i, p_f, p_o] of this row.
+template <typename T>
+void variant_backward_row(i64 n, i64 H, T* da, T* dh, T* dc, const T* a, const T* tc,
+                          const T* cp, const T* dy_out, const T* pre, const T* ph, T* dph,
+                          const CellOptions& o) {
+  const T *i = a, *f = a + H, *g = a + 2 * H, *og = a + 3 * H, *ct = pre + 4 * H;
+  T *dai = da, *daf = da + H, *dag = da + 2 * H, *dao = da + 3 * H;
+  T dy[detail::kVariantChunk], dct[detail::kVariantChunk], tmp[detail::kVariantChunk];
+  for (i64 j = 0; j < n; ++j) {
+    dy[j] = dh[j] + dy_out[j];
+    dao[j] = dy[j] * tc[j];  // dL/do
+    dct[j] = dy[j] * og[j];  // dL/d h(c_t)
+    dh[j] = T(0);
+  }
+  detail::backprop_gate(o.act[0], o.clip, n, pre + 3 * H, og, dao, dao, tmp);
+  kernels::activation_backprop(o.act[2], n, ct, tc, dct, dct);
+  for (i64 j = 0; j < n; ++j) {
+    dct[j] += dc[j];  // total dL/dc_t
+    if (ph != nullptr) dct[j] += dao[j] * ph[2 * H + j];
+    dai[j] = dct[j] * g[j];
+    daf[j] = dct[j] * cp[j];
+    dag[j] = dct[j] * i[j];
+    if (o.input_forget) {  // f = 1 - i: f's gradient goes to i, a_f gets none
+      dai[j] -= daf[j];
+      daf[j] = T(0);
+    }
+  }
+  detail::backprop_gate(o.act[0], o.clip, n, pre, i, dai, dai, tmp);
+  if (!o.input_forget) detail::backprop_gate(o.act[0], o.clip, n, pre + H, f, daf, daf, tmp);
+  detail::backprop_gate(o.act[1], o.clip, n, pre + 2 * H, g, dag, dag, tmp);
+  for (i64 j = 0; j < n; ++j) {
+    dc[j] = dct[j] * f[j];
+    if (ph != nullptr) {
+      dc[j] += dai[j] * ph[j] + daf[j] * ph[H + j];
+      dph[j] += dai[j] * cp[j];
+      dph[H + j] += daf[j] * cp[j];
+      dph[2 * H + j] += dao[j] * ct[j];
+    }
+  }
+}
+
 // The backward's per-step code. The bias gradient is summed inside the time loop, step
 // by step, while each step's dA is still in cache (db_sum); b_ih and b_hh enter the same
 // pre-activations, so both gradients are that sum.
@@ -182,6 +278,7 @@ struct LstmBackward {
   T* db_hh = nullptr;
   i64 hh_cols = 0;
   T* db_sum = nullptr;         // (4H,) in work: the bias gradient, or nullptr (no bias)
+  T* dph_sum = nullptr;        // (3H,) in work: the peepholes' gradient, or nullptr
   kernels::PackedB<T> w_hh_p;  // W_hh (4H, H), packed once for every step
 
   LstmBackward(const BackwardArgs<T>& args, const Dims& dims) : a(args), d(dims) {
@@ -189,6 +286,10 @@ struct LstmBackward {
     if (a.g.db_ih != nullptr) {
       db_sum = a.work;
       std::fill(db_sum, db_sum + 4 * d.H, T(0));
+    }
+    if (a.g.dw_ph != nullptr) {
+      dph_sum = a.work + 4 * d.H;
+      std::fill(dph_sum, dph_sum + 3 * d.H, T(0));
     }
   }
 
@@ -209,9 +310,23 @@ struct LstmBackward {
         continue;  // dh, dc pass through unchanged (the GEMM adds 0 * W_hh)
       }
       const i64 row = t * B + b;
-      backward_row(w, H, da, a.dh + b * H + u0, a.dc + b * H + u0, a.saved.gates + row * G + u0,
-                   a.saved.tanh_c + row * H + u0, a.saved.c_prev + row * H + u0,
-                   dout_t + b * d.ldo + u0);
+      if (a.options != nullptr) {
+        const T* pre = a.saved.pre + row * a.saved.ld_pre + u0;
+        const T* ph = a.w.w_ph != nullptr ? a.w.w_ph + u0 : nullptr;
+        T* dph = dph_sum != nullptr ? dph_sum + u0 : nullptr;
+        detail::for_each_variant_chunk(w, [&](i64 j, i64 m) {
+          const i64 unit = u0 + j;
+          variant_backward_row(m, H, da + j, a.dh + b * H + unit, a.dc + b * H + unit,
+                               a.saved.gates + row * G + unit, a.saved.tanh_c + row * H + unit,
+                               a.saved.c_prev + row * H + unit, dout_t + b * d.ldo + unit,
+                               pre + j, ph != nullptr ? ph + j : nullptr,
+                               dph != nullptr ? dph + j : nullptr, *a.options);
+        });
+      } else {
+        backward_row(w, H, da, a.dh + b * H + u0, a.dc + b * H + u0,
+                     a.saved.gates + row * G + u0, a.saved.tanh_c + row * H + u0,
+                     a.saved.c_prev + row * H + u0, dout_t + b * d.ldo + u0);
+      }
       if (db_sum != nullptr) {
         for (i64 q = 0; q < 4; ++q) detail::add_to(w, db_sum + q * H + u0, da + q * H);
       }
@@ -229,8 +344,15 @@ struct LstmBackward {
     kernels::gemm_tn<T>(G, d.H, rows, a.dgates, G, hp, d.H, a.g.dw_hh, d.H, !first);
   }
 
-  // db_ih and db_hh written, or added to, from db_sum.
+  // db_ih and db_hh (and dw_ph) written, or added to, from db_sum (dph_sum).
   void finish() const {
+    if (dph_sum != nullptr) {
+      if (a.accumulate_dw) {
+        detail::add_to(3 * d.H, a.g.dw_ph, dph_sum);
+      } else {
+        std::copy(dph_sum, dph_sum + 3 * d.H, a.g.dw_ph);
+      }
+    }
     if (db_sum == nullptr) return;
     const i64 G = 4 * d.H;
     if (a.accumulate_dw) {

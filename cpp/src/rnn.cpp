@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "cell_loop.h"
+#include "cell_variants.h"
 #include "rnnkit/activations.h"
 #include "rnnkit/gemm.h"
 
@@ -59,7 +60,10 @@ struct RnnForward {
         continue;
       }
       if (bias != nullptr) detail::add_to(w, act, bias + u0);
-      if (kRelu) {
+      if (a.options != nullptr) {
+        T* pre = a.keep.pre != nullptr ? a.keep.pre + (t * B + b) * a.keep.ld_pre + u0 : nullptr;
+        detail::activate_gate(a.options->act[0], a.options->clip, w, act, pre);
+      } else if (kRelu) {
         for (i64 j = 0; j < w; ++j) act[j] = act[j] < T(0) ? T(0) : act[j];  // NaN propagates
       } else {
         kernels::tanh(w, act, act);
@@ -166,6 +170,19 @@ struct RnnBackward {
       T* dhb = a.dh + b * H + u0;
       const T* y = y_t + b * a.saved.ld_gates + u0;
       const T* dy_out = dout_t + b * d.ldo + u0;
+      if (a.options != nullptr) {
+        const T* pre = a.saved.pre + (t * B + b) * a.saved.ld_pre + u0;
+        for (i64 j = 0; j < w; ++j) {
+          da[j] = dhb[j] + dy_out[j];  // dL/dh_t
+          dhb[j] = T(0);
+        }
+        detail::for_each_variant_chunk(w, [&](i64 j, i64 m) {
+          T tmp[detail::kVariantChunk];
+          detail::backprop_gate(a.options->act[0], a.options->clip, m, pre + j, y + j, da + j,
+                                da + j, tmp);
+        });
+        continue;
+      }
       for (i64 j = 0; j < w; ++j) {
         const T dy = dhb[j] + dy_out[j];
         // relu: the gradient is selected, not multiplied by a 0/1 mask, as torch's

@@ -34,7 +34,7 @@ template <typename T>
 void stack_forward(T* out, T* h_n, T* c_n, StackCache<T>* cache, const T* x, const T* h0,
                    const T* c0, const CellWeights<T>* weights, const std::int64_t* lengths,
                    const T* const* masks, Mode mode, const StackDims& s,
-                   PackedStack<T>* packed) {
+                   PackedStack<T>* packed, const CellOptions* options) {
   const CellKind& kind = cell_kind(mode);
   const CellOps<T>& ops = cell_ops<T>(mode);
   const bool training = cache != nullptr;
@@ -42,7 +42,9 @@ void stack_forward(T* out, T* h_n, T* c_n, StackCache<T>* cache, const T* x, con
   const i64 rows = checked_mul(s.T, s.B);
   const i64 gh = checked_mul(kind.gates, H);
   const i64 state = checked_mul(checked_mul(s.L * s.D, s.B), H);  // (L*D, B, H)
-  if (training) detail::prepare_cache(*cache, x, h0, weights, lengths, masks, mode, s);
+  if (training) {
+    detail::prepare_cache(*cache, x, h0, weights, lengths, masks, mode, s, options);
+  }
   if (training && packed != nullptr && packed->checksums != cache->weight_checksums) {
     pack_stack(*packed, weights, mode, s);
   }
@@ -83,6 +85,7 @@ void stack_forward(T* out, T* h_n, T* c_n, StackCache<T>* cache, const T* x, con
         if (!packed->w_hh.empty()) a.w.w_hh_packed = &packed->w_hh[cell];
       }
       a.lengths = lengths;
+      a.options = options;
       if (training) {
         a.keep = detail::forward_state(*cache, k, d);
       } else if (gates_scratch) {
@@ -144,6 +147,7 @@ void stack_backward(T* dx, T* dh0, T* dc0, const CellGrads<T>* grads, bool accum
       a.w = cache.weights[cell];
       a.lengths = lengths;
       a.saved = detail::saved_state(cache, k, d);
+      a.options = cache.has_options ? &cache.options : nullptr;
       a.accumulate_dx = d > 0;  // the reverse direction adds into the same d_in
       a.accumulate_dw = accumulate_grads;
       ops.backward(a, cell_dims(s, k, d));
@@ -156,7 +160,8 @@ void stack_backward(T* dx, T* dh0, T* dc0, const CellGrads<T>* grads, bool accum
 #define RNNKIT_INSTANTIATE(T)                                                                 \
   template void stack_forward<T>(T*, T*, T*, StackCache<T>*, const T*, const T*, const T*,    \
                                  const CellWeights<T>*, const std::int64_t*, const T* const*, \
-                                 Mode, const StackDims&, PackedStack<T>*);                    \
+                                 Mode, const StackDims&, PackedStack<T>*,                     \
+                                 const CellOptions*);                                         \
   template void stack_backward<T>(T*, T*, T*, const CellGrads<T>*, bool,                      \
                                   const StackCache<T>&, const T*, const T*, const T*);
 RNNKIT_INSTANTIATE(float)

@@ -74,6 +74,17 @@ i64 bytes_of(i64 elements) {
   return elements * static_cast<i64>(sizeof(T));
 }
 
+// The checksum of cell's peepholes w_ph (3H,).
+template <typename T>
+std::uint64_t peephole_checksum(const StackDims& s, const CellWeights<T>& w) {
+  return buffer_checksum(w.w_ph, bytes_of<T>(3 * s.H));
+}
+
+// Columns of a cell's pre buffer: its G gate blocks, and the LSTM's c_t.
+i64 pre_columns(const CellKind& kind, i64 H) {
+  return (kind.gates + (kind.has_cell_state ? 1 : 0)) * H;
+}
+
 }  // namespace
 
 }  // namespace rnnkit::detail
@@ -110,7 +121,8 @@ namespace rnnkit::detail {
 template <typename T>
 void prepare_cache(StackCache<T>& cache, const T* x, const T* h0,
                    const CellWeights<T>* weights, const std::int64_t* lengths,
-                   const T* const* masks, Mode mode, const StackDims& s) {
+                   const T* const* masks, Mode mode, const StackDims& s,
+                   const CellOptions* options) {
   const CellKind& kind = cell_kind(mode);
   const i64 H = s.H, rows = checked_mul(s.T, s.B);
   const i64 gh = checked_mul(kind.gates, H), layer_out = checked_mul(rows, s.D * H);
@@ -128,6 +140,12 @@ void prepare_cache(StackCache<T>& cache, const T* x, const T* h0,
   cache.weight_checksums.assign(4 * s.L * s.D, 0);
   for (i64 cell = 0; cell < s.L * s.D; ++cell) {
     weight_checksums(s, gh, cell, weights[cell], &cache.weight_checksums[4 * cell]);
+  }
+  cache.has_options = options != nullptr;
+  cache.options = options != nullptr ? *options : CellOptions{};
+  cache.peephole_checksums.clear();
+  for (i64 cell = 0; cell < s.L * s.D && cache.options.peepholes; ++cell) {
+    cache.peephole_checksums.push_back(peephole_checksum(s, weights[cell]));
   }
   cache.input_offsets.assign(s.L, -1);
   for (i64 k = 1; k < s.L; ++k) {
@@ -149,6 +167,7 @@ void prepare_cache(StackCache<T>& cache, const T* x, const T* h0,
       if (kind.keeps_c_prev) o.c_prev = arena.take(state);
       if (kind.keeps_tanh_c) o.tanh_c = arena.take(state);
       if (kind.keeps_reset_h) o.reset_h = arena.take(state);
+      if (cache.has_options) o.pre = arena.take(checked_mul(rows, pre_columns(kind, H)));
     }
   }
   cache.storage.reset();  // release a previous content first
@@ -185,6 +204,8 @@ StateBuffers<T*> forward_state(StackCache<T>& cache, i64 k, i64 d) {
   keep.c_prev = at(o.c_prev);
   keep.tanh_c = at(o.tanh_c);
   keep.reset_h = at(o.reset_h);
+  keep.pre = at(o.pre);
+  keep.ld_pre = pre_columns(cell_kind(cache.mode), cache.dims.H);
   return keep;
 }
 
@@ -210,6 +231,8 @@ StateBuffers<const T*> saved_state(const StackCache<T>& cache, i64 k, i64 d) {
   saved.c_prev = at(o.c_prev);
   saved.tanh_c = at(o.tanh_c);
   saved.reset_h = at(o.reset_h);
+  saved.pre = at(o.pre);
+  saved.ld_pre = pre_columns(cell_kind(cache.mode), s.H);
   saved.h0 = at(o.h0);
   if (saved.h_prev == nullptr && k + 1 == s.L && cache.out != nullptr) {
     // h_{t-1}: out shifted by one step, and h0
@@ -239,13 +262,21 @@ void check_unchanged(const StackCache<T>& cache) {
         throw std::runtime_error(weight_modified_message(cell / s.D, cell % s.D, j));
       }
     }
+    if (!cache.peephole_checksums.empty() &&
+        peephole_checksum(s, cache.weights[cell]) != cache.peephole_checksums[cell]) {
+      const std::string suffix = parameter_name(0, cell / s.D, cell % s.D).substr(9);
+      throw std::runtime_error("backward: weight_ph" + suffix +
+                               " was modified in place after the forward pass (the backward "
+                               "needs its values); update parameters after backward, or run "
+                               "forward again");
+    }
   }
 }
 
 #define RNNKIT_INSTANTIATE(T)                                                                \
   template void prepare_cache<T>(StackCache<T>&, const T*, const T*, const CellWeights<T>*, \
                                  const std::int64_t*, const T* const*, Mode,                \
-                                 const StackDims&);                                         \
+                                 const StackDims&, const CellOptions*);                     \
   template void record_out<T>(StackCache<T>&, const T*);                                    \
   template StateBuffers<T*> forward_state<T>(StackCache<T>&, i64, i64);                     \
   template StateBuffers<const T*> saved_state<T>(const StackCache<T>&, i64, i64);           \

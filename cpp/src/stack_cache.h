@@ -49,17 +49,18 @@ inline Dims cell_dims(const StackDims& s, i64 k, i64 d) {
   cd.I = layer_input_size(s, k);
   cd.H = s.H;
   cd.ldo = s.D * s.H;
-  cd.reverse = d == 1;
+  cd.reverse = (d == 1) != s.reverse;
   return cd;
 }
 
 // Lays out and allocates the cache's storage, copies the lengths, the masks and the h0
 // the backward needs, and records x's and the weights' checksums (x and the weights are
-// referenced, not copied). Arguments as stack_forward's.
+// referenced, not copied), and copies the options. Arguments as stack_forward's.
 template <typename T>
 void prepare_cache(StackCache<T>& cache, const T* x, const T* h0,
                    const CellWeights<T>* weights, const std::int64_t* lengths,
-                   const T* const* masks, Mode mode, const StackDims& s);
+                   const T* const* masks, Mode mode, const StackDims& s,
+                   const CellOptions* options);
 
 // References the returned out (T, B, D*H) and records its checksum, when the cell kind's
 // backward reads it.

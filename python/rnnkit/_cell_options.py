@@ -13,7 +13,8 @@ import numbers
 from dataclasses import dataclass
 from typing import Any
 
-from rnnkit.activations import Activation
+from rnnkit._validation import check_bool
+from rnnkit.activations import Activation, resolve_activations
 
 # Each mode's activations, in ONNX's order (f, g, h): what runs without options.
 DEFAULT_ACTIVATIONS: dict[str, tuple[Activation, ...]] = {
@@ -54,6 +55,18 @@ class CellOptions:
             self.clip is not None or self.peepholes or self.input_forget
         )
 
+    def repr_parts(self, mode: str) -> list[str]:
+        """The options that differ from ``mode``'s defaults, as a module's repr shows them."""
+        parts = []
+        if self.activations != DEFAULT_ACTIVATIONS[mode]:
+            parts.append(f"activations={self.activations!r}")
+        if self.clip is not None:
+            parts.append(f"clip={self.clip!r}")
+        for name in ("peepholes", "input_forget", "reverse"):
+            if getattr(self, name):
+                parts.append(f"{name}=True")
+        return parts
+
     def to_core(self) -> tuple:
         """The form rnnkit._core's stack_forward takes: ([(name, alpha, beta), ...],
         clip (0: none), peepholes, input_forget, reverse), absent parameters as 0."""
@@ -77,3 +90,28 @@ def check_clip(value: Any) -> float | None:
     if not (math.isfinite(clip) and clip > 0):
         raise ValueError(f"clip must be a positive finite float or None, got {value!r}")
     return clip
+
+
+def check_options(
+    mode: str,
+    module: str,
+    bidirectional: bool,
+    activations: Any,
+    clip: Any,
+    reverse: Any,
+    peepholes: bool = False,
+    input_forget: bool = False,
+) -> CellOptions:
+    """The cell-variant options of rnnkit.``module`` running ``mode``, checked and complete
+    (peepholes and input_forget already checked by the LSTM)."""
+    reverse = check_bool("reverse", reverse)
+    if reverse and bidirectional:
+        raise ValueError(
+            f"rnnkit.{module}: reverse=True runs the one direction backwards; it cannot be "
+            f"combined with bidirectional=True (whose second direction already does)"
+        )
+    acts = DEFAULT_ACTIVATIONS[mode]
+    if activations is not None:
+        roles = ACTIVATION_ROLES[mode.split("_")[0]]
+        acts = resolve_activations(activations, len(acts), module, roles)
+    return CellOptions(acts, check_clip(clip), peepholes, input_forget, reverse)

@@ -52,11 +52,6 @@ def stack_forward(
     options: the cell variants (rnnkit._cell_options), or None for the mode's defaults;
     with peepholes every weights entry has a fifth array, w_ph (3H,).
     """
-    if options is not None:
-        raise NotImplementedError(
-            "the native backend does not run cell variants (activations, clip, peepholes, "
-            "input_forget, reverse) yet; use backend='numpy'"
-        )
     return _core.stack_forward(
         mode,
         x,
@@ -68,6 +63,7 @@ def stack_forward(
         bool(training),
         num_directions,
         packed,
+        None if options is None else options.to_core(),
     )
 
 

@@ -20,12 +20,7 @@ from typing import Any
 import numpy as np
 
 from rnnkit import _layout
-from rnnkit._cell_options import (
-    ACTIVATION_ROLES,
-    DEFAULT_ACTIVATIONS,
-    CellOptions,
-    check_clip,
-)
+from rnnkit._cell_options import check_options
 from rnnkit._cells import cell_kind
 from rnnkit._module import Module
 from rnnkit._packed import PackedWeights
@@ -46,28 +41,16 @@ from rnnkit._validation import (
     check_nbytes,
     check_positive_int,
     check_seed,
+    refuse_arguments,
+    refuse_packed_sequence,
 )
-from rnnkit.activations import Activation, resolve_activations
+from rnnkit.activations import Activation
 
 ArrayLike = Any  # anything np.asarray accepts (NumPy arrays, nested lists, CPU tensors)
 # A recurrent state as the user sees it: h for RNN/GRU, (h, c) for LSTM.
 State = np.ndarray | tuple[np.ndarray, np.ndarray]
 
 BACKENDS = ("native", "numpy")
-
-# torch.nn.RNN/LSTM/GRU arguments rnnkit does not take, and why.
-_TORCH_ONLY_ARGUMENTS = {
-    "proj_size": "LSTM projections (proj_size) are not supported yet",
-    "device": (
-        "rnnkit runs on the CPU on NumPy arrays (move tensors with .cpu().numpy(); "
-        "the parameters are NumPy arrays)"
-    ),
-}
-# Options only rnnkit.LSTM takes.
-_LSTM_ONLY_ARGUMENTS = {
-    "peepholes": "only rnnkit.LSTM has peepholes",
-    "input_forget": "only rnnkit.LSTM has input_forget",
-}
 
 
 def _load_backend(name: str) -> Any:
@@ -135,7 +118,16 @@ class RecurrentBase(PackedWeights, Module):
         kind = cell_kind(self._mode)
         self._gates, self._has_cell = kind.gates, kind.has_cell_state
         self._directions = 2 if self._bidirectional else 1
-        self._options = self._check_options(activations, clip, reverse)
+        self._options = check_options(
+            self._mode,
+            type(self).__name__,
+            self._bidirectional,
+            activations,
+            clip,
+            reverse,
+            self._peepholes,
+            self._input_forget,
+        )
         # What the backends are given: None where the options change nothing.
         self._backend_options = None if self._options.is_default(self._mode) else self._options
         # Every state: (L*D, B, H); a state's shape is this with B filled in.
@@ -179,39 +171,16 @@ class RecurrentBase(PackedWeights, Module):
         """Parameter names per entry of the backends' weight list (PyTorch's)."""
         return entry_names(num_layers, directions, bias)
 
-    def _check_options(self, activations: Any, clip: Any, reverse: Any) -> CellOptions:
-        """The cell-variant options, checked and complete (rnnkit._cell_options)."""
-        name = type(self).__name__
-        reverse = check_bool("reverse", reverse)
-        if reverse and self._bidirectional:
-            raise ValueError(
-                f"rnnkit.{name}: reverse=True runs the one direction backwards; it cannot be "
-                f"combined with bidirectional=True (whose second direction already does)"
-            )
-        defaults = DEFAULT_ACTIVATIONS[self._mode]
-        acts = defaults
-        if activations is not None:
-            roles = ACTIVATION_ROLES[self._mode.split("_")[0]]
-            acts = resolve_activations(activations, len(defaults), name, roles)
-        return CellOptions(acts, check_clip(clip), self._peepholes, self._input_forget, reverse)
-
     # Arguments a subclass takes besides the ones of RecurrentBase.__init__.
     _OWN_ARGUMENTS: tuple[str, ...] = ()
 
     def _refuse_arguments(self, unknown: dict[str, Any]) -> None:
-        """TypeError naming the public class, the first unknown keyword argument and, for
-        torch's arguments, why rnnkit does not take them (else the arguments it takes)."""
+        """TypeError naming the public class and the first unknown keyword argument."""
         mro = type(self).__mro__
         public = next((c for c in mro if c.__module__ == "rnnkit.modules"), type(self))
-        name = next(iter(unknown))
-        why = _TORCH_ONLY_ARGUMENTS.get(name) or _LSTM_ONLY_ARGUMENTS.get(name)
-        if why is None:
-            params = inspect.signature(RecurrentBase.__init__).parameters.values()
-            taken = [p.name for p in params if p.name != "self" and p.kind != p.VAR_KEYWORD]
-            why = "it takes " + ", ".join(taken + list(self._OWN_ARGUMENTS))
-        raise TypeError(
-            f"rnnkit.{public.__name__} got an unexpected keyword argument {name!r}: {why}"
-        )
+        params = inspect.signature(RecurrentBase.__init__).parameters.values()
+        taken = [p.name for p in params if p.name != "self" and p.kind != p.VAR_KEYWORD]
+        refuse_arguments(public.__name__, unknown, taken + list(self._OWN_ARGUMENTS))
 
     @property
     def mode(self) -> str:
@@ -258,25 +227,13 @@ class RecurrentBase(PackedWeights, Module):
         if self._bidirectional:
             parts.append("bidirectional=True")
         parts.extend(self._extra_repr_parts())
-        parts.extend(self._option_repr_parts())
+        parts.extend(self._options.repr_parts(self._mode))
         parts.append(f"dtype='{self._dtype.name}'")
         parts.append(f"backend='{self._backend}'")
         return ", ".join(parts)
 
     def _extra_repr_parts(self) -> list[str]:
         return []
-
-    def _option_repr_parts(self) -> list[str]:
-        """The cell-variant options that differ from their defaults."""
-        o, parts = self._options, []
-        if o.activations != DEFAULT_ACTIVATIONS[self._mode]:
-            parts.append(f"activations={o.activations!r}")
-        if o.clip is not None:
-            parts.append(f"clip={o.clip!r}")
-        for name in ("peepholes", "input_forget", "reverse"):
-            if getattr(o, name):
-                parts.append(f"{name}=True")
-        return parts
 
     # -- the arrays handed to the backend ---------------------------------------------------
 
@@ -368,7 +325,7 @@ class RecurrentBase(PackedWeights, Module):
         self._saved = None
         self._no_saved_reason = "the last forward pass did not complete"
         if not isinstance(x, np.ndarray):
-            _refuse_packed_sequence(type(self).__name__, x)
+            refuse_packed_sequence(type(self).__name__, x)
         batch_first = self._batch_first if batch_first is None else batch_first
         arr, unbatched = _layout.input_to_time_major(as_float_array("x", x), batch_first)
         T, B, n_in = arr.shape
@@ -414,34 +371,21 @@ class RecurrentBase(PackedWeights, Module):
         weights = self._weights()
         backend = _load_backend(self._backend)
         keep = training and save  # whether the backend keeps a cache for backward
-        if self._backend == "native":
-            packed = self._packed_weights(weights, keep)
-            out, h_n, c_n, cache = backend.stack_forward(
-                self._mode,
-                x_tm,
-                h0,
-                c0,
-                weights,
-                lens,
-                masks,
-                keep,
-                num_directions=D,
-                packed=packed,
-                options=self._backend_options,
-            )
-        else:
-            out, h_n, c_n, cache = backend.stack_forward(
-                self._mode,
-                x_tm,
-                h0,
-                c0,
-                weights,
-                lens,
-                masks,
-                keep,
-                num_directions=D,
-                options=self._backend_options,
-            )
+        # The native backend also takes the weights' packed copies (rnnkit._packed).
+        extra = {"packed": self._packed_weights(weights, keep)} if self._backend == "native" else {}
+        out, h_n, c_n, cache = backend.stack_forward(
+            self._mode,
+            x_tm,
+            h0,
+            c0,
+            weights,
+            lens,
+            masks,
+            keep,
+            num_directions=D,
+            options=self._backend_options,
+            **extra,
+        )
         if keep:
             self._saved = (cache, T, B, unbatched, batch_first)
         elif training:
@@ -503,14 +447,3 @@ class RecurrentBase(PackedWeights, Module):
         if has_cell:
             return dx, (dh0, _layout.state_to_user(dc0, unbatched))
         return dx, dh0
-
-
-def _refuse_packed_sequence(module: str, x: Any) -> None:
-    """TypeError for a torch PackedSequence (recognised by its class name, so that torch
-    need not be imported): rnnkit takes the padded array and the lengths instead."""
-    if type(x).__name__ == "PackedSequence":
-        raise TypeError(
-            f"rnnkit.{module} does not take a PackedSequence as x: pass the padded array "
-            f"(torch.nn.utils.rnn.pad_packed_sequence gives it, as .numpy()) and its "
-            f"lengths= instead"
-        )

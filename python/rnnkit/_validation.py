@@ -234,3 +234,40 @@ def as_state_value(name: str, value: Any) -> np.ndarray:
     if arr.dtype.kind not in "fiu":
         raise TypeError(f"{name} must be a real numeric array, got dtype {arr.dtype}")
     return arr
+
+
+# torch.nn.RNN/LSTM/GRU arguments rnnkit does not take, and why.
+_TORCH_ONLY_ARGUMENTS = {
+    "proj_size": "LSTM projections (proj_size) are not supported yet",
+    "device": (
+        "rnnkit runs on the CPU on NumPy arrays (move tensors with .cpu().numpy(); "
+        "the parameters are NumPy arrays)"
+    ),
+}
+# Options only rnnkit.LSTM takes.
+_LSTM_ONLY_ARGUMENTS = {
+    "peepholes": "only rnnkit.LSTM has peepholes",
+    "input_forget": "only rnnkit.LSTM has input_forget",
+}
+
+
+def refuse_arguments(module: str, unknown: dict[str, Any], taken: list[str]) -> None:
+    """TypeError naming rnnkit.``module``, the first of its ``unknown`` keyword arguments
+    and, for torch's and the LSTM's own arguments, why rnnkit does not take them there
+    (else the arguments it takes: ``taken``)."""
+    name = next(iter(unknown))
+    why = _TORCH_ONLY_ARGUMENTS.get(name) or _LSTM_ONLY_ARGUMENTS.get(name)
+    if why is None:
+        why = "it takes " + ", ".join(taken)
+    raise TypeError(f"rnnkit.{module} got an unexpected keyword argument {name!r}: {why}")
+
+
+def refuse_packed_sequence(module: str, x: Any) -> None:
+    """TypeError for a torch PackedSequence (recognised by its class name, so that torch
+    need not be imported): rnnkit takes the padded array and the lengths instead."""
+    if type(x).__name__ == "PackedSequence":
+        raise TypeError(
+            f"rnnkit.{module} does not take a PackedSequence as x: pass the padded array "
+            f"(torch.nn.utils.rnn.pad_packed_sequence gives it, as .numpy()) and its "
+            f"lengths= instead"
+        )

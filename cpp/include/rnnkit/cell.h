@@ -16,19 +16,23 @@ template <typename T>
 class PackedB;
 }
 
+struct CellOptions;  // cell_options.h
+
 // The cell kinds, in the order of the table in cell_kinds.cpp.
 enum class Mode { rnn_tanh, rnn_relu, lstm, gru, gru_reset_before };
 
 // One cell's parameters, read: w_ih (G*H, I), w_hh (G*H, H); b_ih, b_hh (G*H,), or both
 // nullptr (no bias). The forward may be given packed copies of these same weights, kept
 // across calls (stack.h PackedStack): w_ih_packed W_ih^T (I, G*H), w_hh_packed W_hh^T
-// (H, G*H); where nullptr it packs what it needs itself, once per call.
+// (H, G*H); where nullptr it packs what it needs itself, once per call. w_ph (3H,): the
+// LSTM's peepholes [p_i, p_f, p_o] with CellOptions::peepholes, else nullptr.
 template <typename T>
 struct CellWeights {
   const T* w_ih = nullptr;
   const T* w_hh = nullptr;
   const T* b_ih = nullptr;
   const T* b_hh = nullptr;
+  const T* w_ph = nullptr;
   const kernels::PackedB<T>* w_ih_packed = nullptr;
   const kernels::PackedB<T>* w_hh_packed = nullptr;
 };
@@ -40,6 +44,7 @@ struct CellGrads {
   T* dw_hh = nullptr;
   T* db_ih = nullptr;
   T* db_hh = nullptr;
+  T* dw_ph = nullptr;
 };
 
 // The buffers a training forward keeps for its backward, by name. P is T* when the
@@ -56,6 +61,11 @@ struct StateBuffers {
   P c_prev = nullptr;   // (T, B, H): LSTM, the cell state c_{t-1} entering step t
   P tanh_c = nullptr;   // (T, B, H): LSTM, tanh(c_t)
   P reset_h = nullptr;  // (T, B, H): reset-before GRU, r_t * h_{t-1}
+  // (T, B, ld_pre) with cell options: the gates' pre-activations before clip, peepholes
+  // included (G blocks of H), and for the LSTM c_t (a fifth block): the activations'
+  // derivatives are taken there.
+  P pre = nullptr;
+  std::int64_t ld_pre = 0;
   // When h_prev is not kept, the backward reads h_{t-1} from the outputs h_t shifted by
   // one step (hs (T, B, ld_hs), columns [0, H), 0 past each sequence's length) and from
   // h0 (B, H) at the step where each sequence starts. Backward only.
@@ -82,6 +92,7 @@ struct ForwardArgs {
   CellWeights<T> w;
   const std::int64_t* lengths = nullptr;
   StateBuffers<T*> keep;
+  const CellOptions* options = nullptr;  // the cell variants, or nullptr: the usual cell
 };
 
 // A cell's backward, from what its training forward kept.
@@ -111,6 +122,7 @@ struct BackwardArgs {
   CellWeights<T> w;
   const std::int64_t* lengths = nullptr;
   StateBuffers<const T*> saved;
+  const CellOptions* options = nullptr;  // as given to the forward
   bool accumulate_dx = false;
   bool accumulate_dw = false;
 };

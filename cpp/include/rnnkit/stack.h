@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "rnnkit/cell.h"
+#include "rnnkit/cell_options.h"
 #include "rnnkit/gemm.h"
 #include "rnnkit/memory_pool.h"
 
@@ -26,6 +27,7 @@ struct StackDims {
   std::int64_t L = 0;  // layers, >= 1
   std::int64_t D = 0;  // directions, 1 or 2
   bool bias = false;   // whether cells have b_ih and b_hh
+  bool reverse = false;  // D = 1 only: the one direction runs as a reverse direction does
 };
 
 // What a training forward keeps for the backward. It holds copies of the lengths and
@@ -55,6 +57,10 @@ struct StackCache {
   std::vector<CellWeights<T>> weights;  // (L*D,) the caller's weights, read by reference
   // (L*D*4,) buffer_checksum of weights[i]'s w_ih, w_hh, b_ih, b_hh (0 for absent biases)
   std::vector<std::uint64_t> weight_checksums;
+  bool has_options = false;  // the forward ran the cell variants of `options`
+  CellOptions options;
+  // (L*D,) buffer_checksum of weights[i].w_ph, with options.peepholes
+  std::vector<std::uint64_t> peephole_checksums;
   PooledArray<T> storage;             // every buffer below lives here
   std::int64_t storage_size = 0;
   // Offsets into storage (the layout is stack_cache.cpp's). Per layer k > 0: its input
@@ -66,8 +72,10 @@ struct StackCache {
   // cell keeps no gates where its h_t are kept elsewhere: the last layer's are its
   // columns of out; without dropout, a lower layer's are its columns of the next layer's
   // input.
+  // With cell options every cell keeps pre (T, B, ld_pre) (cell.h StateBuffers::pre).
   struct CellOffsets {
     std::int64_t gates = -1, h_prev = -1, h0 = -1, c_prev = -1, tanh_c = -1, reset_h = -1;
+    std::int64_t pre = -1;
   };
   std::vector<std::int64_t> input_offsets;  // (L,)
   std::vector<std::int64_t> mask_offsets;   // (L-1,) when has_masks
@@ -116,19 +124,22 @@ void pack_stack(PackedStack<T>& packed, const CellWeights<T>* weights, Mode mode
 //   packed  the weights' packed copies (from pack_stack), or nullptr (packed per call).
 //           At inference they must match the weights; in training they are repacked
 //           first when the weights' checksums differ from the ones packed.
+//   options the cell variants (cell_options.h), or nullptr (the usual cells); with
+//           peepholes every weights entry has its w_ph. The cache keeps a copy.
 // Throws std::length_error when the buffers' sizes overflow, std::bad_alloc when they
 // cannot be allocated; the output arrays are then unspecified.
 template <typename T>
 void stack_forward(T* out, T* h_n, T* c_n, StackCache<T>* cache, const T* x, const T* h0,
                    const T* c0, const CellWeights<T>* weights, const std::int64_t* lengths,
                    const T* const* masks, Mode mode, const StackDims& dims,
-                   PackedStack<T>* packed = nullptr);
+                   PackedStack<T>* packed = nullptr, const CellOptions* options = nullptr);
 
 // Backward of the stack from a training forward's cache.
 //   dx     (T, B, I) written: dL/dx, 0 past each sequence's length.
 //   dh0    (L*D, B, H) written.  dc0 (L*D, B, H) written likewise, else nullptr.
 //   grads  (L*D,) entry k*D + d, written, or added to when accumulate_grads; bias
-//          pointers nullptr when !bias. They must not overlap any other argument.
+//          pointers nullptr when !bias; dw_ph given exactly with peepholes. They must
+//          not overlap any other argument.
 //          Accumulated, every cell adds its products chunk by chunk in a fixed order (into
 //          zeros that gives the written bits; into other values the same sum up to
 //          rounding).
