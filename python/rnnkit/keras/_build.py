@@ -286,8 +286,6 @@ def _recurrent_module(
     if activations is not None:
         args["activations"] = activations
     module = module_cls(I, H, **kwargs, **args)
-    if activations is not None and not _native_runs(module):
-        module = module_cls(I, H, **kwargs, **args, backend="numpy")
     state = {}
     for suffix, params in zip(("", "_reverse"), directions):
         for name, value in params.items():
@@ -296,17 +294,6 @@ def _recurrent_module(
     module.load_state_dict(state)
     ctx.flow.features = H * (2 if len(subs) == 2 and merge_mode == "concat" else 1)
     return module
-
-
-def _native_runs(module: Any) -> bool:
-    """Whether the native core runs this module's cell options (else the NumPy reference
-    does): a one-step probe, as the core says so when it is called."""
-    probe = np.zeros((1, 1, module.input_size), np.float32)
-    try:
-        module.eval()(probe)
-    except NotImplementedError:
-        return False
-    return True
 
 
 def _to_rnnkit(cls: str, arrays: list[np.ndarray], H: int) -> dict[str, np.ndarray]:
