@@ -131,7 +131,7 @@ class Recurrent(Wrapper):
             H = self.module.hidden_size
             maps = self._maps(lens, T)
             halves = [
-                np.where(valid[..., None], out[rows, src, d * H : (d + 1) * H], 0).astype(out.dtype)
+                _gather(out[..., d * H : (d + 1) * H], src, valid, self.return_sequences)
                 for d, (src, valid) in enumerate(maps)
             ]  # each (B, T or 1, H)
             y = _merge(halves, self.merge_mode)
@@ -157,11 +157,10 @@ class Recurrent(Wrapper):
         grad_halves = _unmerge(g, self.merge_mode, len(maps), kept)
         grad_run = np.zeros(out_shape, dtype=self.dtype)  # (B, T, D*H)
         H = self.module.hidden_size
-        rows = np.arange(B)[:, None]
         for d, ((src, valid), gh) in enumerate(zip(maps, grad_halves)):
-            part = np.where(valid[..., None], gh, 0).astype(self.dtype)
-            np.add.at(grad_run[..., d * H : (d + 1) * H], (rows, src), part)
+            _scatter(grad_run[..., d * H : (d + 1) * H], src, valid, gh)
         dx, _ = self.module.backward(grad_run, None)  # (B, T, I)
+        rows = np.arange(B)[:, None]
         if reorder is not None:
             dx = dx[rows, reorder]  # the reversal within lengths is its own inverse
         return dx
@@ -177,6 +176,32 @@ class Recurrent(Wrapper):
         elif self.masked_outputs != "last":
             parts.append(f"masked_outputs={self.masked_outputs!r}")
         return ", ".join(parts)
+
+
+def _gather(out: np.ndarray, src: np.ndarray, valid: np.ndarray, sequences: bool) -> np.ndarray:
+    """``y[b, j] = out[b, src[b, j]]`` where ``valid``, else 0: ``(B, S, H)`` from one
+    direction's ``out (B, T, H)``. Most maps are the identity (no padding, or a forward
+    direction's zeros): then no index is needed."""
+    if sequences and (src == np.arange(src.shape[1])).all():
+        picked = out
+    else:
+        picked = out[np.arange(len(src))[:, None], src]
+    return np.where(valid[..., None], picked, 0).astype(out.dtype)
+
+
+def _scatter(target: np.ndarray, src: np.ndarray, valid: np.ndarray, grad: np.ndarray) -> None:
+    """Backward of ``_gather``: add ``grad (B, S, H)`` into ``target (B, T, H)`` (zeros) at
+    ``src`` where ``valid``. The entries with ``src`` = their own step are copied in one
+    pass; the others (padding steps repeating a last output, reversed orders) are added
+    one by one, as several may land on one step."""
+    steps = np.arange(src.shape[1])
+    same = valid & (src == steps) if src.shape[1] == target.shape[1] else np.zeros_like(valid)
+    if same.any():
+        target[...] = np.where(same[..., None], grad, 0)
+    rest = valid & ~same
+    if rest.any():
+        rows, cols = np.nonzero(rest)
+        np.add.at(target, (rows, src[rows, cols]), grad[rows, cols])
 
 
 def _merge(halves: list[np.ndarray], mode: str) -> np.ndarray:
