@@ -246,6 +246,32 @@ def test_unsupported_layers_and_options(tmp_path, lstm, expected):
     assert expected in load_error(path, NotImplementedError)
 
 
+def test_keras2_functional_chain(tmp_path, x):
+    # Keras 2's functional config: "Model", inbound_nodes as [[[name, node, tensor, kwargs]]].
+    def called_on(name):
+        return [[[name, 0, 0, {}]]]
+
+    layers = [
+        {
+            "class_name": "InputLayer",
+            "name": "input_1",
+            "config": {"name": "input_1", "batch_input_shape": [None, T, N_IN]},
+            "inbound_nodes": [],
+        },
+        {**lstm_config(), "name": "lstm", "inbound_nodes": called_on("input_1")},
+        {
+            **model_config()["config"]["layers"][2],
+            "name": "dense",
+            "inbound_nodes": called_on("lstm"),
+        },
+    ]
+    ends = {"input_layers": [["input_1", 0, 0]], "output_layers": [["dense", 0, 0]]}
+    config = {"class_name": "Model", "config": {"name": "model", "layers": layers, **ends}}
+    w = weights(3)
+    model = rnnkit.keras.load(write_legacy(tmp_path / "f.h5", config, w))
+    np.testing.assert_allclose(model(x), numpy_lstm(x, w, sigmoid), atol=1e-5)
+
+
 def test_branching_functional_model_raises(tmp_path):
     def tensor(name):
         return {"class_name": "__keras_tensor__", "config": {"keras_history": [name, 0, 0]}}
