@@ -203,6 +203,34 @@ def test_truncated_files(tmp_path):
             assert "damaged or truncated" in message or "cannot be read" in message, message
 
 
+def test_corrupted_bytes_raise_value_error(tmp_path):
+    # Flipped bytes across a compressed .keras and a legacy .h5: every load either works
+    # (a byte nothing reads) or raises ValueError; none crashes or raises anything else.
+    write_keras(tmp_path / "plain.keras", model_config(), weights())
+    with zipfile.ZipFile(tmp_path / "plain.keras") as src:
+        with zipfile.ZipFile(tmp_path / "z.keras", "w", zipfile.ZIP_DEFLATED) as dst:
+            for name in src.namelist():
+                dst.writestr(name, src.read(name))
+    write_legacy(tmp_path / "h.h5", model_config(), weights())
+    rng = np.random.default_rng(0)
+    failures = 0
+    for name in ("z.keras", "h.h5"):
+        data = (tmp_path / name).read_bytes()
+        for _ in range(25):
+            bad = bytearray(data)
+            at = rng.integers(0, len(bad), size=4)
+            bad[at[0] : at[0] + 1] = bytes([bad[at[0]] ^ 0xFF])
+            for i in at[1:]:
+                bad[i] = int(rng.integers(0, 256))
+            path = tmp_path / f"bad_{name}"
+            path.write_bytes(bytes(bad))
+            try:
+                rnnkit.keras.load(path)
+            except ValueError:
+                failures += 1
+    assert failures > 0
+
+
 def test_not_a_model_file(tmp_path):
     path = tmp_path / "notes.txt"
     path.write_text("hello")

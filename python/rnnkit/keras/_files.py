@@ -12,6 +12,7 @@ from __future__ import annotations
 import io
 import json
 import zipfile
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -62,7 +63,7 @@ class SavedModel:
                     f"{self.path} is neither a .keras zip nor an HDF5 file (it starts with "
                     f"{head!r})"
                 )
-        except (zipfile.BadZipFile, OSError, EOFError, KeyError) as exc:
+        except (zipfile.BadZipFile, zlib.error, OSError, EOFError, KeyError, RuntimeError) as exc:
             self.close()
             raise ValueError(f"{self.path} is damaged or truncated: {exc}") from exc
         except BaseException:
@@ -72,18 +73,22 @@ class SavedModel:
             self.close()
             raise ValueError(f"{self.path}: the model config is not a JSON object")
 
-    def _read_member(self, name: str, limit: int) -> bytes:
+    def _member(self, name: str) -> zipfile.ZipInfo:
         assert self._zip is not None
         try:
-            info = self._zip.getinfo(name)
+            return self._zip.getinfo(name)
         except KeyError:
             raise ValueError(f"{self.path} has no {name} (not a Keras 3 .keras file)") from None
+
+    def _read_member(self, name: str, limit: int) -> bytes:
+        """A zip member's bytes, refused when it says it expands past ``limit``."""
+        info = self._member(name)
         if info.file_size > limit:
             raise ValueError(
                 f"{self.path}: {name} says it holds {info.file_size} bytes, more than the "
                 f"{limit} accepted"
             )
-        return self._zip.read(name)
+        return self._zip.read(name)  # type: ignore[union-attr]
 
     def _open_keras_zip(self, h5py: Any) -> None:
         self._zip = zipfile.ZipFile(self.path)
@@ -93,18 +98,12 @@ class SavedModel:
             meta = _parse_json(self._read_member("metadata.json", _MAX_JSON_BYTES), "metadata")
             if isinstance(meta, dict) and isinstance(meta.get("keras_version"), str):
                 self.keras_version = meta["keras_version"]
-        info = self._zip.getinfo("model.weights.h5") if self._has("model.weights.h5") else None
-        if info is None:
-            raise ValueError(f"{self.path} has no model.weights.h5")
-        limit = min(_MAX_WEIGHT_BYTES, max(_MAX_JSON_BYTES, _MAX_EXPANSION * info.compress_size))
+        stored = self._member("model.weights.h5").compress_size
+        limit = min(_MAX_WEIGHT_BYTES, max(_MAX_JSON_BYTES, _MAX_EXPANSION * stored))
         data = self._read_member("model.weights.h5", limit)
         self._h5 = h5py.File(io.BytesIO(data), "r")
         self._legacy = False
         self._weights_root = self._h5
-
-    def _has(self, name: str) -> bool:
-        assert self._zip is not None
-        return name in self._zip.namelist()
 
     def _open_legacy_h5(self, h5py: Any) -> None:
         self._h5 = h5py.File(self.path, "r")
@@ -146,7 +145,7 @@ class SavedModel:
             group = self._weights_root[path]
             names = sorted(group.keys(), key=lambda n: int(n) if n.isdigit() else -1)
             return [_read_dataset(group[n], f"{where}: weight {path}/{n}") for n in names]
-        except (OSError, KeyError) as exc:
+        except (OSError, KeyError, RuntimeError) as exc:  # h5py's errors on a damaged file
             raise ValueError(f"{where}: its weights cannot be read: {exc}") from exc
 
     def _legacy_arrays(self, name: str, sub: str, where: str) -> list[np.ndarray]:
