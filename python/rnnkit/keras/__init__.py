@@ -15,7 +15,7 @@ from rnnkit import nn
 __all__ = ["load"]
 
 
-def load(path: str | Path) -> nn.Sequential:
+def load(path: str | Path, isolated: bool = True) -> nn.Sequential:
     """The Keras model saved at ``path`` as an ``rnnkit.nn.Sequential`` in eval mode.
 
     ``model(x)`` gives what Keras's ``model.predict(x)`` gives (float32): ``x`` is
@@ -23,7 +23,18 @@ def load(path: str | Path) -> nn.Sequential:
     starts with an Embedding. Call ``model.train()`` before fine-tuning it with
     ``rnnkit.optim``. Raises ImportError without h5py, NotImplementedError for a layer or
     option rnnkit does not support, ValueError for a damaged file or inconsistent weights.
+
+    ``isolated``: read the file in a child process (about a second more), so that a
+    damaged file that crashes the HDF5 library raises ValueError instead of ending this
+    process; ``False`` reads it here, for files you trust.
     """
+    from rnnkit.keras._files import import_h5py
+
+    import_h5py()  # the ImportError naming the extra, before anything else
+    if isolated:
+        from rnnkit.keras._isolation import load_in_child
+
+        return load_in_child(path)
     from rnnkit.keras._build import build
     from rnnkit.keras._files import SavedModel
 

@@ -25,7 +25,7 @@ _MAX_WEIGHT_BYTES = 2**34
 _HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 
 
-def _import_h5py() -> Any:
+def import_h5py() -> Any:
     try:
         import h5py
     except ImportError as exc:
@@ -49,7 +49,7 @@ class SavedModel:
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        h5py = _import_h5py()
+        h5py = import_h5py()
         with open(self.path, "rb") as f:
             head = f.read(8)
         self._zip: zipfile.ZipFile | None = None
