@@ -314,6 +314,26 @@ def test_keras2_functional_chain(tmp_path, x):
     np.testing.assert_allclose(model(x), numpy_lstm(x, w, sigmoid), atol=1e-5)
 
 
+@pytest.mark.parametrize(
+    "config, expected",
+    [
+        (model_config(lstm_config(return_sequences="yes")), "option return_sequences must be"),
+        (model_config(lstm_config(units="4")), "option units must be a positive int"),
+        ({"class_name": "Sequential", "config": 2.5}, "has no list of layers"),
+        (
+            {
+                "class_name": "Functional",
+                "config": {"layers": [{"class_name": "LSTM", "config": {}, "inbound_nodes": 7}]},
+            },
+            "the model config is malformed",
+        ),
+    ],
+)
+def test_malformed_configs(tmp_path, config, expected):
+    # Fields of the wrong JSON type, found by mutating saved configs at random.
+    assert expected in load_error(write_keras(tmp_path / "m.keras", config, weights()))
+
+
 def test_branching_functional_model_raises(tmp_path):
     def tensor(name):
         return {"class_name": "__keras_tensor__", "config": {"keras_history": [name, 0, 0]}}

@@ -121,6 +121,22 @@ def _int_option(ctx: _Context, key: str, config: dict[str, Any] | None = None) -
     return value
 
 
+def _bool_option(
+    ctx: _Context, key: str, default: bool, config: dict[str, Any] | None = None
+) -> bool:
+    value = (ctx.config if config is None else config).get(key, default)
+    if not isinstance(value, bool):
+        raise ValueError(f"{ctx.where}: option {key} must be true or false, got {value!r:.80}")
+    return value
+
+
+def _number_option(ctx: _Context, key: str, default: float) -> float:
+    value = ctx.config.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not np.isfinite(value):
+        raise ValueError(f"{ctx.where}: option {key} must be a finite number, got {value!r:.80}")
+    return float(value)
+
+
 def _input_layer(ctx: _Context) -> None:
     return None
 
@@ -129,19 +145,22 @@ def _embedding(ctx: _Context) -> nn.Embedding:
     (table,) = ctx.arrays("", (1,))
     V, E = _int_option(ctx, "input_dim"), _int_option(ctx, "output_dim")
     ctx.check_shape("embeddings", table, (V, E))
-    layer = nn.Embedding(V, E, mask_zero=bool(ctx.config.get("mask_zero", False)))
+    layer = nn.Embedding(V, E, mask_zero=_bool_option(ctx, "mask_zero", False))
     layer.load_state_dict({"weight": table})
     ctx.flow.features, ctx.flow.indices = E, False
     return layer
 
 
 def _masking(ctx: _Context) -> nn.Masking:
-    return nn.Masking(float(ctx.config.get("mask_value", 0.0)))
+    return nn.Masking(_number_option(ctx, "mask_value", 0.0))
 
 
 def _dropout(ctx: _Context) -> nn.Dropout:
     shared = (1,) if ctx.cls == "SpatialDropout1D" else ()
-    return nn.Dropout(float(ctx.config.get("rate", 0.0)), shared_axes=shared)
+    rate = _number_option(ctx, "rate", 0.0)
+    if not 0.0 <= rate < 1.0:
+        raise ValueError(f"{ctx.where}: option rate must be in [0, 1), got {rate!r}")
+    return nn.Dropout(rate, shared_axes=shared)
 
 
 def _activation(ctx: _Context) -> nn.Activation:
@@ -157,7 +176,7 @@ def _activation_layer(ctx: _Context, name: str) -> nn.Activation:
 
 
 def _dense(ctx: _Context) -> nn.Dense:
-    use_bias = bool(ctx.config.get("use_bias", True))
+    use_bias = _bool_option(ctx, "use_bias", True)
     arrays = ctx.arrays("", (2,) if use_bias else (1,))
     units = _int_option(ctx, "units")
     kernel = arrays[0]
@@ -181,9 +200,9 @@ def _recurrent(ctx: _Context) -> nn.Recurrent:
     module = _recurrent_module(ctx, ctx.cls, cfg, ["cell"], merge_mode=None)
     return nn.Recurrent(
         module,
-        return_sequences=bool(cfg.get("return_sequences", False)),
-        go_backwards=bool(cfg.get("go_backwards", False)),
-        masked_outputs="zeros" if cfg.get("zero_output_for_mask", False) else "last",
+        return_sequences=_bool_option(ctx, "return_sequences", False, cfg),
+        go_backwards=_bool_option(ctx, "go_backwards", False, cfg),
+        masked_outputs="zeros" if _bool_option(ctx, "zero_output_for_mask", False) else "last",
     )
 
 
@@ -199,6 +218,8 @@ def _bidirectional(ctx: _Context) -> nn.Recurrent:
         kind = inner.get("class_name") if isinstance(inner, dict) else inner
         raise NotImplementedError(f"{ctx.where}: a Bidirectional of {kind!r} is not supported")
     cfg = inner.get("config", {})
+    if not isinstance(cfg, dict):
+        raise ValueError(f"{ctx.where}: its layer has no config object")
     check_options(inner["class_name"], f"{ctx.name}/forward", cfg)
     if cfg.get("go_backwards", False):
         raise NotImplementedError(f"{ctx.where}: option layer.go_backwards=True is not supported")
@@ -206,7 +227,9 @@ def _bidirectional(ctx: _Context) -> nn.Recurrent:
     halves = ["forward_layer/cell", "backward_layer/cell"]
     module = _recurrent_module(ctx, inner["class_name"], cfg, halves, merge_mode)
     return nn.Recurrent(
-        module, return_sequences=bool(cfg.get("return_sequences", False)), merge_mode=merge_mode
+        module,
+        return_sequences=_bool_option(ctx, "return_sequences", False, cfg),
+        merge_mode=merge_mode,
     )
 
 
@@ -254,8 +277,8 @@ def _recurrent_module(
     """The rnnkit module of a SimpleRNN/LSTM/GRU (``cls``) config with its weights from
     ``subs`` (one group per direction)."""
     H = _int_option(ctx, "units", cfg)
-    use_bias = bool(cfg.get("use_bias", True))
-    reset_after = bool(cfg.get("reset_after", True)) if cls == "GRU" else False
+    use_bias = _bool_option(ctx, "use_bias", True, cfg)
+    reset_after = _bool_option(ctx, "reset_after", True, cfg) if cls == "GRU" else False
     G = {"SimpleRNN": 1, "LSTM": 4, "GRU": 3}[cls]
     directions = []
     for sub in subs:

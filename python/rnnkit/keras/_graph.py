@@ -23,10 +23,20 @@ def _layer_entry(entry: Any, position: int) -> Layer:
 
 def model_layers(model_config: dict[str, Any]) -> list[Layer]:
     """The layers of a Sequential or linear functional model config, in run order."""
+    try:
+        return _model_layers(model_config)
+    except (TypeError, AttributeError, KeyError, IndexError) as exc:
+        # A field of an unexpected JSON type somewhere in the layer graph.
+        raise ValueError(f"the model config is malformed: {type(exc).__name__}: {exc}") from exc
+
+
+def _model_layers(model_config: dict[str, Any]) -> list[Layer]:
     kind = model_config.get("class_name")
     body = model_config.get("config")
     if kind == "Sequential":
-        entries = body if isinstance(body, list) else (body or {}).get("layers")
+        entries = body if isinstance(body, list) else None
+        if isinstance(body, dict):
+            entries = body.get("layers")
         if not isinstance(entries, list):
             raise ValueError("the Sequential model config has no list of layers")
         return [_layer_entry(e, i) for i, e in enumerate(entries)]
@@ -48,7 +58,10 @@ def _sources(node: Any) -> list[str]:
         def walk(obj: Any) -> None:
             if isinstance(obj, dict):
                 if obj.get("class_name") == "__keras_tensor__":
-                    found.append(str(obj["config"]["keras_history"][0]))
+                    history = (obj.get("config") or {}).get("keras_history")
+                    if not isinstance(history, list) or not history:
+                        raise ValueError(f"a layer input without its source layer: {obj!r:.200}")
+                    found.append(str(history[0]))
                 else:
                     for v in obj.values():
                         walk(v)
