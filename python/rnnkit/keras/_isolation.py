@@ -12,6 +12,7 @@ import os
 import pickle
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,8 @@ _EXPECTED = (ValueError, NotImplementedError, OSError, ImportError)
 
 
 def child_main() -> None:
-    """In the child: load ``sys.argv[1]`` and write ``pickle((ok, model or error))``."""
+    """In the child: load ``sys.argv[1]``; write ``pickle((ok, model or error))`` to the
+    file ``sys.argv[2]`` (not stdout, which anything imported may print to)."""
     from rnnkit.keras._build import build
     from rnnkit.keras._files import SavedModel
 
@@ -32,7 +34,7 @@ def child_main() -> None:
             result: tuple[bool, Any] = (True, build(saved))
     except _EXPECTED as exc:
         result = (False, exc)
-    sys.stdout.buffer.write(pickle.dumps(result))
+    Path(sys.argv[2]).write_bytes(pickle.dumps(result))
 
 
 def load_in_child(path: str | Path) -> Any:
@@ -40,12 +42,15 @@ def load_in_child(path: str | Path) -> Any:
     package_root = str(Path(rnnkit.__file__).resolve().parents[1])
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([package_root, *sys.path])
-    proc = subprocess.run(
-        [sys.executable, "-c", _CHILD_CODE, os.fspath(path)],
-        capture_output=True,
-        env=env,
-        check=False,
-    )
+    with tempfile.TemporaryDirectory() as folder:
+        result_file = Path(folder) / "result.pickle"
+        proc = subprocess.run(
+            [sys.executable, "-c", _CHILD_CODE, os.fspath(path), str(result_file)],
+            capture_output=True,
+            env=env,
+            check=False,
+        )
+        result = result_file.read_bytes() if proc.returncode == 0 else b""
     if proc.returncode < 0:
         raise ValueError(
             f"{path} is damaged: reading it crashed the HDF5 library (the reading process "
@@ -54,7 +59,7 @@ def load_in_child(path: str | Path) -> Any:
     if proc.returncode != 0:
         tail = proc.stderr.decode(errors="replace")[-2000:]
         raise RuntimeError(f"reading {path} failed in the child process:\n{tail}")
-    ok, value = pickle.loads(proc.stdout)  # written by child_main above, not by the file
+    ok, value = pickle.loads(result)  # written by child_main above, not read from the file
     if not ok:
         raise value
     return value
