@@ -278,3 +278,67 @@ def test_step_with_options_equals_the_call(backend):
     for t in range(4):
         out_t, state = m.step(x[t], state)
         assert out_t.tobytes() == want[t].tobytes()
+
+
+def _core_problem(mode: str, peepholes: bool = False):
+    """Arguments of rnnkit._core.stack_forward for one layer, one direction."""
+    rng = np.random.default_rng(0)
+    G = {"lstm": 4, "gru": 3, "rnn_tanh": 1}[mode]
+    weights = [tuple(rng.standard_normal(s) for s in [(G * 3, 2), (G * 3, 3), (G * 3,), (G * 3,)])]
+    if peepholes:
+        weights = [(*weights[0], rng.standard_normal(9))]
+    x = rng.standard_normal((4, 2, 2))
+    h0 = np.zeros((1, 2, 3))
+    c0 = np.zeros((1, 2, 3)) if mode == "lstm" else None
+    return x, h0, c0, weights
+
+
+@pytest.mark.native
+@pytest.mark.parametrize(
+    "mode,options,peepholes,match",
+    [
+        ("lstm", ([("Swish", 0, 0)] * 3, 0.0, False, False, False), False, "unknown activation"),
+        ("gru", ([("Tanh", 0, 0)] * 3, 0.0, False, False, False), False, "takes 2 activations"),
+        ("gru", ([("Sigmoid", 0, 0), ("Tanh", 0, 0)], 0.0, True, False, False), False, "LSTM's"),
+        ("lstm", ([("Sigmoid", 0, 0), ("Tanh", 0, 0)] * 2, -1.0, False, False, False), False, "3"),
+        ("rnn_tanh", ([("Tanh", 0, 0)], -1.0, False, False, False), False, "clip"),
+        ("rnn_tanh", ([("Tanh", 0, 0)], float("nan"), False, False, False), False, "clip"),
+        (
+            "lstm",
+            ([("Sigmoid", 0, 0), ("Tanh", 0, 0), ("Tanh", 0, 0)], 0.0, True, False, False),
+            False,
+            "w_ph",
+        ),
+        (
+            "lstm",
+            ([("Sigmoid", 0, 0), ("Tanh", 0, 0), ("Tanh", 0, 0)], 0.0, False, False, False),
+            True,
+            "w_ph",
+        ),
+        ("lstm", None, True, "w_ph"),
+    ],
+)
+def test_core_refuses_inconsistent_options(mode, options, peepholes, match):
+    """The bindings keep the core safe from options that do not fit the call."""
+    x, h0, c0, weights = _core_problem(mode, peepholes)
+    with pytest.raises(ValueError, match=match):
+        rnnkit._core.stack_forward(mode, x, h0, c0, weights, None, None, False, 1, None, options)
+
+
+@pytest.mark.native
+def test_core_refuses_reverse_with_two_directions():
+    x, _, _, weights = _core_problem("rnn_tanh")
+    with pytest.raises(ValueError, match="reverse needs num_directions = 1"):
+        rnnkit._core.stack_forward(
+            "rnn_tanh",
+            x,
+            np.zeros((2, 2, 3)),
+            None,
+            weights * 2,
+            None,
+            None,
+            False,
+            2,
+            None,
+            ([("Tanh", 0.0, 0.0)], 0.0, False, False, True),
+        )

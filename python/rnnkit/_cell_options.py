@@ -49,12 +49,6 @@ class CellOptions:
         """Whether these options change nothing for ``mode`` (the backends' usual cells)."""
         return self == default_options(mode)
 
-    def runs_plain_cells(self, mode: str) -> bool:
-        """Whether ``mode``'s cells run unchanged (only the direction may differ)."""
-        return self.activations == DEFAULT_ACTIVATIONS[mode] and not (
-            self.clip is not None or self.peepholes or self.input_forget
-        )
-
     def repr_parts(self, mode: str) -> list[str]:
         """The options that differ from ``mode``'s defaults, as a module's repr shows them."""
         parts = []

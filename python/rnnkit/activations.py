@@ -109,7 +109,9 @@ def resolve_activation(value: Any, argument: str) -> Activation:
     )
 
 
-def _parameter(argument: str, name: str, which: str, value: Any, default: float | None):
+def _parameter(
+    argument: str, name: str, which: str, value: Any, default: float | None
+) -> float | None:
     """A parameter's value: the default for None; ValueError when the function takes no
     such parameter, TypeError / ValueError for a value that is not a finite real."""
     if value is None:

@@ -146,6 +146,8 @@ class LSTM(_Streaming):
     RuntimeError until the copy runs a forward of its own.
     """
 
+    _OWN_ARGUMENTS = ("peepholes", "input_forget")
+
     def __init__(
         self, *args: Any, peepholes: bool = False, input_forget: bool = False, **kwargs: Any
     ) -> None:
