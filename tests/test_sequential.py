@@ -43,6 +43,7 @@ def recurrent(kind, n_in, H, **kwargs):
         for k in ("bidirectional", "activations", "backend", "reset_after")
         if k in kwargs
     }
+    module_args["reverse"] = kwargs.get("go_backwards", False)  # Keras's go_backwards
     module = getattr(rnnkit, kind)(n_in, H, batch_first=True, dtype=F64, seed=H, **module_args)
     return nn.Recurrent(module, **kwargs)
 
@@ -159,7 +160,9 @@ def test_recurrent_padding_semantics():
     np.testing.assert_array_equal(last[:, :2], out[:, :2])
     zeros = nn.Recurrent(module, return_sequences=True, masked_outputs="zeros").eval()(x, lengths)
     np.testing.assert_array_equal(zeros, out)
-    backwards = nn.Recurrent(module, return_sequences=True, go_backwards=True).eval()(x, lengths)
+    reverse = rnnkit.GRU(2, 3, batch_first=True, dtype=F64, reverse=True).eval()
+    reverse.load_state_dict(module.state_dict())
+    backwards = nn.Recurrent(reverse, return_sequences=True, go_backwards=True).eval()(x, lengths)
     rev_out, _ = module(x[:, ::-1].copy(), None)
     np.testing.assert_array_equal(backwards[0], rev_out[0])  # a full-length sequence
     rev1, _ = module(x[1:, 1::-1].copy(), None)  # sequence 1's real steps, reversed
@@ -216,8 +219,10 @@ def test_modes_copies_and_errors():
         nn.Sequential(np.tanh)
     with pytest.raises(ValueError, match="batch_first=True"):
         nn.Recurrent(rnnkit.GRU(2, 2))
-    with pytest.raises(ValueError, match="one-direction module"):
+    with pytest.raises(ValueError, match="takes a module built with reverse=True"):
         nn.Recurrent(rnnkit.GRU(2, 2, batch_first=True, bidirectional=True), go_backwards=True)
+    with pytest.raises(ValueError, match="go_backwards=False does not fit the module"):
+        nn.Recurrent(rnnkit.GRU(2, 2, batch_first=True, reverse=True))
     with pytest.raises(ValueError, match=r"lengths must be in 0..5, got lengths\[1\] = 6"):
         model(x, lengths=[5, 6, 1, 1])
     with pytest.raises(ValueError, match="name must be one of"):

@@ -297,6 +297,8 @@ def _recurrent_module(
         "batch_first": True,
         "bidirectional": len(subs) == 2,
     }
+    if len(subs) == 1 and _bool_option(ctx, "go_backwards", False, cfg):
+        kwargs["reverse"] = True  # Keras's go_backwards
     act = _cell_activation(ctx, cfg, "activation", "tanh")
     if cls == "SimpleRNN":
         activations = None if act in ("tanh", "relu") else [act]

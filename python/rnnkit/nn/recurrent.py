@@ -35,9 +35,10 @@ class Recurrent(Wrapper):
 
     - ``return_sequences``: ``y (B, T, F)``, one output per step; else ``y (B, F)``, the
       output of the last step the layer runs.
-    - ``go_backwards`` (one direction only): the layer reads each sequence from its last
-      real step to its first and, like Keras, returns its outputs in that reversed order,
-      after zeros for the padding steps (which Keras runs first, as nothing).
+    - ``go_backwards``, with a module built with ``reverse=True`` (one direction, reading
+      each sequence from its last real step to its first): like Keras, the layer returns
+      the outputs in that reversed order, after zeros for the padding steps (which Keras
+      runs first, as nothing).
     - bidirectional modules: the reverse direction's outputs are in the input's time order;
       ``merge_mode`` joins the two: ``"concat"`` (F = 2H, forward first), ``"sum"``,
       ``"mul"``, ``"ave"`` (F = H). At padding steps both are 0.
@@ -68,10 +69,11 @@ class Recurrent(Wrapper):
         self.go_backwards = check_bool("go_backwards", go_backwards)
         self.merge_mode = check_choice("merge_mode", merge_mode, MERGE_MODES)
         self.masked_outputs = check_choice("masked_outputs", masked_outputs, ("last", "zeros"))
-        if self.go_backwards and module.bidirectional:
+        if self.go_backwards != bool(getattr(module, "reverse", False)):
             raise ValueError(
-                "go_backwards=True needs a one-direction module: a bidirectional one "
-                "already runs both ways"
+                f"go_backwards={self.go_backwards} does not fit the module: go_backwards=True "
+                f"takes a module built with reverse=True (one direction, run backwards), and "
+                f"such a module takes go_backwards=True"
             )
         super().__init__(module)
         self.module = module
@@ -90,8 +92,11 @@ class Recurrent(Wrapper):
         """Per direction, ``(src, valid)`` ``(B, T)`` (or ``(B, 1)``) from ``out`` to y."""
         L = lengths[:, None]  # (B, 1)
         t = np.arange(T)[None, :]  # (1, T)
-        if self.go_backwards:  # the module ran on each sequence reversed within its length
-            maps = [(np.clip(t - (T - L), 0, T - 1), t >= T - L)]
+        # Keras's backward-running layers give their steps in the order they run them:
+        # the last real step first, after the padding steps.
+        backwards = (np.broadcast_to(T - 1 - t, (len(lengths), T)), t >= T - L)
+        if self.go_backwards:
+            maps = [backwards]
         else:
             keep_last = self.masked_outputs == "last" and not self.module.bidirectional
             if self.module.bidirectional and not self.return_sequences:
@@ -99,9 +104,9 @@ class Recurrent(Wrapper):
             forward = (np.minimum(t, np.maximum(L - 1, 0)), (t < L) | (keep_last & (L >= 1)))
             maps = [forward]
             if self.module.bidirectional:
-                # Keras's backward layer runs the reversed sequence; Bidirectional flips
-                # its outputs back to the input's order when it returns sequences.
-                src, valid = np.broadcast_to(T - 1 - t, (len(lengths), T)), t >= T - L
+                # Keras's Bidirectional flips its backward layer's outputs back to the
+                # input's order when it returns sequences.
+                src, valid = backwards
                 if self.return_sequences:
                     src, valid = src[:, ::-1], valid[:, ::-1]
                 maps.append((src, valid))
@@ -120,12 +125,6 @@ class Recurrent(Wrapper):
                 raise ValueError(f"x must have shape (batch, time, {I}), got {xa.shape}")
             B, T = xa.shape[:2]
             lens = lengths_or_full(check_sequence_lengths(lengths, B, T), B, T)
-            rows = np.arange(B)[:, None]  # (B, 1)
-            reorder = None
-            if self.go_backwards:
-                t = np.arange(T)[None, :]
-                reorder = np.where(t < lens[:, None], lens[:, None] - 1 - t, t)  # (B, T)
-                xa = xa[rows, reorder]
             run_lengths = None if (lens == T).all() else np.maximum(lens, 1)
             out, _ = self.module(xa, None, run_lengths)  # (B, T, D*H)
             H = self.module.hidden_size
@@ -137,7 +136,7 @@ class Recurrent(Wrapper):
             y = _merge(halves, self.merge_mode)
             if training:
                 kept = halves if self.merge_mode == "mul" else None
-                self._saved = (reorder, maps, kept, out.shape)
+                self._saved = (maps, kept, out.shape)
             else:
                 self._drop_saved("the last forward pass ran in eval mode")
             return y if self.return_sequences else y[:, 0]
@@ -146,7 +145,7 @@ class Recurrent(Wrapper):
 
     def backward(self, grad_out: Any) -> np.ndarray:
         """``dx (B, T, I)`` from ``grad_out`` (the shape of the forward's ``y``)."""
-        reorder, maps, kept, out_shape = take_saved(self)
+        maps, kept, out_shape = take_saved(self)
         B, T = out_shape[:2]
         steps = T if self.return_sequences else 1
         g = as_layer_float("grad_out", grad_out, self.dtype)
@@ -160,9 +159,6 @@ class Recurrent(Wrapper):
         for d, ((src, valid), gh) in enumerate(zip(maps, grad_halves)):
             _scatter(grad_run[..., d * H : (d + 1) * H], src, valid, gh)
         dx, _ = self.module.backward(grad_run, None)  # (B, T, I)
-        rows = np.arange(B)[:, None]
-        if reorder is not None:
-            dx = dx[rows, reorder]  # the reversal within lengths is its own inverse
         return dx
 
     def extra_repr(self) -> str:
