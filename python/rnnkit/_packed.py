@@ -76,6 +76,25 @@ class PackedWeights:
         self._packed = (packed, stamp)
         return packed
 
+    def _lean_step(self, x: Any, hx: Any, layer_axis: bool, batched_ndim: int) -> Any:
+        """One eval-mode step on the packed weights through the core's lean entry
+        (``_core.PackedStack.step``), when it applies: O(1) work here, the checks in C++.
+
+        x as the caller received it: (B, I), or (I,) when its ndim is batched_ndim - 1;
+        hx: h or, for the LSTM, a tuple (h, c) (either may be None), each [L,] [B,] H
+        (L when layer_axis). Returns (out x.shape[:-1] + (H,), h_n, c_n or None), or None
+        when the lean entry does not take the call (the packed weights are not current,
+        or the arguments are not exactly C-contiguous arrays of the module's dtype and
+        shapes, ...): the caller's general path then converts, checks and raises."""
+        current = self._packed
+        if current is None or current[1] != self._stamp[0]:
+            return None  # the general path repacks
+        result = current[0].step(self, x, hx, layer_axis, batched_ndim)
+        if result is not None:
+            self._saved = None
+            self._no_saved_reason = "the last forward pass ran in eval mode"
+        return result
+
     def _eval_step_native(
         self, x: np.ndarray, h0: np.ndarray | None, c0: np.ndarray | None
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
