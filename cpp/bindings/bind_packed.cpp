@@ -86,12 +86,19 @@ T* data_of(PyObject* a) {
   return reinterpret_cast<T*>(py::detail::array_proxy(a)->data);
 }
 
+// A shape of at most 3 axes, held without allocating.
+struct Shape {
+  int nd = 0;
+  i64 dims[3] = {0, 0, 0};
+  void push(i64 n) { dims[nd++] = n; }
+};
+
 // Whether array a has exactly `shape`.
-bool has_shape(PyObject* a, const std::vector<i64>& shape) {
+bool has_shape(PyObject* a, const Shape& shape) {
   const auto* proxy = py::detail::array_proxy(a);
-  if (proxy->nd != static_cast<int>(shape.size())) return false;
-  for (int i = 0; i < proxy->nd; ++i) {
-    if (proxy->dimensions[i] != shape[static_cast<size_t>(i)]) return false;
+  if (proxy->nd != shape.nd) return false;
+  for (int i = 0; i < shape.nd; ++i) {
+    if (proxy->dimensions[i] != shape.dims[i]) return false;
   }
   return true;
 }
@@ -104,7 +111,8 @@ std::vector<rnnkit::CellWeights<T>> current_weights(const PyPackedStack& p,
   std::vector<rnnkit::CellWeights<T>> weights(static_cast<size_t>(s.L));
   for (i64 k = 0; k < s.L; ++k) {
     const i64 in_k = k == 0 ? s.I : s.H;
-    const std::vector<i64> shapes[4] = {{G * s.H, in_k}, {G * s.H, s.H}, {G * s.H}, {G * s.H}};
+    const Shape shapes[4] = {{2, {G * s.H, in_k}}, {2, {G * s.H, s.H}}, {1, {G * s.H}},
+                             {1, {G * s.H}}};
     T* data[4] = {nullptr, nullptr, nullptr, nullptr};
     for (int j = 0; j < (s.bias ? 4 : 2); ++j) {
       PyObject* a = plain_array<T>(p.arrays[static_cast<size_t>(4 * k + j)], true);
@@ -118,7 +126,7 @@ std::vector<rnnkit::CellWeights<T>> current_weights(const PyPackedStack& p,
 
 // A state argument: None (zeros) or a plain array of `shape`; `ok` false otherwise.
 template <typename T>
-const T* state_data(py::handle obj, const std::vector<i64>& shape, bool& ok) {
+const T* state_data(py::handle obj, const Shape& shape, bool& ok) {
   if (obj.is_none()) return nullptr;
   PyObject* a = plain_array<T>(obj);
   if (a == nullptr || !has_shape(a, shape)) {
@@ -130,8 +138,8 @@ const T* state_data(py::handle obj, const std::vector<i64>& shape, bool& ok) {
 
 // A new array of `shape` holding src (n elements), or zeros where src is nullptr.
 template <typename T>
-py::array_t<T> state_copy(const std::vector<i64>& shape, const T* src, i64 n) {
-  py::array_t<T> a(std::vector<py::ssize_t>(shape.begin(), shape.end()));
+py::array_t<T> state_copy(const Shape& shape, const T* src, i64 n) {
+  py::array_t<T> a(std::vector<py::ssize_t>(shape.dims, shape.dims + shape.nd));
   T* dst = a.mutable_data();
   if (src == nullptr) {
     std::fill(dst, dst + n, T(0));
@@ -144,7 +152,7 @@ py::array_t<T> state_copy(const std::vector<i64>& shape, const T* src, i64 n) {
 template <typename T>
 py::object step_impl(const PyPackedStack& p, const rnnkit::PackedStack<T>& packed,
                      py::handle module, py::handle x_obj, py::handle hx, bool layer_axis,
-                     int batched_ndim) {
+                     int batched_ndim, bool with_out) {
   const rnnkit::CellKind& kind = rnnkit::cell_kind(packed.mode);
   rnnkit::StackDims s = packed.dims;
   if (s.D != 1) return py::none();
@@ -163,10 +171,10 @@ py::object step_impl(const PyPackedStack& p, const rnnkit::PackedStack<T>& packe
   if (rnnkit::step_multiply_adds(packed.mode, s) > kMaxLeanMultiplyAdds) return py::none();
 
   // The states' shape: [L,] [B,] H.
-  std::vector<i64> state_shape;
-  if (layer_axis) state_shape.push_back(s.L);
-  if (nd == batched_ndim) state_shape.push_back(s.B);
-  state_shape.push_back(s.H);
+  Shape state_shape;
+  if (layer_axis) state_shape.push(s.L);
+  if (nd == batched_ndim) state_shape.push(s.B);
+  state_shape.push(s.H);
   py::handle h_obj = hx, c_obj = py::none();
   if (kind.has_cell_state && !hx.is_none()) {
     if (!PyTuple_CheckExact(hx.ptr()) || PyTuple_GET_SIZE(hx.ptr()) != 2) return py::none();
@@ -192,18 +200,30 @@ py::object step_impl(const PyPackedStack& p, const rnnkit::PackedStack<T>& packe
     c_data = c.mutable_data();
     c_n = std::move(c);
   }
-  std::vector<py::ssize_t> out_shape(xp->dimensions, xp->dimensions + nd);
-  out_shape.back() = s.H;
-  py::array_t<T> out(out_shape);
-  rnnkit::stack_step<T>(out.mutable_data(), h_n.mutable_data(), c_data, data_of<T>(x),
-                        weights.data(), packed, packed.mode, s);
+  py::object out = py::none();
+  T* out_data = nullptr;
+  if (with_out) {
+    std::vector<py::ssize_t> out_shape(xp->dimensions, xp->dimensions + nd);
+    out_shape.back() = s.H;
+    py::array_t<T> o(out_shape);
+    out_data = o.mutable_data();
+    out = std::move(o);
+  }
+  rnnkit::stack_step<T>(out_data, h_n.mutable_data(), c_data, data_of<T>(x), weights.data(),
+                        packed, packed.mode, s);
   return py::make_tuple(out, h_n, c_n);
 }
 
 py::object step(const PyPackedStack& p, py::handle module, py::handle x, py::handle hx,
-                bool layer_axis, int batched_ndim) {
-  if (p.f32) return step_impl<float>(p, *p.f32, module, x, hx, layer_axis, batched_ndim);
-  return step_impl<double>(p, *p.f64, module, x, hx, layer_axis, batched_ndim);
+                bool layer_axis, int batched_ndim, bool with_out) {
+  if (batched_ndim != 2 && batched_ndim != 3) {
+    throw py::value_error("PackedStack.step: batched_ndim must be 2 or 3, got " +
+                          std::to_string(batched_ndim));
+  }
+  if (p.f32) {
+    return step_impl<float>(p, *p.f32, module, x, hx, layer_axis, batched_ndim, with_out);
+  }
+  return step_impl<double>(p, *p.f64, module, x, hx, layer_axis, batched_ndim, with_out);
 }
 
 }  // namespace
@@ -232,14 +252,15 @@ void bind_packed_stack(py::module_& m) {
            "Packs weights (L*D tuples (w_ih, w_hh, b_ih | None, b_hh | None)) for "
            "stack_forward(packed=...).")
       .def("step", &step, py::arg("module"), py::arg("x"), py::arg("hx").none(true),
-           py::arg("layer_axis"), py::arg("batched_ndim"),
+           py::arg("layer_axis"), py::arg("batched_ndim"), py::arg("with_out"),
            "One eval step of a one-direction stack on these packed weights and the arrays\n"
            "they were packed from (which the caller guarantees unchanged since), holding\n"
            "the GIL. x (B, I), or (I,) when x.ndim == batched_ndim - 1 (unbatched); any\n"
            "leading axes of size 1 besides B (a sequence call with T = 1) are kept in out.\n"
            "hx: h, or for the LSTM a tuple (h, c) (either may be None: zeros), each\n"
-           "[L,] [B,] H ((L, ...) when layer_axis). Returns (out x.shape[:-1] + (H,), h_n,\n"
-           "c_n or None), or None when anything differs from exactly that (another dtype\n"
+           "[L,] [B,] H ((L, ...) when layer_axis). Returns (out x.shape[:-1] + (H,) or\n"
+           "None unless with_out, h_n, c_n or None), or None when anything differs from\n"
+           "exactly that (another dtype\n"
            "or layout, a wrong shape, a step too large to hold the GIL for, weights\n"
            "changed in shape, dtype or layout, or module._exclusive set: a training call\n"
            "holds the module): the caller's general path then handles the call.");

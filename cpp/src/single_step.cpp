@@ -37,12 +37,13 @@ void stack_step(T* out, T* h, T* c, const T* x, const CellWeights<T>* weights,
   const i64 gh = checked_mul(kind.gates, H);
 
   // Scratch, as stack_forward's at inference: cell work; the gates (B, G*H) except where
-  // they are h_t; two layer outputs (B, H) (layer k < L-1 writes buffer k % 2). A step
-  // never runs inside another on one thread, so one buffer per thread serves every call.
+  // they are h_t; two layer outputs (B, H) (layer k writes buffer k % 2, the last layer
+  // only without `out`). A step never runs inside another on one thread, so one buffer
+  // per thread serves every call.
   Arena arena;
   const i64 work_at = arena.take(ops.work_size(cell_dims(s, 0, 0)));
   const i64 gates_at = kind.gates_are_h ? -1 : arena.take(checked_mul(B, gh));
-  const i64 layer_at = s.L == 1 ? -1 : arena.take(checked_mul(2 * B, H));
+  const i64 layer_at = s.L == 1 && out != nullptr ? -1 : arena.take(checked_mul(2 * B, H));
   thread_local std::vector<T, kernels::AlignedAllocator<T>> scratch;
   if (static_cast<i64>(scratch.size()) < arena.size()) {
     scratch.resize(static_cast<size_t>(arena.size()));
@@ -51,7 +52,7 @@ void stack_step(T* out, T* h, T* c, const T* x, const CellWeights<T>* weights,
 
   for (i64 k = 0; k < s.L; ++k) {
     ForwardArgs<T> a;
-    a.out = k + 1 == s.L ? out : base + layer_at + (k % 2) * B * H;
+    a.out = k + 1 == s.L && out != nullptr ? out : base + layer_at + (k % 2) * B * H;
     a.h = h + k * B * H;
     a.c = kind.has_cell_state ? c + k * B * H : nullptr;
     a.work = base + work_at;

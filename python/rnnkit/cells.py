@@ -72,7 +72,7 @@ class _Cell(RecurrentBase):
         Returns h' (B, H), or (h', c') for LSTMCell, in x's layout. In training mode the
         step is kept for one ``backward``."""
         if not self.training and self._backend == "native":
-            lean = self._lean_step(x, hx, False, 2)
+            lean = self._lean_step(x, hx, False, 2, False)
             if lean is not None:
                 return (lean[1], lean[2]) if self._has_cell else lean[1]
         arr = as_float_array("x", x)

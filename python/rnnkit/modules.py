@@ -70,7 +70,7 @@ class _Streaming(RecurrentBase):
         train on whole sequences.
         """
         if not self.training and self._backend == "native" and not self._bidirectional:
-            lean = self._lean_step(x_t, state, True, 2)
+            lean = self._lean_step(x_t, state, True, 2, True)
             if lean is not None:
                 return lean[0], ((lean[1], lean[2]) if self._has_cell else lean[1])
         name = type(self).__name__

@@ -17,7 +17,7 @@ std::int64_t step_multiply_adds(Mode mode, const StackDims& dims);
 
 // One step of a stack with dims.D == 1 and dims.T == 1, weights packed in `packed`
 // (pack_stack of these same weights: the caller guarantees they still match).
-//   out     (B, H) written: the last layer's h_t.
+//   out     (B, H) written: the last layer's h_t; or nullptr (not wanted: h_n holds it).
 //   h       (L, B, H) read as h0, written as h_n.
 //   c       (L, B, H) likewise for a kind with a cell state (the LSTM); else nullptr.
 //   x       (B, I) read.
