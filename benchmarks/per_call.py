@@ -2,7 +2,8 @@
 sequence call, ``step``, the cell, against the baseline build's sequence call, torch and
 (when installed) onnxruntime; and the step's bound, the core's GEMM over the packed
 weights at one row (``_core._bench_gemm("packed", 1, G*H, H)``, once for W_ih and once
-for W_hh: the time to stream the weights through the FMAs from where they live).
+for W_hh: the time to stream the weights through the FMAs from where they live), and
+NumPy's GEMV over the same weights.
 
     python benchmarks/per_call.py --baseline /path/to/baseline/python [--rounds 5]
 
@@ -132,6 +133,11 @@ def measure(kind: str, H: int, build: str, results: dict[str, float]) -> None:
             with torch.no_grad():
                 tc(xt[0])
 
+        # NumPy's GEMV (its BLAS, one thread) over the same weights side by side, (G*H, 2H).
+        w = m.parameters()
+        w_cat = np.ascontiguousarray(np.hstack([w["weight_ih_l0"], w["weight_hh_l0"]]))
+        v = np.ones(2 * H, np.float32)
+        cases["numpy GEMV"] = lambda: w_cat @ v
         cases["torch module"] = torch_module
         cases["torch cell"] = torch_cell
         sess = onnx_session(kind, tm, H)
@@ -176,6 +182,7 @@ def main() -> None:
         "step",
         "cell",
         "bound",
+        "numpy GEMV",
         "torch module",
         "torch cell",
         "onnxruntime",

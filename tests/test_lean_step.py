@@ -15,20 +15,24 @@ from rnnkit import _core, _native
 pytestmark = pytest.mark.native
 
 IN, H = 5, 7
-MODULES = {
-    "lstm": lambda **kw: rnnkit.LSTM(IN, H, **kw),
-    "gru": lambda **kw: rnnkit.GRU(IN, H, **kw),
-    "gru_reset_before": lambda **kw: rnnkit.GRU(IN, H, reset_after=False, **kw),
-    "rnn_tanh": lambda **kw: rnnkit.RNN(IN, H, **kw),
-    "rnn_relu": lambda **kw: rnnkit.RNN(IN, H, nonlinearity="relu", **kw),
+# mode: (its module class, its cell class, the arguments that select the mode)
+KINDS = {
+    "lstm": (rnnkit.LSTM, rnnkit.LSTMCell, {}),
+    "gru": (rnnkit.GRU, rnnkit.GRUCell, {}),
+    "gru_reset_before": (rnnkit.GRU, rnnkit.GRUCell, {"reset_after": False}),
+    "rnn_tanh": (rnnkit.RNN, rnnkit.RNNCell, {}),
+    "rnn_relu": (rnnkit.RNN, rnnkit.RNNCell, {"nonlinearity": "relu"}),
 }
-CELLS = {
-    "lstm": lambda **kw: rnnkit.LSTMCell(IN, H, **kw),
-    "gru": lambda **kw: rnnkit.GRUCell(IN, H, **kw),
-    "gru_reset_before": lambda **kw: rnnkit.GRUCell(IN, H, reset_after=False, **kw),
-    "rnn_tanh": lambda **kw: rnnkit.RNNCell(IN, H, **kw),
-    "rnn_relu": lambda **kw: rnnkit.RNNCell(IN, H, nonlinearity="relu", **kw),
-}
+
+
+def make_module(mode, **kwargs):
+    cls, _, extra = KINDS[mode]
+    return cls(IN, H, **extra, **kwargs)
+
+
+def make_cell(mode, **kwargs):
+    _, cls, extra = KINDS[mode]
+    return cls(IN, H, **extra, **kwargs)
 
 
 def rand(shape, dtype="float32", seed=0):
@@ -54,13 +58,13 @@ def lean_result(m, x, hx, layer_axis=True, with_out=True):
     return m._packed[0].step(m, x, hx, layer_axis, 2, with_out)
 
 
-@pytest.mark.parametrize("mode", MODULES)
+@pytest.mark.parametrize("mode", KINDS)
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("layers", [1, 3])
 @pytest.mark.parametrize("batch", [1, 4])
 @pytest.mark.parametrize("bias", [True, False])
 def test_module_step_and_t1_call_give_the_general_paths_bits(mode, dtype, layers, batch, bias):
-    m = MODULES[mode](num_layers=layers, bias=bias, dtype=dtype, seed=3).eval()
+    m = make_module(mode, num_layers=layers, bias=bias, dtype=dtype, seed=3).eval()
     x = rand((batch, IN), dtype, 1)
     h0 = rand((layers, batch, H), dtype, 2)
     c0 = rand((layers, batch, H), dtype, 3) if m._has_cell else None
@@ -77,9 +81,9 @@ def test_module_step_and_t1_call_give_the_general_paths_bits(mode, dtype, layers
     assert out.dtype == np.dtype(dtype) and out.shape == (batch, H)
 
 
-@pytest.mark.parametrize("mode", MODULES)
+@pytest.mark.parametrize("mode", KINDS)
 def test_default_states_unbatched_and_batch_first(mode):
-    m = MODULES[mode](num_layers=2, seed=4).eval()
+    m = make_module(mode, num_layers=2, seed=4).eval()
     x = rand((3, IN))
     zeros = np.zeros((2, 3, H), np.float32)
     want_out, want_h, want_c = general_step(m, x, zeros, zeros if m._has_cell else None)
@@ -93,7 +97,7 @@ def test_default_states_unbatched_and_batch_first(mode):
     assert h1.shape == (2, H)
     np.testing.assert_array_equal(h1, want_h[:, 0])
     # A batch_first module's T = 1 call: x (B, 1, IN), out (B, 1, H).
-    bf = MODULES[mode](num_layers=2, batch_first=True, seed=4).eval()
+    bf = make_module(mode, num_layers=2, batch_first=True, seed=4).eval()
     bf_out, _ = bf(x[:, None])
     bf_out, _ = bf(x[:, None])  # the second call runs on the packed weights
     assert bf_out.shape == (3, 1, H)
@@ -104,11 +108,11 @@ def test_default_states_unbatched_and_batch_first(mode):
     np.testing.assert_array_equal(u_out[0], want_out[0])
 
 
-@pytest.mark.parametrize("mode", CELLS)
+@pytest.mark.parametrize("mode", KINDS)
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("batched", [True, False])
 def test_cell_gives_the_general_paths_bits(mode, dtype, batched):
-    cell = CELLS[mode](dtype=dtype, seed=5).eval()
+    cell = make_cell(mode, dtype=dtype, seed=5).eval()
     x = rand((2, IN), dtype, 6)
     h = rand((2, H), dtype, 7)
     c = rand((2, H), dtype, 8) if cell._has_cell else None
