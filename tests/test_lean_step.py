@@ -162,6 +162,8 @@ def test_everything_but_the_common_case_goes_to_the_general_path():
         (x.tolist(), (h, h)),  # not an array
         (x, [h, h]),  # a list for the LSTM's tuple
         (x, (h.astype(np.float64), h)),  # a state of another dtype
+        (x.astype(">f4"), (h, h)),  # float32 in the other byte order
+        (x, (h, h.astype(">f4"))),
     ]
     for x_arg, hx in others:
         assert p.step(m, x_arg, hx, True, 2, True) is None
@@ -233,6 +235,12 @@ def test_a_parameter_reshaped_in_place_raises_naming_it():
     cell.parameters()["bias_hh"].shape = (3, H)
     with pytest.raises(ValueError, match="parameter 'bias_hh' was changed in place"):
         cell(x)
+    other = rnnkit.RNNCell(IN, H, seed=15).eval()
+    other(x)
+    w = other.parameters()["weight_hh"]
+    w.dtype = w.dtype.newbyteorder()  # the same bytes read in the other byte order
+    with pytest.raises(ValueError, match="parameter 'weight_hh' was changed in place"):
+        other(x)
 
 
 def test_training_calls_and_a_module_held_by_training_take_the_general_path():

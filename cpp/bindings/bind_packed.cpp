@@ -59,7 +59,8 @@ PyPackedStack pack_impl(Mode mode, const std::vector<py::object>& entries, i64 D
 // the general path, which registers the call with the module and releases the GIL.
 constexpr i64 kMaxLeanMultiplyAdds = i64(1) << 22;
 
-// obj as an ndarray of dtype T, C-contiguous and aligned, or nullptr. Of exactly type
+// obj as an ndarray of dtype T in the machine's byte order, C-contiguous and aligned, or
+// nullptr. Of exactly type
 // ndarray unless `subclass` (the parameters are a subclass counting their writes; an
 // argument of another subclass takes the general path, which converts it as NumPy says).
 template <typename T>
@@ -71,8 +72,10 @@ PyObject* plain_array(py::handle obj, bool subclass = false) {
     return nullptr;
   }
   const auto* proxy = py::detail::array_proxy(a);
-  if (py::detail::array_descriptor_proxy(proxy->descr)->type_num !=
-      py::detail::npy_format_descriptor<T>::value) {
+  const auto* descr = py::detail::array_descriptor_proxy(proxy->descr);
+  constexpr char kSwapped = __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__ ? '>' : '<';
+  if (descr->type_num != py::detail::npy_format_descriptor<T>::value ||
+      descr->byteorder == kSwapped) {
     return nullptr;
   }
   constexpr int kFlags = py::detail::npy_api::NPY_ARRAY_C_CONTIGUOUS_ |
