@@ -85,11 +85,11 @@ class PackedWeights:
 
         x as the caller received it: (B, I), or (I,) when its ndim is batched_ndim - 1;
         hx: h or, for the LSTM, a tuple (h, c) (either may be None), each [L,] [B,] H
-        (L when layer_axis). Returns (out x.shape[:-1] + (H,) (None unless with_out), h_n,
-        c_n or None), or None
-        when the lean entry does not take the call (the packed weights are not current,
-        or the arguments are not exactly C-contiguous arrays of the module's dtype and
-        shapes, ...): the caller's general path then converts, checks and raises."""
+        (L when layer_axis). Returns (out x.shape[:-1] + (H,) or None unless with_out,
+        h_n, c_n or None), or None when the lean entry does not take the call (the packed
+        weights are not current, or the arguments are not exactly C-contiguous arrays of
+        the module's dtype and shapes, ...): the caller's general path then converts,
+        checks and raises."""
         current = self._packed
         if current is None or current[1] != self._stamp[0]:
             return None  # the general path repacks
