@@ -292,3 +292,18 @@ def test_packed_stack_keeps_its_weights_alive():
     del weights
     got = packed.step(m, rand((2, IN)), None, True, 2, True)
     np.testing.assert_array_equal(got[0], want[0])
+
+
+def test_a_step_with_more_scratch_than_a_thread_keeps():
+    """B = 3000 LSTM rows: the gates alone are 328 KiB, over what a thread keeps between
+    steps (single_step.cpp), so the step takes its scratch from the memory pool."""
+    m = make_module("lstm", num_layers=2, seed=20).eval()
+    x = rand((3000, IN), seed=21)
+    zeros = np.zeros((2, 3000, H), np.float32)
+    want_out, want_h, want_c = general_step(m, x, zeros, zeros)
+    m.step(x)
+    assert m._packed[0].step(m, x, None, True, 2, True) is not None
+    out, (h, c) = m.step(x)
+    np.testing.assert_array_equal(out, want_out)
+    np.testing.assert_array_equal(h, want_h)
+    np.testing.assert_array_equal(c, want_c)

@@ -28,6 +28,9 @@ std::int64_t step_multiply_adds(Mode mode, const StackDims& s) {
   return total;
 }
 
+// Bytes of scratch a thread keeps between steps.
+constexpr i64 kKeptScratchBytes = i64(256) << 10;
+
 template <typename T>
 void stack_step(T* out, T* h, T* c, const T* x, const CellWeights<T>* weights,
                 const PackedStack<T>& packed, Mode mode, const StackDims& s) {
@@ -39,16 +42,22 @@ void stack_step(T* out, T* h, T* c, const T* x, const CellWeights<T>* weights,
   // Scratch, as stack_forward's at inference: cell work; the gates (B, G*H) except where
   // they are h_t; two layer outputs (B, H) (layer k writes buffer k % 2, the last layer
   // only without `out`). A step never runs inside another on one thread, so one buffer
-  // per thread serves every call.
+  // per thread serves every call, up to kKeptScratchBytes; a larger step takes its
+  // scratch from the memory pool for the call, so that no thread keeps much.
   Arena arena;
   const i64 work_at = arena.take(ops.work_size(cell_dims(s, 0, 0)));
   const i64 gates_at = kind.gates_are_h ? -1 : arena.take(checked_mul(B, gh));
   const i64 layer_at = s.L == 1 && out != nullptr ? -1 : arena.take(checked_mul(2 * B, H));
-  thread_local std::vector<T, kernels::AlignedAllocator<T>> scratch;
-  if (static_cast<i64>(scratch.size()) < arena.size()) {
-    scratch.resize(static_cast<size_t>(arena.size()));
+  thread_local std::vector<T, kernels::AlignedAllocator<T>> kept;
+  PooledArray<T> for_this_call;
+  T* base = nullptr;
+  if (checked_mul(arena.size(), i64(sizeof(T))) > kKeptScratchBytes) {
+    for_this_call = PooledArray<T>(arena.size());
+    base = for_this_call.get();
+  } else {
+    if (static_cast<i64>(kept.size()) < arena.size()) kept.resize(size_t(arena.size()));
+    base = kept.data();
   }
-  T* base = scratch.data();
 
   for (i64 k = 0; k < s.L; ++k) {
     ForwardArgs<T> a;
