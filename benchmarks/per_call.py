@@ -1,13 +1,19 @@
 """Per-call cost of a one-step eval call (T=1, B=1, I=H), on one thread: the module's
 sequence call, ``step``, the cell, against the baseline build's sequence call, torch and
-(when installed) onnxruntime.
+(when installed) onnxruntime; and the step's bound, the core's GEMM over the packed
+weights at one row (``_core._bench_gemm("packed", 1, G*H, H)``, once for W_ih and once
+for W_hh: the time to stream the weights through the FMAs from where they live), and
+NumPy's GEMV over the same weights.
 
     python benchmarks/per_call.py --baseline /path/to/baseline/python [--rounds 5]
 
 The parent runs rounds; each round runs one child process per build (the baseline build's
 rnnkit, then this tree's), alternately, so both see the same machine load. Each child
-times every case (median of repeats of a loop of calls) and prints JSON; the table gives
-each case's median over the rounds, in microseconds per call.
+times every case of one kind and size in turn, repeat after repeat (so that rnnkit and
+onnxruntime share the load), and prints JSON; the table gives each case's median over the
+rounds, in microseconds of CPU time per call (the process's CPU time: on a shared machine
+it does not count the time other processes hold the core, which the wall clock does;
+every library runs on one thread, so it is the call's own time).
 """
 
 from __future__ import annotations
@@ -24,15 +30,19 @@ KINDS = ("LSTM", "GRU", "RNN")
 SIZES = (64, 256)
 
 
-def per_call_us(f, calls: int, repeats: int = 7) -> float:
-    f()
-    times = []
+def interleaved_us(cases: dict, calls: int, repeats: int = 7) -> dict[str, float]:
+    """Median CPU microseconds per call of each function in ``cases``, timing each in turn
+    for ``calls`` calls, ``repeats`` times."""
+    times: dict[str, list[float]] = {name: [] for name in cases}
+    for f in cases.values():
+        f()
     for _ in range(repeats):
-        t0 = time.perf_counter()
-        for _ in range(calls):
-            f()
-        times.append((time.perf_counter() - t0) / calls * 1e6)
-    return statistics.median(times)
+        for name, f in cases.items():
+            t0 = time.process_time()
+            for _ in range(calls):
+                f()
+            times[name].append((time.process_time() - t0) / calls * 1e6)
+    return {name: statistics.median(v) for name, v in times.items()}
 
 
 def onnx_session(kind: str, torch_module, H: int):
@@ -98,32 +108,49 @@ def measure(kind: str, H: int, build: str, results: dict[str, float]) -> None:
     calls = 4000 if H == 64 else 1000
     m = getattr(rnnkit, kind)(H, H, seed=0).eval()
     x = np.random.default_rng(0).standard_normal((1, 1, H)).astype(np.float32)
-    results[f"{kind} H={H} sequence call"] = per_call_us(lambda: m(x), calls)
-    if build == "baseline":
-        return
-    x_t = x[0]
-    state = m.step(x_t)[1]
-    results[f"{kind} H={H} step"] = per_call_us(lambda: m.step(x_t, state), calls)
-    cell = getattr(rnnkit, kind + "Cell")(H, H, seed=0).eval()
-    h = np.zeros((1, H), np.float32)
-    hx = (h, h) if kind == "LSTM" else h
-    results[f"{kind} H={H} cell"] = per_call_us(lambda: cell(x_t, hx), calls)
+    cases = {"sequence call": lambda: m(x)}
+    if build == "current":
+        import torch
 
-    import torch
+        torch.set_num_threads(1)
+        tm = getattr(torch.nn, kind)(H, H).eval()
+        m.load_state_dict(tm.state_dict())
+        x_t = x[0]
+        state = m.step(x_t)[1]
+        cell = getattr(rnnkit, kind + "Cell")(H, H, seed=0).eval()
+        h = np.zeros((1, H), np.float32)
+        hx = (h, h) if kind == "LSTM" else h
+        xt = torch.from_numpy(x)
+        tc = getattr(torch.nn, kind + "Cell")(H, H).eval()
+        cases["step"] = lambda: m.step(x_t, state)
+        cases["cell"] = lambda: cell(x_t, hx)
 
-    torch.set_num_threads(1)
-    tm = getattr(torch.nn, kind)(H, H).eval()
-    m.load_state_dict(tm.state_dict())
-    xt = torch.from_numpy(x)
-    tc = getattr(torch.nn, kind + "Cell")(H, H).eval()
-    with torch.no_grad():
-        results[f"{kind} H={H} torch module"] = per_call_us(lambda: tm(xt), calls)
-        results[f"{kind} H={H} torch cell"] = per_call_us(lambda: tc(xt[0]), calls)
-    sess = onnx_session(kind, tm, H)
-    if sess is not None:
-        y = sess.run(None, {"X": x})[0]
-        np.testing.assert_allclose(y.reshape(1, 1, H), m(x)[0], rtol=1e-4, atol=1e-5)
-        results[f"{kind} H={H} onnxruntime"] = per_call_us(lambda: sess.run(None, {"X": x}), calls)
+        def torch_module():
+            with torch.no_grad():
+                tm(xt)
+
+        def torch_cell():
+            with torch.no_grad():
+                tc(xt[0])
+
+        # NumPy's GEMV (its BLAS, one thread) over the same weights side by side, (G*H, 2H).
+        w = m.parameters()
+        w_cat = np.ascontiguousarray(np.hstack([w["weight_ih_l0"], w["weight_hh_l0"]]))
+        v = np.ones(2 * H, np.float32)
+        cases["numpy GEMV"] = lambda: w_cat @ v
+        cases["torch module"] = torch_module
+        cases["torch cell"] = torch_cell
+        sess = onnx_session(kind, tm, H)
+        if sess is not None:
+            y = sess.run(None, {"X": x})[0]
+            np.testing.assert_allclose(y.reshape(1, 1, H), m(x)[0], rtol=1e-4, atol=1e-5)
+            cases["onnxruntime"] = lambda: sess.run(None, {"X": x})
+    for name, us in interleaved_us(cases, calls).items():
+        results[f"{kind} H={H} {name}"] = us
+    if build == "current":
+        G = {"LSTM": 4, "GRU": 3, "RNN": 1}[kind]
+        gemm = [rnnkit._core._bench_gemm("packed", 1, G * H, H)["cpu_median_s"] for _ in "ih"]
+        results[f"{kind} H={H} bound"] = sum(gemm) * 1e6
 
 
 def main() -> None:
@@ -140,6 +167,7 @@ def main() -> None:
     for _ in range(args.rounds):
         for build, path in (("baseline", args.baseline), ("current", here)):
             env = {**os.environ, "PYTHONPATH": path, "OMP_NUM_THREADS": "1"}
+            env["OPENBLAS_NUM_THREADS"] = "1"  # NumPy's BLAS threads would spin on CPU time
             cmd = [sys.executable, __file__, "--baseline", args.baseline, "--child", build]
             out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True)
             runs[build].append(json.loads(out.stdout))
@@ -148,25 +176,35 @@ def main() -> None:
         values = [r[case] for r in runs[build] if case in r]
         return statistics.median(values) if values else None
 
-    columns = ["baseline call", "call", "step", "cell", "torch module", "torch cell", "onnxruntime"]
-    print("| case | " + " | ".join(columns) + " | step / ort | call / ort |")
-    print("|---" * (len(columns) + 3) + "|")
+    columns = [
+        "baseline call",
+        "call",
+        "step",
+        "cell",
+        "bound",
+        "numpy GEMV",
+        "torch module",
+        "torch cell",
+        "onnxruntime",
+    ]
+    ratios = ["ort / step", "ort / cell", "ort / call", "bound / step"]
+    print("| case | " + " | ".join(columns + ratios) + " |")
+    print("|---" * (len(columns) + len(ratios) + 1) + "|")
     for kind in KINDS:
         for H in SIZES:
             base = f"{kind} H={H} "
-            row = [
-                median("baseline", base + "sequence call"),
-                median("current", base + "sequence call"),
-                median("current", base + "step"),
-                median("current", base + "cell"),
-                median("current", base + "torch module"),
-                median("current", base + "torch cell"),
-                median("current", base + "onnxruntime"),
+            row = {c: median("current", base + c) for c in columns}
+            row["baseline call"] = median("baseline", base + "sequence call")
+            row["call"] = median("current", base + "sequence call")
+            ort, bound = row["onnxruntime"], row["bound"]
+            shares = [
+                f"{ort / row['step']:.1f}x" if ort else "-",
+                f"{ort / row['cell']:.1f}x" if ort else "-",
+                f"{ort / row['call']:.1f}x" if ort else "-",
+                f"{bound / row['step']:.0%}",
             ]
-            ort = row[-1]
-            ratios = [f"{ort / row[2]:.1f}x", f"{ort / row[1]:.1f}x"] if ort else ["-", "-"]
-            cells = ["-" if v is None else f"{v:.1f}" for v in row]
-            print(f"| {kind} H={H} | " + " | ".join(cells + ratios) + " |")
+            cells = ["-" if row[c] is None else f"{row[c]:.1f}" for c in columns]
+            print(f"| {kind} H={H} | " + " | ".join(cells + shares) + " |")
 
 
 if __name__ == "__main__":

@@ -32,6 +32,7 @@ class PackedWeights:
     _params: dict[str, np.ndarray]
     _mode: str
     _directions: int
+    _batch_first: bool
     _dtype: Any
     _num_layers: int
     _hidden_size: int
@@ -75,6 +76,44 @@ class PackedWeights:
             packed = current[0]  # in training the core repacks it if the weights changed
         self._packed = (packed, stamp)
         return packed
+
+    def _lean_step(
+        self, x: Any, hx: Any, layer_axis: bool, batched_ndim: int, with_out: bool
+    ) -> Any:
+        """One eval-mode step on the packed weights through the core's lean entry
+        (``_core.PackedStack.step``), when it applies: O(1) work here, the checks in C++.
+
+        x as the caller received it: (B, I), or (I,) when its ndim is batched_ndim - 1;
+        hx: h or, for the LSTM, a tuple (h, c) (either may be None), each [L,] [B,] H
+        (L when layer_axis). Returns (out x.shape[:-1] + (H,) or None unless with_out,
+        h_n, c_n or None), or None when the lean entry does not take the call (the packed
+        weights are not current, or the arguments are not exactly C-contiguous arrays of
+        the module's dtype and shapes, ...): the caller's general path then converts,
+        checks and raises."""
+        if self._backend_options is not None:
+            return None  # the lean entry runs the default cells only (no cell variants)
+        current = self._packed
+        if current is None or current[1] != self._stamp[0]:
+            return None  # the general path repacks
+        result = current[0].step(self, x, hx, layer_axis, batched_ndim, with_out)
+        if result is not None:
+            self._saved = None
+            self._no_saved_reason = "the last forward pass ran in eval mode"
+        return result
+
+    def _lean_call(self, x: Any, hx: Any) -> Any:
+        """An eval-mode call without lengths over one time step (x (1, B, I), (B, 1, I)
+        with batch_first, or unbatched (1, I)) through _lean_step: forward's result, or
+        None when the lean entry does not take it (then forward's general path runs)."""
+        if self._directions != 1 or type(x) is not np.ndarray or x.ndim not in (2, 3):
+            return None
+        if x.shape[1 if self._batch_first and x.ndim == 3 else 0] != 1:
+            return None
+        lean = self._lean_step(x, hx, True, 3, True)
+        if lean is None:
+            return None
+        out, h_n, c_n = lean
+        return (out, (h_n, c_n)) if self._has_cell else (out, h_n)
 
     def _eval_step_native(
         self, x: np.ndarray, h0: np.ndarray | None, c0: np.ndarray | None

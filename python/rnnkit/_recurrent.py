@@ -304,6 +304,10 @@ class RecurrentBase(PackedWeights, Module):
         (h_n, c_n) for LSTM / h_n otherwise, each (L*D, B, H) (or (L*D, H) unbatched).
         """
         training = self.training
+        if not training and lengths is None and self._backend == "native":
+            lean = self._lean_call(x, hx)  # T = 1 on the packed weights (rnnkit._packed)
+            if lean is not None:
+                return lean
         self._enter(exclusive=training)
         try:
             return self._forward(x, hx, lengths, training)

@@ -71,6 +71,10 @@ class _Cell(RecurrentBase):
         be None; RNNCell/GRUCell h or None; each (B, H) ((H,) unbatched); None means zeros.
         Returns h' (B, H), or (h', c') for LSTMCell, in x's layout. In training mode the
         step is kept for one ``backward``."""
+        if not self.training and self._backend == "native":
+            lean = self._lean_step(x, hx, False, 2, False)
+            if lean is not None:
+                return (lean[1], lean[2]) if self._has_cell else lean[1]
         arr = as_float_array("x", x)
         if arr.ndim not in (1, 2) or arr.shape[-1] != self._input_size or arr.size == 0:
             raise ValueError(

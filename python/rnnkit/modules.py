@@ -70,6 +70,10 @@ class _Streaming(RecurrentBase):
         mask per step from the module's generator), but nothing is kept for ``backward``:
         train on whole sequences.
         """
+        if not self.training and self._backend == "native" and not self._bidirectional:
+            lean = self._lean_step(x_t, state, True, 2, True)
+            if lean is not None:
+                return lean[0], ((lean[1], lean[2]) if self._has_cell else lean[1])
         name = type(self).__name__
         if self._bidirectional or self._options.reverse:
             what = "a bidirectional module" if self._bidirectional else "a module with reverse=True"
