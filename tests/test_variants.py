@@ -280,6 +280,29 @@ def test_step_with_options_equals_the_call(backend):
         assert out_t.tobytes() == want[t].tobytes()
 
 
+@pytest.mark.native
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda b: rnnkit.GRU(3, 4, backend=b, seed=0, activations=["HardSigmoid", "Softsign"]),
+        lambda b: rnnkit.RNN(3, 4, backend=b, seed=0, clip=0.5),
+        lambda b: rnnkit.LSTM(3, 4, num_layers=2, backend=b, seed=0, input_forget=True),
+    ],
+)
+def test_eval_steps_on_packed_weights_keep_the_options(make):
+    """Once an eval call has packed the weights, T=1 calls and steps (which take a lean
+    entry for the default cells) still run the cell variants."""
+    m, ref = make("native").eval(), make("numpy").eval()
+    x = np.random.default_rng(1).standard_normal((3, 2, 3)).astype(np.float32)
+    m(x)  # packs the weights
+    for t in range(3):
+        want, _ = ref(x[t : t + 1])
+        got, _ = m(x[t : t + 1])
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+        step_out, _ = m.step(x[t])
+        np.testing.assert_allclose(step_out, want[0], rtol=1e-5, atol=1e-6)
+
+
 def _core_problem(mode: str, peepholes: bool = False):
     """Arguments of rnnkit._core.stack_forward for one layer, one direction."""
     rng = np.random.default_rng(0)
