@@ -12,15 +12,19 @@
 
 namespace rnnkit {
 
+using detail::h_slice;
 using detail::i64;
 using detail::Slice;
 using detail::TimeChunk;
 
 namespace {
 
-// Scratch (lstm_work_size): the forward's second h (B, H) and bias (4H,); the backward's
-// bias gradient sum (4H,).
-std::int64_t lstm_work_size(const Dims& d) { return d.B * d.H + 4 * d.H; }
+// Scratch (lstm_work_size): the forward's second h (B, R <= H) and bias (4H,); the
+// backward's bias gradient sum (4H,). With a projection also (B, H) for one step's m_t
+// (forward, at inference) or dm_t (backward), after those.
+std::int64_t lstm_work_size(const Dims& d) {
+  return d.B * d.H + 4 * d.H + (d.P > 0 ? d.B * d.H : 0);
+}
 
 // Units of a row the portable cell handles per pass (its 4 gate blocks, c, tanh(c) and h
 // take 7 x 512 elements: 14 KiB of floats, inside L1); tanh(c) at inference lives in a
@@ -45,11 +49,16 @@ void update_h(i64 n, T* __restrict h, T* __restrict y, const T* __restrict o,
     y[j] = v;
   }
 }
+//   m (n,) written: o * tc (the projection's input; no output row).
+template <typename T>
+void update_m(i64 n, T* __restrict m, const T* __restrict o, const T* __restrict tc) {
+  for (i64 j = 0; j < n; ++j) m[j] = o[j] * tc[j];
+}
 
 // The cell for units [0, n) of one active row (all pointers at the chunk's first unit):
 //   a (gates row, 4 blocks H apart) read as pre-activations, written as [i, f, g, o].
 //   bias (4 blocks H apart) read, or nullptr.  c read as c_{t-1}, written as c_t.
-//   tc written: tanh(c_t).  h, y written: h_t.
+//   tc written: tanh(c_t).  h, y written: h_t = o * tc; y nullptr: h only (a projection's m_t).
 // The arithmetic of every element is the one-row-at-a-time formula's (the same bits).
 template <typename T>
 void cell_chunk(i64 n, i64 H, T* a, const T* bias, T* c, T* tc, T* h, T* y) {
@@ -66,12 +75,16 @@ void cell_chunk(i64 n, i64 H, T* a, const T* bias, T* c, T* tc, T* h, T* y) {
   kernels::sigmoid(n, a + 3 * H, a + 3 * H);  // o
   update_c(n, c, a, a + H, a + 2 * H);
   kernels::tanh(n, c, tc);
-  update_h(n, h, y, a + 3 * H, tc);
+  if (y == nullptr) {
+    update_m(n, h, a + 3 * H, tc);
+  } else {
+    update_h(n, h, y, a + 3 * H, tc);
+  }
 }
 
 // The forward's per-step code. keep.gates (T, B, 4H) is written always (workspace at
 // inference); keep.c_prev and keep.tanh_c in training (with keep.h_prev, which the loop
-// fills).
+// fills), and keep.proj_in with a projection.
 template <typename T>
 struct LstmForward {
   static constexpr i64 kGates = 4;
@@ -82,32 +95,43 @@ struct LstmForward {
   T* bias;     // (4H,): b_ih + b_hh, or nullptr
   bool training;
   bool fused_cell = false;     // one pass over AVX2 registers: cells_avx2.h
-  detail::PackedOrOwn<T> w_hh_p;  // W_hh^T (H, 4H), packed once for every step
+  detail::PackedOrOwn<T> w_hh_p;  // W_hh^T (R, 4H), packed once for every step
+  detail::PackedOrOwn<T> w_hr_p;  // W_hr^T (H, P), with a projection
+  T* m_step = nullptr;  // (B, H) in work: m_t at inference with a projection
 
   LstmForward(const ForwardArgs<T>& args, const Dims& dims)
       : a(args), d(dims), pre(a.keep.gates), ld_pre(4 * d.H), bias(a.work + d.B * d.H),
         training(a.keep.tanh_c != nullptr) {
     if (!detail::step_bias(bias, a.w.b_ih, a.w.b_hh, 4 * d.H, 4 * d.H)) bias = nullptr;
-    w_hh_p.pack_nt(a.w.w_hh_packed, 4 * d.H, d.H, a.w.w_hh, d.H);
+    const i64 R = h_size(d);
+    w_hh_p.pack_nt(a.w.w_hh_packed, 4 * d.H, R, a.w.w_hh, R);
+    if (d.P > 0) {
+      w_hr_p.pack_nt(a.w.w_hr_packed, d.P, d.H, a.w.w_hr, d.H);
+      m_step = a.work + d.B * d.H + 4 * d.H;
+    }
 #ifdef RNNKIT_HAVE_AVX2_KERNELS
     fused_cell = kernels::uses_avx2(kernels::current_isa());
 #endif
   }
 
   template <class Barrier>
-  void step(Slice s, i64 t, const T* hp, T* hn, const Barrier&) const {
-    const i64 B = d.B, H = d.H, G = 4 * H, u0 = s.u0, w = s.u1 - s.u0;
+  void step(Slice s, i64 t, const T* hp, T* hn, const Barrier& barrier) const {
+    const i64 B = d.B, H = d.H, G = 4 * H, R = h_size(d), u0 = s.u0, w = s.u1 - s.u0;
     T tc_local[kChunk];  // tanh(c_t) of one chunk at inference
     T* g_t = pre + t * B * G;  // (B, 4H)
     T* out_t = a.out + t * B * d.ldo;
     // Pre-activations of this thread's units accumulate h W_hh^T in place (rows of
     // inactive steps too: their gates are never read).
     if (w == H) {  // one slice: one call (the same bits as four)
-      kernels::gemm_packed<T>(B, hp, H, w_hh_p, g_t, G, true);
+      kernels::gemm_packed<T>(B, hp, R, w_hh_p, g_t, G, true);
     } else {
       for (i64 q = 0; q < 4; ++q) {
-        kernels::gemm_packed_cols<T>(B, q * H + u0, q * H + s.u1, hp, H, w_hh_p, g_t, G, true);
+        kernels::gemm_packed_cols<T>(B, q * H + u0, q * H + s.u1, hp, R, w_hh_p, g_t, G, true);
       }
+    }
+    if (d.P > 0) {
+      projected_step(s, t, hp, hn, barrier);
+      return;
     }
     for (i64 b = 0; b < B; ++b) {
       const T* hpb = hp + b * H + u0;
@@ -136,6 +160,56 @@ struct LstmForward {
       }
     }
   }
+
+  // The rest of a step with a projection, after the recurrent GEMM: the cell writes this
+  // thread's units of m_t (B, H) (0 in inactive rows); after a barrier (m_t complete) the
+  // thread computes its columns [p0, p1) of h_t = m_t W_hr^T into hn (B, P) and out,
+  // where inactive rows keep h_{t-1} and output 0.
+  template <class Barrier>
+  void projected_step(Slice s, i64 t, const T* hp, T* hn, const Barrier& barrier) const {
+    const i64 B = d.B, H = d.H, G = 4 * H, P = d.P, u0 = s.u0, w = s.u1 - s.u0;
+    T tc_local[kChunk];
+    T* g_t = pre + t * B * G;
+    T* m_t = training ? a.keep.proj_in + t * B * H : m_step;  // (B, H)
+    for (i64 b = 0; b < B; ++b) {
+      T* cb = a.c + b * H + u0;
+      T* mb = m_t + b * H + u0;
+      if (training) std::copy(cb, cb + w, a.keep.c_prev + (t * B + b) * H + u0);
+      if (!step_active(a.lengths, b, t)) {
+        std::fill(mb, mb + w, T(0));  // c keeps its value; dW_hr reads this row
+        continue;
+      }
+      T* act = g_t + b * G + u0;
+      T* tcb = training ? a.keep.tanh_c + (t * B + b) * H + u0 : nullptr;
+      const T* bias_u = bias != nullptr ? bias + u0 : nullptr;
+#ifdef RNNKIT_HAVE_AVX2_KERNELS
+      if (fused_cell) {
+        detail::avx2::lstm_cell(w, H, act, bias_u, cb, tcb, mb, mb, training);
+        continue;
+      }
+#endif
+      for (i64 j = 0; j < w; j += kChunk) {
+        const i64 m = std::min(kChunk, w - j);
+        cell_chunk<T>(m, H, act + j, bias_u != nullptr ? bias_u + j : nullptr, cb + j,
+                      training ? tcb + j : tc_local, mb + j, nullptr);
+      }
+    }
+    barrier();
+    const Slice ps = h_slice(s, d);
+    if (ps.u0 == ps.u1) return;
+    kernels::gemm_packed_cols<T>(B, ps.u0, ps.u1, m_t, H, w_hr_p, hn, P, false);
+    T* out_t = a.out + t * B * d.ldo;
+    for (i64 b = 0; b < B; ++b) {
+      T* hnb = hn + b * P;
+      T* y = out_t + b * d.ldo;
+      if (step_active(a.lengths, b, t)) {
+        std::copy(hnb + ps.u0, hnb + ps.u1, y + ps.u0);
+      } else {
+        std::copy(hp + b * P + ps.u0, hp + b * P + ps.u1, hnb + ps.u0);
+        std::fill(y + ps.u0, y + ps.u1, T(0));
+      }
+    }
+  }
 };
 
 template <typename T>
@@ -152,14 +226,15 @@ void forward(const ForwardArgs<T>& a, const Dims& d) {
 //   dh (n,) read as dL/dh_t from later steps, written 0 (the step's GEMM adds dA W_hh).
 //   dc (n,) read as dL/dc_t from later steps, written dL/dc_{t-1}.
 //   a (4 blocks) read: [i, f, g, o]. tc (n,) read: tanh(c_t). cp (n,) read: c_{t-1}.
-//   dy_out (n,) read: dL/dout_t.
-template <typename T>
+//   dy_out (n,) read: dL/dout_t; not read without kOutput (a projection's dm_t, in dh,
+//   already holds it).
+template <typename T, bool kOutput = true>
 void backward_row(i64 n, i64 H, T* __restrict da, T* __restrict dh, T* __restrict dc,
                   const T* __restrict a, const T* __restrict tc, const T* __restrict cp,
                   const T* __restrict dy_out) {
   for (i64 j = 0; j < n; ++j) {
     const T i = a[j], f = a[H + j], g = a[2 * H + j], o = a[3 * H + j];
-    const T dy = dh[j] + dy_out[j];
+    const T dy = kOutput ? dh[j] + dy_out[j] : dh[j];
     const T dct = dc[j] + dy * o * (T(1) - tc[j] * tc[j]);  // total dL/dc_t
     da[j] = dct * g * i * (T(1) - i);
     da[H + j] = dct * cp[j] * f * (T(1) - f);
@@ -182,10 +257,16 @@ struct LstmBackward {
   T* db_hh = nullptr;
   i64 hh_cols = 0;
   T* db_sum = nullptr;         // (4H,) in work: the bias gradient, or nullptr (no bias)
-  kernels::PackedB<T> w_hh_p;  // W_hh (4H, H), packed once for every step
+  kernels::PackedB<T> w_hh_p;  // W_hh (4H, R), packed once for every step
+  kernels::PackedB<T> w_hr_p;  // W_hr (P, H), with a projection
+  T* dm = nullptr;             // (B, H) in work: dm_t = dy_t W_hr, with a projection
 
   LstmBackward(const BackwardArgs<T>& args, const Dims& dims) : a(args), d(dims) {
-    w_hh_p.pack_nn(4 * d.H, d.H, a.w.w_hh, d.H);
+    w_hh_p.pack_nn(4 * d.H, h_size(d), a.w.w_hh, h_size(d));
+    if (d.P > 0) {
+      w_hr_p.pack_nn(d.P, d.H, a.w.w_hr, d.H);
+      dm = a.work + 4 * d.H;
+    }
     if (a.g.db_ih != nullptr) {
       db_sum = a.work;
       std::fill(db_sum, db_sum + 4 * d.H, T(0));
@@ -198,7 +279,11 @@ struct LstmBackward {
   // units of dc, writes its units' 4 gate columns of dA_t and adds them into db_sum (its
   // own columns, rows in visit order).
   template <class Barrier>
-  void step_da(Slice s, i64, i64 t, const TimeChunk& c, const Barrier&) const {
+  void step_da(Slice s, i64, i64 t, const TimeChunk& c, const Barrier& barrier) const {
+    if (d.P > 0) {
+      projected_step_da(s, t, c, barrier);
+      return;
+    }
     const i64 B = d.B, H = d.H, G = 4 * H, u0 = s.u0, w = s.u1 - s.u0;
     T* da_t = a.dgates + (t - c.t0) * B * G;  // (B, 4H): this step's rows of the chunk
     const T* dout_t = a.dout + t * B * d.ldo;
@@ -218,15 +303,66 @@ struct LstmBackward {
     }
   }
 
-  void step_dh(Slice s, i64, i64 t, const TimeChunk& c) const {
-    const T* da_t = a.dgates + (t - c.t0) * d.B * 4 * d.H;
-    kernels::gemm_packed_cols<T>(d.B, s.u0, s.u1, da_t, 4 * d.H, w_hh_p, a.dh, d.H, true);
+  // step_da with a projection. This thread's columns [p0, p1) of dy_t = dh + dout_t
+  // (0 in inactive rows) go into the chunk's rows of dh_rows, and dh of active rows is
+  // zeroed (step_dh adds dA W_hh; inactive rows pass dh through). After a barrier (dy_t
+  // complete): dm_t = dy_t W_hr for this thread's units, then the cell's derivative with
+  // dm_t as the gradient reaching h = o * tanh(c).
+  template <class Barrier>
+  void projected_step_da(Slice s, i64 t, const TimeChunk& c, const Barrier& barrier) const {
+    const i64 B = d.B, H = d.H, G = 4 * H, P = d.P, u0 = s.u0, w = s.u1 - s.u0;
+    const Slice ps = h_slice(s, d);
+    T* dy_t = a.dh_rows + (t - c.t0) * B * P;  // (B, P)
+    const T* dout_t = a.dout + t * B * d.ldo;
+    for (i64 b = 0; b < B; ++b) {
+      T* dy = dy_t + b * P;
+      T* dhb = a.dh + b * P;
+      if (!step_active(a.lengths, b, t)) {
+        std::fill(dy + ps.u0, dy + ps.u1, T(0));
+        continue;
+      }
+      const T* dob = dout_t + b * d.ldo;
+      for (i64 p = ps.u0; p < ps.u1; ++p) {
+        dy[p] = dhb[p] + dob[p];
+        dhb[p] = T(0);
+      }
+    }
+    barrier();
+    T* da_t = a.dgates + (t - c.t0) * B * G;
+    kernels::gemm_packed_cols<T>(B, u0, s.u1, dy_t, P, w_hr_p, dm, H, false);
+    for (i64 b = 0; b < B; ++b) {
+      T* da = da_t + b * G + u0;
+      if (!step_active(a.lengths, b, t)) {
+        detail::zero_gate_units(w, H, 4, da);
+        continue;
+      }
+      const i64 row = t * B + b;
+      backward_row<T, false>(w, H, da, dm + b * H + u0, a.dc + b * H + u0,
+                             a.saved.gates + row * G + u0, a.saved.tanh_c + row * H + u0,
+                             a.saved.c_prev + row * H + u0, nullptr);
+      if (db_sum != nullptr) {
+        for (i64 q = 0; q < 4; ++q) detail::add_to(w, db_sum + q * H + u0, da + q * H);
+      }
+    }
   }
 
+  void step_dh(Slice s, i64, i64 t, const TimeChunk& c) const {
+    const T* da_t = a.dgates + (t - c.t0) * d.B * 4 * d.H;
+    const Slice hs = h_slice(s, d);
+    kernels::gemm_packed_cols<T>(d.B, hs.u0, hs.u1, da_t, 4 * d.H, w_hh_p, a.dh, h_size(d),
+                                 true);
+  }
+
+  // The hidden side's weight gradients of chunk c: dW_hh (4H, R) from h_{t-1} (kept) and,
+  // with a projection, dW_hr (P, H) = dy^T m over the chunk's rows.
   void end_chunk(const TimeChunk& c, bool first) {
-    const i64 rows = (c.t1 - c.t0) * d.B, G = 4 * d.H;
-    const T* hp = detail::chunk_h_prev<T>(nullptr, a.saved, a.lengths, c, d);  // kept
-    kernels::gemm_tn<T>(G, d.H, rows, a.dgates, G, hp, d.H, a.g.dw_hh, d.H, !first);
+    const i64 rows = (c.t1 - c.t0) * d.B, G = 4 * d.H, R = h_size(d);
+    const T* hp = a.saved.h_prev + c.t0 * d.B * R;
+    kernels::gemm_tn<T>(G, R, rows, a.dgates, G, hp, R, a.g.dw_hh, R, !first);
+    if (d.P > 0) {
+      const T* m = a.saved.proj_in + c.t0 * d.B * d.H;
+      kernels::gemm_tn<T>(d.P, d.H, rows, a.dh_rows, d.P, m, d.H, a.g.dw_hr, d.H, !first);
+    }
   }
 
   // db_ih and db_hh written, or added to, from db_sum.

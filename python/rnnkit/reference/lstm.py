@@ -5,6 +5,9 @@
     c' = f * c + i * g
     h' = o * tanh(c')
 
+With a projection (torch's ``proj_size`` P < H), h' = (o * tanh(c')) W_hr^T with W_hr
+(P, H): h and the output are P wide, c stays H wide, W_hh is (4H, P).
+
 The input projection ``gx = x W_ih^T + b_ih`` is computed by the caller for all steps.
 """
 
@@ -52,3 +55,18 @@ def step_backward(
     )
     dh_prev = da @ w_hh
     return da, dh_prev, dc_prev, da.T @ h, da.sum(axis=0)
+
+
+def project_forward(m: np.ndarray, w_hr: np.ndarray) -> np.ndarray:
+    """The projection: m (B, H) = o * tanh(c'), w_hr (P, H). Returns h' = m W_hr^T (B, P)."""
+    return m @ w_hr.T
+
+
+def project_backward(
+    dh: np.ndarray, m: np.ndarray, w_hr: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """dh (B, P): gradient w.r.t. the projected h'; m (B, H): the projection's input.
+
+    Returns (dm (B, H), dw_hr (P, H)).
+    """
+    return dh @ w_hr, dh.T @ m

@@ -30,6 +30,7 @@ from functools import partial
 import numpy as np
 
 from rnnkit._cells import BIAS_KINDS, MODES, WEIGHT_KINDS, cell_kind, gate_count, parameter_name
+from rnnkit._parameters import PROJECTION_KIND
 from rnnkit.reference import gru, lstm, rnn
 from rnnkit.reference._math import affine
 
@@ -65,12 +66,13 @@ def _time_order(steps: int, reverse: bool) -> range:
     return range(steps - 1, -1, -1) if reverse else range(steps)
 
 
-def _direction_forward(step_forward, gx, h0, c0, w_hh, b_hh, active, reverse):
+def _direction_forward(step_forward, gx, h0, c0, w_hh, b_hh, active, reverse, w_hr=None):
     """One layer, one direction, whole sequence.
 
-    gx (T, B, G*H): input projections; h0, c0 (B, H) (c0 None unless lstm); w_hh (G*H, H);
-    b_hh (G*H,) or None; active (T, B) bool. Returns out (T, B, H), h_n (B, H), c_n (B, H)
-    or None, and the list of step caches indexed by t.
+    gx (T, B, G*H): input projections; h0 (B, R), c0 (B, H) (c0 None unless lstm), R = P
+    with a projection w_hr (P, H) (lstm only), else H; w_hh (G*H, R); b_hh (G*H,) or None;
+    active (T, B) bool. Returns out (T, B, R), h_n (B, R), c_n (B, H) or None, and the
+    list of step caches indexed by t (with a projection, pairs (cell's cache, o*tanh(c))).
     """
     steps, batch, hidden = gx.shape[0], gx.shape[1], h0.shape[1]
     out = np.empty((steps, batch, hidden), dtype=gx.dtype)
@@ -79,35 +81,45 @@ def _direction_forward(step_forward, gx, h0, c0, w_hh, b_hh, active, reverse):
     for t in _time_order(steps, reverse):
         keep = active[t][:, None]  # (B, 1)
         h_new, c_new, step_caches[t] = step_forward(gx[t], h, c, w_hh, b_hh)
+        if w_hr is not None:
+            step_caches[t] = (step_caches[t], h_new)
+            h_new = lstm.project_forward(h_new, w_hr)
         h = np.where(keep, h_new, h)  # a finished (or not yet started) sequence keeps its state
         c = None if c is None else np.where(keep, c_new, c)
         out[t] = np.where(keep, h, 0)  # ... and outputs zero
     return out, h, c, step_caches
 
 
-def _direction_backward(step_backward, dout, dh_n, dc_n, step_caches, w_hh, active, reverse):
+def _direction_backward(
+    step_backward, dout, dh_n, dc_n, step_caches, w_hh, active, reverse, w_hr=None
+):
     """Backward of ``_direction_forward``.
 
-    dout (T, B, H), dh_n, dc_n (B, H) (dc_n None unless lstm). Returns dgx (T, B, G*H),
-    dh0 (B, H), dc0 (B, H) or None, dw_hh (G*H, H), db_hh (G*H,).
+    dout (T, B, R), dh_n (B, R), dc_n (B, H) (dc_n None unless lstm). Returns dgx
+    (T, B, G*H), dh0 (B, R), dc0 (B, H) or None, dw_hh (G*H, R), db_hh (G*H,), and dw_hr
+    (P, H) with a projection w_hr, else None.
     """
     steps, batch = dout.shape[0], dout.shape[1]
     dgx = np.empty((steps, batch, w_hh.shape[0]), dtype=dout.dtype)
     dw_hh = np.zeros_like(w_hh)
     db_hh = np.zeros(w_hh.shape[0], dtype=w_hh.dtype)
+    dw_hr = None if w_hr is None else np.zeros_like(w_hr)
     dh, dc = dh_n, dc_n
     for t in reversed(_time_order(steps, reverse)):
         keep = active[t][:, None]  # (B, 1)
         dh = dh + np.where(keep, dout[t], 0)  # out is constant zero at inactive steps
         dc_in = None if dc is None else np.where(keep, dc, 0)
-        dgx[t], dh_prev, dc_prev, dw, db = step_backward(
-            np.where(keep, dh, 0), dc_in, step_caches[t], w_hh
-        )
+        dh_in, step_cache = np.where(keep, dh, 0), step_caches[t]
+        if w_hr is not None:
+            step_cache, m = step_cache
+            dh_in, dw = lstm.project_backward(dh_in, m, w_hr)
+            dw_hr += dw
+        dgx[t], dh_prev, dc_prev, dw, db = step_backward(dh_in, dc_in, step_cache, w_hh)
         dh = np.where(keep, dh_prev, dh)  # inactive steps pass the state gradient through
         dc = None if dc is None else np.where(keep, dc_prev, dc)
         dw_hh += dw
         db_hh += db
-    return dgx, dh, dc, dw_hh, db_hh
+    return dgx, dh, dc, dw_hh, db_hh, dw_hr
 
 
 # The messages of stack_backward's in-place checks (the native core raises the same):
@@ -120,7 +132,8 @@ _WEIGHT_MODIFIED_IN_PLACE = (
     "backward: {} was modified in place after the forward pass (the backward needs its "
     "values); update parameters after backward, or run forward again"
 )
-_PARAMETER_KINDS = WEIGHT_KINDS + BIAS_KINDS  # one weights entry's order (w_ih, w_hh, b_ih, b_hh)
+# One weights entry's order (w_ih, w_hh, b_ih, b_hh[, w_hr]).
+_PARAMETER_KINDS = WEIGHT_KINDS + BIAS_KINDS + (PROJECTION_KIND,)
 
 
 @dataclass
@@ -150,6 +163,17 @@ class _StackCache:
     weights_saved: list
 
 
+def _unpack_entry(mode: str, i: int, entry: tuple) -> tuple:
+    """weights[i] as (w_ih, w_hh, b_ih, b_hh, w_hr): w_hr (P, H) is a fifth item, given
+    for an LSTM with a projection only; None where absent."""
+    if len(entry) == 5 and mode == "lstm":
+        return tuple(entry)
+    if len(entry) != 4:
+        what = "(w_ih, w_hh, b_ih, b_hh[, w_hr])" if mode == "lstm" else "(w_ih, w_hh, b_ih, b_hh)"
+        raise ValueError(f"weights[{i}] must be a tuple {what} for mode {mode!r}, got {len(entry)} items")
+    return (*entry, None)
+
+
 def _same_bytes(a: np.ndarray, b: np.ndarray) -> bool:
     """Whether two arrays of one shape and dtype hold the same bytes (NaNs included)."""
     return a.tobytes() == b.tobytes()
@@ -169,11 +193,13 @@ def stack_forward(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, _StackCache | None]:
     """Forward of an L-layer, D-direction stack.
 
-    x (T, B, I); h0 (L*D, B, H); c0 (L*D, B, H) for lstm else None; weights: L*D tuples
-    (w_ih (G*H, I_k), w_hh (G*H, H), b_ih (G*H,) | None, b_hh (G*H,) | None), entry k*D + d;
-    lengths (B,) ints in 1..T or None; dropout_masks: L-1 arrays (T, B, D*H) or None.
-    Returns out (T, B, D*H), h_n (L*D, B, H), c_n (L*D, B, H) or None, and the cache for
-    stack_backward (None unless ``training``). Computes in x's dtype.
+    x (T, B, I); h0 (L*D, B, R); c0 (L*D, B, H) for lstm else None; weights: L*D tuples
+    (w_ih (G*H, I_k), w_hh (G*H, R), b_ih (G*H,) | None, b_hh (G*H,) | None), entry k*D + d,
+    for lstm optionally with a fifth item w_hr (P, H), a projection (then R = P, else R =
+    H; I_k = D*R above layer 0); lengths (B,) ints in 1..T or None; dropout_masks: L-1
+    arrays (T, B, D*R) or None. Returns out (T, B, D*R), h_n (L*D, B, R), c_n (L*D, B, H)
+    or None, and the cache for stack_backward (None unless ``training``). Computes in x's
+    dtype.
     """
     cell_kind(mode)  # ValueError for an unknown mode
     if num_directions not in (1, 2):
@@ -196,10 +222,11 @@ def stack_forward(
         outs, caches_k = [], []
         for d in range(num_directions):
             i = k * num_directions + d
-            w_ih, w_hh, b_ih, b_hh = weights[i]
+            w_ih, w_hh, b_ih, b_hh, w_hr = _unpack_entry(mode, i, weights[i])
             gx = affine(layer_in.reshape(steps * batch, -1), w_ih, b_ih).reshape(steps, batch, -1)
+            c0_i = None if c0 is None else c0[i]
             out_d, h_n[i], c_i, caches_d = _direction_forward(
-                step_forward, gx, h0[i], None if c0 is None else c0[i], w_hh, b_hh, active, d == 1
+                step_forward, gx, h0[i], c0_i, w_hh, b_hh, active, d == 1, w_hr
             )
             if c_n is not None:
                 c_n[i] = c_i
@@ -239,10 +266,11 @@ def stack_backward(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, list]:
     """Backward of ``stack_forward``.
 
-    dout (T, B, D*H) (ignored past each sequence's length); dh_n (L*D, B, H); dc_n
-    (L*D, B, H) for lstm else None. Returns dx (T, B, I), dh0 (L*D, B, H), dc0 (L*D, B, H)
-    or None (fresh arrays), and dweights: L*D tuples (dw_ih, dw_hh, db_ih, db_hh), biases
-    None without bias: fresh arrays, or, when ``grads`` (the same structure) is given,
+    dout (T, B, D*R) (ignored past each sequence's length); dh_n (L*D, B, R); dc_n
+    (L*D, B, H) for lstm else None (R as in stack_forward). Returns dx (T, B, I), dh0
+    (L*D, B, R), dc0 (L*D, B, H) or None (fresh arrays), and dweights: L*D tuples (dw_ih,
+    dw_hh, db_ih, db_hh[, dw_hr]) shaped like the weights, biases None without bias: fresh
+    arrays, or, when ``grads`` (the same structure) is given,
     ``grads`` itself after adding the gradients into it in place.
     """
     if not isinstance(cache, _StackCache):
@@ -275,8 +303,8 @@ def stack_backward(
         d_layer_in = np.zeros_like(layer_in)
         for d in range(num_dirs):
             i = k * num_dirs + d
-            w_ih, w_hh, b_ih, _ = cache.weights[i]
-            dgx, dh0[i], dc0_i, dw_hh, db_hh = _direction_backward(
+            w_ih, w_hh, b_ih, _, w_hr = _unpack_entry(mode, i, cache.weights[i])
+            dgx, dh0[i], dc0_i, dw_hh, db_hh, dw_hr = _direction_backward(
                 step_backward,
                 d_layer_out[:, :, d * hidden : (d + 1) * hidden],
                 dh_n[i],
@@ -285,6 +313,7 @@ def stack_backward(
                 w_hh,
                 cache.active,
                 d == 1,
+                w_hr,
             )
             if dc0 is not None:
                 dc0[i] = dc0_i
@@ -295,6 +324,8 @@ def stack_backward(
                 dweights[i] = (dw_ih, dw_hh, None, None)
             else:
                 dweights[i] = (dw_ih, dw_hh, dgx_rows.sum(axis=0), db_hh)
+            if dw_hr is not None:
+                dweights[i] += (dw_hr,)
         if k > 0 and cache.dropout_masks is not None:
             d_layer_in = d_layer_in * cache.dropout_masks[k - 1]
         d_layer_out = d_layer_in
@@ -309,8 +340,9 @@ def _add_grads(grads: list, fresh: list) -> None:
     if len(grads) != len(fresh):
         raise ValueError(f"grads must hold L*D = {len(fresh)} entries, got {len(grads)}")
     for i, (into, new) in enumerate(zip(grads, fresh)):
-        if len(into) != 4:
-            raise ValueError(f"grads[{i}] must be a tuple (dw_ih, dw_hh, db_ih, db_hh)")
+        if len(into) != len(new):
+            what = "(dw_ih, dw_hh, db_ih, db_hh" + (", dw_hr)" if len(new) == 5 else ")")
+            raise ValueError(f"grads[{i}] must be a tuple {what}")
         for j, (g, f) in enumerate(zip(into, new)):
             if (g is None) != (f is None) or (g is not None and g.shape != f.shape):
                 want = None if f is None else f.shape
