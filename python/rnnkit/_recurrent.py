@@ -48,9 +48,9 @@ State = np.ndarray | tuple[np.ndarray, np.ndarray]
 
 BACKENDS = ("native", "numpy")
 
-# torch.nn.RNN/LSTM/GRU arguments rnnkit does not take, and why.
+# torch.nn.RNN/LSTM/GRU arguments rnnkit does not take (LSTM takes proj_size), and why.
 _TORCH_ONLY_ARGUMENTS = {
-    "proj_size": "LSTM projections (proj_size) are not supported yet",
+    "proj_size": "only LSTM has projections (proj_size), as in torch",
     "device": (
         "rnnkit runs on the CPU on NumPy arrays (move tensors with .cpu().numpy(); "
         "the parameters are NumPy arrays)"
@@ -84,6 +84,9 @@ class RecurrentBase(PackedWeights, Module):
 
     # The recurrent modules' wording of backward without a saved forward.
     _NO_SAVED_MESSAGE = "backward needs a preceding forward pass in training mode: {reason}"
+    # P, the LSTM's projection size (a subclass taking proj_size sets it before calling
+    # __init__); 0: none. h and out are R = (P or H) wide per direction, c stays H wide.
+    _proj_size = 0
     _NOT_COPIED = {**Module._NOT_COPIED, "_grads_checked": None, "_packed": None}
 
     def __init__(
@@ -116,14 +119,20 @@ class RecurrentBase(PackedWeights, Module):
         kind = cell_kind(self._mode)
         self._gates, self._has_cell = kind.gates, kind.has_cell_state
         self._directions = 2 if self._bidirectional else 1
-        # Every state: (L*D, B, H); a state's shape is this with B filled in.
-        L, D, H = self._num_layers, self._directions, self._hidden_size
+        # States: h (L*D, B, R), c (L*D, B, H), R = proj_size or H; a state's shape is
+        # this with B filled in.
+        L, D, H, P = self._num_layers, self._directions, self._hidden_size, self._proj_size
+        if P >= H:
+            raise ValueError(
+                f"proj_size must be smaller than hidden_size={H} (0: no projection), got {P}"
+            )
+        self._h_size = P or H
         check_parameter_memory(
-            self._gates, self._input_size, H, L, D, self._bias, self._dtype.itemsize
+            self._gates, self._input_size, H, L, D, self._bias, self._dtype.itemsize, P
         )
         # Fixed by the configuration, which never changes: kept for the per-call checks.
         self._names = self._entry_names(L, D, self._bias)
-        self._shapes = parameter_shapes(self._gates, self._input_size, H, D, self._names)
+        self._shapes = parameter_shapes(self._gates, self._input_size, H, D, self._names, P)
 
         # One generator for the module's life: parameters first (in PyTorch's order), then
         # the dropout masks of each training forward, so both are reproducible from `seed`.
@@ -137,7 +146,8 @@ class RecurrentBase(PackedWeights, Module):
         p = self._params
         self._weight_list = [
             (p[w_ih], p[w_hh], p[b_ih] if b_ih else None, p[b_hh] if b_hh else None)
-            for w_ih, w_hh, b_ih, b_hh in self._names
+            + tuple(p[name] for name in w_hr)
+            for w_ih, w_hh, b_ih, b_hh, *w_hr in self._names
         ]
         self._weight_checks = tuple((name, p[name], shape) for name, shape in self._shapes.items())
         # The grads arrays last found not to overlap (see _grad_arrays), or None.
@@ -151,7 +161,7 @@ class RecurrentBase(PackedWeights, Module):
 
     def _entry_names(self, num_layers: int, directions: int, bias: bool) -> list[Any]:
         """Parameter names per entry of the backends' weight list (PyTorch's)."""
-        return entry_names(num_layers, directions, bias)
+        return entry_names(num_layers, directions, bias, self._proj_size > 0)
 
     # Arguments a subclass takes besides the ones of RecurrentBase.__init__.
     _OWN_ARGUMENTS: tuple[str, ...] = ()
@@ -178,6 +188,12 @@ class RecurrentBase(PackedWeights, Module):
 
     input_size = property(lambda self: self._input_size, doc="I: features per step of x.")
     hidden_size = property(lambda self: self._hidden_size, doc="H: features of each state.")
+
+    @property
+    def _h_name(self) -> str:
+        """The argument that sets h's width, as state shapes name it in messages."""
+        return "proj_size" if self._proj_size else "hidden_size"
+
     num_layers = property(lambda self: self._num_layers, doc="L: stacked layers.")
     bias = property(lambda self: self._bias, doc="Whether the layers have bias vectors.")
     batch_first = property(lambda self: self._batch_first, doc="x and out are (B, T, F).")
@@ -249,16 +265,17 @@ class RecurrentBase(PackedWeights, Module):
             self._grads_checked = arrays
         return [
             (g[w_ih], g[w_hh], g[b_ih] if b_ih else None, g[b_hh] if b_hh else None)
-            for w_ih, w_hh, b_ih, b_hh in self._names
+            + tuple(g[name] for name in w_hr)
+            for w_ih, w_hh, b_ih, b_hh, *w_hr in self._names
         ]
 
     def _dropout_masks(self, T: int, B: int) -> list[np.ndarray] | None:
-        """L-1 inverted-dropout masks (T, B, D*H): 0 or 1/(1-p); None when not applied."""
+        """L-1 inverted-dropout masks (T, B, D*R): 0 or 1/(1-p); None when not applied."""
         if not self.training or self._dropout == 0.0 or self._num_layers == 1:
             return None
         p = self._dropout
         scale = self._dtype.type(1.0 / (1.0 - p))
-        shape = (T, B, self._directions * self._hidden_size)
+        shape = (T, B, self._directions * self._h_size)
         return [
             np.where(self._rng.random(shape) >= p, scale, self._dtype.type(0))
             for _ in range(self._num_layers - 1)
@@ -280,12 +297,14 @@ class RecurrentBase(PackedWeights, Module):
             >= 1 (an empty sequence or batch raises ValueError). Floating inputs of another
             precision are converted to the module's dtype.
         hx: LSTM: a tuple (h0, c0), either may be None; RNN/GRU: h0 or None. Each state is
-            (L*D, B, H), or (L*D, H) for unbatched x; None means zeros.
+            (L*D, B, H), or (L*D, H) for unbatched x; None means zeros. With proj_size P
+            h0 is (L*D, B, P) (c0 stays H wide).
         lengths: optional integers (B,), each in 1..T: sequence b uses steps
             0..lengths[b]-1 (out is zero past it; h_n is its state at its last step).
 
         Returns out (T, B, D*H) (or (B, T, D*H) with batch_first, (T, D*H) unbatched) and
-        (h_n, c_n) for LSTM / h_n otherwise, each (L*D, B, H) (or (L*D, H) unbatched).
+        (h_n, c_n) for LSTM / h_n otherwise, each (L*D, B, H) (or (L*D, H) unbatched); with
+        proj_size P, out and h_n are P wide instead of H.
         """
         training = self.training
         self._enter(exclusive=training)
@@ -323,16 +342,19 @@ class RecurrentBase(PackedWeights, Module):
                 f"x must have at least one time step and one sequence, got shape {np.shape(x)}"
             )
         L, D, H, dtype = self._num_layers, self._directions, self._hidden_size, self._dtype
+        R = self._h_size  # width of h and of each direction's output
         # Checked before any copy: the converted x, the output and, when training, roughly
         # what a backend keeps per layer and direction (gate values and states per step)
         # plus the dropout masks. x may be a zero-stride view far larger than its memory.
-        n_buffer = T * B * (n_in + D * H)
+        n_buffer = T * B * (n_in + D * R)
         if training:
-            n_buffer += L * D * T * B * (self._gates + 2) * H + (L - 1) * T * B * D * H
+            kept = self._gates + 2 + (1 if self._proj_size else 0)  # + o*tanh(c) if projected
+            n_buffer += L * D * T * B * kept * H + (L - 1) * T * B * D * R
         check_nbytes("the forward pass's buffers", n_buffer, dtype.itemsize)
 
         x_tm = np.ascontiguousarray(arr, dtype=dtype)  # (T, B, I)
-        stack = (L * D, B, H)
+        stack = (L * D, B, R)
+        cell_stack = (L * D, B, H)
         h0_in, c0_in = _layout.split_state(
             "hx", hx, ("h0", "c0"), type(self).__name__, self._has_cell
         )
@@ -340,14 +362,14 @@ class RecurrentBase(PackedWeights, Module):
         h0 = (
             np.zeros(stack, dtype)
             if h0_in is None
-            else _layout.state_to_stack("h0", h0_in, stack, unbatched, dtype)
+            else _layout.state_to_stack("h0", h0_in, stack, unbatched, dtype, self._h_name)
         )
         c0 = None
         if self._has_cell:
             c0 = (
-                np.zeros(stack, dtype)
+                np.zeros(cell_stack, dtype)
                 if c0_in is None
-                else _layout.state_to_stack("c0", c0_in, stack, unbatched, dtype)
+                else _layout.state_to_stack("c0", c0_in, cell_stack, unbatched, dtype)
             )
         lens = None if lengths is None else check_lengths(lengths, T, B, unbatched)  # (B,) int64
 
@@ -408,18 +430,20 @@ class RecurrentBase(PackedWeights, Module):
 
     def _backward(self, grad_out: ArrayLike, grad_state: Any) -> Any:
         cache, T, B, unbatched, batch_first = self._saved_or_raise()
-        D, H, dtype = self._directions, self._hidden_size, self._dtype
-        g = _layout.output_to_time_major("grad_out", grad_out, T, B, D * H, unbatched, batch_first)
-        dout = np.ascontiguousarray(g, dtype=dtype)  # (T, B, D*H)
+        D, H, R, dtype = self._directions, self._hidden_size, self._h_size, self._dtype
+        g = _layout.output_to_time_major("grad_out", grad_out, T, B, D * R, unbatched, batch_first)
+        dout = np.ascontiguousarray(g, dtype=dtype)  # (T, B, D*R)
 
         name, has_cell = type(self).__name__, self._has_cell
         gh_in, gc_in = _layout.split_state(
             "grad_state", grad_state, ("grad_h_n", "grad_c_n"), name, has_cell
         )
-        stack = (self._num_layers * D, B, H)
-        dh_n = _layout.state_to_stack("grad_h_n", gh_in, stack, unbatched, dtype)
+        stack, cell_stack = (self._num_layers * D, B, R), (self._num_layers * D, B, H)
+        dh_n = _layout.state_to_stack("grad_h_n", gh_in, stack, unbatched, dtype, self._h_name)
         dc_n = (
-            _layout.state_to_stack("grad_c_n", gc_in, stack, unbatched, dtype) if has_cell else None
+            _layout.state_to_stack("grad_c_n", gc_in, cell_stack, unbatched, dtype)
+            if has_cell
+            else None
         )
 
         grads = self._grad_arrays()

@@ -170,7 +170,9 @@ def _unpack_entry(mode: str, i: int, entry: tuple) -> tuple:
         return tuple(entry)
     if len(entry) != 4:
         what = "(w_ih, w_hh, b_ih, b_hh[, w_hr])" if mode == "lstm" else "(w_ih, w_hh, b_ih, b_hh)"
-        raise ValueError(f"weights[{i}] must be a tuple {what} for mode {mode!r}, got {len(entry)} items")
+        raise ValueError(
+            f"weights[{i}] must be a tuple {what} for mode {mode!r}, got {len(entry)} items"
+        )
     return (*entry, None)
 
 
