@@ -6,6 +6,9 @@ the in-place checks of W_hr and the errors for bad proj_size and state shapes.""
 
 from __future__ import annotations
 
+import copy as copy_module
+import pickle
+
 import numpy as np
 import pytest
 import rnnkit
@@ -76,20 +79,17 @@ def rnnkit_results(m: rnnkit.LSTM, x, h0, c0, lengths, grads):
     return [out, h_n, c_n], [dx, dh0, dc0, *m.grads.values()]
 
 
+def shared_arguments(c: dict) -> dict:
+    """The constructor arguments torch.nn.LSTM and rnnkit.LSTM share, of configuration c."""
+    names = ("num_layers", "bias", "batch_first", "bidirectional")
+    return {"proj_size": c["P"], **{name: c[name] for name in names}}
+
+
 def case(c: dict):
     """torch's module and the inputs of configuration c: x, h0, c0 (zeros without state),
     lengths or None, and the loss weights of out, h_n and c_n."""
     torch.manual_seed(c["seed"])
-    ref = torch.nn.LSTM(
-        c["I"],
-        c["H"],
-        num_layers=c["num_layers"],
-        bias=c["bias"],
-        batch_first=c["batch_first"],
-        bidirectional=c["bidirectional"],
-        proj_size=c["P"],
-        dtype=getattr(torch, c["dtype"]),
-    )
+    ref = torch.nn.LSTM(c["I"], c["H"], **shared_arguments(c), dtype=getattr(torch, c["dtype"]))
     rng = np.random.default_rng(c["seed"])
     T, B, D = c["T"], c["B"], 2 if c["bidirectional"] else 1
     LD = c["num_layers"] * D
@@ -113,17 +113,7 @@ def case(c: dict):
 def test_random_configuration_matches_torch(index, backend):
     c = random_config(index)
     ref, x, h0, c0, lengths, grads = case(c)
-    m = rnnkit.LSTM(
-        c["I"],
-        c["H"],
-        num_layers=c["num_layers"],
-        bias=c["bias"],
-        batch_first=c["batch_first"],
-        bidirectional=c["bidirectional"],
-        dtype=c["dtype"],
-        backend=backend,
-        proj_size=c["P"],
-    )
+    m = rnnkit.LSTM(c["I"], c["H"], **shared_arguments(c), dtype=c["dtype"], backend=backend)
     m.load_state_dict(ref.state_dict())
     assert list(m.state_dict()) == list(ref.state_dict())
     want_out, want_grads = torch_results(ref, x, h0, c0, lengths, grads, c["batch_first"])
@@ -338,3 +328,13 @@ def test_core_refuses_inconsistent_projection_weights():
         call(h=c0)
     with pytest.raises(ValueError, match=r"c0 must have shape \(L\*D, B, H\) = \(1, 4, 7\)"):
         call(c=h0)
+
+
+def test_copies_keep_the_projection():
+    m = rnnkit.LSTM(3, 5, proj_size=2, dtype="float64", seed=4)
+    x = np.random.default_rng(0).standard_normal((4, 2, 3))
+    for copy in (copy_module.deepcopy(m), pickle.loads(pickle.dumps(m))):
+        assert copy.proj_size == 2
+        np.testing.assert_array_equal(copy(x)[0], m(x)[0])
+        out, _ = copy(x)
+        assert copy.backward(np.ones_like(out))[1][0].shape == (1, 2, 2)

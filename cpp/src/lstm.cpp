@@ -117,7 +117,6 @@ struct LstmForward {
   template <class Barrier>
   void step(Slice s, i64 t, const T* hp, T* hn, const Barrier& barrier) const {
     const i64 B = d.B, H = d.H, G = 4 * H, R = h_size(d), u0 = s.u0, w = s.u1 - s.u0;
-    T tc_local[kChunk];  // tanh(c_t) of one chunk at inference
     T* g_t = pre + t * B * G;  // (B, 4H)
     T* out_t = a.out + t * B * d.ldo;
     // Pre-activations of this thread's units accumulate h W_hh^T in place (rows of
@@ -144,20 +143,28 @@ struct LstmForward {
         std::fill(y, y + w, T(0));
         continue;
       }
-      T* act = g_t + b * G + u0;
-      T* tcb = training ? a.keep.tanh_c + (t * B + b) * H + u0 : nullptr;
-      const T* bias_u = bias != nullptr ? bias + u0 : nullptr;
+      cell_row(t, b, u0, w, g_t + b * G + u0, cb, hnb, y);
+    }
+  }
+
+  // The cell for this thread's units [u0, u0 + w) of active row b of step t: act (its
+  // gates row at unit u0) read as pre-activations, written as [i, f, g, o]; cb (its c at
+  // u0) updated; h and y written (y nullptr: h only, a projection's m_t).
+  void cell_row(i64 t, i64 b, i64 u0, i64 w, T* act, T* cb, T* h, T* y) const {
+    const i64 H = d.H;
+    T tc_local[kChunk];  // tanh(c_t) of one chunk at inference
+    T* tcb = training ? a.keep.tanh_c + (t * d.B + b) * H + u0 : nullptr;
+    const T* bias_u = bias != nullptr ? bias + u0 : nullptr;
 #ifdef RNNKIT_HAVE_AVX2_KERNELS
-      if (fused_cell) {
-        detail::avx2::lstm_cell(w, H, act, bias_u, cb, tcb, hnb, y, training);
-        continue;
-      }
+    if (fused_cell) {
+      detail::avx2::lstm_cell(w, H, act, bias_u, cb, tcb, h, y != nullptr ? y : h, training);
+      return;
+    }
 #endif
-      for (i64 j = 0; j < w; j += kChunk) {
-        const i64 m = std::min(kChunk, w - j);
-        cell_chunk(m, H, act + j, bias_u != nullptr ? bias_u + j : nullptr, cb + j,
-                   training ? tcb + j : tc_local, hnb + j, y + j);
-      }
+    for (i64 j = 0; j < w; j += kChunk) {
+      const i64 m = std::min(kChunk, w - j);
+      cell_chunk(m, H, act + j, bias_u != nullptr ? bias_u + j : nullptr, cb + j,
+                 training ? tcb + j : tc_local, h + j, y != nullptr ? y + j : nullptr);
     }
   }
 
@@ -168,7 +175,6 @@ struct LstmForward {
   template <class Barrier>
   void projected_step(Slice s, i64 t, const T* hp, T* hn, const Barrier& barrier) const {
     const i64 B = d.B, H = d.H, G = 4 * H, P = d.P, u0 = s.u0, w = s.u1 - s.u0;
-    T tc_local[kChunk];
     T* g_t = pre + t * B * G;
     T* m_t = training ? a.keep.proj_in + t * B * H : m_step;  // (B, H)
     for (i64 b = 0; b < B; ++b) {
@@ -179,20 +185,7 @@ struct LstmForward {
         std::fill(mb, mb + w, T(0));  // c keeps its value; dW_hr reads this row
         continue;
       }
-      T* act = g_t + b * G + u0;
-      T* tcb = training ? a.keep.tanh_c + (t * B + b) * H + u0 : nullptr;
-      const T* bias_u = bias != nullptr ? bias + u0 : nullptr;
-#ifdef RNNKIT_HAVE_AVX2_KERNELS
-      if (fused_cell) {
-        detail::avx2::lstm_cell(w, H, act, bias_u, cb, tcb, mb, mb, training);
-        continue;
-      }
-#endif
-      for (i64 j = 0; j < w; j += kChunk) {
-        const i64 m = std::min(kChunk, w - j);
-        cell_chunk<T>(m, H, act + j, bias_u != nullptr ? bias_u + j : nullptr, cb + j,
-                      training ? tcb + j : tc_local, mb + j, nullptr);
-      }
+      cell_row(t, b, u0, w, g_t + b * G + u0, cb, mb, nullptr);
     }
     barrier();
     const Slice ps = h_slice(s, d);

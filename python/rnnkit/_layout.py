@@ -100,3 +100,14 @@ def state_to_stack(
 def state_to_user(a: np.ndarray, unbatched: bool) -> np.ndarray:
     """A (L*D, B, H) state in the layout of the user's x: (L*D, H) when unbatched."""
     return a[:, 0, :] if unbatched else a
+
+
+def refuse_packed_sequence(module: str, x: Any) -> None:
+    """TypeError for a torch PackedSequence (recognised by its class name, so that torch
+    need not be imported): rnnkit takes the padded array and the lengths instead."""
+    if type(x).__name__ == "PackedSequence":
+        raise TypeError(
+            f"rnnkit.{module} does not take a PackedSequence as x: pass the padded array "
+            f"(torch.nn.utils.rnn.pad_packed_sequence gives it, as .numpy()) and its "
+            f"lengths= instead"
+        )

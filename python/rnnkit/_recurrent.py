@@ -84,8 +84,7 @@ class RecurrentBase(PackedWeights, Module):
 
     # The recurrent modules' wording of backward without a saved forward.
     _NO_SAVED_MESSAGE = "backward needs a preceding forward pass in training mode: {reason}"
-    # P, the LSTM's projection size (a subclass taking proj_size sets it before calling
-    # __init__); 0: none. h and out are R = (P or H) wide per direction, c stays H wide.
+    # P, an LSTM's projection size (LSTM sets it before calling __init__); 0: none.
     _proj_size = 0
     _NOT_COPIED = {**Module._NOT_COPIED, "_grads_checked": None, "_packed": None}
 
@@ -107,6 +106,11 @@ class RecurrentBase(PackedWeights, Module):
             self._refuse_arguments(unknown)
         self._input_size = check_positive_int("input_size", input_size)
         self._hidden_size = check_positive_int("hidden_size", hidden_size)
+        if self._proj_size >= self._hidden_size:
+            raise ValueError(
+                f"proj_size must be smaller than hidden_size={hidden_size} (0: no projection), "
+                f"got {self._proj_size}"
+            )
         self._num_layers = check_positive_int("num_layers", num_layers)
         self._bias = check_bool("bias", bias)
         self._batch_first = check_bool("batch_first", batch_first)
@@ -122,11 +126,8 @@ class RecurrentBase(PackedWeights, Module):
         # States: h (L*D, B, R), c (L*D, B, H), R = proj_size or H; a state's shape is
         # this with B filled in.
         L, D, H, P = self._num_layers, self._directions, self._hidden_size, self._proj_size
-        if P >= H:
-            raise ValueError(
-                f"proj_size must be smaller than hidden_size={H} (0: no projection), got {P}"
-            )
-        self._h_size = P or H
+        # h and out are R = (P or H) wide per direction; messages name what sets R.
+        self._h_size, self._h_name = (P, "proj_size") if P else (H, "hidden_size")
         check_parameter_memory(
             self._gates, self._input_size, H, L, D, self._bias, self._dtype.itemsize, P
         )
@@ -188,11 +189,6 @@ class RecurrentBase(PackedWeights, Module):
 
     input_size = property(lambda self: self._input_size, doc="I: features per step of x.")
     hidden_size = property(lambda self: self._hidden_size, doc="H: features of each state.")
-
-    @property
-    def _h_name(self) -> str:
-        """The argument that sets h's width, as state shapes name it in messages."""
-        return "proj_size" if self._proj_size else "hidden_size"
 
     num_layers = property(lambda self: self._num_layers, doc="L: stacked layers.")
     bias = property(lambda self: self._bias, doc="Whether the layers have bias vectors.")
@@ -328,7 +324,7 @@ class RecurrentBase(PackedWeights, Module):
         self._saved = None
         self._no_saved_reason = "the last forward pass did not complete"
         if not isinstance(x, np.ndarray):
-            _refuse_packed_sequence(type(self).__name__, x)
+            _layout.refuse_packed_sequence(type(self).__name__, x)
         batch_first = self._batch_first if batch_first is None else batch_first
         arr, unbatched = _layout.input_to_time_major(as_float_array("x", x), batch_first)
         T, B, n_in = arr.shape
@@ -440,11 +436,9 @@ class RecurrentBase(PackedWeights, Module):
         )
         stack, cell_stack = (self._num_layers * D, B, R), (self._num_layers * D, B, H)
         dh_n = _layout.state_to_stack("grad_h_n", gh_in, stack, unbatched, dtype, self._h_name)
-        dc_n = (
-            _layout.state_to_stack("grad_c_n", gc_in, cell_stack, unbatched, dtype)
-            if has_cell
-            else None
-        )
+        dc_n = None
+        if has_cell:
+            dc_n = _layout.state_to_stack("grad_c_n", gc_in, cell_stack, unbatched, dtype)
 
         grads = self._grad_arrays()
         self._drop_saved("backward was already called for the last forward pass")
@@ -458,14 +452,3 @@ class RecurrentBase(PackedWeights, Module):
         if has_cell:
             return dx, (dh0, _layout.state_to_user(dc0, unbatched))
         return dx, dh0
-
-
-def _refuse_packed_sequence(module: str, x: Any) -> None:
-    """TypeError for a torch PackedSequence (recognised by its class name, so that torch
-    need not be imported): rnnkit takes the padded array and the lengths instead."""
-    if type(x).__name__ == "PackedSequence":
-        raise TypeError(
-            f"rnnkit.{module} does not take a PackedSequence as x: pass the padded array "
-            f"(torch.nn.utils.rnn.pad_packed_sequence gives it, as .numpy()) and its "
-            f"lengths= instead"
-        )

@@ -151,7 +151,7 @@ class LSTM(_Streaming):
     _OWN_ARGUMENTS = ("proj_size",)
 
     def __init__(self, *args: Any, proj_size: int = 0, **kwargs: Any) -> None:
-        # 0 or more here; below hidden_size is checked once that is known.
+        # >= 0 here; the base checks it against hidden_size.
         self._proj_size = check_int_at_least("proj_size", proj_size, 0)
         super().__init__(*args, **kwargs)
 
