@@ -128,7 +128,9 @@ std::vector<rnnkit::CellWeights<T>> parse_weights(const std::string& fn, Mode mo
                               (s.bias ? " is None but weights[0] has biases"
                                       : " is given but weights[0][2] is None"));
       }
-      if (!is_bias || s.bias) arrays[j] = args.get<T>(cells[i][j], name + c.parts[j], c.shapes[j], c.descs[j]);
+      if (!is_bias || s.bias) {
+        arrays[j] = args.get<T>(cells[i][j], name + c.parts[j], c.shapes[j], c.descs[j]);
+      }
     }
     weights[i] = {arrays[0], arrays[1], arrays[2], arrays[3]};
     weights[i].w_hr = arrays[4];

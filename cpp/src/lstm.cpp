@@ -58,7 +58,8 @@ void update_m(i64 n, T* __restrict m, const T* __restrict o, const T* __restrict
 // The cell for units [0, n) of one active row (all pointers at the chunk's first unit):
 //   a (gates row, 4 blocks H apart) read as pre-activations, written as [i, f, g, o].
 //   bias (4 blocks H apart) read, or nullptr.  c read as c_{t-1}, written as c_t.
-//   tc written: tanh(c_t).  h, y written: h_t = o * tc; y nullptr: h only (a projection's m_t).
+//   tc written: tanh(c_t).  h, y written: h_t = o * tc (y nullptr: h only, a projection's
+//   m_t).
 // The arithmetic of every element is the one-row-at-a-time formula's (the same bits).
 template <typename T>
 void cell_chunk(i64 n, i64 H, T* a, const T* bias, T* c, T* tc, T* h, T* y) {

@@ -123,10 +123,9 @@ class RecurrentBase(PackedWeights, Module):
         kind = cell_kind(self._mode)
         self._gates, self._has_cell = kind.gates, kind.has_cell_state
         self._directions = 2 if self._bidirectional else 1
-        # States: h (L*D, B, R), c (L*D, B, H), R = proj_size or H; a state's shape is
-        # this with B filled in.
+        # States: h (L*D, B, R), c (L*D, B, H), with B filled in; h and out are R = (P or
+        # H) wide per direction, and messages name the argument that sets R.
         L, D, H, P = self._num_layers, self._directions, self._hidden_size, self._proj_size
-        # h and out are R = (P or H) wide per direction; messages name what sets R.
         self._h_size, self._h_name = (P, "proj_size") if P else (H, "hidden_size")
         check_parameter_memory(
             self._gates, self._input_size, H, L, D, self._bias, self._dtype.itemsize, P
@@ -189,7 +188,6 @@ class RecurrentBase(PackedWeights, Module):
 
     input_size = property(lambda self: self._input_size, doc="I: features per step of x.")
     hidden_size = property(lambda self: self._hidden_size, doc="H: features of each state.")
-
     num_layers = property(lambda self: self._num_layers, doc="L: stacked layers.")
     bias = property(lambda self: self._bias, doc="Whether the layers have bias vectors.")
     batch_first = property(lambda self: self._batch_first, doc="x and out are (B, T, F).")

@@ -66,11 +66,11 @@ struct StackCache {
   // (T, B, I_k), after dropout (layer 0's is x, referenced; its offset is -1). Per mask k:
   // (T, B, D*R). Per cell k*D + d: the buffers its forward keeps (cell.h StateBuffers,
   // which the cell kind's facts select: cell_kinds.h; proj_in with a projection), each
-  // (T, B, H) except gates (T, B, G*H), h_prev (T, B, R) and h0 (B, R), the initial state, kept where the backward reads h_{t-1}
-  // from the outputs instead of h_prev; -1 where the cell keeps no such buffer. An RNN
-  // cell keeps no gates where its h_t are kept elsewhere: the last layer's are its
-  // columns of out; without dropout, a lower layer's are its columns of the next layer's
-  // input.
+  // (T, B, H) except gates (T, B, G*H), h_prev (T, B, R) and h0 (B, R), the initial
+  // state, kept where the backward reads h_{t-1} from the outputs instead of h_prev; -1
+  // where the cell keeps no such buffer. An RNN cell keeps no gates where its h_t are
+  // kept elsewhere: the last layer's are its columns of out; without dropout, a lower
+  // layer's are its columns of the next layer's input.
   struct CellOffsets {
     std::int64_t gates = -1, h_prev = -1, h0 = -1, c_prev = -1, tanh_c = -1, reset_h = -1,
                  proj_in = -1;
