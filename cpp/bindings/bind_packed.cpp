@@ -63,6 +63,7 @@ void bind_packed_stack(py::module_& m) {
              return pack_impl<float>(mode, entries, num_directions);
            }),
            py::arg("mode"), py::arg("weights"), py::arg("num_directions"),
-           "Packs weights (L*D tuples (w_ih, w_hh, b_ih | None, b_hh | None)) for "
+           "Packs weights (L*D tuples (w_ih, w_hh, b_ih | None, b_hh | None[, w_hr | None[, "
+           "w_ph | None]])) for "
            "stack_forward(packed=...).");
 }
