@@ -21,8 +21,9 @@ sequence b is inactive (holding h0) until t = lengths[b]-1, where it starts from
 as if its reverse pass started at its last valid step.
 
 ``options`` (rnnkit._cell_options.CellOptions, None: the mode's defaults) select the cell
-variants: each step gets them; with peepholes every weights entry has a fifth array, w_ph;
-with reverse the one direction (D = 1) walks t = T-1 .. 0 as the reverse direction does.
+variants: each step gets them; with peepholes every weights entry has a sixth item, w_ph
+(after w_hr, or None without a projection); with reverse the one direction (D = 1) walks
+t = T-1 .. 0 as the reverse direction does.
 """
 
 from __future__ import annotations
