@@ -154,7 +154,7 @@ struct LstmForward {
   // u0) updated; h and y written (y nullptr: h only, a projection's m_t).
   void cell_row(i64 t, i64 b, i64 u0, i64 w, T* act, T* cb, T* h, T* y) const {
     const i64 H = d.H;
-    T tc_local[kChunk];  // tanh(c_t) of one chunk at inference
+    T tc_local[kChunk];  // tanh(c_t) (h(c_t) with options) of one chunk at inference
     T* tcb = training ? a.keep.tanh_c + (t * d.B + b) * H + u0 : nullptr;
     const T* bias_u = bias != nullptr ? bias + u0 : nullptr;
     if (a.options != nullptr) {

@@ -68,7 +68,7 @@ struct StateBuffers {
   std::int64_t ld_gates = 0;
   P h_prev = nullptr;   // (T, B, R): the state h_{t-1} entering step t
   P c_prev = nullptr;   // (T, B, H): LSTM, the cell state c_{t-1} entering step t
-  P tanh_c = nullptr;   // (T, B, H): LSTM, tanh(c_t)
+  P tanh_c = nullptr;   // (T, B, H): LSTM, tanh(c_t) (with cell options h(c_t))
   P reset_h = nullptr;  // (T, B, H): reset-before GRU, r_t * h_{t-1}
   // (T, B, ld_pre) with cell options: the gates' pre-activations before clip, peepholes
   // included (G blocks of H), and for the LSTM c_t (a fifth block): the activations'
