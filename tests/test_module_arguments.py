@@ -1,5 +1,5 @@
 """Arguments torch users bring along get errors that name rnnkit's public class and say what
-to do: torch-only constructor arguments (proj_size, device), unknown keywords, and a
+to do: torch-only constructor arguments (device; proj_size except on LSTM), unknown keywords, and a
 PackedSequence passed as x. GRU's reset_after and RNN's nonlinearity keep their positions.
 """
 
@@ -17,8 +17,11 @@ CLASSES = [rnnkit.RNN, rnnkit.LSTM, rnnkit.GRU]
 @pytest.mark.parametrize("cls", CLASSES)
 def test_torch_only_constructor_arguments(cls):
     name = cls.__name__
-    with pytest.raises(TypeError, match=rf"rnnkit\.{name} .*'proj_size'.*not supported yet"):
-        cls(IN, H, proj_size=2)
+    if cls is rnnkit.LSTM:
+        assert cls(IN, H, proj_size=2).proj_size == 2  # LSTM has projections, as torch's
+    else:
+        with pytest.raises(TypeError, match=rf"rnnkit\.{name} .*'proj_size'.*only LSTM"):
+            cls(IN, H, proj_size=2)
     with pytest.raises(TypeError, match=rf"rnnkit\.{name} .*'device'.*on the CPU on NumPy"):
         cls(IN, H, device="cuda")
 

@@ -375,7 +375,8 @@ def test_cell_variants_same_bits_for_1_and_2_threads(case, restore_threads):
     p["options"] = CellOptions(acts, clip, peepholes, input_forget)
     if peepholes:
         rng = np.random.default_rng(6)
-        p["weights"] = [(*w, rng.uniform(-0.5, 0.5, 3 * H).astype(dtype)) for w in p["weights"]]
+        w_ph = [rng.uniform(-0.5, 0.5, 3 * H).astype(dtype) for _ in p["weights"]]
+        p["weights"] = [(*w, None, ph) for w, ph in zip(p["weights"], w_ph)]  # (.., w_hr, w_ph)
     assert_same_bits_at_1_and_2_threads(p)
 
 

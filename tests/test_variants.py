@@ -309,7 +309,7 @@ def _core_problem(mode: str, peepholes: bool = False):
     G = {"lstm": 4, "gru": 3, "rnn_tanh": 1}[mode]
     weights = [tuple(rng.standard_normal(s) for s in [(G * 3, 2), (G * 3, 3), (G * 3,), (G * 3,)])]
     if peepholes:
-        weights = [(*weights[0], rng.standard_normal(9))]
+        weights = [(*weights[0], None, rng.standard_normal(9))]  # (.., w_hr, w_ph)
     x = rng.standard_normal((4, 2, 2))
     h0 = np.zeros((1, 2, 3))
     c0 = np.zeros((1, 2, 3)) if mode == "lstm" else None

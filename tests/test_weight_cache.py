@@ -199,3 +199,76 @@ def test_packed_stack_checks_its_weights():
             f32,
         )
     np.testing.assert_array_equal(call(_native.pack_weights("lstm", weights, 1))[0], call(None)[0])
+
+
+# -- an LSTM with a projection: W_hr is packed with the other weights -----------------------
+
+
+def make_projected(**kw):
+    return rnnkit.LSTM(4, 6, num_layers=2, proj_size=3, dtype="float64", seed=3, **kw)
+
+
+def check_projected(m, x=X):
+    """m's call against a fresh projected module holding m's parameters."""
+    ref = rnnkit.LSTM(4, 6, num_layers=2, proj_size=3, dtype="float64", seed=99)
+    ref.load_state_dict(m.state_dict())
+    ref.train(m.training)
+    np.testing.assert_array_equal(m(x)[0], ref(x)[0])
+
+
+@pytest.mark.parametrize(
+    "write",
+    [
+        lambda p: p.__imul__(1.5),
+        lambda p: p[1:].__setitem__(Ellipsis, 0.25),
+        lambda p: np.copyto(p, 0.1),
+        lambda p: p.fill(0.3),
+    ],
+)
+def test_writes_into_weight_hr_are_seen_in_eval(write):
+    m = make_projected().eval()
+    m(X)  # packs
+    before = m(X)[0]
+    write(m.parameters()["weight_hr_l0"])
+    check_projected(m)
+    assert not np.array_equal(m(X)[0], before)
+    write(m.parameters()["weight_hr_l1"])
+    check_projected(m)
+
+
+def test_weight_hr_optimiser_steps_and_unseen_writes():
+    m = make_projected()
+    opt = rnnkit.optim.SGD(m, lr=0.1)
+    out, _ = m(X)
+    m.backward(np.ones_like(out))
+    assert np.abs(m.grads["weight_hr_l1"]).max() > 0
+    opt.step()
+    m.eval()
+    check_projected(m)
+    before = m(X)[0]
+    np.asarray(m.parameters()["weight_hr_l0"])[0, 0] += 1.0  # bypasses the write counter
+    np.testing.assert_array_equal(m(X)[0], before)
+    m.mark_parameters_changed()
+    check_projected(m)
+    np.asarray(m.parameters()["weight_hr_l0"])[0, 0] += 1.0
+    m.train()  # training checksums W_hr with the others and repacks
+    check_projected(m)
+
+
+def test_packed_stack_checks_its_projection():
+    """Packed weights with and without a projection, or of another P, are not exchangeable."""
+    m = make_projected()
+    weights = m._weights()
+    x, h0, c0 = np.zeros((1, 1, 4)), np.zeros((2, 1, 3)), np.zeros((2, 1, 6))
+    other = rnnkit.LSTM(4, 6, num_layers=2, proj_size=2, dtype="float64")._weights()
+    plain = rnnkit.LSTM(4, 3, num_layers=2, dtype="float64")._weights()
+
+    def call(packed):
+        return _native.stack_forward(
+            "lstm", x, h0, c0, weights, None, None, False, num_directions=1, packed=packed
+        )
+
+    for wrong in (other, plain):
+        with pytest.raises(ValueError, match="was not packed from weights of this mode"):
+            call(_native.pack_weights("lstm", wrong, 1))
+    np.testing.assert_array_equal(call(_native.pack_weights("lstm", weights, 1))[0], call(None)[0])

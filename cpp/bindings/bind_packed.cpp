@@ -158,7 +158,11 @@ py::object step_impl(const PyPackedStack& p, const rnnkit::PackedStack<T>& packe
                      int batched_ndim, bool with_out) {
   const rnnkit::CellKind& kind = rnnkit::cell_kind(packed.mode);
   rnnkit::StackDims s = packed.dims;
-  if (s.D != 1) return py::none();
+  // One direction of plain cells only: a projection (P > 0) or peepholes (entries of more
+  // than 4 arrays) take the general path.
+  if (s.D != 1 || s.P > 0 || p.arrays.size() != static_cast<size_t>(4 * s.L)) {
+    return py::none();
+  }
   PyObject* x = plain_array<T>(x_obj);
   if (x == nullptr) return py::none();
   const auto* xp = py::detail::array_proxy(x);
@@ -252,7 +256,8 @@ void bind_packed_stack(py::module_& m) {
              return pack_impl<float>(mode, entries, num_directions);
            }),
            py::arg("mode"), py::arg("weights"), py::arg("num_directions"),
-           "Packs weights (L*D tuples (w_ih, w_hh, b_ih | None, b_hh | None)) for "
+           "Packs weights (L*D tuples (w_ih, w_hh, b_ih | None, b_hh | None[, w_hr | None[, "
+           "w_ph | None]])) for "
            "stack_forward(packed=...).")
       .def("step", &step, py::arg("module"), py::arg("x"), py::arg("hx").none(true),
            py::arg("layer_axis"), py::arg("batched_ndim"), py::arg("with_out"),

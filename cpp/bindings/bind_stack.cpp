@@ -39,6 +39,7 @@ using rnnkit::bindings::shape_str;
 using rnnkit::bindings::type_name;
 using rnnkit::bindings::Checked;
 using rnnkit::bindings::CellShapes;
+using rnnkit::bindings::grad_items;
 using rnnkit::bindings::cell_shapes;
 using rnnkit::bindings::mode_name;
 using rnnkit::bindings::packed_for;
@@ -73,7 +74,7 @@ struct PyStackCache {
   std::shared_ptr<rnnkit::StackCache<float>> f32;
   std::shared_ptr<rnnkit::StackCache<double>> f64;
   py::object x;    // (T, B, I) the x given to stack_forward
-  py::object out;  // (T, B, D*H) the out it returned, where the cache reads it
+  py::object out;  // (T, B, D*R) the out it returned, where the cache reads it
   // The weight arrays given to stack_forward, named "weights[i][j]".
   std::vector<std::pair<std::string, py::object>> weights;
 
@@ -104,20 +105,24 @@ py::tuple forward_impl(Mode mode, const py::array& x, py::handle h0_obj, py::han
   std::vector<std::vector<py::object>> cells;
   const std::vector<rnnkit::CellWeights<T>> weights =
       parse_weights<T>(fn, mode, entries, D, s, args, cells);
-  const i64 H = s.H, DH = D * H, LD = s.L * D;
+  // R: the width of h and of each direction's output (P with a projection, else H).
+  const i64 R = s.P > 0 ? s.P : s.H, DR = D * R, LD = s.L * D;
+  const char* h_desc = s.P > 0 ? "(L*D, B, P)" : "(L*D, B, H)";
+  const char* out_desc = s.P > 0 ? "(T, B, D*P)" : "(T, B, D*H)";
   rnnkit::CellOptions options;
   const bool variant = parse_options(fn, options_obj, mode, s, options);
   for (i64 i = 0; i < LD; ++i) {
     if ((weights[i].w_ph != nullptr) != (variant && options.peepholes)) {
       throw py::value_error(fn + "weights[" + std::to_string(i) + "] must " +
                             (options.peepholes ? "" : "not ") +
-                            "hold the peepholes w_ph as a fifth array with options' peepholes = " +
+                            "hold the peepholes w_ph as a sixth item (after w_hr | None) "
+                            "with options' peepholes = " +
                             (options.peepholes ? "True" : "False"));
     }
   }
 
   rnnkit::PackedStack<T>* packed = packed_for<T>(packed_obj, mode, s);
-  const T* h0 = args.get<T>(h0_obj, fn + "h0", {LD, s.B, H}, "(L*D, B, H)");
+  const T* h0 = args.get<T>(h0_obj, fn + "h0", {LD, s.B, R}, h_desc);
   const T* c0 = cell_state<T>(args, c0_obj, fn, "c0", mode, s);
 
   const i64* lengths = nullptr;
@@ -141,16 +146,16 @@ py::tuple forward_impl(Mode mode, const py::array& x, py::handle h0_obj, py::han
     }
     for (size_t k = 0; k < items.size(); ++k) {
       const std::string name = fn + "dropout_masks[" + std::to_string(k) + "]";
-      masks.push_back(args.get<T>(items[k], name, {s.T, s.B, DH}, "(T, B, D*H)"));
+      masks.push_back(args.get<T>(items[k], name, {s.T, s.B, DR}, out_desc));
     }
   }
 
-  auto out = new_array<T>({s.T, s.B, DH});
-  auto h_n = new_array<T>({LD, s.B, H});
+  auto out = new_array<T>({s.T, s.B, DR});
+  auto h_n = new_array<T>({LD, s.B, R});
   py::object c_n = py::none();
   T* c_n_data = nullptr;
   if (c0 != nullptr) {
-    auto c = new_array<T>({LD, s.B, H});
+    auto c = new_array<T>({LD, s.B, s.H});
     c_n_data = c.mutable_data();
     c_n = std::move(c);
   }
@@ -186,8 +191,9 @@ py::tuple forward_impl(Mode mode, const py::array& x, py::handle h0_obj, py::han
   return py::make_tuple(out, h_n, c_n, cache_obj);
 }
 
-// The caller's gradient arrays to add into: L*D tuples (dw_ih, dw_hh, db_ih, db_hh) of
-// writeable arrays shaped like the weights; none may overlap another or any array in
+// The caller's gradient arrays to add into: L*D tuples (dw_ih, dw_hh, db_ih, db_hh), with
+// a projection (.., dw_hr), with peepholes (.., dw_hr | None, dw_ph), of writeable arrays
+// shaped like the weights; none may overlap another or any array in
 // `inputs` (name, array): the backward reads those while it writes the gradients.
 template <typename T>
 std::vector<rnnkit::CellGrads<T>> check_grads(
@@ -204,24 +210,29 @@ std::vector<rnnkit::CellGrads<T>> check_grads(
   for (i64 i = 0; i < LD; ++i) {
     const std::string name = fn + "grads[" + std::to_string(i) + "]";
     const auto items = as_items(entries[i], name);
-    const size_t n_items = peepholes ? 5 : 4;
+    const size_t n_items = grad_items(s, peepholes);
     if (items.size() != n_items) {
       throw py::value_error(name + " must be a tuple (dw_ih, dw_hh, db_ih, db_hh" +
-                            (peepholes ? ", dw_ph" : "") + "), got " +
+                            (n_items == 6 ? ", dw_hr | None, dw_ph" : "") +
+                            (n_items == 5 ? ", dw_hr" : "") + "), got " +
                             std::to_string(items.size()) + " items");
     }
     const CellShapes c = cell_shapes(s, G, i, "d");
-    T* ptrs[5] = {nullptr, nullptr, nullptr, nullptr, nullptr};
+    T* ptrs[6] = {nullptr, nullptr, nullptr, nullptr, nullptr, nullptr};
     for (size_t j = 0; j < n_items; ++j) {
-      const bool ph = j == 4;
-      const std::string gname = name + (ph ? "[4] (dw_ph)" : c.parts[j]);
-      if (!ph && j >= 2 && items[j].is_none() == s.bias) {
+      const std::string gname = name + c.parts[j];
+      const bool is_bias = j == 2 || j == 3;
+      if (is_bias && items[j].is_none() == s.bias) {
         throw py::value_error(gname + (s.bias ? " is None but the weights have biases"
                                               : " is given but the weights have no biases"));
       }
-      if (!ph && j >= 2 && !s.bias) continue;
-      ptrs[j] = ph ? args.get<T>(items[j], gname, {3 * s.H}, "(3H,)")
-                   : args.get<T>(items[j], gname, c.shapes[j], c.descs[j]);
+      if (is_bias && !s.bias) continue;
+      if (j == 4 && items[j].is_none() == (s.P > 0)) {
+        throw py::value_error(gname + (s.P > 0 ? " is None but the weights have a projection"
+                                               : " is given but the weights have no projection"));
+      }
+      if (j == 4 && s.P == 0) continue;
+      ptrs[j] = args.get<T>(items[j], gname, c.shapes[j], c.descs[j]);
       const py::array a = py::reinterpret_borrow<py::array>(items[j]);
       if (!a.writeable()) throw py::value_error(gname + " must be writeable");
       for (const auto& [other, b] : seen) {
@@ -229,7 +240,10 @@ std::vector<rnnkit::CellGrads<T>> check_grads(
       }
       seen.emplace_back(gname.substr(fn.size()), a);
     }
-    grads.push_back({ptrs[0], ptrs[1], ptrs[2], ptrs[3], ptrs[4]});
+    rnnkit::CellGrads<T> g{ptrs[0], ptrs[1], ptrs[2], ptrs[3]};
+    g.dw_hr = ptrs[4];
+    g.dw_ph = ptrs[5];
+    grads.push_back(g);
   }
   return grads;
 }
@@ -241,11 +255,13 @@ py::tuple backward_impl(const PyStackCache& pc, const rnnkit::StackCache<T>& cac
   const std::string fn = "stack_backward: ";
   const rnnkit::StackDims& s = cache.dims;
   const i64 G = rnnkit::cell_kind(cache.mode).gates;
-  const i64 H = s.H, GH = G * H, DH = s.D * H, LD = s.L * s.D;
+  const i64 H = s.H, R = s.P > 0 ? s.P : H, GH = G * H, DR = s.D * R, LD = s.L * s.D;
   const bool peepholes = cache.has_options && cache.options.peepholes;
   Checked args;
-  const T* dout = args.get<T>(dout_obj, fn + "dout", {s.T, s.B, DH}, "(T, B, D*H)");
-  const T* dh_n = args.get<T>(dh_n_obj, fn + "dh_n", {LD, s.B, H}, "(L*D, B, H)");
+  const T* dout = args.get<T>(dout_obj, fn + "dout", {s.T, s.B, DR},
+                              s.P > 0 ? "(T, B, D*P)" : "(T, B, D*H)");
+  const T* dh_n = args.get<T>(dh_n_obj, fn + "dh_n", {LD, s.B, R},
+                              s.P > 0 ? "(L*D, B, P)" : "(L*D, B, H)");
   const T* dc_n = cell_state<T>(args, dc_n_obj, fn, "dc_n", cache.mode, s);
 
   // With grads given, the backward adds into them (and returns them); otherwise it
@@ -271,7 +287,7 @@ py::tuple backward_impl(const PyStackCache& pc, const rnnkit::StackCache<T>& cac
     }
   }
   auto dx = new_array<T>({s.T, s.B, s.I});
-  auto dh0 = new_array<T>({LD, s.B, H});
+  auto dh0 = new_array<T>({LD, s.B, R});
   py::object dc0 = py::none();
   T* dc0_data = nullptr;
   if (dc_n != nullptr) {
@@ -280,8 +296,8 @@ py::tuple backward_impl(const PyStackCache& pc, const rnnkit::StackCache<T>& cac
     dc0 = std::move(c);
   }
   for (i64 i = 0; i < LD && !accumulate; ++i) {
-    auto dw_ih = new_array<T>({GH, i < s.D ? s.I : DH});
-    auto dw_hh = new_array<T>({GH, H});
+    auto dw_ih = new_array<T>({GH, i < s.D ? s.I : DR});
+    auto dw_hh = new_array<T>({GH, R});
     rnnkit::CellGrads<T> g{dw_ih.mutable_data(), dw_hh.mutable_data(), nullptr, nullptr};
     py::object db_ih = py::none(), db_hh = py::none();
     if (s.bias) {
@@ -292,15 +308,22 @@ py::tuple backward_impl(const PyStackCache& pc, const rnnkit::StackCache<T>& cac
       db_ih = std::move(bi);
       db_hh = std::move(bh);
     }
+    py::object dw_hr = py::none();
+    if (s.P > 0) {
+      auto hr = new_array<T>({s.P, H});
+      g.dw_hr = hr.mutable_data();
+      dw_hr = std::move(hr);
+    }
     if (peepholes) {
       auto dw_ph = new_array<T>({3 * H});
       g.dw_ph = dw_ph.mutable_data();
-      grads.push_back(g);
-      dweights.append(py::make_tuple(dw_ih, dw_hh, db_ih, db_hh, dw_ph));
-      continue;
+      dweights.append(py::make_tuple(dw_ih, dw_hh, db_ih, db_hh, dw_hr, dw_ph));
+    } else if (s.P > 0) {
+      dweights.append(py::make_tuple(dw_ih, dw_hh, db_ih, db_hh, dw_hr));
+    } else {
+      dweights.append(py::make_tuple(dw_ih, dw_hh, db_ih, db_hh));
     }
     grads.push_back(g);
-    dweights.append(py::make_tuple(dw_ih, dw_hh, db_ih, db_hh));
   }
   {
     T* dx_data = dx.mutable_data();
@@ -372,7 +395,8 @@ void bind_stack(py::module_& m) {
         return "<rnnkit._core.StackCache mode='" + mode_name(c.mode()) + "' dtype=" +
                c.dtype() + " T=" + std::to_string(s.T) + " B=" + std::to_string(s.B) +
                " L=" + std::to_string(s.L) + " D=" + std::to_string(s.D) +
-               " H=" + std::to_string(s.H) + ">";
+               " H=" + std::to_string(s.H) + (s.P > 0 ? " P=" + std::to_string(s.P) : "") +
+               ">";
       });
 
   m.def("stack_forward", &stack_forward, py::arg("mode"), py::arg("x"), py::arg("h0"),
@@ -380,12 +404,15 @@ void bind_stack(py::module_& m) {
         py::arg("dropout_masks").none(true), py::arg("training"), py::arg("num_directions"),
         py::arg("packed").none(true) = py::none(), py::arg("options").none(true) = py::none(),
         "Forward of an L-layer, D-direction stack (rnnkit._native.stack_forward).\n"
-        "Returns (out (T, B, D*H), h_n (L*D, B, H), c_n or None, StackCache or None).");
+        "Returns (out (T, B, D*R), h_n (L*D, B, R), c_n or None, StackCache or None),\n"
+        "R = P for an LSTM with a projection (weights entries (.., w_hr)), else H;\n"
+        "with peepholes the entries are (.., w_hr | None, w_ph).");
   m.def("stack_backward", &stack_backward, py::arg("mode"), py::arg("cache"),
         py::arg("dout"), py::arg("dh_n"), py::arg("dc_n").none(true),
         py::arg("grads").none(true) = py::none(),
         "Backward of stack_forward from its StackCache.\n"
-        "Returns (dx, dh0, dc0 or None, [(dw_ih, dw_hh, db_ih, db_hh), ...]): fresh\n"
+        "Returns (dx, dh0, dc0 or None, [(dw_ih, dw_hh, db_ih, db_hh[, dw_hr | None[, dw_ph]]),\n"
+        "...]), entries shaped as the weights': fresh\n"
         "gradient arrays, or, when grads is given, grads itself after adding into it.");
   bind_packed_stack(m);
   bind_cell_kinds(m);

@@ -30,34 +30,49 @@ inline Mode parse_mode(const std::string& fn, const std::string& name) {
   throw py::value_error(fn + ": mode must be one of " + valid + ", got '" + name + "'");
 }
 
-// Cell i's four parameter arrays (w_ih, w_hh, b_ih, b_hh) or their gradients: name
-// suffixes, shapes and symbolic shapes.
+// Cell i's parameter arrays (w_ih, w_hh, b_ih, b_hh, then the LSTM's optional w_hr, a
+// projection, and w_ph, the peepholes) or their gradients: name suffixes, shapes and
+// symbolic shapes.
 struct CellShapes {
-  std::string parts[4];
-  std::vector<i64> shapes[4];
-  std::string descs[4];
+  std::string parts[6];
+  std::vector<i64> shapes[6];
+  std::string descs[6];
 };
 inline CellShapes cell_shapes(const rnnkit::StackDims& s, i64 G, i64 i, const char* prefix) {
-  const i64 GH = G * s.H, in_k = i < s.D ? s.I : s.D * s.H;
-  const char* names[4] = {"w_ih", "w_hh", "b_ih", "b_hh"};
+  const bool proj = s.P > 0;
+  const i64 R = proj ? s.P : s.H;
+  const i64 GH = G * s.H, in_k = i < s.D ? s.I : s.D * R;
+  const char* names[6] = {"w_ih", "w_hh", "b_ih", "b_hh", "w_hr", "w_ph"};
   CellShapes c;
-  for (int j = 0; j < 4; ++j) {
+  for (int j = 0; j < 6; ++j) {
     c.parts[j] = "[" + std::to_string(j) + "] (" + prefix + names[j] + ")";
   }
   c.shapes[0] = {GH, in_k};
-  c.shapes[1] = {GH, s.H};
+  c.shapes[1] = {GH, R};
   c.shapes[2] = c.shapes[3] = {GH};
-  c.descs[0] = i < s.D ? "(G*H, I)" : "(G*H, D*H)";
-  c.descs[1] = "(G*H, H)";
+  c.shapes[4] = {s.P, s.H};
+  c.shapes[5] = {3 * s.H};
+  c.descs[0] = i < s.D ? "(G*H, I)" : (proj ? "(G*H, D*P)" : "(G*H, D*H)");
+  c.descs[1] = proj ? "(G*H, P)" : "(G*H, H)";
   c.descs[2] = c.descs[3] = "(G*H,)";
+  c.descs[4] = "(P, H)";
+  c.descs[5] = "(3H,)";
   return c;
 }
 
-// The weights' L*D entries (w_ih, w_hh, b_ih | None, b_hh | None[, w_ph | None]), each
-// checked against s (s.I given; s.L, s.H and s.bias are set from the entries); a fifth
-// array, the LSTM's peepholes w_ph (3H,), goes to CellWeights::w_ph (stack_forward checks
-// that the options ask for it). `cells` receives the
-// Python objects, which the caller keeps alive while the pointers are used.
+// Items of a grads entry (stack_backward): 4; 5 with a projection (item 4: dw_hr); 6 with
+// peepholes (item 4: dw_hr, or None without a projection; item 5: dw_ph).
+inline size_t grad_items(const rnnkit::StackDims& s, bool peepholes) {
+  return peepholes ? 6 : (s.P > 0 ? 5 : 4);
+}
+
+// The weights' L*D entries (w_ih, w_hh, b_ih | None, b_hh | None), for the LSTM with
+// optional trailing items (.., w_hr | None) or (.., w_hr | None, w_ph | None): item 4 the
+// projection w_hr (P, H), item 5 the peepholes w_ph (3H,), which go to CellWeights::w_hr
+// and w_ph (stack_forward checks that the options ask for the peepholes). Each entry is
+// checked against s (s.I given; s.L, s.H, s.P and s.bias are set from the entries).
+// `cells` receives the Python objects, which the caller keeps alive while the pointers
+// are used.
 template <typename T>
 std::vector<rnnkit::CellWeights<T>> parse_weights(const std::string& fn, Mode mode,
                                                   const std::vector<py::object>& entries,
@@ -70,41 +85,70 @@ std::vector<rnnkit::CellWeights<T>> parse_weights(const std::string& fn, Mode mo
   }
   s.L = n_entries / D;
   const i64 G = rnnkit::cell_kind(mode).gates;
+  const bool may_extend = mode == Mode::lstm;  // w_hr and w_ph are the LSTM's
   for (i64 i = 0; i < n_entries; ++i) {
     const std::string name = fn + "weights[" + std::to_string(i) + "]";
     cells.push_back(as_items(entries[i], name));
-    if (cells.back().size() != 4 && cells.back().size() != 5) {
-      throw py::value_error(name + " must be a tuple (w_ih, w_hh, b_ih, b_hh) or, with "
-                            "peepholes, (w_ih, w_hh, b_ih, b_hh, w_ph), got " +
-                            std::to_string(cells.back().size()) + " items");
+    const size_t n = cells.back().size();
+    if (n != 4 && !((n == 5 || n == 6) && may_extend)) {
+      throw py::value_error(name + " must be a tuple (w_ih, w_hh, b_ih, b_hh" +
+                            (may_extend ? "[, w_hr | None[, w_ph | None]])" : ")") +
+                            ", got " + std::to_string(n) + " items");
+    }
+    if (n != cells[0].size()) {
+      throw py::value_error(name + " has " + std::to_string(n) + " items but weights[0] has " +
+                            std::to_string(cells[0].size()));
     }
   }
   const py::array w_hh0 = as_array(cells[0][1], fn + "weights[0][1] (w_hh)");
-  if (w_hh0.ndim() != 2 || w_hh0.shape(1) < 1 || w_hh0.shape(0) != G * w_hh0.shape(1)) {
-    throw py::value_error(fn + "weights[0][1] (w_hh) must have shape (G*H, H) with H >= 1 "
-                          "and G = " + std::to_string(G) + " for mode '" + mode_name(mode) +
-                          "', got " + shape_str(shape_of(w_hh0)));
+  const bool proj = cells[0].size() >= 5 && !cells[0][4].is_none();
+  if (proj) {
+    // W_hh (4H, P) and W_hr (P, H) with 1 <= P < H.
+    const py::array w_hr0 = as_array(cells[0][4], fn + "weights[0][4] (w_hr)");
+    if (w_hh0.ndim() != 2 || w_hh0.shape(0) < G || w_hh0.shape(0) % G != 0 ||
+        w_hr0.ndim() != 2 || w_hr0.shape(0) != w_hh0.shape(1) ||
+        w_hr0.shape(1) != w_hh0.shape(0) / G || w_hr0.shape(0) < 1 ||
+        w_hr0.shape(0) >= w_hr0.shape(1)) {
+      throw py::value_error(fn + "weights[0][1] (w_hh) and weights[0][4] (w_hr) must have "
+                            "shapes (4*H, P) and (P, H) with 1 <= P < H, got " +
+                            shape_str(shape_of(w_hh0)) + " and " + shape_str(shape_of(w_hr0)));
+    }
+    s.H = w_hr0.shape(1);
+    s.P = w_hr0.shape(0);
+  } else {
+    if (w_hh0.ndim() != 2 || w_hh0.shape(1) < 1 || w_hh0.shape(0) != G * w_hh0.shape(1)) {
+      throw py::value_error(fn + "weights[0][1] (w_hh) must have shape (G*H, H) with H >= 1 "
+                            "and G = " + std::to_string(G) + " for mode '" + mode_name(mode) +
+                            "', got " + shape_str(shape_of(w_hh0)));
+    }
+    s.H = w_hh0.shape(1);
+    s.P = 0;
   }
-  s.H = w_hh0.shape(1);
   s.bias = !cells[0][2].is_none();
 
   std::vector<rnnkit::CellWeights<T>> weights(n_entries);
   for (i64 i = 0; i < n_entries; ++i) {
     const std::string name = fn + "weights[" + std::to_string(i) + "]";
     const CellShapes c = cell_shapes(s, G, i, "");
-    const T* arrays[4] = {nullptr, nullptr, nullptr, nullptr};
-    for (int j = 0; j < 4; ++j) {
-      if (j >= 2 && cells[i][j].is_none() == s.bias) {
+    const T* arrays[6] = {nullptr, nullptr, nullptr, nullptr, nullptr, nullptr};
+    for (int j = 0; j < static_cast<int>(cells[i].size()); ++j) {
+      const bool is_bias = j == 2 || j == 3;
+      if (is_bias && cells[i][j].is_none() == s.bias) {
         throw py::value_error(name + c.parts[j] +
                               (s.bias ? " is None but weights[0] has biases"
                                       : " is given but weights[0][2] is None"));
       }
-      if (j < 2 || s.bias) arrays[j] = args.get<T>(cells[i][j], name + c.parts[j], c.shapes[j], c.descs[j]);
+      if (j == 4 && cells[i][j].is_none() == proj) {
+        throw py::value_error(name + c.parts[j] +
+                              (proj ? " is None but weights[0] has a projection w_hr"
+                                    : " is given but weights[0][4] is None"));
+      }
+      if (j >= 2 && cells[i][j].is_none()) continue;  // no bias, projection or peepholes
+      arrays[j] = args.get<T>(cells[i][j], name + c.parts[j], c.shapes[j], c.descs[j]);
     }
     weights[i] = {arrays[0], arrays[1], arrays[2], arrays[3]};
-    if (cells[i].size() == 5 && !cells[i][4].is_none()) {
-      weights[i].w_ph = args.get<T>(cells[i][4], name + "[4] (w_ph)", {3 * s.H}, "(3H,)");
-    }
+    weights[i].w_hr = arrays[4];
+    weights[i].w_ph = arrays[5];
   }
 
   return weights;
@@ -199,7 +243,8 @@ rnnkit::PackedStack<T>* packed_for(py::handle obj, Mode mode, const rnnkit::Stac
   }
   auto& p = packed_of<T>(obj.cast<PyPackedStack&>());
   const bool same = p && p->mode == mode && p->dims.L == s.L && p->dims.D == s.D &&
-                    p->dims.I == s.I && p->dims.H == s.H && p->dims.bias == s.bias;
+                    p->dims.I == s.I && p->dims.H == s.H && p->dims.P == s.P &&
+                    p->dims.bias == s.bias;
   if (!same) {
     throw py::value_error(fn + "was not packed from weights of this mode, dtype and shape");
   }

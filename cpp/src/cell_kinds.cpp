@@ -31,7 +31,7 @@ const CellKind* find_cell_kind(const std::string& name) {
 }
 
 std::string parameter_name(int j, std::int64_t k, std::int64_t d) {
-  return std::string(kParameterKinds[j]) + "_l" + std::to_string(k) +
+  return std::string(j == 4 ? kProjectionKind : kParameterKinds[j]) + "_l" + std::to_string(k) +
          (d == 1 ? "_reverse" : "");
 }
 

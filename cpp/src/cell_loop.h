@@ -7,10 +7,10 @@
 //   T* pre; i64 ld_pre;           // (T, B, ld_pre): where x W_ih^T goes, G*H columns
 //   template <class Barrier>
 //   void step(Slice s, i64 t, const T* hp, T* hn, const Barrier& barrier) const;
-//     For this thread's units [s.u0, s.u1): the step's GEMM with hp (B, H) = h_{t-1}
-//     (all units, read) and the elementwise cell, writing hn (B, H) = h_t (its units) and
-//     out. It may call barrier() inside (a second GEMM on a complete intermediate); the
-//     loop calls it once after the step.
+//     For this thread's units [s.u0, s.u1): the step's GEMM with hp (B, R) = h_{t-1}
+//     (all units, read) and the elementwise cell, writing hn (B, R) = h_t (its units of h,
+//     h_slice) and out. It may call barrier() inside (a second GEMM on a complete
+//     intermediate); the loop calls it once after the step. R = h_size(d) (dims.h).
 //
 // Backward struct (backward_loop):
 //   static constexpr i64 kGates;
@@ -20,7 +20,8 @@
 //   void step_da(Slice s, i64 n, i64 t, const TimeChunk& c, const Barrier& barrier) const;
 //     This thread's units of dA_t (dgates' rows of step t) and the direct terms of dh.
 //   void step_dh(Slice s, i64 n, i64 t, const TimeChunk& c) const;
-//     After a barrier (dA_t complete): dh += dA_t W_hh for this thread's units of dh.
+//     After a barrier (dA_t complete): dh += dA_t W_hh for this thread's part of dh
+//     (h_slice).
 //   void end_chunk(const TimeChunk& c, bool first);  // the hidden side's dW_hh (db_hh)
 //
 // Threads: one team (team.h) per forward loop and per backward chunk; a thread owns a
@@ -36,31 +37,41 @@
 
 namespace rnnkit::detail {
 
-// Runs the forward time loop of `cell` over d.T steps. a.h (B, H) read as h0, written as
-// h_n; h_spare (B, H) scratch: h is double buffered so that one barrier per step
+// A thread's part of h (R = h_size(d) wide): its hidden units, or with a projection the
+// columns [u0*P/H, u1*P/H) of h's P, which may be empty; the team's slices of h partition
+// [0, P) as their slices of units partition [0, H).
+inline Slice h_slice(Slice s, const Dims& d) {
+  if (d.P == 0) return s;
+  return Slice{s.u0 * d.P / d.H, s.u1 * d.P / d.H};
+}
+
+// Runs the forward time loop of `cell` over d.T steps. a.h (B, R) read as h0, written as
+// h_n; h_spare (B, R) scratch: h is double buffered so that one barrier per step
 // suffices (step n's GEMM reads all units of hbuf[n % 2] while each thread writes its
-// units of h_t into hbuf[(n + 1) % 2]; the barrier orders those writes before step n+1's
+// part of h_t into hbuf[(n + 1) % 2]; the barrier orders those writes before step n+1's
 // GEMM, and nobody writes hbuf[n % 2] again before the next barrier). When a.keep.h_prev
-// is given, each thread copies its units of h_{t-1} there.
+// is given, each thread copies its part of h_{t-1} there.
 template <typename T, class Cell>
 void forward_loop(const Cell& cell, const ForwardArgs<T>& a, T* h_spare, const Dims& d) {
   const InputProjection<T> projection(cell.pre, cell.ld_pre, a.x, a.w.w_ih, a.w.w_ih_packed,
                                      Cell::kGates, d);
   T* hbuf[2] = {a.h, h_spare};
   T* h_prev = a.keep.h_prev;
+  const i64 R = h_size(d);
   run_team<T>(team_size<T>(d.B, Cell::kGates * d.H, d.H), d.H, [&](Slice s, auto barrier) {
+    const Slice hs = h_slice(s, d);
     for (i64 n = 0; n < d.T; ++n) {
       const i64 t = time_at(n, d);
       const T* hp = hbuf[n % 2];  // (B, H) read: h_{t-1}
       T* hn = hbuf[(n + 1) % 2];  // (B, H) written (this thread's units): h_t
       projection.before_step(n, s.u0, s.u1);  // x W_ih^T of this thread's units
-      if (h_prev != nullptr) copy_units(d.B, d.H, s, hp, h_prev + t * d.B * d.H);
+      if (h_prev != nullptr) copy_units(d.B, R, hs, hp, h_prev + t * d.B * R);
       cell.step(s, t, hp, hn, barrier);
       barrier();
     }
-    // After an odd number of steps h_n is in h_spare: copy this thread's units back (it
-    // wrote them itself, so no barrier is needed).
-    if (d.T % 2 == 1) copy_units(d.B, d.H, s, h_spare, a.h);
+    // After an odd number of steps h_n is in h_spare: copy this thread's part back (it
+    // wrote it itself, so no barrier is needed).
+    if (d.T % 2 == 1) copy_units(d.B, R, hs, h_spare, a.h);
   });
 }
 

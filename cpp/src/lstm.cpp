@@ -5,23 +5,27 @@
 #include <algorithm>
 
 #include "cell_loop.h"
-#include "cell_variants.h"
 #include "cells_avx2.h"
+#include "lstm_variant_cell.h"
 #include "rnnkit/activations.h"
 #include "rnnkit/gemm.h"
 #include "rnnkit/isa.h"
 
 namespace rnnkit {
 
+using detail::h_slice;
 using detail::i64;
 using detail::Slice;
 using detail::TimeChunk;
 
 namespace {
 
-// Scratch (lstm_work_size): the forward's second h (B, H) and bias (4H,); the backward's
-// bias gradient sum (4H,) and peephole gradient sum (3H,).
-std::int64_t lstm_work_size(const Dims& d) { return d.B * d.H + 7 * d.H; }
+// Scratch (lstm_work_size): the forward's second h (B, R <= H) and bias (4H,), then with
+// a projection one step's m_t (B, H) at inference; the backward's bias gradient sum (4H,)
+// and peephole gradient sum (3H,), then with a projection one step's dm_t (B, H).
+std::int64_t lstm_work_size(const Dims& d) {
+  return d.B * d.H + 7 * d.H + (d.P > 0 ? d.B * d.H : 0);
+}
 
 // Units of a row the portable cell handles per pass (its 4 gate blocks, c, tanh(c) and h
 // take 7 x 512 elements: 14 KiB of floats, inside L1); tanh(c) at inference lives in a
@@ -46,11 +50,17 @@ void update_h(i64 n, T* __restrict h, T* __restrict y, const T* __restrict o,
     y[j] = v;
   }
 }
+//   m (n,) written: o * tc (the projection's input; no output row).
+template <typename T>
+void update_m(i64 n, T* __restrict m, const T* __restrict o, const T* __restrict tc) {
+  for (i64 j = 0; j < n; ++j) m[j] = o[j] * tc[j];
+}
 
 // The cell for units [0, n) of one active row (all pointers at the chunk's first unit):
 //   a (gates row, 4 blocks H apart) read as pre-activations, written as [i, f, g, o].
 //   bias (4 blocks H apart) read, or nullptr.  c read as c_{t-1}, written as c_t.
-//   tc written: tanh(c_t).  h, y written: h_t.
+//   tc written: tanh(c_t).  h, y written: h_t = o * tc (y nullptr: h only, a projection's
+//   m_t).
 // The arithmetic of every element is the one-row-at-a-time formula's (the same bits).
 template <typename T>
 void cell_chunk(i64 n, i64 H, T* a, const T* bias, T* c, T* tc, T* h, T* y) {
@@ -67,51 +77,16 @@ void cell_chunk(i64 n, i64 H, T* a, const T* bias, T* c, T* tc, T* h, T* y) {
   kernels::sigmoid(n, a + 3 * H, a + 3 * H);  // o
   update_c(n, c, a, a + H, a + 2 * H);
   kernels::tanh(n, c, tc);
-  update_h(n, h, y, a + 3 * H, tc);
-}
-
-// cell_chunk with cell options o (cell_options.h), units [0, n), n <= kVariantChunk:
-// arguments as cell_chunk's, tc always written (h(c_t)), plus ph (3 blocks H apart: the
-// peepholes) or nullptr, and pre (5 blocks H apart: a_i, a_f, a_g, a_o before clip, c_t)
-// written, or nullptr.
-template <typename T>
-void variant_cell_chunk(i64 n, i64 H, T* a, const T* bias, T* c, T* tc, T* h, T* y,
-                        const T* ph, T* pre, const CellOptions& o) {
-  T* ai = a;
-  T* af = a + H;
-  T* ag = a + 2 * H;
-  T* ao = a + 3 * H;
-  auto pre_block = [&](i64 q) { return pre != nullptr ? pre + q * H : nullptr; };
-  if (bias != nullptr) {
-    for (i64 q = 0; q < 4; ++q) detail::add_to(n, a + q * H, bias + q * H);
-  }
-  if (ph != nullptr) {
-    for (i64 j = 0; j < n; ++j) {
-      ai[j] += ph[j] * c[j];
-      af[j] += ph[H + j] * c[j];
-    }
-  }
-  detail::activate_gate(o.act[0], o.clip, n, ai, pre_block(0));
-  if (o.input_forget) {
-    if (pre != nullptr) std::copy(af, af + n, pre_block(1));  // unused, kept finite
-    for (i64 j = 0; j < n; ++j) af[j] = T(1) - ai[j];
+  if (y == nullptr) {
+    update_m(n, h, a + 3 * H, tc);
   } else {
-    detail::activate_gate(o.act[0], o.clip, n, af, pre_block(1));
+    update_h(n, h, y, a + 3 * H, tc);
   }
-  detail::activate_gate(o.act[1], o.clip, n, ag, pre_block(2));
-  update_c(n, c, ai, af, ag);
-  if (ph != nullptr) {
-    for (i64 j = 0; j < n; ++j) ao[j] += ph[2 * H + j] * c[j];
-  }
-  detail::activate_gate(o.act[0], o.clip, n, ao, pre_block(3));
-  if (pre != nullptr) std::copy(c, c + n, pre_block(4));
-  kernels::activate(o.act[2], n, c, tc);
-  update_h(n, h, y, ao, tc);
 }
 
 // The forward's per-step code. keep.gates (T, B, 4H) is written always (workspace at
 // inference); keep.c_prev and keep.tanh_c in training (with keep.h_prev, which the loop
-// fills).
+// fills), keep.proj_in with a projection and keep.pre with cell options.
 template <typename T>
 struct LstmForward {
   static constexpr i64 kGates = 4;
@@ -122,32 +97,42 @@ struct LstmForward {
   T* bias;     // (4H,): b_ih + b_hh, or nullptr
   bool training;
   bool fused_cell = false;     // one pass over AVX2 registers: cells_avx2.h
-  detail::PackedOrOwn<T> w_hh_p;  // W_hh^T (H, 4H), packed once for every step
+  detail::PackedOrOwn<T> w_hh_p;  // W_hh^T (R, 4H), packed once for every step
+  detail::PackedOrOwn<T> w_hr_p;  // W_hr^T (H, P), with a projection
+  T* m_step = nullptr;  // (B, H) in work: m_t at inference with a projection
 
   LstmForward(const ForwardArgs<T>& args, const Dims& dims)
       : a(args), d(dims), pre(a.keep.gates), ld_pre(4 * d.H), bias(a.work + d.B * d.H),
         training(a.keep.tanh_c != nullptr) {
     if (!detail::step_bias(bias, a.w.b_ih, a.w.b_hh, 4 * d.H, 4 * d.H)) bias = nullptr;
-    w_hh_p.pack_nt(a.w.w_hh_packed, 4 * d.H, d.H, a.w.w_hh, d.H);
+    const i64 R = h_size(d);
+    w_hh_p.pack_nt(a.w.w_hh_packed, 4 * d.H, R, a.w.w_hh, R);
+    if (d.P > 0) {
+      w_hr_p.pack_nt(a.w.w_hr_packed, d.P, d.H, a.w.w_hr, d.H);
+      m_step = a.work + d.B * d.H + 4 * d.H;
+    }
 #ifdef RNNKIT_HAVE_AVX2_KERNELS
     fused_cell = kernels::uses_avx2(kernels::current_isa());
 #endif
   }
 
   template <class Barrier>
-  void step(Slice s, i64 t, const T* hp, T* hn, const Barrier&) const {
-    const i64 B = d.B, H = d.H, G = 4 * H, u0 = s.u0, w = s.u1 - s.u0;
-    T tc_local[kChunk];  // tanh(c_t) of one chunk at inference
+  void step(Slice s, i64 t, const T* hp, T* hn, const Barrier& barrier) const {
+    const i64 B = d.B, H = d.H, G = 4 * H, R = h_size(d), u0 = s.u0, w = s.u1 - s.u0;
     T* g_t = pre + t * B * G;  // (B, 4H)
     T* out_t = a.out + t * B * d.ldo;
     // Pre-activations of this thread's units accumulate h W_hh^T in place (rows of
     // inactive steps too: their gates are never read).
     if (w == H) {  // one slice: one call (the same bits as four)
-      kernels::gemm_packed<T>(B, hp, H, w_hh_p, g_t, G, true);
+      kernels::gemm_packed<T>(B, hp, R, w_hh_p, g_t, G, true);
     } else {
       for (i64 q = 0; q < 4; ++q) {
-        kernels::gemm_packed_cols<T>(B, q * H + u0, q * H + s.u1, hp, H, w_hh_p, g_t, G, true);
+        kernels::gemm_packed_cols<T>(B, q * H + u0, q * H + s.u1, hp, R, w_hh_p, g_t, G, true);
       }
+    }
+    if (d.P > 0) {
+      projected_step(s, t, hp, hn, barrier);
+      return;
     }
     for (i64 b = 0; b < B; ++b) {
       const T* hpb = hp + b * H + u0;
@@ -160,31 +145,76 @@ struct LstmForward {
         std::fill(y, y + w, T(0));
         continue;
       }
-      T* act = g_t + b * G + u0;
-      T* tcb = training ? a.keep.tanh_c + (t * B + b) * H + u0 : nullptr;
-      const T* bias_u = bias != nullptr ? bias + u0 : nullptr;
-      if (a.options != nullptr) {
-        T* pre_row = nullptr;  // (5 blocks H apart) this row's pre-activations and c_t
-        if (a.keep.pre != nullptr) pre_row = a.keep.pre + (t * B + b) * a.keep.ld_pre + u0;
-        const T* ph = a.w.w_ph != nullptr ? a.w.w_ph + u0 : nullptr;
-        detail::for_each_variant_chunk(w, [&](i64 j, i64 m) {
-          variant_cell_chunk(m, H, act + j, bias_u != nullptr ? bias_u + j : nullptr, cb + j,
-                             training ? tcb + j : tc_local, hnb + j, y + j,
-                             ph != nullptr ? ph + j : nullptr,
-                             pre_row != nullptr ? pre_row + j : nullptr, *a.options);
-        });
-        continue;
-      }
+      cell_row(t, b, u0, w, g_t + b * G + u0, cb, hnb, y);
+    }
+  }
+
+  // The cell for this thread's units [u0, u0 + w) of active row b of step t: act (its
+  // gates row at unit u0) read as pre-activations, written as [i, f, g, o]; cb (its c at
+  // u0) updated; h and y written (y nullptr: h only, a projection's m_t).
+  void cell_row(i64 t, i64 b, i64 u0, i64 w, T* act, T* cb, T* h, T* y) const {
+    const i64 H = d.H;
+    T tc_local[kChunk];  // tanh(c_t) (h(c_t) with options) of one chunk at inference
+    T* tcb = training ? a.keep.tanh_c + (t * d.B + b) * H + u0 : nullptr;
+    const T* bias_u = bias != nullptr ? bias + u0 : nullptr;
+    if (a.options != nullptr) {
+      T* pre_row = nullptr;  // (5 blocks H apart) this row's pre-activations and c_t
+      if (a.keep.pre != nullptr) pre_row = a.keep.pre + (t * d.B + b) * a.keep.ld_pre + u0;
+      const T* ph = a.w.w_ph != nullptr ? a.w.w_ph + u0 : nullptr;
+      detail::for_each_variant_chunk(w, [&](i64 j, i64 m) {
+        detail::lstm_variant_cell(m, H, act + j, bias_u != nullptr ? bias_u + j : nullptr,
+                                  cb + j, training ? tcb + j : tc_local, h + j,
+                                  y != nullptr ? y + j : nullptr,
+                                  ph != nullptr ? ph + j : nullptr,
+                                  pre_row != nullptr ? pre_row + j : nullptr, *a.options);
+      });
+      return;
+    }
 #ifdef RNNKIT_HAVE_AVX2_KERNELS
-      if (fused_cell) {
-        detail::avx2::lstm_cell(w, H, act, bias_u, cb, tcb, hnb, y, training);
+    if (fused_cell) {
+      detail::avx2::lstm_cell(w, H, act, bias_u, cb, tcb, h, y != nullptr ? y : h, training);
+      return;
+    }
+#endif
+    for (i64 j = 0; j < w; j += kChunk) {
+      const i64 m = std::min(kChunk, w - j);
+      cell_chunk(m, H, act + j, bias_u != nullptr ? bias_u + j : nullptr, cb + j,
+                 training ? tcb + j : tc_local, h + j, y != nullptr ? y + j : nullptr);
+    }
+  }
+
+  // The rest of a step with a projection, after the recurrent GEMM: the cell writes this
+  // thread's units of m_t (B, H) (0 in inactive rows); after a barrier (m_t complete) the
+  // thread computes its columns [p0, p1) of h_t = m_t W_hr^T into hn (B, P) and out,
+  // where inactive rows keep h_{t-1} and output 0.
+  template <class Barrier>
+  void projected_step(Slice s, i64 t, const T* hp, T* hn, const Barrier& barrier) const {
+    const i64 B = d.B, H = d.H, G = 4 * H, P = d.P, u0 = s.u0, w = s.u1 - s.u0;
+    T* g_t = pre + t * B * G;
+    T* m_t = training ? a.keep.proj_in + t * B * H : m_step;  // (B, H)
+    for (i64 b = 0; b < B; ++b) {
+      T* cb = a.c + b * H + u0;
+      T* mb = m_t + b * H + u0;
+      if (training) std::copy(cb, cb + w, a.keep.c_prev + (t * B + b) * H + u0);
+      if (!step_active(a.lengths, b, t)) {
+        std::fill(mb, mb + w, T(0));  // c keeps its value; dW_hr reads this row
         continue;
       }
-#endif
-      for (i64 j = 0; j < w; j += kChunk) {
-        const i64 m = std::min(kChunk, w - j);
-        cell_chunk(m, H, act + j, bias_u != nullptr ? bias_u + j : nullptr, cb + j,
-                   training ? tcb + j : tc_local, hnb + j, y + j);
+      cell_row(t, b, u0, w, g_t + b * G + u0, cb, mb, nullptr);
+    }
+    barrier();
+    const Slice ps = h_slice(s, d);
+    if (ps.u0 == ps.u1) return;
+    kernels::gemm_packed_cols<T>(B, ps.u0, ps.u1, m_t, H, w_hr_p, hn, P, false);
+    T* out_t = a.out + t * B * d.ldo;
+    for (i64 b = 0; b < B; ++b) {
+      T* hnb = hn + b * P;
+      T* y = out_t + b * d.ldo;
+      if (step_active(a.lengths, b, t)) {
+        std::copy(hnb + ps.u0, hnb + ps.u1, y + ps.u0);
+      } else {
+        std::copy(hp + b * P + ps.u0, hp + b * P + ps.u1, hnb + ps.u0);
+        std::fill(y + ps.u0, y + ps.u1, T(0));
       }
     }
   }
@@ -204,14 +234,15 @@ void forward(const ForwardArgs<T>& a, const Dims& d) {
 //   dh (n,) read as dL/dh_t from later steps, written 0 (the step's GEMM adds dA W_hh).
 //   dc (n,) read as dL/dc_t from later steps, written dL/dc_{t-1}.
 //   a (4 blocks) read: [i, f, g, o]. tc (n,) read: tanh(c_t). cp (n,) read: c_{t-1}.
-//   dy_out (n,) read: dL/dout_t.
-template <typename T>
+//   dy_out (n,) read: dL/dout_t; not read without kOutput (a projection's dm_t, in dh,
+//   already holds it).
+template <typename T, bool kOutput = true>
 void backward_row(i64 n, i64 H, T* __restrict da, T* __restrict dh, T* __restrict dc,
                   const T* __restrict a, const T* __restrict tc, const T* __restrict cp,
                   const T* __restrict dy_out) {
   for (i64 j = 0; j < n; ++j) {
     const T i = a[j], f = a[H + j], g = a[2 * H + j], o = a[3 * H + j];
-    const T dy = dh[j] + dy_out[j];
+    const T dy = kOutput ? dh[j] + dy_out[j] : dh[j];
     const T dct = dc[j] + dy * o * (T(1) - tc[j] * tc[j]);  // total dL/dc_t
     da[j] = dct * g * i * (T(1) - i);
     da[H + j] = dct * cp[j] * f * (T(1) - f);
@@ -219,50 +250,6 @@ void backward_row(i64 n, i64 H, T* __restrict da, T* __restrict dh, T* __restric
     da[3 * H + j] = dy * tc[j] * o * (T(1) - o);
     dc[j] = dct * f;
     dh[j] = T(0);
-  }
-}
-
-// backward_row with cell options o, units [0, n), n <= kVariantChunk: arguments as
-// backward_row's, tc holding h(c_t), plus pre (5 blocks H apart, the forward's: a_i, a_f,
-// a_g, a_o before clip, c_t) read, ph (3 blocks H apart) read or nullptr, and dph (3
-// blocks H apart) added to: dL/d[p_i, p_f, p_o] of this row.
-template <typename T>
-void variant_backward_row(i64 n, i64 H, T* da, T* dh, T* dc, const T* a, const T* tc,
-                          const T* cp, const T* dy_out, const T* pre, const T* ph, T* dph,
-                          const CellOptions& o) {
-  const T *i = a, *f = a + H, *g = a + 2 * H, *og = a + 3 * H, *ct = pre + 4 * H;
-  T *dai = da, *daf = da + H, *dag = da + 2 * H, *dao = da + 3 * H;
-  T dy[detail::kVariantChunk], dct[detail::kVariantChunk], tmp[detail::kVariantChunk];
-  for (i64 j = 0; j < n; ++j) {
-    dy[j] = dh[j] + dy_out[j];
-    dao[j] = dy[j] * tc[j];  // dL/do
-    dct[j] = dy[j] * og[j];  // dL/d h(c_t)
-    dh[j] = T(0);
-  }
-  detail::backprop_gate(o.act[0], o.clip, n, pre + 3 * H, og, dao, dao, tmp);
-  kernels::activation_backprop(o.act[2], n, ct, tc, dct, dct);
-  for (i64 j = 0; j < n; ++j) {
-    dct[j] += dc[j];  // total dL/dc_t
-    if (ph != nullptr) dct[j] += dao[j] * ph[2 * H + j];
-    dai[j] = dct[j] * g[j];
-    daf[j] = dct[j] * cp[j];
-    dag[j] = dct[j] * i[j];
-    if (o.input_forget) {  // f = 1 - i: f's gradient goes to i, a_f gets none
-      dai[j] -= daf[j];
-      daf[j] = T(0);
-    }
-  }
-  detail::backprop_gate(o.act[0], o.clip, n, pre, i, dai, dai, tmp);
-  if (!o.input_forget) detail::backprop_gate(o.act[0], o.clip, n, pre + H, f, daf, daf, tmp);
-  detail::backprop_gate(o.act[1], o.clip, n, pre + 2 * H, g, dag, dag, tmp);
-  for (i64 j = 0; j < n; ++j) {
-    dc[j] = dct[j] * f[j];
-    if (ph != nullptr) {
-      dc[j] += dai[j] * ph[j] + daf[j] * ph[H + j];
-      dph[j] += dai[j] * cp[j];
-      dph[H + j] += daf[j] * cp[j];
-      dph[2 * H + j] += dao[j] * ct[j];
-    }
   }
 }
 
@@ -279,10 +266,16 @@ struct LstmBackward {
   i64 hh_cols = 0;
   T* db_sum = nullptr;         // (4H,) in work: the bias gradient, or nullptr (no bias)
   T* dph_sum = nullptr;        // (3H,) in work: the peepholes' gradient, or nullptr
-  kernels::PackedB<T> w_hh_p;  // W_hh (4H, H), packed once for every step
+  kernels::PackedB<T> w_hh_p;  // W_hh (4H, R), packed once for every step
+  kernels::PackedB<T> w_hr_p;  // W_hr (P, H), with a projection
+  T* dm = nullptr;             // (B, H) in work: dm_t = dy_t W_hr, with a projection
 
   LstmBackward(const BackwardArgs<T>& args, const Dims& dims) : a(args), d(dims) {
-    w_hh_p.pack_nn(4 * d.H, d.H, a.w.w_hh, d.H);
+    w_hh_p.pack_nn(4 * d.H, h_size(d), a.w.w_hh, h_size(d));
+    if (d.P > 0) {
+      w_hr_p.pack_nn(d.P, d.H, a.w.w_hr, d.H);
+      dm = a.work + 7 * d.H;
+    }
     if (a.g.db_ih != nullptr) {
       db_sum = a.work;
       std::fill(db_sum, db_sum + 4 * d.H, T(0));
@@ -299,7 +292,11 @@ struct LstmBackward {
   // units of dc, writes its units' 4 gate columns of dA_t and adds them into db_sum (its
   // own columns, rows in visit order).
   template <class Barrier>
-  void step_da(Slice s, i64, i64 t, const TimeChunk& c, const Barrier&) const {
+  void step_da(Slice s, i64, i64 t, const TimeChunk& c, const Barrier& barrier) const {
+    if (d.P > 0) {
+      projected_step_da(s, t, c, barrier);
+      return;
+    }
     const i64 B = d.B, H = d.H, G = 4 * H, u0 = s.u0, w = s.u1 - s.u0;
     T* da_t = a.dgates + (t - c.t0) * B * G;  // (B, 4H): this step's rows of the chunk
     const T* dout_t = a.dout + t * B * d.ldo;
@@ -309,39 +306,93 @@ struct LstmBackward {
         detail::zero_gate_units(w, H, 4, da);
         continue;  // dh, dc pass through unchanged (the GEMM adds 0 * W_hh)
       }
-      const i64 row = t * B + b;
-      if (a.options != nullptr) {
-        const T* pre = a.saved.pre + row * a.saved.ld_pre + u0;
-        const T* ph = a.w.w_ph != nullptr ? a.w.w_ph + u0 : nullptr;
-        T* dph = dph_sum != nullptr ? dph_sum + u0 : nullptr;
-        detail::for_each_variant_chunk(w, [&](i64 j, i64 m) {
-          const i64 unit = u0 + j;
-          variant_backward_row(m, H, da + j, a.dh + b * H + unit, a.dc + b * H + unit,
-                               a.saved.gates + row * G + unit, a.saved.tanh_c + row * H + unit,
-                               a.saved.c_prev + row * H + unit, dout_t + b * d.ldo + unit,
-                               pre + j, ph != nullptr ? ph + j : nullptr,
-                               dph != nullptr ? dph + j : nullptr, *a.options);
-        });
-      } else {
-        backward_row(w, H, da, a.dh + b * H + u0, a.dc + b * H + u0,
-                     a.saved.gates + row * G + u0, a.saved.tanh_c + row * H + u0,
-                     a.saved.c_prev + row * H + u0, dout_t + b * d.ldo + u0);
+      row_backward(t, b, u0, w, da, a.dh + b * H + u0, dout_t + b * d.ldo + u0);
+    }
+  }
+
+  // The cell's derivative for this thread's units [u0, u0 + w) of active row b of step t
+  // (backward_row's arguments at unit u0; dy_out nullptr: dh holds the whole dL/dh_t, a
+  // projection's dm_t); adds da into db_sum (and the peepholes' gradient into dph_sum).
+  void row_backward(i64 t, i64 b, i64 u0, i64 w, T* da, T* dh, const T* dy_out) const {
+    const i64 H = d.H, row = t * d.B + b;
+    T* dc = a.dc + b * H + u0;
+    const T* gates = a.saved.gates + row * 4 * H + u0;
+    const T* tc = a.saved.tanh_c + row * H + u0;
+    const T* cp = a.saved.c_prev + row * H + u0;
+    if (a.options != nullptr) {
+      const T* pre = a.saved.pre + row * a.saved.ld_pre + u0;
+      const T* ph = a.w.w_ph != nullptr ? a.w.w_ph + u0 : nullptr;
+      T* dph = dph_sum != nullptr ? dph_sum + u0 : nullptr;
+      detail::for_each_variant_chunk(w, [&](i64 j, i64 m) {
+        detail::lstm_variant_backward_row(m, H, da + j, dh + j, dc + j, gates + j, tc + j,
+                                          cp + j, dy_out != nullptr ? dy_out + j : nullptr,
+                                          pre + j, ph != nullptr ? ph + j : nullptr,
+                                          dph != nullptr ? dph + j : nullptr, *a.options);
+      });
+    } else if (dy_out != nullptr) {
+      backward_row(w, H, da, dh, dc, gates, tc, cp, dy_out);
+    } else {
+      backward_row<T, false>(w, H, da, dh, dc, gates, tc, cp, nullptr);
+    }
+    if (db_sum != nullptr) {
+      for (i64 q = 0; q < 4; ++q) detail::add_to(w, db_sum + q * H + u0, da + q * H);
+    }
+  }
+
+  // step_da with a projection. This thread's columns [p0, p1) of dy_t = dh + dout_t
+  // (0 in inactive rows) go into the chunk's rows of dh_rows, and dh of active rows is
+  // zeroed (step_dh adds dA W_hh; inactive rows pass dh through). After a barrier (dy_t
+  // complete): dm_t = dy_t W_hr for this thread's units, then the cell's derivative with
+  // dm_t as the gradient reaching h = o * tanh(c).
+  template <class Barrier>
+  void projected_step_da(Slice s, i64 t, const TimeChunk& c, const Barrier& barrier) const {
+    const i64 B = d.B, H = d.H, G = 4 * H, P = d.P, u0 = s.u0, w = s.u1 - s.u0;
+    const Slice ps = h_slice(s, d);
+    T* dy_t = a.dh_rows + (t - c.t0) * B * P;  // (B, P)
+    const T* dout_t = a.dout + t * B * d.ldo;
+    for (i64 b = 0; b < B; ++b) {
+      T* dy = dy_t + b * P;
+      T* dhb = a.dh + b * P;
+      if (!step_active(a.lengths, b, t)) {
+        std::fill(dy + ps.u0, dy + ps.u1, T(0));
+        continue;
       }
-      if (db_sum != nullptr) {
-        for (i64 q = 0; q < 4; ++q) detail::add_to(w, db_sum + q * H + u0, da + q * H);
+      const T* dob = dout_t + b * d.ldo;
+      for (i64 p = ps.u0; p < ps.u1; ++p) {
+        dy[p] = dhb[p] + dob[p];
+        dhb[p] = T(0);
       }
+    }
+    barrier();
+    T* da_t = a.dgates + (t - c.t0) * B * G;
+    kernels::gemm_packed_cols<T>(B, u0, s.u1, dy_t, P, w_hr_p, dm, H, false);
+    for (i64 b = 0; b < B; ++b) {
+      T* da = da_t + b * G + u0;
+      if (!step_active(a.lengths, b, t)) {
+        detail::zero_gate_units(w, H, 4, da);
+        continue;
+      }
+      row_backward(t, b, u0, w, da, dm + b * H + u0, nullptr);
     }
   }
 
   void step_dh(Slice s, i64, i64 t, const TimeChunk& c) const {
     const T* da_t = a.dgates + (t - c.t0) * d.B * 4 * d.H;
-    kernels::gemm_packed_cols<T>(d.B, s.u0, s.u1, da_t, 4 * d.H, w_hh_p, a.dh, d.H, true);
+    const Slice hs = h_slice(s, d);
+    kernels::gemm_packed_cols<T>(d.B, hs.u0, hs.u1, da_t, 4 * d.H, w_hh_p, a.dh, h_size(d),
+                                 true);
   }
 
+  // The hidden side's weight gradients of chunk c: dW_hh (4H, R) from h_{t-1} (kept) and,
+  // with a projection, dW_hr (P, H) = dy^T m over the chunk's rows.
   void end_chunk(const TimeChunk& c, bool first) {
-    const i64 rows = (c.t1 - c.t0) * d.B, G = 4 * d.H;
-    const T* hp = detail::chunk_h_prev<T>(nullptr, a.saved, a.lengths, c, d);  // kept
-    kernels::gemm_tn<T>(G, d.H, rows, a.dgates, G, hp, d.H, a.g.dw_hh, d.H, !first);
+    const i64 rows = (c.t1 - c.t0) * d.B, G = 4 * d.H, R = h_size(d);
+    const T* hp = a.saved.h_prev + c.t0 * d.B * R;
+    kernels::gemm_tn<T>(G, R, rows, a.dgates, G, hp, R, a.g.dw_hh, R, !first);
+    if (d.P > 0) {
+      const T* m = a.saved.proj_in + c.t0 * d.B * d.H;
+      kernels::gemm_tn<T>(d.P, d.H, rows, a.dh_rows, d.P, m, d.H, a.g.dw_hr, d.H, !first);
+    }
   }
 
   // db_ih and db_hh (and dw_ph) written, or added to, from db_sum (dph_sum).

@@ -10,7 +10,7 @@ namespace rnnkit::detail {
 
 namespace {
 
-// Whether cell (k, d) keeps h_prev (T, B, H); otherwise it keeps h0 (B, H) and its
+// Whether cell (k, d) keeps h_prev (T, B, R); otherwise it keeps h0 (B, R) and its
 // backward reads h_{t-1} from the outputs.
 bool cell_keeps_h_prev(const CellKind& kind, const StackDims& s, i64 k) {
   return kind.keeps_h_prev && !(kind.backward_reads_out && k + 1 == s.L);
@@ -24,33 +24,39 @@ bool gates_elsewhere(const CellKind& kind, const StackDims& s, i64 k, bool dropo
   return kind.gates_are_h && (k + 1 == s.L || !dropout);
 }
 
-// Bytes of cell (k, d)'s w_ih, w_hh, b_ih, b_hh (0 for absent biases).
+constexpr int kArrays = kCellWeightArrays;
+
+// Bytes of cell (k, d)'s w_ih, w_hh, b_ih, b_hh, w_hr (0 for absent arrays).
 template <typename T>
-void weight_bytes(const StackDims& s, i64 gh, i64 k, i64 bytes[4]) {
+void weight_bytes(const StackDims& s, i64 gh, i64 k, i64 bytes[kArrays]) {
   const i64 t = static_cast<i64>(sizeof(T));
   bytes[0] = gh * layer_input_size(s, k) * t;
-  bytes[1] = gh * s.H * t;
+  bytes[1] = gh * h_size(s) * t;
   bytes[2] = bytes[3] = s.bias ? gh * t : 0;
+  bytes[4] = s.P * s.H * t;
 }
 
-// The four arrays of a CellWeights, in (w_ih, w_hh, b_ih, b_hh) order.
+// The arrays of a CellWeights, in (w_ih, w_hh, b_ih, b_hh, w_hr) order.
 template <typename T>
-void weight_arrays(const CellWeights<T>& w, const T* arrays[4]) {
+void weight_arrays(const CellWeights<T>& w, const T* arrays[kArrays]) {
   arrays[0] = w.w_ih;
   arrays[1] = w.w_hh;
   arrays[2] = w.b_ih;
   arrays[3] = w.b_hh;
+  arrays[4] = w.w_hr;
 }
 
-// The checksums of cell's four weight arrays (0 for absent biases).
+// The checksums of cell's weight arrays (0 for absent ones).
 template <typename T>
 void weight_checksums(const StackDims& s, i64 gh, i64 cell, const CellWeights<T>& w,
-                      std::uint64_t sums[4]) {
-  i64 bytes[4];
-  const T* arrays[4];
+                      std::uint64_t sums[kArrays]) {
+  i64 bytes[kArrays];
+  const T* arrays[kArrays];
   weight_bytes<T>(s, gh, cell / s.D, bytes);
   weight_arrays(w, arrays);
-  for (int j = 0; j < 4; ++j) sums[j] = bytes[j] > 0 ? buffer_checksum(arrays[j], bytes[j]) : 0;
+  for (int j = 0; j < kArrays; ++j) {
+    sums[j] = bytes[j] > 0 ? buffer_checksum(arrays[j], bytes[j]) : 0;
+  }
 }
 
 // The messages of the in-place checks (the NumPy reference raises the same).
@@ -61,7 +67,7 @@ const char* const kModifiedInPlace[2] = {
     "values); pass a copy or run forward again",
 };
 
-// The message for weight j (0..3: w_ih, w_hh, b_ih, b_hh) of cell (k, d), named as its
+// The message for weight j (0..4: w_ih, w_hh, b_ih, b_hh, w_hr) of cell (k, d), named as its
 // PyTorch parameter (the NumPy reference raises the same).
 std::string weight_modified_message(i64 k, i64 d, int j) {
   return "backward: " + parameter_name(j, k, d) +
@@ -99,13 +105,16 @@ void pack_stack(PackedStack<T>& packed, const CellWeights<T>* weights, Mode mode
   packed.dims = s;
   packed.w_ih.resize(cells);
   packed.w_hh.resize(mode == Mode::gru_reset_before ? 0 : cells);
-  packed.checksums.assign(4 * cells, 0);
+  packed.w_hr.resize(s.P > 0 ? cells : 0);
+  packed.checksums.assign(detail::kArrays * cells, 0);
+  const detail::i64 R = detail::h_size(s);
   for (detail::i64 cell = 0; cell < cells; ++cell) {
     const CellWeights<T>& w = weights[cell];
     const detail::i64 in_k = detail::layer_input_size(s, cell / s.D);
     packed.w_ih[cell].pack_nt(gh, in_k, w.w_ih, in_k);
-    if (!packed.w_hh.empty()) packed.w_hh[cell].pack_nt(gh, s.H, w.w_hh, s.H);
-    detail::weight_checksums(s, gh, cell, w, &packed.checksums[4 * cell]);
+    if (!packed.w_hh.empty()) packed.w_hh[cell].pack_nt(gh, R, w.w_hh, R);
+    if (!packed.w_hr.empty()) packed.w_hr[cell].pack_nt(s.P, s.H, w.w_hr, s.H);
+    detail::weight_checksums(s, gh, cell, w, &packed.checksums[detail::kArrays * cell]);
   }
 }
 
@@ -124,8 +133,8 @@ void prepare_cache(StackCache<T>& cache, const T* x, const T* h0,
                    const T* const* masks, Mode mode, const StackDims& s,
                    const CellOptions* options) {
   const CellKind& kind = cell_kind(mode);
-  const i64 H = s.H, rows = checked_mul(s.T, s.B);
-  const i64 gh = checked_mul(kind.gates, H), layer_out = checked_mul(rows, s.D * H);
+  const i64 H = s.H, R = h_size(s), rows = checked_mul(s.T, s.B);
+  const i64 gh = checked_mul(kind.gates, H), layer_out = checked_mul(rows, s.D * R);
   cache.mode = mode;
   cache.dims = s;
   cache.has_lengths = lengths != nullptr;
@@ -137,9 +146,9 @@ void prepare_cache(StackCache<T>& cache, const T* x, const T* h0,
   cache.x_checksum = buffer_checksum(x, bytes_of<T>(rows * s.I));
   cache.out = nullptr;
   cache.weights.assign(weights, weights + s.L * s.D);
-  cache.weight_checksums.assign(4 * s.L * s.D, 0);
+  cache.weight_checksums.assign(kArrays * s.L * s.D, 0);
   for (i64 cell = 0; cell < s.L * s.D; ++cell) {
-    weight_checksums(s, gh, cell, weights[cell], &cache.weight_checksums[4 * cell]);
+    weight_checksums(s, gh, cell, weights[cell], &cache.weight_checksums[kArrays * cell]);
   }
   cache.has_options = options != nullptr;
   cache.options = options != nullptr ? *options : CellOptions{};
@@ -160,14 +169,15 @@ void prepare_cache(StackCache<T>& cache, const T* x, const T* h0,
       auto& o = cache.cells[k * s.D + d];
       if (!gates_elsewhere(kind, s, k, cache.has_masks)) o.gates = arena.take(checked_mul(rows, gh));
       if (cell_keeps_h_prev(kind, s, k)) {
-        o.h_prev = arena.take(state);
+        o.h_prev = arena.take(checked_mul(rows, R));
       } else {
-        o.h0 = arena.take(checked_mul(s.B, H));
+        o.h0 = arena.take(checked_mul(s.B, R));
       }
       if (kind.keeps_c_prev) o.c_prev = arena.take(state);
       if (kind.keeps_tanh_c) o.tanh_c = arena.take(state);
       if (kind.keeps_reset_h) o.reset_h = arena.take(state);
       if (cache.has_options) o.pre = arena.take(checked_mul(rows, pre_columns(kind, H)));
+      if (s.P > 0) o.proj_in = arena.take(state);
     }
   }
   cache.storage.reset();  // release a previous content first
@@ -180,7 +190,7 @@ void prepare_cache(StackCache<T>& cache, const T* x, const T* h0,
   }
   for (i64 cell = 0; cell < s.L * s.D; ++cell) {
     const auto& o = cache.cells[cell];
-    if (o.h0 >= 0) std::copy(h0 + cell * s.B * H, h0 + (cell + 1) * s.B * H, st + o.h0);
+    if (o.h0 >= 0) std::copy(h0 + cell * s.B * R, h0 + (cell + 1) * s.B * R, st + o.h0);
   }
 }
 
@@ -189,7 +199,7 @@ void record_out(StackCache<T>& cache, const T* out) {
   if (!cell_kind(cache.mode).backward_reads_out) return;
   const StackDims& s = cache.dims;
   cache.out = out;
-  cache.out_checksum = buffer_checksum(out, bytes_of<T>(s.T * s.B * s.D * s.H));
+  cache.out_checksum = buffer_checksum(out, bytes_of<T>(s.T * s.B * s.D * h_size(s)));
 }
 
 template <typename T>
@@ -206,6 +216,7 @@ StateBuffers<T*> forward_state(StackCache<T>& cache, i64 k, i64 d) {
   keep.reset_h = at(o.reset_h);
   keep.pre = at(o.pre);
   keep.ld_pre = pre_columns(cell_kind(cache.mode), cache.dims.H);
+  keep.proj_in = at(o.proj_in);
   return keep;
 }
 
@@ -218,7 +229,7 @@ StateBuffers<const T*> saved_state(const StackCache<T>& cache, i64 k, i64 d) {
   // The layer's output columns of this direction: in out (last layer) or in the next
   // layer's input, rows D*H apart.
   auto outputs = [&] {
-    return (k + 1 == s.L ? cache.out : st + cache.input_offsets[k + 1]) + d * s.H;
+    return (k + 1 == s.L ? cache.out : st + cache.input_offsets[k + 1]) + d * h_size(s);
   };
   StateBuffers<const T*> saved;
   saved.gates = at(o.gates);
@@ -233,11 +244,12 @@ StateBuffers<const T*> saved_state(const StackCache<T>& cache, i64 k, i64 d) {
   saved.reset_h = at(o.reset_h);
   saved.pre = at(o.pre);
   saved.ld_pre = pre_columns(cell_kind(cache.mode), s.H);
+  saved.proj_in = at(o.proj_in);
   saved.h0 = at(o.h0);
   if (saved.h_prev == nullptr && k + 1 == s.L && cache.out != nullptr) {
     // h_{t-1}: out shifted by one step, and h0
     saved.hs = outputs();
-    saved.ld_hs = s.D * s.H;
+    saved.ld_hs = s.D * h_size(s);
   }
   return saved;
 }
@@ -250,15 +262,15 @@ void check_unchanged(const StackCache<T>& cache) {
     throw std::runtime_error(kModifiedInPlace[0]);
   }
   if (cache.out != nullptr &&
-      buffer_checksum(cache.out, bytes_of<T>(rows * s.D * s.H)) != cache.out_checksum) {
+      buffer_checksum(cache.out, bytes_of<T>(rows * s.D * h_size(s))) != cache.out_checksum) {
     throw std::runtime_error(kModifiedInPlace[1]);
   }
   const i64 gh = cell_kind(cache.mode).gates * s.H;
   for (i64 cell = 0; cell < s.L * s.D; ++cell) {
-    std::uint64_t sums[4];
+    std::uint64_t sums[kArrays];
     weight_checksums(s, gh, cell, cache.weights[cell], sums);
-    for (int j = 0; j < 4; ++j) {
-      if (sums[j] != cache.weight_checksums[4 * cell + j]) {
+    for (int j = 0; j < kArrays; ++j) {
+      if (sums[j] != cache.weight_checksums[kArrays * cell + j]) {
         throw std::runtime_error(weight_modified_message(cell / s.D, cell % s.D, j));
       }
     }

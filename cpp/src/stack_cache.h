@@ -38,17 +38,21 @@ class Arena {
   i64 size_ = 0;
 };
 
-// Input features of layer k: I for layer 0, D*H above.
-inline i64 layer_input_size(const StackDims& s, i64 k) { return k == 0 ? s.I : s.D * s.H; }
+// R: the width of h and of each direction's output, P with a projection, else H.
+inline i64 h_size(const StackDims& s) { return s.P > 0 ? s.P : s.H; }
 
-// Dims of cell (k, d): outputs of the two directions side by side in rows of D*H.
+// Input features of layer k: I for layer 0, D*R above.
+inline i64 layer_input_size(const StackDims& s, i64 k) { return k == 0 ? s.I : s.D * h_size(s); }
+
+// Dims of cell (k, d): outputs of the two directions side by side in rows of D*R.
 inline Dims cell_dims(const StackDims& s, i64 k, i64 d) {
   Dims cd;
   cd.T = s.T;
   cd.B = s.B;
   cd.I = layer_input_size(s, k);
   cd.H = s.H;
-  cd.ldo = s.D * s.H;
+  cd.P = s.P;
+  cd.ldo = s.D * h_size(s);
   cd.reverse = (d == 1) != s.reverse;
   return cd;
 }
@@ -62,7 +66,7 @@ void prepare_cache(StackCache<T>& cache, const T* x, const T* h0,
                    const T* const* masks, Mode mode, const StackDims& s,
                    const CellOptions* options);
 
-// References the returned out (T, B, D*H) and records its checksum, when the cell kind's
+// References the returned out (T, B, D*R) and records its checksum, when the cell kind's
 // backward reads it.
 template <typename T>
 void record_out(StackCache<T>& cache, const T* out);

@@ -76,17 +76,24 @@ def split_state(
 
 
 def state_to_stack(
-    name: str, value: Any, stack: tuple[int, int, int], unbatched: bool, dtype: np.dtype
+    name: str,
+    value: Any,
+    stack: tuple[int, int, int],
+    unbatched: bool,
+    dtype: np.dtype,
+    width: str = "hidden_size",
 ) -> np.ndarray:
-    """A user state -> C-contiguous ``stack`` = (L*D, B, H) of ``dtype`` (zeros if None)."""
+    """A user state -> C-contiguous ``stack`` = (L*D, B, H) of ``dtype`` (zeros if None).
+    ``width`` names the argument that sets the last dimension in messages ("proj_size"
+    for an LSTM's h with a projection)."""
     if value is None:
         return np.zeros(stack, dtype=dtype)
     LD, B, H = stack
     arr = as_float_array(name, value)
     if unbatched:
-        check_shape(name, arr, (LD, H), "(num_layers*num_directions, hidden_size)")
+        check_shape(name, arr, (LD, H), f"(num_layers*num_directions, {width})")
     else:
-        check_shape(name, arr, stack, "(num_layers*num_directions, batch, hidden_size)")
+        check_shape(name, arr, stack, f"(num_layers*num_directions, batch, {width})")
     return np.ascontiguousarray(arr.reshape(stack), dtype=dtype)
 
 

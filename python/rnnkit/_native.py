@@ -16,7 +16,7 @@ import numpy as np
 from rnnkit import _core
 from rnnkit._cell_options import CellOptions
 
-Weights = Sequence[tuple]  # L*D tuples (w_ih, w_hh, b_ih | None, b_hh | None)
+Weights = Sequence[tuple]  # L*D (w_ih, w_hh, b_ih | None, b_hh | None[, w_hr | None[, w_ph]])
 
 
 def stack_forward(
@@ -35,12 +35,14 @@ def stack_forward(
 ) -> tuple:
     """Forward of an L-layer, D-direction stack in the C++ core.
 
-    x (T, B, I); h0 (L*D, B, H); c0 (L*D, B, H) for "lstm" else None; weights: L*D tuples
-    (w_ih (G*H, I_k), w_hh (G*H, H), b_ih (G*H,) | None, b_hh (G*H,) | None), entry k*D + d;
-    lengths: int64 (B,) with values in 1..T, or None; dropout_masks: L-1 arrays (T, B, D*H),
-    already scaled, or None. All float arrays share one dtype (float32 or float64).
+    x (T, B, I); h0 (L*D, B, R); c0 (L*D, B, H) for "lstm" else None; weights: L*D tuples
+    (w_ih (G*H, I_k), w_hh (G*H, R), b_ih (G*H,) | None, b_hh (G*H,) | None), entry k*D + d,
+    for "lstm" optionally with a fifth item w_hr (P, H), a projection: then R = P (1 <= P
+    < H), else R = H, and I_k = D*R above layer 0; lengths: int64 (B,) with values in
+    1..T, or None; dropout_masks: L-1 arrays (T, B, D*R), already scaled, or None. All
+    float arrays share one dtype (float32 or float64).
 
-    Returns (out (T, B, D*H), h_n (L*D, B, H), c_n (L*D, B, H) or None, cache), where cache
+    Returns (out (T, B, D*R), h_n (L*D, B, R), c_n (L*D, B, H) or None, cache), where cache
     is an opaque ``rnnkit._core.StackCache`` when ``training`` and None otherwise. The cache
     copies the lengths and masks but references x, the weights and, for the RNN and GRU
     modes, the returned out (keeping them alive), with checksums of their bytes.
@@ -50,7 +52,7 @@ def stack_forward(
     compares the weights' checksums with the ones packed and repacks first when they differ.
 
     options: the cell variants (rnnkit._cell_options), or None for the mode's defaults;
-    with peepholes every weights entry has a fifth array, w_ph (3H,).
+    with peepholes every weights entry has a sixth item, w_ph (3H,), after w_hr or None.
     """
     return _core.stack_forward(
         mode,
@@ -83,10 +85,11 @@ def stack_backward(
 ) -> tuple:
     """Backward of ``stack_forward`` from its training cache.
 
-    dout (T, B, D*H) (ignored past each sequence's length); dh_n (L*D, B, H); dc_n
-    (L*D, B, H) for "lstm" else None. Returns fresh arrays (dx (T, B, I), dh0 (L*D, B, H),
-    dc0 (L*D, B, H) or None) and dweights, L*D tuples (dw_ih, dw_hh, db_ih, db_hh) with the
-    biases None when the weights have none: fresh arrays, or, when ``grads`` (the same
+    dout (T, B, D*R) (ignored past each sequence's length); dh_n (L*D, B, R); dc_n
+    (L*D, B, H) for "lstm" else None (R as in stack_forward). Returns fresh arrays (dx
+    (T, B, I), dh0 (L*D, B, R), dc0 (L*D, B, H) or None) and dweights, L*D tuples (dw_ih,
+    dw_hh, db_ih, db_hh[, dw_hr | None[, dw_ph]]) shaped like the weights, the biases None
+    when the weights have none: fresh arrays, or, when ``grads`` (the same
     structure: writeable C-contiguous arrays of the compute dtype, overlapping no other
     argument) is given, ``grads`` itself, with the gradients added into it in place.
     Raises RuntimeError, naming the array, when x, a weight (by its PyTorch parameter name)

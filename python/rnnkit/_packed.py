@@ -36,6 +36,7 @@ class PackedWeights:
     _dtype: Any
     _num_layers: int
     _hidden_size: int
+    _h_size: int
     _has_cell: bool
     _saved: Any
     _no_saved_reason: str
@@ -121,9 +122,10 @@ class PackedWeights:
         """One eval-mode time step on the native backend, without the sequence call's
         general path (layouts, lengths, dropout): what a streaming step needs per call.
 
-        x (B, I) of the module's input size, h0 and c0 (L, B, H) or None (zeros), already
-        checked by the caller (any float dtype). Returns out (B, H), h_n, c_n (L, B, H)
-        (c_n None without a cell state). The caller holds _enter."""
+        x (B, I) of the module's input size, h0 (L, B, R) and c0 (L, B, H) or None (zeros),
+        already checked by the caller (any float dtype); R = proj_size or H. Returns out
+        (B, R), h_n (L, B, R), c_n (L, B, H) (c_n None without a cell state). The caller
+        holds _enter."""
         self._saved = None
         self._no_saved_reason = "the last forward pass ran in eval mode"
         B, dtype = x.shape[0], self._dtype
@@ -131,8 +133,9 @@ class PackedWeights:
         check_nbytes(
             "the forward pass's buffers", B * (x.shape[1] + 3 * stack[0] * stack[2]), dtype.itemsize
         )
+        h_stack = (self._num_layers, B, self._h_size)
         x3 = np.ascontiguousarray(x[None], dtype=dtype)  # (1, B, I)
-        h = np.zeros(stack, dtype) if h0 is None else np.ascontiguousarray(h0, dtype=dtype)
+        h = np.zeros(h_stack, dtype) if h0 is None else np.ascontiguousarray(h0, dtype=dtype)
         c = None
         if self._has_cell:
             c = np.zeros(stack, dtype) if c0 is None else np.ascontiguousarray(c0, dtype=dtype)

@@ -18,9 +18,14 @@ PEEPHOLE_KIND = "weight_ph"
 # the dict slots); measured about 540 for a parameter and its gradient together.
 _ARRAY_OVERHEAD = 256
 
-# Names of (w_ih, w_hh, b_ih, b_hh) of one layer and direction; the biases None without bias;
-# an LSTM with peepholes has a fifth, w_ph.
-EntryNames = tuple[str, ...]
+# The kind of an LSTM's projection weight W_hr (P, H), PyTorch's name, the last parameter of
+# each layer and direction when proj_size > 0 (before the peepholes).
+PROJECTION_KIND = "weight_hr"
+
+# Names of (w_ih, w_hh, b_ih, b_hh) of one layer and direction, the biases None without
+# bias; an LSTM may add (w_hr) or (w_hr | None, w_ph): item 4 the projection, item 5 the
+# peepholes.
+EntryNames = tuple["str | None", ...]
 
 
 def check_parameter_memory(
@@ -31,6 +36,7 @@ def check_parameter_memory(
     directions: int,
     bias: bool,
     itemsize: int,
+    proj_size: int = 0,
 ) -> None:
     """Refuse a stack whose parameters and gradients cannot fit in memory.
 
@@ -40,11 +46,13 @@ def check_parameter_memory(
     _ARRAY_OVERHEAD bytes besides its data (what counts for tiny huge stacks).
     """
     G, H, D, L = gates, hidden_size, directions, num_layers
-    per_cell = 2 if bias else 0  # (G*H, in_k) + (G*H, H) [+ 2 x (G*H,)] elements
-    n_params = D * G * H * (input_size + H + per_cell) + (L - 1) * D * G * H * (
-        D * H + H + per_cell
+    R = proj_size or H  # width of h: the projection's, else H
+    per_cell = 2 if bias else 0  # (G*H, in_k) + (G*H, R) [+ 2 x (G*H,)] [+ (P, H)] elements
+    n_params = D * G * H * (input_size + R + per_cell) + (L - 1) * D * G * H * (
+        D * R + R + per_cell
     )
-    n_arrays = L * D * (4 if bias else 2)
+    n_params += L * D * proj_size * H
+    n_arrays = L * D * ((4 if bias else 2) + (1 if proj_size else 0))
     check_nbytes(
         "the parameters and their gradients",
         2 * n_params,
@@ -54,37 +62,56 @@ def check_parameter_memory(
 
 
 def entry_names(
-    num_layers: int, directions: int, bias: bool, peepholes: bool = False
+    num_layers: int,
+    directions: int,
+    bias: bool,
+    projection: bool = False,
+    peepholes: bool = False,
 ) -> list[EntryNames]:
     """Names of (w_ih, w_hh, b_ih, b_hh) per entry k*D + d of the backends' weight list,
-    and w_ph (``weight_ph_l{k}``) fifth with ``peepholes``."""
+    with w_hr's fifth when ``projection`` (an LSTM with proj_size > 0), and with
+    ``peepholes`` w_hr's (or None) fifth and w_ph's (``weight_ph_l{k}``) sixth."""
     names: list[EntryNames] = []
     for k in range(num_layers):
         for d in range(directions):
             w_ih, w_hh = (parameter_name(kind, k, d) for kind in WEIGHT_KINDS)
             b_ih, b_hh = (parameter_name(kind, k, d) if bias else None for kind in BIAS_KINDS)
-            ph = (parameter_name(PEEPHOLE_KIND, k, d),) if peepholes else ()
-            names.append((w_ih, w_hh, b_ih, b_hh, *ph))
+            entry: EntryNames = (w_ih, w_hh, b_ih, b_hh)
+            hr = parameter_name(PROJECTION_KIND, k, d) if projection else None
+            if peepholes:
+                entry += (hr, parameter_name(PEEPHOLE_KIND, k, d))
+            elif projection:
+                entry += (hr,)
+            names.append(entry)
     return names
 
 
 def parameter_shapes(
-    gates: int, input_size: int, hidden_size: int, directions: int, names: list[EntryNames]
+    gates: int,
+    input_size: int,
+    hidden_size: int,
+    directions: int,
+    names: list[EntryNames],
+    proj_size: int = 0,
 ) -> dict[str, tuple[int, ...]]:
-    """PyTorch's names and shapes, in PyTorch's order (layer, direction, ih/hh, w/b), of the
-    stack whose entries are ``names`` (from :func:`entry_names`): layer 0 reads the input,
-    each later layer the D*H features of the one below; peepholes (3H,)."""
+    """PyTorch's names and shapes, in PyTorch's order (layer, direction, ih/hh, w/b, hr),
+    of the stack whose entries are ``names`` (from :func:`entry_names`): layer 0 reads the
+    input, each later layer the D*R features of the one below, R = proj_size when > 0
+    (then h is R wide: W_hh (G*H, R), W_hr (R, H)), else H; peepholes (3H,) last."""
     G, H = gates, hidden_size
+    R = proj_size or H
     shapes: dict[str, tuple[int, ...]] = {}
-    for i, (w_ih, w_hh, b_ih, b_hh, *ph) in enumerate(names):
-        in_k = input_size if i < directions else directions * H
+    for i, (w_ih, w_hh, b_ih, b_hh, *extra) in enumerate(names):
+        in_k = input_size if i < directions else directions * R
         shapes[w_ih] = (G * H, in_k)
-        shapes[w_hh] = (G * H, H)
+        shapes[w_hh] = (G * H, R)
         if b_ih is not None and b_hh is not None:
             shapes[b_ih] = (G * H,)
             shapes[b_hh] = (G * H,)
-        for w_ph in ph:
-            shapes[w_ph] = (3 * H,)
+        if extra and extra[0] is not None:  # w_hr
+            shapes[extra[0]] = (R, H)
+        if len(extra) > 1:  # w_ph
+            shapes[extra[1]] = (3 * H,)
     return shapes
 
 

@@ -79,6 +79,8 @@ class RecurrentBase(PackedWeights, Module):
 
     # The recurrent modules' wording of backward without a saved forward.
     _NO_SAVED_MESSAGE = "backward needs a preceding forward pass in training mode: {reason}"
+    # P, an LSTM's projection size (LSTM sets it before calling __init__); 0: none.
+    _proj_size = 0
     _NOT_COPIED = {**Module._NOT_COPIED, "_grads_checked": None, "_packed": None}
     # The LSTM's own options (rnnkit.LSTM sets them before calling __init__).
     _peepholes = False
@@ -106,6 +108,11 @@ class RecurrentBase(PackedWeights, Module):
             self._refuse_arguments(unknown)
         self._input_size = check_positive_int("input_size", input_size)
         self._hidden_size = check_positive_int("hidden_size", hidden_size)
+        if self._proj_size >= self._hidden_size:
+            raise ValueError(
+                f"proj_size must be smaller than hidden_size={hidden_size} (0: no projection), "
+                f"got {self._proj_size}"
+            )
         self._num_layers = check_positive_int("num_layers", num_layers)
         self._bias = check_bool("bias", bias)
         self._batch_first = check_bool("batch_first", batch_first)
@@ -130,19 +137,16 @@ class RecurrentBase(PackedWeights, Module):
         )
         # What the backends are given: None where the options change nothing.
         self._backend_options = None if self._options.is_default(self._mode) else self._options
-        # Every state: (L*D, B, H); a state's shape is this with B filled in.
-        L, D, H = self._num_layers, self._directions, self._hidden_size
+        # States: h (L*D, B, R), c (L*D, B, H), with B filled in; h and out are R = (P or
+        # H) wide per direction, and messages name the argument that sets R.
+        L, D, H, P = self._num_layers, self._directions, self._hidden_size, self._proj_size
+        self._h_size, self._h_name = (P, "proj_size") if P else (H, "hidden_size")
         check_parameter_memory(
-            self._gates, self._input_size, H, L, D, self._bias, self._dtype.itemsize
+            self._gates, self._input_size, H, L, D, self._bias, self._dtype.itemsize, P
         )
         # Fixed by the configuration, which never changes: kept for the per-call checks.
         self._names = self._entry_names(L, D, self._bias)
-        if self._peepholes:
-            self._names = [
-                names + (ph[4],)
-                for names, ph in zip(self._names, entry_names(L, D, self._bias, True))
-            ]
-        self._shapes = parameter_shapes(self._gates, self._input_size, H, D, self._names)
+        self._shapes = parameter_shapes(self._gates, self._input_size, H, D, self._names, P)
 
         # One generator for the module's life: parameters first (in PyTorch's order), then
         # the dropout masks of each training forward, so both are reproducible from `seed`.
@@ -169,7 +173,7 @@ class RecurrentBase(PackedWeights, Module):
 
     def _entry_names(self, num_layers: int, directions: int, bias: bool) -> list[Any]:
         """Parameter names per entry of the backends' weight list (PyTorch's)."""
-        return entry_names(num_layers, directions, bias)
+        return entry_names(num_layers, directions, bias, self._proj_size > 0, self._peepholes)
 
     # Arguments a subclass takes besides the ones of RecurrentBase.__init__.
     _OWN_ARGUMENTS: tuple[str, ...] = ()
@@ -269,12 +273,12 @@ class RecurrentBase(PackedWeights, Module):
         return [tuple(g[name] if name else None for name in names) for names in self._names]
 
     def _dropout_masks(self, T: int, B: int) -> list[np.ndarray] | None:
-        """L-1 inverted-dropout masks (T, B, D*H): 0 or 1/(1-p); None when not applied."""
+        """L-1 inverted-dropout masks (T, B, D*R): 0 or 1/(1-p); None when not applied."""
         if not self.training or self._dropout == 0.0 or self._num_layers == 1:
             return None
         p = self._dropout
         scale = self._dtype.type(1.0 / (1.0 - p))
-        shape = (T, B, self._directions * self._hidden_size)
+        shape = (T, B, self._directions * self._h_size)
         return [
             np.where(self._rng.random(shape) >= p, scale, self._dtype.type(0))
             for _ in range(self._num_layers - 1)
@@ -296,12 +300,14 @@ class RecurrentBase(PackedWeights, Module):
             >= 1 (an empty sequence or batch raises ValueError). Floating inputs of another
             precision are converted to the module's dtype.
         hx: LSTM: a tuple (h0, c0), either may be None; RNN/GRU: h0 or None. Each state is
-            (L*D, B, H), or (L*D, H) for unbatched x; None means zeros.
+            (L*D, B, H), or (L*D, H) for unbatched x; None means zeros. With proj_size P
+            h0 is (L*D, B, P) (c0 stays H wide).
         lengths: optional integers (B,), each in 1..T: sequence b uses steps
             0..lengths[b]-1 (out is zero past it; h_n is its state at its last step).
 
         Returns out (T, B, D*H) (or (B, T, D*H) with batch_first, (T, D*H) unbatched) and
-        (h_n, c_n) for LSTM / h_n otherwise, each (L*D, B, H) (or (L*D, H) unbatched).
+        (h_n, c_n) for LSTM / h_n otherwise, each (L*D, B, H) (or (L*D, H) unbatched); with
+        proj_size P, out and h_n are P wide instead of H.
         """
         training = self.training
         if not training and lengths is None and self._backend == "native":
@@ -343,16 +349,19 @@ class RecurrentBase(PackedWeights, Module):
                 f"x must have at least one time step and one sequence, got shape {np.shape(x)}"
             )
         L, D, H, dtype = self._num_layers, self._directions, self._hidden_size, self._dtype
+        R = self._h_size  # width of h and of each direction's output
         # Checked before any copy: the converted x, the output and, when training, roughly
         # what a backend keeps per layer and direction (gate values and states per step)
         # plus the dropout masks. x may be a zero-stride view far larger than its memory.
-        n_buffer = T * B * (n_in + D * H)
+        n_buffer = T * B * (n_in + D * R)
         if training:
-            n_buffer += L * D * T * B * (self._gates + 2) * H + (L - 1) * T * B * D * H
+            kept = self._gates + 2 + (1 if self._proj_size else 0)  # + o*tanh(c) if projected
+            n_buffer += L * D * T * B * kept * H + (L - 1) * T * B * D * R
         check_nbytes("the forward pass's buffers", n_buffer, dtype.itemsize)
 
         x_tm = np.ascontiguousarray(arr, dtype=dtype)  # (T, B, I)
-        stack = (L * D, B, H)
+        stack = (L * D, B, R)
+        cell_stack = (L * D, B, H)
         h0_in, c0_in = _layout.split_state(
             "hx", hx, ("h0", "c0"), type(self).__name__, self._has_cell
         )
@@ -360,14 +369,14 @@ class RecurrentBase(PackedWeights, Module):
         h0 = (
             np.zeros(stack, dtype)
             if h0_in is None
-            else _layout.state_to_stack("h0", h0_in, stack, unbatched, dtype)
+            else _layout.state_to_stack("h0", h0_in, stack, unbatched, dtype, self._h_name)
         )
         c0 = None
         if self._has_cell:
             c0 = (
-                np.zeros(stack, dtype)
+                np.zeros(cell_stack, dtype)
                 if c0_in is None
-                else _layout.state_to_stack("c0", c0_in, stack, unbatched, dtype)
+                else _layout.state_to_stack("c0", c0_in, cell_stack, unbatched, dtype)
             )
         lens = None if lengths is None else check_lengths(lengths, T, B, unbatched)  # (B,) int64
 
@@ -425,19 +434,19 @@ class RecurrentBase(PackedWeights, Module):
 
     def _backward(self, grad_out: ArrayLike, grad_state: Any) -> Any:
         cache, T, B, unbatched, batch_first = self._saved_or_raise()
-        D, H, dtype = self._directions, self._hidden_size, self._dtype
-        g = _layout.output_to_time_major("grad_out", grad_out, T, B, D * H, unbatched, batch_first)
-        dout = np.ascontiguousarray(g, dtype=dtype)  # (T, B, D*H)
+        D, H, R, dtype = self._directions, self._hidden_size, self._h_size, self._dtype
+        g = _layout.output_to_time_major("grad_out", grad_out, T, B, D * R, unbatched, batch_first)
+        dout = np.ascontiguousarray(g, dtype=dtype)  # (T, B, D*R)
 
         name, has_cell = type(self).__name__, self._has_cell
         gh_in, gc_in = _layout.split_state(
             "grad_state", grad_state, ("grad_h_n", "grad_c_n"), name, has_cell
         )
-        stack = (self._num_layers * D, B, H)
-        dh_n = _layout.state_to_stack("grad_h_n", gh_in, stack, unbatched, dtype)
-        dc_n = (
-            _layout.state_to_stack("grad_c_n", gc_in, stack, unbatched, dtype) if has_cell else None
-        )
+        stack, cell_stack = (self._num_layers * D, B, R), (self._num_layers * D, B, H)
+        dh_n = _layout.state_to_stack("grad_h_n", gh_in, stack, unbatched, dtype, self._h_name)
+        dc_n = None
+        if has_cell:
+            dc_n = _layout.state_to_stack("grad_c_n", gc_in, cell_stack, unbatched, dtype)
 
         grads = self._grad_arrays()
         self._drop_saved("backward was already called for the last forward pass")

@@ -238,7 +238,6 @@ def as_state_value(name: str, value: Any) -> np.ndarray:
 
 # torch.nn.RNN/LSTM/GRU arguments rnnkit does not take, and why.
 _TORCH_ONLY_ARGUMENTS = {
-    "proj_size": "LSTM projections (proj_size) are not supported yet",
     "device": (
         "rnnkit runs on the CPU on NumPy arrays (move tensors with .cpu().numpy(); "
         "the parameters are NumPy arrays)"
@@ -246,6 +245,7 @@ _TORCH_ONLY_ARGUMENTS = {
 }
 # Options only rnnkit.LSTM takes.
 _LSTM_ONLY_ARGUMENTS = {
+    "proj_size": "only LSTM has projections (proj_size), as in torch",
     "peepholes": "only rnnkit.LSTM has peepholes",
     "input_forget": "only rnnkit.LSTM has input_forget",
 }

@@ -13,7 +13,7 @@ import numpy as np
 
 from rnnkit import _layout
 from rnnkit._recurrent import ArrayLike, RecurrentBase, State  # noqa: F401 (importable here)
-from rnnkit._validation import as_float_array, check_bool, check_choice
+from rnnkit._validation import as_float_array, check_bool, check_choice, check_int_at_least
 from rnnkit.activations import Activation, resolve_activations
 
 __all__ = ["RNN", "LSTM", "GRU"]
@@ -61,13 +61,15 @@ class _Streaming(RecurrentBase):
 
         x_t: (B, I), or unbatched (I,), whatever ``batch_first`` says (there is no time
             axis). state: as ``hx`` of a call: LSTM (h, c), either may be None; RNN/GRU h or
-            None; each (L, B, H), or (L, H) unbatched; None means zeros.
+            None; each (L, B, H), or (L, H) unbatched (h (L, B, P) with proj_size P); None
+            means zeros.
 
-        Returns out_t (B, H) (or (H,)) and the new state (the last layer's output and each
-        layer's state), equal to a call over the whole sequence (the same bits with either
-        backend). Bidirectional modules raise ValueError (the reverse direction needs the
-        whole sequence). In training mode dropout applies between layers as in a call (one
-        mask per step from the module's generator), but nothing is kept for ``backward``:
+        Returns out_t (B, H) (or (H,); P wide with proj_size P) and the new state (the last
+        layer's output and each layer's state), equal to a call over the whole sequence (the
+        same bits with either backend). Bidirectional modules raise ValueError (the reverse
+        direction needs the whole sequence). In training mode dropout applies between
+        layers as in a call (one mask per step from the module's generator), but nothing is
+        kept for ``backward``:
         train on whole sequences.
         """
         if not self.training and self._backend == "native" and not self._bidirectional:
@@ -101,17 +103,19 @@ class _Streaming(RecurrentBase):
 
     def _eval_step_native_user(self, x: np.ndarray, state: Any) -> tuple[np.ndarray, State]:
         """step in eval mode on the native backend: the user's layouts around
-        _eval_step_native (x (B, I) or (I,); states (L, B, H) or (L, H))."""
+        _eval_step_native (x (B, I) or (I,); states (L, B, H) or (L, H), h P wide with
+        proj_size P)."""
         unbatched = x.ndim == 1
         B = 1 if unbatched else x.shape[0]
         stack = (self._num_layers, B, self._hidden_size)
+        h_stack = (self._num_layers, B, self._h_size)
         h_in, c_in = _layout.split_state(
             "hx", state, ("h0", "c0"), type(self).__name__, self._has_cell
         )
         h0 = (
             None
             if h_in is None
-            else _layout.state_to_stack("h0", h_in, stack, unbatched, self._dtype)
+            else _layout.state_to_stack("h0", h_in, h_stack, unbatched, self._dtype, self._h_name)
         )
         c0 = None
         if self._has_cell and c_in is not None:
@@ -127,17 +131,25 @@ class LSTM(_Streaming):
     """Long short-term memory, PyTorch's equations and gate order [i, f, g, o].
 
     ``LSTM(input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
-    dropout=0.0, bidirectional=False, dtype="float32", backend="native", seed=None)``.
+    dropout=0.0, bidirectional=False, dtype="float32", backend="native", seed=None,
+    *, proj_size=0, activations=None, clip=None, peepholes=False, input_forget=False,
+    reverse=False)``.
     ``out, (h_n, c_n) = lstm(x, (h0, c0), lengths=None)``;
     ``dx, (dh0, dc0) = lstm.backward(grad_out, (grad_h_n, grad_c_n))``;
     ``out_t, (h, c) = lstm.step(x_t, (h, c))`` for streaming, one step at a time.
-    torch's ``proj_size`` and ``device``, and unknown keyword arguments, raise TypeError.
+    torch's ``device`` and unknown keyword arguments raise TypeError.
+
+    ``proj_size`` P (keyword only; 0 < P < hidden_size), torch's projection:
+    ``h_t = (o_t * tanh(c_t)) W_hr^T`` with ``weight_hr_l{k}[_reverse]`` (P, H). Then h,
+    out and the next layer's input are P wide per direction: out (T, B, D*P), h0 and h_n
+    (L*D, B, P), ``weight_hh_l{k}`` (4H, P); c0 and c_n stay (L*D, B, H).
 
     Cell variants (keyword only; README "Cell variants"): ``activations`` (f for the i, f,
     o gates, g for the candidate, h for the cell state's output; default sigmoid, tanh,
     tanh), ``clip`` (bound of every gate's pre-activation), ``peepholes`` (i and f see
     c_{t-1}, o sees c_t; parameters ``weight_ph_l{k}`` (3H,) as [p_i, p_f, p_o]),
-    ``input_forget`` (f = 1 - i) and ``reverse`` (one direction, run backwards).
+    ``input_forget`` (f = 1 - i) and ``reverse`` (one direction, run backwards). They
+    combine with ``proj_size``: the peepholes and h act on c, which stays H wide.
 
     Threads: eval-mode forwards may run from several threads at once; a training-mode
     forward or a backward started while another thread is inside this module's forward or
@@ -150,11 +162,18 @@ class LSTM(_Streaming):
     RuntimeError until the copy runs a forward of its own.
     """
 
-    _OWN_ARGUMENTS = ("peepholes", "input_forget")
+    _OWN_ARGUMENTS = ("proj_size", "peepholes", "input_forget")
 
     def __init__(
-        self, *args: Any, peepholes: bool = False, input_forget: bool = False, **kwargs: Any
+        self,
+        *args: Any,
+        proj_size: int = 0,
+        peepholes: bool = False,
+        input_forget: bool = False,
+        **kwargs: Any,
     ) -> None:
+        # >= 0 here; the base checks it against hidden_size.
+        self._proj_size = check_int_at_least("proj_size", proj_size, 0)
         self._peepholes = check_bool("peepholes", peepholes)
         self._input_forget = check_bool("input_forget", input_forget)
         super().__init__(*args, **kwargs)
@@ -164,6 +183,14 @@ class LSTM(_Streaming):
 
     peepholes = property(lambda self: self._peepholes, doc="Whether the gates see c.")
     input_forget = property(lambda self: self._input_forget, doc="f = 1 - i when True.")
+
+    @property
+    def proj_size(self) -> int:
+        """P: the projection's size (h and out are P wide per direction), 0 for none."""
+        return self._proj_size
+
+    def _extra_repr_parts(self) -> list[str]:
+        return [f"proj_size={self._proj_size}"] if self._proj_size else []
 
 
 class RNN(NonlinearityOption, _Streaming):

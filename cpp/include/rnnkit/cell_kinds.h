@@ -49,8 +49,10 @@ const CellKind* find_cell_kind(const std::string& name);
 // as PyTorch names them: parameter j of layer k is kParameterKinds[j] + "_l" + k, with
 // "_reverse" for the reverse direction.
 constexpr const char* kParameterKinds[4] = {"weight_ih", "weight_hh", "bias_ih", "bias_hh"};
+// An LSTM projection's W_hr (P, H), parameter j = 4 (after the four above).
+constexpr const char* kProjectionKind = "weight_hr";
 
-// PyTorch's name of parameter j (0..3) of layer k, direction d.
+// PyTorch's name of parameter j (0..4, 4: W_hr) of layer k, direction d.
 std::string parameter_name(int j, std::int64_t k, std::int64_t d);
 
 // The entry points of `mode`'s cells for dtype T (float or double).

@@ -13,9 +13,16 @@
 //
 // What training keeps: the gates [i, f, g, o], h_prev, c_prev and tanh_c (StateBuffers).
 //
+// Projection (d.P > 0, torch's proj_size): h_t = m_t W_hr^T (B, P) with m_t = o * tanh(c_t)
+// (B, H); h, out and W_hh's columns are P wide, c stays H wide. Forward: after the cell
+// (a barrier: m_t complete) one GEMM per step, each thread its columns of h_t. Backward:
+// dy_t = dh + dout_t (B, P) kept per chunk, dm_t = dy_t W_hr feeds the cell's derivative
+// (a barrier before that GEMM); dW_hr += dy^T m, one GEMM per chunk. Training also keeps
+// m_t (proj_in).
+//
 // No allocation inside the time loop: every buffer comes from the caller (the stack),
-// except W_hh (and W_ih, for a projection in chunks) packed for the GEMM kernel (gemm.h
-// PackedB), made once per call.
+// except W_hh, W_hr (and W_ih, for an input projection in chunks) packed for the GEMM
+// kernel (gemm.h PackedB), made once per call.
 #pragma once
 
 #include "rnnkit/cell.h"

@@ -2,7 +2,10 @@
 // dropout masks between layers. It sizes and allocates every buffer once per call and
 // runs the cells (cell_kinds.h) layer by layer, direction by direction.
 //
-// Layer k takes x (k = 0) or the previous layer's output [forward | reverse] (T, B, D*H)
+// R = H, or P for an LSTM with a projection (dims.h): the width of h and of each
+// direction's output; c stays (B, H).
+//
+// Layer k takes x (k = 0) or the previous layer's output [forward | reverse] (T, B, D*R)
 // times dropout mask k-1; cell (k, d) is entry k*D + d of the weights and of the state
 // arrays. The semantics are PyTorch's: its equations, lengths as
 // pack_padded_sequence(enforce_sorted=False), the reverse direction of sequence b starting
@@ -24,6 +27,7 @@ struct StackDims {
   std::int64_t B = 0;  // batch, >= 1
   std::int64_t I = 0;  // input features of layer 0, >= 0
   std::int64_t H = 0;  // hidden units, >= 1
+  std::int64_t P = 0;  // LSTM projection size, 1..H-1; 0: none
   std::int64_t L = 0;  // layers, >= 1
   std::int64_t D = 0;  // directions, 1 or 2
   bool bias = false;   // whether cells have b_ih and b_hh
@@ -55,7 +59,8 @@ struct StackCache {
   std::uint64_t x_checksum = 0;       // buffer_checksum of x after the forward
   std::uint64_t out_checksum = 0;     // buffer_checksum of out after the forward
   std::vector<CellWeights<T>> weights;  // (L*D,) the caller's weights, read by reference
-  // (L*D*4,) buffer_checksum of weights[i]'s w_ih, w_hh, b_ih, b_hh (0 for absent biases)
+  // (L*D*kCellWeightArrays,) buffer_checksum of weights[i]'s w_ih, w_hh, b_ih, b_hh, w_hr
+  // (0 for absent arrays)
   std::vector<std::uint64_t> weight_checksums;
   bool has_options = false;  // the forward ran the cell variants of `options`
   CellOptions options;
@@ -65,16 +70,17 @@ struct StackCache {
   std::int64_t storage_size = 0;
   // Offsets into storage (the layout is stack_cache.cpp's). Per layer k > 0: its input
   // (T, B, I_k), after dropout (layer 0's is x, referenced; its offset is -1). Per mask k:
-  // (T, B, D*H). Per cell k*D + d: the buffers its forward keeps (cell.h StateBuffers,
-  // which the cell kind's facts select: cell_kinds.h), each (T, B, H) except gates
-  // (T, B, G*H) and h0 (B, H), the initial state, kept where the backward reads h_{t-1}
-  // from the outputs instead of h_prev; -1 where the cell keeps no such buffer. An RNN
-  // cell keeps no gates where its h_t are kept elsewhere: the last layer's are its
-  // columns of out; without dropout, a lower layer's are its columns of the next layer's
-  // input.
+  // (T, B, D*R). Per cell k*D + d: the buffers its forward keeps (cell.h StateBuffers,
+  // which the cell kind's facts select: cell_kinds.h; proj_in with a projection), each
+  // (T, B, H) except gates (T, B, G*H), h_prev (T, B, R) and h0 (B, R), the initial
+  // state, kept where the backward reads h_{t-1} from the outputs instead of h_prev; -1
+  // where the cell keeps no such buffer. An RNN cell keeps no gates where its h_t are
+  // kept elsewhere: the last layer's are its columns of out; without dropout, a lower
+  // layer's are its columns of the next layer's input.
   // With cell options every cell keeps pre (T, B, ld_pre) (cell.h StateBuffers::pre).
   struct CellOffsets {
-    std::int64_t gates = -1, h_prev = -1, h0 = -1, c_prev = -1, tanh_c = -1, reset_h = -1;
+    std::int64_t gates = -1, h_prev = -1, h0 = -1, c_prev = -1, tanh_c = -1, reset_h = -1,
+                 proj_in = -1;
     std::int64_t pre = -1;
   };
   std::vector<std::int64_t> input_offsets;  // (L,)
@@ -97,29 +103,30 @@ struct PackedStack {
   Mode mode = Mode::lstm;
   StackDims dims;                         // of the weights (T and B unused)
   std::vector<kernels::PackedB<T>> w_ih;  // (L*D,) W_ih^T (I_k, G*H)
-  std::vector<kernels::PackedB<T>> w_hh;  // (L*D,) W_hh^T (H, G*H), or empty
-  std::vector<std::uint64_t> checksums;   // (L*D*4,) as StackCache::weight_checksums
+  std::vector<kernels::PackedB<T>> w_hh;  // (L*D,) W_hh^T (R, G*H), or empty
+  std::vector<kernels::PackedB<T>> w_hr;  // (L*D,) W_hr^T (H, P), or empty (P = 0)
+  std::vector<std::uint64_t> checksums;   // as StackCache::weight_checksums
 };
 
-// Packs `weights` (L*D,) of a stack with dims.L, D, I, H, bias into `packed`, replacing
+// Packs `weights` (L*D,) of a stack with dims.L, D, I, H, P, bias into `packed`, replacing
 // what it held.
 template <typename T>
 void pack_stack(PackedStack<T>& packed, const CellWeights<T>* weights, Mode mode,
                 const StackDims& dims);
 
 // Forward of the stack.
-//   out     (T, B, D*H) written: the last layer's output, 0 past each sequence's length.
-//   h_n     (L*D, B, H) written: each cell's state after each sequence's last valid step.
+//   out     (T, B, D*R) written: the last layer's output, 0 past each sequence's length.
+//   h_n     (L*D, B, R) written: each cell's state after each sequence's last valid step.
 //   c_n     (L*D, B, H) written for a kind with a cell state (the LSTM); else nullptr.
 //   cache   written when not nullptr (training): everything stack_backward needs; any
 //           previous content is replaced. nullptr at inference (nothing kept). It
 //           references x, the weights and (RNN, GRU modes) out: they must outlive it and
 //           stay unchanged (checked by stack_backward).
 //   x       (T, B, I) read.
-//   h0      (L*D, B, H) read.  c0 (L*D, B, H) read likewise; else nullptr.
+//   h0      (L*D, B, R) read.  c0 (L*D, B, H) read likewise; else nullptr.
 //   weights (L*D,) read, entry k*D + d.
 //   lengths (B,) read, each in 1..T, or nullptr (every sequence has T steps).
-//   masks   (L-1,) pointers to (T, B, D*H) arrays read, already scaled; or nullptr (no
+//   masks   (L-1,) pointers to (T, B, D*R) arrays read, already scaled; or nullptr (no
 //           dropout). Layer k+1's input is layer k's output times masks[k].
 //   packed  the weights' packed copies (from pack_stack), or nullptr (packed per call).
 //           At inference they must match the weights; in training they are repacked
@@ -136,7 +143,7 @@ void stack_forward(T* out, T* h_n, T* c_n, StackCache<T>* cache, const T* x, con
 
 // Backward of the stack from a training forward's cache.
 //   dx     (T, B, I) written: dL/dx, 0 past each sequence's length.
-//   dh0    (L*D, B, H) written.  dc0 (L*D, B, H) written likewise, else nullptr.
+//   dh0    (L*D, B, R) written.  dc0 (L*D, B, H) written likewise, else nullptr.
 //   grads  (L*D,) entry k*D + d, written, or added to when accumulate_grads; bias
 //          pointers nullptr when !bias; dw_ph given exactly with peepholes. They must
 //          not overlap any other argument.
@@ -144,8 +151,8 @@ void stack_forward(T* out, T* h_n, T* c_n, StackCache<T>* cache, const T* x, con
 //          zeros that gives the written bits; into other values the same sum up to
 //          rounding).
 //   cache  read.
-//   dout   (T, B, D*H) read: dL/dout; ignored past each sequence's length.
-//   dh_n   (L*D, B, H) read.  dc_n (L*D, B, H) read likewise, else nullptr.
+//   dout   (T, B, D*R) read: dL/dout; ignored past each sequence's length.
+//   dh_n   (L*D, B, R) read.  dc_n (L*D, B, H) read likewise, else nullptr.
 // Shapes are cache.dims. Throws std::runtime_error, before writing anything, when x, a
 // weight or (RNN, GRU modes) out, referenced by the cache, no longer has the checksum the
 // forward recorded; the message names the array (a weight by PyTorch's parameter name).

@@ -5,6 +5,9 @@
     c' = f * c + i * g
     h' = o * tanh(c')
 
+With a projection (torch's ``proj_size`` P < H), h' = (o * tanh(c')) W_hr^T with W_hr
+(P, H): h and the output are P wide, c stays H wide, W_hh is (4H, P).
+
 The input projection ``gx = x W_ih^T + b_ih`` is computed by the caller for all steps.
 
 Cell variants (rnnkit._cell_options.CellOptions; ONNX's LSTM): the activations f (for i,
@@ -33,10 +36,10 @@ def step_forward(
     w_ph: np.ndarray | None = None,
     options: CellOptions = _DEFAULTS,
 ) -> tuple[np.ndarray, np.ndarray, tuple]:
-    """gx (B, 4H), h (B, H), c (B, H), w_hh (4H, H), b_hh (4H,) or None, w_ph (3H,) or
-    None (no peepholes).
+    """gx (B, 4H), h (B, R), c (B, H), w_hh (4H, R), b_hh (4H,) or None, w_ph (3H,) or
+    None (no peepholes); R = P with a projection (h is then the projected state), else H.
 
-    Returns (h_new (B, H), c_new (B, H), cache).
+    Returns (h_new (B, H), c_new (B, H), cache): h_new before any projection.
     """
     act_f, act_g, act_h = options.activations
     bound = options.clip
@@ -65,9 +68,9 @@ def step_backward(
     w_ph: np.ndarray | None = None,
     options: CellOptions = _DEFAULTS,
 ) -> tuple:
-    """dh, dc (B, H): gradients w.r.t. h_new and c_new.
+    """dh, dc (B, H): gradients w.r.t. h_new (before any projection) and c_new.
 
-    Returns (dgx (B, 4H), dh_prev (B, H), dc_prev (B, H), dw_hh (4H, H), db_hh (4H,),
+    Returns (dgx (B, 4H), dh_prev (B, R), dc_prev (B, H), dw_hh (4H, R), db_hh (4H,),
     dw_ph (3H,) or None).
     """
     h, c, i, f, g, o, tanh_c, (a_i, a_f, a_g, a_o, c_new) = cache
@@ -100,3 +103,18 @@ def step_backward(
     )
     dh_prev = da @ w_hh
     return da, dh_prev, dc_prev, da.T @ h, da.sum(axis=0), dw_ph
+
+
+def project_forward(m: np.ndarray, w_hr: np.ndarray) -> np.ndarray:
+    """The projection: m (B, H) = o * h(c'), w_hr (P, H). Returns h' = m W_hr^T (B, P)."""
+    return m @ w_hr.T
+
+
+def project_backward(
+    dh: np.ndarray, m: np.ndarray, w_hr: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """dh (B, P): gradient w.r.t. the projected h'; m (B, H): the projection's input.
+
+    Returns (dm (B, H), dw_hr (P, H)).
+    """
+    return dh @ w_hr, dh.T @ m

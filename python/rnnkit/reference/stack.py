@@ -21,8 +21,9 @@ sequence b is inactive (holding h0) until t = lengths[b]-1, where it starts from
 as if its reverse pass started at its last valid step.
 
 ``options`` (rnnkit._cell_options.CellOptions, None: the mode's defaults) select the cell
-variants: each step gets them; with peepholes every weights entry has a fifth array, w_ph;
-with reverse the one direction (D = 1) walks t = T-1 .. 0 as the reverse direction does.
+variants: each step gets them; with peepholes every weights entry has a sixth item, w_ph
+(after w_hr, or None without a projection); with reverse the one direction (D = 1) walks
+t = T-1 .. 0 as the reverse direction does.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ import numpy as np
 
 from rnnkit._cell_options import CellOptions, default_options
 from rnnkit._cells import BIAS_KINDS, MODES, WEIGHT_KINDS, cell_kind, gate_count, parameter_name
-from rnnkit._parameters import PEEPHOLE_KIND
+from rnnkit._parameters import PEEPHOLE_KIND, PROJECTION_KIND
 from rnnkit.reference import gru, lstm, rnn
 from rnnkit.reference._math import affine
 
@@ -72,12 +73,14 @@ def _time_order(steps: int, reverse: bool) -> range:
     return range(steps - 1, -1, -1) if reverse else range(steps)
 
 
-def _direction_forward(step_forward, gx, h0, c0, w_hh, b_hh, w_ph, active, reverse):
+def _direction_forward(step_forward, gx, h0, c0, w_hh, b_hh, w_ph, active, reverse, w_hr=None):
     """One layer, one direction, whole sequence.
 
-    gx (T, B, G*H): input projections; h0, c0 (B, H) (c0 None unless lstm); w_hh (G*H, H);
-    b_hh (G*H,) or None; w_ph (3H,) or None; active (T, B) bool. Returns out (T, B, H),
-    h_n (B, H), c_n (B, H) or None, and the list of step caches indexed by t.
+    gx (T, B, G*H): input projections; h0 (B, R), c0 (B, H) (c0 None unless lstm), R = P
+    with a projection w_hr (P, H) (lstm only), else H; w_hh (G*H, R); b_hh (G*H,) or None;
+    w_ph (3H,) or None; active (T, B) bool. Returns out (T, B, R), h_n (B, R), c_n (B, H)
+    or None, and the list of step caches indexed by t (with a projection, pairs (cell's
+    cache, o*h(c))).
     """
     steps, batch, hidden = gx.shape[0], gx.shape[1], h0.shape[1]
     out = np.empty((steps, batch, hidden), dtype=gx.dtype)
@@ -86,38 +89,48 @@ def _direction_forward(step_forward, gx, h0, c0, w_hh, b_hh, w_ph, active, rever
     for t in _time_order(steps, reverse):
         keep = active[t][:, None]  # (B, 1)
         h_new, c_new, step_caches[t] = step_forward(gx[t], h, c, w_hh, b_hh, w_ph)
+        if w_hr is not None:
+            step_caches[t] = (step_caches[t], h_new)
+            h_new = lstm.project_forward(h_new, w_hr)
         h = np.where(keep, h_new, h)  # a finished (or not yet started) sequence keeps its state
         c = None if c is None else np.where(keep, c_new, c)
         out[t] = np.where(keep, h, 0)  # ... and outputs zero
     return out, h, c, step_caches
 
 
-def _direction_backward(step_backward, dout, dh_n, dc_n, step_caches, w_hh, w_ph, active, reverse):
+def _direction_backward(
+    step_backward, dout, dh_n, dc_n, step_caches, w_hh, w_ph, active, reverse, w_hr=None
+):
     """Backward of ``_direction_forward``.
 
-    dout (T, B, H), dh_n, dc_n (B, H) (dc_n None unless lstm). Returns dgx (T, B, G*H),
-    dh0 (B, H), dc0 (B, H) or None, dw_hh (G*H, H), db_hh (G*H,), dw_ph (3H,) or None.
+    dout (T, B, R), dh_n (B, R), dc_n (B, H) (dc_n None unless lstm). Returns dgx
+    (T, B, G*H), dh0 (B, R), dc0 (B, H) or None, dw_hh (G*H, R), db_hh (G*H,), dw_ph (3H,)
+    or None, and dw_hr (P, H) with a projection w_hr, else None.
     """
     steps, batch = dout.shape[0], dout.shape[1]
     dgx = np.empty((steps, batch, w_hh.shape[0]), dtype=dout.dtype)
     dw_hh = np.zeros_like(w_hh)
     db_hh = np.zeros(w_hh.shape[0], dtype=w_hh.dtype)
     dw_ph = None if w_ph is None else np.zeros_like(w_ph)
+    dw_hr = None if w_hr is None else np.zeros_like(w_hr)
     dh, dc = dh_n, dc_n
     for t in reversed(_time_order(steps, reverse)):
         keep = active[t][:, None]  # (B, 1)
         dh = dh + np.where(keep, dout[t], 0)  # out is constant zero at inactive steps
         dc_in = None if dc is None else np.where(keep, dc, 0)
-        dgx[t], dh_prev, dc_prev, dw, db, dph = step_backward(
-            np.where(keep, dh, 0), dc_in, step_caches[t], w_hh, w_ph
-        )
+        dh_in, step_cache = np.where(keep, dh, 0), step_caches[t]
+        if w_hr is not None:
+            step_cache, m = step_cache
+            dh_in, dw = lstm.project_backward(dh_in, m, w_hr)
+            dw_hr += dw
+        dgx[t], dh_prev, dc_prev, dw, db, dph = step_backward(dh_in, dc_in, step_cache, w_hh, w_ph)
         dh = np.where(keep, dh_prev, dh)  # inactive steps pass the state gradient through
         dc = None if dc is None else np.where(keep, dc_prev, dc)
         dw_hh += dw
         db_hh += db
         if dw_ph is not None:
             dw_ph += dph
-    return dgx, dh, dc, dw_hh, db_hh, dw_ph
+    return dgx, dh, dc, dw_hh, db_hh, dw_ph, dw_hr
 
 
 # The messages of stack_backward's in-place checks (the native core raises the same):
@@ -130,8 +143,8 @@ _WEIGHT_MODIFIED_IN_PLACE = (
     "backward: {} was modified in place after the forward pass (the backward needs its "
     "values); update parameters after backward, or run forward again"
 )
-# One weights entry's order (w_ih, w_hh, b_ih, b_hh[, w_ph]).
-_PARAMETER_KINDS = WEIGHT_KINDS + BIAS_KINDS + (PEEPHOLE_KIND,)
+# One weights entry's order (w_ih, w_hh, b_ih, b_hh[, w_hr | None[, w_ph | None]]).
+_PARAMETER_KINDS = WEIGHT_KINDS + BIAS_KINDS + (PROJECTION_KIND, PEEPHOLE_KIND)
 
 
 @dataclass
@@ -162,6 +175,25 @@ class _StackCache:
     weights_saved: list
 
 
+def _unpack_entry(mode: str, i: int, entry: tuple, options: CellOptions) -> tuple:
+    """weights[i] as (w_ih, w_hh, b_ih, b_hh, w_hr, w_ph), None where absent: an LSTM's
+    entry may add (w_hr | None) or (w_hr | None, w_ph | None), w_hr (P, H) its projection
+    and w_ph (3H,) its peepholes, which must be given exactly when options.peepholes."""
+    if len(entry) not in ((4, 5, 6) if mode == "lstm" else (4,)):
+        what = "(w_ih, w_hh, b_ih, b_hh"
+        what += "[, w_hr | None[, w_ph | None]])" if mode == "lstm" else ")"
+        raise ValueError(
+            f"weights[{i}] must be a tuple {what} for mode {mode!r}, got {len(entry)} items"
+        )
+    w_ih, w_hh, b_ih, b_hh, w_hr, w_ph = (*entry, None, None)[:6]
+    if (w_ph is not None) != options.peepholes:
+        raise ValueError(
+            f"weights[{i}] must {'' if options.peepholes else 'not '}hold the peepholes w_ph "
+            f"as a sixth item with options.peepholes = {options.peepholes}"
+        )
+    return w_ih, w_hh, b_ih, b_hh, w_hr, w_ph
+
+
 def _same_bytes(a: np.ndarray, b: np.ndarray) -> bool:
     """Whether two arrays of one shape and dtype hold the same bytes (NaNs included)."""
     return a.tobytes() == b.tobytes()
@@ -182,12 +214,14 @@ def stack_forward(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, _StackCache | None]:
     """Forward of an L-layer, D-direction stack.
 
-    x (T, B, I); h0 (L*D, B, H); c0 (L*D, B, H) for lstm else None; weights: L*D tuples
-    (w_ih (G*H, I_k), w_hh (G*H, H), b_ih (G*H,) | None, b_hh (G*H,) | None), entry k*D + d,
-    with a fifth, w_ph (3H,), when options.peepholes; options: the cell variants or None;
-    lengths (B,) ints in 1..T or None; dropout_masks: L-1 arrays (T, B, D*H) or None.
-    Returns out (T, B, D*H), h_n (L*D, B, H), c_n (L*D, B, H) or None, and the cache for
-    stack_backward (None unless ``training``). Computes in x's dtype.
+    x (T, B, I); h0 (L*D, B, R); c0 (L*D, B, H) for lstm else None; weights: L*D tuples
+    (w_ih (G*H, I_k), w_hh (G*H, R), b_ih (G*H,) | None, b_hh (G*H,) | None), entry k*D + d,
+    for lstm optionally with trailing items (.., w_hr | None) or (.., w_hr | None, w_ph |
+    None): w_hr (P, H), a projection (then R = P, else R = H; I_k = D*R above layer 0),
+    and w_ph (3H,), given exactly when options.peepholes; options: the cell variants or
+    None; lengths (B,) ints in 1..T or None; dropout_masks: L-1 arrays (T, B, D*R) or
+    None. Returns out (T, B, D*R), h_n (L*D, B, R), c_n (L*D, B, H) or None, and the cache
+    for stack_backward (None unless ``training``). Computes in x's dtype.
     """
     cell_kind(mode)  # ValueError for an unknown mode
     if num_directions not in (1, 2):
@@ -213,12 +247,12 @@ def stack_forward(
         outs, caches_k = [], []
         for d in range(num_directions):
             i = k * num_directions + d
-            w_ih, w_hh, b_ih, b_hh, w_ph = _entry(weights[i], options)
+            w_ih, w_hh, b_ih, b_hh, w_hr, w_ph = _unpack_entry(mode, i, weights[i], options)
             gx = affine(layer_in.reshape(steps * batch, -1), w_ih, b_ih).reshape(steps, batch, -1)
             c0_i = None if c0 is None else c0[i]
             reverse = d == 1 or options.reverse
             out_d, h_n[i], c_i, caches_d = _direction_forward(
-                step_forward, gx, h0[i], c0_i, w_hh, b_hh, w_ph, active, reverse
+                step_forward, gx, h0[i], c0_i, w_hh, b_hh, w_ph, active, reverse, w_hr
             )
             if c_n is not None:
                 c_n[i] = c_i
@@ -259,10 +293,11 @@ def stack_backward(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, list]:
     """Backward of ``stack_forward``.
 
-    dout (T, B, D*H) (ignored past each sequence's length); dh_n (L*D, B, H); dc_n
-    (L*D, B, H) for lstm else None. Returns dx (T, B, I), dh0 (L*D, B, H), dc0 (L*D, B, H)
-    or None (fresh arrays), and dweights: L*D tuples (dw_ih, dw_hh, db_ih, db_hh), biases
-    None without bias: fresh arrays, or, when ``grads`` (the same structure) is given,
+    dout (T, B, D*R) (ignored past each sequence's length); dh_n (L*D, B, R); dc_n
+    (L*D, B, H) for lstm else None (R as in stack_forward). Returns dx (T, B, I), dh0
+    (L*D, B, R), dc0 (L*D, B, H) or None (fresh arrays), and dweights: L*D tuples (dw_ih,
+    dw_hh, db_ih, db_hh[, dw_hr | None[, dw_ph]]) shaped like the weights, biases None
+    without bias: fresh arrays, or, when ``grads`` (the same structure) is given,
     ``grads`` itself after adding the gradients into it in place.
     """
     if not isinstance(cache, _StackCache):
@@ -295,8 +330,10 @@ def stack_backward(
         d_layer_in = np.zeros_like(layer_in)
         for d in range(num_dirs):
             i = k * num_dirs + d
-            w_ih, w_hh, b_ih, _, w_ph = _entry(cache.weights[i], cache.options)
-            dgx, dh0[i], dc0_i, dw_hh, db_hh, dw_ph = _direction_backward(
+            w_ih, w_hh, b_ih, _, w_hr, w_ph = _unpack_entry(
+                mode, i, cache.weights[i], cache.options
+            )
+            dgx, dh0[i], dc0_i, dw_hh, db_hh, dw_ph, dw_hr = _direction_backward(
                 step_backward,
                 d_layer_out[:, :, d * hidden : (d + 1) * hidden],
                 dh_n[i],
@@ -306,6 +343,7 @@ def stack_backward(
                 w_ph,
                 cache.active,
                 d == 1 or cache.options.reverse,
+                w_hr,
             )
             if dc0 is not None:
                 dc0[i] = dc0_i
@@ -317,7 +355,9 @@ def stack_backward(
             else:
                 dweights[i] = (dw_ih, dw_hh, dgx_rows.sum(axis=0), db_hh)
             if w_ph is not None:
-                dweights[i] += (dw_ph,)
+                dweights[i] += (dw_hr, dw_ph)
+            elif w_hr is not None:
+                dweights[i] += (dw_hr,)
         if k > 0 and cache.dropout_masks is not None:
             d_layer_in = d_layer_in * cache.dropout_masks[k - 1]
         d_layer_out = d_layer_in
@@ -327,26 +367,14 @@ def stack_backward(
     return d_layer_out, dh0, dc0, list(grads)
 
 
-def _entry(entry: tuple, options: CellOptions) -> tuple:
-    """A weights entry as (w_ih, w_hh, b_ih, b_hh, w_ph), w_ph None without peepholes;
-    ValueError when the entry's length does not fit the options."""
-    size = 5 if options.peepholes else 4
-    if len(entry) != size:
-        raise ValueError(
-            f"a weights entry must hold {size} arrays (w_ih, w_hh, b_ih, b_hh"
-            f"{', w_ph' if options.peepholes else ''}), got {len(entry)}"
-        )
-    return tuple(entry) if options.peepholes else (*entry, None)
-
-
 def _add_grads(grads: list, fresh: list) -> None:
     """grads += fresh, entry by entry, after checking that the structures match."""
     if len(grads) != len(fresh):
         raise ValueError(f"grads must hold L*D = {len(fresh)} entries, got {len(grads)}")
     for i, (into, new) in enumerate(zip(grads, fresh)):
         if len(into) != len(new):
-            what = "dw_ih, dw_hh, db_ih, db_hh" + (", dw_ph" if len(new) == 5 else "")
-            raise ValueError(f"grads[{i}] must be a tuple ({what})")
+            extra = {5: ", dw_hr", 6: ", dw_hr | None, dw_ph"}.get(len(new), "")
+            raise ValueError(f"grads[{i}] must be a tuple (dw_ih, dw_hh, db_ih, db_hh{extra})")
         for j, (g, f) in enumerate(zip(into, new)):
             if (g is None) != (f is None) or (g is not None and g.shape != f.shape):
                 want = None if f is None else f.shape

@@ -28,12 +28,12 @@ def runs_natively(module: torch.nn.RNNBase, input, hx=None) -> bool:
     """True when ``module(input, hx)`` runs on rnnkit's core, False when torch runs it.
 
     Native: CPU tensors of one dtype, float32 or float64 (input, states and parameters),
-    no ``proj_size``, no autocast, a 2-D or 3-D input. Anything else (CUDA,
-    float16/bfloat16, mixed dtypes or devices, projections) goes to torch, which computes
-    it or raises its own error.
+    no autocast, a 2-D or 3-D input (an LSTM's ``proj_size`` included). Anything else
+    (CUDA, float16/bfloat16, mixed dtypes or devices) goes to torch, which computes it or
+    raises its own error.
     """
     data = input.data if isinstance(input, PackedSequence) else input
-    if not isinstance(data, torch.Tensor) or module.proj_size > 0:
+    if not isinstance(data, torch.Tensor):
         return False
     if data.dtype not in _NATIVE_DTYPES or data.device.type != "cpu":
         return False
@@ -65,14 +65,15 @@ def _check_state_dims(module: torch.nn.RNNBase, states: list, batched: bool) -> 
         )
 
 
-def _check_state_sizes(module: torch.nn.RNNBase, states: list, expected: tuple) -> None:
-    """torch's check (and message) of the states' shapes: each (L*D, B, H)."""
+def _check_state_sizes(module: torch.nn.RNNBase, states: list, expected: list) -> None:
+    """torch's check (and message) of the states' shapes: ``expected`` (h's, then c's),
+    (L*D, B, R) and (L*D, B, H)."""
     if isinstance(module, torch.nn.LSTM):
         messages = ["Expected hidden[0] size {}, got {}", "Expected hidden[1] size {}, got {}"]
     else:
         messages = ["Expected hidden size {}, got {}"]
-    for state, message in zip(states, messages):
-        module.check_hidden_size(state, expected, message)
+    for state, shape, message in zip(states, expected, messages):
+        module.check_hidden_size(state, shape, message)
 
 
 def _check_batch_sizes(batch_sizes: torch.Tensor, rows: int, batch: int) -> None:
@@ -110,12 +111,12 @@ def _packed_layout(batch_sizes: torch.Tensor, rows: int, batch: int):
 
 
 def _permute(state: torch.Tensor, order: torch.Tensor | None) -> torch.Tensor:
-    """state (L*D, B, H) with its sequences in ``order`` (torch's permute_hidden)."""
+    """state (L*D, B, F) with its sequences in ``order`` (torch's permute_hidden)."""
     return state if order is None else state.index_select(1, order)
 
 
 def _dropout_masks(module: torch.nn.RNNBase, shape: tuple, like: torch.Tensor) -> list:
-    """L-1 masks (T, B, D*H) with inverted scaling, drawn from torch's generator, for the
+    """L-1 masks (T, B, D*R) with inverted scaling, drawn from torch's generator, for the
     outputs of every layer but the last (torch's semantics) in training mode."""
     p = float(module.dropout)
     if not module.training or p == 0 or module.num_layers == 1:
@@ -140,13 +141,15 @@ class _Bridge:
 
 def _native_forward(module, input, hx):
     """torch's forward of ``module`` on the core: input (T, B, I), (B, T, I) with
-    batch_first, (T, I) unbatched, or a PackedSequence; states (L*D, B, H). Checks as torch
-    does, brings the input to time-major (T, B, I) (a PackedSequence into padded rows in its
-    sorted order, with its lengths), runs ``rnnkit::stack_forward`` and returns torch's
-    output structure."""
+    batch_first, (T, I) unbatched, or a PackedSequence; states h (L*D, B, R) and an LSTM's
+    c (L*D, B, H), R = proj_size or H (out is D*R wide). Checks as torch does, brings the
+    input to time-major (T, B, I) (a PackedSequence into padded rows in its sorted order,
+    with its lengths), runs ``rnnkit::stack_forward`` and returns torch's output
+    structure."""
     is_lstm = isinstance(module, torch.nn.LSTM)
     D = 2 if module.bidirectional else 1
     LD, H = module.num_layers * D, module.hidden_size
+    R = module.proj_size or H  # width of h and of each direction's output
     states = _states(module, hx)
     packed = isinstance(input, PackedSequence)
     unbatched = False
@@ -157,7 +160,7 @@ def _native_forward(module, input, hx):
         B = int(batch_sizes[0]) if sorted_indices is None else sorted_indices.shape[0]
         if not torch.compiler.is_compiling():
             _check_batch_sizes(batch_sizes, data.shape[0], B)
-        _check_state_sizes(module, states, (LD, B, H))
+        _check_state_sizes(module, states, [(LD, B, R), (LD, B, H)])
         index, lengths = _packed_layout(batch_sizes, data.shape[0], B)
         T = batch_sizes.shape[0]
         x = data.new_zeros((T * B, data.shape[1])).index_copy(0, index, data)
@@ -172,14 +175,14 @@ def _native_forward(module, input, hx):
         module.check_input(x, None)
         x = x.transpose(0, 1) if module.batch_first else x
         T, B = x.shape[0], x.shape[1]
-        _check_state_sizes(module, states, (LD, B, H))
+        _check_state_sizes(module, states, [(LD, B, R), (LD, B, H)])
         lengths = sorted_indices = unsorted_indices = None
     if not states:
-        states = [x.new_zeros((LD, B, H)) for _ in range(2 if is_lstm else 1)]
+        states = [x.new_zeros(shape) for shape in [(LD, B, R), (LD, B, H)][: 2 if is_lstm else 1]]
 
     weights = [getattr(module, name) for name in module._flat_weights_names]
     keep_cache = torch.is_grad_enabled() and any(t.requires_grad for t in [x, *states, *weights])
-    masks = _dropout_masks(module, (T, B, D * H), x)
+    masks = _dropout_masks(module, (T, B, D * R), x)
     out, h_n, c_n, _handle = torch.ops.rnnkit.stack_forward(
         module._rnnkit_mode(),
         x,
@@ -195,7 +198,7 @@ def _native_forward(module, input, hx):
     finals = [h_n, c_n] if is_lstm else [h_n]
     if packed:
         out = PackedSequence(
-            out.reshape(T * B, D * H).index_select(0, index),
+            out.reshape(T * B, D * R).index_select(0, index),
             batch_sizes,
             sorted_indices,
             unsorted_indices,
@@ -210,7 +213,7 @@ def _native_forward(module, input, hx):
 
 
 class LSTM(_Bridge, torch.nn.LSTM):
-    """torch.nn.LSTM running on rnnkit's core (CPU float32/float64, ``proj_size=0``)."""
+    """torch.nn.LSTM running on rnnkit's core (CPU float32/float64, ``proj_size`` included)."""
 
     def _rnnkit_mode(self) -> str:
         return "lstm"

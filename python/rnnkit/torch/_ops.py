@@ -108,13 +108,17 @@ def _array(t: torch.Tensor) -> np.ndarray:
     return t.detach().resolve_conj().resolve_neg().contiguous().numpy()
 
 
-def _cells(weights: Sequence[torch.Tensor], bias: bool) -> list[tuple]:
-    """The flat parameter list (torch's order) as the core's (w_ih, w_hh, b_ih, b_hh) tuples."""
-    per_cell = 4 if bias else 2
+def _cells(weights: Sequence[torch.Tensor], bias: bool, num_cells: int) -> list[tuple]:
+    """The flat parameter list (torch's order: w_ih, w_hh[, b_ih, b_hh][, w_hr] per layer
+    and direction) as the core's (w_ih, w_hh, b_ih, b_hh[, w_hr]) tuples, ``num_cells`` =
+    L*D of them: an LSTM with a projection has one weight more per cell, w_hr."""
+    per_cell = len(weights) // num_cells
+    projected = per_cell == (4 if bias else 2) + 1
     cells = []
     for i in range(0, len(weights), per_cell):
         arrays = [_array(w) for w in weights[i : i + per_cell]]
-        cells.append(tuple(arrays) if bias else (arrays[0], arrays[1], None, None))
+        cell = tuple(arrays[:4]) if bias else (arrays[0], arrays[1], None, None)
+        cells.append(cell + (arrays[-1],) if projected else cell)
     return cells
 
 
@@ -131,7 +135,7 @@ def _run_forward(mode, x, h0, c0, weights, lengths, masks, num_directions, bias,
         _array(x),
         _array(h0),
         None if c0 is None else _array(c0),
-        _cells(weights, bias),
+        _cells(weights, bias, h0.shape[0]),
         None if lengths is None else _array(lengths.to(torch.int64)),
         [_array(m) for m in masks] or None,
         training,
@@ -154,11 +158,12 @@ def stack_forward(
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """Forward of an L-layer, D-direction stack on the core.
 
-    mode: "lstm", "gru", "rnn_tanh" or "rnn_relu"; x (T, B, I); h0, c0 (L*D, B, H) (c0 for
-    "lstm", else None); weights: torch's flat parameter list (w_ih, w_hh[, b_ih, b_hh]) per
-    layer and direction, ``bias`` saying which; lengths int64 (B,) in 1..T or None;
-    dropout_masks: L-1 tensors (T, B, D*H), already scaled, or none. Returns (out (T, B,
-    D*H), h_n (L*D, B, H), c_n (L*D, B, H) or (0,), handle uint8 (1,)); with
+    mode: "lstm", "gru", "rnn_tanh" or "rnn_relu"; x (T, B, I); h0 (L*D, B, R), c0
+    (L*D, B, H) (c0 for "lstm", else None); weights: torch's flat parameter list (w_ih,
+    w_hh[, b_ih, b_hh][, w_hr]) per layer and direction, ``bias`` saying which, w_hr (P, H)
+    for an LSTM with a projection (then R = P, else R = H); lengths int64 (B,) in 1..T or
+    None; dropout_masks: L-1 tensors (T, B, D*R), already scaled, or none. Returns (out
+    (T, B, D*R), h_n (L*D, B, R), c_n (L*D, B, H) or (0,), handle uint8 (1,)); with
     ``keep_cache`` the handle owns what the backward needs.
     """
     out, h_n, c_n, cache = _run_forward(
@@ -203,13 +208,13 @@ def stack_backward(
     dc_n: torch.Tensor | None,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, list[torch.Tensor]]:
     """Backward of ``stack_forward``: the forward's arguments and handle, then dout
-    (T, B, D*H), dh_n, dc_n (L*D, B, H) (dc_n for "lstm", else None).
+    (T, B, D*R), dh_n (L*D, B, R), dc_n (L*D, B, H) (dc_n for "lstm", else None).
 
     Uses the cache the handle owns when it was computed from these tensors (the same memory
     or equal values); otherwise (a copied handle, or a forward run without ``keep_cache``)
     it runs the forward again in training mode first: the core is deterministic, so the
     result is the same. Returns
-    (dx (T, B, I), dh0 (L*D, B, H), dc0 (L*D, B, H) or (0,), the gradients of ``weights``
+    (dx (T, B, I), dh0 (L*D, B, R), dc0 (L*D, B, H) or (0,), the gradients of ``weights``
     in their order).
     """
     global recomputed_forwards
@@ -243,8 +248,9 @@ def _setup_context(ctx, inputs, output) -> None:
     ctx.has_cell_state = c0 is not None
     ctx.num_weights, ctx.num_masks = len(weights), len(masks)
     ctx.has_lengths = lengths is not None
-    ctx.out_shape = output[0].shape  # (T, B, D*H)
-    ctx.state_shape = output[1].shape  # (L*D, B, H)
+    ctx.out_shape = output[0].shape  # (T, B, D*R)
+    ctx.state_shape = output[1].shape  # (L*D, B, R)
+    ctx.cell_state_shape = output[2].shape  # (L*D, B, H), or (0,) without a cell state
     saved = [output[3], x, h0, *weights, *masks]
     saved += [c0] if c0 is not None else []
     saved += [lengths] if lengths is not None else []
@@ -263,7 +269,7 @@ def _backward(ctx, dout, dh_n, dc_n, _dhandle):
     dout = x.new_zeros(ctx.out_shape) if dout is None else dout
     dh_n = x.new_zeros(ctx.state_shape) if dh_n is None else dh_n
     if ctx.has_cell_state and dc_n is None:
-        dc_n = x.new_zeros(ctx.state_shape)
+        dc_n = x.new_zeros(ctx.cell_state_shape)
     mode, num_directions, bias = ctx.args
     dx, dh0, dc0, dweights = torch.ops.rnnkit.stack_backward(
         mode,
