@@ -287,11 +287,13 @@ def test_step_with_options_equals_the_call(backend):
         lambda b: rnnkit.GRU(3, 4, backend=b, seed=0, activations=["HardSigmoid", "Softsign"]),
         lambda b: rnnkit.RNN(3, 4, backend=b, seed=0, clip=0.5),
         lambda b: rnnkit.LSTM(3, 4, num_layers=2, backend=b, seed=0, input_forget=True),
+        lambda b: rnnkit.LSTM(3, 4, num_layers=2, backend=b, seed=0, proj_size=2),
+        lambda b: rnnkit.LSTM(3, 4, backend=b, seed=0, peepholes=True),
     ],
 )
 def test_eval_steps_on_packed_weights_keep_the_options(make):
     """Once an eval call has packed the weights, T=1 calls and steps (which take a lean
-    entry for the default cells) still run the cell variants."""
+    entry for the plain cells) still run the cell variants and projections."""
     m, ref = make("native").eval(), make("numpy").eval()
     x = np.random.default_rng(1).standard_normal((3, 2, 3)).astype(np.float32)
     m(x)  # packs the weights

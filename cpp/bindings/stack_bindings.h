@@ -219,8 +219,9 @@ inline bool parse_options(const std::string& fn, py::handle obj, Mode mode, rnnk
 struct PyPackedStack {
   std::shared_ptr<rnnkit::PackedStack<float>> f32;
   std::shared_ptr<rnnkit::PackedStack<double>> f64;
-  // The weight arrays it was packed from, (L*D, 4) in the weights' order (None for absent
-  // biases), kept alive for PackedStack.step, which reads their biases (bind_packed.cpp).
+  // The weight arrays it was packed from, each entry's items in order (4 per cell, more
+  // with w_hr / w_ph; None for absent ones), kept alive for PackedStack.step, which reads
+  // their biases (bind_packed.cpp).
   std::vector<py::object> arrays;
 };
 
