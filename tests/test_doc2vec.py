@@ -155,6 +155,14 @@ def test_bad_settings_are_refused_clearly(settings, error, match):
         Doc2Vec(**{**SMALL, **settings})
 
 
+def test_a_huge_int_tag_is_refused_before_allocating(documents):
+    """An int tag is its vector's row: a tag of 2**31 - 3 would need 2**31 rows of 100
+    floats (800 GiB), which is refused before anything is allocated."""
+    docs = [*documents[:3], TaggedDocument(documents[3].words, [2**31 - 3])]
+    with pytest.raises(MemoryError, match="largest int tag is 2147483645"):
+        Doc2Vec(docs, **{**SMALL, "vector_size": 100})
+
+
 def test_infer_vector_refuses_bad_input(documents):
     model = Doc2Vec(documents, **SMALL)
     with pytest.raises(TypeError, match="list of str tokens, got str"):

@@ -10,6 +10,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from rnnkit._validation import check_nbytes
 from rnnkit.embeddings import model_io
 from rnnkit.embeddings.keyedvectors import KeyedVectors
 from rnnkit.embeddings.word2vec import (
@@ -61,9 +62,10 @@ def _word_count(document: TaggedDocument) -> int:
     return len(document.words)
 
 
-def _scan_tags(documents: Iterable) -> list[int | str]:
+def _scan_tags(documents: Iterable, vector_size: int) -> list[int | str]:
     """The document-vector keys: 0..(largest int tag), then the str tags in order of first
-    appearance. TypeError or ValueError naming the first bad document."""
+    appearance. TypeError or ValueError naming the first bad document; MemoryError when
+    the vectors ((keys, vector_size) float32) and keys would not fit in memory."""
     largest = -1
     names: dict[str, None] = {}
     for number, document in enumerate(documents):
@@ -94,6 +96,14 @@ def _scan_tags(documents: Iterable) -> list[int | str]:
                     f"Doc2Vec: tag {tag!r} of document {number} is {hashable}"
                     f"{type(tag).__name__}, expected an int or a str"
                 )
+    n_keys = largest + 1 + len(names)
+    check_nbytes(
+        f"Doc2Vec's document vectors (int tags are rows: the largest int tag is {largest}, "
+        f"so {n_keys} rows of {vector_size})",
+        n_keys * vector_size,
+        4,
+        extra_bytes=64 * n_keys,  # the keys, as Python objects in a list
+    )
     keys: list[int | str] = [*range(largest + 1), *names]
     if not keys:
         raise ValueError("Doc2Vec: no document has a tag: nothing to learn document vectors for")
@@ -161,7 +171,7 @@ class Doc2Vec(Word2Vec):
         """Count the words (as Word2Vec.build_vocab) and the tags, and make the initial
         document vectors (uniform in [-1/D, 1/D), from the seed)."""
         documents = check_corpus("Doc2Vec", documents, "documents")
-        keys = _scan_tags(documents)
+        keys = _scan_tags(documents, self.vector_size)
         super().build_vocab(_Words(documents))
         rng = np.random.default_rng(np.random.SeedSequence((self.seed % 2**64, 1)))
         self.dv = DocumentVectors(keys, initial_vectors(rng, len(keys), self.vector_size))
