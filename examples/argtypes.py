@@ -70,3 +70,13 @@ def file_problem(e: OSError | UnicodeDecodeError) -> str:
     if isinstance(e, UnicodeDecodeError):
         return f"not UTF-8 text (byte {e.start})"
     return e.strerror or str(e)
+
+
+def add_backend_argument(parser: argparse.ArgumentParser) -> None:
+    """The examples' ``--backend``: native (the C++ core, default) or numpy (the reference)."""
+    parser.add_argument(
+        "--backend",
+        choices=["native", "numpy"],
+        default="native",
+        help="native: the C++ core; numpy: the NumPy reference",
+    )

@@ -23,7 +23,14 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-from argtypes import ArgumentParser, check_writable, file_problem, float_in, int_at_least
+from argtypes import (
+    ArgumentParser,
+    add_backend_argument,
+    check_writable,
+    file_problem,
+    float_in,
+    int_at_least,
+)
 
 try:
     import rnnkit
@@ -37,7 +44,6 @@ try:
 except ImportError:  # the progress bar is optional
     tqdm = None
 
-BACKEND_HELP = "native: the C++ core; numpy: the NumPy reference"
 DEFAULT_TEXT = Path(__file__).resolve().parent / "data" / "coriolanus.txt"
 
 
@@ -200,7 +206,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--clip", type=float_in(0, low_ok=True), default=5.0, help="max gradient norm (0: none)"
     )
-    p.add_argument("--backend", choices=["native", "numpy"], default="native", help=BACKEND_HELP)
+    add_backend_argument(p)
     p.add_argument("--seed", type=count, default=0, help="seed of the weights and the sample")
     p.add_argument("--temperature", type=float_in(0), default=0.8, help="sampling temperature")
     p.add_argument("--sample-len", type=count, default=300, help="characters to sample (0: none)")

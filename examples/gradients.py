@@ -26,7 +26,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-from argtypes import ArgumentParser, check_writable, float_in, int_at_least
+from argtypes import ArgumentParser, add_backend_argument, check_writable, float_in, int_at_least
 
 try:
     import rnnkit
@@ -179,12 +179,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--tokens", type=int_at_least(2), default=4, help="distinct input tokens")
     p.add_argument("--hidden", type=positive, default=64, help="hidden size (both parts)")
     p.add_argument("--batch-size", type=positive, default=32, help="sequences per batch")
-    p.add_argument(
-        "--backend",
-        choices=["native", "numpy"],
-        default="native",
-        help="native: the C++ core; numpy: the NumPy reference",
-    )
+    add_backend_argument(p)
     p.add_argument("--seed", type=int_at_least(0), default=0, help="seed of data and weights")
     return p
 

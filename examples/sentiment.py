@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-from argtypes import ArgumentParser, file_problem, float_in, int_at_least
+from argtypes import ArgumentParser, add_backend_argument, file_problem, float_in, int_at_least
 
 try:
     import rnnkit
@@ -280,12 +280,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--clip", type=float_in(0, low_ok=True), default=5.0, help="max gradient norm (0: none)"
     )
-    p.add_argument(
-        "--backend",
-        choices=["native", "numpy"],
-        default="native",
-        help="native: the C++ core; numpy: the NumPy reference",
-    )
+    add_backend_argument(p)
     p.add_argument(
         "--seed", type=int_at_least(0), default=0, help="seed of data split, weights and batches"
     )

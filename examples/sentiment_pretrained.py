@@ -39,7 +39,7 @@ from pathlib import Path
 
 import numpy as np
 import sentiment
-from argtypes import ArgumentParser, file_problem, float_in, int_at_least
+from argtypes import ArgumentParser, add_backend_argument, file_problem, float_in, int_at_least
 
 try:
     from rnnkit import nn
@@ -221,12 +221,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=positive, default=32, help="sentences per batch")
     p.add_argument("--lr", type=float_in(0), default=5e-3, help="Adam learning rate")
     p.add_argument("--clip", type=float_in(0), default=5.0, help="max gradient norm")
-    p.add_argument(
-        "--backend",
-        choices=["native", "numpy"],
-        default="native",
-        help="native: the C++ core; numpy: the NumPy reference",
-    )
+    add_backend_argument(p)
     p.add_argument(
         "--seed", type=int_at_least(0), default=0, help="seed of Word2Vec and of the first run"
     )

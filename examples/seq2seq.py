@@ -25,7 +25,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-from argtypes import ArgumentParser, float_in, int_at_least
+from argtypes import ArgumentParser, add_backend_argument, float_in, int_at_least
 
 try:
     import rnnkit
@@ -258,12 +258,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=positive, default=64, help="pairs per batch")
     p.add_argument("--lr", type=float_in(0), default=3e-3, help="Adam learning rate")
     p.add_argument("--clip", type=float_in(0), default=5.0, help="max gradient norm")
-    p.add_argument(
-        "--backend",
-        choices=["native", "numpy"],
-        default="native",
-        help="native: the C++ core; numpy: the NumPy reference",
-    )
+    add_backend_argument(p)
     p.add_argument("--seed", type=int_at_least(0), default=0, help="seed of data and weights")
     p.add_argument("--translate", nargs="+", metavar="WORDS", help="decode these afterwards")
     p.add_argument("--quiet", action="store_true", help="print only the final summary")
