@@ -1,9 +1,10 @@
 """``Activation``: an element-wise (or, for softmax, last-axis) function as a layer.
 
 The functions and their names are Keras's (``keras.activations``), so a Keras model's
-``Dense(activation=...)`` and ``Activation`` layers map onto it one to one. Each entry of
-``_FUNCTIONS`` is ``(forward(x) -> y, backward(x, y, grad_y) -> grad_x)``; both compute in
-``x``'s dtype.
+``Dense(activation=...)`` and ``Activation`` layers map onto it one to one. Those the
+recurrent cells also take (sigmoid, tanh, relu, linear, elu, softplus, softsign,
+hard_sigmoid) are the reference's (rnnkit.reference.activations); the rest are here. Both
+directions compute in ``x``'s dtype.
 """
 
 from __future__ import annotations
@@ -15,19 +16,16 @@ import numpy as np
 
 from rnnkit._module import Module
 from rnnkit._validation import as_float_array
+from rnnkit.activations import resolve_activation
 from rnnkit.nn._wrapper import take_saved
+from rnnkit.reference import activations as cell_activations
+from rnnkit.reference._math import sigmoid
 
 __all__ = ["Activation", "ACTIVATION_NAMES"]
 
 # SELU's constants (Klambauer et al. 2017), as in Keras and torch.
 _SELU_ALPHA = 1.6732632423543772
 _SELU_SCALE = 1.0507009873554805
-
-
-def _sigmoid(x: np.ndarray) -> np.ndarray:
-    # exp of a non-positive number only, so neither side overflows.
-    e = np.exp(-np.abs(x))
-    return np.where(x >= 0, 1 / (1 + e), e / (1 + e)).astype(x.dtype)
 
 
 def _softmax(x: np.ndarray) -> np.ndarray:
@@ -43,60 +41,51 @@ def _log_softmax_backward(x: np.ndarray, y: np.ndarray, g: np.ndarray) -> np.nda
     return g - np.exp(y) * g.sum(axis=-1, keepdims=True)
 
 
-def _elu(x: np.ndarray, alpha: float) -> np.ndarray:
-    return np.where(x > 0, x, alpha * np.expm1(np.minimum(x, 0))).astype(x.dtype)
+def _selu(x: np.ndarray) -> np.ndarray:
+    negative = _SELU_ALPHA * np.expm1(np.minimum(x, 0))
+    return (_SELU_SCALE * np.where(x > 0, x, negative)).astype(x.dtype)
 
 
 def _silu_backward(x: np.ndarray, y: np.ndarray, g: np.ndarray) -> np.ndarray:
-    s = _sigmoid(x)
+    s = sigmoid(x)
     return g * (s + x * s * (1 - s))
 
 
-def _hard_sigmoid(alpha: float, beta: float) -> tuple[Callable, Callable]:
-    """``clip(alpha*x + beta, 0, 1)``: Keras 3's hard_sigmoid is relu6(x + 3) / 6, i.e.
-    alpha 1/6, beta 0.5; Keras 2's was alpha 0.2, beta 0.5."""
+# Keras's names that the cells take too (rnnkit.Activation): one definition of each, the
+# reference's, forward and derivative (hard_sigmoid's alpha and beta are the layer's).
+_CELL_FUNCTIONS = ("linear", "relu", "sigmoid", "tanh", "softplus", "softsign", "elu")
 
-    def forward(x: np.ndarray) -> np.ndarray:
-        return np.clip(alpha * x + beta, 0, 1).astype(x.dtype)
-
-    def backward(x: np.ndarray, y: np.ndarray, g: np.ndarray) -> np.ndarray:
-        inside = (alpha * x + beta > 0) & (alpha * x + beta < 1)
-        return np.where(inside, alpha * g, 0).astype(g.dtype)
-
-    return forward, backward
-
-
+# The others: name -> (forward(x) -> y, backward(x, y, grad_y) -> grad_x).
 _FUNCTIONS: dict[str, tuple[Callable, Callable]] = {
-    "linear": (lambda x: x.copy(), lambda x, y, g: g),
-    "relu": (lambda x: np.maximum(x, 0), lambda x, y, g: np.where(x > 0, g, 0).astype(g.dtype)),
     "relu6": (
         lambda x: np.clip(x, 0, 6),
         lambda x, y, g: np.where((x > 0) & (x < 6), g, 0).astype(g.dtype),
     ),
-    "sigmoid": (_sigmoid, lambda x, y, g: g * y * (1 - y)),
-    "tanh": (np.tanh, lambda x, y, g: g * (1 - y * y)),
     "softmax": (_softmax, _softmax_backward),
     "log_softmax": (lambda x: np.log(_softmax(x)), _log_softmax_backward),
-    "softplus": (
-        lambda x: np.logaddexp(x, 0).astype(x.dtype),
-        lambda x, y, g: g * _sigmoid(x),
-    ),
-    "softsign": (lambda x: x / (1 + np.abs(x)), lambda x, y, g: g / (1 + np.abs(x)) ** 2),
-    "elu": (
-        lambda x: _elu(x, 1.0),
-        lambda x, y, g: np.where(x > 0, g, g * (y + 1)).astype(g.dtype),
-    ),
     "selu": (
-        lambda x: (_SELU_SCALE * _elu(x, _SELU_ALPHA)).astype(x.dtype),
+        _selu,
         lambda x, y, g: np.where(
             x > 0, _SELU_SCALE * g, g * (y + _SELU_SCALE * _SELU_ALPHA)
         ).astype(g.dtype),
     ),
     "exponential": (np.exp, lambda x, y, g: g * y),
-    "silu": (lambda x: x * _sigmoid(x), _silu_backward),
+    "silu": (lambda x: x * sigmoid(x), _silu_backward),
 }
 _ALIASES = {"swish": "silu"}
-ACTIVATION_NAMES = tuple(sorted([*_FUNCTIONS, *_ALIASES, "hard_sigmoid"]))
+ACTIVATION_NAMES = tuple(sorted([*_FUNCTIONS, *_CELL_FUNCTIONS, *_ALIASES, "hard_sigmoid"]))
+
+
+def _functions(name: str, alpha: float, beta: float) -> tuple[Callable, Callable]:
+    """(forward, backward) of the Keras activation ``name`` (a key of ACTIVATION_NAMES)."""
+    if name not in _CELL_FUNCTIONS and name != "hard_sigmoid":
+        return _FUNCTIONS[name]
+    spec = (name, alpha, beta) if name == "hard_sigmoid" else name
+    act = resolve_activation(spec, "name")
+    return (
+        lambda x: cell_activations.apply(act, x),
+        lambda x, y, g: cell_activations.backprop(act, g, x, y),
+    )
 
 
 class Activation(Module):
@@ -115,17 +104,14 @@ class Activation(Module):
         if not isinstance(name, str):
             raise TypeError(f"name must be a str, got {type(name).__name__}")
         key = _ALIASES.get(name.lower(), name.lower())
-        if key != "hard_sigmoid" and key not in _FUNCTIONS:
+        if key not in ACTIVATION_NAMES:
             raise ValueError(f"name must be one of {list(ACTIVATION_NAMES)}, got {name!r}")
         if key != "hard_sigmoid" and (alpha is not None or beta is not None):
             raise ValueError(f"alpha and beta apply to 'hard_sigmoid' only, not {name!r}")
         self.name = key
         self.alpha = 1 / 6 if alpha is None else float(alpha)
         self.beta = 0.5 if beta is None else float(beta)
-        if key == "hard_sigmoid":
-            self._forward_fn, self._backward_fn = _hard_sigmoid(self.alpha, self.beta)
-        else:
-            self._forward_fn, self._backward_fn = _FUNCTIONS[key]
+        self._forward_fn, self._backward_fn = _functions(key, self.alpha, self.beta)
 
     def __getstate__(self) -> dict[str, Any]:
         # The functions are closures or lambdas, which pickle cannot store: a copy rebuilds them.
@@ -135,10 +121,7 @@ class Activation(Module):
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         super().__setstate__(state)
-        if self.name == "hard_sigmoid":
-            self._forward_fn, self._backward_fn = _hard_sigmoid(self.alpha, self.beta)
-        else:
-            self._forward_fn, self._backward_fn = _FUNCTIONS[self.name]
+        self._forward_fn, self._backward_fn = _functions(self.name, self.alpha, self.beta)
 
     def forward(self, x: Any) -> np.ndarray:
         """``f(x)``, same shape and dtype as ``x`` (floating)."""
