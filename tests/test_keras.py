@@ -134,6 +134,16 @@ def test_random_models_equal_keras_predict(saved):
             )
 
 
+def test_summary_counts_parameters_as_keras_does(saved):
+    for seed, model, paths, x, _expected in saved:
+        loaded = rnnkit.keras.load(paths[0], isolated=False)
+        text = loaded.summary(x.shape[1:])
+        assert f"Total parameters: {model.count_params():,} (counted by Keras's" in text, (
+            seed,
+            text,
+        )
+
+
 def test_random_models_cover_the_options(saved):
     # The seeds above are chosen so that together they exercise every option of the table.
     configs = [

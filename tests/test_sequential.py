@@ -258,3 +258,49 @@ def test_fine_tuning_lowers_the_loss():
         losses.append(loss)
     assert losses[-1] < 0.5 * losses[0]
     assert all(np.all(g == 0) for g in model.grads.values())
+
+
+def test_summary_lists_layers_shapes_and_both_conventions():
+    model = nn.Sequential(
+        nn.Embedding(100, 32, mask_zero=True, seed=0),
+        nn.Recurrent(rnnkit.RNN(32, 16, batch_first=True, seed=0)),
+        nn.Dense(16, 3, activation="softmax", seed=0),
+    ).train()
+    text = model.summary((20,))
+    lines = text.splitlines()
+    assert lines[0].split() == ["#", "layer", "output", "shape", "parameters"]
+    # Keras's SimpleRNN(16) on 32 features has one bias: 32*16 + 16*16 + 16 = 784.
+    assert "(B, 20, 32)" in lines[2] and lines[2].endswith("3,200")
+    assert "(B, 16)" in lines[3] and lines[3].endswith(" 784")
+    assert "(B, 3)" in lines[4] and lines[4].endswith(" 51")
+    assert lines[-1].startswith("Total parameters: 4,035 (counted by Keras's")
+    assert model.training  # the shape-only forward left the mode as it was
+    torch_counts = model.summary(convention="torch")
+    assert "output shape" not in torch_counts
+    assert torch_counts.splitlines()[-1].startswith("Total parameters: 4,051 (counted by torch's")
+
+
+def test_summary_counts_two_biases_for_gru_reset_after_in_both_conventions():
+    gru = nn.Sequential(nn.Recurrent(rnnkit.GRU(8, 4, batch_first=True, reset_after=True)))
+    before = nn.Sequential(nn.Recurrent(rnnkit.GRU(8, 4, batch_first=True, reset_after=False)))
+    total = 3 * 4 * (8 + 4) + 2 * 3 * 4
+    assert gru.summary().endswith(
+        f"{total:,} (counted by Keras's: one bias per SimpleRNN, "
+        "LSTM and GRU(reset_after=False) cell)"
+    )
+    assert f"Total parameters: {total - 12:,}" in before.summary()
+    assert f"Total parameters: {total:,}" in before.summary(convention="torch")
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, match",
+    [
+        (dict(input_shape=[5, 8]), ValueError, "input_shape must be a tuple of ints >= 1"),
+        (dict(input_shape=(0, 8)), ValueError, "input_shape must be a tuple of ints >= 1"),
+        (dict(convention="tf"), ValueError, "convention"),
+    ],
+)
+def test_summary_refuses_bad_arguments(kwargs, error, match):
+    model = nn.Sequential(nn.Recurrent(rnnkit.LSTM(8, 4, batch_first=True)))
+    with pytest.raises(error, match=match):
+        model.summary(**kwargs)

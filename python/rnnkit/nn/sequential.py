@@ -9,7 +9,8 @@ import numpy as np
 
 from rnnkit._module import Module
 from rnnkit._recurrent import RecurrentBase
-from rnnkit._validation import as_state_value, check_bool
+from rnnkit._validation import as_state_value, check_bool, check_choice
+from rnnkit.nn import _summary
 from rnnkit.nn._masks import check_sequence_lengths
 from rnnkit.nn.recurrent import Recurrent
 
@@ -172,6 +173,48 @@ class Sequential(Module):
                 )
             grad = layer.backward(grad)
         return grad
+
+    def summary(
+        self,
+        input_shape: tuple[int, ...] | None = None,
+        convention: str = "keras",
+        dtype: Any = None,
+    ) -> str:
+        """A table of the layers: index, layer, output shape and parameter count, and the
+        total. ``input_shape``: one input without the batch axis, e.g. ``(T, F)``, or
+        ``(T,)`` of indices for an Embedding first; with it the output shapes are found by
+        an eval-mode forward of one such input of ``dtype`` (default: the model's), the
+        batch axis printed as ``B``; without it the column is left out. ``convention``:
+        ``"keras"`` (default) counts one bias per SimpleRNN, LSTM and GRU(reset_after=False)
+        cell, as Keras does; ``"torch"`` counts every array (both of torch's biases). The
+        last line says which convention the counts follow."""
+        convention = check_choice("convention", convention, _summary.CONVENTIONS)
+        shapes = [""] * len(self._layers)
+        if input_shape is not None:
+            if not isinstance(input_shape, tuple) or not all(
+                isinstance(n, int) and n >= 1 for n in input_shape
+            ):
+                raise ValueError(f"input_shape must be a tuple of ints >= 1, got {input_shape!r}")
+            dtype = self._dtype or np.float32 if dtype is None else dtype
+            x = _summary.sample_input(self._layers[0], input_shape, dtype)
+            was_training = self.training
+            self.eval()
+            try:
+                shapes = [_summary.shape_text(np.shape(self[: i + 1](x))) for i in range(len(self))]
+            finally:
+                self.train(was_training)
+        counts = [_summary.parameter_count(layer, convention) for layer in self._layers]
+        rows = [("#", "layer", "output shape" if input_shape else "", "parameters")]
+        rows += [
+            (str(i), repr(layer).replace("\n", " "), shape, f"{count:,}")
+            for i, (layer, shape, count) in enumerate(zip(self._layers, shapes, counts))
+        ]
+        rule = (
+            "Keras's: one bias per SimpleRNN, LSTM and GRU(reset_after=False) cell"
+            if convention == "keras"
+            else "torch's: every array, two biases per recurrent cell"
+        )
+        return f"{_summary.table(rows)}\nTotal parameters: {sum(counts):,} (counted by {rule})"
 
     def extra_repr(self) -> str:
         return "".join(f"\n  ({i}): {layer!r}" for i, layer in enumerate(self._layers)) + "\n"
