@@ -6,10 +6,10 @@
 //   static constexpr i64 kGates;  // G: gate blocks of the input projection
 //   T* pre; i64 ld_pre;           // (T, B, ld_pre): where x W_ih^T goes, G*H columns
 //   template <class Barrier>
-//   void step(Slice s, i64 t, const T* hp, T* hn, const Barrier& barrier) const;
+//   void step(Slice s, i64 t, i64 rows, const T* hp, T* hn, const Barrier& barrier) const;
 //     For this thread's units [s.u0, s.u1): the step's GEMM with hp (B, H) = h_{t-1}
-//     (all units, read) and the elementwise cell, writing hn (B, H) = h_t (its units) and
-//     out. It may call barrier() inside (a second GEMM on a complete intermediate); the
+//     (all units, read) on its first `rows` rows (ActiveRows) and the elementwise cell,
+//     writing hn (B, H) = h_t (its units) and out. It may call barrier() inside (a second GEMM on a complete intermediate); the
 //     loop calls it once after the step.
 //
 // Backward struct (backward_loop):
@@ -17,10 +17,13 @@
 //   T* db_ih; T* db_hh; i64 hh_cols;  // the chunk's bias sums (input_backward_chunk)
 //   void begin_chunk(const TimeChunk& c);  // before the chunk's steps (one thread)
 //   template <class Barrier>
-//   void step_da(Slice s, i64 n, i64 t, const TimeChunk& c, const Barrier& barrier) const;
-//     This thread's units of dA_t (dgates' rows of step t) and the direct terms of dh.
-//   void step_dh(Slice s, i64 n, i64 t, const TimeChunk& c) const;
-//     After a barrier (dA_t complete): dh += dA_t W_hh for this thread's units of dh.
+//   void step_da(Slice s, i64 n, i64 t, i64 rows, const TimeChunk& c,
+//                const Barrier& barrier) const;
+//     This thread's units of dA_t (dgates' rows of step t) and the direct terms of dh;
+//     GEMMs inside it run on the first `rows` rows.
+//   void step_dh(Slice s, i64 n, i64 t, i64 rows, const TimeChunk& c) const;
+//     After a barrier (dA_t complete): dh += dA_t W_hh for this thread's units of dh, on
+//     the first `rows` rows (the others' dA rows are 0: their dh passes through).
 //   void end_chunk(const TimeChunk& c, bool first);  // the hidden side's dW_hh (db_hh)
 //
 // Threads: one team (team.h) per forward loop and per backward chunk; a thread owns a
@@ -29,12 +32,41 @@
 // thread count.
 #pragma once
 #include <algorithm>
+#include <functional>
 
 #include "cell_common.h"
 #include "rnnkit/cell.h"
 #include "team.h"
 
 namespace rnnkit::detail {
+
+// The rows of each step that the step's GEMMs run on. When the lengths are non-increasing
+// (a PackedSequence's sorted order, or a caller's sorted batch) the active rows of step t
+// are a prefix of the batch, and only that prefix is computed: a finished sequence's row
+// costs no GEMM work (its cell code keeps its state and writes 0, as for any inactive
+// row). Otherwise, or without lengths, every step runs on all B rows (the GEMM rows of
+// inactive sequences are computed and not read). Either way the active rows get the same
+// bits: a GEMM's row of C does not depend on the other rows of A.
+class ActiveRows {
+ public:
+  // lengths (B,) read, or nullptr; must outlive this.
+  ActiveRows(const std::int64_t* lengths, const Dims& d) : B_(d.B) {
+    if (lengths != nullptr && std::is_sorted(lengths, lengths + d.B, std::greater<>())) {
+      lengths_ = lengths;
+    }
+  }
+
+  // Rows [0, at(t)) of step t hold every active sequence (all of them are active).
+  i64 at(i64 t) const {
+    if (lengths_ == nullptr) return B_;
+    return std::partition_point(lengths_, lengths_ + B_, [t](std::int64_t n) { return n > t; }) -
+           lengths_;
+  }
+
+ private:
+  i64 B_;
+  const std::int64_t* lengths_ = nullptr;  // (B,) when non-increasing, else nullptr
+};
 
 // Runs the forward time loop of `cell` over d.T steps. a.h (B, H) read as h0, written as
 // h_n; h_spare (B, H) scratch: h is double buffered so that one barrier per step
@@ -48,6 +80,7 @@ void forward_loop(const Cell& cell, const ForwardArgs<T>& a, T* h_spare, const D
                                      Cell::kGates, d);
   T* hbuf[2] = {a.h, h_spare};
   T* h_prev = a.keep.h_prev;
+  const ActiveRows active(a.lengths, d);
   run_team<T>(team_size<T>(d.B, Cell::kGates * d.H, d.H), d.H, [&](Slice s, auto barrier) {
     for (i64 n = 0; n < d.T; ++n) {
       const i64 t = time_at(n, d);
@@ -55,7 +88,7 @@ void forward_loop(const Cell& cell, const ForwardArgs<T>& a, T* h_spare, const D
       T* hn = hbuf[(n + 1) % 2];  // (B, H) written (this thread's units): h_t
       projection.before_step(n, s.u0, s.u1);  // x W_ih^T of this thread's units
       if (h_prev != nullptr) copy_units(d.B, d.H, s, hp, h_prev + t * d.B * d.H);
-      cell.step(s, t, hp, hn, barrier);
+      cell.step(s, t, active.at(t), hp, hn, barrier);
       barrier();
     }
     // After an odd number of steps h_n is in h_spare: copy this thread's units back (it
@@ -74,6 +107,7 @@ void forward_loop(const Cell& cell, const ForwardArgs<T>& a, T* h_spare, const D
 template <typename T, class Cell>
 void backward_loop(Cell& cell, const BackwardArgs<T>& a, const Dims& d) {
   const i64 steps = backward_chunk_steps(d);
+  const ActiveRows active(a.lengths, d);
   for (i64 n_hi = d.T - 1; n_hi >= 0;) {
     const TimeChunk c = chunk_of(n_hi, steps, d);
     const i64 n_lo = n_hi - (c.t1 - c.t0) + 1;
@@ -81,9 +115,10 @@ void backward_loop(Cell& cell, const BackwardArgs<T>& a, const Dims& d) {
     run_team<T>(team_size<T>(d.B, Cell::kGates * d.H, d.H), d.H, [&](Slice s, auto barrier) {
       for (i64 n = n_hi; n >= n_lo; --n) {
         const i64 t = time_at(n, d);
-        cell.step_da(s, n, t, c, barrier);
+        const i64 rows = active.at(t);
+        cell.step_da(s, n, t, rows, c, barrier);
         barrier();
-        cell.step_dh(s, n, t, c);
+        cell.step_dh(s, n, t, rows, c);
       }
     });
     const bool first = c.first && !a.accumulate_dw;

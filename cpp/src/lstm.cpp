@@ -95,18 +95,19 @@ struct LstmForward {
   }
 
   template <class Barrier>
-  void step(Slice s, i64 t, const T* hp, T* hn, const Barrier&) const {
+  void step(Slice s, i64 t, i64 rows, const T* hp, T* hn, const Barrier&) const {
     const i64 B = d.B, H = d.H, G = 4 * H, u0 = s.u0, w = s.u1 - s.u0;
     T tc_local[kChunk];  // tanh(c_t) of one chunk at inference
     T* g_t = pre + t * B * G;  // (B, 4H)
     T* out_t = a.out + t * B * d.ldo;
-    // Pre-activations of this thread's units accumulate h W_hh^T in place (rows of
-    // inactive steps too: their gates are never read).
+    // Pre-activations of this thread's units accumulate h W_hh^T in place, on the first
+    // `rows` rows (inactive rows there too: their gates are never read).
     if (w == H) {  // one slice: one call (the same bits as four)
-      kernels::gemm_packed<T>(B, hp, H, w_hh_p, g_t, G, true);
+      kernels::gemm_packed<T>(rows, hp, H, w_hh_p, g_t, G, true);
     } else {
       for (i64 q = 0; q < 4; ++q) {
-        kernels::gemm_packed_cols<T>(B, q * H + u0, q * H + s.u1, hp, H, w_hh_p, g_t, G, true);
+        kernels::gemm_packed_cols<T>(rows, q * H + u0, q * H + s.u1, hp, H, w_hh_p, g_t, G,
+                                     true);
       }
     }
     for (i64 b = 0; b < B; ++b) {
@@ -198,7 +199,7 @@ struct LstmBackward {
   // units of dc, writes its units' 4 gate columns of dA_t and adds them into db_sum (its
   // own columns, rows in visit order).
   template <class Barrier>
-  void step_da(Slice s, i64, i64 t, const TimeChunk& c, const Barrier&) const {
+  void step_da(Slice s, i64, i64 t, i64, const TimeChunk& c, const Barrier&) const {
     const i64 B = d.B, H = d.H, G = 4 * H, u0 = s.u0, w = s.u1 - s.u0;
     T* da_t = a.dgates + (t - c.t0) * B * G;  // (B, 4H): this step's rows of the chunk
     const T* dout_t = a.dout + t * B * d.ldo;
@@ -218,9 +219,9 @@ struct LstmBackward {
     }
   }
 
-  void step_dh(Slice s, i64, i64 t, const TimeChunk& c) const {
+  void step_dh(Slice s, i64, i64 t, i64 rows, const TimeChunk& c) const {
     const T* da_t = a.dgates + (t - c.t0) * d.B * 4 * d.H;
-    kernels::gemm_packed_cols<T>(d.B, s.u0, s.u1, da_t, 4 * d.H, w_hh_p, a.dh, d.H, true);
+    kernels::gemm_packed_cols<T>(rows, s.u0, s.u1, da_t, 4 * d.H, w_hh_p, a.dh, d.H, true);
   }
 
   void end_chunk(const TimeChunk& c, bool first) {
