@@ -146,7 +146,8 @@ SORTED_GRID = [case[:4] + ("sorted",) + case[5:] for case in GRID if case[4]]
 
 def grid_id(case):
     mode, dtype, L, D, lengths, bias, masks = case
-    flags = ("len-sorted" if lengths == "sorted" else "len" if lengths else "") + ("" if bias else "-nobias") + ("-drop" if masks else "")
+    flags = {False: "", True: "len", "sorted": "len-sorted"}[lengths]
+    flags += ("" if bias else "-nobias") + ("-drop" if masks else "")
     return f"{mode}-{dtype.__name__}-L{L}D{D}{'-' if flags else ''}{flags}"
 
 
