@@ -32,41 +32,12 @@
 // thread count.
 #pragma once
 #include <algorithm>
-#include <functional>
 
 #include "cell_common.h"
 #include "rnnkit/cell.h"
 #include "team.h"
 
 namespace rnnkit::detail {
-
-// The rows of each step that the step's GEMMs run on. When the lengths are non-increasing
-// (a PackedSequence's sorted order, or a caller's sorted batch) the active rows of step t
-// are a prefix of the batch, and only that prefix is computed: a finished sequence's row
-// costs no GEMM work (its cell code keeps its state and writes 0, as for any inactive
-// row). Otherwise, or without lengths, every step runs on all B rows (the GEMM rows of
-// inactive sequences are computed and not read). Either way the active rows get the same
-// bits: a GEMM's row of C does not depend on the other rows of A.
-class ActiveRows {
- public:
-  // lengths (B,) read, or nullptr; must outlive this.
-  ActiveRows(const std::int64_t* lengths, const Dims& d) : B_(d.B) {
-    if (lengths != nullptr && std::is_sorted(lengths, lengths + d.B, std::greater<>())) {
-      lengths_ = lengths;
-    }
-  }
-
-  // Rows [0, at(t)) of step t hold every active sequence (all of them are active).
-  i64 at(i64 t) const {
-    if (lengths_ == nullptr) return B_;
-    return std::partition_point(lengths_, lengths_ + B_, [t](std::int64_t n) { return n > t; }) -
-           lengths_;
-  }
-
- private:
-  i64 B_;
-  const std::int64_t* lengths_ = nullptr;  // (B,) when non-increasing, else nullptr
-};
 
 // Runs the forward time loop of `cell` over d.T steps. a.h (B, H) read as h0, written as
 // h_n; h_spare (B, H) scratch: h is double buffered so that one barrier per step
@@ -76,11 +47,11 @@ class ActiveRows {
 // is given, each thread copies its units of h_{t-1} there.
 template <typename T, class Cell>
 void forward_loop(const Cell& cell, const ForwardArgs<T>& a, T* h_spare, const Dims& d) {
+  const ActiveRows active(a.lengths, d);
   const InputProjection<T> projection(cell.pre, cell.ld_pre, a.x, a.w.w_ih, a.w.w_ih_packed,
-                                     Cell::kGates, d);
+                                     Cell::kGates, d, active);
   T* hbuf[2] = {a.h, h_spare};
   T* h_prev = a.keep.h_prev;
-  const ActiveRows active(a.lengths, d);
   run_team<T>(team_size<T>(d.B, Cell::kGates * d.H, d.H), d.H, [&](Slice s, auto barrier) {
     for (i64 n = 0; n < d.T; ++n) {
       const i64 t = time_at(n, d);
@@ -108,6 +79,9 @@ template <typename T, class Cell>
 void backward_loop(Cell& cell, const BackwardArgs<T>& a, const Dims& d) {
   const i64 steps = backward_chunk_steps(d);
   const ActiveRows active(a.lengths, d);
+  // With sorted lengths dX runs step by step (input_backward_chunk): W_ih packed once.
+  kernels::PackedB<T> w_ih_nn;
+  if (active.by_prefix()) w_ih_nn.pack_nn(Cell::kGates * d.H, d.I, a.w.w_ih, d.I);
   for (i64 n_hi = d.T - 1; n_hi >= 0;) {
     const TimeChunk c = chunk_of(n_hi, steps, d);
     const i64 n_lo = n_hi - (c.t1 - c.t0) + 1;
@@ -123,7 +97,8 @@ void backward_loop(Cell& cell, const BackwardArgs<T>& a, const Dims& d) {
     });
     const bool first = c.first && !a.accumulate_dw;
     input_backward_chunk(a.dx, a.g.dw_ih, cell.db_ih, cell.db_hh, cell.hh_cols, a.dgates, a.x,
-                         a.w.w_ih, Cell::kGates * d.H, d, c, first, a.accumulate_dx);
+                         a.w.w_ih, Cell::kGates * d.H, d, c, first, a.accumulate_dx, active,
+                         active.by_prefix() ? &w_ih_nn : nullptr);
     cell.end_chunk(c, first);
     n_hi = n_lo - 1;
   }
