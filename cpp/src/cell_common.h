@@ -40,12 +40,14 @@ inline void for_each_item(i64 n, i64 work_per_item, const F& f) {
 }
 
 // The rows of each step that the step's GEMMs run on (the recurrent products, the input
-// projection and dX). When the lengths are non-increasing (a PackedSequence's sorted
-// order, or a caller's sorted batch) the active rows of step t are a prefix of the batch,
-// and only that prefix is computed: a finished sequence's row costs no GEMM work (its cell
-// code keeps its state and writes 0, as for any inactive row; its dX row is 0). Otherwise, or without lengths, every step runs on all B rows (the GEMM rows of
-// inactive sequences are computed and not read). Either way the active rows get the same
-// bits: a GEMM's row of C does not depend on the other rows of A.
+// projection, dX and the weight gradients). When the lengths are non-increasing (a
+// PackedSequence's sorted order, or a caller's sorted batch) the active rows of step t are
+// a prefix of the batch, and only that prefix is computed: a finished sequence's row costs
+// no GEMM work (its cell code keeps its state and writes 0, as for any inactive row; its
+// dX row is 0). Otherwise, or without lengths, every step runs on all B rows (the GEMM
+// rows of inactive sequences are computed and not read). Either way the active rows get
+// the same bits: a GEMM's row of C does not depend on the other rows of A (for the weight
+// gradients see chunk_gemm_tn).
 class ActiveRows {
  public:
   // lengths (B,) read, or nullptr; must outlive this.
@@ -254,6 +256,26 @@ inline TimeChunk chunk_of(i64 n, i64 steps, const Dims& d) {
   return c;
 }
 
+// A weight gradient's product over the rows of chunk c: C (M, N) written (accumulate =
+// false) or added to = A^T Bm, A (rows of c, lda apart) and Bm (rows of c, ldb apart)
+// read, row (t - c.t0)*B + b. With sorted lengths (active.by_prefix()) it runs step by
+// step on each step's active rows only: the rows it leaves out have A = 0 and add +-0 to
+// the one FMA chain each element of C is (gemm.h), which changes no value, so the bits
+// are those of the product over all rows (for finite Bm).
+template <typename T>
+void chunk_gemm_tn(i64 M, i64 N, const T* A, i64 lda, const T* Bm, i64 ldb, T* C, i64 ldc,
+                   bool accumulate, const TimeChunk& c, const Dims& d, const ActiveRows& active) {
+  if (!active.by_prefix()) {
+    kernels::gemm_tn<T>(M, N, (c.t1 - c.t0) * d.B, A, lda, Bm, ldb, C, ldc, accumulate);
+    return;
+  }
+  for (i64 t = c.t0; t < c.t1; ++t) {
+    const i64 r = (t - c.t0) * d.B;  // the step's first row
+    kernels::gemm_tn<T>(M, N, active.at(t), A + r * lda, lda, Bm + r * ldb, ldb, C, ldc,
+                        accumulate || t > c.t0);
+  }
+}
+
 // The non-recurrent products of the backward over the rows of one chunk [t0, t1) of time
 // steps:
 //   dgates (rows, gh) read, row (t - t0)*B + b: dL/d(input side) of step t, sequence b.
@@ -284,7 +306,7 @@ void input_backward_chunk(T* dx, T* dw_ih, T* db_ih, T* db_hh, i64 hh_cols, cons
     kernels::gemm_nn<T>(rows, d.I, gh, dgates, gh, w_ih, d.I, dx + row0 * d.I, d.I,
                         accumulate_dx);
   }
-  kernels::gemm_tn<T>(gh, d.I, rows, dgates, gh, x + row0 * d.I, d.I, dw_ih, d.I, !first);
+  chunk_gemm_tn<T>(gh, d.I, dgates, gh, x + row0 * d.I, d.I, dw_ih, d.I, !first, c, d, active);
   if (db_ih != nullptr) column_sums(db_ih, dgates, rows, gh, gh, !first);
   if (db_hh != nullptr) column_sums(db_hh, dgates, rows, hh_cols, gh, !first);
 }

@@ -9,8 +9,8 @@
 //   void step(Slice s, i64 t, i64 rows, const T* hp, T* hn, const Barrier& barrier) const;
 //     For this thread's units [s.u0, s.u1): the step's GEMM with hp (B, H) = h_{t-1}
 //     (all units, read) on its first `rows` rows (ActiveRows) and the elementwise cell,
-//     writing hn (B, H) = h_t (its units) and out. It may call barrier() inside (a second GEMM on a complete intermediate); the
-//     loop calls it once after the step.
+//     writing hn (B, H) = h_t (its units) and out. It may call barrier() inside (a second
+//     GEMM on a complete intermediate); the loop calls it once after the step.
 //
 // Backward struct (backward_loop):
 //   static constexpr i64 kGates;
@@ -24,7 +24,8 @@
 //   void step_dh(Slice s, i64 n, i64 t, i64 rows, const TimeChunk& c) const;
 //     After a barrier (dA_t complete): dh += dA_t W_hh for this thread's units of dh, on
 //     the first `rows` rows (the others' dA rows are 0: their dh passes through).
-//   void end_chunk(const TimeChunk& c, bool first);  // the hidden side's dW_hh (db_hh)
+//   void end_chunk(const TimeChunk& c, bool first, const ActiveRows& active);
+//     The hidden side's dW_hh (db_hh) of the chunk (on the active rows: chunk_gemm_tn).
 //
 // Threads: one team (team.h) per forward loop and per backward chunk; a thread owns a
 // slice of hidden units and meets the others at one barrier per step (plus any the cell
@@ -99,7 +100,7 @@ void backward_loop(Cell& cell, const BackwardArgs<T>& a, const Dims& d) {
     input_backward_chunk(a.dx, a.g.dw_ih, cell.db_ih, cell.db_hh, cell.hh_cols, a.dgates, a.x,
                          a.w.w_ih, Cell::kGates * d.H, d, c, first, a.accumulate_dx, active,
                          active.by_prefix() ? &w_ih_nn : nullptr);
-    cell.end_chunk(c, first);
+    cell.end_chunk(c, first, active);
     n_hi = n_lo - 1;
   }
 }

@@ -175,10 +175,12 @@ struct GruBackward {
                                  true);
   }
 
-  void end_chunk(const TimeChunk& c, bool first) {
+  void end_chunk(const TimeChunk& c, bool first, const detail::ActiveRows& active) {
     const i64 H = d.H, rows = (c.t1 - c.t0) * d.B;
-    kernels::gemm_tn<T>(2 * H, H, rows, a.dgates, 3 * H, hp, H, a.g.dw_hh, H, !first);
-    kernels::gemm_tn<T>(H, H, rows, a.dgates_h, H, hp, H, a.g.dw_hh + 2 * H * H, H, !first);
+    detail::chunk_gemm_tn<T>(2 * H, H, a.dgates, 3 * H, hp, H, a.g.dw_hh, H, !first, c, d,
+                             active);
+    detail::chunk_gemm_tn<T>(H, H, a.dgates_h, H, hp, H, a.g.dw_hh + 2 * H * H, H, !first, c,
+                             d, active);
     if (a.g.db_hh != nullptr) {
       detail::column_sums(a.g.db_hh + 2 * H, a.dgates_h, rows, H, H, !first);
     }

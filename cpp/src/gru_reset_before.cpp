@@ -168,11 +168,12 @@ struct GruResetBeforeBackward {
     kernels::gemm_packed_cols<T>(rows, s.u0, s.u1, da_t, 3 * d.H, w_rz_p, a.dh, d.H, true);
   }
 
-  void end_chunk(const TimeChunk& c, bool first) {
-    const i64 H = d.H, rows = (c.t1 - c.t0) * d.B, row0 = c.t0 * d.B;
-    kernels::gemm_tn<T>(2 * H, H, rows, a.dgates, 3 * H, hp_c, H, a.g.dw_hh, H, !first);
-    kernels::gemm_tn<T>(H, H, rows, a.dgates + 2 * H, 3 * H, a.saved.reset_h + row0 * H, H,
-                        a.g.dw_hh + 2 * H * H, H, !first);
+  void end_chunk(const TimeChunk& c, bool first, const detail::ActiveRows& active) {
+    const i64 H = d.H, row0 = c.t0 * d.B;
+    detail::chunk_gemm_tn<T>(2 * H, H, a.dgates, 3 * H, hp_c, H, a.g.dw_hh, H, !first, c, d,
+                             active);
+    detail::chunk_gemm_tn<T>(H, H, a.dgates + 2 * H, 3 * H, a.saved.reset_h + row0 * H, H,
+                             a.g.dw_hh + 2 * H * H, H, !first, c, d, active);
   }
 };
 

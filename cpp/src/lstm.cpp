@@ -224,10 +224,11 @@ struct LstmBackward {
     kernels::gemm_packed_cols<T>(rows, s.u0, s.u1, da_t, 4 * d.H, w_hh_p, a.dh, d.H, true);
   }
 
-  void end_chunk(const TimeChunk& c, bool first) {
-    const i64 rows = (c.t1 - c.t0) * d.B, G = 4 * d.H;
+  void end_chunk(const TimeChunk& c, bool first, const detail::ActiveRows& active) {
+    const i64 G = 4 * d.H;
     const T* hp = detail::chunk_h_prev<T>(nullptr, a.saved, a.lengths, c, d);  // kept
-    kernels::gemm_tn<T>(G, d.H, rows, a.dgates, G, hp, d.H, a.g.dw_hh, d.H, !first);
+    detail::chunk_gemm_tn<T>(G, d.H, a.dgates, G, hp, d.H, a.g.dw_hh, d.H, !first, c, d,
+                             active);
   }
 
   // db_ih and db_hh written, or added to, from db_sum.

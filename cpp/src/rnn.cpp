@@ -182,7 +182,7 @@ struct RnnBackward {
     kernels::gemm_packed_cols<T>(rows, s.u0, s.u1, da_t, d.H, w_hh_p, a.dh, d.H, true);
   }
 
-  void end_chunk(const TimeChunk& c, bool first) {
+  void end_chunk(const TimeChunk& c, bool first, const detail::ActiveRows&) {
     hidden_weight_grad(a.g.dw_hh, !first, a.dgates, a.saved.gates, a.saved.ld_gates,
                        a.saved.h0, a.work, a.lengths, d, c);
   }
