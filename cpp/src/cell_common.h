@@ -47,24 +47,44 @@ inline void for_each_item(i64 n, i64 work_per_item, const F& f) {
 // dX row is 0). Otherwise, or without lengths, every step runs on all B rows (the GEMM
 // rows of inactive sequences are computed and not read). Either way the active rows get
 // the same bits: a GEMM's row of C does not depend on the other rows of A (for the weight
-// gradients see chunk_gemm_tn).
+// gradients see chunk_gemm_tn). A step leaves rows out only when at least kMinSkippedRows
+// have finished: a product split into more calls costs a pass over its output (or packed
+// operand) per call, more than a few rows of arithmetic.
 class ActiveRows {
  public:
+  static constexpr i64 kMinSkippedRows = 8;
+
   // lengths (B,) read, or nullptr; must outlive this.
   ActiveRows(const std::int64_t* lengths, const Dims& d) : B_(d.B) {
     if (lengths != nullptr && std::is_sorted(lengths, lengths + d.B, std::greater<>())) {
       lengths_ = lengths;
+      if (at(d.T - 1) == B_) lengths_ = nullptr;  // too few rows ever finish
     }
   }
 
-  // Whether the steps run on their active rows only (the lengths are non-increasing).
+  // Whether some steps run on their active rows only (the lengths are non-increasing).
   bool by_prefix() const { return lengths_ != nullptr; }
 
-  // Rows [0, at(t)) of step t hold every active sequence (all of them are active).
+  // Rows [0, at(t)) of step t hold every active sequence: B, or the active rows when at
+  // least kMinSkippedRows have finished.
   i64 at(i64 t) const {
     if (lengths_ == nullptr) return B_;
-    return std::partition_point(lengths_, lengths_ + B_, [t](std::int64_t n) { return n > t; }) -
-           lengths_;
+    const i64 n =
+        std::partition_point(lengths_, lengths_ + B_, [t](std::int64_t len) { return len > t; }) -
+        lengths_;
+    return B_ - n >= kMinSkippedRows ? n : B_;
+  }
+
+  // Steps [t, end) with end <= t1 whose rows are contiguous: the steps of all B rows from t
+  // on, and the first one after them with fewer (it ends the run). rows: the run's rows.
+  i64 run_end(i64 t, i64 t1, i64* rows) const {
+    *rows = 0;
+    for (; t < t1; ++t) {
+      const i64 n = at(t);
+      *rows += n;
+      if (n < B_) return t + 1;
+    }
+    return t1;
   }
 
  private:
@@ -145,13 +165,11 @@ class InputProjection {
     if (steps_ == 0 || n % steps_ != 0) return;
     const i64 n1 = std::min(d_.T, n + steps_);
     const i64 t0 = d_.reverse ? d_.T - n1 : n;  // the chunk's steps are contiguous in t
-    if (active_.by_prefix()) {  // step by step, each on its active rows
-      for (i64 t = t0; t < t0 + (n1 - n); ++t) {
-        project(active_.at(t), x_ + t * d_.B * d_.I, gates_ + t * d_.B * ld_, u0, u1);
-      }
-      return;
+    // Runs of contiguous rows (all rows of the chunk without sorted lengths).
+    for (i64 t = t0, rows = 0, end = 0; t < t0 + (n1 - n); t = end) {
+      end = active_.run_end(t, t0 + (n1 - n), &rows);
+      project(rows, x_ + t * d_.B * d_.I, gates_ + t * d_.B * ld_, u0, u1);
     }
-    project((n1 - n) * d_.B, x_ + t0 * d_.B * d_.I, gates_ + t0 * d_.B * ld_, u0, u1);
   }
 
  private:
@@ -265,13 +283,11 @@ inline TimeChunk chunk_of(i64 n, i64 steps, const Dims& d) {
 template <typename T>
 void chunk_gemm_tn(i64 M, i64 N, const T* A, i64 lda, const T* Bm, i64 ldb, T* C, i64 ldc,
                    bool accumulate, const TimeChunk& c, const Dims& d, const ActiveRows& active) {
-  if (!active.by_prefix()) {
-    kernels::gemm_tn<T>(M, N, (c.t1 - c.t0) * d.B, A, lda, Bm, ldb, C, ldc, accumulate);
-    return;
-  }
-  for (i64 t = c.t0; t < c.t1; ++t) {
-    const i64 r = (t - c.t0) * d.B;  // the step's first row
-    kernels::gemm_tn<T>(M, N, active.at(t), A + r * lda, lda, Bm + r * ldb, ldb, C, ldc,
+  // Runs of contiguous rows (all rows of the chunk without sorted lengths).
+  for (i64 t = c.t0, rows = 0, end = 0; t < c.t1; t = end) {
+    end = active.run_end(t, c.t1, &rows);
+    const i64 r = (t - c.t0) * d.B;  // the run's first row
+    kernels::gemm_tn<T>(M, N, rows, A + r * lda, lda, Bm + r * ldb, ldb, C, ldc,
                         accumulate || t > c.t0);
   }
 }
@@ -295,12 +311,12 @@ void input_backward_chunk(T* dx, T* dw_ih, T* db_ih, T* db_hh, i64 hh_cols, cons
                           const kernels::PackedB<T>* w_ih_nn) {
   const i64 rows = (c.t1 - c.t0) * d.B, row0 = c.t0 * d.B;
   if (w_ih_nn != nullptr && active.by_prefix()) {
-    for (i64 t = c.t0; t < c.t1; ++t) {
-      const i64 n = active.at(t);
-      T* dx_t = dx + t * d.B * d.I;  // (B, I)
+    for (i64 t = c.t0, n = 0, end = 0; t < c.t1; t = end) {
+      end = active.run_end(t, c.t1, &n);  // n rows from step t's first
+      T* dx_t = dx + t * d.B * d.I;
       kernels::gemm_packed<T>(n, dgates + (t - c.t0) * d.B * gh, gh, *w_ih_nn, dx_t, d.I,
                               accumulate_dx);
-      if (!accumulate_dx) std::fill(dx_t + n * d.I, dx_t + d.B * d.I, T(0));
+      if (!accumulate_dx) std::fill(dx_t + n * d.I, dx + end * d.B * d.I, T(0));
     }
   } else {
     kernels::gemm_nn<T>(rows, d.I, gh, dgates, gh, w_ih, d.I, dx + row0 * d.I, d.I,
