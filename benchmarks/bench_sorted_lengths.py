@@ -4,9 +4,10 @@ PackedSequence's) against the same sequences in a random order.
 With sorted lengths each step's products run on the active rows only; in any other order
 they run on all B rows. 2-layer LSTM and GRU stacks (64 -> 256, B = 32, T = 50, lengths
 uniform in 10..50, float32, 1 thread), training (forward + backward) and inference; the
-two orders alternate within each repeat; medians of CPU times.
+two orders alternate within each repeat; medians of CPU times. --proj-size P runs the
+LSTM with a projection to P units (h_t = m_t W_hr^T) and leaves the GRU out.
 
-    python benchmarks/bench_sorted_lengths.py --repeats 15
+    python benchmarks/bench_sorted_lengths.py --repeats 15 [--proj-size 128]
 """
 
 from __future__ import annotations
@@ -26,29 +27,33 @@ from rnnkit import _native  # noqa: E402
 T, B, INPUT, H, LAYERS = 50, 32, 64, 256, 2
 
 
-def problem(mode: str, order: np.ndarray | None, rng: np.random.Generator) -> dict:
-    """Random weights and data; the batch in ``order`` (None: sorted by length)."""
+def problem(
+    mode: str, order: np.ndarray | None, rng: np.random.Generator, proj_size: int = 0
+) -> dict:
+    """Random weights and data; the batch in ``order`` (None: sorted by length); an LSTM
+    with proj_size > 0 projects h to that many units."""
     gates = 4 if mode == "lstm" else 3
+    R = proj_size or H  # the width of h
     bound = 1 / np.sqrt(H)
 
     def uniform(*shape):
         return rng.uniform(-bound, bound, shape).astype(np.float32)
 
-    weights = [
-        (
-            uniform(gates * H, INPUT if k == 0 else H),
-            uniform(gates * H, H),
+    weights = []
+    for k in range(LAYERS):
+        entry = (
+            uniform(gates * H, INPUT if k == 0 else R),
+            uniform(gates * H, R),
             uniform(gates * H),
             uniform(gates * H),
         )
-        for k in range(LAYERS)
-    ]
+        weights.append((*entry, uniform(proj_size, H)) if proj_size else entry)
     lengths = np.sort(rng.integers(10, T + 1, size=B))[::-1].astype(np.int64)
     x = rng.standard_normal((T, B, INPUT)).astype(np.float32)
-    dout = rng.standard_normal((T, B, H)).astype(np.float32)
+    dout = rng.standard_normal((T, B, R)).astype(np.float32)
     if order is not None:
         lengths, x, dout = lengths[order], x[:, order], dout[:, order]
-    h0 = np.zeros((LAYERS, B, H), np.float32)
+    h0 = np.zeros((LAYERS, B, R), np.float32)
     return {
         "mode": mode,
         "weights": weights,
@@ -56,7 +61,7 @@ def problem(mode: str, order: np.ndarray | None, rng: np.random.Generator) -> di
         "x": np.ascontiguousarray(x),
         "dout": np.ascontiguousarray(dout),
         "h0": h0,
-        "c0": h0 if mode == "lstm" else None,
+        "c0": np.zeros((LAYERS, B, H), np.float32) if mode == "lstm" else None,
     }
 
 
@@ -74,15 +79,16 @@ def infer(p: dict) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeats", type=int, default=15)
+    parser.add_argument("--proj-size", type=int, default=0, help="LSTM projection (0: none)")
     args = parser.parse_args()
     rnnkit.set_num_threads(1)
     shuffle = np.random.default_rng(1).permutation(B)
     print("| cell | task | sorted ms | random order ms | random / sorted |")
     print("|---|---|---|---|---|")
-    for mode in ("lstm", "gru"):
+    for mode in ("lstm",) if args.proj_size else ("lstm", "gru"):
         problems = {
-            "sorted": problem(mode, None, np.random.default_rng(0)),
-            "random": problem(mode, shuffle, np.random.default_rng(0)),
+            "sorted": problem(mode, None, np.random.default_rng(0), args.proj_size),
+            "random": problem(mode, shuffle, np.random.default_rng(0), args.proj_size),
         }
         for task, fn in (("training", train), ("inference", infer)):
             times = {name: [] for name in problems}
@@ -93,7 +99,8 @@ def main() -> None:
                     if i >= 2:
                         times[name].append(time.process_time() - start)
             s, r = (statistics.median(times[k]) for k in ("sorted", "random"))
-            print(f"| {mode.upper()} | {task} | {1e3 * s:.1f} | {1e3 * r:.1f} | {r / s:.2f} |")
+            cell = mode.upper() + (f" proj_size={args.proj_size}" if args.proj_size else "")
+            print(f"| {cell} | {task} | {1e3 * s:.1f} | {1e3 * r:.1f} | {r / s:.2f} |")
 
 
 if __name__ == "__main__":
