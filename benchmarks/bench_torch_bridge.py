@@ -14,6 +14,7 @@ count runs in a fresh process with torch.set_num_threads(n) (rnnkit.torch follow
     python benchmarks/bench_torch_bridge.py                 # 1 and 2 threads
     python benchmarks/bench_torch_bridge.py --threads 1 --repeats 9 --json out.json
     python benchmarks/bench_torch_bridge.py --recompute     # keeping the cache vs recomputing
+    python benchmarks/bench_torch_bridge.py --overhead      # the bridge vs the core alone
 """
 
 from __future__ import annotations
@@ -185,6 +186,76 @@ def recompute_cost(repeats: int, warmup: int) -> list[str]:
     return lines
 
 
+def bridge_overhead(repeats: int, warmup: int) -> list[str]:
+    """1 thread: the recurrent layer's forward + backward with a PackedSequence through
+    rnnkit.torch (pack_padded_sequence, the bridge, autograd, pad_packed_sequence) against
+    the core called directly on the same problem in sorted order, and torch's packing alone
+    (the same calls around a layer that only repeats its input's columns: what torch's own
+    module pays too); medians of CPU times, the three alternating."""
+    import numpy as np
+    import torch
+    from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
+
+    sys.path.insert(0, str(ROOT / "python"))
+    import rnnkit
+    import rnnkit.torch as rt
+    from rnnkit import _native
+
+    torch.set_num_threads(1)
+    rnnkit.set_num_threads(1)
+    gen = torch.Generator().manual_seed(0)
+    lengths = torch.randint(10, STEPS + 1, (BATCH,), generator=gen)
+    order = torch.argsort(lengths, descending=True)
+    sorted_lengths = lengths[order].numpy().copy()
+    h0 = np.zeros((LAYERS, BATCH, HIDDEN), np.float32)
+    lines = []
+    for cell in (rt.LSTM, rt.GRU):
+        rnn = cell(EMBED, HIDDEN, num_layers=LAYERS, batch_first=True)
+        x = torch.randn(BATCH, STEPS, EMBED, generator=gen).requires_grad_(True)
+        dout = torch.randn(BATCH, STEPS, HIDDEN, generator=gen)
+        mode = cell.__name__.lower()
+        x_sorted = x.detach()[order].transpose(0, 1).contiguous().numpy()
+        dout_sorted = dout[order].transpose(0, 1).contiguous().numpy()
+        names = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
+        weights = [
+            tuple(getattr(rnn, f"{n}_l{k}").detach().numpy() for n in names) for k in range(LAYERS)
+        ]
+        c0 = h0 if cell is rt.LSTM else None
+
+        def bridge(rnn=rnn, x=x, dout=dout):
+            packed = pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
+            out = pad_packed_sequence(rnn(packed)[0], batch_first=True, total_length=STEPS)[0]
+            torch.autograd.backward(out, dout)
+
+        def core(mode=mode, x=x_sorted, dout=dout_sorted, weights=weights, c0=c0):
+            args = (mode, x, h0, c0, weights, sorted_lengths, None, True)
+            cache = _native.stack_forward(*args, num_directions=1)[3]
+            _native.stack_backward(mode, cache, dout, h0, c0)
+
+        def packing(x=x, dout=dout):
+            p = pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
+            data = p.data.repeat(1, HIDDEN // EMBED)  # (rows, H): a stand-in layer
+            q = PackedSequence(data, p.batch_sizes, p.sorted_indices, p.unsorted_indices)
+            out = pad_packed_sequence(q, batch_first=True, total_length=STEPS)[0]
+            torch.autograd.backward(out, dout)
+
+        times = {"bridge": [], "core": [], "packing": []}
+        runs = (("bridge", bridge), ("core", core), ("packing", packing))
+        for i in range(warmup + repeats):
+            for name, fn in runs if i % 2 == 0 else runs[::-1]:
+                start = time.process_time()
+                fn()
+                if i >= warmup:
+                    times[name].append(time.process_time() - start)
+        b, c, p = (statistics.median(times[k]) for k in ("bridge", "core", "packing"))
+        lines.append(
+            f"{cell.__name__} PackedSequence forward + backward: through rnnkit.torch "
+            f"{1e3 * b:.1f} ms, the core alone {1e3 * c:.1f} ms (+{100 * (b / c - 1):.0f}%), "
+            f"torch's packing and unpacking alone {1e3 * p:.1f} ms"
+        )
+    return lines
+
+
 def table(results: list[dict]) -> str:
     """Markdown: one row per cell, input and task; torch/rnnkit and ms per thread count."""
     threads = sorted({r["threads"] for r in results})
@@ -230,6 +301,9 @@ def main() -> None:
     p.add_argument(
         "--recompute", action="store_true", help="only time keeping vs recomputing the cache"
     )
+    p.add_argument(
+        "--overhead", action="store_true", help="only time the bridge against the core alone"
+    )
     p.add_argument("--child", type=int, help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.child is not None:
@@ -237,6 +311,9 @@ def main() -> None:
         return
     if args.recompute:
         print("\n".join(recompute_cost(args.repeats, args.warmup)))
+        return
+    if args.overhead:
+        print("\n".join(bridge_overhead(args.repeats, args.warmup)))
         return
     results = []
     for n in args.threads:

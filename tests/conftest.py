@@ -108,6 +108,37 @@ def team_forms():
     )
 
 
+@contextlib.contextmanager
+def on_threads(threads: int):
+    """Runs the block on `threads` threads (callers restore the count: restore_threads);
+    on more than one, checks that a thread team formed (team_forms)."""
+    _core.set_num_threads(threads)
+    if threads == 1:
+        yield
+        return
+    with team_forms():
+        yield
+
+
+def unsorting_order(lengths: np.ndarray) -> np.ndarray:
+    """A fixed permutation of a batch with sorted lengths that leaves them unsorted."""
+    order = np.random.default_rng(0).permutation(len(lengths))
+    assert np.any(np.diff(lengths[order]) > 0)
+    return order
+
+
+def assert_same_bits_in_order(want: dict, got: dict, order: np.ndarray) -> None:
+    """got: the results of want's problem with the batch taken in `order` (every result's
+    batch axis is axis 1). Each sequence's results have the same bits; the weight
+    gradients ("grad ..."), which sum the rows in another order, are close."""
+    assert want.keys() == got.keys()
+    for name, a in want.items():
+        if name.startswith("grad "):
+            np.testing.assert_allclose(got[name], a, rtol=1e-5, atol=1e-5, err_msg=name)
+        else:
+            assert a[:, order].tobytes() == got[name].tobytes(), name
+
+
 # The kernel ISAs this build and CPU run ("plain" first), and the vector ones ("avx2",
 # "avx512"): tests comparing vector ISAs need two (on a CPU without AVX-512 there is
 # nothing to compare).

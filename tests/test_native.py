@@ -41,13 +41,18 @@ TOL = {np.float64: 1e-10, np.float32: 1e-4}
 def make_problem(
     mode, T, B, n_in, H, L, D, *, bias=True, lengths=False, masks=False, dtype=np.float64, seed=0
 ):
-    """Random inputs of the backend contract's stack_forward / stack_backward, as a dict."""
+    """Random inputs of the backend contract's stack_forward / stack_backward, as a dict.
+
+    lengths: False (none), True (random order) or "sorted" (non-increasing: the core then
+    runs each step's products on the active rows only)."""
     rng = np.random.default_rng(seed)
     states = (L * D, B, H)
     lens = None
     if lengths:
         lens = rng.integers(1, T + 1, size=B).astype(np.int64)
         lens[rng.integers(B)] = T  # the longest sequence spans the whole batch
+        if lengths == "sorted":
+            lens = np.sort(lens)[::-1].copy()
     drop = None
     if masks and L > 1:
         drop = [((rng.random((T, B, D * H)) > 0.3) / 0.7).astype(dtype) for _ in range(L - 1)]
@@ -137,19 +142,26 @@ GRID = [
 ]
 
 
+# The cases with lengths again with the lengths sorted (after GRID, so that GRID's cases
+# keep their seeds), on a batch large enough for finished rows to be left out.
+SORTED_GRID = [case[:4] + ("sorted",) + case[5:] for case in GRID if case[4]]
+
+
 def grid_id(case):
     mode, dtype, L, D, lengths, bias, masks = case
-    flags = ("len" if lengths else "") + ("" if bias else "-nobias") + ("-drop" if masks else "")
+    flags = {False: "", True: "len", "sorted": "len-sorted"}[lengths]
+    flags += ("" if bias else "-nobias") + ("-drop" if masks else "")
     return f"{mode}-{dtype.__name__}-L{L}D{D}{'-' if flags else ''}{flags}"
 
 
-@pytest.mark.parametrize("case", GRID, ids=grid_id)
+@pytest.mark.parametrize("case", GRID + SORTED_GRID, ids=grid_id)
 def test_matches_reference(case):
     mode, dtype, L, D, lengths, bias, masks = case
+    # Sorted lengths leave rows out of a step's products once 8 have finished: B = 12.
     p = make_problem(
         mode,
         4,
-        3,
+        12 if lengths == "sorted" else 3,
         6,
         5,
         L,
@@ -158,7 +170,7 @@ def test_matches_reference(case):
         lengths=lengths,
         masks=masks,
         dtype=dtype,
-        seed=len(GRID) + GRID.index(case),
+        seed=len(GRID) + (GRID + SORTED_GRID).index(case),
     )
     got = run(_native, p)
     assert_results_close(got, run(reference, p), TOL[dtype])
@@ -340,6 +352,36 @@ def test_same_bits_for_1_and_2_threads(case, restore_threads):
     mode, T, B, H, dtype = case
     p = make_problem(mode, T, B, 8, H, 2, 2, lengths=True, masks=True, dtype=dtype, seed=3)
     assert_same_bits_at_1_and_2_threads(p)
+
+
+@pytest.mark.parametrize("threads", [1, pytest.param(2, marks=needs_threads)])
+@pytest.mark.parametrize("mode", MODES)
+def test_sorted_lengths_same_bits_as_unsorted(mode, threads, restore_threads):
+    """Non-increasing lengths run each step's products on the active rows only; the same
+    sequences in another order run them on every row. Each sequence's outputs, states and
+    input/state gradients have the same bits either way (the weight gradients sum the rows
+    in another order: close)."""
+    _core.set_num_threads(threads)
+    B = 24
+    p = make_problem(mode, 9, B, 8, 40, 2, 2, lengths="sorted", masks=True, seed=5)
+    p["lengths"][-4:] = 1  # the last steps run on a few rows only
+    p["lengths"][0] = 8  # and step 8 on none
+    order = np.random.default_rng(0).permutation(B)
+    q = dict(p)
+    if p["masks"] is not None:
+        q["masks"] = [np.ascontiguousarray(m[:, order]) for m in p["masks"]]
+    for key in ("x", "dout", "h0", "c0", "dh_n", "dc_n"):
+        q[key] = None if p[key] is None else np.ascontiguousarray(p[key][:, order])
+    q["lengths"] = p["lengths"][order]
+    assert np.any(np.diff(q["lengths"]) > 0)  # the permuted lengths are not sorted
+    sorted_run, permuted_run = run(_native, p), run(_native, q)
+    for name in ("out", "h_n", "c_n", "dx", "dh0", "dc0"):
+        if sorted_run[name] is None:
+            continue
+        assert sorted_run[name][:, order].tobytes() == permuted_run[name].tobytes(), name
+    for name in sorted_run:
+        if name.startswith("d") and "[" in name:
+            assert_close(permuted_run[name], sorted_run[name], 1e-12, name)
 
 
 def assert_same_bits_at_1_and_2_threads(p):

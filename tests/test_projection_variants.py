@@ -13,7 +13,13 @@ import numpy as np
 import pytest
 import rnnkit
 import torch
-from conftest import needs_threads, team_forms
+from conftest import (
+    assert_same_bits_in_order,
+    needs_threads,
+    on_threads,
+    team_forms,
+    unsorting_order,
+)
 from rnnkit import _core
 
 pytestmark = pytest.mark.native
@@ -50,30 +56,44 @@ def random_config(seed: int) -> dict:
     return {"H": H, "kwargs": kwargs, "lengths": bool(rng.random() < 0.6), "seed": seed}
 
 
-def run_module(config: dict, backend: str) -> dict:
-    """Training forward and backward of config's LSTM on ``backend``: every result."""
+# Non-increasing lengths of 12 sequences (a PackedSequence's order): from step 2 on at
+# least 8 rows have finished, so the core leaves them out of each step's products.
+SORTED_LENGTHS = np.array([6, 5, 3, 3, 2, 2, 2, 1, 1, 1, 1, 1])
+
+
+def run_module(config: dict, backend: str, order: np.ndarray | None = None) -> dict:
+    """Training forward and backward of config's LSTM on ``backend``: every result.
+    config["lengths"]: False, True (4 sequences, unsorted) or "sorted" (SORTED_LENGTHS).
+    order: a permutation of the batch: every input's rows are taken in that order."""
     H, kwargs = config["H"], config["kwargs"]
     m = rnnkit.LSTM(5, H, backend=backend, seed=config["seed"], **kwargs)
     rng = np.random.default_rng(config["seed"] + 1000)
     T, B, P = 6, 4, kwargs["proj_size"]
+    if config["lengths"] == "sorted":
+        B = len(SORTED_LENGTHS)
     LD = kwargs["num_layers"] * (2 if kwargs.get("bidirectional") else 1)
     x = rng.standard_normal((T, B, 5))
     lengths = np.array([6, 2, 4, 1]) if config["lengths"] else None
+    if config["lengths"] == "sorted":
+        lengths = SORTED_LENGTHS
     hx = (rng.standard_normal((LD, B, P)), rng.standard_normal((LD, B, H)))
+    grad_out = rng.standard_normal((T, B, P * (2 if kwargs.get("bidirectional") else 1)))
+    grad_state = (rng.standard_normal((LD, B, P)), rng.standard_normal((LD, B, H)))
+    if order is not None:  # every array's batch axis is axis 1
+        x, grad_out = x[:, order], grad_out[:, order]
+        hx = tuple(a[:, order] for a in hx)
+        grad_state = tuple(a[:, order] for a in grad_state)
+        lengths = None if lengths is None else lengths[order]
     out, (h_n, c_n) = m(x, hx, lengths=lengths)
-    assert out.shape[2] == P * (2 if kwargs.get("bidirectional") else 1)
+    assert out.shape == grad_out.shape
     assert h_n.shape == (LD, B, P) and c_n.shape == (LD, B, H)
-    grad_out = rng.standard_normal(out.shape)
-    grad_state = (rng.standard_normal(h_n.shape), rng.standard_normal(c_n.shape))
     dx, (dh0, dc0) = m.backward(grad_out, grad_state)
     result = {"out": out, "h_n": h_n, "c_n": c_n, "dx": dx, "dh0": dh0, "dc0": dc0}
     result.update({f"grad {k}": v.copy() for k, v in m.grads.items()})
     return result
 
 
-@pytest.mark.parametrize("seed", range(24))
-def test_native_equals_reference_with_projection_and_variants(seed):
-    config = random_config(seed)
+def assert_native_equals_reference(config: dict) -> None:
     native, numpy = run_module(config, "native"), run_module(config, "numpy")
     tol = TOL[config["kwargs"]["dtype"]]
     assert native.keys() == numpy.keys()
@@ -85,11 +105,23 @@ def test_native_equals_reference_with_projection_and_variants(seed):
         np.testing.assert_allclose(got, want, rtol=tol, atol=tol * scale, err_msg=name)
 
 
-@needs_threads
-def test_native_bits_do_not_depend_on_threads(restore_threads):
+@pytest.mark.parametrize("seed", range(24))
+def test_native_equals_reference_with_projection_and_variants(seed):
+    assert_native_equals_reference(random_config(seed))
+
+
+@pytest.mark.parametrize("seed", range(16))
+def test_native_equals_reference_with_sorted_lengths(seed):
+    """Sorted lengths: the core runs each step's products (the recurrent GEMM, the input
+    projection, h_t = m_t W_hr^T, dm_t, dX, dW_ih, dW_hh, dW_hr) on the active rows only;
+    the finished rows' gates are never computed and must never be read."""
+    assert_native_equals_reference({**random_config(seed), "lengths": "sorted"})
+
+
+def large_config(lengths: bool | str) -> dict:
     """A projected LSTM with peepholes, clip and other activations, large enough for a
-    thread team (checked): the same bits on 1, 2 and 3 threads."""
-    config = {
+    thread team."""
+    return {
         "H": 160,
         "kwargs": dict(
             proj_size=48,
@@ -100,9 +132,16 @@ def test_native_bits_do_not_depend_on_threads(restore_threads):
             clip=1.5,
             activations=[("HardSigmoid", 0.3, 0.4), "Softsign", "Tanh"],
         ),
-        "lengths": True,
+        "lengths": lengths,
         "seed": 7,
     }
+
+
+@needs_threads
+@pytest.mark.parametrize("lengths", [True, "sorted"])
+def test_native_bits_do_not_depend_on_threads(lengths, restore_threads):
+    """large_config: the same bits on 1, 2 and 3 threads (a team forms: checked)."""
+    config = large_config(lengths)
     rnnkit.set_num_threads(1)
     want = run_module(config, "native")
     for threads in (2, 3):
@@ -111,6 +150,26 @@ def test_native_bits_do_not_depend_on_threads(restore_threads):
             got = run_module(config, "native")
         for name, a in want.items():
             assert a.tobytes() == got[name].tobytes(), (name, threads)
+
+
+@pytest.mark.parametrize("threads", [1, pytest.param(2, marks=needs_threads)])
+def test_sorted_lengths_equal_the_reference_at_1_and_2_threads(threads, restore_threads):
+    with on_threads(threads):
+        assert_native_equals_reference(large_config("sorted"))
+
+
+@pytest.mark.parametrize("threads", [1, pytest.param(2, marks=needs_threads)])
+def test_sorted_lengths_same_bits_as_an_unsorted_batch(threads, restore_threads):
+    """The same sequences in another order (lengths no longer sorted: every step runs on
+    all rows) give each sequence's outputs, states and input and state gradients with the
+    same bits."""
+    config = large_config("sorted")
+    config["kwargs"] = {**config["kwargs"], "dropout": 0.0}  # masks are drawn per row
+    order = unsorting_order(SORTED_LENGTHS)
+    with on_threads(threads):
+        want = run_module(config, "native")
+        got = run_module(config, "native", order)
+    assert_same_bits_in_order(want, got, order)
 
 
 GRAD_CASES = [

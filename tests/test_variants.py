@@ -13,6 +13,12 @@ import pickle
 import numpy as np
 import pytest
 import rnnkit
+from conftest import (
+    assert_same_bits_in_order,
+    needs_threads,
+    on_threads,
+    unsorting_order,
+)
 from rnnkit import Activation
 from rnnkit.activations import ACTIVATION_NAMES
 
@@ -65,26 +71,47 @@ def random_config(seed: int) -> dict:
     return {"cell": cell, "kwargs": kwargs, "lengths": bool(rng.random() < 0.6), "seed": seed}
 
 
-def run_module(config: dict, backend: str) -> dict:
-    """Training forward and backward of config's module on ``backend``: every result."""
-    cell, kwargs = config["cell"], config["kwargs"]
-    m = getattr(rnnkit, cell)(5, 6, backend=backend, seed=config["seed"], **kwargs)
+# Non-increasing lengths of 12 sequences (a PackedSequence's order): from step 2 on at
+# least 8 rows have finished, so the core leaves them out of each step's products.
+SORTED_LENGTHS = np.array([7, 6, 4, 3, 3, 2, 2, 1, 1, 1, 1, 1])
+
+
+def run_module(config: dict, backend: str, order: np.ndarray | None = None) -> dict:
+    """Training forward and backward of config's module on ``backend``: every result.
+    config["lengths"]: False, True (4 sequences, unsorted) or "sorted" (SORTED_LENGTHS);
+    config["H"]: hidden size (default 6). order: a permutation of the batch: every input's
+    rows are taken in that order."""
+    cell, kwargs, H = config["cell"], config["kwargs"], config.get("H", 6)
+    m = getattr(rnnkit, cell)(5, H, backend=backend, seed=config["seed"], **kwargs)
     rng = np.random.default_rng(config["seed"] + 1000)
     T, B = 7, 4
+    if config["lengths"] == "sorted":
+        B = len(SORTED_LENGTHS)
     D = 2 if kwargs.get("bidirectional") else 1
     x = rng.standard_normal((T, B, 5))
     lengths = np.array([7, 3, 5, 1]) if config["lengths"] else None
-    states = (kwargs["num_layers"] * D, B, 6)
+    if config["lengths"] == "sorted":
+        lengths = SORTED_LENGTHS
+    states = (kwargs["num_layers"] * D, B, H)
     hx = rng.standard_normal(states)
     if cell == "LSTM":
         hx = (hx, rng.standard_normal(states))
-    out, state = m(x, hx, lengths=lengths)
-    grad_out = rng.standard_normal(out.shape)
+    grad_out = rng.standard_normal((T, B, D * H))
     grad_state = (
         (rng.standard_normal(states), rng.standard_normal(states))
         if cell == "LSTM"
         else rng.standard_normal(states)
     )
+    if order is not None:  # every array's batch axis is axis 1
+        x, grad_out = x[:, order], grad_out[:, order]
+        lengths = None if lengths is None else lengths[order]
+        if cell == "LSTM":
+            hx = (hx[0][:, order], hx[1][:, order])
+            grad_state = (grad_state[0][:, order], grad_state[1][:, order])
+        else:
+            hx, grad_state = hx[:, order], grad_state[:, order]
+    out, state = m(x, hx, lengths=lengths)
+    assert out.shape == grad_out.shape
     dx, dstate = m.backward(grad_out, grad_state)
     flat = lambda s: s if isinstance(s, tuple) else (s,)  # noqa: E731
     result = {"out": out, "dx": dx}
@@ -94,10 +121,7 @@ def run_module(config: dict, backend: str) -> dict:
     return result
 
 
-@pytest.mark.native
-@pytest.mark.parametrize("seed", range(60))
-def test_native_equals_reference_on_random_combinations(seed):
-    config = random_config(seed)
+def assert_native_equals_reference(config: dict) -> None:
     native, numpy = run_module(config, "native"), run_module(config, "numpy")
     tol = TOL[config["kwargs"]["dtype"]]
     assert native.keys() == numpy.keys()
@@ -105,6 +129,66 @@ def test_native_equals_reference_on_random_combinations(seed):
         got = native[name]
         scale = float(np.max(np.abs(want), initial=0.0))
         np.testing.assert_allclose(got, want, rtol=tol, atol=tol * scale, err_msg=name)
+
+
+@pytest.mark.native
+@pytest.mark.parametrize("seed", range(60))
+def test_native_equals_reference_on_random_combinations(seed):
+    assert_native_equals_reference(random_config(seed))
+
+
+@pytest.mark.native
+@pytest.mark.parametrize("seed", range(30))
+def test_native_equals_reference_with_sorted_lengths(seed):
+    """Sorted lengths: the core runs each step's products on the active rows only; the
+    finished rows' pre-activations are never computed and must never be read (the variant
+    cells keep theirs per row for the backward)."""
+    assert_native_equals_reference({**random_config(seed), "lengths": "sorted"})
+
+
+# Every cell kind with options, large enough for a thread team at 2 threads.
+LARGE_VARIANTS = [
+    ("RNN", dict(activations=["Softsign"], clip=1.5)),
+    ("GRU", dict(activations=[("HardSigmoid", 0.3, 0.4), "Softsign"], clip=1.5)),
+    ("GRU", dict(activations=["Sigmoid", ("Elu", 0.7)], reset_after=False, reverse=True)),
+    ("LSTM", dict(activations=["Softsign", "Tanh", "Softsign"], peepholes=True, clip=1.5)),
+    ("LSTM", dict(input_forget=True, peepholes=True, reverse=True)),
+]
+
+
+def large_config(cell: str, options: dict) -> dict:
+    kwargs = dict(num_layers=2, dtype="float32", **options)
+    if not options.get("reverse"):
+        kwargs["bidirectional"] = True
+    return {"cell": cell, "kwargs": kwargs, "lengths": "sorted", "seed": 3, "H": 160}
+
+
+def variant_id(case) -> str:
+    cell, options = case
+    return "-".join([cell, *sorted(options)])
+
+
+@pytest.mark.native
+@pytest.mark.parametrize("threads", [1, pytest.param(2, marks=needs_threads)])
+@pytest.mark.parametrize("case", LARGE_VARIANTS, ids=variant_id)
+def test_sorted_lengths_equal_the_reference_at_1_and_2_threads(case, threads, restore_threads):
+    with on_threads(threads):
+        assert_native_equals_reference(large_config(*case))
+
+
+@pytest.mark.native
+@pytest.mark.parametrize("threads", [1, pytest.param(2, marks=needs_threads)])
+@pytest.mark.parametrize("case", LARGE_VARIANTS, ids=variant_id)
+def test_sorted_lengths_same_bits_as_an_unsorted_batch(case, threads, restore_threads):
+    """The same sequences in another order (lengths no longer sorted: every step runs on
+    all rows) give each sequence's outputs, states and input and state gradients with the
+    same bits."""
+    config = large_config(*case)
+    order = unsorting_order(SORTED_LENGTHS)
+    with on_threads(threads):
+        want = run_module(config, "native")
+        got = run_module(config, "native", order)
+    assert_same_bits_in_order(want, got, order)
 
 
 @pytest.mark.native

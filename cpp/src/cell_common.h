@@ -8,6 +8,7 @@
 #pragma once
 #include <algorithm>
 #include <cstdint>
+#include <functional>
 
 #include "rnnkit/dims.h"
 #include "rnnkit/gemm.h"
@@ -38,6 +39,59 @@ inline void for_each_item(i64 n, i64 work_per_item, const F& f) {
   for (i64 i = 0; i < n; ++i) f(i);
 }
 
+// The rows of each step that the step's GEMMs run on (the recurrent products, the input
+// projection, dX and the weight gradients). When the lengths are non-increasing (a
+// PackedSequence's sorted order, or a caller's sorted batch) the active rows of step t are
+// a prefix of the batch, and only that prefix is computed: a finished sequence's row costs
+// no GEMM work (its cell code keeps its state and writes 0, as for any inactive row; its
+// dX row is 0). Otherwise, or without lengths, every step runs on all B rows (the GEMM
+// rows of inactive sequences are computed and not read). Either way the active rows get
+// the same bits: a GEMM's row of C does not depend on the other rows of A (for the weight
+// gradients see chunk_gemm_tn). A step leaves rows out only when at least kMinSkippedRows
+// have finished: a product split into more calls costs a pass over its output (or packed
+// operand) per call, more than a few rows of arithmetic.
+class ActiveRows {
+ public:
+  static constexpr i64 kMinSkippedRows = 8;
+
+  // lengths (B,) read, or nullptr; must outlive this.
+  ActiveRows(const std::int64_t* lengths, const Dims& d) : B_(d.B) {
+    if (lengths != nullptr && std::is_sorted(lengths, lengths + d.B, std::greater<>())) {
+      lengths_ = lengths;
+      if (at(d.T - 1) == B_) lengths_ = nullptr;  // too few rows ever finish
+    }
+  }
+
+  // Whether some steps run on their active rows only (the lengths are non-increasing).
+  bool by_prefix() const { return lengths_ != nullptr; }
+
+  // Rows [0, at(t)) of step t hold every active sequence: B, or the active rows when at
+  // least kMinSkippedRows have finished.
+  i64 at(i64 t) const {
+    if (lengths_ == nullptr) return B_;
+    const i64 n =
+        std::partition_point(lengths_, lengths_ + B_, [t](std::int64_t len) { return len > t; }) -
+        lengths_;
+    return B_ - n >= kMinSkippedRows ? n : B_;
+  }
+
+  // Steps [t, end) with end <= t1 whose rows are contiguous: the steps of all B rows from t
+  // on, and the first one after them with fewer (it ends the run). rows: the run's rows.
+  i64 run_end(i64 t, i64 t1, i64* rows) const {
+    *rows = 0;
+    for (; t < t1; ++t) {
+      const i64 n = at(t);
+      *rows += n;
+      if (n < B_) return t + 1;
+    }
+    return t1;
+  }
+
+ private:
+  i64 B_;
+  const std::int64_t* lengths_ = nullptr;  // (B,) when non-increasing, else nullptr
+};
+
 // The forward's input projection x W_ih^T: for all T*B rows (gates, ld apart, `blocks`
 // gate blocks of H columns), before the time loop, or in chunks of about
 // kProjectionChunkRows rows inside it: each thread computes its own units' columns for
@@ -48,8 +102,9 @@ inline void for_each_item(i64 n, i64 work_per_item, const F& f) {
 // when that copy is at most 256 KiB (an LSTM with H = I = 128), so it stays in L2 and
 // costs little memory; otherwise one product runs on construction. Either way every
 // element is the one of a single x W_ih^T product (gemm.h: the same bits however the
-// rows and columns are split). The biases are not added here: every cell adds them in
-// its step.
+// rows and columns are split). With lengths sorted (ActiveRows::by_prefix) the chunks are
+// always used and each step of a chunk runs on its active rows only. The biases are not
+// added here: every cell adds them in its step.
 constexpr i64 kProjectionChunkRows = 256;
 
 // A GEMM's packed B operand for one call: the caller's copy when it has one (kept across
@@ -84,12 +139,15 @@ class InputProjection {
   // before_step. x (T*B, I) and w_ih (blocks*H, I) read; both must outlive this.
   // w_ih_packed: W_ih^T packed by the caller (kept across calls), or nullptr; with it the
   // projection is chunked at any size (packing costs nothing more).
+  // active: the rows each step needs (must outlive this).
   InputProjection(T* gates, i64 ld, const T* x, const T* w_ih,
-                  const kernels::PackedB<T>* w_ih_packed, i64 blocks, const Dims& d)
-      : gates_(gates), ld_(ld), x_(x), blocks_(blocks), d_(d) {
+                  const kernels::PackedB<T>* w_ih_packed, i64 blocks, const Dims& d,
+                  const ActiveRows& active)
+      : gates_(gates), ld_(ld), x_(x), blocks_(blocks), d_(d), active_(active) {
     const i64 gh = blocks * d.H;
     steps_ = std::min(d.T, std::max<i64>(1, (kProjectionChunkRows + d.B - 1) / d.B));
-    if (steps_ < d.T && (w_ih_packed != nullptr || gh * d.I * i64(sizeof(T)) <= (i64(256) << 10))) {
+    const bool small = gh * d.I * i64(sizeof(T)) <= (i64(256) << 10);
+    if (active.by_prefix() || (steps_ < d.T && (w_ih_packed != nullptr || small))) {
       w_ih_p_.pack_nt(w_ih_packed, gh, d.I, w_ih, d.I);
     } else if (w_ih_packed != nullptr) {
       steps_ = 0;  // one product, now
@@ -107,9 +165,17 @@ class InputProjection {
     if (steps_ == 0 || n % steps_ != 0) return;
     const i64 n1 = std::min(d_.T, n + steps_);
     const i64 t0 = d_.reverse ? d_.T - n1 : n;  // the chunk's steps are contiguous in t
-    const i64 rows = (n1 - n) * d_.B, H = d_.H;
-    const T* xc = x_ + t0 * d_.B * d_.I;
-    T* gc = gates_ + t0 * d_.B * ld_;
+    // Runs of contiguous rows (all rows of the chunk without sorted lengths).
+    for (i64 t = t0, rows = 0, end = 0; t < t0 + (n1 - n); t = end) {
+      end = active_.run_end(t, t0 + (n1 - n), &rows);
+      project(rows, x_ + t * d_.B * d_.I, gates_ + t * d_.B * ld_, u0, u1);
+    }
+  }
+
+ private:
+  // Columns [q*H + u0, q*H + u1) of every gate block of rows [0, rows) of gc = xc W_ih^T.
+  void project(i64 rows, const T* xc, T* gc, i64 u0, i64 u1) const {
+    const i64 H = d_.H;
     if (u0 == 0 && u1 == H) {
       kernels::gemm_packed<T>(rows, xc, d_.I, w_ih_p_, gc, ld_, false);
       return;
@@ -120,12 +186,12 @@ class InputProjection {
     }
   }
 
- private:
   T* gates_;
   i64 ld_;
   const T* x_;
   i64 blocks_;
   Dims d_;
+  const ActiveRows& active_;
   i64 steps_ = 0;               // visits per chunk; 0: all rows done on construction
   PackedOrOwn<T> w_ih_p_;  // W_ih^T (I, blocks*H), when chunked
 };
@@ -208,6 +274,24 @@ inline TimeChunk chunk_of(i64 n, i64 steps, const Dims& d) {
   return c;
 }
 
+// A weight gradient's product over the rows of chunk c: C (M, N) written (accumulate =
+// false) or added to = A^T Bm, A (rows of c, lda apart) and Bm (rows of c, ldb apart)
+// read, row (t - c.t0)*B + b. With sorted lengths (active.by_prefix()) it runs step by
+// step on each step's active rows only: the rows it leaves out have A = 0 and add +-0 to
+// the one FMA chain each element of C is (gemm.h), which changes no value, so the bits
+// are those of the product over all rows (for finite Bm).
+template <typename T>
+void chunk_gemm_tn(i64 M, i64 N, const T* A, i64 lda, const T* Bm, i64 ldb, T* C, i64 ldc,
+                   bool accumulate, const TimeChunk& c, const Dims& d, const ActiveRows& active) {
+  // Runs of contiguous rows (all rows of the chunk without sorted lengths).
+  for (i64 t = c.t0, rows = 0, end = 0; t < c.t1; t = end) {
+    end = active.run_end(t, c.t1, &rows);
+    const i64 r = (t - c.t0) * d.B;  // the run's first row
+    kernels::gemm_tn<T>(M, N, rows, A + r * lda, lda, Bm + r * ldb, ldb, C, ldc,
+                        accumulate || t > c.t0);
+  }
+}
+
 // The non-recurrent products of the backward over the rows of one chunk [t0, t1) of time
 // steps:
 //   dgates (rows, gh) read, row (t - t0)*B + b: dL/d(input side) of step t, sequence b.
@@ -217,15 +301,28 @@ inline TimeChunk chunk_of(i64 n, i64 steps, const Dims& d) {
 //   db_hh (gh,): likewise, the column sums of dgates' first hh_cols columns (the blocks
 //                where b_hh enters the same pre-activation as b_ih); nullptr when no bias
 // x (T*B, I) and w_ih (gh, I) read. `first`: the first chunk of a backward that writes the
-// weight gradients (rather than adding into them).
+// weight gradients (rather than adding into them). w_ih_nn: W_ih packed as gemm_nn's B
+// when the lengths are sorted (active.by_prefix()): dX then runs step by step on the
+// active rows (the others' dgates rows are 0: their dX rows are 0), else nullptr.
 template <typename T>
 void input_backward_chunk(T* dx, T* dw_ih, T* db_ih, T* db_hh, i64 hh_cols, const T* dgates,
                           const T* x, const T* w_ih, i64 gh, const Dims& d, const TimeChunk& c,
-                          bool first, bool accumulate_dx) {
+                          bool first, bool accumulate_dx, const ActiveRows& active,
+                          const kernels::PackedB<T>* w_ih_nn) {
   const i64 rows = (c.t1 - c.t0) * d.B, row0 = c.t0 * d.B;
-  kernels::gemm_nn<T>(rows, d.I, gh, dgates, gh, w_ih, d.I, dx + row0 * d.I, d.I,
-                      accumulate_dx);
-  kernels::gemm_tn<T>(gh, d.I, rows, dgates, gh, x + row0 * d.I, d.I, dw_ih, d.I, !first);
+  if (w_ih_nn != nullptr && active.by_prefix()) {
+    for (i64 t = c.t0, n = 0, end = 0; t < c.t1; t = end) {
+      end = active.run_end(t, c.t1, &n);  // n rows from step t's first
+      T* dx_t = dx + t * d.B * d.I;
+      kernels::gemm_packed<T>(n, dgates + (t - c.t0) * d.B * gh, gh, *w_ih_nn, dx_t, d.I,
+                              accumulate_dx);
+      if (!accumulate_dx) std::fill(dx_t + n * d.I, dx + end * d.B * d.I, T(0));
+    }
+  } else {
+    kernels::gemm_nn<T>(rows, d.I, gh, dgates, gh, w_ih, d.I, dx + row0 * d.I, d.I,
+                        accumulate_dx);
+  }
+  chunk_gemm_tn<T>(gh, d.I, dgates, gh, x + row0 * d.I, d.I, dw_ih, d.I, !first, c, d, active);
   if (db_ih != nullptr) column_sums(db_ih, dgates, rows, gh, gh, !first);
   if (db_hh != nullptr) column_sums(db_hh, dgates, rows, hh_cols, gh, !first);
 }

@@ -6,23 +6,29 @@
 //   static constexpr i64 kGates;  // G: gate blocks of the input projection
 //   T* pre; i64 ld_pre;           // (T, B, ld_pre): where x W_ih^T goes, G*H columns
 //   template <class Barrier>
-//   void step(Slice s, i64 t, const T* hp, T* hn, const Barrier& barrier) const;
+//   void step(Slice s, i64 t, i64 rows, const T* hp, T* hn, const Barrier& barrier) const;
 //     For this thread's units [s.u0, s.u1): the step's GEMM with hp (B, R) = h_{t-1}
-//     (all units, read) and the elementwise cell, writing hn (B, R) = h_t (its units of h,
-//     h_slice) and out. It may call barrier() inside (a second GEMM on a complete
-//     intermediate); the loop calls it once after the step. R = h_size(d) (dims.h).
+//     (all units, read) on its first `rows` rows (ActiveRows) and the elementwise cell,
+//     writing hn (B, R) = h_t (its units of h, h_slice) and out. Rows of `pre` past `rows`
+//     hold no input projection (ActiveRows): nothing may read them. It may call barrier()
+//     inside (a second GEMM on a complete intermediate); the loop calls it once after the
+//     step. R = h_size(d) (dims.h).
 //
 // Backward struct (backward_loop):
 //   static constexpr i64 kGates;
 //   T* db_ih; T* db_hh; i64 hh_cols;  // the chunk's bias sums (input_backward_chunk)
 //   void begin_chunk(const TimeChunk& c);  // before the chunk's steps (one thread)
 //   template <class Barrier>
-//   void step_da(Slice s, i64 n, i64 t, const TimeChunk& c, const Barrier& barrier) const;
-//     This thread's units of dA_t (dgates' rows of step t) and the direct terms of dh.
-//   void step_dh(Slice s, i64 n, i64 t, const TimeChunk& c) const;
+//   void step_da(Slice s, i64 n, i64 t, i64 rows, const TimeChunk& c,
+//                const Barrier& barrier) const;
+//     This thread's units of dA_t (dgates' rows of step t) and the direct terms of dh;
+//     GEMMs inside it run on the first `rows` rows.
+//   void step_dh(Slice s, i64 n, i64 t, i64 rows, const TimeChunk& c) const;
 //     After a barrier (dA_t complete): dh += dA_t W_hh for this thread's part of dh
-//     (h_slice).
-//   void end_chunk(const TimeChunk& c, bool first);  // the hidden side's dW_hh (db_hh)
+//     (h_slice), on the first `rows` rows (the others' dA rows are 0: their dh passes
+//     through).
+//   void end_chunk(const TimeChunk& c, bool first, const ActiveRows& active);
+//     The hidden side's dW_hh (db_hh) of the chunk (on the active rows: chunk_gemm_tn).
 //
 // Threads: one team (team.h) per forward loop and per backward chunk; a thread owns a
 // slice of hidden units and meets the others at one barrier per step (plus any the cell
@@ -53,8 +59,9 @@ inline Slice h_slice(Slice s, const Dims& d) {
 // is given, each thread copies its part of h_{t-1} there.
 template <typename T, class Cell>
 void forward_loop(const Cell& cell, const ForwardArgs<T>& a, T* h_spare, const Dims& d) {
+  const ActiveRows active(a.lengths, d);
   const InputProjection<T> projection(cell.pre, cell.ld_pre, a.x, a.w.w_ih, a.w.w_ih_packed,
-                                     Cell::kGates, d);
+                                     Cell::kGates, d, active);
   T* hbuf[2] = {a.h, h_spare};
   T* h_prev = a.keep.h_prev;
   const i64 R = h_size(d);
@@ -66,7 +73,7 @@ void forward_loop(const Cell& cell, const ForwardArgs<T>& a, T* h_spare, const D
       T* hn = hbuf[(n + 1) % 2];  // (B, H) written (this thread's units): h_t
       projection.before_step(n, s.u0, s.u1);  // x W_ih^T of this thread's units
       if (h_prev != nullptr) copy_units(d.B, R, hs, hp, h_prev + t * d.B * R);
-      cell.step(s, t, hp, hn, barrier);
+      cell.step(s, t, active.at(t), hp, hn, barrier);
       barrier();
     }
     // After an odd number of steps h_n is in h_spare: copy this thread's part back (it
@@ -85,6 +92,10 @@ void forward_loop(const Cell& cell, const ForwardArgs<T>& a, T* h_spare, const D
 template <typename T, class Cell>
 void backward_loop(Cell& cell, const BackwardArgs<T>& a, const Dims& d) {
   const i64 steps = backward_chunk_steps(d);
+  const ActiveRows active(a.lengths, d);
+  // With sorted lengths dX runs step by step (input_backward_chunk): W_ih packed once.
+  kernels::PackedB<T> w_ih_nn;
+  if (active.by_prefix()) w_ih_nn.pack_nn(Cell::kGates * d.H, d.I, a.w.w_ih, d.I);
   for (i64 n_hi = d.T - 1; n_hi >= 0;) {
     const TimeChunk c = chunk_of(n_hi, steps, d);
     const i64 n_lo = n_hi - (c.t1 - c.t0) + 1;
@@ -92,15 +103,17 @@ void backward_loop(Cell& cell, const BackwardArgs<T>& a, const Dims& d) {
     run_team<T>(team_size<T>(d.B, Cell::kGates * d.H, d.H), d.H, [&](Slice s, auto barrier) {
       for (i64 n = n_hi; n >= n_lo; --n) {
         const i64 t = time_at(n, d);
-        cell.step_da(s, n, t, c, barrier);
+        const i64 rows = active.at(t);
+        cell.step_da(s, n, t, rows, c, barrier);
         barrier();
-        cell.step_dh(s, n, t, c);
+        cell.step_dh(s, n, t, rows, c);
       }
     });
     const bool first = c.first && !a.accumulate_dw;
     input_backward_chunk(a.dx, a.g.dw_ih, cell.db_ih, cell.db_hh, cell.hh_cols, a.dgates, a.x,
-                         a.w.w_ih, Cell::kGates * d.H, d, c, first, a.accumulate_dx);
-    cell.end_chunk(c, first);
+                         a.w.w_ih, Cell::kGates * d.H, d, c, first, a.accumulate_dx, active,
+                         active.by_prefix() ? &w_ih_nn : nullptr);
+    cell.end_chunk(c, first, active);
     n_hi = n_lo - 1;
   }
 }

@@ -57,18 +57,18 @@ struct GruForward {
   }
 
   template <class Barrier>
-  void step(Slice s, i64 t, const T* hp, T* hn, const Barrier&) const {
+  void step(Slice s, i64 t, i64 rows, const T* hp, T* hn, const Barrier&) const {
     const i64 B = d.B, H = d.H, G = 3 * H, u0 = s.u0, u1 = s.u1, w = u1 - u0;
     T* g_t = pre + t * B * G;
-    // The r and z pre-activations accumulate h W_{hr,hz}^T in place (rows of inactive
-    // steps too: their gates are never read); h W_hn^T goes to hw.
+    // The r and z pre-activations accumulate h W_{hr,hz}^T in place, on the first `rows`
+    // rows (inactive rows there too: their gates are never read); h W_hn^T goes to hw.
     if (w == H) {  // r and z side by side: one call (the same bits as two)
-      kernels::gemm_packed_cols<T>(B, 0, 2 * H, hp, H, w_hh_p, g_t, G, true);
+      kernels::gemm_packed_cols<T>(rows, 0, 2 * H, hp, H, w_hh_p, g_t, G, true);
     } else {
-      kernels::gemm_packed_cols<T>(B, u0, u1, hp, H, w_hh_p, g_t, G, true);
-      kernels::gemm_packed_cols<T>(B, H + u0, H + u1, hp, H, w_hh_p, g_t, G, true);
+      kernels::gemm_packed_cols<T>(rows, u0, u1, hp, H, w_hh_p, g_t, G, true);
+      kernels::gemm_packed_cols<T>(rows, H + u0, H + u1, hp, H, w_hh_p, g_t, G, true);
     }
-    kernels::gemm_packed_cols<T>(B, 2 * H + u0, 2 * H + u1, hp, H, w_hh_p, hw, G, false);
+    kernels::gemm_packed_cols<T>(rows, 2 * H + u0, 2 * H + u1, hp, H, w_hh_p, hw, G, false);
     const T* b_hh = a.w.b_hh;
     // act: pre-activations, then [r, z, n] (blocks H apart).
     detail::gru_finish_rows(a.out, a.lengths, d, s, t, g_t, hp, hn, [&](i64 b, T* act) {
@@ -198,7 +198,7 @@ struct GruBackward {
   }
 
   template <class Barrier>
-  void step_da(Slice s, i64 n, i64 t, const TimeChunk& c, const Barrier&) const {
+  void step_da(Slice s, i64 n, i64 t, i64, const TimeChunk& c, const Barrier&) const {
     const i64 B = d.B, H = d.H, G = 3 * H, u0 = s.u0, w = s.u1 - s.u0;
     T* da_t = a.dgates + (t - c.t0) * B * G;      // (B, 3H): this step's rows of the chunk
     T* dahn_t = a.dgates_h + (t - c.t0) * B * H;  // (B, H)
@@ -229,15 +229,17 @@ struct GruBackward {
     }
   }
 
-  void step_dh(Slice s, i64 n, i64, const TimeChunk&) const {
-    kernels::gemm_packed_cols<T>(d.B, s.u0, s.u1, dah[n % 2], 3 * d.H, w_hh_p, a.dh, d.H,
+  void step_dh(Slice s, i64 n, i64, i64 rows, const TimeChunk&) const {
+    kernels::gemm_packed_cols<T>(rows, s.u0, s.u1, dah[n % 2], 3 * d.H, w_hh_p, a.dh, d.H,
                                  true);
   }
 
-  void end_chunk(const TimeChunk& c, bool first) {
+  void end_chunk(const TimeChunk& c, bool first, const detail::ActiveRows& active) {
     const i64 H = d.H, rows = (c.t1 - c.t0) * d.B;
-    kernels::gemm_tn<T>(2 * H, H, rows, a.dgates, 3 * H, hp, H, a.g.dw_hh, H, !first);
-    kernels::gemm_tn<T>(H, H, rows, a.dgates_h, H, hp, H, a.g.dw_hh + 2 * H * H, H, !first);
+    detail::chunk_gemm_tn<T>(2 * H, H, a.dgates, 3 * H, hp, H, a.g.dw_hh, H, !first, c, d,
+                             active);
+    detail::chunk_gemm_tn<T>(H, H, a.dgates_h, H, hp, H, a.g.dw_hh + 2 * H * H, H, !first, c,
+                             d, active);
     if (a.g.db_hh != nullptr) {
       detail::column_sums(a.g.db_hh + 2 * H, a.dgates_h, rows, H, H, !first);
     }

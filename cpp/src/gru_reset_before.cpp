@@ -52,11 +52,13 @@ struct GruResetBeforeForward {
   }
 
   template <class Barrier>
-  void step(Slice s, i64 t, const T* hp, T* hn, const Barrier& barrier) const {
+  void step(Slice s, i64 t, i64 rows, const T* hp, T* hn, const Barrier& barrier) const {
     const i64 B = d.B, H = d.H, G = 3 * H, u0 = s.u0, u1 = s.u1, w = u1 - u0;
     T* rh = a.keep.reset_h != nullptr ? a.keep.reset_h + t * B * H : rh_work;  // (B, H)
-    kernels::gemm_packed_cols<T>(B, u0, u1, hp, H, w_rz_p, hw, G, false);
-    kernels::gemm_packed_cols<T>(B, H + u0, H + u1, hp, H, w_rz_p, hw, G, false);
+    // The step's GEMMs run on the first `rows` rows (ActiveRows); inactive rows' hw is
+    // not read.
+    kernels::gemm_packed_cols<T>(rows, u0, u1, hp, H, w_rz_p, hw, G, false);
+    kernels::gemm_packed_cols<T>(rows, H + u0, H + u1, hp, H, w_rz_p, hw, G, false);
     T* g_t = pre + t * B * G;
     for (i64 b = 0; b < B; ++b) {
       T* rhb = rh + b * H + u0;
@@ -86,7 +88,7 @@ struct GruResetBeforeForward {
       for (i64 j = 0; j < w; ++j) rhb[j] = act[j] * hpb[j];
     }
     barrier();  // r * h is complete
-    kernels::gemm_packed_cols<T>(B, u0, u1, rh, H, w_n_p, hw + 2 * H, G, false);
+    kernels::gemm_packed_cols<T>(rows, u0, u1, rh, H, w_n_p, hw + 2 * H, G, false);
     detail::gru_finish_rows(a.out, a.lengths, d, s, t, g_t, hp, hn, [&](i64 b, T* act) {
       const T* r = hw + b * G + u0;
       for (i64 j = 0; j < w; ++j) act[2 * H + j] += r[2 * H + j];
@@ -139,7 +141,8 @@ struct GruResetBeforeBackward {
   }
 
   template <class Barrier>
-  void step_da(Slice s, i64, i64 t, const TimeChunk& c, const Barrier& barrier) const {
+  void step_da(Slice s, i64, i64 t, i64 rows, const TimeChunk& c,
+               const Barrier& barrier) const {
     const i64 B = d.B, H = d.H, G = 3 * H, u0 = s.u0, u1 = s.u1, w = u1 - u0;
     const T* gates = a.saved.gates;
     T* da_t = a.dgates + (t - c.t0) * B * G;  // (B, 3H): this step's rows of the chunk
@@ -182,7 +185,7 @@ struct GruResetBeforeBackward {
       }
     }
     barrier();
-    kernels::gemm_packed_cols<T>(B, u0, u1, da_t + 2 * H, G, w_n_p, drh, H, false);
+    kernels::gemm_packed_cols<T>(rows, u0, u1, da_t + 2 * H, G, w_n_p, drh, H, false);
     for (i64 b = 0; b < B; ++b) {
       if (!step_active(a.lengths, b, t)) continue;
       const i64 row = t * B + b;
@@ -211,16 +214,17 @@ struct GruResetBeforeBackward {
     }
   }
 
-  void step_dh(Slice s, i64, i64 t, const TimeChunk& c) const {
+  void step_dh(Slice s, i64, i64 t, i64 rows, const TimeChunk& c) const {
     const T* da_t = a.dgates + (t - c.t0) * d.B * 3 * d.H;
-    kernels::gemm_packed_cols<T>(d.B, s.u0, s.u1, da_t, 3 * d.H, w_rz_p, a.dh, d.H, true);
+    kernels::gemm_packed_cols<T>(rows, s.u0, s.u1, da_t, 3 * d.H, w_rz_p, a.dh, d.H, true);
   }
 
-  void end_chunk(const TimeChunk& c, bool first) {
-    const i64 H = d.H, rows = (c.t1 - c.t0) * d.B, row0 = c.t0 * d.B;
-    kernels::gemm_tn<T>(2 * H, H, rows, a.dgates, 3 * H, hp_c, H, a.g.dw_hh, H, !first);
-    kernels::gemm_tn<T>(H, H, rows, a.dgates + 2 * H, 3 * H, a.saved.reset_h + row0 * H, H,
-                        a.g.dw_hh + 2 * H * H, H, !first);
+  void end_chunk(const TimeChunk& c, bool first, const detail::ActiveRows& active) {
+    const i64 H = d.H, row0 = c.t0 * d.B;
+    detail::chunk_gemm_tn<T>(2 * H, H, a.dgates, 3 * H, hp_c, H, a.g.dw_hh, H, !first, c, d,
+                             active);
+    detail::chunk_gemm_tn<T>(H, H, a.dgates + 2 * H, 3 * H, a.saved.reset_h + row0 * H, H,
+                             a.g.dw_hh + 2 * H * H, H, !first, c, d, active);
   }
 };
 

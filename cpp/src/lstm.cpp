@@ -117,21 +117,22 @@ struct LstmForward {
   }
 
   template <class Barrier>
-  void step(Slice s, i64 t, const T* hp, T* hn, const Barrier& barrier) const {
+  void step(Slice s, i64 t, i64 rows, const T* hp, T* hn, const Barrier& barrier) const {
     const i64 B = d.B, H = d.H, G = 4 * H, R = h_size(d), u0 = s.u0, w = s.u1 - s.u0;
     T* g_t = pre + t * B * G;  // (B, 4H)
     T* out_t = a.out + t * B * d.ldo;
-    // Pre-activations of this thread's units accumulate h W_hh^T in place (rows of
-    // inactive steps too: their gates are never read).
+    // Pre-activations of this thread's units accumulate h W_hh^T in place, on the first
+    // `rows` rows (inactive rows there too: their gates are never read).
     if (w == H) {  // one slice: one call (the same bits as four)
-      kernels::gemm_packed<T>(B, hp, R, w_hh_p, g_t, G, true);
+      kernels::gemm_packed<T>(rows, hp, R, w_hh_p, g_t, G, true);
     } else {
       for (i64 q = 0; q < 4; ++q) {
-        kernels::gemm_packed_cols<T>(B, q * H + u0, q * H + s.u1, hp, R, w_hh_p, g_t, G, true);
+        kernels::gemm_packed_cols<T>(rows, q * H + u0, q * H + s.u1, hp, R, w_hh_p, g_t, G,
+                                     true);
       }
     }
     if (d.P > 0) {
-      projected_step(s, t, hp, hn, barrier);
+      projected_step(s, t, rows, hp, hn, barrier);
       return;
     }
     for (i64 b = 0; b < B; ++b) {
@@ -185,10 +186,11 @@ struct LstmForward {
 
   // The rest of a step with a projection, after the recurrent GEMM: the cell writes this
   // thread's units of m_t (B, H) (0 in inactive rows); after a barrier (m_t complete) the
-  // thread computes its columns [p0, p1) of h_t = m_t W_hr^T into hn (B, P) and out,
-  // where inactive rows keep h_{t-1} and output 0.
+  // thread computes its columns [p0, p1) of h_t = m_t W_hr^T into hn (B, P) and out on the
+  // first `rows` rows (ActiveRows), where inactive rows keep h_{t-1} and output 0.
   template <class Barrier>
-  void projected_step(Slice s, i64 t, const T* hp, T* hn, const Barrier& barrier) const {
+  void projected_step(Slice s, i64 t, i64 rows, const T* hp, T* hn,
+                      const Barrier& barrier) const {
     const i64 B = d.B, H = d.H, G = 4 * H, P = d.P, u0 = s.u0, w = s.u1 - s.u0;
     T* g_t = pre + t * B * G;
     T* m_t = training ? a.keep.proj_in + t * B * H : m_step;  // (B, H)
@@ -205,7 +207,7 @@ struct LstmForward {
     barrier();
     const Slice ps = h_slice(s, d);
     if (ps.u0 == ps.u1) return;
-    kernels::gemm_packed_cols<T>(B, ps.u0, ps.u1, m_t, H, w_hr_p, hn, P, false);
+    kernels::gemm_packed_cols<T>(rows, ps.u0, ps.u1, m_t, H, w_hr_p, hn, P, false);
     T* out_t = a.out + t * B * d.ldo;
     for (i64 b = 0; b < B; ++b) {
       T* hnb = hn + b * P;
@@ -292,9 +294,10 @@ struct LstmBackward {
   // units of dc, writes its units' 4 gate columns of dA_t and adds them into db_sum (its
   // own columns, rows in visit order).
   template <class Barrier>
-  void step_da(Slice s, i64, i64 t, const TimeChunk& c, const Barrier& barrier) const {
+  void step_da(Slice s, i64, i64 t, i64 rows, const TimeChunk& c,
+               const Barrier& barrier) const {
     if (d.P > 0) {
-      projected_step_da(s, t, c, barrier);
+      projected_step_da(s, t, rows, c, barrier);
       return;
     }
     const i64 B = d.B, H = d.H, G = 4 * H, u0 = s.u0, w = s.u1 - s.u0;
@@ -343,9 +346,11 @@ struct LstmBackward {
   // (0 in inactive rows) go into the chunk's rows of dh_rows, and dh of active rows is
   // zeroed (step_dh adds dA W_hh; inactive rows pass dh through). After a barrier (dy_t
   // complete): dm_t = dy_t W_hr for this thread's units, then the cell's derivative with
-  // dm_t as the gradient reaching h = o * tanh(c).
+  // dm_t as the gradient reaching h = o * tanh(c). The dm_t product runs on the first
+  // `rows` rows (ActiveRows): the others' dm_t is not read.
   template <class Barrier>
-  void projected_step_da(Slice s, i64 t, const TimeChunk& c, const Barrier& barrier) const {
+  void projected_step_da(Slice s, i64 t, i64 rows, const TimeChunk& c,
+                         const Barrier& barrier) const {
     const i64 B = d.B, H = d.H, G = 4 * H, P = d.P, u0 = s.u0, w = s.u1 - s.u0;
     const Slice ps = h_slice(s, d);
     T* dy_t = a.dh_rows + (t - c.t0) * B * P;  // (B, P)
@@ -365,7 +370,7 @@ struct LstmBackward {
     }
     barrier();
     T* da_t = a.dgates + (t - c.t0) * B * G;
-    kernels::gemm_packed_cols<T>(B, u0, s.u1, dy_t, P, w_hr_p, dm, H, false);
+    kernels::gemm_packed_cols<T>(rows, u0, s.u1, dy_t, P, w_hr_p, dm, H, false);
     for (i64 b = 0; b < B; ++b) {
       T* da = da_t + b * G + u0;
       if (!step_active(a.lengths, b, t)) {
@@ -376,22 +381,24 @@ struct LstmBackward {
     }
   }
 
-  void step_dh(Slice s, i64, i64 t, const TimeChunk& c) const {
+  void step_dh(Slice s, i64, i64 t, i64 rows, const TimeChunk& c) const {
     const T* da_t = a.dgates + (t - c.t0) * d.B * 4 * d.H;
     const Slice hs = h_slice(s, d);
-    kernels::gemm_packed_cols<T>(d.B, hs.u0, hs.u1, da_t, 4 * d.H, w_hh_p, a.dh, h_size(d),
+    kernels::gemm_packed_cols<T>(rows, hs.u0, hs.u1, da_t, 4 * d.H, w_hh_p, a.dh, h_size(d),
                                  true);
   }
 
   // The hidden side's weight gradients of chunk c: dW_hh (4H, R) from h_{t-1} (kept) and,
-  // with a projection, dW_hr (P, H) = dy^T m over the chunk's rows.
-  void end_chunk(const TimeChunk& c, bool first) {
-    const i64 rows = (c.t1 - c.t0) * d.B, G = 4 * d.H, R = h_size(d);
+  // with a projection, dW_hr (P, H) = dy^T m over the chunk's rows; both on the active rows
+  // (chunk_gemm_tn: dA and dy are 0 in the rows it leaves out).
+  void end_chunk(const TimeChunk& c, bool first, const detail::ActiveRows& active) {
+    const i64 G = 4 * d.H, R = h_size(d);
     const T* hp = a.saved.h_prev + c.t0 * d.B * R;
-    kernels::gemm_tn<T>(G, R, rows, a.dgates, G, hp, R, a.g.dw_hh, R, !first);
+    detail::chunk_gemm_tn<T>(G, R, a.dgates, G, hp, R, a.g.dw_hh, R, !first, c, d, active);
     if (d.P > 0) {
       const T* m = a.saved.proj_in + c.t0 * d.B * d.H;
-      kernels::gemm_tn<T>(d.P, d.H, rows, a.dh_rows, d.P, m, d.H, a.g.dw_hr, d.H, !first);
+      detail::chunk_gemm_tn<T>(d.P, d.H, a.dh_rows, d.P, m, d.H, a.g.dw_hr, d.H, !first, c, d,
+                               active);
     }
   }
 

@@ -41,12 +41,12 @@ struct RnnForward {
   }
 
   template <class Barrier>
-  void step(Slice s, i64 t, const T* hp, T* hn, const Barrier&) const {
+  void step(Slice s, i64 t, i64 rows, const T* hp, T* hn, const Barrier&) const {
     const i64 B = d.B, H = d.H, u0 = s.u0, w = s.u1 - s.u0;
     T* g_t = pre + t * B * ld_pre;
-    // The pre-activations of this thread's units accumulate h W_hh^T in place (rows of
-    // inactive steps too: they are zeroed below).
-    kernels::gemm_packed_cols<T>(B, u0, s.u1, hp, H, w_hh_p, g_t, ld_pre, true);
+    // The pre-activations of this thread's units accumulate h W_hh^T in place, on the
+    // first `rows` rows (inactive rows there too: they are zeroed below).
+    kernels::gemm_packed_cols<T>(rows, u0, s.u1, hp, H, w_hh_p, g_t, ld_pre, true);
     T* out_t = a.out + t * B * d.ldo;
     for (i64 b = 0; b < B; ++b) {
       T* y = out_t + b * d.ldo + u0;
@@ -156,7 +156,7 @@ struct RnnBackward {
   // dA of this thread's units for every row; its units of dh are read (dL/dh_t from
   // later steps) and zeroed (step_dh adds dA W_hh).
   template <class Barrier>
-  void step_da(Slice s, i64, i64 t, const TimeChunk& c, const Barrier&) const {
+  void step_da(Slice s, i64, i64 t, i64, const TimeChunk& c, const Barrier&) const {
     const i64 B = d.B, H = d.H, u0 = s.u0, w = s.u1 - s.u0;
     T* da_t = a.dgates + (t - c.t0) * B * H;  // (B, H): this step's rows of the chunk
     const T* y_t = a.saved.gates + t * B * a.saved.ld_gates;
@@ -194,12 +194,12 @@ struct RnnBackward {
     }
   }
 
-  void step_dh(Slice s, i64, i64 t, const TimeChunk& c) const {
+  void step_dh(Slice s, i64, i64 t, i64 rows, const TimeChunk& c) const {
     const T* da_t = a.dgates + (t - c.t0) * d.B * d.H;
-    kernels::gemm_packed_cols<T>(d.B, s.u0, s.u1, da_t, d.H, w_hh_p, a.dh, d.H, true);
+    kernels::gemm_packed_cols<T>(rows, s.u0, s.u1, da_t, d.H, w_hh_p, a.dh, d.H, true);
   }
 
-  void end_chunk(const TimeChunk& c, bool first) {
+  void end_chunk(const TimeChunk& c, bool first, const detail::ActiveRows&) {
     hidden_weight_grad(a.g.dw_hh, !first, a.dgates, a.saved.gates, a.saved.ld_gates,
                        a.saved.h0, a.work, a.lengths, d, c);
   }

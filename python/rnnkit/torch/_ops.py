@@ -76,8 +76,9 @@ _thread_state = {"written": None, "user_set": False}
 
 
 def _default_thread_count() -> int:
-    """The count the core starts with when nobody sets one: OpenMP's default."""
-    if not _core.have_openmp():
+    """The count the core starts with when nobody sets one (threads.h): OMP_NUM_THREADS,
+    else the cores the process may use; 1 in a build without the thread pool."""
+    if not _core.have_threads():
         return 1
     first = os.environ.get("OMP_NUM_THREADS", "").split(",")[0].strip()
     if first.isdigit() and int(first) > 0:
