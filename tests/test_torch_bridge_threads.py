@@ -9,12 +9,14 @@ import sys
 from pathlib import Path
 
 import pytest
+import rnnkit
 
 pytest.importorskip("torch")
 
 pytestmark = pytest.mark.native
 
-PYTHON_DIR = Path(__file__).resolve().parents[1] / "python"
+# The rnnkit under test: the installed package, or a development build's python/.
+PYTHON_DIR = Path(rnnkit.__file__).resolve().parents[1]
 
 SCRIPT = """
 import torch
