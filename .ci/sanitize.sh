@@ -22,7 +22,11 @@ start=$(date +%s)
 tests=(-m native tests)
 # ASan's quarantine and shadow memory make resident memory grow by design: the
 # memory-flatness test runs in the normal suite only.
-deselect=(--deselect tests/test_long_runs.py::test_ten_thousand_calls_leave_memory_flat)
+# The damaged-HDF5 test makes the HDF5 library itself segfault in a child process, which
+# rnnkit.keras turns into ValueError; ASan, inherited by the child, catches that SEGV
+# first (a report and another exit status), so it runs in the normal suite only.
+deselect=(--deselect tests/test_long_runs.py::test_ten_thousand_calls_leave_memory_flat
+  --deselect tests/test_keras_files.py::test_a_file_that_crashes_the_hdf5_library_raises)
 if [ "$#" -gt 0 ]; then
   tests=("$@")
   deselect=()
