@@ -69,8 +69,8 @@ void forward_loop(const Cell& cell, const ForwardArgs<T>& a, T* h_spare, const D
     const Slice hs = h_slice(s, d);
     for (i64 n = 0; n < d.T; ++n) {
       const i64 t = time_at(n, d);
-      const T* hp = hbuf[n % 2];  // (B, H) read: h_{t-1}
-      T* hn = hbuf[(n + 1) % 2];  // (B, H) written (this thread's units): h_t
+      const T* hp = hbuf[n % 2];  // (B, R) read: h_{t-1}
+      T* hn = hbuf[(n + 1) % 2];  // (B, R) written (this thread's part, hs): h_t
       projection.before_step(n, s.u0, s.u1);  // x W_ih^T of this thread's units
       if (h_prev != nullptr) copy_units(d.B, R, hs, hp, h_prev + t * d.B * R);
       cell.step(s, t, active.at(t), hp, hn, barrier);

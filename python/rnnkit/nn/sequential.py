@@ -195,7 +195,7 @@ class Sequential(Module):
                 isinstance(n, int) and n >= 1 for n in input_shape
             ):
                 raise ValueError(f"input_shape must be a tuple of ints >= 1, got {input_shape!r}")
-            dtype = self._dtype or np.float32 if dtype is None else dtype
+            dtype = (self._dtype or np.float32) if dtype is None else dtype
             x = _summary.sample_input(self._layers[0], input_shape, dtype)
             was_training = self.training
             self.eval()
