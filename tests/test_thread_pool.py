@@ -127,3 +127,23 @@ def test_forked_child_runs_teams(threads):
     child.join(timeout=60)
     assert child.exitcode == 0
     np.testing.assert_array_equal(got, expected)
+
+
+def test_calls_run_alone_for_a_while_after_a_team_closes_short(threads):
+    """A team that closes without the workers it asked for (here: a join window of zero,
+    as when another process holds their cores) makes the next calls run on the caller's
+    thread without waking the workers, for a short while; the bits stay those of one
+    thread."""
+    rnnkit.set_num_threads(1)
+    expected = _train_step(rnnkit.LSTM, "float32")
+    rnnkit.set_num_threads(2)
+    skipped = _core._teams_skipped()
+    window = _core._set_join_window(0)
+    try:
+        for _ in range(5):
+            got = _train_step(rnnkit.LSTM, "float32")
+            for e, g in zip(expected, got, strict=True):
+                np.testing.assert_array_equal(g, e)
+    finally:
+        _core._set_join_window(window)
+    assert _core._teams_skipped() > skipped

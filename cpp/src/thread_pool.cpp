@@ -18,9 +18,15 @@ thread_local bool t_in_team = false;
 // The barrier of a team of one: never waits, touches nothing.
 TeamBarrier alone_barrier;
 std::atomic<bool> wait_for_full_teams{false};
+std::atomic<std::int64_t> join_window_us{kJoinWindow.count()};
+std::atomic<std::int64_t> teams_skipped{0};
 }  // namespace
 
 void set_wait_for_full_teams(bool on) { wait_for_full_teams.store(on); }
+std::int64_t set_join_window(std::int64_t microseconds) {
+  return join_window_us.exchange(microseconds);
+}
+std::int64_t teams_skipped_count() { return teams_skipped.load(std::memory_order_relaxed); }
 
 bool in_team() { return t_in_team; }
 
@@ -81,17 +87,24 @@ class ThreadPool {
     // Workers started just now take longer than the window to run: wait for them.
     const bool wait_for_all =
         workers_.size() > had || wait_for_full_teams.load(std::memory_order_relaxed);
+    if (!wait_for_all && std::chrono::steady_clock::now() < alone_until_) {
+      teams_skipped.fetch_add(1, std::memory_order_relaxed);
+      job.call(job.ctx, 0, 1, alone_barrier);
+      return;
+    }
     const std::uint64_t call = (ticket_.load() >> 16) + 1;
     job_ = job;
     claims_.store((call << 32) | 1);  // the caller is member 0
     ticket_.store((call << 16) | static_cast<std::uint64_t>(wanted));
     work_.notify_all();
-    const auto deadline = std::chrono::steady_clock::now() + kJoinWindow;
+    const auto deadline =
+        std::chrono::steady_clock::now() + std::chrono::microseconds(join_window_us.load());
     while ((claims_.load() & kMembers) < static_cast<std::uint64_t>(wanted) &&
            (wait_for_all || std::chrono::steady_clock::now() < deadline)) {
       cpu_relax();
     }
     const int n = static_cast<int>(claims_.fetch_or(kClosed) & kMembers);
+    if (n < wanted) alone_until_ = std::chrono::steady_clock::now() + kRetryTeamsAfter;
     barrier_.reset(n);
     unfinished_.store(n - 1);
     start_.store((call << 16) | static_cast<std::uint64_t>(n));
@@ -145,6 +158,8 @@ class ThreadPool {
   }
 
   std::mutex busy_;  // held by the caller whose team runs
+  // Until when calls run alone (kRetryTeamsAfter); read and written under busy_.
+  std::chrono::steady_clock::time_point alone_until_{};
   std::vector<std::thread> workers_;
   std::atomic<std::uint64_t> ticket_{0};
   std::atomic<std::uint64_t> claims_{0};

@@ -32,6 +32,20 @@ constexpr std::chrono::microseconds kPureSpin{10};
 // have (enough for a sleeping worker on an idle core to wake).
 constexpr std::chrono::microseconds kJoinWindow{100};
 
+// After a team closed short of the threads it asked for (a worker missed kJoinWindow:
+// another thread or process holds its core, e.g. NumPy's BLAS workers spinning after a
+// product), calls run on the caller's thread alone, without waking the workers, until
+// kRetryTeamsAfter has passed; the next call then tries a team again. Waiting out the join
+// window at every call would cost more than the team saves.
+constexpr std::chrono::milliseconds kRetryTeamsAfter{10};
+
+// Calls that ran alone because a recent team closed short (kRetryTeamsAfter).
+std::int64_t teams_skipped_count();
+
+// For tests: sets the join window in microseconds (kJoinWindow until set); returns the
+// previous one.
+std::int64_t set_join_window(std::int64_t microseconds);
+
 // For tests: when set, a caller waits for every worker it asked for, however long they take
 // to join, so that a test comparing thread counts really runs the threads it asked for even
 // on a loaded machine (the results are the same bits either way).
