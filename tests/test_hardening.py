@@ -989,3 +989,22 @@ def test_kernel_hooks_refuse_overflowing_sizes():
         _core._bench_gemm("packed", 2**62, 2**62, 1)
     with pytest.raises(ValueError, match="M, N, K must be >= 1"):
         _core._bench_gemm("nt", 0, 1, 1)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_memory_check_counts_what_cell_options_keep(backend, monkeypatch):
+    """A training forward with cell options also keeps each step's pre-activations (and
+    the LSTM's c_t beside them): the check before allocating counts them."""
+    from rnnkit import _validation
+
+    T, B, n_in, H = 10, 4, 3, 8
+    plain = rnnkit.LSTM(n_in, H, backend=backend)
+    clipped = rnnkit.LSTM(n_in, H, backend=backend, clip=3.0)
+    x = np.zeros((T, B, n_in))
+    # In elements: x and out, then gates + h + c per step, then the options' 4 + 1 columns.
+    without_options = T * B * (n_in + H) + T * B * (4 + 2) * H
+    limit = (without_options + T * B * 2 * H) * 4  # bytes, float32: between the two
+    monkeypatch.setattr(_validation, "_physical_memory_bytes", lambda: limit)
+    plain(x)
+    with pytest.raises(MemoryError, match=r"forward pass's buffers would need"):
+        clipped(x)

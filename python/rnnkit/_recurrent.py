@@ -353,9 +353,12 @@ class RecurrentBase(PackedWeights, Module):
         # Checked before any copy: the converted x, the output and, when training, roughly
         # what a backend keeps per layer and direction (gate values and states per step)
         # plus the dropout masks. x may be a zero-stride view far larger than its memory.
+        # Cell options keep the pre-activations too (and the LSTM's c_t beside them).
         n_buffer = T * B * (n_in + D * R)
         if training:
             kept = self._gates + 2 + (1 if self._proj_size else 0)  # + o*tanh(c) if projected
+            if self._backend_options is not None:
+                kept += self._gates + (1 if self._has_cell else 0)
             n_buffer += L * D * T * B * kept * H + (L - 1) * T * B * D * R
         check_nbytes("the forward pass's buffers", n_buffer, dtype.itemsize)
 
