@@ -425,9 +425,9 @@ def test_cell_variants_same_bits_for_1_and_2_threads(case, restore_threads):
 @pytest.mark.skipif(len(VECTOR_ISAS) < 2, reason="this CPU runs one vector ISA at most")
 @pytest.mark.parametrize("case", THREAD_CASES, ids=lambda c: f"{c[0]}-{c[4].__name__}")
 def test_same_bits_for_avx2_and_avx512(case, restore_threads):
-    """The AVX-512 ISA changes only the GEMM micro-tiles, which keep one FMA chain per
-    element: training forward and backward give the same bits as with AVX2 (1 and 2
-    threads)."""
+    """The AVX-512 ISA changes the GEMM micro-tiles, which keep one FMA chain per element,
+    and the activations and fused LSTM cell, which round every lane as the AVX2 code:
+    training forward and backward give the same bits as with AVX2 (1 and 2 threads)."""
     mode, T, B, H, dtype = case
     p = make_problem(mode, T, B, 8, H, 2, 2, lengths=True, masks=True, dtype=dtype, seed=4)
     try:
@@ -440,6 +440,40 @@ def test_same_bits_for_avx2_and_avx512(case, restore_threads):
             for key, a in results["avx2"].items():
                 b = results["avx512"][key]
                 assert (a is None and b is None) or a.tobytes() == b.tobytes(), (key, threads)
+    finally:
+        _core._set_isa("auto")
+
+
+@pytest.mark.skipif(len(VECTOR_ISAS) < 2, reason="this CPU runs one vector ISA at most")
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("H", [16, 37, 72])
+def test_lstm_cell_same_bits_for_avx2_and_avx512(dtype, H, restore_threads):
+    """The fused LSTM cell at inference and in training, with unit counts that leave
+    tails of every length for 8- and 16-lane registers, pre-activations from tiny to
+    saturating, and NaN and inf inputs in some rows: the same bits with AVX2 and AVX-512."""
+    rng = np.random.default_rng(12)
+    x = rng.standard_normal((6, 5, 9)).astype(dtype)
+    x[2, 1, 3] = np.nan
+    x[4, 3, 0] = np.inf
+    x[1, 4, :] *= 1e4
+    try:
+        for threads in (1, 2):
+            _core.set_num_threads(threads)
+            results = {}
+            for name in VECTOR_ISAS:
+                _core._set_isa(name)
+                got = []
+                for scale in (0.1, 1.0, 30.0):
+                    m = rnnkit.LSTM(9, H, num_layers=2, dtype=dtype, seed=3)
+                    for p in m.parameters().values():
+                        p *= scale
+                    out, (h_n, c_n) = m.eval()(x)
+                    got += [out, h_n, c_n]
+                    out, (h_n, c_n) = m.train()(x)
+                    dx, (dh0, dc0) = m.backward(np.ones_like(out), (None, None))
+                    got += [out, h_n, c_n, dx, dh0, dc0, *m.grads.values()]
+                results[name] = [a.tobytes() for a in got]
+            assert results["avx2"] == results["avx512"], threads
     finally:
         _core._set_isa("auto")
 
