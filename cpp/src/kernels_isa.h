@@ -52,7 +52,7 @@ void pack_nt_panel(i64 kc, const T* src, i64 lds, T* dst);
 // for i < mr, k < kc (1 <= mr <= 8). src: mr rows, read; dst: kc x mr, written.
 void pack_a_rows(int mr, i64 kc, const float* src, i64 lds, float* dst);
 
-// y[i] = sigmoid(x[i]) / tanh(x[i]), i < n; y may alias x (see activations_avx2.cpp).
+// y[i] = sigmoid(x[i]) / tanh(x[i]), i < n; y may alias x (see activations_vec.h).
 void sigmoid(i64 n, const float* x, float* y);
 void sigmoid(i64 n, const double* x, double* y);
 void tanh(i64 n, const float* x, float* y);
