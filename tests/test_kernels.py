@@ -378,6 +378,49 @@ def test_activation_bits_independent_of_neighbours(isa, dtype, which):
         assert np.array_equal(y[keep], alone[keep]), (which, wild)
 
 
+def wild_inputs(dtype) -> np.ndarray:
+    """Random inputs of every scale, then the values each path treats apart: NaN, +-inf,
+    +-0, subnormals, huge values, and both sides of the thresholds where the code changes
+    formula or clamps (0.55, 10 / 20 for the tanh clamp, 64 / 640 for the sigmoid fast
+    path, the exp underflow at -104 / -746)."""
+    rng = np.random.default_rng(11)
+    tiny = np.finfo(dtype).smallest_subnormal
+    special = [np.nan, -np.nan, np.inf, -np.inf, 0.0, -0.0, tiny, -tiny, 1e4, -1e4, 3e38]
+    for edge in (0.55, 10.0, 20.0, 40.0, 64.0, 104.0, 640.0, 746.0):
+        special += [edge, -edge, np.nextafter(edge, 0), -np.nextafter(edge, 0)]
+    x = np.concatenate([sample_inputs(dtype), np.array(special, dtype=np.float64)])
+    return rng.permutation(x.astype(dtype))
+
+
+@pytest.mark.skipif(len(VECTOR_ISAS) < 2, reason="this CPU runs one vector ISA at most")
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("which", ["sigmoid", "tanh"])
+def test_activation_avx2_and_avx512_same_bits(dtype, which):
+    """The AVX-512 activations run the AVX2 code's operations on wider registers: every
+    element (NaN payloads included) gets the same bits, for every length (the tails of 8
+    and 16 floats, 4 and 8 doubles) and start, and with wild lanes among tame ones."""
+    x = wild_inputs(dtype)
+    pieces = [x] + [x[s : s + n].copy() for s in (0, 3, 13) for n in range(0, 40)]
+    try:
+        results = {}
+        for name in VECTOR_ISAS:
+            _core._set_isa(name)
+            results[name] = [_core._activation(which, p).tobytes() for p in pieces]
+        assert results["avx2"] == results["avx512"]
+    finally:
+        _core._set_isa("auto")
+    # Same on the tame vectors only: the fast paths of both widths agree too.
+    tame = np.clip(np.nan_to_num(x), -9, 9).astype(dtype)
+    try:
+        got = {}
+        for name in VECTOR_ISAS:
+            _core._set_isa(name)
+            got[name] = _core._activation(which, tame).tobytes()
+        assert got["avx2"] == got["avx512"]
+    finally:
+        _core._set_isa("auto")
+
+
 def test_activation_hook_rejects_bad_input():
     with pytest.raises(TypeError, match="float32 or float64"):
         _core._activation("tanh", np.zeros(3, np.int64))

@@ -422,26 +422,67 @@ def test_cell_variants_same_bits_for_1_and_2_threads(case, restore_threads):
     assert_same_bits_at_1_and_2_threads(p)
 
 
+def per_vector_isa(compute):
+    """{ISA name: compute()} for each vector ISA, forced in turn; back to automatic after."""
+    try:
+        results = {}
+        for name in VECTOR_ISAS:
+            _core._set_isa(name)
+            results[name] = compute()
+        return results
+    finally:
+        _core._set_isa("auto")
+
+
 @pytest.mark.skipif(len(VECTOR_ISAS) < 2, reason="this CPU runs one vector ISA at most")
 @pytest.mark.parametrize("case", THREAD_CASES, ids=lambda c: f"{c[0]}-{c[4].__name__}")
 def test_same_bits_for_avx2_and_avx512(case, restore_threads):
-    """The AVX-512 ISA changes only the GEMM micro-tiles, which keep one FMA chain per
-    element: training forward and backward give the same bits as with AVX2 (1 and 2
-    threads)."""
+    """The AVX-512 ISA changes the GEMM micro-tiles, which keep one FMA chain per element,
+    and the activations and fused LSTM cell, which round every lane as the AVX2 code:
+    training forward and backward give the same bits as with AVX2 (1 and 2 threads)."""
     mode, T, B, H, dtype = case
     p = make_problem(mode, T, B, 8, H, 2, 2, lengths=True, masks=True, dtype=dtype, seed=4)
-    try:
-        for threads in (1, 2):
-            _core.set_num_threads(threads)
-            results = {}
-            for name in VECTOR_ISAS:
-                _core._set_isa(name)
-                results[name] = run(_native, p)
-            for key, a in results["avx2"].items():
-                b = results["avx512"][key]
-                assert (a is None and b is None) or a.tobytes() == b.tobytes(), (key, threads)
-    finally:
-        _core._set_isa("auto")
+    for threads in (1, 2):
+        _core.set_num_threads(threads)
+        results = per_vector_isa(lambda: run(_native, p))
+        for key, a in results["avx2"].items():
+            b = results["avx512"][key]
+            assert (a is None and b is None) or a.tobytes() == b.tobytes(), (key, threads)
+
+
+def lstm_outputs_and_grads(x: np.ndarray, H: int) -> list[bytes]:
+    """A 2-layer LSTM's eval outputs, then its training outputs and gradients, with the
+    parameters scaled by 0.1 (pre-activations near 0), 1 and 30 (deep in saturation)."""
+    got = []
+    for scale in (0.1, 1.0, 30.0):
+        m = rnnkit.LSTM(x.shape[2], H, num_layers=2, dtype=x.dtype, seed=3)
+        for p in m.parameters().values():
+            p *= scale
+        out, (h_n, c_n) = m.eval()(x)
+        got += [out, h_n, c_n]
+        out, (h_n, c_n) = m.train()(x)
+        dx, (dh0, dc0) = m.backward(np.ones_like(out), (None, None))
+        got += [out, h_n, c_n, dx, dh0, dc0, *m.grads.values()]
+    return [a.tobytes() for a in got]
+
+
+@pytest.mark.skipif(len(VECTOR_ISAS) < 2, reason="this CPU runs one vector ISA at most")
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("H", [16, 37, 72])
+def test_lstm_cell_same_bits_for_avx2_and_avx512(dtype, H, restore_threads):
+    """The fused LSTM cell at inference and in training, with unit counts (and, at 2
+    threads, slices) that leave tails of several lengths for 8- and 16-lane registers,
+    pre-activations from tiny to saturating, NaN and inf inputs in some rows: the same
+    bits with AVX2 and AVX-512."""
+    rng = np.random.default_rng(12)
+    x = rng.standard_normal((6, 5, 9)).astype(dtype)
+    x[2, 1, 3] = np.nan
+    x[4, 3, 0] = np.inf
+    x[1, 4, :] *= 1e4
+    for threads in (1, 2):
+        _core.set_num_threads(threads)
+        results = per_vector_isa(lambda: lstm_outputs_and_grads(x, H))
+        assert results["avx2"] == results["avx512"], threads
 
 
 def test_gil_is_released_during_compute(restore_threads):

@@ -8,6 +8,9 @@ namespace rnnkit::kernels {
 
 template <typename T>
 void sigmoid(std::int64_t n, const T* x, T* y) {
+#ifdef RNNKIT_HAVE_AVX512_KERNELS
+  if (current_isa() == Isa::avx512) return detail::avx512::sigmoid(n, x, y);
+#endif
 #ifdef RNNKIT_HAVE_AVX2_KERNELS
   if (uses_avx2(current_isa())) return detail::avx2::sigmoid(n, x, y);
 #endif
@@ -16,6 +19,9 @@ void sigmoid(std::int64_t n, const T* x, T* y) {
 
 template <typename T>
 void tanh(std::int64_t n, const T* x, T* y) {
+#ifdef RNNKIT_HAVE_AVX512_KERNELS
+  if (current_isa() == Isa::avx512) return detail::avx512::tanh(n, x, y);
+#endif
 #ifdef RNNKIT_HAVE_AVX2_KERNELS
   if (uses_avx2(current_isa())) return detail::avx2::tanh(n, x, y);
 #endif

@@ -1,12 +1,14 @@
 // Internal: the per-ISA kernels behind gemm.h and activations.h.
 //
 // Each ISA's kernels live in their own translation unit compiled with that ISA's flags
-// (gemm_avx2.cpp, activations_avx2.cpp: -mavx2 -mfma; gemm_avx512.cpp: -mavx512f too).
-// They are only called after the run-time check in isa.cpp. Those units include nothing
-// but this header, <cstdint>, the intrinsics header and (the AVX2 units only)
-// vector_math_avx2.h, so that no inline function or template is shared between units
-// compiled with different flags (the linker keeps one copy for everyone, which could hold
-// instructions that the CPU of some caller lacks).
+// (gemm_avx2.cpp, activations_avx2.cpp: -mavx2 -mfma; gemm_avx512.cpp,
+// activations_avx512.cpp: -mavx512f too). They are only called after the run-time check
+// in isa.cpp. Those units include nothing but this header, <cstdint>, the intrinsics
+// header and their ISA's vector_math_*.h with the templates it instantiates
+// (vector_math.h, activations_vec.h), whose every function depends on the ISA's
+// operations struct: no inline function or template instance is shared between units
+// compiled with different flags (the linker keeps one copy for everyone, which could
+// hold instructions that the CPU of some caller lacks).
 #pragma once
 #include <cstdint>
 
@@ -50,7 +52,7 @@ void pack_nt_panel(i64 kc, const T* src, i64 lds, T* dst);
 // for i < mr, k < kc (1 <= mr <= 8). src: mr rows, read; dst: kc x mr, written.
 void pack_a_rows(int mr, i64 kc, const float* src, i64 lds, float* dst);
 
-// y[i] = sigmoid(x[i]) / tanh(x[i]), i < n; y may alias x (see activations_avx2.cpp).
+// y[i] = sigmoid(x[i]) / tanh(x[i]), i < n; y may alias x (see activations_vec.h).
 void sigmoid(i64 n, const float* x, float* y);
 void sigmoid(i64 n, const double* x, double* y);
 void tanh(i64 n, const float* x, float* y);
@@ -67,6 +69,12 @@ namespace avx512 {
 template <typename T>
 void tile(int mr, int np, i64 kc, const T* a, i64 a_rs, i64 a_cs, const T* b,
           i64 b_panel_stride, T* c, i64 ldc, bool load_c);
+
+// As avx2::sigmoid / tanh, on 16 floats / 8 doubles a register: the same bits.
+void sigmoid(i64 n, const float* x, float* y);
+void sigmoid(i64 n, const double* x, double* y);
+void tanh(i64 n, const float* x, float* y);
+void tanh(i64 n, const double* x, double* y);
 }  // namespace avx512
 #endif
 

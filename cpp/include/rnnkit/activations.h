@@ -7,10 +7,10 @@
 // depends only on its own input and the ISA (isa.h), never on its position or on n, so
 // splitting an array between threads gives the same bits.
 //
-// ISA "plain" runs the libm formulas below (sigmoid_scalar, std::tanh). ISA "avx2" runs
-// exp-based vector code (activations_avx2.cpp). Both are within 3 ulp of the exact value
-// for float and for double (tests/test_kernels.py checks it; docs/performance.md has the
-// worst error found); no overflow for large |x| (tanh(+-1e4) = +-1, sigmoid(-1e4) = 0,
+// ISA "plain" runs the libm formulas below (sigmoid_scalar, std::tanh). ISAs "avx2" and
+// "avx512" run exp-based vector code (vector_math.h), with the same bits. All are within
+// 3 ulp of the exact value for float and for double (tests/test_kernels.py checks it;
+// docs/performance.md has the worst error found); no overflow for large |x| (tanh(+-1e4) = +-1, sigmoid(-1e4) = 0,
 // sigmoid(1e4) = 1);
 // NaN in, NaN out; tanh(-0) = -0.
 #pragma once
