@@ -176,6 +176,7 @@ struct GruBackward {
   T* hp_buf;   // (chunk rows, H) in work: h_{t-1} gathered when h_prev is not kept
   const T* hp = nullptr;       // (chunk rows, H): h_{t-1} of the current chunk
   kernels::PackedB<T> w_hh_p;  // W_hh (3H, H), packed once for every step
+  kernels::PackedB<T> w_hn_p;  // W_hn^T (H, H), packed once for every chunk's runs of rows
   // The rows each step computes: with sorted lengths, rows past a step's active prefix
   // are neither written nor read (ghn, dgates, dgates_h and dah alike).
   const detail::ActiveRows active;
@@ -188,6 +189,7 @@ struct GruBackward {
     dah[1] = dah[0] + d.B * 3 * d.H;
     hp_buf = dah[1] + d.B * 3 * d.H;
     w_hh_p.pack_nn(3 * d.H, d.H, a.w.w_hh, d.H);
+    w_hn_p.pack_nt(d.H, d.H, a.w.w_hh + 2 * d.H * d.H, d.H);
   }
 
   void begin_chunk(const TimeChunk& c) {
@@ -201,8 +203,8 @@ struct GruBackward {
         const T* b_hn = a.w.b_hh + 2 * H;
         for (i64 r = 0; r < rows; ++r) std::copy(b_hn, b_hn + H, ghn_run + r * H);
       }
-      kernels::gemm_nt<T>(rows, H, H, hp + (t - c.t0) * d.B * H, H, a.w.w_hh + 2 * H * H, H,
-                          ghn_run, H, a.w.b_hh != nullptr);
+      kernels::gemm_packed<T>(rows, hp + (t - c.t0) * d.B * H, H, w_hn_p, ghn_run, H,
+                              a.w.b_hh != nullptr);
     }
   }
 
