@@ -355,6 +355,15 @@ def test_compiled_packed_sequence_fullgraph():
     assert _ops.recomputed_forwards == before
 
 
+def test_compiled_sorted_packed_sequence_of_equal_lengths():
+    # Sorted input without a permutation: B is read from batch_sizes, a data-dependent size
+    # in a compiled graph, and every sequence is T long (the eager path copies nothing).
+    ref, ours = pair("gru", 3, 4)
+    compiled = torch.compile(lambda p: ours(p)[0].data, fullgraph=True)
+    packed = pack_padded_sequence(torch.randn(5, 3, 3), torch.tensor([5, 5, 5]))
+    torch.testing.assert_close(compiled(packed), ref(packed)[0].data, rtol=2e-4, atol=1e-6)
+
+
 def test_patch_keeps_parameters_optimizer_and_results():
     torch.manual_seed(0)
     model = torch.nn.Sequential(torch.nn.Linear(3, 3))

@@ -164,7 +164,8 @@ def _native_forward(module, input, hx):
         index, lengths = _packed_layout(batch_sizes, data.shape[0], B)
         T = batch_sizes.shape[0]
         # Every sequence T long: the packed rows are the padded rows, in order (no copy).
-        full = data.shape[0] == T * B
+        # Eager only: compiled, B may be a data-dependent size that cannot be compared.
+        full = not torch.compiler.is_compiling() and data.shape[0] == T * B
         if full:
             x = data.reshape(T, B, data.shape[1])
         else:
