@@ -10,9 +10,13 @@ each round times every task on torch and on rnnkit (the order alternating betwee
 rounds). The table gives median times and the median over rounds of torch/rnnkit; the
 recurrent layer's share of the step is likewise a median of per-round shares. Each thread
 count runs in a fresh process with torch.set_num_threads(n) (rnnkit.torch follows it).
+Times are wall-clock by default; ``--clock cpu`` takes the process's CPU time instead,
+the steadier measure at 1 thread on a machine that other jobs share (a process waiting
+for a core is not charged for the wait).
 
     python benchmarks/bench_torch_bridge.py                 # 1 and 2 threads
     python benchmarks/bench_torch_bridge.py --threads 1 --repeats 9 --json out.json
+    python benchmarks/bench_torch_bridge.py --threads 1 --clock cpu  # CPU time
     python benchmarks/bench_torch_bridge.py --recompute     # keeping the cache vs recomputing
     python benchmarks/bench_torch_bridge.py --overhead      # the bridge vs the core alone
 """
@@ -33,8 +37,9 @@ ROOT = Path(__file__).resolve().parents[1]
 VOCAB, EMBED, HIDDEN, LAYERS, BATCH, STEPS = 1000, 64, 256, 2, 32, 50
 
 
-def child(threads: int, repeats: int, warmup: int) -> list[dict]:
-    """Run in a fresh process: every configuration at ``threads`` threads."""
+def child(threads: int, repeats: int, warmup: int, clock: str = "wall") -> list[dict]:
+    """Run in a fresh process: every configuration at ``threads`` threads, timed with
+    ``clock`` ("wall" or "cpu")."""
     import torch
     from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
@@ -43,6 +48,7 @@ def child(threads: int, repeats: int, warmup: int) -> list[dict]:
     import rnnkit.torch as rt
 
     torch.set_num_threads(threads)
+    now = time.process_time if clock == "cpu" else time.perf_counter
 
     class Model(torch.nn.Module):
         def __init__(self, cell: type) -> None:
@@ -115,9 +121,9 @@ def child(threads: int, repeats: int, warmup: int) -> list[dict]:
             for i in range(warmup + repeats):
                 for task, fn in tasks.items():
                     for name in ("torch", "rnnkit") if i % 2 == 0 else ("rnnkit", "torch"):
-                        start = time.perf_counter()
+                        start = now()
                         fn(name)
-                        elapsed = time.perf_counter() - start
+                        elapsed = now() - start
                         if i >= warmup:
                             times[task, name].append(elapsed)
             for task in tasks:
@@ -129,6 +135,7 @@ def child(threads: int, repeats: int, warmup: int) -> list[dict]:
                         "input": "PackedSequence" if packed else "padded",
                         "task": task,
                         "threads": threads,
+                        "clock": clock,
                         "rnnkit_threads": rnnkit.get_num_threads(),
                         "torch_ms": 1e3 * statistics.median(t),
                         "rnnkit_ms": 1e3 * statistics.median(r),
@@ -297,6 +304,9 @@ def main() -> None:
     p.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     p.add_argument("--repeats", type=int, default=15, help="timed steps per engine")
     p.add_argument("--warmup", type=int, default=3)
+    p.add_argument(
+        "--clock", choices=["wall", "cpu"], default="wall", help="wall-clock or CPU time"
+    )
     p.add_argument("--json", help="write the results here")
     p.add_argument(
         "--recompute", action="store_true", help="only time keeping vs recomputing the cache"
@@ -307,7 +317,7 @@ def main() -> None:
     p.add_argument("--child", type=int, help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.child is not None:
-        print(json.dumps(child(args.child, args.repeats, args.warmup)))
+        print(json.dumps(child(args.child, args.repeats, args.warmup, args.clock)))
         return
     if args.recompute:
         print("\n".join(recompute_cost(args.repeats, args.warmup)))
@@ -327,6 +337,8 @@ def main() -> None:
             str(args.repeats),
             "--warmup",
             str(args.warmup),
+            "--clock",
+            args.clock,
         ]
         done = subprocess.run(command, env=env, capture_output=True, text=True, check=True)
         results += json.loads(done.stdout.strip().splitlines()[-1])

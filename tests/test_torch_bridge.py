@@ -148,6 +148,19 @@ def test_packed_output_keeps_torch_structure():
     )
 
 
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_packed_sequences_of_equal_length_match_torch(cell):
+    # Every sequence T long: the packed rows are the padded rows (the bridge copies nothing).
+    ref, ours = pair(cell, 3, 5, num_layers=2, bidirectional=True, dtype=torch.float64)
+    x = torch.randn(4, 3, 3, dtype=torch.float64)
+    lengths = torch.full((3,), 4)
+    (want_out, want_grads), (got_out, got_grads) = run_both(ref, ours, x, lengths, [], False, 7)
+    for i, (g, w) in enumerate(zip(got_out, want_out)):
+        assert_close(g, w, torch.float64, f"{cell} output {i}")
+    for i, (g, w) in enumerate(zip(got_grads, want_grads)):
+        assert_close(g, w, torch.float64, f"{cell} gradient {i}")
+
+
 def test_unbatched_input_and_state():
     for cell in CELLS:
         ref, ours = pair(cell, 3, 5, num_layers=2, dtype=torch.float64)
@@ -340,6 +353,15 @@ def test_compiled_packed_sequence_fullgraph():
     torch.testing.assert_close(h_n, want_h_n, rtol=2e-4, atol=1e-6)
     torch.testing.assert_close(got_grad, x.grad, rtol=2e-4, atol=1e-6)
     assert _ops.recomputed_forwards == before
+
+
+def test_compiled_sorted_packed_sequence_of_equal_lengths():
+    # Sorted input without a permutation: B is read from batch_sizes, a data-dependent size
+    # in a compiled graph, and every sequence is T long (the eager path copies nothing).
+    ref, ours = pair("gru", 3, 4)
+    compiled = torch.compile(lambda p: ours(p)[0].data, fullgraph=True)
+    packed = pack_padded_sequence(torch.randn(5, 3, 3), torch.tensor([5, 5, 5]))
+    torch.testing.assert_close(compiled(packed), ref(packed)[0].data, rtol=2e-4, atol=1e-6)
 
 
 def test_patch_keeps_parameters_optimizer_and_results():

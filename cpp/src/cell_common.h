@@ -292,6 +292,19 @@ void chunk_gemm_tn(i64 M, i64 N, const T* A, i64 lda, const T* Bm, i64 ldb, T* C
   }
 }
 
+// column_sums over the rows of chunk c: sums (cols,) written (accumulate = false) or added
+// to, a (rows of c, lda apart) read, row (t - c.t0)*B + b. With sorted lengths it sums
+// each step's active rows only: the rows it leaves out are 0 and add +0 to each sum, which
+// changes no value (as for chunk_gemm_tn).
+template <typename T>
+void chunk_column_sums(T* sums, const T* a, i64 cols, i64 lda, bool accumulate,
+                       const TimeChunk& c, const Dims& d, const ActiveRows& active) {
+  for (i64 t = c.t0, rows = 0, end = 0; t < c.t1; t = end) {
+    end = active.run_end(t, c.t1, &rows);
+    column_sums(sums, a + (t - c.t0) * d.B * lda, rows, cols, lda, accumulate || t > c.t0);
+  }
+}
+
 // The non-recurrent products of the backward over the rows of one chunk [t0, t1) of time
 // steps:
 //   dgates (rows, gh) read, row (t - t0)*B + b: dL/d(input side) of step t, sequence b.
@@ -323,8 +336,8 @@ void input_backward_chunk(T* dx, T* dw_ih, T* db_ih, T* db_hh, i64 hh_cols, cons
                         accumulate_dx);
   }
   chunk_gemm_tn<T>(gh, d.I, dgates, gh, x + row0 * d.I, d.I, dw_ih, d.I, !first, c, d, active);
-  if (db_ih != nullptr) column_sums(db_ih, dgates, rows, gh, gh, !first);
-  if (db_hh != nullptr) column_sums(db_hh, dgates, rows, hh_cols, gh, !first);
+  if (db_ih != nullptr) chunk_column_sums(db_ih, dgates, gh, gh, !first, c, d, active);
+  if (db_hh != nullptr) chunk_column_sums(db_hh, dgates, hh_cols, gh, !first, c, d, active);
 }
 
 // Time index of the n-th step a direction visits.

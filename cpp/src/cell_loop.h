@@ -22,7 +22,8 @@
 //   void step_da(Slice s, i64 n, i64 t, i64 rows, const TimeChunk& c,
 //                const Barrier& barrier) const;
 //     This thread's units of dA_t (dgates' rows of step t) and the direct terms of dh;
-//     GEMMs inside it run on the first `rows` rows.
+//     GEMMs inside it run on the first `rows` rows. Rows of dgates past `rows` are never
+//     read (dX, dW and the bias sums stop there too): they may be left unwritten.
 //   void step_dh(Slice s, i64 n, i64 t, i64 rows, const TimeChunk& c) const;
 //     After a barrier (dA_t complete): dh += dA_t W_hh for this thread's part of dh
 //     (h_slice), on the first `rows` rows (the others' dA rows are 0: their dh passes

@@ -176,35 +176,48 @@ struct GruBackward {
   T* hp_buf;   // (chunk rows, H) in work: h_{t-1} gathered when h_prev is not kept
   const T* hp = nullptr;       // (chunk rows, H): h_{t-1} of the current chunk
   kernels::PackedB<T> w_hh_p;  // W_hh (3H, H), packed once for every step
+  kernels::PackedB<T> w_hn_p;  // W_hn^T (H, H), packed once for every chunk's runs of rows
+  // The rows each step computes: with sorted lengths, rows past a step's active prefix
+  // are neither written nor read (ghn, dgates, dgates_h and dah alike).
+  const detail::ActiveRows active;
 
   GruBackward(const BackwardArgs<T>& args, const Dims& dims)
-      : a(args), d(dims), db_ih(a.g.db_ih), db_hh(a.g.db_hh), hh_cols(2 * d.H), ghn(a.work) {
+      : a(args), d(dims), db_ih(a.g.db_ih), db_hh(a.g.db_hh), hh_cols(2 * d.H), ghn(a.work),
+        active(a.lengths, d) {
     const i64 rows = backward_chunk_rows(d);
     dah[0] = a.work + rows * d.H;
     dah[1] = dah[0] + d.B * 3 * d.H;
     hp_buf = dah[1] + d.B * 3 * d.H;
     w_hh_p.pack_nn(3 * d.H, d.H, a.w.w_hh, d.H);
+    w_hn_p.pack_nt(d.H, d.H, a.w.w_hh + 2 * d.H * d.H, d.H);
   }
 
   void begin_chunk(const TimeChunk& c) {
-    const i64 H = d.H, rows = (c.t1 - c.t0) * d.B;
+    const i64 H = d.H;
     hp = detail::chunk_h_prev(hp_buf, a.saved, a.lengths, c, d);
-    if (a.w.b_hh != nullptr) {  // b_hn first, then the GEMM adds into it: one pass fewer
-      const T* b_hn = a.w.b_hh + 2 * H;
-      for (i64 r = 0; r < rows; ++r) std::copy(b_hn, b_hn + H, ghn + r * H);
+    // Runs of contiguous active rows (all rows of the chunk without sorted lengths).
+    for (i64 t = c.t0, rows = 0, end = 0; t < c.t1; t = end) {
+      end = active.run_end(t, c.t1, &rows);
+      T* ghn_run = ghn + (t - c.t0) * d.B * H;
+      if (a.w.b_hh != nullptr) {  // b_hn first, then the GEMM adds into it: one pass fewer
+        const T* b_hn = a.w.b_hh + 2 * H;
+        for (i64 r = 0; r < rows; ++r) std::copy(b_hn, b_hn + H, ghn_run + r * H);
+      }
+      kernels::gemm_packed<T>(rows, hp + (t - c.t0) * d.B * H, H, w_hn_p, ghn_run, H,
+                              a.w.b_hh != nullptr);
     }
-    kernels::gemm_nt<T>(rows, H, H, hp, H, a.w.w_hh + 2 * H * H, H, ghn, H,
-                        a.w.b_hh != nullptr);
   }
 
   template <class Barrier>
-  void step_da(Slice s, i64 n, i64 t, i64, const TimeChunk& c, const Barrier&) const {
+  void step_da(Slice s, i64 n, i64 t, i64 rows, const TimeChunk& c, const Barrier&) const {
     const i64 B = d.B, H = d.H, G = 3 * H, u0 = s.u0, w = s.u1 - s.u0;
     T* da_t = a.dgates + (t - c.t0) * B * G;      // (B, 3H): this step's rows of the chunk
     T* dahn_t = a.dgates_h + (t - c.t0) * B * H;  // (B, H)
     T* dah_t = dah[n % 2];                        // (B, 3H)
     const T* dout_t = a.dout + t * B * d.ldo;
-    for (i64 b = 0; b < B; ++b) {
+    // Rows past `rows` (finished sequences, sorted lengths) are left as they are: nothing
+    // reads them, and dh passes through them unchanged.
+    for (i64 b = 0; b < rows; ++b) {
       T* dahnb = dahn_t + b * H + u0;
       if (!step_active(a.lengths, b, t)) {
         detail::zero_gate_units(w, H, 3, da_t + b * G + u0);  // dh passes through
@@ -234,14 +247,14 @@ struct GruBackward {
                                  true);
   }
 
-  void end_chunk(const TimeChunk& c, bool first, const detail::ActiveRows& active) {
-    const i64 H = d.H, rows = (c.t1 - c.t0) * d.B;
+  void end_chunk(const TimeChunk& c, bool first, const detail::ActiveRows&) {
+    const i64 H = d.H;
     detail::chunk_gemm_tn<T>(2 * H, H, a.dgates, 3 * H, hp, H, a.g.dw_hh, H, !first, c, d,
                              active);
     detail::chunk_gemm_tn<T>(H, H, a.dgates_h, H, hp, H, a.g.dw_hh + 2 * H * H, H, !first, c,
                              d, active);
     if (a.g.db_hh != nullptr) {
-      detail::column_sums(a.g.db_hh + 2 * H, a.dgates_h, rows, H, H, !first);
+      detail::chunk_column_sums(a.g.db_hh + 2 * H, a.dgates_h, H, H, !first, c, d, active);
     }
   }
 };

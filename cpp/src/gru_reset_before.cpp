@@ -147,7 +147,9 @@ struct GruResetBeforeBackward {
     const T* gates = a.saved.gates;
     T* da_t = a.dgates + (t - c.t0) * B * G;  // (B, 3H): this step's rows of the chunk
     const T* dout_t = a.dout + t * B * d.ldo;
-    for (i64 b = 0; b < B; ++b) {
+    // Rows past `rows` (finished sequences, sorted lengths) are left as they are: nothing
+    // reads them, and dh passes through them unchanged.
+    for (i64 b = 0; b < rows; ++b) {
       T* da = da_t + b * G + u0;
       if (!step_active(a.lengths, b, t)) {
         detail::zero_gate_units(w, H, 3, da);  // dh passes through unchanged
@@ -186,7 +188,7 @@ struct GruResetBeforeBackward {
     }
     barrier();
     kernels::gemm_packed_cols<T>(rows, u0, u1, da_t + 2 * H, G, w_n_p, drh, H, false);
-    for (i64 b = 0; b < B; ++b) {
+    for (i64 b = 0; b < rows; ++b) {
       if (!step_active(a.lengths, b, t)) continue;
       const i64 row = t * B + b;
       const T* r = gates + row * G + u0;

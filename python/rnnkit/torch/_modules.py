@@ -163,8 +163,14 @@ def _native_forward(module, input, hx):
         _check_state_sizes(module, states, [(LD, B, R), (LD, B, H)])
         index, lengths = _packed_layout(batch_sizes, data.shape[0], B)
         T = batch_sizes.shape[0]
-        x = data.new_zeros((T * B, data.shape[1])).index_copy(0, index, data)
-        x = x.view(T, B, data.shape[1])
+        # Every sequence T long: the packed rows are the padded rows, in order (no copy).
+        # Eager only: compiled, B may be a data-dependent size that cannot be compared.
+        full = not torch.compiler.is_compiling() and data.shape[0] == T * B
+        if full:
+            x = data.reshape(T, B, data.shape[1])
+        else:
+            x = data.new_zeros((T * B, data.shape[1])).index_copy(0, index, data)
+            x = x.view(T, B, data.shape[1])
         states = [_permute(s, sorted_indices) for s in states]
     else:
         unbatched = input.dim() == 2
@@ -197,8 +203,9 @@ def _native_forward(module, input, hx):
     )
     finals = [h_n, c_n] if is_lstm else [h_n]
     if packed:
+        out = out.reshape(T * B, D * R)
         out = PackedSequence(
-            out.reshape(T * B, D * R).index_select(0, index),
+            out if full else out.index_select(0, index),
             batch_sizes,
             sorted_indices,
             unsorted_indices,
