@@ -3,6 +3,7 @@
 #include "rnnkit/lstm.h"
 
 #include <algorithm>
+#include <optional>
 
 #include "cell_loop.h"
 #include "cells_avx2.h"
@@ -100,6 +101,8 @@ struct LstmForward {
   detail::PackedOrOwn<T> w_hh_p;  // W_hh^T (R, 4H), packed once for every step
   detail::PackedOrOwn<T> w_hr_p;  // W_hr^T (H, P), with a projection
   T* m_step = nullptr;  // (B, H) in work: m_t at inference with a projection
+  bool one_row = false;  // B = 1 without a projection, H whole panels: one_row_step
+  std::optional<detail::ProjectionAlongSteps<T>> along;  // x W_ih^T in one_row_step
 
   LstmForward(const ForwardArgs<T>& args, const Dims& dims)
       : a(args), d(dims), pre(a.keep.gates), ld_pre(4 * d.H), bias(a.work + d.B * d.H),
@@ -114,6 +117,10 @@ struct LstmForward {
 #ifdef RNNKIT_HAVE_AVX2_KERNELS
     fused_cell = kernels::uses_avx2(kernels::current_isa());
 #endif
+    one_row = d.B == 1 && d.P == 0 && d.H % kernels::PackedB<T>::kPanel == 0;
+    if (one_row && detail::ProjectionAlongSteps<T>::applies(a.lengths, d)) {
+      along.emplace(pre, ld_pre, a.x, a.w.w_ih, a.w.w_ih_packed, 4, d);
+    }
   }
 
   template <class Barrier>
@@ -121,6 +128,10 @@ struct LstmForward {
     const i64 B = d.B, H = d.H, G = 4 * H, R = h_size(d), u0 = s.u0, w = s.u1 - s.u0;
     T* g_t = pre + t * B * G;  // (B, 4H)
     T* out_t = a.out + t * B * d.ldo;
+    if (one_row && rows == 1 && step_active(a.lengths, 0, t)) {
+      one_row_step(s, t, hp, hn);
+      return;
+    }
     // Pre-activations of this thread's units accumulate h W_hh^T in place, on the first
     // `rows` rows (inactive rows there too: their gates are never read).
     if (w == H) {  // one slice: one call (the same bits as four)
@@ -147,6 +158,28 @@ struct LstmForward {
         continue;
       }
       cell_row(t, b, u0, w, g_t + b * G + u0, cb, hnb, y);
+    }
+  }
+
+  // Step t of the one row (B = 1, active), a panel of units at a time: that panel of each
+  // gate's columns (one gemv_panels call for the four, with a tile of the input
+  // projection when `along`), then the cell on its units. Every element's arithmetic is
+  // the general path's (the same bits). Odd steps go through the panels backwards: a
+  // step starts on the weights the previous one read last, still in L1.
+  void one_row_step(Slice s, i64 t, const T* hp, T* hn) const {
+    constexpr i64 NR = kernels::PackedB<T>::kPanel;
+    const i64 H = d.H, first = s.u0 / NR, count = (s.u1 - s.u0) / NR;
+    T* g_t = pre + t * 4 * H;  // (4H,)
+    T* out_t = a.out + t * d.ldo;
+    if (training) std::copy(a.c + s.u0, a.c + s.u1, a.keep.c_prev + t * H + s.u0);
+    for (i64 n = 0; n < count; ++n) {
+      const i64 u = (first + (t % 2 == 0 ? n : count - 1 - n)) * NR;  // the panel's first unit
+      const i64 panels[4] = {u / NR, (H + u) / NR, (2 * H + u) / NR, (3 * H + u) / NR};
+      T* const gates[4] = {g_t + u, g_t + H + u, g_t + 2 * H + u, g_t + 3 * H + u};
+      kernels::GemvTile<T> tile;
+      const bool with_tile = along.has_value() && along->tile(t, first, count, n, &tile);
+      kernels::gemv_panels<T>(hp, w_hh_p, 4, panels, gates, 0xFu, with_tile ? &tile : nullptr);
+      cell_row(t, 0, u, NR, g_t + u, a.c + u, hn + u, out_t + u);
     }
   }
 
@@ -225,7 +258,7 @@ struct LstmForward {
 template <typename T>
 void forward(const ForwardArgs<T>& a, const Dims& d) {
   const LstmForward<T> cell(a, d);
-  detail::forward_loop(cell, a, a.work, d);
+  detail::forward_loop(cell, a, a.work, d, cell.along ? cell.along->rows_before_loop() : -1);
 }
 
 // Units [0, n) of one row of one step of the backward (all pointers at the first unit;
