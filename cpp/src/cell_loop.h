@@ -73,7 +73,8 @@ class ProjectionAlongSteps {
     w_ih_p_.pack_nt(w_ih_packed, blocks * d.H, d.I, w_ih, d.I);
   }
 
-  // Whether a forward of these dimensions can use it: one row, whole panels of units.
+  // Whether a forward of these dimensions can use it (and one_row_step): one row, whole
+  // panels of units.
   static bool applies(const std::int64_t* lengths, const Dims& d) {
     return d.B == 1 && lengths == nullptr && !d.reverse && d.I >= 1 && d.H % kPanel == 0;
   }
@@ -105,6 +106,35 @@ class ProjectionAlongSteps {
   Dims d_;
   PackedOrOwn<T> w_ih_p_;  // W_ih^T (I, blocks*H)
 };
+
+// Step t of a one-row forward (B = 1) whose input projection runs along the steps, for
+// this thread's units, a panel of them at a time: that panel of the `gates` gate blocks'
+// columns (one gemv_panels call, with the projection's tile for the call), then
+// finish(u, n), the cell on the units [u, u + n). Gate block q's columns of h W_hh^T
+// (G*H columns, panels) go to outs[q] + u, accumulated where bit q of `accumulate` is
+// set. Odd steps go through the panels backwards: a step starts on the weights the
+// previous one read last, still in L1. The products' bits are gemm_packed's, so the
+// cell's are those of the general path.
+template <typename T, class Finish>
+void one_row_step(Slice s, i64 t, const T* hp, const kernels::PackedB<T>& w_hh, i64 H,
+                  int gates, T* const* outs, unsigned accumulate,
+                  const ProjectionAlongSteps<T>& along, const Finish& finish) {
+  constexpr i64 NR = kernels::PackedB<T>::kPanel;
+  const i64 first = s.u0 / NR, count = (s.u1 - s.u0) / NR;
+  for (i64 n = 0; n < count; ++n) {
+    const i64 u = (first + (t % 2 == 0 ? n : count - 1 - n)) * NR;  // the panel's first unit
+    i64 panels[kernels::kGemvMaxPanels];
+    T* y[kernels::kGemvMaxPanels];
+    for (int q = 0; q < gates; ++q) {
+      panels[q] = (q * H + u) / NR;
+      y[q] = outs[q] + u;
+    }
+    kernels::GemvTile<T> tile;
+    const bool with_tile = along.tile(t, first, count, n, &tile);
+    kernels::gemv_panels<T>(hp, w_hh, gates, panels, y, accumulate, with_tile ? &tile : nullptr);
+    finish(u, NR);
+  }
+}
 
 // Runs the forward time loop of `cell` over d.T steps. a.h (B, R) read as h0, written as
 // h_n; h_spare (B, R) scratch: h is double buffered so that one barrier per step

@@ -49,16 +49,14 @@ struct GruForward {
   T* h_spare;  // (B, H) in work: the second h buffer of the loop
   T* bias;     // (3H,) in work: b_ih + b_hh on r and z, b_ih on n, or nullptr
   detail::PackedOrOwn<T> w_hh_p;  // W_hh^T (H, 3H), packed once for every step
-  bool one_row = false;            // B = 1, H whole panels: one_row_step
-  std::optional<detail::ProjectionAlongSteps<T>> along;  // x W_ih^T in one_row_step
+  std::optional<detail::ProjectionAlongSteps<T>> along;  // B = 1: one_row_step
 
   GruForward(const ForwardArgs<T>& args, const Dims& dims)
       : a(args), d(dims), pre(a.keep.gates), ld_pre(3 * d.H), hw(a.work),
         h_spare(a.work + d.B * 3 * d.H), bias(a.work + d.B * 4 * d.H) {
     if (!detail::step_bias(bias, a.w.b_ih, a.w.b_hh, 2 * d.H, 3 * d.H)) bias = nullptr;
     w_hh_p.pack_nt(a.w.w_hh_packed, 3 * d.H, d.H, a.w.w_hh, d.H);
-    one_row = d.B == 1 && d.H % kernels::PackedB<T>::kPanel == 0;
-    if (one_row && detail::ProjectionAlongSteps<T>::applies(a.lengths, d)) {
+    if (detail::ProjectionAlongSteps<T>::applies(a.lengths, d)) {
       along.emplace(pre, ld_pre, a.x, a.w.w_ih, a.w.w_ih_packed, 3, d);
     }
   }
@@ -67,7 +65,7 @@ struct GruForward {
   void step(Slice s, i64 t, i64 rows, const T* hp, T* hn, const Barrier&) const {
     const i64 B = d.B, H = d.H, G = 3 * H, u0 = s.u0, u1 = s.u1, w = u1 - u0;
     T* g_t = pre + t * B * G;
-    if (one_row && rows == 1 && step_active(a.lengths, 0, t)) {
+    if (along) {
       one_row_step(s, t, hp, hn);
       return;
     }
@@ -84,25 +82,16 @@ struct GruForward {
                             [&](i64 b, T* act) { gates(t, b, u0, w, act); });
   }
 
-  // Step t of the one row (B = 1, active), a panel of units at a time: that panel of the
-  // r, z and n columns (one gemv_panels call for the three, with a tile of the input
-  // projection when `along`), then the cell on its units. Every element's arithmetic is
-  // the general path's (the same bits). Odd steps go through the panels backwards: a
-  // step starts on the weights the previous one read last, still in L1.
+  // Step t of the one row (detail::one_row_step): the cell after each panel's products
+  // (r and z accumulated into the gates, h W_hn^T into hw).
   void one_row_step(Slice s, i64 t, const T* hp, T* hn) const {
-    constexpr i64 NR = kernels::PackedB<T>::kPanel;
-    const i64 H = d.H, first = s.u0 / NR, count = (s.u1 - s.u0) / NR;
+    const i64 H = d.H;
     T* g_t = pre + t * 3 * H;  // (3H,)
-    for (i64 n = 0; n < count; ++n) {
-      const i64 u = (first + (t % 2 == 0 ? n : count - 1 - n)) * NR;  // the panel's first unit
-      const i64 panels[3] = {u / NR, (H + u) / NR, (2 * H + u) / NR};
-      T* const outs[3] = {g_t + u, g_t + H + u, hw + 2 * H + u};
-      kernels::GemvTile<T> tile;
-      const bool with_tile = along.has_value() && along->tile(t, first, count, n, &tile);
-      kernels::gemv_panels<T>(hp, w_hh_p, 3, panels, outs, 0x3u, with_tile ? &tile : nullptr);
-      detail::gru_finish_rows(a.out, a.lengths, d, Slice{u, u + NR}, t, g_t, hp, hn,
-                              [&](i64 b, T* act) { gates(t, b, u, NR, act); });
-    }
+    T* const outs[3] = {g_t, g_t + H, hw + 2 * H};
+    detail::one_row_step<T>(s, t, hp, w_hh_p, H, 3, outs, 0x3u, *along, [&](i64 u, i64 n) {
+      detail::gru_finish_rows(a.out, a.lengths, d, Slice{u, u + n}, t, g_t, hp, hn,
+                              [&](i64 b, T* act) { gates(t, b, u, n, act); });
+    });
   }
 
   // The gates of units [u0, u0 + w) of active row b of step t: act (its gates row at unit
@@ -134,7 +123,8 @@ struct GruForward {
 template <typename T>
 void forward(const ForwardArgs<T>& a, const Dims& d) {
   const GruForward<T> cell(a, d);
-  detail::forward_loop(cell, a, cell.h_spare, d, cell.along ? cell.along->rows_before_loop() : -1);
+  detail::forward_loop(cell, a, cell.h_spare, d,
+                       cell.along ? cell.along->rows_before_loop() : -1);
 }
 
 // Units [0, n) of one row of one step of the backward (all pointers at the first unit;

@@ -101,8 +101,7 @@ struct LstmForward {
   detail::PackedOrOwn<T> w_hh_p;  // W_hh^T (R, 4H), packed once for every step
   detail::PackedOrOwn<T> w_hr_p;  // W_hr^T (H, P), with a projection
   T* m_step = nullptr;  // (B, H) in work: m_t at inference with a projection
-  bool one_row = false;  // B = 1 without a projection, H whole panels: one_row_step
-  std::optional<detail::ProjectionAlongSteps<T>> along;  // x W_ih^T in one_row_step
+  std::optional<detail::ProjectionAlongSteps<T>> along;  // B = 1: one_row_step
 
   LstmForward(const ForwardArgs<T>& args, const Dims& dims)
       : a(args), d(dims), pre(a.keep.gates), ld_pre(4 * d.H), bias(a.work + d.B * d.H),
@@ -117,8 +116,7 @@ struct LstmForward {
 #ifdef RNNKIT_HAVE_AVX2_KERNELS
     fused_cell = kernels::uses_avx2(kernels::current_isa());
 #endif
-    one_row = d.B == 1 && d.P == 0 && d.H % kernels::PackedB<T>::kPanel == 0;
-    if (one_row && detail::ProjectionAlongSteps<T>::applies(a.lengths, d)) {
+    if (d.P == 0 && detail::ProjectionAlongSteps<T>::applies(a.lengths, d)) {
       along.emplace(pre, ld_pre, a.x, a.w.w_ih, a.w.w_ih_packed, 4, d);
     }
   }
@@ -128,7 +126,7 @@ struct LstmForward {
     const i64 B = d.B, H = d.H, G = 4 * H, R = h_size(d), u0 = s.u0, w = s.u1 - s.u0;
     T* g_t = pre + t * B * G;  // (B, 4H)
     T* out_t = a.out + t * B * d.ldo;
-    if (one_row && rows == 1 && step_active(a.lengths, 0, t)) {
+    if (along) {
       one_row_step(s, t, hp, hn);
       return;
     }
@@ -161,26 +159,16 @@ struct LstmForward {
     }
   }
 
-  // Step t of the one row (B = 1, active), a panel of units at a time: that panel of each
-  // gate's columns (one gemv_panels call for the four, with a tile of the input
-  // projection when `along`), then the cell on its units. Every element's arithmetic is
-  // the general path's (the same bits). Odd steps go through the panels backwards: a
-  // step starts on the weights the previous one read last, still in L1.
+  // Step t of the one row (detail::one_row_step): the cell after each panel's products.
   void one_row_step(Slice s, i64 t, const T* hp, T* hn) const {
-    constexpr i64 NR = kernels::PackedB<T>::kPanel;
-    const i64 H = d.H, first = s.u0 / NR, count = (s.u1 - s.u0) / NR;
+    const i64 H = d.H;
     T* g_t = pre + t * 4 * H;  // (4H,)
     T* out_t = a.out + t * d.ldo;
     if (training) std::copy(a.c + s.u0, a.c + s.u1, a.keep.c_prev + t * H + s.u0);
-    for (i64 n = 0; n < count; ++n) {
-      const i64 u = (first + (t % 2 == 0 ? n : count - 1 - n)) * NR;  // the panel's first unit
-      const i64 panels[4] = {u / NR, (H + u) / NR, (2 * H + u) / NR, (3 * H + u) / NR};
-      T* const gates[4] = {g_t + u, g_t + H + u, g_t + 2 * H + u, g_t + 3 * H + u};
-      kernels::GemvTile<T> tile;
-      const bool with_tile = along.has_value() && along->tile(t, first, count, n, &tile);
-      kernels::gemv_panels<T>(hp, w_hh_p, 4, panels, gates, 0xFu, with_tile ? &tile : nullptr);
-      cell_row(t, 0, u, NR, g_t + u, a.c + u, hn + u, out_t + u);
-    }
+    T* const outs[4] = {g_t, g_t + H, g_t + 2 * H, g_t + 3 * H};
+    detail::one_row_step<T>(s, t, hp, w_hh_p, H, 4, outs, 0xFu, *along, [&](i64 u, i64 n) {
+      cell_row(t, 0, u, n, g_t + u, a.c + u, hn + u, out_t + u);
+    });
   }
 
   // The cell for this thread's units [u0, u0 + w) of active row b of step t: act (its
