@@ -70,7 +70,7 @@ class ProjectionAlongSteps {
   ProjectionAlongSteps(T* gates, i64 ld, const T* x, const T* w_ih,
                        const kernels::PackedB<T>* w_ih_packed, i64 blocks, const Dims& d)
       : gates_(gates), ld_(ld), x_(x), blocks_(blocks), d_(d) {
-    w_ih_p_.pack_nt(w_ih_packed, blocks * d.H, d.I, w_ih, d.I);
+    if (d.T > kRows) w_ih_p_.pack_nt(w_ih_packed, blocks * d.H, d.I, w_ih, d.I);  // else unused
   }
 
   // Whether a forward of these dimensions can use it (and one_row_step): one row, whole
