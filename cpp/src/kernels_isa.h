@@ -82,9 +82,9 @@ void gemv_panels(int np, i64 kc, const T* x, const T* const* b, T* const* y, uns
 
 // gemv_panels and, in the same loop over k, a tile of mr rows times one panel:
 //   s = 0; for k = 0..kt-1: s = fma(a[i*lda + k], bt[k*nr + j], s); c[i*ldc + j] = s
-// for i < mr (1 <= mr <= 8), j < nr: the same bits as tile(mr, 1, kt, a, lda, 1, bt, ...,
-// c, ldc, false). The two products run side by side over k < min(kc, kt), then the longer
-// one alone.
+// for i < mr (0 <= mr <= 8; 0: gemv_panels alone), j < nr: the same bits as tile(mr, 1,
+// kt, a, lda, 1, bt, ..., c, ldc, false). The two products run side by side over
+// k < min(kc, kt), then the longer one alone.
 template <typename T>
 void gemv_panels_tile(int np, i64 kc, const T* x, const T* const* b, T* const* y,
                       unsigned load_c, int mr, i64 kt, const T* a, i64 lda, const T* bt, T* c,
