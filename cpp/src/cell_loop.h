@@ -54,23 +54,25 @@ inline Slice h_slice(Slice s, const Dims& d) {
 // The input projection of a one-row forward (B = 1, no lengths, forward direction),
 // computed along the time loop instead of before it. The loop's product per step,
 // h_{t-1} W_hh^T, reads each weight once and waits on L2 for them; the projection
-// x W_ih^T is the opposite, multiply-adds on weights kept in L1. So the rows of steps
-// [(g+1)*kRows, (g+2)*kRows) are computed during the steps of group g, one tile (those
-// rows x one panel of gate columns) with each of the steps' gemv_panels calls; group 0
-// before the loop (rows_before_loop). Each thread computes its own units' gate columns,
+// x W_ih^T is the opposite, multiply-adds on weights kept in L1. So with groups of
+// R = 2G steps (G gate blocks; at most kGemvTileMaxRows), the rows of steps
+// [(g+1)R, (g+2)R) are computed during the steps of group g, one tile (those rows x one
+// panel of gate columns) with every other gemv_panels call of those steps (the sizes
+// that timed fastest, docs/performance.md, "B = 1 sequences"); group 0 before the loop
+// (rows_before_loop). Each thread computes its own units' gate columns,
 // as InputProjection does; the bits are gemm_packed's.
 template <typename T>
 class ProjectionAlongSteps {
  public:
-  static constexpr i64 kRows = kernels::kGemvTileMaxRows;
   static constexpr i64 kPanel = kernels::PackedB<T>::kPanel;
 
   // gates (T, G*H) written: step t's row at gates + t*ld; x (T, I) read; w_ih (G*H, I)
   // read, or its packed W_ih^T (kept across calls) when not nullptr.
   ProjectionAlongSteps(T* gates, i64 ld, const T* x, const T* w_ih,
                        const kernels::PackedB<T>* w_ih_packed, i64 blocks, const Dims& d)
-      : gates_(gates), ld_(ld), x_(x), blocks_(blocks), d_(d) {
-    if (d.T > kRows) w_ih_p_.pack_nt(w_ih_packed, blocks * d.H, d.I, w_ih, d.I);  // else unused
+      : gates_(gates), ld_(ld), x_(x), blocks_(blocks), d_(d),
+        rows_(std::min<i64>(2 * blocks, kernels::kGemvTileMaxRows)) {
+    if (d.T > rows_) w_ih_p_.pack_nt(w_ih_packed, blocks * d.H, d.I, w_ih, d.I);  // else unused
   }
 
   // Whether a forward of these dimensions can use it (and one_row_step): one row, whole
@@ -79,20 +81,20 @@ class ProjectionAlongSteps {
     return d.B == 1 && lengths == nullptr && !d.reverse && d.I >= 1 && d.H % kPanel == 0;
   }
   // Rows of the projection the loop must compute before its first step.
-  i64 rows_before_loop() const { return std::min(d_.T, kRows); }
+  i64 rows_before_loop() const { return std::min(d_.T, rows_); }
 
   // The tile, if any, for call n (0 <= n < count) of step t of the thread whose units are
   // the panels [first, first + count) of a gate block: the tiles of the next group go
-  // evenly over the group's kRows * count calls. Returns false when there is none.
+  // evenly over the group's R * count calls. Returns false when there is none.
   bool tile(i64 t, i64 first, i64 count, i64 n, kernels::GemvTile<T>* out) const {
-    const i64 g = t / kRows, r0 = (g + 1) * kRows;
+    const i64 g = t / rows_, r0 = (g + 1) * rows_;
     if (r0 >= d_.T) return false;
-    const i64 call = (t - g * kRows) * count + n, calls = kRows * count;
+    const i64 call = (t - g * rows_) * count + n, calls = rows_ * count;
     const i64 tiles = blocks_ * count;
     const i64 j = call * tiles / calls;
     if (j == (call + 1) * tiles / calls) return false;
     const i64 panel = (j / count) * (d_.H / kPanel) + first + j % count;
-    *out = kernels::GemvTile<T>{x_ + r0 * d_.I, d_.I, static_cast<int>(std::min(kRows, d_.T - r0)),
+    *out = kernels::GemvTile<T>{x_ + r0 * d_.I, d_.I, static_cast<int>(std::min(rows_, d_.T - r0)),
                                 &static_cast<const kernels::PackedB<T>&>(w_ih_p_), panel,
                                 gates_ + r0 * ld_ + panel * kPanel, ld_};
     return true;
@@ -104,6 +106,7 @@ class ProjectionAlongSteps {
   const T* x_;
   i64 blocks_;
   Dims d_;
+  i64 rows_;               // steps per group: the tiles go on every other call
   PackedOrOwn<T> w_ih_p_;  // W_ih^T (I, blocks*H)
 };
 
