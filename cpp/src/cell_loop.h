@@ -59,8 +59,8 @@ inline Slice h_slice(Slice s, const Dims& d) {
 // [(g+1)R, (g+2)R) are computed during the steps of group g, one tile (those rows x one
 // panel of gate columns) with every other gemv_panels call of those steps (the sizes
 // that timed fastest, docs/performance.md, "B = 1 sequences"); group 0 before the loop
-// (rows_before_loop). Each thread computes its own units' gate columns,
-// as InputProjection does; the bits are gemm_packed's.
+// (rows_before_loop). Each thread computes its own units' gate columns, as
+// InputProjection does; the bits are gemm_packed's.
 template <typename T>
 class ProjectionAlongSteps {
  public:
