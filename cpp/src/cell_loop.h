@@ -52,17 +52,110 @@ inline Slice h_slice(Slice s, const Dims& d) {
   return Slice{s.u0 * d.P / d.H, s.u1 * d.P / d.H};
 }
 
+// The input projection of a one-row forward (B = 1, no lengths, forward direction),
+// computed along the time loop instead of before it. The loop's product per step,
+// h_{t-1} W_hh^T, reads each weight once and waits on L2 for them; the projection
+// x W_ih^T is the opposite, multiply-adds on weights kept in L1. So with groups of
+// R = 2G steps (G gate blocks; at most kGemvTileMaxRows), the rows of steps
+// [(g+1)R, (g+2)R) are computed during the steps of group g, one tile (those rows x one
+// panel of gate columns) with every other gemv_panels call of those steps (the sizes
+// that timed fastest, docs/performance.md, "B = 1 sequences"); group 0 before the loop
+// (rows_before_loop). Each thread computes its own units' gate columns, as
+// InputProjection does; the bits are gemm_packed's.
+template <typename T>
+class ProjectionAlongSteps {
+ public:
+  static constexpr i64 kPanel = kernels::PackedB<T>::kPanel;
+
+  // gates (T, G*H) written: step t's row at gates + t*ld; x (T, I) read; w_ih (G*H, I)
+  // read, or its packed W_ih^T (kept across calls) when not nullptr.
+  ProjectionAlongSteps(T* gates, i64 ld, const T* x, const T* w_ih,
+                       const kernels::PackedB<T>* w_ih_packed, i64 blocks, const Dims& d)
+      : gates_(gates), ld_(ld), x_(x), blocks_(blocks), d_(d),
+        rows_(std::min<i64>(2 * blocks, kernels::kGemvTileMaxRows)) {
+    if (d.T > rows_) w_ih_p_.pack_nt(w_ih_packed, blocks * d.H, d.I, w_ih, d.I);  // else unused
+  }
+
+  // Whether a forward of these dimensions can use it (and one_row_step): one row, whole
+  // panels of units.
+  static bool applies(const std::int64_t* lengths, const Dims& d) {
+    return d.B == 1 && lengths == nullptr && !d.reverse && d.I >= 1 && d.H % kPanel == 0;
+  }
+  // Rows of the projection the loop must compute before its first step.
+  i64 rows_before_loop() const { return std::min(d_.T, rows_); }
+
+  // The tile, if any, for call n (0 <= n < count) of step t of the thread whose units are
+  // the panels [first, first + count) of a gate block: the tiles of the next group go
+  // evenly over the group's R * count calls. Returns false when there is none.
+  bool tile(i64 t, i64 first, i64 count, i64 n, kernels::GemvTile<T>* out) const {
+    const i64 g = t / rows_, r0 = (g + 1) * rows_;
+    if (r0 >= d_.T) return false;
+    const i64 call = (t - g * rows_) * count + n, calls = rows_ * count;
+    const i64 tiles = blocks_ * count;
+    const i64 j = call * tiles / calls;
+    if (j == (call + 1) * tiles / calls) return false;
+    const i64 panel = (j / count) * (d_.H / kPanel) + first + j % count;
+    *out = kernels::GemvTile<T>{x_ + r0 * d_.I, d_.I, static_cast<int>(std::min(rows_, d_.T - r0)),
+                                &static_cast<const kernels::PackedB<T>&>(w_ih_p_), panel,
+                                gates_ + r0 * ld_ + panel * kPanel, ld_};
+    return true;
+  }
+
+ private:
+  T* gates_;
+  i64 ld_;
+  const T* x_;
+  i64 blocks_;
+  Dims d_;
+  i64 rows_;               // steps per group: the tiles go on every other call
+  PackedOrOwn<T> w_ih_p_;  // W_ih^T (I, blocks*H)
+};
+
+// Step t of a one-row forward (B = 1) whose input projection runs along the steps, for
+// this thread's units, a panel of them at a time: that panel of the `gates` gate blocks'
+// columns (one gemv_panels call, with the projection's tile for the call), then
+// finish(u, n), the cell on the units [u, u + n). Gate block q's columns of h W_hh^T
+// (G*H columns, panels) go to outs[q] + u, accumulated where bit q of `accumulate` is
+// set. Odd steps go through the panels backwards: a step starts on the weights the
+// previous one read last, still in L1. The products' bits are gemm_packed's, so the
+// cell's are those of the general path.
+template <typename T, class Finish>
+void one_row_step(Slice s, i64 t, const T* hp, const kernels::PackedB<T>& w_hh, i64 H,
+                  int gates, T* const* outs, unsigned accumulate,
+                  const ProjectionAlongSteps<T>& along, const Finish& finish) {
+  constexpr i64 NR = kernels::PackedB<T>::kPanel;
+  const i64 first = s.u0 / NR, count = (s.u1 - s.u0) / NR;
+  for (i64 n = 0; n < count; ++n) {
+    const i64 u = (first + (t % 2 == 0 ? n : count - 1 - n)) * NR;  // the panel's first unit
+    i64 panels[kernels::kGemvMaxPanels];
+    T* y[kernels::kGemvMaxPanels];
+    for (int q = 0; q < gates; ++q) {
+      panels[q] = (q * H + u) / NR;
+      y[q] = outs[q] + u;
+    }
+    kernels::GemvTile<T> tile;
+    const bool with_tile = along.tile(t, first, count, n, &tile);
+    kernels::gemv_panels<T>(hp, w_hh, gates, panels, y, accumulate, with_tile ? &tile : nullptr);
+    finish(u, NR);
+  }
+}
+
 // Runs the forward time loop of `cell` over d.T steps. a.h (B, R) read as h0, written as
 // h_n; h_spare (B, R) scratch: h is double buffered so that one barrier per step
 // suffices (step n's GEMM reads all units of hbuf[n % 2] while each thread writes its
 // part of h_t into hbuf[(n + 1) % 2]; the barrier orders those writes before step n+1's
 // GEMM, and nobody writes hbuf[n % 2] again before the next barrier). When a.keep.h_prev
-// is given, each thread copies its part of h_{t-1} there.
+// is given, each thread copies its part of h_{t-1} there. The input projection of the
+// steps [0, projected_steps) (all by default) is computed here; the cell's steps compute
+// the rest (ProjectionAlongSteps).
 template <typename T, class Cell>
-void forward_loop(const Cell& cell, const ForwardArgs<T>& a, T* h_spare, const Dims& d) {
+void forward_loop(const Cell& cell, const ForwardArgs<T>& a, T* h_spare, const Dims& d,
+                  i64 projected_steps = -1) {
   const ActiveRows active(a.lengths, d);
+  Dims projected = d;
+  if (projected_steps >= 0) projected.T = projected_steps;
   const InputProjection<T> projection(cell.pre, cell.ld_pre, a.x, a.w.w_ih, a.w.w_ih_packed,
-                                     Cell::kGates, d, active);
+                                     Cell::kGates, projected, active);
   T* hbuf[2] = {a.h, h_spare};
   T* h_prev = a.keep.h_prev;
   const i64 R = h_size(d);

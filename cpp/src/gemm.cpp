@@ -3,8 +3,11 @@
 // (gemm_blocked.cpp) for "avx2" and "avx512", the reference loops (gemm_plain.cpp) for
 // "plain".
 #include <algorithm>
+#include <stdexcept>
+#include <string>
 
 #include "gemm_internal.h"
+#include "kernels_isa.h"
 #include "rnnkit/gemm.h"
 #include "rnnkit/isa.h"
 
@@ -97,13 +100,82 @@ void gemm_packed(i64 M, const T* A, i64 lda, const PackedB<T>& Bp, T* C, i64 ldc
   gemm_packed_cols(M, 0, Bp.n(), A, lda, Bp, C, ldc, accumulate);
 }
 
+namespace {
+
+// gemv_panels's tile on its own (the ISAs without gemv_panels_tile): the bits of
+// gemm_packed's micro-tiles (avx2) or its reference loops (plain).
+template <typename T>
+void gemv_tile_alone(Isa isa, const GemvTile<T>& t) {
+  constexpr i64 NR = kNR<T>;
+  const i64 K = t.b->k();
+  const T* bt = t.b->data() + t.panel * K * NR;
+#ifdef RNNKIT_HAVE_AVX2_KERNELS
+  if (isa != Isa::plain) {
+    for (int i0 = 0; i0 < t.rows; i0 += kMR) {
+      const int mr = std::min<int>(kMR, t.rows - i0);
+      detail::avx2::tile<T>(mr, 1, K, t.a + i0 * t.lda, t.lda, 1, bt, K * NR, t.c + i0 * t.ldc,
+                            t.ldc, false);
+    }
+    return;
+  }
+#endif
+  (void)isa;
+  for (int i = 0; i < t.rows; ++i) {
+    const T* b[1] = {bt};
+    T* c[1] = {t.c + i * t.ldc};
+    plain_gemv_panels(1, K, t.a + i * t.lda, b, c, 0u);
+  }
+}
+
+}  // namespace
+
+template <typename T>
+void gemv_panels(const T* x, const PackedB<T>& Bp, int count, const i64* panel, T* const* y,
+                 unsigned accumulate, const GemvTile<T>* tile) {
+  if (count < 1 || count > kGemvMaxPanels) {
+    throw std::invalid_argument("gemv_panels: count must be in [1, " +
+                                std::to_string(kGemvMaxPanels) + "], got " +
+                                std::to_string(count));
+  }
+  if (tile != nullptr && (tile->rows < 1 || tile->rows > kGemvTileMaxRows)) {
+    throw std::invalid_argument("gemv_panels: tile rows must be in [1, " +
+                                std::to_string(kGemvTileMaxRows) + "], got " +
+                                std::to_string(tile->rows));
+  }
+  const i64 K = Bp.k();
+  const T* b[kGemvMaxPanels];  // the panels' first elements
+  for (int j = 0; j < count; ++j) b[j] = Bp.data() + panel[j] * K * kNR<T>;
+  const Isa isa = current_isa();
+#ifdef RNNKIT_HAVE_AVX512_KERNELS
+  if (isa == Isa::avx512) {
+    if (tile == nullptr) return detail::avx512::gemv_panels(count, K, x, b, y, accumulate);
+    const i64 kt = tile->b->k();
+    return detail::avx512::gemv_panels_tile(count, K, x, b, y, accumulate, tile->rows, kt,
+                                            tile->a, tile->lda,
+                                            tile->b->data() + tile->panel * kt * kNR<T>,
+                                            tile->c, tile->ldc);
+  }
+#endif
+#ifdef RNNKIT_HAVE_AVX2_KERNELS
+  if (isa != Isa::plain) {
+    detail::avx2::gemv_panels(count, K, x, b, y, accumulate);
+    if (tile != nullptr) gemv_tile_alone(isa, *tile);
+    return;
+  }
+#endif
+  plain_gemv_panels(count, K, x, b, y, accumulate);
+  if (tile != nullptr) gemv_tile_alone(isa, *tile);
+}
+
 #define RNNKIT_INSTANTIATE(T)                                                                \
   template void gemm_nt<T>(i64, i64, i64, const T*, i64, const T*, i64, T*, i64, bool);   \
   template void gemm_nn<T>(i64, i64, i64, const T*, i64, const T*, i64, T*, i64, bool);   \
   template void gemm_tn<T>(i64, i64, i64, const T*, i64, const T*, i64, T*, i64, bool);   \
   template void gemm_packed<T>(i64, const T*, i64, const PackedB<T>&, T*, i64, bool);       \
   template void gemm_packed_cols<T>(i64, i64, i64, const T*, i64, const PackedB<T>&, T*, i64, \
-                                    bool);
+                                    bool);                                                   \
+  template void gemv_panels<T>(const T*, const PackedB<T>&, int, const i64*, T* const*,   \
+                               unsigned, const GemvTile<T>*);
 RNNKIT_INSTANTIATE(float)
 RNNKIT_INSTANTIATE(double)
 #undef RNNKIT_INSTANTIATE

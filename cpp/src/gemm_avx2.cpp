@@ -113,6 +113,62 @@ template void tile(int, int, i64, const double*, i64, i64, const double*, i64, d
 
 namespace {
 
+// x: kc values, b: NP panels of kc x NR, y: NP rows of NR (kernels_isa.h); a panel is two
+// registers.
+template <class O, int NP>
+void gemv_impl(i64 kc, const typename O::T* x, const typename O::T* const* b,
+               typename O::T* const* y, unsigned load_c) {
+  constexpr int L = O::L;
+  constexpr int NR = 2 * L;
+  typename O::V acc[NP][2];
+  const typename O::T* bp[NP];
+#pragma GCC unroll 4
+  for (int p = 0; p < NP; ++p) {
+    const bool load = (load_c >> p) & 1u;
+    acc[p][0] = load ? O::load(y[p]) : O::zero();
+    acc[p][1] = load ? O::load(y[p] + L) : O::zero();
+    bp[p] = b[p];
+  }
+#pragma GCC unroll 2
+  for (i64 k = 0; k < kc; ++k) {
+    const typename O::V xk = O::bcast(x + k);
+#pragma GCC unroll 4
+    for (int p = 0; p < NP; ++p) {
+      acc[p][0] = O::fma(xk, O::load(bp[p] + k * NR), acc[p][0]);
+      acc[p][1] = O::fma(xk, O::load(bp[p] + k * NR + L), acc[p][1]);
+    }
+  }
+#pragma GCC unroll 4
+  for (int p = 0; p < NP; ++p) {
+    O::store(y[p], acc[p][0]);
+    O::store(y[p] + L, acc[p][1]);
+  }
+}
+
+}  // namespace
+
+template <typename T>
+void gemv_panels(int np, i64 kc, const T* x, const T* const* b, T* const* y, unsigned load_c) {
+  using O = vec::Ops<T>;
+  switch (np) {
+    case 1:
+      return gemv_impl<O, 1>(kc, x, b, y, load_c);
+    case 2:
+      return gemv_impl<O, 2>(kc, x, b, y, load_c);
+    case 3:
+      return gemv_impl<O, 3>(kc, x, b, y, load_c);
+    case 4:
+      return gemv_impl<O, 4>(kc, x, b, y, load_c);
+    default:
+      return;  // unreachable: gemm.cpp checks 1 <= np <= kGemvMaxPanels
+  }
+}
+template void gemv_panels(int, i64, const float*, const float* const*, float* const*, unsigned);
+template void gemv_panels(int, i64, const double*, const double* const*, double* const*,
+                          unsigned);
+
+namespace {
+
 // In-register transposes: rows r[0..7] (8 floats each) -> columns; r[0..3] (4 doubles).
 inline void transpose(__m256 r[8]) {
   const __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);

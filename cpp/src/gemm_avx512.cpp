@@ -103,4 +103,109 @@ template void tile(int, int, i64, const float*, i64, i64, const float*, i64, flo
 template void tile(int, int, i64, const double*, i64, i64, const double*, i64, double*, i64,
                    bool);
 
+namespace {
+
+// x: kc values, b: NP panels of kc x NR, y: NP rows of NR; with MR > 0 also the MR x
+// 1-panel tile of a (MR x kt) and bt (kt x NR) into c (kernels_isa.h: gemv_panels_tile).
+template <class O, int NP, int MR>
+void gemv_tile_impl(i64 kc, const typename O::T* x, const typename O::T* const* b,
+                    typename O::T* const* y, unsigned load_c, i64 kt, const typename O::T* a,
+                    i64 lda, const typename O::T* bt, typename O::T* c, i64 ldc) {
+  constexpr int NR = 64 / sizeof(typename O::T);
+  typename O::V acc[NP], tacc[MR > 0 ? MR : 1];
+  const typename O::T* bp[NP];
+#pragma GCC unroll 4
+  for (int p = 0; p < NP; ++p) {
+    acc[p] = (load_c >> p) & 1u ? O::load(y[p]) : O::zero();
+    bp[p] = b[p];
+  }
+#pragma GCC unroll 8
+  for (int i = 0; i < MR; ++i) tacc[i] = O::zero();
+  const i64 both = MR == 0 ? 0 : (kc < kt ? kc : kt);
+  auto row_step = [&](i64 k) {
+    const typename O::V xk = O::bcast(x + k);
+#pragma GCC unroll 4
+    for (int p = 0; p < NP; ++p) acc[p] = O::fma(xk, O::load(bp[p] + k * NR), acc[p]);
+  };
+  auto tile_step = [&](i64 k) {
+    if constexpr (MR > 0) {
+      const typename O::V bk = O::load(bt + k * NR);
+#pragma GCC unroll 8
+      for (int i = 0; i < MR; ++i) tacc[i] = O::fma(O::bcast(a + i * lda + k), bk, tacc[i]);
+    }
+  };
+  i64 k = 0;
+#pragma GCC unroll 2
+  for (; k < both; ++k) {
+    row_step(k);
+    tile_step(k);
+  }
+  for (i64 k1 = k; k1 < kc; ++k1) row_step(k1);
+  if constexpr (MR > 0) {
+    for (i64 k1 = k; k1 < kt; ++k1) tile_step(k1);
+  }
+#pragma GCC unroll 4
+  for (int p = 0; p < NP; ++p) O::store(y[p], acc[p]);
+#pragma GCC unroll 8
+  for (int i = 0; i < MR; ++i) O::store(c + i * ldc, tacc[i]);
+}
+
+template <class O, int NP>
+void gemv_tile_rows(int mr, i64 kc, const typename O::T* x, const typename O::T* const* b,
+                    typename O::T* const* y, unsigned load_c, i64 kt, const typename O::T* a,
+                    i64 lda, const typename O::T* bt, typename O::T* c, i64 ldc) {
+  switch (mr) {
+#define RNNKIT_GEMV_TILE(MR) \
+  case MR:                   \
+    return gemv_tile_impl<O, NP, MR>(kc, x, b, y, load_c, kt, a, lda, bt, c, ldc);
+    RNNKIT_GEMV_TILE(0)
+    RNNKIT_GEMV_TILE(1)
+    RNNKIT_GEMV_TILE(2)
+    RNNKIT_GEMV_TILE(3)
+    RNNKIT_GEMV_TILE(4)
+    RNNKIT_GEMV_TILE(5)
+    RNNKIT_GEMV_TILE(6)
+    RNNKIT_GEMV_TILE(7)
+    RNNKIT_GEMV_TILE(8)
+#undef RNNKIT_GEMV_TILE
+    default:
+      return;  // unreachable: gemm.cpp checks mr <= kGemvTileMaxRows
+  }
+}
+
+}  // namespace
+
+template <typename T>
+void gemv_panels_tile(int np, i64 kc, const T* x, const T* const* b, T* const* y,
+                      unsigned load_c, int mr, i64 kt, const T* a, i64 lda, const T* bt, T* c,
+                      i64 ldc) {
+  using O = Zmm<T>;
+  switch (np) {
+    case 1:
+      return gemv_tile_rows<O, 1>(mr, kc, x, b, y, load_c, kt, a, lda, bt, c, ldc);
+    case 2:
+      return gemv_tile_rows<O, 2>(mr, kc, x, b, y, load_c, kt, a, lda, bt, c, ldc);
+    case 3:
+      return gemv_tile_rows<O, 3>(mr, kc, x, b, y, load_c, kt, a, lda, bt, c, ldc);
+    case 4:
+      return gemv_tile_rows<O, 4>(mr, kc, x, b, y, load_c, kt, a, lda, bt, c, ldc);
+    default:
+      return;  // unreachable: gemm.cpp checks 1 <= np <= kGemvMaxPanels
+  }
+}
+template void gemv_panels_tile(int, i64, const float*, const float* const*, float* const*,
+                               unsigned, int, i64, const float*, i64, const float*, float*,
+                               i64);
+template void gemv_panels_tile(int, i64, const double*, const double* const*, double* const*,
+                               unsigned, int, i64, const double*, i64, const double*, double*,
+                               i64);
+
+template <typename T>
+void gemv_panels(int np, i64 kc, const T* x, const T* const* b, T* const* y, unsigned load_c) {
+  gemv_panels_tile<T>(np, kc, x, b, y, load_c, 0, 0, nullptr, 0, nullptr, nullptr, 0);
+}
+template void gemv_panels(int, i64, const float*, const float* const*, float* const*, unsigned);
+template void gemv_panels(int, i64, const double*, const double* const*, double* const*,
+                          unsigned);
+
 }  // namespace rnnkit::kernels::detail::avx512

@@ -127,6 +127,11 @@ template <typename T>
 void plain_region_packed(i64 m0, i64 m1, i64 n0, i64 n1, const AView<T>& A,
                          const PackedB<T>& Bp, T* C, i64 ldc, bool accumulate);
 
+// gemv_panels (gemm.h) at ISA plain: b[p] the packed panels (K x NR), y[p] their outputs.
+template <typename T>
+void plain_gemv_panels(int np, i64 K, const T* x, const T* const* b, T* const* y,
+                       unsigned accumulate);
+
 // ---- threads (gemm_threads.cpp) ----
 
 // A borrowed callable region(m0, m1, n0, n1) that computes rows [m0, m1) x columns

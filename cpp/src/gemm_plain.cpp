@@ -57,11 +57,26 @@ void plain_region_packed(i64 m0, i64 m1, i64 n0, i64 n1, const AView<T>& A,
   }
 }
 
+template <typename T>
+void plain_gemv_panels(int np, i64 K, const T* x, const T* const* b, T* const* y,
+                       unsigned accumulate) {
+  constexpr i64 NR = kNR<T>;
+  for (int p = 0; p < np; ++p) {
+    T sum[NR] = {};
+    for (i64 k = 0; k < K; ++k) {
+      for (i64 j = 0; j < NR; ++j) sum[j] = sum[j] + x[k] * b[p][k * NR + j];
+    }
+    const bool acc = (accumulate >> p) & 1u;
+    for (i64 j = 0; j < NR; ++j) y[p][j] = acc ? y[p][j] + sum[j] : sum[j];
+  }
+}
+
 #define RNNKIT_INSTANTIATE(T)                                                             \
   template void plain_region<T>(i64, i64, i64, i64, i64, const AView<T>&, const BView<T>&, \
                                 T*, i64, bool);                                           \
   template void plain_region_packed<T>(i64, i64, i64, i64, const AView<T>&,               \
-                                       const PackedB<T>&, T*, i64, bool);
+                                       const PackedB<T>&, T*, i64, bool);         \
+  template void plain_gemv_panels<T>(int, i64, const T*, const T* const*, T* const*, unsigned);
 RNNKIT_INSTANTIATE(float)
 RNNKIT_INSTANTIATE(double)
 #undef RNNKIT_INSTANTIATE

@@ -4,6 +4,7 @@
 #include "rnnkit/gru.h"
 
 #include <algorithm>
+#include <optional>
 
 #include "cell_loop.h"
 #include "cell_variants.h"
@@ -48,18 +49,26 @@ struct GruForward {
   T* h_spare;  // (B, H) in work: the second h buffer of the loop
   T* bias;     // (3H,) in work: b_ih + b_hh on r and z, b_ih on n, or nullptr
   detail::PackedOrOwn<T> w_hh_p;  // W_hh^T (H, 3H), packed once for every step
+  std::optional<detail::ProjectionAlongSteps<T>> along;  // B = 1: one_row_step
 
   GruForward(const ForwardArgs<T>& args, const Dims& dims)
       : a(args), d(dims), pre(a.keep.gates), ld_pre(3 * d.H), hw(a.work),
         h_spare(a.work + d.B * 3 * d.H), bias(a.work + d.B * 4 * d.H) {
     if (!detail::step_bias(bias, a.w.b_ih, a.w.b_hh, 2 * d.H, 3 * d.H)) bias = nullptr;
     w_hh_p.pack_nt(a.w.w_hh_packed, 3 * d.H, d.H, a.w.w_hh, d.H);
+    if (detail::ProjectionAlongSteps<T>::applies(a.lengths, d)) {
+      along.emplace(pre, ld_pre, a.x, a.w.w_ih, a.w.w_ih_packed, 3, d);
+    }
   }
 
   template <class Barrier>
   void step(Slice s, i64 t, i64 rows, const T* hp, T* hn, const Barrier&) const {
     const i64 B = d.B, H = d.H, G = 3 * H, u0 = s.u0, u1 = s.u1, w = u1 - u0;
     T* g_t = pre + t * B * G;
+    if (along) {
+      one_row_step(s, t, hp, hn);
+      return;
+    }
     // The r and z pre-activations accumulate h W_{hr,hz}^T in place, on the first `rows`
     // rows (inactive rows there too: their gates are never read); h W_hn^T goes to hw.
     if (w == H) {  // r and z side by side: one call (the same bits as two)
@@ -69,35 +78,53 @@ struct GruForward {
       kernels::gemm_packed_cols<T>(rows, H + u0, H + u1, hp, H, w_hh_p, g_t, G, true);
     }
     kernels::gemm_packed_cols<T>(rows, 2 * H + u0, 2 * H + u1, hp, H, w_hh_p, hw, G, false);
-    const T* b_hh = a.w.b_hh;
-    // act: pre-activations, then [r, z, n] (blocks H apart).
-    detail::gru_finish_rows(a.out, a.lengths, d, s, t, g_t, hp, hn, [&](i64 b, T* act) {
-      // h W_hn^T, then + b_hn in place (the backward recomputes it)
-      T* ghn = hw + b * G + 2 * H + u0;
-      if (bias != nullptr) {
-        for (i64 q = 0; q < 3; ++q) detail::add_to(w, act + q * H, bias + q * H + u0);
-      }
-      if (a.options != nullptr) {
-        T* pre = a.keep.pre != nullptr ? a.keep.pre + (t * B + b) * a.keep.ld_pre + u0 : nullptr;
-        variant_gates(*a.options, w, H, act, ghn, b_hh != nullptr ? b_hh + 2 * H + u0 : nullptr,
-                      pre);
-        return;
-      }
-      kernels::sigmoid(w, act, act);          // r
-      kernels::sigmoid(w, act + H, act + H);  // z
-      for (i64 j = 0; j < w; ++j) {
-        if (b_hh != nullptr) ghn[j] += b_hh[2 * H + u0 + j];
-        act[2 * H + j] += act[j] * ghn[j];
-      }
-      kernels::tanh(w, act + 2 * H, act + 2 * H);
+    detail::gru_finish_rows(a.out, a.lengths, d, s, t, g_t, hp, hn,
+                            [&](i64 b, T* act) { gates(t, b, u0, w, act); });
+  }
+
+  // Step t of the one row (detail::one_row_step): the cell after each panel's products
+  // (r and z accumulated into the gates, h W_hn^T into hw).
+  void one_row_step(Slice s, i64 t, const T* hp, T* hn) const {
+    const i64 H = d.H;
+    T* g_t = pre + t * 3 * H;  // (3H,)
+    T* const outs[3] = {g_t, g_t + H, hw + 2 * H};
+    detail::one_row_step<T>(s, t, hp, w_hh_p, H, 3, outs, 0x3u, *along, [&](i64 u, i64 n) {
+      detail::gru_finish_rows(a.out, a.lengths, d, Slice{u, u + n}, t, g_t, hp, hn,
+                              [&](i64 b, T* act) { gates(t, b, u, n, act); });
     });
+  }
+
+  // The gates of units [u0, u0 + w) of active row b of step t: act (its gates row at unit
+  // u0) read as pre-activations, written [r, z, n].
+  void gates(i64 t, i64 b, i64 u0, i64 w, T* act) const {
+    const i64 B = d.B, H = d.H, G = 3 * H;
+    const T* b_hh = a.w.b_hh;
+    // h W_hn^T, then + b_hn in place (the backward recomputes it)
+    T* ghn = hw + b * G + 2 * H + u0;
+    if (bias != nullptr) {
+      for (i64 q = 0; q < 3; ++q) detail::add_to(w, act + q * H, bias + q * H + u0);
+    }
+    if (a.options != nullptr) {
+      T* pre_row = a.keep.pre != nullptr ? a.keep.pre + (t * B + b) * a.keep.ld_pre + u0 : nullptr;
+      variant_gates(*a.options, w, H, act, ghn, b_hh != nullptr ? b_hh + 2 * H + u0 : nullptr,
+                    pre_row);
+      return;
+    }
+    kernels::sigmoid(w, act, act);          // r
+    kernels::sigmoid(w, act + H, act + H);  // z
+    for (i64 j = 0; j < w; ++j) {
+      if (b_hh != nullptr) ghn[j] += b_hh[2 * H + u0 + j];
+      act[2 * H + j] += act[j] * ghn[j];
+    }
+    kernels::tanh(w, act + 2 * H, act + 2 * H);
   }
 };
 
 template <typename T>
 void forward(const ForwardArgs<T>& a, const Dims& d) {
   const GruForward<T> cell(a, d);
-  detail::forward_loop(cell, a, cell.h_spare, d);
+  detail::forward_loop(cell, a, cell.h_spare, d,
+                       cell.along ? cell.along->rows_before_loop() : -1);
 }
 
 // Units [0, n) of one row of one step of the backward (all pointers at the first unit;

@@ -43,6 +43,16 @@ template <typename T>
 void tile(int mr, int np, i64 kc, const T* a, i64 a_rs, i64 a_cs, const T* b,
           i64 b_panel_stride, T* c, i64 ldc, bool load_c);
 
+// One row times np panels (gemm.h's gemv_panels): for p < np, j < nr:
+//   s = (load_c bit p) ? y[p][j] : 0
+//   for k = 0..kc-1:  s = fma(x[k], b[p][k*nr + j], s)
+//   y[p][j] = s
+// x (kc,) read; b[p]: one packed B panel, kc x nr, read; y[p] (nr,) read (if its load_c
+// bit is set) and written. 1 <= np <= 4. Each element is the tiles' FMA chain: the same
+// bits as tile(1, ...) gives it.
+template <typename T>
+void gemv_panels(int np, i64 kc, const T* x, const T* const* b, T* const* y, unsigned load_c);
+
 // Transposing pack of one full B panel for gemm_nt: dst[k*nr + j] = src[j*lds + k] for
 // j < nr, k < kc. src: nr rows of B (row j at src + j*lds), read; dst: kc x nr, written.
 template <typename T>
@@ -75,6 +85,18 @@ void sigmoid(i64 n, const float* x, float* y);
 void sigmoid(i64 n, const double* x, double* y);
 void tanh(i64 n, const float* x, float* y);
 void tanh(i64 n, const double* x, double* y);
+template <typename T>
+void gemv_panels(int np, i64 kc, const T* x, const T* const* b, T* const* y, unsigned load_c);
+
+// gemv_panels and, in the same loop over k, a tile of mr rows times one panel:
+//   s = 0; for k = 0..kt-1: s = fma(a[i*lda + k], bt[k*nr + j], s); c[i*ldc + j] = s
+// for i < mr (0 <= mr <= 8; 0: gemv_panels alone), j < nr: the same bits as tile(mr, 1,
+// kt, a, lda, 1, bt, ..., c, ldc, false). The two products run side by side over
+// k < min(kc, kt), then the longer one alone.
+template <typename T>
+void gemv_panels_tile(int np, i64 kc, const T* x, const T* const* b, T* const* y,
+                      unsigned load_c, int mr, i64 kt, const T* a, i64 lda, const T* bt, T* c,
+                      i64 ldc);
 }  // namespace avx512
 #endif
 

@@ -3,6 +3,7 @@
 #include "rnnkit/lstm.h"
 
 #include <algorithm>
+#include <optional>
 
 #include "cell_loop.h"
 #include "cells_avx2.h"
@@ -100,6 +101,7 @@ struct LstmForward {
   detail::PackedOrOwn<T> w_hh_p;  // W_hh^T (R, 4H), packed once for every step
   detail::PackedOrOwn<T> w_hr_p;  // W_hr^T (H, P), with a projection
   T* m_step = nullptr;  // (B, H) in work: m_t at inference with a projection
+  std::optional<detail::ProjectionAlongSteps<T>> along;  // B = 1: one_row_step
 
   LstmForward(const ForwardArgs<T>& args, const Dims& dims)
       : a(args), d(dims), pre(a.keep.gates), ld_pre(4 * d.H), bias(a.work + d.B * d.H),
@@ -114,6 +116,9 @@ struct LstmForward {
 #ifdef RNNKIT_HAVE_AVX2_KERNELS
     cell_isa = kernels::current_isa();
 #endif
+    if (d.P == 0 && detail::ProjectionAlongSteps<T>::applies(a.lengths, d)) {
+      along.emplace(pre, ld_pre, a.x, a.w.w_ih, a.w.w_ih_packed, 4, d);
+    }
   }
 
   template <class Barrier>
@@ -121,6 +126,10 @@ struct LstmForward {
     const i64 B = d.B, H = d.H, G = 4 * H, R = h_size(d), u0 = s.u0, w = s.u1 - s.u0;
     T* g_t = pre + t * B * G;  // (B, 4H)
     T* out_t = a.out + t * B * d.ldo;
+    if (along) {
+      one_row_step(s, t, hp, hn);
+      return;
+    }
     // Pre-activations of this thread's units accumulate h W_hh^T in place, on the first
     // `rows` rows (inactive rows there too: their gates are never read).
     if (w == H) {  // one slice: one call (the same bits as four)
@@ -148,6 +157,18 @@ struct LstmForward {
       }
       cell_row(t, b, u0, w, g_t + b * G + u0, cb, hnb, y);
     }
+  }
+
+  // Step t of the one row (detail::one_row_step): the cell after each panel's products.
+  void one_row_step(Slice s, i64 t, const T* hp, T* hn) const {
+    const i64 H = d.H;
+    T* g_t = pre + t * 4 * H;  // (4H,)
+    T* out_t = a.out + t * d.ldo;
+    if (training) std::copy(a.c + s.u0, a.c + s.u1, a.keep.c_prev + t * H + s.u0);
+    T* const outs[4] = {g_t, g_t + H, g_t + 2 * H, g_t + 3 * H};
+    detail::one_row_step<T>(s, t, hp, w_hh_p, H, 4, outs, 0xFu, *along, [&](i64 u, i64 n) {
+      cell_row(t, 0, u, n, g_t + u, a.c + u, hn + u, out_t + u);
+    });
   }
 
   // The cell for this thread's units [u0, u0 + w) of active row b of step t: act (its
@@ -231,7 +252,7 @@ struct LstmForward {
 template <typename T>
 void forward(const ForwardArgs<T>& a, const Dims& d) {
   const LstmForward<T> cell(a, d);
-  detail::forward_loop(cell, a, a.work, d);
+  detail::forward_loop(cell, a, a.work, d, cell.along ? cell.along->rows_before_loop() : -1);
 }
 
 // Units [0, n) of one row of one step of the backward (all pointers at the first unit;

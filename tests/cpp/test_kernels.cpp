@@ -178,6 +178,67 @@ void test_packed(std::mt19937& gen) {
   }
 }
 
+// gemv_panels, with and without its tile: each panel's columns (and the tile's) the bits
+// gemm_packed gives them, for every panel count, accumulate mask and tile height, K of the
+// tile below, equal to and above the row's, and K past the GEMM's k blocking (512).
+template <typename T>
+void test_gemv_panels(std::mt19937& gen) {
+  constexpr i64 NR = k::PackedB<T>::kPanel;
+  const i64 sizes[][3] = {{70, 5, 5}, {64, 33, 130}, {48, 600, 17}, {128, 128, 128}};
+  for (const auto& s : sizes) {
+    const i64 N = s[0], K = s[1], K2 = s[2], panels = (N + NR - 1) / NR;
+    const std::vector<T> W = random_vec<T>(static_cast<std::size_t>(N * K), gen);
+    const std::vector<T> W2 = random_vec<T>(static_cast<std::size_t>(N * K2), gen);
+    const std::vector<T> x = random_vec<T>(static_cast<std::size_t>(K), gen);
+    const std::vector<T> A = random_vec<T>(static_cast<std::size_t>(k::kGemvTileMaxRows * K2), gen);
+    k::PackedB<T> Bp, Bt;
+    Bp.pack_nt(N, K, W.data(), K);
+    Bt.pack_nt(N, K2, W2.data(), K2);
+    // The expected values: gemm_packed on the whole row (N padded to whole panels) and on
+    // the tile's rows.
+    const i64 ld = panels * NR;
+    const std::vector<T> y0 = random_vec<T>(static_cast<std::size_t>(ld), gen);
+    std::vector<T> with_acc = y0, without(static_cast<std::size_t>(ld), T(0));
+    k::gemm_packed<T>(1, x.data(), K, Bp, with_acc.data(), ld, true);
+    k::gemm_packed<T>(1, x.data(), K, Bp, without.data(), ld, false);
+    std::vector<T> tile_ref(static_cast<std::size_t>(k::kGemvTileMaxRows * ld), T(0));
+    k::gemm_packed<T>(k::kGemvTileMaxRows, A.data(), K2, Bt, tile_ref.data(), ld, false);
+    for (int count = 1; count <= k::kGemvMaxPanels; ++count) {
+      for (int rows : {0, 1, 3, k::kGemvTileMaxRows}) {  // 0: no tile
+        const unsigned mask = 0x5u;  // panels 0 and 2 accumulated, 1 and 3 not
+        std::vector<T> y = y0;
+        std::vector<T> c(static_cast<std::size_t>(k::kGemvTileMaxRows * ld), T(-7));
+        i64 panel[k::kGemvMaxPanels];
+        T* out[k::kGemvMaxPanels];
+        for (int j = 0; j < count; ++j) {
+          panel[j] = panels - 1 - j;  // backwards
+          out[j] = y.data() + panel[j] * NR;
+        }
+        if (count > panels) continue;  // one output per panel
+        const i64 tile_panel = (count * 3) % panels;
+        const k::GemvTile<T> tile{A.data(), K2, rows, &Bt, tile_panel, c.data() + tile_panel * NR,
+                                  ld};
+        k::gemv_panels<T>(x.data(), Bp, count, panel, out, mask, rows > 0 ? &tile : nullptr);
+        bool ok = true;
+        for (int j = 0; j < count; ++j) {
+          const std::vector<T>& ref = (mask >> j) & 1u ? with_acc : without;
+          for (i64 n = 0; n < NR; ++n) ok = ok && same_bits(out[j][n], ref[panel[j] * NR + n]);
+        }
+        for (int i = 0; i < rows; ++i) {
+          for (i64 n = 0; n < NR; ++n) {
+            const auto at = static_cast<std::size_t>(i * ld + tile_panel * NR + n);
+            ok = ok && same_bits(c[at], tile_ref[at]);
+          }
+        }
+        check(ok, std::string(k::isa_name()) + " " + tname<T>() + " gemv_panels N=" +
+                      std::to_string(N) + " K=" + std::to_string(K) + " K2=" + std::to_string(K2) +
+                      " count=" + std::to_string(count) + " rows=" + std::to_string(rows) +
+                      ": same bits as gemm_packed");
+      }
+    }
+  }
+}
+
 template <typename T>
 void test_threads(std::mt19937& gen) {
   if (!rnnkit::have_threads()) return;
@@ -313,6 +374,8 @@ int main() {
     test_gemm_exact<double>(gen);
     test_packed<float>(gen);
     test_packed<double>(gen);
+    test_gemv_panels<float>(gen);
+    test_gemv_panels<double>(gen);
     test_threads<float>(gen);
     test_threads<double>(gen);
     test_activations<float>(gen);

@@ -119,4 +119,38 @@ void gemm_packed_cols(std::int64_t M, std::int64_t n_begin, std::int64_t n_end, 
                       std::int64_t lda, const PackedB<T>& Bp, T* C, std::int64_t ldc,
                       bool accumulate);
 
+// The most panels one gemv_panels call takes, and the most rows of its tile.
+constexpr int kGemvMaxPanels = 4;
+constexpr int kGemvTileMaxRows = 8;
+
+// A tile of a second product that gemv_panels computes in the same pass over k:
+//   c (rows, kPanel) = a (rows, K2) op(B)[:, columns of panel `panel` of b]   (K2 = b->k())
+// a: row i at a + i*lda, read; c: row i at c + i*ldc, written, every column of the panel.
+// 1 <= rows <= kGemvTileMaxRows. Same bits as gemm_packed(rows, a, lda, *b, ...) without
+// accumulate gives those columns.
+template <typename T>
+struct GemvTile {
+  const T* a;
+  std::int64_t lda;
+  int rows;
+  const PackedB<T>* b;
+  std::int64_t panel;
+  T* c;
+  std::int64_t ldc;
+};
+
+// One row x times `count` panels of Bp, for a caller that uses each panel's outputs right
+// away (a one-row product fused with the work that follows it): for j < count,
+//   y[j][0, kPanel) = (bit j of accumulate ? y[j] : 0) + x op(B)[:, columns of panel[j]]
+// x (K,) read, K = Bp.k(). panel[j]: a panel index, 0 <= panel[j] < ceil(N / kPanel).
+// y[j] (kPanel,) written (read too when accumulated): every column of the panel, those
+// past N included (Bp holds zeros there). 1 <= count <= kGemvMaxPanels. Each column gets
+// the same bits as from gemm_packed(1, x, K, Bp, ...). With `tile`, also computes that
+// tile, interleaved with the row's products: a row's product waits on loading Bp (each
+// element is used once), and the tile's multiply-adds fill those waits. One thread, no
+// allocation.
+template <typename T>
+void gemv_panels(const T* x, const PackedB<T>& Bp, int count, const std::int64_t* panel,
+                 T* const* y, unsigned accumulate, const GemvTile<T>* tile = nullptr);
+
 }  // namespace rnnkit::kernels
