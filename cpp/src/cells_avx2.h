@@ -20,4 +20,19 @@ void lstm_cell(std::int64_t n, std::int64_t H, float* a, const float* bias, floa
 void lstm_cell(std::int64_t n, std::int64_t H, double* a, const double* bias, double* c,
                double* tc, double* h, double* y, bool keep_gates);
 
+// The LSTM backward cell for units [0, n) of one active row (lstm.cpp backward_row, the
+// same bits), with the bias gradient's sum in the same pass (lstm_backward_avx2.cpp):
+//   da (4 blocks H apart) written: dL/d[a_i, a_f, a_g, a_o].
+//   dh (n,) read as dL/dh_t from later steps, written 0. dc (n,) read as dL/dc_t,
+//     written dL/dc_{t-1}.
+//   a (4 blocks H apart: [i, f, g, o]), tc (n,): tanh(c_t), cp (n,): c_{t-1} read.
+//   dy_out (n,) read: dL/dout_t, or nullptr (dh holds all of dL/dh_t).
+//   db (4 blocks H apart) added to: db += da, or nullptr.
+void lstm_backward_row(std::int64_t n, std::int64_t H, float* da, float* dh, float* dc,
+                       const float* a, const float* tc, const float* cp, const float* dy_out,
+                       float* db);
+void lstm_backward_row(std::int64_t n, std::int64_t H, double* da, double* dh, double* dc,
+                       const double* a, const double* tc, const double* cp,
+                       const double* dy_out, double* db);
+
 }  // namespace rnnkit::detail::avx2
