@@ -1,7 +1,8 @@
-// Internal: cell loops written with AVX2/FMA intrinsics (lstm_cell_avx2.cpp), compiled
-// with -mavx2 -mfma -ffp-contract=off and called only when the run-time ISA is avx2
-// (isa.h). Each gives the same bits as the portable loops it replaces: the same
-// operations in the same order, and the activations of activations_avx2.cpp.
+// Internal: cell loops written with AVX2/FMA intrinsics (lstm_cell_avx2.cpp, the forward;
+// lstm_backward_avx2.cpp, the backward), compiled with -mavx2 -mfma -ffp-contract=off and
+// called only when the run-time ISA is avx2 or avx512 (isa.h). Each gives the same bits
+// as the portable loops it replaces: the same operations in the same order, and the
+// activations of activations_avx2.cpp.
 #pragma once
 #include <cstdint>
 
