@@ -20,8 +20,11 @@ namespace rnnkit::kernels::gemm_detail {
 
 namespace {
 
-// Largest A block (rows x all of K) that the prepacked-B path reads in place: half the L2.
-constexpr i64 kAFullKBytes = i64(256) << 10;
+// Largest A block (rows x all of K) that the prepacked-B path reads in place: on Zen 4
+// (1 MiB L2) reading in place was faster than packing up to this size (the backward's
+// 72 x 2048 float blocks, 576 KiB) and no better beyond it (docs/performance.md, "LSTM
+// training at T=50, B=64, H=512").
+constexpr i64 kAFullKBytes = i64(640) << 10;
 
 // Rows of an MC block split into micro-tile row counts: ceil(m/6) blocks of near-equal
 // size (6,6,5,5,5,5 for 32 rows rather than 6,6,6,6,6,2: small row counts waste the FMA
@@ -182,7 +185,7 @@ void blocked_region(const Tiles<T>& tk, i64 m0, i64 m1, i64 n0, i64 n1, i64 K,
 
 // Micro-tile path over rows [m0, m1) x columns [n0, n1) of C, B prepacked (panel stride
 // K*NR).
-// When an MC block of A with all of K fits in half the L2 (the per-step case: few rows),
+// When an MC block of A with all of K fits in kAFullKBytes (the per-step case: few rows),
 // the micro-tiles read A where it is (packing it would be an extra pass over A that so
 // short a product need not pay) and the loops run panel group, then k block, then row
 // block, so the group's C block (rows x 16..96 columns) stays in L1 over the whole
