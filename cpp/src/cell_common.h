@@ -314,9 +314,10 @@ void chunk_column_sums(T* sums, const T* a, i64 cols, i64 lda, bool accumulate,
 //   db_hh (gh,): likewise, the column sums of dgates' first hh_cols columns (the blocks
 //                where b_hh enters the same pre-activation as b_ih); nullptr when no bias
 // x (T*B, I) and w_ih (gh, I) read. `first`: the first chunk of a backward that writes the
-// weight gradients (rather than adding into them). w_ih_nn: W_ih packed as gemm_nn's B
-// when the lengths are sorted (active.by_prefix()): dX then runs step by step on the
-// active rows (the others' dgates rows are 0: their dX rows are 0), else nullptr.
+// weight gradients (rather than adding into them). w_ih_nn: W_ih packed as gemm_nn's B,
+// or nullptr (dX packs it itself). With sorted lengths (active.by_prefix()) it is given
+// and dX runs step by step on the active rows (the others' dgates rows are 0: their dX
+// rows are 0). gemm_packed and gemm_nn give the same bits.
 template <typename T>
 void input_backward_chunk(T* dx, T* dw_ih, T* db_ih, T* db_hh, i64 hh_cols, const T* dgates,
                           const T* x, const T* w_ih, i64 gh, const Dims& d, const TimeChunk& c,
@@ -331,6 +332,8 @@ void input_backward_chunk(T* dx, T* dw_ih, T* db_ih, T* db_hh, i64 hh_cols, cons
                               accumulate_dx);
       if (!accumulate_dx) std::fill(dx_t + n * d.I, dx + end * d.B * d.I, T(0));
     }
+  } else if (w_ih_nn != nullptr) {
+    kernels::gemm_packed<T>(rows, dgates, gh, *w_ih_nn, dx + row0 * d.I, d.I, accumulate_dx);
   } else {
     kernels::gemm_nn<T>(rows, d.I, gh, dgates, gh, w_ih, d.I, dx + row0 * d.I, d.I,
                         accumulate_dx);

@@ -187,9 +187,11 @@ template <typename T, class Cell>
 void backward_loop(Cell& cell, const BackwardArgs<T>& a, const Dims& d) {
   const i64 steps = backward_chunk_steps(d);
   const ActiveRows active(a.lengths, d);
-  // With sorted lengths dX runs step by step (input_backward_chunk): W_ih packed once.
+  // W_ih packed once for dX (input_backward_chunk) when it runs step by step (sorted
+  // lengths) or over several chunks, each of which would pack it again.
   kernels::PackedB<T> w_ih_nn;
-  if (active.by_prefix()) w_ih_nn.pack_nn(Cell::kGates * d.H, d.I, a.w.w_ih, d.I);
+  const bool pack_w_ih = active.by_prefix() || steps < d.T;
+  if (pack_w_ih) w_ih_nn.pack_nn(Cell::kGates * d.H, d.I, a.w.w_ih, d.I);
   for (i64 n_hi = d.T - 1; n_hi >= 0;) {
     const TimeChunk c = chunk_of(n_hi, steps, d);
     const i64 n_lo = n_hi - (c.t1 - c.t0) + 1;
@@ -206,7 +208,7 @@ void backward_loop(Cell& cell, const BackwardArgs<T>& a, const Dims& d) {
     const bool first = c.first && !a.accumulate_dw;
     input_backward_chunk(a.dx, a.g.dw_ih, cell.db_ih, cell.db_hh, cell.hh_cols, a.dgates, a.x,
                          a.w.w_ih, Cell::kGates * d.H, d, c, first, a.accumulate_dx, active,
-                         active.by_prefix() ? &w_ih_nn : nullptr);
+                         pack_w_ih ? &w_ih_nn : nullptr);
     cell.end_chunk(c, first, active);
     n_hi = n_lo - 1;
   }

@@ -1,9 +1,11 @@
-// Internal: cell loops written with vector intrinsics (lstm_cell_vec.h), one copy per
-// vector ISA: avx2 (lstm_cell_avx2.cpp, compiled with -mavx2 -mfma -ffp-contract=off,
-// called when the run-time ISA is avx2) and avx512 (lstm_cell_avx512.cpp, -mavx512f too,
-// called when it is avx512; built when RNNKIT_HAVE_AVX512_KERNELS). Each gives the same
-// bits as the portable loops it replaces: the same operations in the same order, and the
-// activations of vector_math.h, which round every lane alike at either width.
+// Internal: cell loops written with vector intrinsics. The forward (lstm_cell_vec.h) has
+// one copy per vector ISA: avx2 (lstm_cell_avx2.cpp, compiled with -mavx2 -mfma
+// -ffp-contract=off, called when the run-time ISA is avx2) and avx512
+// (lstm_cell_avx512.cpp, -mavx512f too, called when it is avx512; built when
+// RNNKIT_HAVE_AVX512_KERNELS); the backward (lstm_backward_avx2.cpp) is AVX2 only, called
+// under either. Each gives the same bits as the portable loops it replaces: the same
+// operations in the same order, and the activations of vector_math.h, which round every
+// lane alike at either width.
 #pragma once
 #include <cstdint>
 
@@ -29,5 +31,22 @@ namespace avx512 {
 RNNKIT_DECLARE_LSTM_CELL
 }  // namespace avx512
 #undef RNNKIT_DECLARE_LSTM_CELL
+
+// The LSTM backward cell for units [0, n) of one active row (lstm.cpp backward_row, the
+// same bits), with the bias gradient's sum in the same pass (lstm_backward_avx2.cpp):
+//   da (4 blocks H apart) written: dL/d[a_i, a_f, a_g, a_o].
+//   dh (n,) read as dL/dh_t from later steps, written 0. dc (n,) read as dL/dc_t,
+//     written dL/dc_{t-1}.
+//   a (4 blocks H apart: [i, f, g, o]), tc (n,): tanh(c_t), cp (n,): c_{t-1} read.
+//   dy_out (n,) read: dL/dout_t, or nullptr (dh holds all of dL/dh_t).
+//   db (4 blocks H apart) added to: db += da, or nullptr.
+namespace avx2 {
+void lstm_backward_row(std::int64_t n, std::int64_t H, float* da, float* dh, float* dc,
+                       const float* a, const float* tc, const float* cp, const float* dy_out,
+                       float* db);
+void lstm_backward_row(std::int64_t n, std::int64_t H, double* da, double* dh, double* dc,
+                       const double* a, const double* tc, const double* cp,
+                       const double* dy_out, double* db);
+}  // namespace avx2
 
 }  // namespace rnnkit::detail

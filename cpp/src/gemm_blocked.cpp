@@ -4,7 +4,8 @@
 // Loop nest (Goto/BLIS): for each block of NC columns, for each block of KC of the
 // reduction, pack that KC x NC block of op(B) into panels of NR columns (or use the
 // caller's PackedB); for each block of MC rows, pack that MC x KC block of op(A) into
-// row blocks (the prepacked path with few rows reads A in place instead); then run
+// row blocks (a transposed A, and A of the prepacked path with few rows, are read in
+// place instead); then run
 // micro-tiles over (row block x panel group). The first KC block starts each accumulator
 // at 0 (or at C when accumulating), later blocks reload the partial sums from C, so every
 // element is a single FMA chain over k = 0..K-1 whatever the blocking, tile shape or
@@ -19,8 +20,11 @@ namespace rnnkit::kernels::gemm_detail {
 
 namespace {
 
-// Largest A block (rows x all of K) that the prepacked-B path reads in place: half the L2.
-constexpr i64 kAFullKBytes = i64(256) << 10;
+// Largest A block (rows x all of K) that the prepacked-B path reads in place: on Zen 4
+// (1 MiB L2) reading in place was faster than packing up to this size (the backward's
+// 72 x 2048 float blocks, 576 KiB) and no better beyond it (docs/performance.md, "LSTM
+// training at T=50, B=64, H=512").
+constexpr i64 kAFullKBytes = i64(640) << 10;
 
 // Rows of an MC block split into micro-tile row counts: ceil(m/6) blocks of near-equal
 // size (6,6,5,5,5,5 for 32 rows rather than 6,6,6,6,6,2: small row counts waste the FMA
@@ -49,20 +53,24 @@ inline void prefetch_c(const T* c, int rows, i64 ldc, i64 bytes) {
   }
 }
 
-// Where micro-tiles read A for reduction index k0 on: packed row blocks (block b at
-// base + off_b*stride + k0*mr_b, kc x mr_b k-major) or the caller's row-major A itself
-// (block b at base + off_b*lda + k0).
+// Where micro-tiles read A: packed row blocks (block b at base + off_b*kc, kc x mr_b
+// k-major) or the caller's A itself, op(A)(i, k) at base + i*rs + k*cs with base at the
+// block's first row and first k.
 template <typename T>
 struct ASource {
   const T* base;
-  i64 stride;  // packed: the packed block's kc; direct: lda
-  i64 k0;
-  bool direct;
-  const T* at(const RowBlocks& rb, int b) const {
-    return direct ? base + rb.off[b] * stride + k0 : base + rb.off[b] * stride + k0 * rb.mr[b];
+  i64 rs, cs;  // in place: the strides of op(A)
+  i64 kc;      // packed: the packed block's kc
+  bool packed;
+  static ASource packed_block(const T* buf, i64 kc) { return {buf, 0, 0, kc, true}; }
+  static ASource in_place(const AView<T>& A, i64 i0, i64 k0) {
+    return {A.p + i0 * A.rs + k0 * A.cs, A.rs, A.cs, 0, false};
   }
-  i64 rs(const RowBlocks&, int) const { return direct ? stride : 1; }
-  i64 cs(const RowBlocks& rb, int b) const { return direct ? 1 : rb.mr[b]; }
+  const T* at(const RowBlocks& rb, int b) const {
+    return packed ? base + rb.off[b] * kc : base + rb.off[b] * rs;
+  }
+  i64 row_stride(const RowBlocks&, int) const { return packed ? 1 : rs; }
+  i64 k_stride(const RowBlocks& rb, int b) const { return packed ? rb.mr[b] : cs; }
 };
 
 // Micro-tiles over row blocks x npanels panels of packed B (panel stride bps), A from
@@ -85,7 +93,7 @@ void macro_tiles(const Tiles<T>& tk, i64 kc, const ASource<T>& as, const RowBloc
       for (int b = 0; b < rb.count; ++b) {
         const int mr = rb.mr[b];
         const T* a = as.at(rb, b);
-        const i64 ars = as.rs(rb, b), acs = as.cs(rb, b);
+        const i64 ars = as.row_stride(rb, b), acs = as.k_stride(rb, b);
         T* cb = c + rb.off[b] * ldc;
         // The next row block's C lines (from L2/L3/memory) load while this one computes.
         if (b + 1 < rb.count) prefetch_c(c + rb.off[b + 1] * ldc + p * NR, rb.mr[b + 1], ldc,
@@ -108,7 +116,8 @@ void macro_tiles(const Tiles<T>& tk, i64 kc, const ASource<T>& as, const RowBloc
           }
         }
         // Starting from the zeros in tmp is the same as starting from 0 in registers.
-        tk.tile(mr, 1, kc, as.at(rb, b), as.rs(rb, b), as.cs(rb, b), bpanels + p * bps, bps, tmp,
+        tk.tile(mr, 1, kc, as.at(rb, b), as.row_stride(rb, b), as.k_stride(rb, b), bpanels + p * bps,
+                bps, tmp,
                 NR, true);
         for (int i = 0; i < mr; ++i) {
           for (i64 j = lo; j < hi; ++j) cb[i * ldc + j] = tmp[i * NR + j];
@@ -148,7 +157,7 @@ void blocked_region(const Tiles<T>& tk, i64 m0, i64 m1, i64 n0, i64 n1, i64 K,
   // Only as large as this product needs (the full blocks are 6 MiB of B, 144 KiB of A).
   const i64 kc_max = std::min(Bk::KC, K);
   T* bbuf = grow(s.b, kc_max * ((std::min(Bk::NC, n1 - n0) + NR - 1) / NR * NR));
-  T* abuf = grow(s.a, std::min(Bk::MC, m1 - m0) * kc_max);
+  T* abuf = A.rs != 1 ? grow(s.a, std::min(Bk::MC, m1 - m0) * kc_max) : nullptr;
   for (i64 jc = n0; jc < n1; jc += Bk::NC) {
     const i64 nc = std::min(Bk::NC, n1 - jc);
     const i64 npanels = (nc + NR - 1) / NR;
@@ -158,9 +167,17 @@ void blocked_region(const Tiles<T>& tk, i64 m0, i64 m1, i64 n0, i64 n1, i64 K,
       for (i64 ic = m0; ic < m1; ic += Bk::MC) {
         const i64 mc = std::min(Bk::MC, m1 - ic);
         const RowBlocks rb = split_rows(mc, tk.max_panels);
-        pack_a(A, ic, pc, kc, rb, abuf);
-        macro_tiles(tk, kc, ASource<T>{abuf, kc, 0, false}, rb, bbuf, kc * NR, npanels, 0,
-                    nc - (npanels - 1) * NR, C + ic * ldc + jc, ldc, accumulate || pc > 0, s.tmp);
+        // A transposed (gemm_tn: a row block's values for one k are contiguous) is read in
+        // place: packing it gathered a few values from each of kc rows lda apart, which
+        // cost more than the tiles' strided reads (docs/performance.md, "gemm_tn reads
+        // A in place"). Otherwise the block is packed.
+        ASource<T> as = ASource<T>::in_place(A, ic, pc);
+        if (A.rs != 1) {
+          pack_a(A, ic, pc, kc, rb, abuf);
+          as = ASource<T>::packed_block(abuf, kc);
+        }
+        macro_tiles(tk, kc, as, rb, bbuf, kc * NR, npanels, 0, nc - (npanels - 1) * NR,
+                    C + ic * ldc + jc, ldc, accumulate || pc > 0, s.tmp);
       }
     }
   }
@@ -168,7 +185,7 @@ void blocked_region(const Tiles<T>& tk, i64 m0, i64 m1, i64 n0, i64 n1, i64 K,
 
 // Micro-tile path over rows [m0, m1) x columns [n0, n1) of C, B prepacked (panel stride
 // K*NR).
-// When an MC block of A with all of K fits in half the L2 (the per-step case: few rows),
+// When an MC block of A with all of K fits in kAFullKBytes (the per-step case: few rows),
 // the micro-tiles read A where it is (packing it would be an extra pass over A that so
 // short a product need not pay) and the loops run panel group, then k block, then row
 // block, so the group's C block (rows x 16..96 columns) stays in L1 over the whole
@@ -193,7 +210,7 @@ void blocked_region_packed(const Tiles<T>& tk, i64 m0, i64 m1, i64 n0, i64 n1,
         const i64 hi_last = std::min<i64>(n1 - (pj + npanels - 1) * NR, NR);
         for (i64 pc = 0; pc < K; pc += Bk::KC) {
           const i64 kc = std::min(Bk::KC, K - pc);
-          const ASource<T> as{A.p + ic * A.rs, A.rs, pc, true};
+          const ASource<T> as = ASource<T>::in_place(A, ic, pc);
           macro_tiles(tk, kc, as, rb, Bp.data() + pj * K * NR + pc * NR, K * NR, npanels, lo0,
                       hi_last, C + ic * ldc + pj * NR, ldc, accumulate || pc > 0, s.tmp);
         }
@@ -212,7 +229,7 @@ void blocked_region_packed(const Tiles<T>& tk, i64 m0, i64 m1, i64 n0, i64 n1,
         const i64 mc = std::min(Bk::MC, m1 - ic);
         const RowBlocks rb = split_rows(mc, tk.max_panels);
         pack_a(A, ic, pc, kc, rb, abuf);
-        macro_tiles(tk, kc, ASource<T>{abuf, kc, 0, false}, rb,
+        macro_tiles(tk, kc, ASource<T>::packed_block(abuf, kc), rb,
                     Bp.data() + pj * K * NR + pc * NR, K * NR, npanels, lo0, hi_last,
                     C + ic * ldc + pj * NR, ldc, accumulate || pc > 0, s.tmp);
       }

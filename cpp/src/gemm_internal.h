@@ -89,8 +89,9 @@ static_assert(Blocking<float>::MC % kMR == 0 && Blocking<double>::MC % kMR == 0,
 template <typename T>
 void pack_b(const BView<T>& B, i64 k0, i64 kc, i64 n0, i64 nc, T* dst);
 
-// Pack rows [i0, i0+m) x k [k0, k0+kc) of op(A): row block b goes to dst + off_b*kc as
-// kc x mr_b (k-major). Only the micro-tile path calls it (AVX2 is there: checked).
+// Pack rows [i0, i0+m) x k [k0, k0+kc) of op(A), whose rows are contiguous (A.cs == 1;
+// a transposed A is read in place): row block b goes to dst + off_b*kc as kc x mr_b
+// (k-major). Only the micro-tile path calls it (AVX2 is there: checked).
 template <typename T>
 void pack_a(const AView<T>& A, i64 i0, i64 k0, i64 kc, const RowBlocks& rb, T* dst);
 

@@ -61,42 +61,17 @@ template void pack_b<double>(const BView<double>&, i64, i64, i64, i64, double*);
 #ifdef RNNKIT_HAVE_AVX2_KERNELS
 template <typename T>
 void pack_a(const AView<T>& A, i64 i0, i64 k0, i64 kc, const RowBlocks& rb, T* dst) {
-  if (A.cs == 1) {  // op(A) rows contiguous (gemm_nt, gemm_nn)
-    for (int b = 0; b < rb.count; ++b) {
-      const int mr = rb.mr[b];
-      T* d = dst + rb.off[b] * kc;
-      const i64 ib = i0 + rb.off[b];
-      if constexpr (std::is_same_v<T, float>) {  // in-register transposes: same values
-        detail::avx2::pack_a_rows(mr, kc, A.p + ib * A.rs + k0, A.rs, d);
-        continue;
-      }
-      for (int i = 0; i < mr; ++i) {
-        const T* s = A.p + (ib + i) * A.rs + k0;
-        for (i64 k = 0; k < kc; ++k) d[k * mr + i] = s[k];
-      }
+  for (int b = 0; b < rb.count; ++b) {
+    const int mr = rb.mr[b];
+    T* d = dst + rb.off[b] * kc;
+    const i64 ib = i0 + rb.off[b];
+    if constexpr (std::is_same_v<T, float>) {  // in-register transposes: same values
+      detail::avx2::pack_a_rows(mr, kc, A.p + ib * A.rs + k0, A.rs, d);
+      continue;
     }
-    return;
-  }
-  // op(A) columns contiguous (gemm_tn: A's memory rows are op(A)'s columns, lda apart).
-  // Each memory row's stretch of the block is read once, left to right, and dealt out to
-  // the row blocks: going block by block instead would revisit kc lines lda apart per
-  // block, which share one L1 set (and a TLB entry each) when lda is a multiple of 1 KiB.
-  // The rows are far apart (a new page each when lda is large), which the hardware
-  // prefetchers do not follow: the lines of the row kPrefetch ahead are asked for here.
-  constexpr i64 kPrefetch = 32;
-  constexpr i64 kLine = 64 / sizeof(T);
-  const i64 m = rb.off[rb.count - 1] + rb.mr[rb.count - 1];  // rows of op(A) in the block
-  for (i64 k = 0; k < kc; ++k) {
-    const T* s = A.p + (k0 + k) * A.cs + i0 * A.rs;
-    if (k + kPrefetch < kc) {
-      for (i64 j = 0; j < m; j += kLine) __builtin_prefetch(s + kPrefetch * A.cs + j, 0, 3);
-      __builtin_prefetch(s + kPrefetch * A.cs + m - 1, 0, 3);
-    }
-    for (int b = 0; b < rb.count; ++b) {
-      const int mr = rb.mr[b];
-      T* d = dst + rb.off[b] * kc + k * mr;
-      const T* sb = s + rb.off[b] * A.rs;
-      for (int i = 0; i < mr; ++i) d[i] = sb[i * A.rs];
+    for (int i = 0; i < mr; ++i) {
+      const T* s = A.p + (ib + i) * A.rs + k0;
+      for (i64 k = 0; k < kc; ++k) d[k * mr + i] = s[k];
     }
   }
 }

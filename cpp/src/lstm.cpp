@@ -298,8 +298,12 @@ struct LstmBackward {
   kernels::PackedB<T> w_hh_p;  // W_hh (4H, R), packed once for every step
   kernels::PackedB<T> w_hr_p;  // W_hr (P, H), with a projection
   T* dm = nullptr;             // (B, H) in work: dm_t = dy_t W_hr, with a projection
+  bool fused_cell = false;     // one AVX2 pass for the cell and db_sum: cells_avx2.h
 
   LstmBackward(const BackwardArgs<T>& args, const Dims& dims) : a(args), d(dims) {
+#ifdef RNNKIT_HAVE_AVX2_KERNELS
+    fused_cell = kernels::uses_avx2(kernels::current_isa());
+#endif
     w_hh_p.pack_nn(4 * d.H, h_size(d), a.w.w_hh, h_size(d));
     if (d.P > 0) {
       w_hr_p.pack_nn(d.P, d.H, a.w.w_hr, d.H);
@@ -349,6 +353,13 @@ struct LstmBackward {
     const T* gates = a.saved.gates + row * 4 * H + u0;
     const T* tc = a.saved.tanh_c + row * H + u0;
     const T* cp = a.saved.c_prev + row * H + u0;
+#ifdef RNNKIT_HAVE_AVX2_KERNELS
+    if (fused_cell && a.options == nullptr) {  // db_sum is added to in the same pass
+      detail::avx2::lstm_backward_row(w, H, da, dh, dc, gates, tc, cp, dy_out,
+                                      db_sum != nullptr ? db_sum + u0 : nullptr);
+      return;
+    }
+#endif
     if (a.options != nullptr) {
       const T* pre = a.saved.pre + row * a.saved.ld_pre + u0;
       const T* ph = a.w.w_ph != nullptr ? a.w.w_ph + u0 : nullptr;
