@@ -129,15 +129,14 @@ def test_forked_child_runs_teams(threads):
     np.testing.assert_array_equal(got, expected)
 
 
-def test_calls_run_alone_for_a_while_after_a_team_closes_short(threads):
-    """A team that closes without the workers it asked for (here: a join window of zero,
-    as when another process holds their cores) makes the next calls run on the caller's
-    thread without waking the workers, for a short while; the bits stay those of one
-    thread."""
+def test_teams_start_without_workers_that_do_not_join_in_time(threads):
+    """With a join window of zero (as when another process holds the workers' cores and
+    they cannot join in time) teams start short of their threads; the bits stay those of
+    one thread."""
     rnnkit.set_num_threads(1)
     expected = _train_step(rnnkit.LSTM, "float32")
     rnnkit.set_num_threads(2)
-    skipped = _core._teams_skipped()
+    short = _core._teams_short()
     window = _core._set_join_window(0)
     try:
         for _ in range(5):
@@ -146,4 +145,4 @@ def test_calls_run_alone_for_a_while_after_a_team_closes_short(threads):
                 np.testing.assert_array_equal(g, e)
     finally:
         _core._set_join_window(window)
-    assert _core._teams_skipped() > skipped
+    assert _core._teams_short() > short

@@ -16,7 +16,7 @@ namespace rnnkit::detail {
 std::int64_t teams_formed_count();  // team.cpp (team.h is internal to the core)
 void set_wait_for_full_teams(bool on);  // thread_pool.cpp
 std::int64_t set_join_window(std::int64_t microseconds);  // thread_pool.cpp
-std::int64_t teams_skipped_count();  // thread_pool.cpp
+std::int64_t teams_short_count();  // thread_pool.cpp
 }  // namespace rnnkit::detail
 
 #ifndef RNNKIT_VERSION
@@ -66,11 +66,11 @@ PYBIND11_MODULE(_core, m) {
         "For tests: callers wait for every thread they ask for instead of starting without "
         "workers that are slow to join (the bits are the same either way).");
   m.def("_set_join_window", &rnnkit::detail::set_join_window, py::arg("microseconds"),
-        "For tests: how long a caller waits for workers to join its team; returns the previous "
-        "window.");
-  m.def("_teams_skipped", &rnnkit::detail::teams_skipped_count,
-        "Parallel calls that ran on the caller's thread alone because a recent team closed "
-        "short of its threads (for tests).");
+        "For tests: the longest a caller waits for workers to join its team; returns the "
+        "previous window.");
+  m.def("_teams_short", &rnnkit::detail::teams_short_count,
+        "Teams that started with fewer threads than they asked for because a worker did not "
+        "join in time (for tests).");
   bind_stack(m);
   rnnkit::bindings::bind_kernels(m);
   rnnkit::bindings::bind_embeddings(m);

@@ -30,7 +30,8 @@ template <typename F>
 inline void for_each_item(i64 n, i64 work_per_item, const F& f) {
   const int threads = get_num_threads();
   if (threads > 1 && n > 1 && n * work_per_item >= kMinParallelWork) {
-    run_parallel(static_cast<int>(std::min<i64>(threads, n)), [&](int id, int parts, TeamBarrier&) {
+    const int wanted = static_cast<int>(std::min<i64>(threads, n));
+    run_parallel(wanted, n * work_per_item, [&](int id, int parts, TeamBarrier&) {
       const i64 i0 = n * id / parts, i1 = n * (id + 1) / parts;
       for (i64 i = i0; i < i1; ++i) f(i);
     });

@@ -159,7 +159,8 @@ void forward_loop(const Cell& cell, const ForwardArgs<T>& a, T* h_spare, const D
   T* hbuf[2] = {a.h, h_spare};
   T* h_prev = a.keep.h_prev;
   const i64 R = h_size(d);
-  run_team<T>(team_size<T>(d.B, Cell::kGates * d.H, d.H), d.H, [&](Slice s, auto barrier) {
+  const i64 step_work = d.B * Cell::kGates * d.H * R;  // h_{t-1} W_hh^T
+  run_team<T>(team_size<T>(d.B, Cell::kGates * d.H, d.H), d.H, d.T * step_work, [&](Slice s, auto barrier) {
     const Slice hs = h_slice(s, d);
     for (i64 n = 0; n < d.T; ++n) {
       const i64 t = time_at(n, d);
@@ -196,7 +197,8 @@ void backward_loop(Cell& cell, const BackwardArgs<T>& a, const Dims& d) {
     const TimeChunk c = chunk_of(n_hi, steps, d);
     const i64 n_lo = n_hi - (c.t1 - c.t0) + 1;
     cell.begin_chunk(c);
-    run_team<T>(team_size<T>(d.B, Cell::kGates * d.H, d.H), d.H, [&](Slice s, auto barrier) {
+    const i64 chunk_work = (n_hi - n_lo + 1) * d.B * Cell::kGates * d.H * h_size(d);
+    run_team<T>(team_size<T>(d.B, Cell::kGates * d.H, d.H), d.H, chunk_work, [&](Slice s, auto barrier) {
       for (i64 n = n_hi; n >= n_lo; --n) {
         const i64 t = time_at(n, d);
         const i64 rows = active.at(t);

@@ -92,7 +92,7 @@ void run_split(i64 M, i64 n_begin, i64 n_end, i64 K, i64 panel, Calls calls, Spl
   };
   // Region id on thread id % n (all on the caller when the pool gives one thread).
   const int regions = g.tm * g.tn;
-  rnnkit::detail::run_parallel(regions, [&](int id, int n, rnnkit::detail::TeamBarrier&) {
+  rnnkit::detail::run_parallel(regions, M * N * K, [&](int id, int n, rnnkit::detail::TeamBarrier&) {
     for (int r = id; r < regions; r += n) part(r);
   });
 }

@@ -82,14 +82,14 @@ void copy_units(std::int64_t B, std::int64_t H, Slice s, const T* src, T* dst) {
   }
 }
 
-// Runs body(slice, barrier) on a team of `threads` threads, each with its own slice of
-// [0, H), or on the calling thread with the slice [0, H) when threads == 1 or the pool
+// Runs body(slice, barrier), about `work` multiply-adds in all, on a team of `threads`
+// threads, each with its own slice of [0, H), or on the calling thread with the slice [0, H) when threads == 1 or the pool
 // gives one thread (thread_pool.h: busy with another caller's team, or no worker joined
 // in time). barrier() waits for the whole team (nothing on one thread). Inside the team,
 // GEMMs run on the calling thread (they never fork inside a team).
 template <typename T, class Body>
-void run_team(int threads, std::int64_t H, const Body& body) {
-  run_parallel(threads, [&](int id, int n, TeamBarrier& team_barrier) {
+void run_team(int threads, std::int64_t H, std::int64_t work, const Body& body) {
+  run_parallel(threads, work, [&](int id, int n, TeamBarrier& team_barrier) {
     if (n > 1 && id == 0) teams_formed.fetch_add(1, std::memory_order_relaxed);
     body(slice_of<T>(H, n, id), [&team_barrier] { team_barrier.arrive_and_wait(); });
   });

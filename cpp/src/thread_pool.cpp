@@ -19,14 +19,19 @@ thread_local bool t_in_team = false;
 TeamBarrier alone_barrier;
 std::atomic<bool> wait_for_full_teams{false};
 std::atomic<std::int64_t> join_window_us{kJoinWindow.count()};
-std::atomic<std::int64_t> teams_skipped{0};
+std::atomic<std::int64_t> teams_short{0};
 }  // namespace
 
 void set_wait_for_full_teams(bool on) { wait_for_full_teams.store(on); }
 std::int64_t set_join_window(std::int64_t microseconds) {
   return join_window_us.exchange(microseconds);
 }
-std::int64_t teams_skipped_count() { return teams_skipped.load(std::memory_order_relaxed); }
+std::int64_t teams_short_count() { return teams_short.load(std::memory_order_relaxed); }
+
+std::chrono::microseconds join_window(std::int64_t work) {
+  return std::chrono::microseconds(
+      std::min(join_window_us.load(), std::max<std::int64_t>(work, 0) / kJoinWorkPerMicrosecond));
+}
 
 bool in_team() { return t_in_team; }
 
@@ -71,7 +76,7 @@ void call_job(const JobRef& job, int id, int n, TeamBarrier& barrier) noexcept {
 // size only changes who computes which slice, never the bits.
 class ThreadPool {
  public:
-  void run(int wanted, const JobRef& job) {
+  void run(int wanted, std::int64_t work, const JobRef& job) {
     std::unique_lock<std::mutex> busy(busy_, std::try_to_lock);
     if (!busy.owns_lock()) {  // another caller's team: run alone
       job.call(job.ctx, 0, 1, alone_barrier);
@@ -87,24 +92,18 @@ class ThreadPool {
     // Workers started just now take longer than the window to run: wait for them.
     const bool wait_for_all =
         workers_.size() > had || wait_for_full_teams.load(std::memory_order_relaxed);
-    if (!wait_for_all && std::chrono::steady_clock::now() < alone_until_) {
-      teams_skipped.fetch_add(1, std::memory_order_relaxed);
-      job.call(job.ctx, 0, 1, alone_barrier);
-      return;
-    }
     const std::uint64_t call = (ticket_.load() >> 16) + 1;
     job_ = job;
     claims_.store((call << 32) | 1);  // the caller is member 0
     ticket_.store((call << 16) | static_cast<std::uint64_t>(wanted));
     work_.notify_all();
-    const auto deadline =
-        std::chrono::steady_clock::now() + std::chrono::microseconds(join_window_us.load());
+    const auto deadline = std::chrono::steady_clock::now() + join_window(work);
     while ((claims_.load() & kMembers) < static_cast<std::uint64_t>(wanted) &&
            (wait_for_all || std::chrono::steady_clock::now() < deadline)) {
       cpu_relax();
     }
     const int n = static_cast<int>(claims_.fetch_or(kClosed) & kMembers);
-    if (n < wanted) alone_until_ = std::chrono::steady_clock::now() + kRetryTeamsAfter;
+    if (n < wanted) teams_short.fetch_add(1, std::memory_order_relaxed);
     barrier_.reset(n);
     unfinished_.store(n - 1);
     start_.store((call << 16) | static_cast<std::uint64_t>(n));
@@ -144,11 +143,15 @@ class ThreadPool {
   }
 
   void work(std::uint64_t seen) {
+    // A worker that came too late for a call waits spinning for the next one a while
+    // longer: the caller runs that call alone, and its next call usually follows soon.
+    auto spin = kIdleSpin;
     for (;;) {
-      work_.wait([&] { return ticket_.load() != seen; }, kIdleSpin);
+      work_.wait([&] { return ticket_.load() != seen; }, spin);
       seen = ticket_.load();
       const std::uint64_t call = seen >> 16;
       const int id = claim(call, seen & 0xffff);
+      spin = id == 0 ? kLateSpin : kIdleSpin;
       if (id == 0) continue;
       started_.wait([&] { return (start_.load() >> 16) == call; }, kTeamSpin);
       const int n = static_cast<int>(start_.load() & 0xffff);
@@ -158,8 +161,6 @@ class ThreadPool {
   }
 
   std::mutex busy_;  // held by the caller whose team runs
-  // Until when calls run alone (kRetryTeamsAfter); read and written under busy_.
-  std::chrono::steady_clock::time_point alone_until_{};
   std::vector<std::thread> workers_;
   std::atomic<std::uint64_t> ticket_{0};
   std::atomic<std::uint64_t> claims_{0};
@@ -192,9 +193,9 @@ ThreadPool& pool() {
 
 }  // namespace
 
-void run_job(int wanted, JobRef job) {
+void run_job(int wanted, std::int64_t work, JobRef job) {
   if (wanted > 1 && !t_in_team) {
-    pool().run(std::min(wanted, 0xffff), job);
+    pool().run(std::min(wanted, 0xffff), work, job);
     return;
   }
   job.call(job.ctx, 0, 1, alone_barrier);
@@ -202,8 +203,9 @@ void run_job(int wanted, JobRef job) {
 
 #else  // built without threads: everything on the calling thread
 
-void run_job(int wanted, JobRef job) {
+void run_job(int wanted, std::int64_t work, JobRef job) {
   (void)wanted;
+  (void)work;
   job.call(job.ctx, 0, 1, alone_barrier);
 }
 

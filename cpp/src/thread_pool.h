@@ -10,13 +10,14 @@
 // One pool per process, with one team at a time: a call that finds the pool busy (another
 // Python thread's team) or that comes from inside a team runs on its own thread instead
 // (n = 1), and a team gets fewer threads than asked for when workers do not join within
-// kJoinWindow. Every parallel region here gives each element the same operations whatever
-// the number of threads, so fewer threads never change the bits.
+// its join window (join_window). Every parallel region here gives each element the same
+// operations whatever the number of threads, so fewer threads never change the bits.
 #pragma once
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <limits>
 #include <mutex>
 #include <thread>
 
@@ -25,25 +26,32 @@ namespace rnnkit::detail {
 // How long a thread spins before it sleeps: a worker waiting for the next call, and a
 // thread waiting at a team's barrier (or the caller waiting for its team to finish).
 constexpr std::chrono::microseconds kIdleSpin{20};
+// ... and a worker that missed a call's team (thread_pool.cpp, work).
+constexpr std::chrono::microseconds kLateSpin{200};
 constexpr std::chrono::microseconds kTeamSpin{100};
 // How long a wait spins before it starts yielding the core (a barrier's usual wait).
 constexpr std::chrono::microseconds kPureSpin{10};
-// How long a caller waits for workers to join its team before it starts with those that
-// have (enough for a sleeping worker on an idle core to wake).
+// How long a caller waits at most for workers to join its team before it starts with those
+// that have (enough for a sleeping worker on an idle core to wake).
 constexpr std::chrono::microseconds kJoinWindow{100};
+// A small job waits less: 1 µs per this many multiply-adds of its work, about 10% of its time
+// on one thread, so that a worker whose core another thread or process holds (NumPy's BLAS
+// workers spin there after a product) costs a small call at most 10% instead of the whole
+// kJoinWindow. A worker still spinning after the previous call joins in well under 1 µs.
+constexpr std::int64_t kJoinWorkPerMicrosecond = std::int64_t(1) << 19;
 
-// After a team closed short of the threads it asked for (a worker missed kJoinWindow:
-// another thread or process holds its core, e.g. NumPy's BLAS workers spinning after a
-// product), calls run on the caller's thread alone, without waking the workers, until
-// kRetryTeamsAfter has passed; the next call then tries a team again. Waiting out the join
-// window at every call would cost more than the team saves.
-constexpr std::chrono::milliseconds kRetryTeamsAfter{10};
+// The work of a job that waits the full kJoinWindow whatever its size (a word2vec batch).
+constexpr std::int64_t kLongJob = std::numeric_limits<std::int64_t>::max();
 
-// Calls that ran alone because a recent team closed short (kRetryTeamsAfter).
-std::int64_t teams_skipped_count();
+// The join window of a job of `work` multiply-adds (see kJoinWorkPerMicrosecond).
+std::chrono::microseconds join_window(std::int64_t work);
 
-// For tests: sets the join window in microseconds (kJoinWindow until set); returns the
-// previous one.
+// Teams that started with fewer threads than they asked for (a worker missed the join
+// window).
+std::int64_t teams_short_count();
+
+// For tests: sets the longest join window in microseconds (kJoinWindow until set);
+// returns the previous one.
 std::int64_t set_join_window(std::int64_t microseconds);
 
 // For tests: when set, a caller waits for every worker it asked for, however long they take
@@ -84,18 +92,19 @@ struct JobRef {
   const void* ctx;
 };
 
-// Runs job on a team of `wanted` threads (the caller is thread 0) and returns when all
-// have finished; on the calling thread alone (n = 1) when wanted <= 1, the core was built
-// without threads, the caller is inside a team, or another caller's team holds the pool.
-void run_job(int wanted, JobRef job);
+// Runs job, of about `work` multiply-adds in all, on a team of `wanted` threads (the caller
+// is thread 0) and returns when all have finished; on the calling thread alone (n = 1) when
+// wanted <= 1, the core was built without threads, the caller is inside a team, or another
+// caller's team holds the pool.
+void run_job(int wanted, std::int64_t work, JobRef job);
 
 // True on a thread running a team's job (team of more than one thread).
 bool in_team();
 
 // f(id, n, barrier) on each thread of a team (see run_job).
 template <class F>
-void run_parallel(int wanted, const F& f) {
-  run_job(wanted, JobRef{[](const void* ctx, int id, int n, TeamBarrier& barrier) {
+void run_parallel(int wanted, std::int64_t work, const F& f) {
+  run_job(wanted, work, JobRef{[](const void* ctx, int id, int n, TeamBarrier& barrier) {
                            (*static_cast<const F*>(ctx))(id, n, barrier);
                          },
                          &f});

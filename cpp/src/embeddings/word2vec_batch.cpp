@@ -176,7 +176,8 @@ std::int64_t train_sharded(const SharedMatrices& matrices, const Word2VecBatch& 
   if (workers == 1) return run(0, 0);
   // Words trained per worker (each written by the one thread that runs the worker).
   std::vector<i64> trained_by(workers, 0);
-  rnnkit::detail::run_parallel(workers, [&](int t, int T, rnnkit::detail::TeamBarrier& barrier) {
+  rnnkit::detail::run_parallel(workers, rnnkit::detail::kLongJob, [&](int t, int T,
+                                                                    rnnkit::detail::TeamBarrier& barrier) {
     for (i64 r = 0; r < rounds; ++r) {
       for (int w = t; w < workers; w += T) trained_by[w] += run(w, r);
       barrier.arrive_and_wait();
