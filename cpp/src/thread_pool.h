@@ -26,9 +26,9 @@ namespace rnnkit::detail {
 // How long a thread spins before it sleeps: a worker waiting for the next call, and a
 // thread waiting at a team's barrier (or the caller waiting for its team to finish).
 constexpr std::chrono::microseconds kIdleSpin{20};
-// ... and a worker that missed a call's team (thread_pool.cpp, work).
-constexpr std::chrono::microseconds kLateSpin{200};
 constexpr std::chrono::microseconds kTeamSpin{100};
+// How long a worker that came too late for a call's team spins for the next call.
+constexpr std::chrono::microseconds kLateSpin{200};
 // How long a wait spins before it starts yielding the core (a barrier's usual wait).
 constexpr std::chrono::microseconds kPureSpin{10};
 // How long a caller waits at most for workers to join its team before it starts with those
