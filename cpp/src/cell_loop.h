@@ -112,13 +112,15 @@ class ProjectionAlongSteps {
 };
 
 // Step t of a one-row forward (B = 1) whose input projection runs along the steps, for
-// this thread's units, a panel of them at a time: that panel of the `gates` gate blocks'
-// columns (one gemv_panels call, with the projection's tile for the call), then
-// finish(u, n), the cell on the units [u, u + n). Gate block q's columns of h W_hh^T
-// (G*H columns, panels) go to outs[q] + u, accumulated where bit q of `accumulate` is
-// set. Odd steps go through the panels backwards: a step starts on the weights the
-// previous one read last, still in L1. The products' bits are gemm_packed's, so the
-// cell's are those of the general path.
+// this thread's units: their products a panel of units at a time (that panel of the
+// `gates` gate blocks' columns: one gemv_panels call, with the projection's tile for the
+// call), then finish(u, n), the cell on all of them, units [u, u + n). Gate block q's
+// columns of h W_hh^T (G*H columns, panels) go to outs[q] + u, accumulated where bit q of
+// `accumulate` is set. One cell call after the products rather than one per panel: the
+// cell's fixed costs are paid once a step (docs/performance.md, "B = 1 sequences"). Odd
+// steps go through the panels backwards: a step starts on the weights the previous one
+// read last, still in L1. The products' bits are gemm_packed's, so the cell's are those
+// of the general path.
 template <typename T, class Finish>
 void one_row_step(Slice s, i64 t, const T* hp, const kernels::PackedB<T>& w_hh, i64 H,
                   int gates, T* const* outs, unsigned accumulate,
@@ -136,8 +138,8 @@ void one_row_step(Slice s, i64 t, const T* hp, const kernels::PackedB<T>& w_hh, 
     kernels::GemvTile<T> tile;
     const bool with_tile = along.tile(t, first, count, n, &tile);
     kernels::gemv_panels<T>(hp, w_hh, gates, panels, y, accumulate, with_tile ? &tile : nullptr);
-    finish(u, NR);
   }
+  finish(s.u0, s.u1 - s.u0);
 }
 
 // Runs the forward time loop of `cell` over d.T steps. a.h (B, R) read as h0, written as

@@ -82,7 +82,7 @@ struct GruForward {
                             [&](i64 b, T* act) { gates(t, b, u0, w, act); });
   }
 
-  // Step t of the one row (detail::one_row_step): the cell after each panel's products
+  // Step t of the one row (detail::one_row_step): the cell after its units' products
   // (r and z accumulated into the gates, h W_hn^T into hw).
   void one_row_step(Slice s, i64 t, const T* hp, T* hn) const {
     const i64 H = d.H;

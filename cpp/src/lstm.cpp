@@ -159,7 +159,7 @@ struct LstmForward {
     }
   }
 
-  // Step t of the one row (detail::one_row_step): the cell after each panel's products.
+  // Step t of the one row (detail::one_row_step): the cell after its units' products.
   void one_row_step(Slice s, i64 t, const T* hp, T* hn) const {
     const i64 H = d.H;
     T* g_t = pre + t * 4 * H;  // (4H,)
