@@ -95,7 +95,11 @@ def train(args: argparse.Namespace) -> dict:
     if args.save and rank == 0:
         torch.save(state, args.save)
     if world > 1:
-        dist.barrier()  # every process done with its collectives before the group goes
+        # DDP's reducer holds the process group: drop it while the group still exists (a
+        # reducer destroyed after the group could hang at exit), then meet at a barrier so
+        # that every process is done with its collectives before the group goes.
+        del net, opt
+        dist.barrier()
         dist.destroy_process_group()
     return state
 
