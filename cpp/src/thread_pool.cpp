@@ -28,11 +28,6 @@ std::int64_t set_join_window(std::int64_t microseconds) {
 }
 std::int64_t teams_short_count() { return teams_short.load(std::memory_order_relaxed); }
 
-std::chrono::microseconds join_window(std::int64_t work) {
-  return std::chrono::microseconds(
-      std::min(join_window_us.load(), std::max<std::int64_t>(work, 0) / kJoinWorkPerMicrosecond));
-}
-
 bool in_team() { return t_in_team; }
 
 void Wakeup::notify_all() {
@@ -57,6 +52,12 @@ void TeamBarrier::arrive_and_wait() {
 #ifdef RNNKIT_HAVE_THREADS
 
 namespace {
+
+// The join window of a job of `work` multiply-adds (kJoinWorkPerMicrosecond).
+std::chrono::microseconds join_window(std::int64_t work) {
+  return std::chrono::microseconds(
+      std::min(join_window_us.load(), std::max<std::int64_t>(work, 0) / kJoinWorkPerMicrosecond));
+}
 
 // Calls the job on thread id of n; an exception escaping it would leave the team waiting
 // at a barrier forever, so it terminates instead (as it would in an OpenMP region).

@@ -10,7 +10,7 @@
 // One pool per process, with one team at a time: a call that finds the pool busy (another
 // Python thread's team) or that comes from inside a team runs on its own thread instead
 // (n = 1), and a team gets fewer threads than asked for when workers do not join within
-// its join window (join_window). Every parallel region here gives each element the same
+// its join window (kJoinWorkPerMicrosecond). Every parallel region here gives each element the same
 // operations whatever the number of threads, so fewer threads never change the bits.
 #pragma once
 #include <atomic>
@@ -42,9 +42,6 @@ constexpr std::int64_t kJoinWorkPerMicrosecond = std::int64_t(1) << 19;
 
 // The work of a job that waits the full kJoinWindow whatever its size (a word2vec batch).
 constexpr std::int64_t kLongJob = std::numeric_limits<std::int64_t>::max();
-
-// The join window of a job of `work` multiply-adds (see kJoinWorkPerMicrosecond).
-std::chrono::microseconds join_window(std::int64_t work);
 
 // Teams that started with fewer threads than they asked for (a worker missed the join
 // window).
