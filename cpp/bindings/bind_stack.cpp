@@ -191,7 +191,7 @@ py::tuple forward_impl(Mode mode, const py::array& x, py::handle h0_obj, py::han
   return py::make_tuple(out, h_n, c_n, cache_obj);
 }
 
-// The caller's gradient arrays to add into: L*D tuples (dw_ih, dw_hh, db_ih, db_hh), with
+// The caller's gradient arrays to add into (or write): L*D tuples (dw_ih, dw_hh, db_ih, db_hh), with
 // a projection (.., dw_hr), with peepholes (.., dw_hr | None, dw_ph), of writeable arrays
 // shaped like the weights; none may overlap another or any array in
 // `inputs` (name, array): the backward reads those while it writes the gradients.
@@ -251,7 +251,7 @@ std::vector<rnnkit::CellGrads<T>> check_grads(
 template <typename T>
 py::tuple backward_impl(const PyStackCache& pc, const rnnkit::StackCache<T>& cache,
                         py::handle dout_obj, py::handle dh_n_obj, py::handle dc_n_obj,
-                        py::handle grads_obj) {
+                        py::handle grads_obj, bool add_into_grads) {
   const std::string fn = "stack_backward: ";
   const rnnkit::StackDims& s = cache.dims;
   const i64 G = rnnkit::cell_kind(cache.mode).gates;
@@ -264,12 +264,13 @@ py::tuple backward_impl(const PyStackCache& pc, const rnnkit::StackCache<T>& cac
                               s.P > 0 ? "(L*D, B, P)" : "(L*D, B, H)");
   const T* dc_n = cell_state<T>(args, dc_n_obj, fn, "dc_n", cache.mode, s);
 
-  // With grads given, the backward adds into them (and returns them); otherwise it
-  // writes fresh arrays.
-  const bool accumulate = !grads_obj.is_none();
+  // With grads given, the backward adds into them or (add_into_grads false) overwrites
+  // them, and returns them; otherwise it writes fresh arrays.
+  const bool given = !grads_obj.is_none();
+  const bool accumulate = given && add_into_grads;
   py::list dweights;
   std::vector<rnnkit::CellGrads<T>> grads;
-  if (accumulate) {
+  if (given) {
     std::vector<std::pair<std::string, py::array>> inputs = {
         {"dout", py::reinterpret_borrow<py::array>(dout_obj)},
         {"dh_n", py::reinterpret_borrow<py::array>(dh_n_obj)},
@@ -295,7 +296,7 @@ py::tuple backward_impl(const PyStackCache& pc, const rnnkit::StackCache<T>& cac
     dc0_data = c.mutable_data();
     dc0 = std::move(c);
   }
-  for (i64 i = 0; i < LD && !accumulate; ++i) {
+  for (i64 i = 0; i < LD && !given; ++i) {
     auto dw_ih = new_array<T>({GH, i < s.D ? s.I : DR});
     auto dw_hh = new_array<T>({GH, R});
     rnnkit::CellGrads<T> g{dw_ih.mutable_data(), dw_hh.mutable_data(), nullptr, nullptr};
@@ -363,7 +364,8 @@ py::tuple stack_forward(const std::string& mode_str, py::handle x_obj, py::handl
 }
 
 py::tuple stack_backward(const std::string& mode_str, py::handle cache_obj, py::handle dout,
-                         py::handle dh_n, py::handle dc_n, py::handle grads) {
+                         py::handle dh_n, py::handle dc_n, py::handle grads,
+                         bool add_into_grads) {
   const std::string fn = "stack_backward";
   const Mode mode = parse_mode(fn, mode_str);
   if (!py::isinstance<PyStackCache>(cache_obj)) {
@@ -375,8 +377,8 @@ py::tuple stack_backward(const std::string& mode_str, py::handle cache_obj, py::
     throw py::value_error(fn + ": mode '" + mode_str + "' differs from the forward's mode '" +
                           mode_name(pc.mode()) + "'");
   }
-  return pc.f32 ? backward_impl<float>(pc, *pc.f32, dout, dh_n, dc_n, grads)
-                : backward_impl<double>(pc, *pc.f64, dout, dh_n, dc_n, grads);
+  return pc.f32 ? backward_impl<float>(pc, *pc.f32, dout, dh_n, dc_n, grads, add_into_grads)
+                : backward_impl<double>(pc, *pc.f64, dout, dh_n, dc_n, grads, add_into_grads);
 }
 
 }  // namespace
@@ -409,11 +411,13 @@ void bind_stack(py::module_& m) {
         "with peepholes the entries are (.., w_hr | None, w_ph).");
   m.def("stack_backward", &stack_backward, py::arg("mode"), py::arg("cache"),
         py::arg("dout"), py::arg("dh_n"), py::arg("dc_n").none(true),
-        py::arg("grads").none(true) = py::none(),
+        py::arg("grads").none(true) = py::none(), py::arg("add_into_grads") = true,
         "Backward of stack_forward from its StackCache.\n"
         "Returns (dx, dh0, dc0 or None, [(dw_ih, dw_hh, db_ih, db_hh[, dw_hr | None[, dw_ph]]),\n"
         "...]), entries shaped as the weights': fresh\n"
-        "gradient arrays, or, when grads is given, grads itself after adding into it.");
+        "gradient arrays, or, when grads is given, grads itself after adding into it\n"
+        "(add_into_grads, the default) or writing over it (add_into_grads=False: the\n"
+        "caller's memory receives the same values fresh arrays would).");
   bind_packed_stack(m);
   bind_cell_kinds(m);
 }

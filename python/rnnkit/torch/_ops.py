@@ -225,13 +225,20 @@ def stack_backward(
         args = (mode, x, h0, c0, weights, lengths, dropout_masks, num_directions, bias, True)
         cache = _run_forward(*args)[3]
     sync_threads()
-    dx, dh0, dc0, dcells = _native.stack_backward(
-        mode, cache, _array(dout), _array(dh_n), None if dc_n is None else _array(dc_n)
+    # The core writes the parameter gradients straight into torch-owned storage (no copy):
+    # autograd keeps them as .grad and DistributedDataParallel's gloo threads may free
+    # them, which for a tensor over a NumPy array needs the GIL (a process group's
+    # teardown then deadlocked).
+    dweights = [torch.empty(w.shape, dtype=w.dtype) for w in weights]
+    dx, dh0, dc0, _ = _core.stack_backward(
+        mode,
+        cache,
+        _array(dout),
+        _array(dh_n),
+        None if dc_n is None else _array(dc_n),
+        _cells(dweights, bias, h0.shape[0]),
+        add_into_grads=False,
     )
-    # The parameter gradients are copied into torch-owned storage: autograd keeps them as
-    # .grad and DistributedDataParallel's gloo threads may free them, which for a tensor
-    # over a NumPy array needs the GIL (a process group's teardown then deadlocked).
-    dweights = [torch.from_numpy(g).clone() for cell in dcells for g in cell if g is not None]
     dc0_t = _empty(x) if dc0 is None else torch.from_numpy(dc0)
     return torch.from_numpy(dx), torch.from_numpy(dh0), dc0_t, dweights
 
