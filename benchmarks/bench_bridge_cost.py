@@ -13,9 +13,11 @@ T = 50, float32) at four levels, alternating in rounds after a warm-up:
 
 Training: forward + backward, the parameters' .grad set to None first (as
 ``optimizer.zero_grad()`` leaves them); inference: the forward under no_grad. Prints the
-medians and each level's excess over the one below it.
+medians and each level's excess over the one below it. ``--steps``, ``--batch``,
+``--input`` and ``--hidden`` change the sizes (tiny ones show the per-call cost).
 
     python benchmarks/bench_bridge_cost.py --repeats 41
+    python benchmarks/bench_bridge_cost.py --steps 2 --batch 2 --input 4 --hidden 4 --repeats 401
 """
 
 from __future__ import annotations
@@ -27,14 +29,19 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-EMBED, HIDDEN, LAYERS, BATCH, STEPS = 64, 256, 2, 32, 50
+LAYERS = 2
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--repeats", type=int, default=31, help="timed calls per level")
     p.add_argument("--warmup", type=int, default=3)
+    p.add_argument("--steps", type=int, default=50, help="T")
+    p.add_argument("--batch", type=int, default=32, help="B")
+    p.add_argument("--input", type=int, default=64, help="I, the input size")
+    p.add_argument("--hidden", type=int, default=256, help="H")
     args = p.parse_args()
+    steps, batch, n_in, hidden = args.steps, args.batch, args.input, args.hidden
 
     import torch
 
@@ -46,15 +53,15 @@ def main() -> None:
     torch.set_num_threads(1)
     rnnkit.set_num_threads(1)
     torch.manual_seed(0)
-    module = rt.LSTM(EMBED, HIDDEN, num_layers=LAYERS, batch_first=True)
-    plain = torch.nn.LSTM(EMBED, HIDDEN, num_layers=LAYERS, batch_first=True)
+    module = rt.LSTM(n_in, hidden, num_layers=LAYERS, batch_first=True)
+    plain = torch.nn.LSTM(n_in, hidden, num_layers=LAYERS, batch_first=True)
     plain.load_state_dict(module.state_dict())
     weights = [getattr(module, n) for n in module._flat_weights_names]
-    x_bf = torch.randn(BATCH, STEPS, EMBED)  # (B, T, I)
-    dout_bf = torch.randn(BATCH, STEPS, HIDDEN)  # (B, T, H)
+    x_bf = torch.randn(batch, steps, n_in)  # (B, T, I)
+    dout_bf = torch.randn(batch, steps, hidden)  # (B, T, H)
     x_tm = x_bf.transpose(0, 1).contiguous()  # (T, B, I)
     dout_tm = dout_bf.transpose(0, 1).contiguous()  # (T, B, H)
-    zeros = torch.zeros(LAYERS, BATCH, HIDDEN)  # h0 and c0 (L, B, H)
+    zeros = torch.zeros(LAYERS, batch, hidden)  # h0 and c0 (L, B, H)
     names = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
     arrays = [
         tuple(getattr(module, f"{n}_l{k}").detach().numpy() for n in names) for k in range(LAYERS)
@@ -66,15 +73,15 @@ def main() -> None:
             w.grad = None
 
     def core_train():
-        args = ("lstm", x_np, zeros_np, zeros_np, arrays, None, None, True)
-        cache = _native.stack_forward(*args, num_directions=1)[3]
+        call = ("lstm", x_np, zeros_np, zeros_np, arrays, None, None, True)
+        cache = _native.stack_forward(*call, num_directions=1)[3]
         _native.stack_backward("lstm", cache, dout_np, zeros_np, zeros_np)
 
     def op_train():
         clear_grads()
         x = x_tm.detach().requires_grad_(True)
-        args = (x, zeros, zeros, weights, None, [], 1, True, True)
-        out = torch.ops.rnnkit.stack_forward("lstm", *args)[0]
+        call = (x, zeros, zeros, weights, None, [], 1, True, True)
+        out = torch.ops.rnnkit.stack_forward("lstm", *call)[0]
         torch.autograd.backward(out, dout_tm)
 
     def module_train(rnn=module):
@@ -83,13 +90,13 @@ def main() -> None:
         torch.autograd.backward(out, dout_bf)
 
     def core_infer():
-        args = ("lstm", x_np, zeros_np, zeros_np, arrays, None, None, False)
-        _native.stack_forward(*args, num_directions=1)
+        call = ("lstm", x_np, zeros_np, zeros_np, arrays, None, None, False)
+        _native.stack_forward(*call, num_directions=1)
 
     def op_infer():
         with torch.no_grad():
-            args = (x_tm, zeros, zeros, weights, None, [], 1, True, False)
-            torch.ops.rnnkit.stack_forward("lstm", *args)
+            call = (x_tm, zeros, zeros, weights, None, [], 1, True, False)
+            torch.ops.rnnkit.stack_forward("lstm", *call)
 
     def module_infer(rnn=module):
         with torch.no_grad():
@@ -118,11 +125,14 @@ def main() -> None:
                 if i >= args.warmup:
                     times[name].append(time.process_time() - start)
         medians = {name: 1e3 * statistics.median(t) for name, t in times.items()}
-        line = f"LSTM padded batch_first, {task}:"
+        digits = 2 if medians["core"] >= 1 else 4
+        line = f"LSTM padded batch_first T={steps} B={batch} I={n_in} H={hidden}, {task}:"
         previous = None
         for name, ms in medians.items():
-            extra = "" if previous is None or name == "torch" else f" (+{ms - previous:.2f})"
-            line += f" {name} {ms:.2f} ms{extra},"
+            extra = ""
+            if previous is not None and name != "torch":
+                extra = f" (+{ms - previous:.{digits}f})"
+            line += f" {name} {ms:.{digits}f} ms{extra},"
             previous = ms
         print(line.rstrip(","))
 

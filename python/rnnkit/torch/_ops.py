@@ -109,15 +109,18 @@ def _array(t: torch.Tensor) -> np.ndarray:
     return t.detach().resolve_conj().resolve_neg().contiguous().numpy()
 
 
-def _cells(weights: Sequence[torch.Tensor], bias: bool, num_cells: int) -> list[tuple]:
+def _cells(
+    weights: Sequence[torch.Tensor], bias: bool, num_cells: int, as_array=_array
+) -> list[tuple]:
     """The flat parameter list (torch's order: w_ih, w_hh[, b_ih, b_hh][, w_hr] per layer
     and direction) as the core's (w_ih, w_hh, b_ih, b_hh[, w_hr]) tuples, ``num_cells`` =
-    L*D of them: an LSTM with a projection has one weight more per cell, w_hr."""
+    L*D of them: an LSTM with a projection has one weight more per cell, w_hr. Each
+    tensor goes through ``as_array`` (``torch.Tensor.numpy`` for fresh contiguous ones)."""
     per_cell = len(weights) // num_cells
     projected = per_cell == (4 if bias else 2) + 1
     cells = []
     for i in range(0, len(weights), per_cell):
-        arrays = [_array(w) for w in weights[i : i + per_cell]]
+        arrays = [as_array(w) for w in weights[i : i + per_cell]]
         cell = tuple(arrays[:4]) if bias else (arrays[0], arrays[1], None, None)
         cells.append(cell + (arrays[-1],) if projected else cell)
     return cells
@@ -236,7 +239,7 @@ def stack_backward(
         _array(dout),
         _array(dh_n),
         None if dc_n is None else _array(dc_n),
-        _cells(dweights, bias, h0.shape[0]),
+        _cells(dweights, bias, h0.shape[0], torch.Tensor.numpy),
         add_into_grads=False,
     )
     dc0_t = _empty(x) if dc0 is None else torch.from_numpy(dc0)
