@@ -1,9 +1,10 @@
 """The core as two torch custom operators, ``rnnkit::stack_forward`` and ``rnnkit::stack_backward``.
 
-Both wrap ``rnnkit._native`` and share tensors with it without copies (``Tensor.numpy()`` and
-``torch.from_numpy`` share memory) where the tensor is already C-contiguous. Each has a fake
-implementation (shapes only, for torch.compile) and the forward has an autograd formula that
-calls the backward operator.
+Both wrap the core (``rnnkit._native``; the backward calls ``rnnkit._core.stack_backward``
+itself, for its ``add_into_grads`` argument) and share tensors with it without copies
+(``Tensor.numpy()`` and ``torch.from_numpy`` share memory) where the tensor is already
+C-contiguous. Each has a fake implementation (shapes only, for torch.compile) and the
+forward has an autograd formula that calls the backward operator.
 
 What the backward needs. The core's training forward returns an opaque ``StackCache`` (the
 gates and states it saved), and an operator may only return tensors. The forward operator
@@ -18,7 +19,7 @@ from __future__ import annotations
 
 import os
 import weakref
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import torch
@@ -110,7 +111,10 @@ def _array(t: torch.Tensor) -> np.ndarray:
 
 
 def _cells(
-    weights: Sequence[torch.Tensor], bias: bool, num_cells: int, as_array=_array
+    weights: Sequence[torch.Tensor],
+    bias: bool,
+    num_cells: int,
+    as_array: Callable[[torch.Tensor], np.ndarray] = _array,
 ) -> list[tuple]:
     """The flat parameter list (torch's order: w_ih, w_hh[, b_ih, b_hh][, w_hr] per layer
     and direction) as the core's (w_ih, w_hh, b_ih, b_hh[, w_hr]) tuples, ``num_cells`` =
