@@ -33,6 +33,10 @@ std::int64_t lstm_work_size(const Dims& d) {
 // stack buffer of this many elements.
 constexpr i64 kChunk = 512;
 
+// Most bytes of packed W_ih^T and W_hh^T for which the input projection runs inside the
+// step (LstmForward::project_in_step): half of a 1 MiB L2.
+constexpr i64 kInStepWeightBytes = i64(512) << 10;
+
 // Loops of cell_chunk. Restrict-qualified parameters (the buffers never overlap) let the
 // compiler vectorise them without run-time alias checks.
 //   c (n,) read as c_{t-1}, written as c_t = f * c_{t-1} + i * g; i, f, g (n,) read.
@@ -102,6 +106,9 @@ struct LstmForward {
   detail::PackedOrOwn<T> w_hr_p;  // W_hr^T (H, P), with a projection
   T* m_step = nullptr;  // (B, H) in work: m_t at inference with a projection
   std::optional<detail::ProjectionAlongSteps<T>> along;  // B = 1: one_row_step
+  // x_t W_ih^T computed in the step, just before h W_hh^T (project_in_step)
+  bool in_step = false;
+  detail::PackedOrOwn<T> w_ih_p;  // W_ih^T (I, 4H), when in_step
 
   LstmForward(const ForwardArgs<T>& args, const Dims& dims)
       : a(args), d(dims), pre(a.keep.gates), ld_pre(4 * d.H), bias(a.work + d.B * d.H),
@@ -118,13 +125,26 @@ struct LstmForward {
 #endif
     if (d.P == 0 && detail::ProjectionAlongSteps<T>::applies(a.lengths, d)) {
       along.emplace(pre, ld_pre, a.x, a.w.w_ih, a.w.w_ih_packed, 4, d);
+    } else if (project_in_step(d)) {
+      in_step = true;
+      w_ih_p.pack_nt(a.w.w_ih_packed, 4 * d.H, d.I, a.w.w_ih, d.I);
     }
+  }
+
+  // Whether the input projection runs inside each step (x_t W_ih^T, then h W_hh^T added
+  // in place: every element the same FMA chain as the projection before the loop) rather
+  // than in chunks before the steps: where both packed weights fit in L2 with room to
+  // spare, the step's pre-activations then never leave L1/L2 and at inference one step's
+  // rows of `pre` serve every step.
+  static bool project_in_step(const Dims& d) {
+    const i64 bytes = (d.I + h_size(d)) * 4 * d.H * i64(sizeof(T));
+    return d.P == 0 && d.I >= 1 && bytes <= kInStepWeightBytes;
   }
 
   template <class Barrier>
   void step(Slice s, i64 t, i64 rows, const T* hp, T* hn, const Barrier& barrier) const {
     const i64 B = d.B, H = d.H, G = 4 * H, R = h_size(d), u0 = s.u0, w = s.u1 - s.u0;
-    T* g_t = pre + t * B * G;  // (B, 4H)
+    T* g_t = pre + (in_step && !training ? 0 : t) * B * G;  // (B, 4H)
     T* out_t = a.out + t * B * d.ldo;
     if (along) {
       one_row_step(s, t, hp, hn);
@@ -133,9 +153,14 @@ struct LstmForward {
     // Pre-activations of this thread's units accumulate h W_hh^T in place, on the first
     // `rows` rows (inactive rows there too: their gates are never read).
     if (w == H) {  // one slice: one call (the same bits as four)
+      if (in_step) kernels::gemm_packed<T>(rows, a.x + t * B * d.I, d.I, w_ih_p, g_t, G, false);
       kernels::gemm_packed<T>(rows, hp, R, w_hh_p, g_t, G, true);
     } else {
       for (i64 q = 0; q < 4; ++q) {
+        if (in_step) {
+          kernels::gemm_packed_cols<T>(rows, q * H + u0, q * H + s.u1, a.x + t * B * d.I, d.I,
+                                       w_ih_p, g_t, G, false);
+        }
         kernels::gemm_packed_cols<T>(rows, q * H + u0, q * H + s.u1, hp, R, w_hh_p, g_t, G,
                                      true);
       }
@@ -252,7 +277,10 @@ struct LstmForward {
 template <typename T>
 void forward(const ForwardArgs<T>& a, const Dims& d) {
   const LstmForward<T> cell(a, d);
-  detail::forward_loop(cell, a, a.work, d, cell.along ? cell.along->rows_before_loop() : -1);
+  i64 projected_steps = -1;  // all, before the loop
+  if (cell.along) projected_steps = cell.along->rows_before_loop();
+  if (cell.in_step) projected_steps = 0;
+  detail::forward_loop(cell, a, a.work, d, projected_steps);
 }
 
 // Units [0, n) of one row of one step of the backward (all pointers at the first unit;
