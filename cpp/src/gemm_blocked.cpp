@@ -184,22 +184,26 @@ void blocked_region(const Tiles<T>& tk, i64 m0, i64 m1, i64 n0, i64 n1, i64 K,
 }
 
 // Micro-tile path over rows [m0, m1) x columns [n0, n1) of C, B prepacked (panel stride
-// K*NR).
-// When an MC block of A with all of K fits in kAFullKBytes (the per-step case: few rows),
-// the micro-tiles read A where it is (packing it would be an extra pass over A that so
-// short a product need not pay) and the loops run panel group, then k block, then row
-// block, so the group's C block (rows x 16..96 columns) stays in L1 over the whole
-// reduction. Otherwise A is packed and the usual k block, row block, panel order runs.
+// K*NR), for a sum of products (terms, one after the other).
+// When an MC block of each term's A with all of its K fits in kAFullKBytes (the per-step
+// case: few rows), the micro-tiles read A where it is (packing it would be an extra pass
+// over A that so short a product need not pay) and the loops run panel group, then term
+// and k block, then row block, so the group's C block (rows x 16..96 columns) stays in L1
+// over the whole reduction. Otherwise A is packed and the usual k block, row block, panel
+// order runs, term after term.
 template <typename T>
 void blocked_region_packed(const Tiles<T>& tk, i64 m0, i64 m1, i64 n0, i64 n1,
-                           const AView<T>& A, const PackedB<T>& Bp, T* C, i64 ldc,
+                           const PackedTerm<T>* terms, int count, T* C, i64 ldc,
                            bool accumulate) {
   using Bk = Blocking<T>;
   constexpr i64 NR = kNR<T>;
-  const i64 K = Bp.k();
   Scratch<T>& s = scratch<T>();
   const i64 pend = (n1 + NR - 1) / NR;
-  const bool c_stationary = std::min(Bk::MC, m1 - m0) * K * i64(sizeof(T)) <= kAFullKBytes;
+  const i64 mc_max = std::min(Bk::MC, m1 - m0);
+  bool c_stationary = true;
+  for (int t = 0; t < count; ++t) {
+    c_stationary = c_stationary && mc_max * terms[t].B->k() * i64(sizeof(T)) <= kAFullKBytes;
+  }
   if (c_stationary) {
     for (i64 ic = m0; ic < m1; ic += Bk::MC) {
       const i64 mc = std::min(Bk::MC, m1 - ic);
@@ -208,30 +212,39 @@ void blocked_region_packed(const Tiles<T>& tk, i64 m0, i64 m1, i64 n0, i64 n1,
         const i64 npanels = std::min<i64>(rb.max_np, pend - pj);
         const i64 lo0 = std::max<i64>(n0 - pj * NR, 0);
         const i64 hi_last = std::min<i64>(n1 - (pj + npanels - 1) * NR, NR);
-        for (i64 pc = 0; pc < K; pc += Bk::KC) {
-          const i64 kc = std::min(Bk::KC, K - pc);
-          const ASource<T> as = ASource<T>::in_place(A, ic, pc);
-          macro_tiles(tk, kc, as, rb, Bp.data() + pj * K * NR + pc * NR, K * NR, npanels, lo0,
-                      hi_last, C + ic * ldc + pj * NR, ldc, accumulate || pc > 0, s.tmp);
+        for (int t = 0; t < count; ++t) {
+          const i64 K = terms[t].B->k();
+          for (i64 pc = 0; pc < K; pc += Bk::KC) {
+            const i64 kc = std::min(Bk::KC, K - pc);
+            const ASource<T> as = ASource<T>::in_place(terms[t].A, ic, pc);
+            macro_tiles(tk, kc, as, rb, terms[t].B->data() + pj * K * NR + pc * NR, K * NR,
+                        npanels, lo0, hi_last, C + ic * ldc + pj * NR, ldc,
+                        accumulate || t > 0 || pc > 0, s.tmp);
+          }
         }
       }
     }
     return;
   }
-  T* abuf = grow(s.a, std::min(Bk::MC, m1 - m0) * std::min(Bk::KC, K));
-  for (i64 pj = n0 / NR; pj < pend; pj += Bk::NC / NR) {
-    const i64 npanels = std::min(Bk::NC / NR, pend - pj);
-    const i64 lo0 = std::max<i64>(n0 - pj * NR, 0);
-    const i64 hi_last = std::min<i64>(n1 - (pj + npanels - 1) * NR, NR);
-    for (i64 pc = 0; pc < K; pc += Bk::KC) {
-      const i64 kc = std::min(Bk::KC, K - pc);
-      for (i64 ic = m0; ic < m1; ic += Bk::MC) {
-        const i64 mc = std::min(Bk::MC, m1 - ic);
-        const RowBlocks rb = split_rows(mc, tk.max_panels);
-        pack_a(A, ic, pc, kc, rb, abuf);
-        macro_tiles(tk, kc, ASource<T>::packed_block(abuf, kc), rb,
-                    Bp.data() + pj * K * NR + pc * NR, K * NR, npanels, lo0, hi_last,
-                    C + ic * ldc + pj * NR, ldc, accumulate || pc > 0, s.tmp);
+  for (int t = 0; t < count; ++t) {
+    const AView<T>& A = terms[t].A;
+    const i64 K = terms[t].B->k();
+    const T* bp = terms[t].B->data();
+    T* abuf = grow(s.a, mc_max * std::min(Bk::KC, K));
+    for (i64 pj = n0 / NR; pj < pend; pj += Bk::NC / NR) {
+      const i64 npanels = std::min(Bk::NC / NR, pend - pj);
+      const i64 lo0 = std::max<i64>(n0 - pj * NR, 0);
+      const i64 hi_last = std::min<i64>(n1 - (pj + npanels - 1) * NR, NR);
+      for (i64 pc = 0; pc < K; pc += Bk::KC) {
+        const i64 kc = std::min(Bk::KC, K - pc);
+        for (i64 ic = m0; ic < m1; ic += Bk::MC) {
+          const i64 mc = std::min(Bk::MC, m1 - ic);
+          const RowBlocks rb = split_rows(mc, tk.max_panels);
+          pack_a(A, ic, pc, kc, rb, abuf);
+          macro_tiles(tk, kc, ASource<T>::packed_block(abuf, kc), rb, bp + pj * K * NR + pc * NR,
+                      K * NR, npanels, lo0, hi_last, C + ic * ldc + pj * NR, ldc,
+                      accumulate || t > 0 || pc > 0, s.tmp);
+        }
       }
     }
   }
@@ -241,8 +254,8 @@ void blocked_region_packed(const Tiles<T>& tk, i64 m0, i64 m1, i64 n0, i64 n1,
   template Tiles<T> tiles_for<T>(Isa);                                                      \
   template void blocked_region<T>(const Tiles<T>&, i64, i64, i64, i64, i64, const AView<T>&, \
                                   const BView<T>&, T*, i64, bool);                          \
-  template void blocked_region_packed<T>(const Tiles<T>&, i64, i64, i64, i64, const AView<T>&, \
-                                         const PackedB<T>&, T*, i64, bool);
+  template void blocked_region_packed<T>(const Tiles<T>&, i64, i64, i64, i64,                 \
+                                         const PackedTerm<T>*, int, T*, i64, bool);
 RNNKIT_INSTANTIATE(float)
 RNNKIT_INSTANTIATE(double)
 #undef RNNKIT_INSTANTIATE

@@ -152,17 +152,23 @@ struct LstmForward {
     }
     // Pre-activations of this thread's units accumulate h W_hh^T in place, on the first
     // `rows` rows (inactive rows there too: their gates are never read).
+    // With the projection in the step, x_t W_ih^T + h W_hh^T in one pass over g_t.
+    const T* x_t = a.x + t * B * d.I;  // (B, I)
     if (w == H) {  // one slice: one call (the same bits as four)
-      if (in_step) kernels::gemm_packed<T>(rows, a.x + t * B * d.I, d.I, w_ih_p, g_t, G, false);
-      kernels::gemm_packed<T>(rows, hp, R, w_hh_p, g_t, G, true);
+      if (in_step) {
+        kernels::gemm_packed_pair_cols<T>(rows, 0, G, x_t, d.I, w_ih_p, hp, R, w_hh_p, g_t, G);
+      } else {
+        kernels::gemm_packed<T>(rows, hp, R, w_hh_p, g_t, G, true);
+      }
     } else {
       for (i64 q = 0; q < 4; ++q) {
+        const i64 n0 = q * H + u0, n1 = q * H + s.u1;
         if (in_step) {
-          kernels::gemm_packed_cols<T>(rows, q * H + u0, q * H + s.u1, a.x + t * B * d.I, d.I,
-                                       w_ih_p, g_t, G, false);
+          kernels::gemm_packed_pair_cols<T>(rows, n0, n1, x_t, d.I, w_ih_p, hp, R, w_hh_p, g_t,
+                                            G);
+        } else {
+          kernels::gemm_packed_cols<T>(rows, n0, n1, hp, R, w_hh_p, g_t, G, true);
         }
-        kernels::gemm_packed_cols<T>(rows, q * H + u0, q * H + s.u1, hp, R, w_hh_p, g_t, G,
-                                     true);
       }
     }
     if (d.P > 0) {
