@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "kernels_isa.h"
 #include "rnnkit/gemm.h"
 #include "rnnkit/isa.h"
 
@@ -104,6 +105,9 @@ template <typename T>
 struct Tiles {
   void (*tile)(int mr, int np, i64 kc, const T* a, i64 ars, i64 acs, const T* b, i64 bps,
                T* c, i64 ldc, bool load_c);
+  // Two products in one tile (avx512::tile_pair), or nullptr: two tiles instead.
+  void (*tile_pair)(int mr, int np, const detail::TileOperand<T>& t1,
+                    const detail::TileOperand<T>& t2, T* c, i64 ldc);
   int max_panels[kMR + 1];  // index mr = 1..kMR
 };
 template <typename T>
