@@ -101,7 +101,7 @@ struct LstmForward {
   i64 ld_pre;
   T* bias;     // (4H,): b_ih + b_hh, or nullptr
   bool training;
-  kernels::Isa cell_isa = kernels::Isa::plain;  // avx2, avx512: one pass (cells_avx2.h)
+  kernels::Isa cell_isa = kernels::Isa::plain;  // avx2, avx512: cells_avx2.h
   detail::PackedOrOwn<T> w_hh_p;  // W_hh^T (R, 4H), packed once for every step
   detail::PackedOrOwn<T> w_hr_p;  // W_hr^T (H, P), with a projection
   T* m_step = nullptr;  // (B, H) in work: m_t at inference with a projection
@@ -225,13 +225,13 @@ struct LstmForward {
     }
 #ifdef RNNKIT_HAVE_AVX512_KERNELS
     if (cell_isa == kernels::Isa::avx512) {
-      detail::avx512::lstm_cell(w, H, act, bias_u, cb, tcb, h, y != nullptr ? y : h, training);
+      detail::avx512::lstm_cell(w, H, act, bias_u, cb, tcb, h, y != nullptr ? y : h);
       return;
     }
 #endif
 #ifdef RNNKIT_HAVE_AVX2_KERNELS
     if (cell_isa == kernels::Isa::avx2) {
-      detail::avx2::lstm_cell(w, H, act, bias_u, cb, tcb, h, y != nullptr ? y : h, training);
+      detail::avx2::lstm_cell(w, H, act, bias_u, cb, tcb, h, y != nullptr ? y : h);
       return;
     }
 #endif
