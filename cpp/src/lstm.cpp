@@ -34,8 +34,10 @@ std::int64_t lstm_work_size(const Dims& d) {
 constexpr i64 kChunk = 512;
 
 // Most bytes of packed W_ih^T and W_hh^T for which the input projection runs inside the
-// step (LstmForward::project_in_step): half of a 1 MiB L2.
-constexpr i64 kInStepWeightBytes = i64(512) << 10;
+// step (LstmForward::project_in_step): the largest size measured faster that way, twice
+// a 1 MiB L2; at four times it (8 MiB) the two ways timed the same (docs/performance.md,
+// "The input projection inside the LSTM step").
+constexpr i64 kInStepWeightBytes = i64(4) << 20;
 
 // Loops of cell_chunk. Restrict-qualified parameters (the buffers never overlap) let the
 // compiler vectorise them without run-time alias checks.
@@ -133,9 +135,10 @@ struct LstmForward {
 
   // Whether the input projection runs inside each step (x_t W_ih^T, then h W_hh^T added
   // in place: every element the same FMA chain as the projection before the loop) rather
-  // than in chunks before the steps: where both packed weights fit in L2 with room to
-  // spare, the step's pre-activations then never leave L1/L2 and at inference one step's
-  // rows of `pre` serve every step.
+  // than in chunks before the steps: the step's pre-activations then stay in L1/L2 from
+  // the products to the cell, the two products share one pass (gemm_packed_pair_cols),
+  // and at inference one step's rows of `pre` serve every step. Where the weights are
+  // large, W_ih read at every step instead of once a chunk costs what that saves.
   static bool project_in_step(const Dims& d) {
     const i64 bytes = (d.I + h_size(d)) * 4 * d.H * i64(sizeof(T));
     return d.P == 0 && d.I >= 1 && bytes <= kInStepWeightBytes;
