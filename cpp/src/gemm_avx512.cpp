@@ -62,10 +62,10 @@ inline void fma_chain(typename O::V (&acc)[MR][NP], i64 kc, const typename O::T*
   }
 }
 
-// The tile over one product (t2 == nullptr), or over two back to back in the same
+// The tile over one product t1, or with kPair over t1 then t2 back to back in the same
 // accumulators (kernels_isa.h: tile, tile_pair); c: MR x NP*NR (ldc).
-template <class O, int MR, int NP>
-void tile_impl(const TileOperand<typename O::T>& t1, const TileOperand<typename O::T>* t2,
+template <class O, int MR, int NP, bool kPair>
+void tile_impl(const TileOperand<typename O::T>& t1, const TileOperand<typename O::T>& t2,
                typename O::T* c, i64 ldc, bool load_c) {
   constexpr int NR = 64 / sizeof(typename O::T);
   typename O::V acc[MR][NP];
@@ -75,7 +75,7 @@ void tile_impl(const TileOperand<typename O::T>& t1, const TileOperand<typename 
     for (int p = 0; p < NP; ++p) acc[i][p] = load_c ? O::load(c + i * ldc + p * NR) : O::zero();
   }
   fma_chain<O, MR, NP>(acc, t1.kc, t1.a, t1.ars, t1.acs, t1.b, t1.bps);
-  if (t2 != nullptr) fma_chain<O, MR, NP>(acc, t2->kc, t2->a, t2->ars, t2->acs, t2->b, t2->bps);
+  if constexpr (kPair) fma_chain<O, MR, NP>(acc, t2.kc, t2.a, t2.ars, t2.acs, t2.b, t2.bps);
 #pragma GCC unroll 8
   for (int i = 0; i < MR; ++i) {
 #pragma GCC unroll 8
@@ -84,14 +84,14 @@ void tile_impl(const TileOperand<typename O::T>& t1, const TileOperand<typename 
 }
 
 // One instance of tile_impl per (mr, np) that max_panels allows.
-template <typename T>
-void tile_dispatch(int mr, int np, const TileOperand<T>& t1, const TileOperand<T>* t2, T* c,
+template <typename T, bool kPair>
+void tile_dispatch(int mr, int np, const TileOperand<T>& t1, const TileOperand<T>& t2, T* c,
                    i64 ldc, bool load_c) {
   using O = Zmm<T>;
   switch (mr * 16 + np) {
 #define RNNKIT_TILE(MR, NP) \
   case MR * 16 + NP:        \
-    return tile_impl<O, MR, NP>(t1, t2, c, ldc, load_c);
+    return tile_impl<O, MR, NP, kPair>(t1, t2, c, ldc, load_c);
 #define RNNKIT_TILES_4(MR) RNNKIT_TILE(MR, 1) RNNKIT_TILE(MR, 2) RNNKIT_TILE(MR, 3) RNNKIT_TILE(MR, 4)
 #define RNNKIT_TILES_6(MR) RNNKIT_TILES_4(MR) RNNKIT_TILE(MR, 5) RNNKIT_TILE(MR, 6)
     RNNKIT_TILES_4(6)
@@ -113,12 +113,13 @@ void tile_dispatch(int mr, int np, const TileOperand<T>& t1, const TileOperand<T
 template <typename T>
 void tile(int mr, int np, i64 kc, const T* a, i64 ars, i64 acs, const T* b, i64 bps, T* c,
           i64 ldc, bool load_c) {
-  tile_dispatch<T>(mr, np, TileOperand<T>{kc, a, ars, acs, b, bps}, nullptr, c, ldc, load_c);
+  const TileOperand<T> t{kc, a, ars, acs, b, bps};
+  tile_dispatch<T, false>(mr, np, t, t, c, ldc, load_c);
 }
 template <typename T>
 void tile_pair(int mr, int np, const TileOperand<T>& t1, const TileOperand<T>& t2, T* c,
                i64 ldc) {
-  tile_dispatch<T>(mr, np, t1, &t2, c, ldc, false);
+  tile_dispatch<T, true>(mr, np, t1, t2, c, ldc, false);
 }
 template void tile(int, int, i64, const float*, i64, i64, const float*, i64, float*, i64, bool);
 template void tile(int, int, i64, const double*, i64, i64, const double*, i64, double*, i64,
