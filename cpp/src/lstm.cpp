@@ -36,7 +36,7 @@ constexpr i64 kChunk = 512;
 // Most bytes of packed W_ih^T and W_hh^T for which the input projection runs inside the
 // step (LstmForward::project_in_step): the largest size measured faster that way, twice
 // a 1 MiB L2; at four times it (8 MiB) the two ways timed the same (docs/performance.md,
-// "The input projection inside the LSTM step").
+// "AVX-512 activations and LSTM cell", its last paragraph).
 constexpr i64 kInStepWeightBytes = i64(4) << 20;
 
 // Loops of cell_chunk. Restrict-qualified parameters (the buffers never overlap) let the
