@@ -153,26 +153,21 @@ struct LstmForward {
       one_row_step(s, t, hp, hn);
       return;
     }
-    // Pre-activations of this thread's units accumulate h W_hh^T in place, on the first
-    // `rows` rows (inactive rows there too: their gates are never read).
-    // With the projection in the step, x_t W_ih^T + h W_hh^T in one pass over g_t.
+    // Pre-activations of this thread's units: h W_hh^T added in place (or, with the
+    // projection in the step, x_t W_ih^T + h W_hh^T in one pass) on the first `rows` rows
+    // (inactive rows there too: their gates are never read).
     const T* x_t = a.x + t * B * d.I;  // (B, I)
-    if (w == H) {  // one slice: one call (the same bits as four)
+    auto product = [&](i64 n0, i64 n1) {
       if (in_step) {
-        kernels::gemm_packed_pair_cols<T>(rows, 0, G, x_t, d.I, w_ih_p, hp, R, w_hh_p, g_t, G);
+        kernels::gemm_packed_pair_cols<T>(rows, n0, n1, x_t, d.I, w_ih_p, hp, R, w_hh_p, g_t, G);
       } else {
-        kernels::gemm_packed<T>(rows, hp, R, w_hh_p, g_t, G, true);
+        kernels::gemm_packed_cols<T>(rows, n0, n1, hp, R, w_hh_p, g_t, G, true);
       }
+    };
+    if (w == H) {  // one slice: one call (the same bits as four)
+      product(0, G);
     } else {
-      for (i64 q = 0; q < 4; ++q) {
-        const i64 n0 = q * H + u0, n1 = q * H + s.u1;
-        if (in_step) {
-          kernels::gemm_packed_pair_cols<T>(rows, n0, n1, x_t, d.I, w_ih_p, hp, R, w_hh_p, g_t,
-                                            G);
-        } else {
-          kernels::gemm_packed_cols<T>(rows, n0, n1, hp, R, w_hh_p, g_t, G, true);
-        }
-      }
+      for (i64 q = 0; q < 4; ++q) product(q * H + u0, q * H + s.u1);
     }
     if (d.P > 0) {
       projected_step(s, t, rows, hp, hn, barrier);
