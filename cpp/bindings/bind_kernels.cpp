@@ -152,6 +152,38 @@ void run_gemm_packed(const std::string& kind, const py::array& A, const py::arra
   k::gemm_packed_cols<T>(M, n_begin, n_end, pa, a.ld, packed, pc, c.ld, accumulate);
 }
 
+// C = A1 B1 + A2 B2 on columns [n_begin, n_end) (B1 (K1, N), B2 (K2, N), packed here),
+// with gemm_packed_pair_cols.
+template <typename T>
+void run_gemm_packed_pair(const py::array& A1, const py::array& B1, const py::array& A2,
+                          const py::array& B2, py::array& C, i64 n_begin, i64 n_end) {
+  const py::ssize_t it = sizeof(T);
+  const Mat a1 = as_matrix(A1, "A1", it), b1 = as_matrix(B1, "B1", it);
+  const Mat a2 = as_matrix(A2, "A2", it), b2 = as_matrix(B2, "B2", it);
+  const Mat c = as_matrix(C, "C", it);
+  if (b1.rows != a1.cols || b2.rows != a2.cols || a2.rows != a1.rows || b2.cols != b1.cols) {
+    throw py::value_error("need A1 (M, K1), B1 (K1, N), A2 (M, K2), B2 (K2, N), got " +
+                          shape_str(A1) + ", " + shape_str(B1) + ", " + shape_str(A2) + ", " +
+                          shape_str(B2));
+  }
+  if (c.rows != a1.rows || c.cols != b1.cols) {
+    throw py::value_error("C must be (" + std::to_string(a1.rows) + ", " +
+                          std::to_string(b1.cols) + "), got " + shape_str(C));
+  }
+  if (n_end < 0) n_end = c.cols;
+  if (n_begin < 0 || n_begin > n_end || n_end > c.cols) {
+    throw py::value_error("need 0 <= n_begin <= n_end <= " + std::to_string(c.cols) + ", got " +
+                          std::to_string(n_begin) + ", " + std::to_string(n_end));
+  }
+  py::gil_scoped_release nogil;
+  k::PackedB<T> p1, p2;
+  p1.pack_nn(b1.rows, b1.cols, static_cast<const T*>(B1.data()), b1.ld);
+  p2.pack_nn(b2.rows, b2.cols, static_cast<const T*>(B2.data()), b2.ld);
+  k::gemm_packed_pair_cols<T>(a1.rows, n_begin, n_end, static_cast<const T*>(A1.data()), a1.ld,
+                              p1, static_cast<const T*>(A2.data()), a2.ld, p2,
+                              static_cast<T*>(C.mutable_data()), c.ld);
+}
+
 template <typename T>
 py::array_t<T> run_activation(const std::string& which, const py::array_t<T>& x) {
   py::array_t<T> y(x.request().shape);
@@ -279,6 +311,22 @@ void bind_kernels(py::module_& m) {
       py::arg("n_begin") = 0, py::arg("n_end") = -1,
       "Test hook: pack B ('nt': (N,K), 'nn': (K,N)) into a PackedB, then compute columns "
       "[n_begin, n_end) of C = [C +] A op(B) with gemm_packed_cols.");
+  m.def(
+      "_gemm_packed_pair",
+      [](const py::array& A1, const py::array& B1, const py::array& A2, const py::array& B2,
+         py::array C, i64 n_begin, i64 n_end) {
+        check_dtypes(A1, B1, C);
+        check_dtypes(A2, B2, C);
+        if (A1.dtype().is(py::dtype::of<float>())) {
+          run_gemm_packed_pair<float>(A1, B1, A2, B2, C, n_begin, n_end);
+        } else {
+          run_gemm_packed_pair<double>(A1, B1, A2, B2, C, n_begin, n_end);
+        }
+      },
+      py::arg("A1"), py::arg("B1"), py::arg("A2"), py::arg("B2"), py::arg("C"),
+      py::arg("n_begin") = 0, py::arg("n_end") = -1,
+      "Test hook: columns [n_begin, n_end) of C = A1 B1 + A2 B2 (B1 (K1,N), B2 (K2,N), "
+      "packed first) with gemm_packed_pair_cols.");
   m.def("_activation", &activation, py::arg("which"), py::arg("x"),
         "Test hook: 'sigmoid' or 'tanh' of a C-contiguous float32/float64 array (new array).");
   m.def(

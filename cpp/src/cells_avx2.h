@@ -11,19 +11,19 @@
 
 namespace rnnkit::detail {
 
-// The LSTM forward cell for units [0, n) of one row, in one pass (lstm.cpp cell_chunk
-// does the same in several):
-//   a (4 blocks H apart: pre-activations of i, f, g, o) read; written as the activated
-//     [i, f, g, o] only when keep_gates (the backward reads them).
+// The LSTM forward cell for units [0, n) of one row, in two passes over registers (the
+// gates, then the state; lstm.cpp cell_chunk does the same in several):
+//   a (4 blocks H apart: pre-activations of i, f, g, o) read, written as the activated
+//     [i, f, g, o] (the backward reads them; at inference a is scratch).
 //   bias (4 blocks H apart) read, or nullptr.
 //   c (n,) read as c_{t-1}, written as c_t = f * c_{t-1} + i * g.
 //   tc (n,) written: tanh(c_t), or nullptr.
 //   h, y (n,) written: h_t = o * tanh(c_t).
 #define RNNKIT_DECLARE_LSTM_CELL                                                          \
   void lstm_cell(std::int64_t n, std::int64_t H, float* a, const float* bias, float* c,  \
-                 float* tc, float* h, float* y, bool keep_gates);                        \
+                 float* tc, float* h, float* y);                                         \
   void lstm_cell(std::int64_t n, std::int64_t H, double* a, const double* bias, double* c, \
-                 double* tc, double* h, double* y, bool keep_gates);
+                 double* tc, double* h, double* y);
 namespace avx2 {
 RNNKIT_DECLARE_LSTM_CELL
 }  // namespace avx2

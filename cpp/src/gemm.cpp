@@ -81,9 +81,10 @@ void gemm_packed_cols(i64 M, i64 n_begin, i64 n_end, const T* A, i64 lda, const 
 #ifdef RNNKIT_HAVE_AVX2_KERNELS
   if (const Isa isa = current_isa(); isa != Isa::plain) {
     const Tiles<T> tk = tiles_for<T>(isa);
+    const PackedTerm<T> term{Av, &Bp};
     run_split(M, n_begin, n_end, Bp.k(), kNR<T>, Calls::prepacked, Split::columns,
               [&](i64 m0, i64 m1, i64 n0, i64 n1) {
-      blocked_region_packed(tk, m0, m1, n0, n1, Av, Bp, C, ldc, accumulate);
+      blocked_region_packed(tk, m0, m1, n0, n1, &term, 1, C, ldc, accumulate);
     });
     return;
   }
@@ -98,6 +99,34 @@ template <typename T>
 void gemm_packed(i64 M, const T* A, i64 lda, const PackedB<T>& Bp, T* C, i64 ldc,
                  bool accumulate) {
   gemm_packed_cols(M, 0, Bp.n(), A, lda, Bp, C, ldc, accumulate);
+}
+
+template <typename T>
+void gemm_packed_pair_cols(i64 M, i64 n_begin, i64 n_end, const T* A1, i64 lda1,
+                           const PackedB<T>& B1, const T* A2, i64 lda2, const PackedB<T>& B2,
+                           T* C, i64 ldc) {
+  if (B1.n() != B2.n()) {
+    throw std::invalid_argument("gemm_packed_pair_cols: B1 and B2 must have the same N, got " +
+                                std::to_string(B1.n()) + " and " + std::to_string(B2.n()));
+  }
+  n_begin = std::max<i64>(n_begin, 0);
+  n_end = std::min(n_end, B1.n());
+  if (M <= 0 || n_end <= n_begin) return;
+#ifdef RNNKIT_HAVE_AVX2_KERNELS
+  const Isa isa = current_isa();
+  if (isa != Isa::plain && B1.k() > 0 && B2.k() > 0) {
+    const Tiles<T> tk = tiles_for<T>(isa);
+    const PackedTerm<T> terms[2] = {{AView<T>{A1, lda1, 1}, &B1}, {AView<T>{A2, lda2, 1}, &B2}};
+    run_split(M, n_begin, n_end, B1.k() + B2.k(), kNR<T>, Calls::prepacked, Split::columns,
+              [&](i64 m0, i64 m1, i64 n0, i64 n1) {
+      blocked_region_packed(tk, m0, m1, n0, n1, terms, 2, C, ldc, false);
+    });
+    return;
+  }
+#endif
+  // ISA plain (each product rounds its own sum before adding it to C) and empty products.
+  gemm_packed_cols(M, n_begin, n_end, A1, lda1, B1, C, ldc, false);
+  gemm_packed_cols(M, n_begin, n_end, A2, lda2, B2, C, ldc, true);
 }
 
 namespace {
@@ -174,6 +203,8 @@ void gemv_panels(const T* x, const PackedB<T>& Bp, int count, const i64* panel, 
   template void gemm_packed<T>(i64, const T*, i64, const PackedB<T>&, T*, i64, bool);       \
   template void gemm_packed_cols<T>(i64, i64, i64, const T*, i64, const PackedB<T>&, T*, i64, \
                                     bool);                                                   \
+  template void gemm_packed_pair_cols<T>(i64, i64, i64, const T*, i64, const PackedB<T>&,     \
+                                         const T*, i64, const PackedB<T>&, T*, i64);         \
   template void gemv_panels<T>(const T*, const PackedB<T>&, int, const i64*, T* const*,   \
                                unsigned, const GemvTile<T>*);
 RNNKIT_INSTANTIATE(float)

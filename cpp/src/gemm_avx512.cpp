@@ -37,18 +37,12 @@ RNNKIT_ZMM_OPS(float, __m512, ps)
 RNNKIT_ZMM_OPS(double, __m512d, pd)
 #undef RNNKIT_ZMM_OPS
 
-// a: MR x kc (element (i, k) at a[i*ars + k*acs]), b: NP panels (stride bps) of kc x NR,
-// c: MR x NP*NR (ldc), NR = one register of lanes.
+// acc[i][p] continues its FMA chain over k < kc: a: MR x kc (element (i, k) at
+// a[i*ars + k*acs]), b: NP panels (stride bps) of kc x NR, NR = one register of lanes.
 template <class O, int MR, int NP>
-void tile_impl(i64 kc, const typename O::T* a, i64 ars, i64 acs, const typename O::T* b,
-               i64 bps, typename O::T* c, i64 ldc, bool load_c) {
+inline void fma_chain(typename O::V (&acc)[MR][NP], i64 kc, const typename O::T* a, i64 ars,
+                      i64 acs, const typename O::T* b, i64 bps) {
   constexpr int NR = 64 / sizeof(typename O::T);
-  typename O::V acc[MR][NP];
-#pragma GCC unroll 8
-  for (int i = 0; i < MR; ++i) {
-#pragma GCC unroll 8
-    for (int p = 0; p < NP; ++p) acc[i][p] = load_c ? O::load(c + i * ldc + p * NR) : O::zero();
-  }
   const typename O::T* arow[MR];
 #pragma GCC unroll 8
   for (int i = 0; i < MR; ++i) arow[i] = a + i * ars;
@@ -66,6 +60,22 @@ void tile_impl(i64 kc, const typename O::T* a, i64 ars, i64 acs, const typename 
       for (int i = 0; i < MR; ++i) acc[i][p] = O::fma(ai[i], bp, acc[i][p]);
     }
   }
+}
+
+// The tile over one product t1, or with kPair over t1 then t2 back to back in the same
+// accumulators (kernels_isa.h: tile, tile_pair); c: MR x NP*NR (ldc).
+template <class O, int MR, int NP, bool kPair>
+void tile_impl(const TileOperand<typename O::T>& t1, const TileOperand<typename O::T>& t2,
+               typename O::T* c, i64 ldc, bool load_c) {
+  constexpr int NR = 64 / sizeof(typename O::T);
+  typename O::V acc[MR][NP];
+#pragma GCC unroll 8
+  for (int i = 0; i < MR; ++i) {
+#pragma GCC unroll 8
+    for (int p = 0; p < NP; ++p) acc[i][p] = load_c ? O::load(c + i * ldc + p * NR) : O::zero();
+  }
+  fma_chain<O, MR, NP>(acc, t1.kc, t1.a, t1.ars, t1.acs, t1.b, t1.bps);
+  if constexpr (kPair) fma_chain<O, MR, NP>(acc, t2.kc, t2.a, t2.ars, t2.acs, t2.b, t2.bps);
 #pragma GCC unroll 8
   for (int i = 0; i < MR; ++i) {
 #pragma GCC unroll 8
@@ -73,17 +83,15 @@ void tile_impl(i64 kc, const typename O::T* a, i64 ars, i64 acs, const typename 
   }
 }
 
-}  // namespace
-
-// One instance of tile_impl per (mr, np) that max_panels allows (kernels_isa.h).
-template <typename T>
-void tile(int mr, int np, i64 kc, const T* a, i64 ars, i64 acs, const T* b, i64 bps, T* c,
-          i64 ldc, bool load_c) {
+// One instance of tile_impl per (mr, np) that max_panels allows.
+template <typename T, bool kPair>
+void tile_dispatch(int mr, int np, const TileOperand<T>& t1, const TileOperand<T>& t2, T* c,
+                   i64 ldc, bool load_c) {
   using O = Zmm<T>;
   switch (mr * 16 + np) {
 #define RNNKIT_TILE(MR, NP) \
   case MR * 16 + NP:        \
-    return tile_impl<O, MR, NP>(kc, a, ars, acs, b, bps, c, ldc, load_c);
+    return tile_impl<O, MR, NP, kPair>(t1, t2, c, ldc, load_c);
 #define RNNKIT_TILES_4(MR) RNNKIT_TILE(MR, 1) RNNKIT_TILE(MR, 2) RNNKIT_TILE(MR, 3) RNNKIT_TILE(MR, 4)
 #define RNNKIT_TILES_6(MR) RNNKIT_TILES_4(MR) RNNKIT_TILE(MR, 5) RNNKIT_TILE(MR, 6)
     RNNKIT_TILES_4(6)
@@ -99,9 +107,27 @@ void tile(int mr, int np, i64 kc, const T* a, i64 ars, i64 acs, const T* b, i64 
       return;  // unreachable: gemm_blocked.cpp only asks for the shapes above (max_panels)
   }
 }
+
+}  // namespace
+
+template <typename T>
+void tile(int mr, int np, i64 kc, const T* a, i64 ars, i64 acs, const T* b, i64 bps, T* c,
+          i64 ldc, bool load_c) {
+  const TileOperand<T> t{kc, a, ars, acs, b, bps};
+  tile_dispatch<T, false>(mr, np, t, t, c, ldc, load_c);
+}
+template <typename T>
+void tile_pair(int mr, int np, const TileOperand<T>& t1, const TileOperand<T>& t2, T* c,
+               i64 ldc) {
+  tile_dispatch<T, true>(mr, np, t1, t2, c, ldc, false);
+}
 template void tile(int, int, i64, const float*, i64, i64, const float*, i64, float*, i64, bool);
 template void tile(int, int, i64, const double*, i64, i64, const double*, i64, double*, i64,
                    bool);
+template void tile_pair(int, int, const TileOperand<float>&, const TileOperand<float>&, float*,
+                        i64);
+template void tile_pair(int, int, const TileOperand<double>&, const TileOperand<double>&,
+                        double*, i64);
 
 namespace {
 

@@ -73,18 +73,44 @@ struct ASource {
   i64 k_stride(const RowBlocks& rb, int b) const { return packed ? rb.mr[b] : cs; }
 };
 
-// Micro-tiles over row blocks x npanels panels of packed B (panel stride bps), A from
-// `as`. Panel 0's valid columns start at lo0, the last panel's end at hi_last (edge
-// panels go through a small buffer). c points at C(row 0 of the block, column 0 of
-// panel 0). Each panel group (consecutive full panels) stays in L1 while all row blocks
-// use it.
+// One product of the sum that macro_tiles computes: A from `as`, kc values of k, packed
+// B panels from bpanels (panel stride bps).
 template <typename T>
-void macro_tiles(const Tiles<T>& tk, i64 kc, const ASource<T>& as, const RowBlocks& rb,
-                 const T* bpanels, i64 bps, i64 npanels, i64 lo0, i64 hi_last, T* c, i64 ldc,
-                 bool load_c, T* tmp) {
+struct Segment {
+  i64 kc;
+  ASource<T> as;
+  const T* bpanels;
+  i64 bps;
+  detail::TileOperand<T> operand(const RowBlocks& rb, int b, i64 panel) const {
+    return {kc, as.at(rb, b), as.row_stride(rb, b), as.k_stride(rb, b), bpanels + panel * bps,
+            bps};
+  }
+};
+
+// Micro-tiles over row blocks x npanels panels of C = [C +] the sum of `count` products
+// (segments, 1 or 2, each continuing every element's FMA chain). Panel 0's valid columns
+// start at lo0, the last panel's end at hi_last (edge panels go through a small buffer).
+// c points at C(row 0 of the block, column 0 of panel 0). Each panel group (consecutive
+// full panels) stays in L1 while all row blocks use it. Two segments run in one tile
+// (tile_pair) where the ISA has it: C is stored once.
+template <typename T>
+void macro_tiles(const Tiles<T>& tk, const Segment<T>* seg, int count, const RowBlocks& rb,
+                 i64 npanels, i64 lo0, i64 hi_last, T* c, i64 ldc, bool load_c, T* tmp) {
   constexpr i64 NR = kNR<T>;
   auto lo_of = [&](i64 p) { return p == 0 ? lo0 : i64(0); };
   auto hi_of = [&](i64 p) { return p == npanels - 1 ? hi_last : NR; };
+  // The tile of row block b x panels [s, s + np) into cb (ldc apart).
+  auto tiles = [&](int b, i64 s, int np, T* cb, i64 ld, bool load) {
+    const int mr = rb.mr[b];
+    if (count == 2 && !load && tk.tile_pair != nullptr) {
+      tk.tile_pair(mr, np, seg[0].operand(rb, b, s), seg[1].operand(rb, b, s), cb, ld);
+      return;
+    }
+    for (int g = 0; g < count; ++g) {
+      const detail::TileOperand<T> op = seg[g].operand(rb, b, s);
+      tk.tile(mr, np, op.kc, op.a, op.ars, op.acs, op.b, op.bps, cb, ld, load || g > 0);
+    }
+  };
   i64 p = 0;
   while (p < npanels) {
     if (lo_of(p) == 0 && hi_of(p) == NR) {
@@ -92,15 +118,13 @@ void macro_tiles(const Tiles<T>& tk, i64 kc, const ASource<T>& as, const RowBloc
       while (q < npanels && q - p < rb.max_np && lo_of(q) == 0 && hi_of(q) == NR) ++q;
       for (int b = 0; b < rb.count; ++b) {
         const int mr = rb.mr[b];
-        const T* a = as.at(rb, b);
-        const i64 ars = as.row_stride(rb, b), acs = as.k_stride(rb, b);
         T* cb = c + rb.off[b] * ldc;
         // The next row block's C lines (from L2/L3/memory) load while this one computes.
         if (b + 1 < rb.count) prefetch_c(c + rb.off[b + 1] * ldc + p * NR, rb.mr[b + 1], ldc,
                                          (q - p) * NR * i64(sizeof(T)));
         for (i64 s = p; s < q;) {
           const int np = static_cast<int>(std::min<i64>(tk.max_panels[mr], q - s));
-          tk.tile(mr, np, kc, a, ars, acs, bpanels + s * bps, bps, cb + s * NR, ldc, load_c);
+          tiles(b, s, np, cb + s * NR, ldc, load_c);
           s += np;
         }
       }
@@ -116,9 +140,7 @@ void macro_tiles(const Tiles<T>& tk, i64 kc, const ASource<T>& as, const RowBloc
           }
         }
         // Starting from the zeros in tmp is the same as starting from 0 in registers.
-        tk.tile(mr, 1, kc, as.at(rb, b), as.row_stride(rb, b), as.k_stride(rb, b), bpanels + p * bps,
-                bps, tmp,
-                NR, true);
+        tiles(b, p, 1, tmp, NR, true);
         for (int i = 0; i < mr; ++i) {
           for (i64 j = lo; j < hi; ++j) cb[i * ldc + j] = tmp[i * NR + j];
         }
@@ -138,6 +160,7 @@ Tiles<T> tiles_for(Isa isa) {
 #ifdef RNNKIT_HAVE_AVX512_KERNELS
   if (isa == Isa::avx512) {
     tk.tile = &detail::avx512::tile<T>;
+    tk.tile_pair = &detail::avx512::tile_pair<T>;
     max_panels = &detail::avx512::max_panels;
   }
 #endif
@@ -176,30 +199,36 @@ void blocked_region(const Tiles<T>& tk, i64 m0, i64 m1, i64 n0, i64 n1, i64 K,
           pack_a(A, ic, pc, kc, rb, abuf);
           as = ASource<T>::packed_block(abuf, kc);
         }
-        macro_tiles(tk, kc, as, rb, bbuf, kc * NR, npanels, 0, nc - (npanels - 1) * NR,
-                    C + ic * ldc + jc, ldc, accumulate || pc > 0, s.tmp);
+        const Segment<T> seg{kc, as, bbuf, kc * NR};
+        macro_tiles(tk, &seg, 1, rb, npanels, 0, nc - (npanels - 1) * NR, C + ic * ldc + jc, ldc,
+                    accumulate || pc > 0, s.tmp);
       }
     }
   }
 }
 
 // Micro-tile path over rows [m0, m1) x columns [n0, n1) of C, B prepacked (panel stride
-// K*NR).
-// When an MC block of A with all of K fits in kAFullKBytes (the per-step case: few rows),
-// the micro-tiles read A where it is (packing it would be an extra pass over A that so
-// short a product need not pay) and the loops run panel group, then k block, then row
-// block, so the group's C block (rows x 16..96 columns) stays in L1 over the whole
-// reduction. Otherwise A is packed and the usual k block, row block, panel order runs.
+// K*NR), for a sum of products (terms, one after the other).
+// When an MC block of each term's A with all of its K fits in kAFullKBytes (the per-step
+// case: few rows), the micro-tiles read A where it is (packing it would be an extra pass
+// over A that so short a product need not pay) and the loops run panel group, then term
+// and k block, then row block, so the group's C block (rows x 16..96 columns) stays in L1
+// over the whole reduction. Otherwise A is packed and the usual k block, row block, panel
+// order runs, term after term.
 template <typename T>
 void blocked_region_packed(const Tiles<T>& tk, i64 m0, i64 m1, i64 n0, i64 n1,
-                           const AView<T>& A, const PackedB<T>& Bp, T* C, i64 ldc,
+                           const PackedTerm<T>* terms, int count, T* C, i64 ldc,
                            bool accumulate) {
   using Bk = Blocking<T>;
   constexpr i64 NR = kNR<T>;
-  const i64 K = Bp.k();
   Scratch<T>& s = scratch<T>();
   const i64 pend = (n1 + NR - 1) / NR;
-  const bool c_stationary = std::min(Bk::MC, m1 - m0) * K * i64(sizeof(T)) <= kAFullKBytes;
+  const i64 mc_max = std::min(Bk::MC, m1 - m0);
+  bool c_stationary = true, one_k_block = true;
+  for (int t = 0; t < count; ++t) {
+    c_stationary = c_stationary && mc_max * terms[t].B->k() * i64(sizeof(T)) <= kAFullKBytes;
+    one_k_block = one_k_block && terms[t].B->k() <= Bk::KC;
+  }
   if (c_stationary) {
     for (i64 ic = m0; ic < m1; ic += Bk::MC) {
       const i64 mc = std::min(Bk::MC, m1 - ic);
@@ -208,30 +237,51 @@ void blocked_region_packed(const Tiles<T>& tk, i64 m0, i64 m1, i64 n0, i64 n1,
         const i64 npanels = std::min<i64>(rb.max_np, pend - pj);
         const i64 lo0 = std::max<i64>(n0 - pj * NR, 0);
         const i64 hi_last = std::min<i64>(n1 - (pj + npanels - 1) * NR, NR);
-        for (i64 pc = 0; pc < K; pc += Bk::KC) {
-          const i64 kc = std::min(Bk::KC, K - pc);
-          const ASource<T> as = ASource<T>::in_place(A, ic, pc);
-          macro_tiles(tk, kc, as, rb, Bp.data() + pj * K * NR + pc * NR, K * NR, npanels, lo0,
-                      hi_last, C + ic * ldc + pj * NR, ldc, accumulate || pc > 0, s.tmp);
+        T* cg = C + ic * ldc + pj * NR;
+        if (one_k_block) {  // every term in one segment of one pass
+          Segment<T> seg[2];
+          for (int t = 0; t < count; ++t) {
+            const i64 K = terms[t].B->k();
+            seg[t] = {K, ASource<T>::in_place(terms[t].A, ic, 0), terms[t].B->data() + pj * K * NR,
+                      K * NR};
+          }
+          macro_tiles(tk, seg, count, rb, npanels, lo0, hi_last, cg, ldc, accumulate, s.tmp);
+          continue;
+        }
+        for (int t = 0; t < count; ++t) {
+          const i64 K = terms[t].B->k();
+          for (i64 pc = 0; pc < K; pc += Bk::KC) {
+            const i64 kc = std::min(Bk::KC, K - pc);
+            const Segment<T> seg{kc, ASource<T>::in_place(terms[t].A, ic, pc),
+                                 terms[t].B->data() + pj * K * NR + pc * NR, K * NR};
+            macro_tiles(tk, &seg, 1, rb, npanels, lo0, hi_last, cg, ldc,
+                        accumulate || t > 0 || pc > 0, s.tmp);
+          }
         }
       }
     }
     return;
   }
-  T* abuf = grow(s.a, std::min(Bk::MC, m1 - m0) * std::min(Bk::KC, K));
-  for (i64 pj = n0 / NR; pj < pend; pj += Bk::NC / NR) {
-    const i64 npanels = std::min(Bk::NC / NR, pend - pj);
-    const i64 lo0 = std::max<i64>(n0 - pj * NR, 0);
-    const i64 hi_last = std::min<i64>(n1 - (pj + npanels - 1) * NR, NR);
-    for (i64 pc = 0; pc < K; pc += Bk::KC) {
-      const i64 kc = std::min(Bk::KC, K - pc);
-      for (i64 ic = m0; ic < m1; ic += Bk::MC) {
-        const i64 mc = std::min(Bk::MC, m1 - ic);
-        const RowBlocks rb = split_rows(mc, tk.max_panels);
-        pack_a(A, ic, pc, kc, rb, abuf);
-        macro_tiles(tk, kc, ASource<T>::packed_block(abuf, kc), rb,
-                    Bp.data() + pj * K * NR + pc * NR, K * NR, npanels, lo0, hi_last,
-                    C + ic * ldc + pj * NR, ldc, accumulate || pc > 0, s.tmp);
+  for (int t = 0; t < count; ++t) {
+    const AView<T>& A = terms[t].A;
+    const i64 K = terms[t].B->k();
+    const T* bp = terms[t].B->data();
+    T* abuf = grow(s.a, mc_max * std::min(Bk::KC, K));
+    for (i64 pj = n0 / NR; pj < pend; pj += Bk::NC / NR) {
+      const i64 npanels = std::min(Bk::NC / NR, pend - pj);
+      const i64 lo0 = std::max<i64>(n0 - pj * NR, 0);
+      const i64 hi_last = std::min<i64>(n1 - (pj + npanels - 1) * NR, NR);
+      for (i64 pc = 0; pc < K; pc += Bk::KC) {
+        const i64 kc = std::min(Bk::KC, K - pc);
+        for (i64 ic = m0; ic < m1; ic += Bk::MC) {
+          const i64 mc = std::min(Bk::MC, m1 - ic);
+          const RowBlocks rb = split_rows(mc, tk.max_panels);
+          pack_a(A, ic, pc, kc, rb, abuf);
+          const Segment<T> seg{kc, ASource<T>::packed_block(abuf, kc), bp + pj * K * NR + pc * NR,
+                               K * NR};
+          macro_tiles(tk, &seg, 1, rb, npanels, lo0, hi_last, C + ic * ldc + pj * NR, ldc,
+                      accumulate || t > 0 || pc > 0, s.tmp);
+        }
       }
     }
   }
@@ -241,8 +291,8 @@ void blocked_region_packed(const Tiles<T>& tk, i64 m0, i64 m1, i64 n0, i64 n1,
   template Tiles<T> tiles_for<T>(Isa);                                                      \
   template void blocked_region<T>(const Tiles<T>&, i64, i64, i64, i64, i64, const AView<T>&, \
                                   const BView<T>&, T*, i64, bool);                          \
-  template void blocked_region_packed<T>(const Tiles<T>&, i64, i64, i64, i64, const AView<T>&, \
-                                         const PackedB<T>&, T*, i64, bool);
+  template void blocked_region_packed<T>(const Tiles<T>&, i64, i64, i64, i64,                 \
+                                         const PackedTerm<T>*, int, T*, i64, bool);
 RNNKIT_INSTANTIATE(float)
 RNNKIT_INSTANTIATE(double)
 #undef RNNKIT_INSTANTIATE

@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "kernels_isa.h"
 #include "rnnkit/gemm.h"
 #include "rnnkit/isa.h"
 
@@ -104,6 +105,9 @@ template <typename T>
 struct Tiles {
   void (*tile)(int mr, int np, i64 kc, const T* a, i64 ars, i64 acs, const T* b, i64 bps,
                T* c, i64 ldc, bool load_c);
+  // Two products in one tile (avx512::tile_pair), or nullptr: two tiles instead.
+  void (*tile_pair)(int mr, int np, const detail::TileOperand<T>& t1,
+                    const detail::TileOperand<T>& t2, T* c, i64 ldc);
   int max_panels[kMR + 1];  // index mr = 1..kMR
 };
 template <typename T>
@@ -113,10 +117,18 @@ Tiles<T> tiles_for(Isa isa);  // isa: avx2 or avx512, available
 template <typename T>
 void blocked_region(const Tiles<T>& tk, i64 m0, i64 m1, i64 n0, i64 n1, i64 K,
                     const AView<T>& A, const BView<T>& B, T* C, i64 ldc, bool accumulate);
-// The same with B prepacked (columns n0, n1 index all of Bp's N).
+// One product A op(B) of a sum of them, B prepacked.
+template <typename T>
+struct PackedTerm {
+  AView<T> A;
+  const PackedB<T>* B;
+};
+// The same with B prepacked, for the sum of `count` products (1 or 2) of the same N:
+// C = [C +] sum of terms[s].A op(terms[s].B), term after term, each continuing every
+// element's FMA chain (columns n0, n1 index all of the Bs' N).
 template <typename T>
 void blocked_region_packed(const Tiles<T>& tk, i64 m0, i64 m1, i64 n0, i64 n1,
-                           const AView<T>& A, const PackedB<T>& Bp, T* C, i64 ldc,
+                           const PackedTerm<T>* terms, int count, T* C, i64 ldc,
                            bool accumulate);
 
 // ---- ISA "plain" (gemm_plain.cpp) ----

@@ -16,6 +16,17 @@ namespace rnnkit::kernels::detail {
 
 using i64 = std::int64_t;
 
+// One product's operands of a micro-tile (the arguments kc, a, a_rs, a_cs, b,
+// b_panel_stride of tile below).
+template <typename T>
+struct TileOperand {
+  i64 kc;
+  const T* a;
+  i64 ars, acs;
+  const T* b;
+  i64 bps;
+};
+
 // Micro-tile (avx2::tile, avx512::tile): for i < mr, p < np, j < nr (nr = 16 floats /
 // 8 doubles):
 //   s = load_c ? c[i*ldc + p*nr + j] : 0
@@ -79,6 +90,11 @@ namespace avx512 {
 template <typename T>
 void tile(int mr, int np, i64 kc, const T* a, i64 a_rs, i64 a_cs, const T* b,
           i64 b_panel_stride, T* c, i64 ldc, bool load_c);
+// tile of t1 (load_c false), then of t2 continuing the same accumulators, with one store
+// of c: the same bits as tile(t1, load_c = false) followed by tile(t2, load_c = true).
+template <typename T>
+void tile_pair(int mr, int np, const TileOperand<T>& t1, const TileOperand<T>& t2, T* c,
+               i64 ldc);
 
 // As avx2::sigmoid / tanh, on 16 floats / 8 doubles a register: the same bits.
 void sigmoid(i64 n, const float* x, float* y);

@@ -33,6 +33,12 @@ std::int64_t lstm_work_size(const Dims& d) {
 // stack buffer of this many elements.
 constexpr i64 kChunk = 512;
 
+// Most bytes of packed W_ih^T and W_hh^T for which the input projection runs inside the
+// step (LstmForward::project_in_step): the largest size measured faster that way, twice
+// a 1 MiB L2; at four times it (8 MiB) the two ways timed the same (docs/performance.md,
+// "AVX-512 activations and LSTM cell", its last paragraph).
+constexpr i64 kInStepWeightBytes = i64(4) << 20;
+
 // Loops of cell_chunk. Restrict-qualified parameters (the buffers never overlap) let the
 // compiler vectorise them without run-time alias checks.
 //   c (n,) read as c_{t-1}, written as c_t = f * c_{t-1} + i * g; i, f, g (n,) read.
@@ -97,11 +103,14 @@ struct LstmForward {
   i64 ld_pre;
   T* bias;     // (4H,): b_ih + b_hh, or nullptr
   bool training;
-  kernels::Isa cell_isa = kernels::Isa::plain;  // avx2, avx512: one pass (cells_avx2.h)
+  kernels::Isa cell_isa = kernels::Isa::plain;  // avx2, avx512: cells_avx2.h
   detail::PackedOrOwn<T> w_hh_p;  // W_hh^T (R, 4H), packed once for every step
   detail::PackedOrOwn<T> w_hr_p;  // W_hr^T (H, P), with a projection
   T* m_step = nullptr;  // (B, H) in work: m_t at inference with a projection
   std::optional<detail::ProjectionAlongSteps<T>> along;  // B = 1: one_row_step
+  // x_t W_ih^T computed in the step, just before h W_hh^T (project_in_step)
+  bool in_step = false;
+  detail::PackedOrOwn<T> w_ih_p;  // W_ih^T (I, 4H), when in_step
 
   LstmForward(const ForwardArgs<T>& args, const Dims& dims)
       : a(args), d(dims), pre(a.keep.gates), ld_pre(4 * d.H), bias(a.work + d.B * d.H),
@@ -118,27 +127,47 @@ struct LstmForward {
 #endif
     if (d.P == 0 && detail::ProjectionAlongSteps<T>::applies(a.lengths, d)) {
       along.emplace(pre, ld_pre, a.x, a.w.w_ih, a.w.w_ih_packed, 4, d);
+    } else if (project_in_step(d)) {
+      in_step = true;
+      w_ih_p.pack_nt(a.w.w_ih_packed, 4 * d.H, d.I, a.w.w_ih, d.I);
     }
+  }
+
+  // Whether the input projection runs inside each step (x_t W_ih^T, then h W_hh^T added
+  // in place: every element the same FMA chain as the projection before the loop) rather
+  // than in chunks before the steps: the step's pre-activations then stay in L1/L2 from
+  // the products to the cell, the two products share one pass (gemm_packed_pair_cols),
+  // and at inference one step's rows of `pre` serve every step. Where the weights are
+  // large, W_ih read at every step instead of once a chunk costs what that saves.
+  static bool project_in_step(const Dims& d) {
+    const i64 bytes = (d.I + h_size(d)) * 4 * d.H * i64(sizeof(T));
+    return d.P == 0 && d.I >= 1 && bytes <= kInStepWeightBytes;
   }
 
   template <class Barrier>
   void step(Slice s, i64 t, i64 rows, const T* hp, T* hn, const Barrier& barrier) const {
     const i64 B = d.B, H = d.H, G = 4 * H, R = h_size(d), u0 = s.u0, w = s.u1 - s.u0;
-    T* g_t = pre + t * B * G;  // (B, 4H)
+    T* g_t = pre + (in_step && !training ? 0 : t) * B * G;  // (B, 4H)
     T* out_t = a.out + t * B * d.ldo;
     if (along) {
       one_row_step(s, t, hp, hn);
       return;
     }
-    // Pre-activations of this thread's units accumulate h W_hh^T in place, on the first
-    // `rows` rows (inactive rows there too: their gates are never read).
-    if (w == H) {  // one slice: one call (the same bits as four)
-      kernels::gemm_packed<T>(rows, hp, R, w_hh_p, g_t, G, true);
-    } else {
-      for (i64 q = 0; q < 4; ++q) {
-        kernels::gemm_packed_cols<T>(rows, q * H + u0, q * H + s.u1, hp, R, w_hh_p, g_t, G,
-                                     true);
+    // Pre-activations of this thread's units: h W_hh^T added in place (or, with the
+    // projection in the step, x_t W_ih^T + h W_hh^T in one pass) on the first `rows` rows
+    // (inactive rows there too: their gates are never read).
+    const T* x_t = a.x + t * B * d.I;  // (B, I)
+    auto product = [&](i64 n0, i64 n1) {
+      if (in_step) {
+        kernels::gemm_packed_pair_cols<T>(rows, n0, n1, x_t, d.I, w_ih_p, hp, R, w_hh_p, g_t, G);
+      } else {
+        kernels::gemm_packed_cols<T>(rows, n0, n1, hp, R, w_hh_p, g_t, G, true);
       }
+    };
+    if (w == H) {  // one slice: one call (the same bits as four)
+      product(0, G);
+    } else {
+      for (i64 q = 0; q < 4; ++q) product(q * H + u0, q * H + s.u1);
     }
     if (d.P > 0) {
       projected_step(s, t, rows, hp, hn, barrier);
@@ -194,13 +223,13 @@ struct LstmForward {
     }
 #ifdef RNNKIT_HAVE_AVX512_KERNELS
     if (cell_isa == kernels::Isa::avx512) {
-      detail::avx512::lstm_cell(w, H, act, bias_u, cb, tcb, h, y != nullptr ? y : h, training);
+      detail::avx512::lstm_cell(w, H, act, bias_u, cb, tcb, h, y != nullptr ? y : h);
       return;
     }
 #endif
 #ifdef RNNKIT_HAVE_AVX2_KERNELS
     if (cell_isa == kernels::Isa::avx2) {
-      detail::avx2::lstm_cell(w, H, act, bias_u, cb, tcb, h, y != nullptr ? y : h, training);
+      detail::avx2::lstm_cell(w, H, act, bias_u, cb, tcb, h, y != nullptr ? y : h);
       return;
     }
 #endif
@@ -252,7 +281,10 @@ struct LstmForward {
 template <typename T>
 void forward(const ForwardArgs<T>& a, const Dims& d) {
   const LstmForward<T> cell(a, d);
-  detail::forward_loop(cell, a, a.work, d, cell.along ? cell.along->rows_before_loop() : -1);
+  i64 projected_steps = -1;  // all, before the loop
+  if (cell.along) projected_steps = cell.along->rows_before_loop();
+  if (cell.in_step) projected_steps = 0;
+  detail::forward_loop(cell, a, a.work, d, projected_steps);
 }
 
 // Units [0, n) of one row of one step of the backward (all pointers at the first unit;

@@ -11,12 +11,12 @@ using kernels::detail::avx2::vec::F32;
 using kernels::detail::avx2::vec::F64;
 
 void lstm_cell(i64 n, i64 H, float* a, const float* bias, float* c, float* tc, float* h,
-               float* y, bool keep_gates) {
-  vec_cells::lstm_cell<F32>(n, H, a, bias, c, tc, h, y, keep_gates);
+               float* y) {
+  vec_cells::lstm_cell<F32>(n, H, a, bias, c, tc, h, y);
 }
 void lstm_cell(i64 n, i64 H, double* a, const double* bias, double* c, double* tc, double* h,
-               double* y, bool keep_gates) {
-  vec_cells::lstm_cell<F64>(n, H, a, bias, c, tc, h, y, keep_gates);
+               double* y) {
+  vec_cells::lstm_cell<F64>(n, H, a, bias, c, tc, h, y);
 }
 
 }  // namespace rnnkit::detail::avx2

@@ -119,6 +119,15 @@ void gemm_packed_cols(std::int64_t M, std::int64_t n_begin, std::int64_t n_end, 
                       std::int64_t lda, const PackedB<T>& Bp, T* C, std::int64_t ldc,
                       bool accumulate);
 
+// C = A1 op(B1) + A2 op(B2) on the columns n_begin <= n < n_end of C (C at column 0;
+// B1 and B2 of the same N, their K may differ): the same bits as gemm_packed_cols of A1
+// and B1 followed by gemm_packed_cols of A2 and B2 accumulated, in one pass over C (a
+// product whose operand is the concatenation [A1 A2] of two buffers).
+template <typename T>
+void gemm_packed_pair_cols(std::int64_t M, std::int64_t n_begin, std::int64_t n_end,
+                           const T* A1, std::int64_t lda1, const PackedB<T>& B1, const T* A2,
+                           std::int64_t lda2, const PackedB<T>& B2, T* C, std::int64_t ldc);
+
 // The most panels one gemv_panels call takes, and the most rows of its tile.
 constexpr int kGemvMaxPanels = 4;
 constexpr int kGemvTileMaxRows = 8;
