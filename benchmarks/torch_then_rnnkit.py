@@ -71,6 +71,7 @@ for i in range({warmup} + {iters}):
         t_rnnkit.append(t2 - t1)
 print(json.dumps({{"torch": sorted(t_torch)[len(t_torch) // 2],
                    "rnnkit": sorted(t_rnnkit)[len(t_rnnkit) // 2],
+                   "torch_min": min(t_torch), "rnnkit_min": min(t_rnnkit),
                    "on_torch_threads": rt.torch_threads_in_use()
                    if hasattr(rt, "torch_threads_in_use") else False}}))
 """
@@ -86,9 +87,12 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--cases", nargs="+", choices=CASES, default=list(CASES))
     parser.add_argument("--baseline", help="a directory holding another rnnkit package")
+    parser.add_argument("--no-own-pool", action="store_true", help="leave out the own-pool setting")
     args = parser.parse_args()
     here = str(Path(__file__).resolve().parents[1] / "python")
-    settings = [("torch-threads", here, True), ("own-pool", here, False)]
+    settings = [("torch-threads", here, True)]
+    if not args.no_own_pool:
+        settings.append(("own-pool", here, False))
     if args.baseline:
         settings.append(("baseline", args.baseline, True))
     results: dict[tuple[str, str], list[dict]] = {}
@@ -108,18 +112,25 @@ def main() -> None:
                 )
                 if done.returncode != 0:
                     sys.exit(f"{case} {name} failed:\n{done.stderr}")
-                results.setdefault((case, name), []).append(json.loads(done.stdout))
-    print(f"{args.threads} threads, ms, median over {args.rounds} rounds (min-max)")
-    print("| case | setting | rnnkit after torch | torch after rnnkit |")
-    print("|---|---|---|---|")
+                result = json.loads(done.stdout)
+                results.setdefault((case, name), []).append(result)
+                print(f"{case} {name}: {result}", file=sys.stderr, flush=True)
+    print(
+        f"{args.threads} threads, ms: each child's median over its iterations, then the "
+        f"median over {args.rounds} rounds (their range); and the fastest iteration of all"
+    )
+    print("| case | setting | rnnkit after torch | fastest | torch after rnnkit | fastest |")
+    print("|---|---|---|---|---|---|")
     for case in args.cases:
         for name, _, _ in settings:
             runs = results[(case, name)]
             cols = []
             for key in ("rnnkit", "torch"):
                 ms = [r[key] * 1e3 for r in runs]
+                fastest = min(r[key + "_min"] for r in runs) * 1e3
                 cols.append(f"{statistics.median(ms):.1f} ({min(ms):.1f}-{max(ms):.1f})")
-            print(f"| {case} | {name} | {cols[0]} | {cols[1]} |")
+                cols.append(f"{fastest:.1f}")
+            print(f"| {case} | {name} | {' | '.join(cols)} |")
 
 
 if __name__ == "__main__":

@@ -41,11 +41,13 @@ T, B, IN, H = 6, 32, 64, 128
 
 @pytest.fixture
 def torch_threads():
-    """Regions of this thread on torch's threads, 2 threads, every team full; restored."""
+    """Regions of this thread on torch's threads, however small, every team full; restored."""
     was_on, threads = rt.torch_threads_in_use(), rnnkit.get_num_threads()
     assert rt.use_torch_threads(True)
     _core._set_wait_for_full_teams(True)
+    min_work = _core._set_openmp_min_work(0)
     yield
+    _core._set_openmp_min_work(min_work)
     _core._set_wait_for_full_teams(False)
     rt.use_torch_threads(was_on)
     rnnkit.set_num_threads(threads)
@@ -90,6 +92,14 @@ def test_gemm_split_same_bits_on_torch_threads(torch_threads):
         if threads == 2:
             assert _core._openmp_regions() > regions
     np.testing.assert_array_equal(results[0], results[1])
+
+
+def test_small_regions_stay_on_rnnkit_pool(torch_threads):
+    # Below the least work (kMinOpenMpWork) a region runs on rnnkit's own pool.
+    _core._set_openmp_min_work(1 << 40)
+    regions, teams = _core._openmp_regions(), _core._teams_formed()
+    _forward_backward(rnnkit.LSTM, 2)
+    assert _core._openmp_regions() == regions and _core._teams_formed() > teams
 
 
 def test_only_the_thread_that_switched_uses_torch_threads(torch_threads):
@@ -159,7 +169,7 @@ def test_import_switches_and_rnnkit_pool_starts_no_worker():
         from rnnkit import _core
         def threads(): return len(os.listdir("/proc/self/task"))
         torch.set_num_threads(2); rnnkit.set_num_threads(2)
-        _core._set_wait_for_full_teams(True)
+        _core._set_wait_for_full_teams(True); _core._set_openmp_min_work(0)
         torch.ones(1 << 20).exp_()  # torch's OpenMP team of 2 exists from here on
         before = threads()
         rnnkit.LSTM(64, 128, seed=0)(np.ones((6, 32, 64), np.float32))
@@ -175,7 +185,7 @@ def test_child_of_fork_uses_rnnkit_pool():
         import os, numpy as np, torch, rnnkit
         import rnnkit.torch as rt
         from rnnkit import _core
-        rnnkit.set_num_threads(2)
+        rnnkit.set_num_threads(2); _core._set_openmp_min_work(0)
         x = np.ones((6, 32, 64), np.float32)
         want, _ = rnnkit.LSTM(64, 128, seed=0)(x)  # on torch's threads
         pid = os.fork()

@@ -101,6 +101,9 @@ PYBIND11_MODULE(_core, m) {
   m.def("_openmp_regions", &rnnkit::detail::openmp_regions_count,
         "Parallel regions run through the OpenMP runtime's GOMP_parallel since import (for "
         "tests).");
+  m.def("_set_openmp_min_work", &rnnkit::detail::set_openmp_min_work, py::arg("work"),
+        "For tests: the least multiply-adds of a region run on the OpenMP runtime; returns "
+        "the previous value.");
   bind_stack(m);
   rnnkit::bindings::bind_kernels(m);
   rnnkit::bindings::bind_embeddings(m);

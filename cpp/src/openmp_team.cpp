@@ -24,6 +24,7 @@ struct InUse {
 // Never freed: a region in flight on another thread may still read the one replaced.
 std::atomic<const InUse*> g_in_use{nullptr};
 std::atomic<std::int64_t> g_regions{0};
+std::atomic<std::int64_t> g_min_work{kMinOpenMpWork};
 std::once_flag g_atfork_once;
 
 // A child of fork() has none of the runtime's workers that its parent's regions used.
@@ -110,11 +111,14 @@ bool openmp_runtime_in_use() {
   return in_use != nullptr && in_use->owner == std::this_thread::get_id();
 }
 
+std::int64_t set_openmp_min_work(std::int64_t work) { return g_min_work.exchange(work); }
+
 std::int64_t openmp_regions_count() { return g_regions.load(std::memory_order_relaxed); }
 
 bool run_on_openmp(int wanted, std::int64_t work, const JobRef& job) {
   const InUse* in_use = g_in_use.load();
   if (in_use == nullptr || in_use->owner != std::this_thread::get_id()) return false;
+  if (work < g_min_work.load(std::memory_order_relaxed)) return false;
   const OpenMpRuntime& runtime = in_use->runtime;
   if (runtime.level() > 0) {  // inside an OpenMP region: a nested one would get one thread
     run_alone(job);

@@ -37,9 +37,23 @@ bool openmp_runtime_in_use();
 // Regions that ran through the runtime's GOMP_parallel since the module loaded (for tests).
 std::int64_t openmp_regions_count();
 
+// The least work (multiply-adds) of a region that runs on the runtime's threads; smaller
+// ones stay on the core's own pool. The runtime's region ends when every thread it woke has
+// arrived, a late one included (the core's own pool never waits for a worker that missed
+// the team), and its idle threads spin long after the region (torch's libgomp by default),
+// which on a machine with more runnable threads than cores takes the core from the caller:
+// a long region (a forward's time loop at T = 1000) pays that once, a training backward's
+// hundred-odd small regions (chunks of steps, GEMM splits) each time.
+constexpr std::int64_t kMinOpenMpWork = std::int64_t(1) << 27;
+
+// For tests: sets the least work of a region run on the runtime (kMinOpenMpWork until set);
+// returns the previous one.
+std::int64_t set_openmp_min_work(std::int64_t work);
+
 // Runs job as run_job does (the caller holds the pool, so no other team runs) on the
 // OpenMP runtime's threads and returns true, or returns false without running it when the
-// calling thread does not use a runtime. Runs it alone inside an OpenMP region.
+// calling thread does not use a runtime or the job is smaller than the least work. Runs it
+// alone inside an OpenMP region.
 bool run_on_openmp(int wanted, std::int64_t work, const JobRef& job);
 
 }  // namespace rnnkit::detail
