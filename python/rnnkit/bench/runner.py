@@ -81,6 +81,11 @@ def _set_threads(n: int, use_torch: bool) -> dict:
 
         torch.set_num_threads(n)
         counts["torch"] = torch.get_num_threads()
+        # As for a torch user who imports rnnkit.torch: rnnkit's large teams on torch's
+        # OpenMP threads, which otherwise spin on the cores rnnkit's own workers need.
+        from rnnkit.torch import use_torch_threads
+
+        counts["rnnkit_on_torch_threads"] = use_torch_threads(True)
     return counts
 
 
