@@ -7,14 +7,12 @@ torch's OpenMP threads (rnnkit.torch.use_torch_threads).
 
 One iteration: torch's own nn.LSTM/GRU on x (T=1000, B=16, I=H=128, float32; under
 no_grad for inference, forward + backward for training), then rnnkit's LSTM/GRU (numpy
-API) on the same x. Each (case, setting) runs in its own child process, settings
-alternating round after round so that the machine's load hits them alike; each child
-reports the medians of its iterations and the table gives the median over rounds.
+API) on the same x. Each round runs a child per case and build, alternately.
 
-Settings: ``torch-threads`` (this checkout, rnnkit.torch imported: rnnkit's teams on
-torch's threads), ``own-pool`` (this checkout, rnnkit.torch imported, then
-use_torch_threads(False)), and with ``--baseline DIR`` ``baseline`` (the rnnkit package
-under DIR, rnnkit.torch imported).
+Settings: ``torch-threads`` (this checkout, rnnkit.torch imported: rnnkit's large teams
+on torch's threads) and ``own-pool`` (the same after use_torch_threads(False)), which one
+child alternates iteration by iteration, and with ``--baseline DIR`` ``baseline`` (the
+rnnkit package under DIR, rnnkit.torch imported) in a child of its own.
 """
 
 from __future__ import annotations
@@ -33,8 +31,6 @@ import numpy as np
 import torch
 import rnnkit
 import rnnkit.torch as rt
-if not {use_torch_threads}:
-    rt.use_torch_threads(False)
 torch.set_num_threads({threads})
 rnnkit.set_num_threads({threads})
 T, B, H = 1000, 16, 128
@@ -46,6 +42,7 @@ rm = getattr(rnnkit, cell.upper())(H, H, seed=0)
 rm.train(training)
 tx = torch.from_numpy(x)
 g = np.ones((T, B, H), np.float32)
+settings = {settings}
 
 def run_torch():
     if training:
@@ -59,22 +56,22 @@ def run_rnnkit():
     if training:
         rm.backward(g)
 
-t_torch, t_rnnkit = [], []
-for i in range({warmup} + {iters}):
+times = {{name: {{"torch": [], "rnnkit": []}} for name in settings}}
+for i in range(len(settings) * ({warmup} + {iters})):
+    name = settings[i % len(settings)]
+    if name != "baseline":
+        rt.use_torch_threads(name == "torch-threads")
     t0 = time.perf_counter()
     run_torch()
     t1 = time.perf_counter()
     run_rnnkit()
     t2 = time.perf_counter()
-    if i >= {warmup}:
-        t_torch.append(t1 - t0)
-        t_rnnkit.append(t2 - t1)
-print(json.dumps({{"torch": sorted(t_torch)[len(t_torch) // 2],
-                   "rnnkit": sorted(t_rnnkit)[len(t_rnnkit) // 2],
-                   "torch_min": min(t_torch), "rnnkit_min": min(t_rnnkit),
-                   "on_torch_threads": rt.torch_threads_in_use()
-                   if hasattr(rt, "torch_threads_in_use") else False}}))
+    if i >= len(settings) * {warmup}:
+        times[name]["torch"].append(t1 - t0)
+        times[name]["rnnkit"].append(t2 - t1)
+print(json.dumps(times))
 """
+
 
 CASES = ("lstm-inference", "lstm-training", "gru-inference")
 
@@ -87,47 +84,47 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--cases", nargs="+", choices=CASES, default=list(CASES))
     parser.add_argument("--baseline", help="a directory holding another rnnkit package")
-    parser.add_argument("--no-own-pool", action="store_true", help="leave out the own-pool setting")
     args = parser.parse_args()
     here = str(Path(__file__).resolve().parents[1] / "python")
-    settings = [("torch-threads", here, True)]
-    if not args.no_own_pool:
-        settings.append(("own-pool", here, False))
+    # One child alternates this checkout's two settings iteration by iteration (the same
+    # load for both); the baseline runs in a child of its own, interleaved with it.
+    children = [(here, ["torch-threads", "own-pool"])]
     if args.baseline:
-        settings.append(("baseline", args.baseline, True))
-    results: dict[tuple[str, str], list[dict]] = {}
+        children.append((args.baseline, ["baseline"]))
+    names = [name for _, settings in children for name in settings]
+    runs: dict[tuple[str, str], list[dict]] = {}
     for _ in range(args.rounds):
         for case in args.cases:
-            for name, path, use in settings:
+            for path, settings in children:
                 code = CHILD.format(
                     case=case,
                     threads=args.threads,
                     iters=args.iters,
                     warmup=args.warmup,
-                    use_torch_threads=use,
+                    settings=settings,
                 )
                 env = {**os.environ, "PYTHONPATH": path}
                 done = subprocess.run(
                     [sys.executable, "-c", code], env=env, capture_output=True, text=True
                 )
                 if done.returncode != 0:
-                    sys.exit(f"{case} {name} failed:\n{done.stderr}")
-                result = json.loads(done.stdout)
-                results.setdefault((case, name), []).append(result)
-                print(f"{case} {name}: {result}", file=sys.stderr, flush=True)
+                    sys.exit(f"{case} {settings} failed:\n{done.stderr}")
+                for name, times in json.loads(done.stdout).items():
+                    runs.setdefault((case, name), []).append(times)
+                    med = {k: f"{statistics.median(v) * 1e3:.1f}" for k, v in times.items()}
+                    print(f"{case} {name}: median ms {med}", file=sys.stderr, flush=True)
     print(
-        f"{args.threads} threads, ms: each child's median over its iterations, then the "
-        f"median over {args.rounds} rounds (their range); and the fastest iteration of all"
+        f"{args.threads} threads, ms: median of each child's iterations, then the median "
+        f"over {args.rounds} rounds (their range), and the fastest iteration of all"
     )
     print("| case | setting | rnnkit after torch | fastest | torch after rnnkit | fastest |")
     print("|---|---|---|---|---|---|")
     for case in args.cases:
-        for name, _, _ in settings:
-            runs = results[(case, name)]
+        for name in names:
             cols = []
             for key in ("rnnkit", "torch"):
-                ms = [r[key] * 1e3 for r in runs]
-                fastest = min(r[key + "_min"] for r in runs) * 1e3
+                ms = [statistics.median(r[key]) * 1e3 for r in runs[(case, name)]]
+                fastest = min(min(r[key]) for r in runs[(case, name)]) * 1e3
                 cols.append(f"{statistics.median(ms):.1f} ({min(ms):.1f}-{max(ms):.1f})")
                 cols.append(f"{fastest:.1f}")
             print(f"| {case} | {name} | {' | '.join(cols)} |")
