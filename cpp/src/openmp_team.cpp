@@ -23,6 +23,7 @@ struct InUse {
 
 // Never freed: a region in flight on another thread may still read the one replaced.
 std::atomic<const InUse*> g_in_use{nullptr};
+std::atomic<const InUse*> g_last{nullptr};  // the last one handed over, in use or not
 std::atomic<std::int64_t> g_regions{0};
 std::atomic<std::int64_t> g_min_work{kMinOpenMpWork};
 std::once_flag g_atfork_once;
@@ -101,7 +102,15 @@ void use_openmp_runtime(const OpenMpRuntime& runtime) {
 #ifdef __unix__
   std::call_once(g_atfork_once, [] { pthread_atfork(nullptr, nullptr, stop_in_child); });
 #endif
-  g_in_use.store(new InUse{runtime, std::this_thread::get_id()});
+  // Switching back and forth reuses the last one instead of keeping a new one each time.
+  const InUse* last = g_last.load();
+  if (last == nullptr || last->owner != std::this_thread::get_id() ||
+      last->runtime.parallel != runtime.parallel || last->runtime.thread_num != runtime.thread_num ||
+      last->runtime.num_threads != runtime.num_threads || last->runtime.level != runtime.level) {
+    last = new InUse{runtime, std::this_thread::get_id()};
+    g_last.store(last);
+  }
+  g_in_use.store(last);
 }
 
 void stop_openmp_runtime() { g_in_use.store(nullptr); }
