@@ -35,7 +35,10 @@ def torch_openmp_library() -> str | None:
     Intel's OpenMP): then rnnkit keeps its own threads."""
     if "ATen parallel backend: OpenMP" not in torch.__config__.parallel_info():
         return None
-    torch_dir = os.path.dirname(os.path.dirname(os.path.realpath(torch.__file__)))
+    # torch's own copy: in its package (torch/lib) or beside it (torch.libs, where wheels
+    # repaired by auditwheel keep their libraries), not another package's libgomp.
+    package = os.path.dirname(os.path.realpath(torch.__file__))
+    torch_dirs = (package + os.sep, package + ".libs" + os.sep)
     try:
         with open("/proc/self/maps", encoding="utf-8") as maps:
             # Each line: address perms offset dev inode [path]; anonymous maps have no path.
@@ -46,7 +49,7 @@ def torch_openmp_library() -> str | None:
     found = sorted(
         p
         for p in paths
-        if os.path.basename(p).startswith("libgomp") and os.path.realpath(p).startswith(torch_dir)
+        if os.path.basename(p).startswith("libgomp") and os.path.realpath(p).startswith(torch_dirs)
     )
     return found[0] if found else None
 
