@@ -7,7 +7,7 @@ alternate (a training loop with ``rnnkit.torch.LSTM`` in it). Opened on torch's 
 instead, rnnkit's regions run on those very workers, which take the team at once.
 
 Importing ``rnnkit.torch`` calls :func:`use_torch_threads` on the importing thread. Only
-that thread's regions move (libgomp keeps one pool of workers per thread that opens
+that thread's large regions move (libgomp keeps one pool of workers per thread that opens
 regions, so regions from more threads would mean more spinning workers); rnnkit's calls
 from other threads, and every call of a child of ``fork()``, run on rnnkit's own pool. The
 thread count is still rnnkit's (``rnnkit.set_num_threads``, or torch's count through the
@@ -55,8 +55,12 @@ def torch_openmp_library() -> str | None:
 
 
 def use_torch_threads(on: bool = True) -> bool:
-    """Run rnnkit's parallel regions opened on the calling thread on torch's OpenMP threads
-    (``on=True``), or every thread's on rnnkit's own pool again (``on=False``).
+    """Run rnnkit's large parallel regions opened on the calling thread on torch's OpenMP
+    threads (``on=True``), or every thread's on rnnkit's own pool again (``on=False``).
+
+    Large: at least 2^27 multiply-adds, such as a forward's time loop over a long sequence.
+    Smaller regions (a backward's chunks of steps, GEMM splits) stay on rnnkit's pool: an
+    OpenMP region waits at its end for every thread it woke, a late one too.
 
     Returns whether the calling thread's regions now run on torch's threads: False with
     ``on=True`` when torch's libgomp is not found (see :func:`torch_openmp_library`), and
