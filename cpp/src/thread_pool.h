@@ -8,7 +8,8 @@
 // variable until woken.
 //
 // When an OpenMP runtime is handed over (openmp_team.h: torch's, by rnnkit.torch), the
-// teams of the thread that handed it over run on that runtime's threads instead.
+// large teams (kMinOpenMpWork) of the thread that handed it over run on that runtime's
+// threads instead, under the same one-team-at-a-time lock.
 //
 // One pool per process, with one team at a time: a call that finds the pool busy (another
 // Python thread's team) or that comes from inside a team runs on its own thread instead
