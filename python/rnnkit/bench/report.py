@@ -51,9 +51,7 @@ def _teams_note(thread_counts: dict) -> str:
     on_torch = thread_counts.get("rnnkit_on_torch_threads")
     if on_torch is None:
         return ""
-    return "; rnnkit's large teams on " + (
-        "torch's OpenMP threads" if on_torch else "rnnkit's own pool (torch's libgomp not found)"
-    )
+    return "; rnnkit's teams on " + ("torch's OpenMP threads" if on_torch else "its own pool")
 
 
 def header_lines(result: dict) -> list[str]:
