@@ -3,11 +3,13 @@ call, and torch right after an rnnkit call, with rnnkit's teams on its own pool 
 torch's OpenMP threads (rnnkit.torch.use_torch_threads).
 
     python benchmarks/torch_then_rnnkit.py [--threads 2] [--rounds 3] [--iters 15]
-        [--cases lstm-inference lstm-training gru-inference] [--baseline DIR]
+        [--cases lstm-inference lstm-training gru-inference] [--shape 1000 16 128]
+        [--pause 0] [--baseline DIR]
 
-One iteration: torch's own nn.LSTM/GRU on x (T=1000, B=16, I=H=128, float32; under
-no_grad for inference, forward + backward for training), then rnnkit's LSTM/GRU (numpy
-API) on the same x. Each round runs a child per case and build, alternately.
+One iteration: torch's own nn.LSTM/GRU/RNN on x (by default T=1000, B=16, I=H=128;
+float32; under no_grad for inference, forward + backward for training), then, after
+``--pause`` seconds, rnnkit's (numpy API) on the same x. Each round runs a child per
+case and build, alternately.
 
 Settings: ``torch-threads`` (this checkout, rnnkit.torch imported: rnnkit's large teams
 on torch's threads) and ``own-pool`` (the same after use_torch_threads(False)), which one
@@ -33,7 +35,7 @@ import rnnkit
 import rnnkit.torch as rt
 torch.set_num_threads({threads})
 rnnkit.set_num_threads({threads})
-T, B, H = 1000, 16, 128
+T, B, H = {shape}
 cell, mode = "{case}".split("-")
 training = mode == "training"
 x = np.random.default_rng(0).standard_normal((T, B, H)).astype(np.float32)
@@ -64,16 +66,19 @@ for i in range(len(settings) * ({warmup} + {iters})):
     t0 = time.perf_counter()
     run_torch()
     t1 = time.perf_counter()
+    time.sleep({pause})
+    t_start = time.perf_counter()
     run_rnnkit()
     t2 = time.perf_counter()
     if i >= len(settings) * {warmup}:
         times[name]["torch"].append(t1 - t0)
-        times[name]["rnnkit"].append(t2 - t1)
+        times[name]["rnnkit"].append(t2 - t_start)
 print(json.dumps(times))
 """
 
 
-CASES = ("lstm-inference", "lstm-training", "gru-inference")
+CASES = tuple(f"{c}-{m}" for c in ("lstm", "gru", "rnn") for m in ("inference", "training"))
+DEFAULT_CASES = ("lstm-inference", "lstm-training", "gru-inference")
 
 
 def main() -> None:
@@ -82,7 +87,11 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--iters", type=int, default=15)
     parser.add_argument("--warmup", type=int, default=3)
-    parser.add_argument("--cases", nargs="+", choices=CASES, default=list(CASES))
+    parser.add_argument("--cases", nargs="+", choices=CASES, default=list(DEFAULT_CASES))
+    parser.add_argument("--shape", nargs=3, type=int, default=[1000, 16, 128], help="T B H")
+    parser.add_argument(
+        "--pause", type=float, default=0.0, help="seconds between torch's call and rnnkit's"
+    )
     parser.add_argument("--baseline", help="a directory holding another rnnkit package")
     args = parser.parse_args()
     here = str(Path(__file__).resolve().parents[1] / "python")
@@ -102,6 +111,8 @@ def main() -> None:
                     iters=args.iters,
                     warmup=args.warmup,
                     settings=settings,
+                    shape=tuple(args.shape),
+                    pause=args.pause,
                 )
                 env = {**os.environ, "PYTHONPATH": path}
                 done = subprocess.run(
