@@ -11,8 +11,8 @@ Importing this module lets Dynamo trace these three classes (it refuses every su
 torch.nn.RNN/LSTM/GRU unless ``torch._dynamo.config.allow_rnn`` is set); the flag itself
 stays as it is, so torch's own recurrent modules compile as before (see _compile.py).
 
-Importing it also runs rnnkit's parallel regions opened on the importing thread on torch's
-own OpenMP threads (:func:`use_torch_threads`; ``use_torch_threads(False)`` switches back),
+Importing it also runs rnnkit's large parallel regions opened on the importing thread on
+torch's own OpenMP threads (:func:`use_torch_threads`; ``use_torch_threads(False)`` switches back),
 so that torch's spinning workers and rnnkit's do not fight for the cores.
 """
 
@@ -35,7 +35,7 @@ __all__ = [
 ]
 
 allow_bridge_modules_in_dynamo(_Bridge)
-use_torch_threads(True)  # rnnkit's teams on torch's OpenMP threads (see _threads.py)
+use_torch_threads(True)  # rnnkit's large teams on torch's OpenMP threads (see _threads.py)
 
 # torch's class -> ours; an exact type match, so subclasses of torch's modules that a user
 # wrote (with their own forward) are left alone.
