@@ -12,11 +12,13 @@ recurrent layer's share of the step is likewise a median of per-round shares. Ea
 count runs in a fresh process with torch.set_num_threads(n) (rnnkit.torch follows it).
 Times are wall-clock by default; ``--clock cpu`` takes the process's CPU time instead,
 the steadier measure at 1 thread on a machine that other jobs share (a process waiting
-for a core is not charged for the wait).
+for a core is not charged for the wait). rnnkit's teams run on torch's OpenMP threads,
+as importing rnnkit.torch sets up, unless ``--own-pool`` (the output says which).
 
     python benchmarks/bench_torch_bridge.py                 # 1 and 2 threads
     python benchmarks/bench_torch_bridge.py --threads 1 --repeats 9 --json out.json
     python benchmarks/bench_torch_bridge.py --threads 1 --clock cpu  # CPU time
+    python benchmarks/bench_torch_bridge.py --threads 2 --own-pool  # rnnkit's own threads
     python benchmarks/bench_torch_bridge.py --recompute     # keeping the cache vs recomputing
     python benchmarks/bench_torch_bridge.py --overhead      # the bridge vs the core alone
 """
@@ -37,9 +39,12 @@ ROOT = Path(__file__).resolve().parents[1]
 VOCAB, EMBED, HIDDEN, LAYERS, BATCH, STEPS = 1000, 64, 256, 2, 32, 50
 
 
-def child(threads: int, repeats: int, warmup: int, clock: str = "wall") -> list[dict]:
+def child(
+    threads: int, repeats: int, warmup: int, clock: str = "wall", own_pool: bool = False
+) -> list[dict]:
     """Run in a fresh process: every configuration at ``threads`` threads, timed with
-    ``clock`` ("wall" or "cpu")."""
+    ``clock`` ("wall" or "cpu"); rnnkit's teams on torch's OpenMP threads (what importing
+    rnnkit.torch sets up) or, with ``own_pool``, on rnnkit's own pool."""
     import torch
     from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
@@ -48,6 +53,9 @@ def child(threads: int, repeats: int, warmup: int, clock: str = "wall") -> list[
     import rnnkit.torch as rt
 
     torch.set_num_threads(threads)
+    if own_pool:
+        rt.use_torch_threads(False)
+    teams = "torch's OpenMP threads" if rt.torch_threads_in_use() else "rnnkit's pool"
     now = time.process_time if clock == "cpu" else time.perf_counter
 
     class Model(torch.nn.Module):
@@ -137,6 +145,7 @@ def child(threads: int, repeats: int, warmup: int, clock: str = "wall") -> list[
                         "threads": threads,
                         "clock": clock,
                         "rnnkit_threads": rnnkit.get_num_threads(),
+                        "rnnkit_teams": teams,
                         "torch_ms": 1e3 * statistics.median(t),
                         "rnnkit_ms": 1e3 * statistics.median(r),
                         "ratio": statistics.median(a / b for a, b in zip(t, r)),
@@ -314,10 +323,15 @@ def main() -> None:
     p.add_argument(
         "--overhead", action="store_true", help="only time the bridge against the core alone"
     )
+    p.add_argument(
+        "--own-pool",
+        action="store_true",
+        help="rnnkit's teams on its own pool instead of torch's OpenMP threads",
+    )
     p.add_argument("--child", type=int, help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.child is not None:
-        print(json.dumps(child(args.child, args.repeats, args.warmup, args.clock)))
+        print(json.dumps(child(args.child, args.repeats, args.warmup, args.clock, args.own_pool)))
         return
     if args.recompute:
         print("\n".join(recompute_cost(args.repeats, args.warmup)))
@@ -339,10 +353,15 @@ def main() -> None:
             str(args.warmup),
             "--clock",
             args.clock,
+            *(["--own-pool"] if args.own_pool else []),
         ]
         done = subprocess.run(command, env=env, capture_output=True, text=True, check=True)
         results += json.loads(done.stdout.strip().splitlines()[-1])
     print(table(results))
+    print()
+    for n in args.threads:
+        teams = {r["rnnkit_teams"] for r in results if r["threads"] == n}
+        print(f"{n} thread(s): {args.clock} clock; rnnkit's teams on {', '.join(sorted(teams))}")
     print()
     print(shares(results))
     if args.json:

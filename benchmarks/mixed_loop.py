@@ -16,7 +16,7 @@ Configurations (``--configs``): ``default`` (no thread variable set), ``blas1``
 (OPENBLAS_NUM_THREADS=1), ``omp1`` (OMP_NUM_THREADS=1), ``pinned`` (both) and ``passive``
 (OMP_WAIT_POLICY=passive: OpenMP threads sleep at once), for each rnnkit build given with
 ``--pythonpath`` (default: this checkout's python/); with ``--torch`` the child imports
-torch first (its own OpenMP runtime and thread pool in the process).
+torch first (its own OpenMP runtime and thread pool in the process), and rnnkit.torch.
 """
 
 from __future__ import annotations
@@ -35,6 +35,8 @@ if {use_torch}:
     import torch  # noqa: F401
 import numpy as np
 import rnnkit
+if {use_torch}:
+    import rnnkit.torch  # noqa: F401  (rnnkit's teams on torch's threads where it has them)
 
 rng = np.random.default_rng(0)
 lstm = rnnkit.LSTM(64, 64)

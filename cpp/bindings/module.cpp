@@ -4,6 +4,7 @@
 
 #include "rnnkit/memory_pool.h"
 #include "rnnkit/threads.h"
+#include "../src/openmp_team.h"  // internal to the core: declared there, not installed
 
 namespace py = pybind11;
 
@@ -71,6 +72,38 @@ PYBIND11_MODULE(_core, m) {
   m.def("_teams_short", &rnnkit::detail::teams_short_count,
         "Teams that started with fewer threads than they asked for because a worker did not "
         "join in time (for tests).");
+  m.def(
+      "_use_openmp_runtime",
+      [](std::uintptr_t parallel, std::uintptr_t thread_num, std::uintptr_t num_threads,
+         std::uintptr_t level) {
+        if (parallel == 0 || thread_num == 0 || num_threads == 0 || level == 0) {
+          throw py::value_error(
+              "_use_openmp_runtime: every address must be non-zero, got GOMP_parallel=" +
+              std::to_string(parallel) + " omp_get_thread_num=" + std::to_string(thread_num) +
+              " omp_get_num_threads=" + std::to_string(num_threads) +
+              " omp_get_level=" + std::to_string(level));
+        }
+        namespace d = rnnkit::detail;
+        d::use_openmp_runtime(d::OpenMpRuntime{
+            reinterpret_cast<decltype(d::OpenMpRuntime::parallel)>(parallel),
+            reinterpret_cast<decltype(d::OpenMpRuntime::thread_num)>(thread_num),
+            reinterpret_cast<decltype(d::OpenMpRuntime::num_threads)>(num_threads),
+            reinterpret_cast<decltype(d::OpenMpRuntime::level)>(level)});
+      },
+      py::arg("parallel"), py::arg("thread_num"), py::arg("num_threads"), py::arg("level"),
+      "Internal (rnnkit.torch): the calling thread's parallel regions run on the OpenMP "
+      "runtime whose GOMP_parallel, omp_get_thread_num, omp_get_num_threads and "
+      "omp_get_level are at these addresses. Wrong addresses crash the process.");
+  m.def("_stop_openmp_runtime", &rnnkit::detail::stop_openmp_runtime,
+        "Parallel regions run on the core's own thread pool again (every thread).");
+  m.def("_openmp_runtime_in_use", &rnnkit::detail::openmp_runtime_in_use,
+        "True when the calling thread's parallel regions run on an OpenMP runtime's threads.");
+  m.def("_openmp_regions", &rnnkit::detail::openmp_regions_count,
+        "Parallel regions run through the OpenMP runtime's GOMP_parallel since import (for "
+        "tests).");
+  m.def("_set_openmp_min_work", &rnnkit::detail::set_openmp_min_work, py::arg("work"),
+        "For tests: the least multiply-adds of a region run on the OpenMP runtime; returns "
+        "the previous value.");
   bind_stack(m);
   rnnkit::bindings::bind_kernels(m);
   rnnkit::bindings::bind_embeddings(m);

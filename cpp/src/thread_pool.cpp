@@ -1,6 +1,8 @@
 // The process's pool of worker threads (thread_pool.h).
 #include "thread_pool.h"
 
+#include "openmp_team.h"
+
 #include <algorithm>
 #include <system_error>
 #include <thread>
@@ -30,6 +32,24 @@ std::int64_t teams_short_count() { return teams_short.load(std::memory_order_rel
 
 bool in_team() { return t_in_team; }
 
+// An exception escaping the job would leave the team waiting at a barrier forever, so it
+// terminates instead (as it would in an OpenMP region).
+void call_job(const JobRef& job, int id, int n, TeamBarrier& barrier) noexcept {
+  t_in_team = true;
+  job.call(job.ctx, id, n, barrier);
+  t_in_team = false;
+}
+
+void run_alone(const JobRef& job) { job.call(job.ctx, 0, 1, alone_barrier); }
+
+std::chrono::microseconds join_window(std::int64_t work) {
+  return std::chrono::microseconds(
+      std::min(join_window_us.load(), std::max<std::int64_t>(work, 0) / kJoinWorkPerMicrosecond));
+}
+
+bool waits_for_full_teams() { return wait_for_full_teams.load(std::memory_order_relaxed); }
+void count_short_team() { teams_short.fetch_add(1, std::memory_order_relaxed); }
+
 void Wakeup::notify_all() {
   if (sleepers_.load() == 0) return;
   { std::lock_guard<std::mutex> lock(mutex_); }
@@ -53,20 +73,6 @@ void TeamBarrier::arrive_and_wait() {
 
 namespace {
 
-// The join window of a job of `work` multiply-adds (kJoinWorkPerMicrosecond).
-std::chrono::microseconds join_window(std::int64_t work) {
-  return std::chrono::microseconds(
-      std::min(join_window_us.load(), std::max<std::int64_t>(work, 0) / kJoinWorkPerMicrosecond));
-}
-
-// Calls the job on thread id of n; an exception escaping it would leave the team waiting
-// at a barrier forever, so it terminates instead (as it would in an OpenMP region).
-void call_job(const JobRef& job, int id, int n, TeamBarrier& barrier) noexcept {
-  t_in_team = true;
-  job.call(job.ctx, id, n, barrier);
-  t_in_team = false;
-}
-
 // The workers and the state of the team they run. A team is whoever shows up: the caller
 // announces a call (ticket: call number << 16 | threads wanted), workers join it by
 // claiming the next thread id (claims: call number << 32 | closed << 31 | members), and
@@ -80,19 +86,19 @@ class ThreadPool {
   void run(int wanted, std::int64_t work, const JobRef& job) {
     std::unique_lock<std::mutex> busy(busy_, std::try_to_lock);
     if (!busy.owns_lock()) {  // another caller's team: run alone
-      job.call(job.ctx, 0, 1, alone_barrier);
+      run_alone(job);
       return;
     }
+    if (run_on_openmp(wanted, work, job)) return;
     const std::size_t had = workers_.size();
     start_workers(wanted - 1);
     wanted = std::min<int>(wanted, static_cast<int>(workers_.size()) + 1);
     if (wanted <= 1) {
-      job.call(job.ctx, 0, 1, alone_barrier);
+      run_alone(job);
       return;
     }
     // Workers started just now take longer than the window to run: wait for them.
-    const bool wait_for_all =
-        workers_.size() > had || wait_for_full_teams.load(std::memory_order_relaxed);
+    const bool wait_for_all = workers_.size() > had || waits_for_full_teams();
     const std::uint64_t call = (ticket_.load() >> 16) + 1;
     job_ = job;
     claims_.store((call << 32) | 1);  // the caller is member 0
@@ -104,7 +110,7 @@ class ThreadPool {
       cpu_relax();
     }
     const int n = static_cast<int>(claims_.fetch_or(kClosed) & kMembers);
-    if (n < wanted) teams_short.fetch_add(1, std::memory_order_relaxed);
+    if (n < wanted) count_short_team();
     barrier_.reset(n);
     unfinished_.store(n - 1);
     start_.store((call << 16) | static_cast<std::uint64_t>(n));
@@ -112,7 +118,7 @@ class ThreadPool {
     if (n > 1) {
       call_job(job_, 0, n, barrier_);
     } else {
-      job.call(job.ctx, 0, 1, alone_barrier);
+      run_alone(job);
     }
     done_.wait([&] { return unfinished_.load() == 0; }, kTeamSpin);
   }
@@ -199,7 +205,7 @@ void run_job(int wanted, std::int64_t work, JobRef job) {
     pool().run(std::min(wanted, 0xffff), work, job);
     return;
   }
-  job.call(job.ctx, 0, 1, alone_barrier);
+  run_alone(job);
 }
 
 #else  // built without threads: everything on the calling thread
@@ -207,7 +213,7 @@ void run_job(int wanted, std::int64_t work, JobRef job) {
 void run_job(int wanted, std::int64_t work, JobRef job) {
   (void)wanted;
   (void)work;
-  job.call(job.ctx, 0, 1, alone_barrier);
+  run_alone(job);
 }
 
 #endif

@@ -7,6 +7,10 @@
 // at a barrier or while the caller waits for its team), then sleeps on a condition
 // variable until woken.
 //
+// When an OpenMP runtime is handed over (openmp_team.h: torch's, by rnnkit.torch), the
+// large teams (kMinOpenMpWork) of the thread that handed it over run on that runtime's
+// threads instead, under the same one-team-at-a-time lock.
+//
 // One pool per process, with one team at a time: a call that finds the pool busy (another
 // Python thread's team) or that comes from inside a team runs on its own thread instead
 // (n = 1), and a team gets fewer threads than asked for when workers do not join within
@@ -97,6 +101,19 @@ void run_job(int wanted, std::int64_t work, JobRef job);
 
 // True on a thread running a team's job (team of more than one thread).
 bool in_team();
+
+// The pieces of a team that the core's own pool and the OpenMP teams (openmp_team.h) share.
+// job on thread id of a team of n > 1 (marks the thread as in a team).
+void call_job(const JobRef& job, int id, int n, TeamBarrier& barrier) noexcept;
+// job on the calling thread alone (n = 1).
+void run_alone(const JobRef& job);
+// The longest a caller waits for members to join a job of `work` multiply-adds
+// (kJoinWorkPerMicrosecond, at most the window set_join_window set).
+std::chrono::microseconds join_window(std::int64_t work);
+// set_wait_for_full_teams's setting.
+bool waits_for_full_teams();
+// Counts a team that started with fewer threads than it asked for (teams_short_count).
+void count_short_team();
 
 // f(id, n, barrier) on each thread of a team (see run_job).
 template <class F>

@@ -46,6 +46,14 @@ def _load_lines(meta: dict) -> list[str]:
     ]
 
 
+def _teams_note(thread_counts: dict) -> str:
+    """Where rnnkit's large teams ran when torch was timed in the same process."""
+    on_torch = thread_counts.get("rnnkit_on_torch_threads")
+    if on_torch is None:
+        return ""
+    return "; rnnkit's teams on " + ("torch's OpenMP threads" if on_torch else "its own pool")
+
+
 def header_lines(result: dict) -> list[str]:
     meta = result["meta"]
     lines = [
@@ -66,7 +74,9 @@ def header_lines(result: dict) -> list[str]:
         lines.append(
             f"- practical peak at {p['threads']} thread(s): numpy float32 matmul {p['n']}^3 "
             f"= {p['gflops']:.1f} GFLOP/s, the better of the run's start and end (BLAS threads: "
-            f"{'unknown' if blas_threads is None else blas_threads})"
+            f"{'unknown' if blas_threads is None else blas_threads}"
+            + _teams_note(p["thread_counts"])
+            + ")"
             + (" UNRELIABLE: slower than at fewer threads" if p.get("starved") else "")
         )
     lines += _load_lines(meta)

@@ -73,6 +73,7 @@ def _log(msg: str) -> None:
 def _set_threads(n: int, use_torch: bool) -> dict:
     """Set every library's thread count; returns what each reports afterwards."""
     import rnnkit
+    from rnnkit import _core
 
     rnnkit.set_num_threads(n)
     counts = {"rnnkit": rnnkit.get_num_threads(), "blas": blas.set_blas_threads(n), "torch": None}
@@ -81,6 +82,11 @@ def _set_threads(n: int, use_torch: bool) -> dict:
 
         torch.set_num_threads(n)
         counts["torch"] = torch.get_num_threads()
+        # rnnkit stays on its own pool (rnnkit.torch, which would move its large teams
+        # onto torch's threads, is not imported): the pause between implementations already
+        # lets torch's workers stop spinning, and a training call's backward runs on the
+        # pool, which torch's workers, spinning after the forward's region, would slow.
+        counts["rnnkit_on_torch_threads"] = _core._openmp_runtime_in_use()
     return counts
 
 

@@ -10,6 +10,10 @@ modules inside a model into these classes in place.
 Importing this module lets Dynamo trace these three classes (it refuses every subclass of
 torch.nn.RNN/LSTM/GRU unless ``torch._dynamo.config.allow_rnn`` is set); the flag itself
 stays as it is, so torch's own recurrent modules compile as before (see _compile.py).
+
+Importing it also runs rnnkit's large parallel regions opened on the importing thread on
+torch's own OpenMP threads (:func:`use_torch_threads`; ``use_torch_threads(False)`` switches back),
+so that torch's spinning workers and rnnkit's do not fight for the cores.
 """
 
 from __future__ import annotations
@@ -18,10 +22,20 @@ import torch
 
 from rnnkit.torch._compile import allow_bridge_modules_in_dynamo
 from rnnkit.torch._modules import GRU, LSTM, RNN, _Bridge, runs_natively
+from rnnkit.torch._threads import torch_threads_in_use, use_torch_threads
 
-__all__ = ["RNN", "LSTM", "GRU", "patch", "runs_natively"]
+__all__ = [
+    "RNN",
+    "LSTM",
+    "GRU",
+    "patch",
+    "runs_natively",
+    "use_torch_threads",
+    "torch_threads_in_use",
+]
 
 allow_bridge_modules_in_dynamo(_Bridge)
+use_torch_threads(True)  # rnnkit's large teams on torch's OpenMP threads (see _threads.py)
 
 # torch's class -> ours; an exact type match, so subclasses of torch's modules that a user
 # wrote (with their own forward) are left alone.
