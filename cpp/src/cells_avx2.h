@@ -12,7 +12,7 @@
 namespace rnnkit::detail {
 
 // The LSTM forward cell for units [0, n) of one row, in two passes over registers (the
-// gates, then the state; lstm.cpp cell_chunk does the same in several):
+// gates, then the state; lstm_cell_plain.h's lstm_cell_plain does the same in several):
 //   a (4 blocks H apart: pre-activations of i, f, g, o) read, written as the activated
 //     [i, f, g, o] (the backward reads them; at inference a is scratch).
 //   bias (4 blocks H apart) read, or nullptr.

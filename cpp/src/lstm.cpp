@@ -7,6 +7,7 @@
 
 #include "cell_loop.h"
 #include "cells_avx2.h"
+#include "lstm_cell_plain.h"
 #include "lstm_variant_cell.h"
 #include "rnnkit/activations.h"
 #include "rnnkit/gemm.h"
@@ -38,58 +39,6 @@ constexpr i64 kChunk = 512;
 // a 1 MiB L2; at four times it (8 MiB) the two ways timed the same (docs/performance.md,
 // "AVX-512 activations and LSTM cell", its last paragraph).
 constexpr i64 kInStepWeightBytes = i64(4) << 20;
-
-// Loops of cell_chunk. Restrict-qualified parameters (the buffers never overlap) let the
-// compiler vectorise them without run-time alias checks.
-//   c (n,) read as c_{t-1}, written as c_t = f * c_{t-1} + i * g; i, f, g (n,) read.
-template <typename T>
-void update_c(i64 n, T* __restrict c, const T* __restrict i, const T* __restrict f,
-              const T* __restrict g) {
-  for (i64 j = 0; j < n; ++j) c[j] = f[j] * c[j] + i[j] * g[j];
-}
-//   h, y (n,) written: o * tc; o, tc (n,) read.
-template <typename T>
-void update_h(i64 n, T* __restrict h, T* __restrict y, const T* __restrict o,
-              const T* __restrict tc) {
-  for (i64 j = 0; j < n; ++j) {
-    const T v = o[j] * tc[j];
-    h[j] = v;
-    y[j] = v;
-  }
-}
-//   m (n,) written: o * tc (the projection's input; no output row).
-template <typename T>
-void update_m(i64 n, T* __restrict m, const T* __restrict o, const T* __restrict tc) {
-  for (i64 j = 0; j < n; ++j) m[j] = o[j] * tc[j];
-}
-
-// The cell for units [0, n) of one active row (all pointers at the chunk's first unit):
-//   a (gates row, 4 blocks H apart) read as pre-activations, written as [i, f, g, o].
-//   bias (4 blocks H apart) read, or nullptr.  c read as c_{t-1}, written as c_t.
-//   tc written: tanh(c_t).  h, y written: h_t = o * tc (y nullptr: h only, a projection's
-//   m_t).
-// The arithmetic of every element is the one-row-at-a-time formula's (the same bits).
-template <typename T>
-void cell_chunk(i64 n, i64 H, T* a, const T* bias, T* c, T* tc, T* h, T* y) {
-  if (bias != nullptr) {
-    for (i64 q = 0; q < 4; ++q) detail::add_to(n, a + q * H, bias + q * H);
-  }
-  if (n == H) {
-    kernels::sigmoid(2 * n, a, a);  // i, f side by side: one call
-  } else {
-    kernels::sigmoid(n, a, a);          // i
-    kernels::sigmoid(n, a + H, a + H);  // f
-  }
-  kernels::tanh(n, a + 2 * H, a + 2 * H);     // g
-  kernels::sigmoid(n, a + 3 * H, a + 3 * H);  // o
-  update_c(n, c, a, a + H, a + 2 * H);
-  kernels::tanh(n, c, tc);
-  if (y == nullptr) {
-    update_m(n, h, a + 3 * H, tc);
-  } else {
-    update_h(n, h, y, a + 3 * H, tc);
-  }
-}
 
 // The forward's per-step code. keep.gates (T, B, 4H) is written always (workspace at
 // inference); keep.c_prev and keep.tanh_c in training (with keep.h_prev, which the loop
@@ -235,7 +184,7 @@ struct LstmForward {
 #endif
     for (i64 j = 0; j < w; j += kChunk) {
       const i64 m = std::min(kChunk, w - j);
-      cell_chunk(m, H, act + j, bias_u != nullptr ? bias_u + j : nullptr, cb + j,
+      detail::lstm_cell_plain(m, H, act + j, bias_u != nullptr ? bias_u + j : nullptr, cb + j,
                  training ? tcb + j : tc_local, h + j, y != nullptr ? y + j : nullptr);
     }
   }

@@ -12,7 +12,7 @@ namespace rnnkit::detail::vec_cells {
 using i64 = std::int64_t;
 
 // The cell's two halves on one register of units (O::L lanes), gate blocks H apart; the
-// arithmetic of lstm.cpp's cell_chunk, each value rounded as there.
+// arithmetic of lstm_cell_plain.h's lstm_cell_plain, each value rounded as there.
 // Gates: a read as pre-activations (plus bias, or nullptr), written as [i, f, g, o].
 template <class O>
 inline void lstm_gate_lanes(i64 H, typename O::T* a, const typename O::T* bias) {

@@ -9,7 +9,7 @@
 
 namespace rnnkit::detail {
 
-// Forward, arguments as lstm.cpp's cell_chunk:
+// Forward, arguments as lstm_cell_plain.h's lstm_cell_plain:
 //   a (4 blocks) read as pre-activations, written as [i, f, g, o].
 //   bias (4 blocks) read, or nullptr.  c read as c_{t-1}, written as c_t.
 //   tc written: h(c_t).  h written: o * h(c_t); y written likewise, or nullptr (h only:
