@@ -23,14 +23,15 @@ torch = pytest.importorskip("torch")
 import rnnkit.torch as rt  # noqa: E402  (after the skip: needs torch)
 from rnnkit.torch import _threads  # noqa: E402
 
-pytestmark = [
-    pytest.mark.native,
-    pytest.mark.skipif(not _core.have_threads(), reason="core built without threads"),
-    pytest.mark.skipif(
-        _threads.torch_openmp_library() is None,
-        reason="this torch runs its parallel work without GNU OpenMP (libgomp)",
-    ),
-]
+pytestmark = pytest.mark.native
+
+# The tests that run regions on torch's threads need them; the fallback and the argument
+# checks run everywhere.
+_needs_torch_libgomp = pytest.mark.skipif(
+    not _core.have_threads() or _threads.torch_openmp_library() is None,
+    reason="core built without threads, or this torch runs its parallel work without GNU "
+    "OpenMP (libgomp)",
+)
 
 # The rnnkit under test: the installed package, or a development build's python/.
 PYTHON_DIR = Path(rnnkit.__file__).resolve().parents[1]
@@ -62,6 +63,7 @@ def _forward_backward(cell, threads: int) -> list[np.ndarray]:
     return [out, dx, *(g.copy() for g in m.grads.values())]
 
 
+@_needs_torch_libgomp
 @pytest.mark.parametrize("cell", [rnnkit.LSTM, rnnkit.GRU, rnnkit.RNN])
 def test_same_bits_on_torch_threads(cell, torch_threads):
     regions, teams = _core._openmp_regions(), _core._teams_formed()
@@ -78,6 +80,7 @@ def test_same_bits_on_torch_threads(cell, torch_threads):
         np.testing.assert_array_equal(a, c)
 
 
+@_needs_torch_libgomp
 def test_gemm_split_same_bits_on_torch_threads(torch_threads):
     rng = np.random.default_rng(3)
     A = rng.standard_normal((256, 512)).astype(np.float32)
@@ -94,6 +97,7 @@ def test_gemm_split_same_bits_on_torch_threads(torch_threads):
     np.testing.assert_array_equal(results[0], results[1])
 
 
+@_needs_torch_libgomp
 def test_small_regions_stay_on_rnnkit_pool(torch_threads):
     # Below the least work (kMinOpenMpWork) a region runs on rnnkit's own pool.
     _core._set_openmp_min_work(1 << 40)
@@ -102,6 +106,7 @@ def test_small_regions_stay_on_rnnkit_pool(torch_threads):
     assert _core._openmp_regions() == regions and _core._teams_formed() > teams
 
 
+@_needs_torch_libgomp
 def test_only_the_thread_that_switched_uses_torch_threads(torch_threads):
     seen: list[bool] = []
     worker = threading.Thread(target=lambda: seen.append(rt.torch_threads_in_use()))
@@ -110,6 +115,7 @@ def test_only_the_thread_that_switched_uses_torch_threads(torch_threads):
     assert seen == [False] and rt.torch_threads_in_use()
 
 
+@_needs_torch_libgomp
 def test_concurrent_python_threads_finish_with_the_same_bits(torch_threads):
     want = _forward_backward(rnnkit.LSTM, 2)
     results: dict[int, list[np.ndarray]] = {}
@@ -130,13 +136,18 @@ def test_concurrent_python_threads_finish_with_the_same_bits(torch_threads):
             np.testing.assert_array_equal(a, b)
 
 
-def test_fallback_when_torch_libgomp_is_not_found(torch_threads, monkeypatch):
+def test_fallback_when_torch_libgomp_is_not_found(monkeypatch, restore_threads):
+    was_on = rt.torch_threads_in_use()
     monkeypatch.setattr(_threads, "torch_openmp_library", lambda: None)
-    assert rt.use_torch_threads(True) is False
-    assert not rt.torch_threads_in_use()
-    regions = _core._openmp_regions()
-    _forward_backward(rnnkit.GRU, 2)
-    assert _core._openmp_regions() == regions
+    try:
+        assert rt.use_torch_threads(True) is False
+        assert not rt.torch_threads_in_use()
+        regions = _core._openmp_regions()
+        _forward_backward(rnnkit.GRU, 2)
+        assert _core._openmp_regions() == regions
+    finally:
+        monkeypatch.undo()
+        rt.use_torch_threads(was_on)
 
 
 def test_bad_arguments_raise():
@@ -159,6 +170,7 @@ def _run_child(script: str) -> str:
     return done.stdout
 
 
+@_needs_torch_libgomp
 def test_import_switches_and_rnnkit_pool_starts_no_worker():
     # After the import the regions run on torch's libgomp workers: an rnnkit call at 2
     # threads starts no thread of its own once torch has run a parallel region.
@@ -179,6 +191,7 @@ def test_import_switches_and_rnnkit_pool_starts_no_worker():
     assert out.split() == ["True", "True", "True"]
 
 
+@_needs_torch_libgomp
 def test_child_of_fork_uses_rnnkit_pool():
     out = _run_child(
         """
