@@ -221,3 +221,41 @@ def torch_module(mode: str, weights: list, num_directions: int, dtype=None):
                 if name is not None:
                     getattr(module, name).copy_(torch.from_numpy(np.ascontiguousarray(array)))
     return module.eval()
+
+
+def lstm_by_kernels(x, h0, c0, w_ih, w_hh, b_ih, b_hh):
+    """One LSTM layer written out with the kernel test hooks (each product and sum rounded
+    once, no fused multiply-add), x (T, B, I), h0 and c0 (B, H): out (T, B, H), h_T, c_T and
+    the state a training forward keeps, per step ([i, f, g, o] (B, 4H), c_{t-1}, tanh(c_t),
+    h_{t-1})."""
+    T, B, n_in = x.shape
+    H = w_hh.shape[1]
+    act = _core._activation
+    pre = np.zeros((T * B, 4 * H), dtype=x.dtype)
+    _core._gemm("nt", x.reshape(T * B, n_in), w_ih, pre, False)
+    pre = pre.reshape(T, B, 4 * H)
+    bias = None if b_ih is None else b_ih + b_hh
+    h, c = h0.copy(), c0.copy()
+    out = np.empty((T, B, H), dtype=x.dtype)
+    kept = []
+    for t in range(T):
+        a = pre[t].copy()
+        _core._gemm("nt", h, w_hh, a, True)
+        if bias is not None:
+            a = a + bias
+        gates = np.concatenate(
+            [
+                act("sigmoid", a[:, :H].copy()),
+                act("sigmoid", a[:, H : 2 * H].copy()),
+                act("tanh", a[:, 2 * H : 3 * H].copy()),
+                act("sigmoid", a[:, 3 * H :].copy()),
+            ],
+            axis=1,
+        )
+        i, f, g, o = (gates[:, q * H : (q + 1) * H] for q in range(4))
+        c_new = f * c + i * g
+        tc = act("tanh", c_new)
+        kept.append((gates, c, tc, h))
+        h, c = o * tc, c_new
+        out[t] = h
+    return out, h, c, kept

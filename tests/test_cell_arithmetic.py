@@ -14,34 +14,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import make_weights
-from rnnkit import _core, _native
+from conftest import lstm_by_kernels, make_weights
+from rnnkit import _native
 
 pytestmark = pytest.mark.native
-
-
-def lstm_by_kernels(x, h0, c0, w_ih, w_hh, b_ih, b_hh):
-    """One LSTM layer, x (T, B, I), h0 and c0 (B, H): out (T, B, H), h_T, c_T."""
-    T, B, n_in = x.shape
-    H = w_hh.shape[1]
-    act = _core._activation
-    gates = np.zeros((T * B, 4 * H), dtype=x.dtype)
-    _core._gemm("nt", x.reshape(T * B, n_in), w_ih, gates, False)
-    gates = gates.reshape(T, B, 4 * H)
-    bias = None if b_ih is None else b_ih + b_hh
-    h, c = h0.copy(), c0.copy()
-    out = np.empty((T, B, H), dtype=x.dtype)
-    for t in range(T):
-        a = gates[t].copy()
-        _core._gemm("nt", h, w_hh, a, True)
-        if bias is not None:
-            a = a + bias
-        i, f = act("sigmoid", a[:, :H].copy()), act("sigmoid", a[:, H : 2 * H].copy())
-        g, o = act("tanh", a[:, 2 * H : 3 * H].copy()), act("sigmoid", a[:, 3 * H :].copy())
-        c = f * c + i * g
-        h = o * act("tanh", c)
-        out[t] = h
-    return out, h, c
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=lambda d: d.__name__)
@@ -70,7 +46,7 @@ def check_lstm_composition(dtype, T, B, n_in, H, bias, training, x_scale):
     out, h_n, c_n, _ = _native.stack_forward(
         "lstm", x, h0, c0, [(w_ih, w_hh, b_ih, b_hh)], None, None, training, num_directions=1
     )
-    want_out, want_h, want_c = lstm_by_kernels(x, h0[0], c0[0], w_ih, w_hh, b_ih, b_hh)
+    want_out, want_h, want_c, _ = lstm_by_kernels(x, h0[0], c0[0], w_ih, w_hh, b_ih, b_hh)
     assert np.array_equal(out, want_out)
     assert np.array_equal(h_n[0], want_h)
     assert np.array_equal(c_n[0], want_c)

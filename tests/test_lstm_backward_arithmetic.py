@@ -15,42 +15,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import make_weights
+from conftest import lstm_by_kernels, make_weights
 from rnnkit import _core, _native
 
 pytestmark = pytest.mark.native
-
-
-def lstm_forward_kept(x, h0, c0, w_ih, w_hh, b_ih, b_hh):
-    """The forward's kept state: per step [i, f, g, o] (B, 4H), c_{t-1}, tanh(c_t), h_{t-1}."""
-    T, B, _ = x.shape
-    H = w_hh.shape[1]
-    act = _core._activation
-    pre = np.zeros((T * B, 4 * H), dtype=x.dtype)
-    _core._gemm("nt", x.reshape(T * B, -1), w_ih, pre, False)
-    pre = pre.reshape(T, B, 4 * H)
-    h, c = h0.copy(), c0.copy()
-    kept = []
-    for t in range(T):
-        a = pre[t].copy()
-        _core._gemm("nt", h, w_hh, a, True)
-        if b_ih is not None:
-            a = a + (b_ih + b_hh)
-        gates = np.concatenate(
-            [
-                act("sigmoid", a[:, :H].copy()),
-                act("sigmoid", a[:, H : 2 * H].copy()),
-                act("tanh", a[:, 2 * H : 3 * H].copy()),
-                act("sigmoid", a[:, 3 * H :].copy()),
-            ],
-            axis=1,
-        )
-        i, f, g, o = (gates[:, q * H : (q + 1) * H] for q in range(4))
-        c_new = f * c + i * g
-        tc = act("tanh", c_new)
-        kept.append((gates, c, tc, h))
-        h, c = o * tc, c_new
-    return kept
 
 
 def lstm_backward_by_kernels(x, kept, dout, dh_n, dc_n, w_ih, w_hh):
@@ -104,7 +72,7 @@ def test_lstm_backward_is_the_kernel_composition(isa, dtype, H, bias):
         "lstm", x, h0, c0, [(w_ih, w_hh, b_ih, b_hh)], None, None, True, num_directions=1
     )
     dx, dh0, dc0, dweights = _native.stack_backward("lstm", cache, dout, dh_n, dc_n)
-    kept = lstm_forward_kept(x, h0[0], c0[0], w_ih, w_hh, b_ih, b_hh)
+    kept = lstm_by_kernels(x, h0[0], c0[0], w_ih, w_hh, b_ih, b_hh)[3]
     want = lstm_backward_by_kernels(x, kept, dout, dh_n[0], dc_n[0], w_ih, w_hh)
     assert np.array_equal(dx, want[0])
     assert np.array_equal(dh0[0], want[1])
