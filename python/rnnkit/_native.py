@@ -82,6 +82,7 @@ def stack_backward(
     dh_n: np.ndarray,
     dc_n: np.ndarray | None,
     grads: Weights | None = None,
+    add_into_grads: bool = True,
 ) -> tuple:
     """Backward of ``stack_forward`` from its training cache.
 
@@ -91,7 +92,8 @@ def stack_backward(
     dw_hh, db_ih, db_hh[, dw_hr | None[, dw_ph]]) shaped like the weights, the biases None
     when the weights have none: fresh arrays, or, when ``grads`` (the same
     structure: writeable C-contiguous arrays of the compute dtype, overlapping no other
-    argument) is given, ``grads`` itself, with the gradients added into it in place.
+    argument) is given, ``grads`` itself, with the gradients added into it in place
+    (``add_into_grads=False``: written over it, the values fresh arrays would hold).
     Raises RuntimeError, naming the array, when x, a weight (by its PyTorch parameter name)
     or (RNN, GRU modes) out was modified in place since the forward (its checksum differs:
     a check against accidents, not against deliberately constructed collisions).
@@ -101,5 +103,11 @@ def stack_backward(
             "stack_backward: cache is None; run stack_forward with training=True first"
         )
     return _core.stack_backward(
-        mode, cache, dout, dh_n, dc_n, None if grads is None else list(grads)
+        mode,
+        cache,
+        dout,
+        dh_n,
+        dc_n,
+        None if grads is None else list(grads),
+        add_into_grads=add_into_grads,
     )

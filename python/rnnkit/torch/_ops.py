@@ -1,7 +1,6 @@
 """The core as two torch custom operators, ``rnnkit::stack_forward`` and ``rnnkit::stack_backward``.
 
-Both wrap the core (``rnnkit._native``; the backward calls ``rnnkit._core.stack_backward``
-itself, for its ``add_into_grads`` argument) and share tensors with it without copies
+Both wrap the core (``rnnkit._native``) and share tensors with it without copies
 (``Tensor.numpy()`` and ``torch.from_numpy`` share memory) where the tensor is already
 C-contiguous. Each has a fake implementation (shapes only, for torch.compile) and the
 forward has an autograd formula that calls the backward operator.
@@ -237,7 +236,7 @@ def stack_backward(
     # them, which for a tensor over a NumPy array needs the GIL (a process group's
     # teardown then deadlocked).
     dweights = [torch.empty(w.shape, dtype=w.dtype) for w in weights]
-    dx, dh0, dc0, _ = _core.stack_backward(
+    dx, dh0, dc0, _ = _native.stack_backward(
         mode,
         cache,
         _array(dout),
