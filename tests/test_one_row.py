@@ -15,10 +15,23 @@ pytestmark = pytest.mark.native
 
 CLASSES = {"lstm": rnnkit.LSTM, "gru": rnnkit.GRU}
 
-# (T, I, H): T below, at and past the projection's groups of 8 steps; I equal to H, smaller
-# and larger; H of 1 to 3 panels (float32: 16 units, float64: 8); H = 20 is not whole
-# panels (the general path, as a control); H = 128 splits the time loop between threads.
-SIZES = [(1, 5, 16), (7, 16, 16), (8, 3, 32), (9, 40, 32), (30, 48, 48), (17, 1, 20), (12, 64, 128)]
+# (T, I, H): T below, at and past the ends of the projection's first group (G steps
+# computed before the loop: 4 for the LSTM, 3 for the GRU), of the steps projected during
+# it (3G: 12, 9) and of the groups of 2G steps after; I equal to H, smaller and larger; H
+# of 1 to 3 panels (float32: 16 units, float64: 8); H = 20 is not whole panels (the
+# general path, as a control); H = 128 splits the time loop between threads.
+SIZES = [
+    (1, 5, 16),
+    (3, 8, 16),
+    (4, 8, 32),
+    (7, 16, 16),
+    (8, 3, 32),
+    (9, 40, 32),
+    (13, 16, 16),
+    (30, 48, 48),
+    (17, 1, 20),
+    (12, 64, 128),
+]
 
 
 def rand(shape, dtype, seed):

@@ -37,6 +37,8 @@
 // thread count.
 #pragma once
 #include <algorithm>
+#include <stdexcept>
+#include <string>
 
 #include "cell_common.h"
 #include "rnnkit/cell.h"
@@ -55,13 +57,16 @@ inline Slice h_slice(Slice s, const Dims& d) {
 // The input projection of a one-row forward (B = 1, no lengths, forward direction),
 // computed along the time loop instead of before it. The loop's product per step,
 // h_{t-1} W_hh^T, reads each weight once and waits on L2 for them; the projection
-// x W_ih^T is the opposite, multiply-adds on weights kept in L1. So with groups of
-// R = 2G steps (G gate blocks; at most kGemvTileMaxRows), the rows of steps
-// [(g+1)R, (g+2)R) are computed during the steps of group g, one tile (those rows x one
-// panel of gate columns) with every other gemv_panels call of those steps (the sizes
-// that timed fastest, docs/performance.md, "B = 1 sequences"); group 0 before the loop
-// (rows_before_loop). Each thread computes its own units' gate columns, as
-// InputProjection does; the bits are gemm_packed's.
+// x W_ih^T is the opposite, multiply-adds on weights kept in L1. So the projection goes
+// in tiles of R = 2G rows (G gate blocks, at most kGemvTileMaxRows / 2) x one panel of
+// gate columns, inside the steps' gemv_panels calls: a thread with `count` panels of
+// units per gate block has G * count tiles for each R rows. The rows of steps [0, G)
+// are computed before the loop (rows_before_loop); those of steps [G, G + R) during the
+// steps [0, G), a tile with every call; then those of steps [G + (g+1)R, G + (g+2)R)
+// during the steps of group g, [G + gR, G + (g+1)R), a tile with every other call (the
+// sizes that timed fastest, docs/performance.md, "B = 1 sequences"). Each thread
+// computes its own units' gate columns, as InputProjection does; the bits are
+// gemm_packed's.
 template <typename T>
 class ProjectionAlongSteps {
  public:
@@ -71,9 +76,13 @@ class ProjectionAlongSteps {
   // read, or its packed W_ih^T (kept across calls) when not nullptr.
   ProjectionAlongSteps(T* gates, i64 ld, const T* x, const T* w_ih,
                        const kernels::PackedB<T>* w_ih_packed, i64 blocks, const Dims& d)
-      : gates_(gates), ld_(ld), x_(x), blocks_(blocks), d_(d),
-        rows_(std::min<i64>(2 * blocks, kernels::kGemvTileMaxRows)) {
-    if (d.T > rows_) w_ih_p_.pack_nt(w_ih_packed, blocks * d.H, d.I, w_ih, d.I);  // else unused
+      : gates_(gates), ld_(ld), x_(x), d_(d), first_rows_(blocks), rows_(2 * blocks) {
+    if (2 * blocks > kernels::kGemvTileMaxRows) {
+      throw std::invalid_argument("ProjectionAlongSteps: at most " +
+                                  std::to_string(kernels::kGemvTileMaxRows / 2) +
+                                  " gate blocks, got " + std::to_string(blocks));
+    }
+    if (d.T > first_rows_) w_ih_p_.pack_nt(w_ih_packed, blocks * d.H, d.I, w_ih, d.I);
   }
 
   // Whether a forward of these dimensions can use it (and one_row_step): one row, whole
@@ -82,19 +91,27 @@ class ProjectionAlongSteps {
     return d.B == 1 && lengths == nullptr && !d.reverse && d.I >= 1 && d.H % kPanel == 0;
   }
   // Rows of the projection the loop must compute before its first step.
-  i64 rows_before_loop() const { return std::min(d_.T, rows_); }
+  i64 rows_before_loop() const { return std::min(d_.T, first_rows_); }
 
   // The tile, if any, for call n (0 <= n < count) of step t of the thread whose units are
-  // the panels [first, first + count) of a gate block: the tiles of the next group go
-  // evenly over the group's R * count calls. Returns false when there is none.
+  // the panels [first, first + count) of a gate block. The calls of the steps that carry
+  // a group of tiles are numbered in order; tile j goes with call j in the first G steps,
+  // call 2j + 1 later, tile j being panel j % count of the thread's panels in gate block
+  // j / count. Returns false when there is none.
   bool tile(i64 t, i64 first, i64 count, i64 n, kernels::GemvTile<T>* out) const {
-    const i64 g = t / rows_, r0 = (g + 1) * rows_;
+    i64 j = 0, r0 = 0;  // the tile, its first row
+    if (t < first_rows_) {
+      j = t * count + n;
+      r0 = first_rows_;
+    } else {
+      const i64 step_in_group = (t - first_rows_) % rows_, call = step_in_group * count + n;
+      if (call % 2 == 0) return false;
+      j = call / 2;
+      r0 = t - step_in_group + rows_;
+    }
     if (r0 >= d_.T) return false;
-    const i64 call = (t - g * rows_) * count + n, calls = rows_ * count;
-    const i64 tiles = blocks_ * count;
-    const i64 j = call * tiles / calls;
-    if (j == (call + 1) * tiles / calls) return false;
-    const i64 panel = (j / count) * (d_.H / kPanel) + first + j % count;
+    const i64 block = j / count;
+    const i64 panel = block * (d_.H / kPanel) + first + (j - block * count);
     *out = kernels::GemvTile<T>{x_ + r0 * d_.I, d_.I, static_cast<int>(std::min(rows_, d_.T - r0)),
                                 &static_cast<const kernels::PackedB<T>&>(w_ih_p_), panel,
                                 gates_ + r0 * ld_ + panel * kPanel, ld_};
@@ -105,10 +122,10 @@ class ProjectionAlongSteps {
   T* gates_;
   i64 ld_;
   const T* x_;
-  i64 blocks_;
   Dims d_;
-  i64 rows_;               // steps per group: the tiles go on every other call
-  PackedOrOwn<T> w_ih_p_;  // W_ih^T (I, blocks*H)
+  i64 first_rows_;         // G: rows before the loop, steps with a tile on every call
+  i64 rows_;               // 2G: rows of a tile, steps of a group
+  PackedOrOwn<T> w_ih_p_;  // W_ih^T (I, G*H)
 };
 
 // Step t of a one-row forward (B = 1) whose input projection runs along the steps, for
