@@ -207,7 +207,10 @@ def bridge_overhead(repeats: int, warmup: int) -> list[str]:
     rnnkit.torch (pack_padded_sequence, the bridge, autograd, pad_packed_sequence) against
     the core called directly on the same problem in sorted order, and torch's packing alone
     (the same calls around a layer that only repeats its input's columns: what torch's own
-    module pays too); medians of CPU times, the three alternating."""
+    module pays too). Between them, to split the bridge's cost: the module on a ready
+    PackedSequence (no packing or unpacking), and the rnnkit::stack_forward operator with
+    autograd on the sorted padded problem (no module). Every run starts without gradients
+    (as after a training step's zero_grad). Medians of CPU times, all alternating."""
     import numpy as np
     import torch
     from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
@@ -224,6 +227,7 @@ def bridge_overhead(repeats: int, warmup: int) -> list[str]:
     order = torch.argsort(lengths, descending=True)
     sorted_lengths = lengths[order].numpy().copy()
     h0 = np.zeros((LAYERS, BATCH, HIDDEN), np.float32)
+    state, op_lengths = torch.from_numpy(h0), torch.from_numpy(sorted_lengths)
     lines = []
     for cell in (rt.LSTM, rt.GRU):
         rnn = cell(EMBED, HIDDEN, num_layers=LAYERS, batch_first=True)
@@ -248,6 +252,24 @@ def bridge_overhead(repeats: int, warmup: int) -> list[str]:
             cache = _native.stack_forward(*args, num_directions=1)[3]
             _native.stack_backward(mode, cache, dout, h0, c0)
 
+        ready = pack_padded_sequence(x.detach(), lengths, batch_first=True, enforce_sorted=False)
+        ready_data = ready.data.clone().requires_grad_(True)
+        ready_dout = torch.randn(ready_data.shape[0], HIDDEN, generator=gen)
+        x_op = torch.from_numpy(x_sorted).requires_grad_(True)
+        op_weights = [getattr(rnn, n) for n in rnn._flat_weights_names]
+
+        def module(rnn=rnn, data=ready_data, ready=ready, dout=ready_dout):
+            packed = PackedSequence(
+                data, ready.batch_sizes, ready.sorted_indices, ready.unsorted_indices
+            )
+            torch.autograd.backward(rnn(packed)[0].data, dout)
+
+        def operator(mode=mode, x=x_op, weights=op_weights, dout=dout_sorted):
+            c = state if mode == "lstm" else None
+            args = (x, state, c, weights, op_lengths, [], 1, True, True)
+            out = torch.ops.rnnkit.stack_forward(mode, *args)[0]
+            torch.autograd.backward(out, torch.from_numpy(dout))
+
         def packing(x=x, dout=dout):
             p = pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
             data = p.data.repeat(1, HIDDEN // EMBED)  # (rows, H): a stand-in layer
@@ -255,19 +277,30 @@ def bridge_overhead(repeats: int, warmup: int) -> list[str]:
             out = pad_packed_sequence(q, batch_first=True, total_length=STEPS)[0]
             torch.autograd.backward(out, dout)
 
-        times = {"bridge": [], "core": [], "packing": []}
-        runs = (("bridge", bridge), ("core", core), ("packing", packing))
+        runs = (
+            ("bridge", bridge),
+            ("module", module),
+            ("operator", operator),
+            ("core", core),
+            ("packing", packing),
+        )
+        times = {name: [] for name, _ in runs}
+        leaves = [*rnn.parameters(), x, ready_data, x_op]
         for i in range(warmup + repeats):
             for name, fn in runs if i % 2 == 0 else runs[::-1]:
+                for t in leaves:  # as a training step's zero_grad: no gradient to add to
+                    t.grad = None
                 start = time.process_time()
                 fn()
                 if i >= warmup:
                     times[name].append(time.process_time() - start)
-        b, c, p = (statistics.median(times[k]) for k in ("bridge", "core", "packing"))
+        b, m, o, c, p = (statistics.median(times[name]) for name, _ in runs)
         lines.append(
             f"{cell.__name__} PackedSequence forward + backward: through rnnkit.torch "
             f"{1e3 * b:.1f} ms, the core alone {1e3 * c:.1f} ms (+{100 * (b / c - 1):.0f}%), "
-            f"torch's packing and unpacking alone {1e3 * p:.1f} ms"
+            f"torch's packing and unpacking alone {1e3 * p:.1f} ms; the module on a ready "
+            f"PackedSequence {1e3 * m:.1f} ms, the operator on the sorted padded problem "
+            f"{1e3 * o:.1f} ms"
         )
     return lines
 

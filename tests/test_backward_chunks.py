@@ -121,15 +121,15 @@ def test_training_cache_size(mode):
     """What a one-layer training forward keeps, in elements (T, B, I, H) (x, the weights
     and out are referenced, not copied): RNN: h0 (B*H) only (its backward reads h_t
     in out, shifted by one step for h_{t-1});
-    GRU (reset_after): [r, z, n] (3*T*B*H) and h0 (B*H), neither h_{t-1} (out shifted by
-    one step) nor h W_hn^T + b_hn (the backward recomputes it); GRU reset_before: also
-    r * h_{t-1} (T*B*H)."""
+    GRU (reset_after): [r, z, n] (3*T*B*H), h_{t-1} W_hn^T + b_hn (T*B*H) and h0 (B*H),
+    not h_{t-1} (out shifted by one step); GRU reset_before: r * h_{t-1} (T*B*H) in
+    place of h W_hn^T + b_hn."""
     T, B, n_in, H = 7, 3, 5, 4
     p = make_problem(mode, T, B, n_in, H, 1, 1, dtype=np.float64)
     *_, cache = train_forward(_native, p)
     saved = {
         "rnn_tanh": B * H,
-        "gru": 3 * T * B * H + B * H,
+        "gru": 4 * T * B * H + B * H,
         "gru_reset_before": 4 * T * B * H + B * H,
     }
     saved = saved[mode]

@@ -18,7 +18,8 @@ py::dict cell_kinds() {
     const std::pair<bool, const char*> kept[] = {{kind.keeps_h_prev, "h_prev"},
                                                  {kind.keeps_c_prev, "c_prev"},
                                                  {kind.keeps_tanh_c, "tanh_c"},
-                                                 {kind.keeps_reset_h, "reset_h"}};
+                                                 {kind.keeps_reset_h, "reset_h"},
+                                                 {kind.keeps_h_w_hn, "h_w_hn"}};
     for (const auto& [keeps, name] : kept) {
       if (keeps) saved_state.append(name);
     }

@@ -53,7 +53,7 @@ inline void for_each_item(i64 n, i64 work_per_item, const F& f) {
 // operand) per call, more than a few rows of arithmetic.
 class ActiveRows {
  public:
-  static constexpr i64 kMinSkippedRows = 8;
+  static constexpr i64 kMinSkippedRows = 4;
 
   // lengths (B,) read, or nullptr; must outlive this.
   ActiveRows(const std::int64_t* lengths, const Dims& d) : B_(d.B) {

@@ -9,18 +9,19 @@
 namespace rnnkit {
 
 // Columns: mode, name, gates, gate names, has_cell_state, keeps_h_prev, keeps_c_prev,
-// keeps_tanh_c, keeps_reset_h, backward_reads_out, gates_are_h, needs_dgates_h.
+// keeps_tanh_c, keeps_reset_h, keeps_h_w_hn, backward_reads_out, gates_are_h,
+// needs_dgates_h.
 const CellKind kCellKinds[kNumCellKinds] = {
-    {Mode::rnn_tanh, "rnn_tanh", 1, {"h"}, false, false, false, false, false, true, true,
-     false},
-    {Mode::rnn_relu, "rnn_relu", 1, {"h"}, false, false, false, false, false, true, true,
-     false},
+    {Mode::rnn_tanh, "rnn_tanh", 1, {"h"}, false, false, false, false, false, false, true,
+     true, false},
+    {Mode::rnn_relu, "rnn_relu", 1, {"h"}, false, false, false, false, false, false, true,
+     true, false},
     {Mode::lstm, "lstm", 4, {"i", "f", "g", "o"}, true, true, true, true, false, false, false,
-     false},
-    {Mode::gru, "gru", 3, {"r", "z", "n"}, false, true, false, false, false, true, false,
+     false, false},
+    {Mode::gru, "gru", 3, {"r", "z", "n"}, false, true, false, false, false, true, true, false,
      true},
     {Mode::gru_reset_before, "gru_reset_before", 3, {"r", "z", "n"}, false, true, false,
-     false, true, true, false, false},
+     false, true, false, true, false, false},
 };
 
 const CellKind* find_cell_kind(const std::string& name) {

@@ -37,7 +37,7 @@ void variant_gates(const CellOptions& o, i64 n, i64 H, T* act, T* ghn, const T* 
 }
 
 // The forward's per-step code. keep.gates (T, B, 3H) is written always (workspace at
-// inference).
+// inference); keep.h_w_hn (T, B, H) in training, for the backward.
 template <typename T>
 struct GruForward {
   static constexpr i64 kGates = 3;
@@ -99,8 +99,9 @@ struct GruForward {
   void gates(i64 t, i64 b, i64 u0, i64 w, T* act) const {
     const i64 B = d.B, H = d.H, G = 3 * H;
     const T* b_hh = a.w.b_hh;
-    // h W_hn^T, then + b_hn in place (the backward recomputes it)
+    // h W_hn^T, then + b_hn in place; training keeps the sum for the backward
     T* ghn = hw + b * G + 2 * H + u0;
+    T* kept_ghn = a.keep.h_w_hn != nullptr ? a.keep.h_w_hn + (t * B + b) * H + u0 : nullptr;
     if (bias != nullptr) {
       for (i64 q = 0; q < 3; ++q) detail::add_to(w, act + q * H, bias + q * H + u0);
     }
@@ -108,15 +109,16 @@ struct GruForward {
       T* pre_row = a.keep.pre != nullptr ? a.keep.pre + (t * B + b) * a.keep.ld_pre + u0 : nullptr;
       variant_gates(*a.options, w, H, act, ghn, b_hh != nullptr ? b_hh + 2 * H + u0 : nullptr,
                     pre_row);
-      return;
+    } else {
+      kernels::sigmoid(w, act, act);          // r
+      kernels::sigmoid(w, act + H, act + H);  // z
+      for (i64 j = 0; j < w; ++j) {
+        if (b_hh != nullptr) ghn[j] += b_hh[2 * H + u0 + j];
+        act[2 * H + j] += act[j] * ghn[j];
+      }
+      kernels::tanh(w, act + 2 * H, act + 2 * H);
     }
-    kernels::sigmoid(w, act, act);          // r
-    kernels::sigmoid(w, act + H, act + H);  // z
-    for (i64 j = 0; j < w; ++j) {
-      if (b_hh != nullptr) ghn[j] += b_hh[2 * H + u0 + j];
-      act[2 * H + j] += act[j] * ghn[j];
-    }
-    kernels::tanh(w, act + 2 * H, act + 2 * H);
+    if (kept_ghn != nullptr) std::copy(ghn, ghn + w, kept_ghn);
   }
 };
 
@@ -135,7 +137,7 @@ void forward(const ForwardArgs<T>& a, const Dims& d) {
 //   dahn (n,) written: dah's n block again (dah is the step's, dahn the chunk's copy).
 //   dh (n,) read as dL/dh_t from later steps, written dy * z (the step's GEMM adds
 //   dA_h W_hh). a (3 blocks) read: [r, z, n]. hp (n,) read: h_{t-1}. ghn (n,) read:
-//   h W_hn^T + b_hn. dy_out (n,) read: dL/dout_t.
+//   h W_hn^T + b_hn, as the forward kept it. dy_out (n,) read: dL/dout_t.
 template <typename T>
 void backward_row(i64 n, i64 H, T* __restrict da, T* __restrict dah, T* __restrict dahn,
                   T* __restrict dh, const T* __restrict a, const T* __restrict hp,
@@ -183,9 +185,8 @@ void variant_backward_row(i64 n, i64 H, T* da, T* dah, T* dahn, T* dh, const T* 
   }
 }
 
-// The backward's per-step code. Per chunk it recomputes h_{t-1} W_hn^T + b_hn, the value
-// the forward used inside r * (.), rather than keeping it: one GEMM over the chunk's
-// rows, not recurrent since h_{t-1} is known. The r and z blocks of dL/d(h W_hh^T) equal
+// The backward's per-step code. It reads h_{t-1} W_hn^T + b_hn, the value the forward
+// used inside r * (.), from saved.h_w_hn. The r and z blocks of dL/d(h W_hh^T) equal
 // dA's (dgates); the chunk keeps only the n block (dgates_h).
 template <typename T>
 struct GruBackward {
@@ -195,7 +196,6 @@ struct GruBackward {
   T* db_ih;    // the chunk's bias sums: b_hh's r and z blocks share b_ih's sums
   T* db_hh;
   i64 hh_cols;
-  T* ghn;      // (chunk rows, H) in work: h_{t-1} W_hn^T + b_hn
   // (B, 3H) twice in work: the step's dL/d(h W_hh^T + b_hh), double buffered so that one
   // barrier per step suffices (step n's GEMM reads all of dah[n % 2] while the next step
   // writes the other).
@@ -203,36 +203,21 @@ struct GruBackward {
   T* hp_buf;   // (chunk rows, H) in work: h_{t-1} gathered when h_prev is not kept
   const T* hp = nullptr;       // (chunk rows, H): h_{t-1} of the current chunk
   kernels::PackedB<T> w_hh_p;  // W_hh (3H, H), packed once for every step
-  kernels::PackedB<T> w_hn_p;  // W_hn^T (H, H), packed once for every chunk's runs of rows
   // The rows each step computes: with sorted lengths, rows past a step's active prefix
-  // are neither written nor read (ghn, dgates, dgates_h and dah alike).
+  // are neither written nor read (dgates, dgates_h and dah alike).
   const detail::ActiveRows active;
 
   GruBackward(const BackwardArgs<T>& args, const Dims& dims)
-      : a(args), d(dims), db_ih(a.g.db_ih), db_hh(a.g.db_hh), hh_cols(2 * d.H), ghn(a.work),
+      : a(args), d(dims), db_ih(a.g.db_ih), db_hh(a.g.db_hh), hh_cols(2 * d.H),
         active(a.lengths, d) {
-    const i64 rows = backward_chunk_rows(d);
-    dah[0] = a.work + rows * d.H;
+    dah[0] = a.work;
     dah[1] = dah[0] + d.B * 3 * d.H;
     hp_buf = dah[1] + d.B * 3 * d.H;
     w_hh_p.pack_nn(3 * d.H, d.H, a.w.w_hh, d.H);
-    w_hn_p.pack_nt(d.H, d.H, a.w.w_hh + 2 * d.H * d.H, d.H);
   }
 
   void begin_chunk(const TimeChunk& c) {
-    const i64 H = d.H;
     hp = detail::chunk_h_prev(hp_buf, a.saved, a.lengths, c, d);
-    // Runs of contiguous active rows (all rows of the chunk without sorted lengths).
-    for (i64 t = c.t0, rows = 0, end = 0; t < c.t1; t = end) {
-      end = active.run_end(t, c.t1, &rows);
-      T* ghn_run = ghn + (t - c.t0) * d.B * H;
-      if (a.w.b_hh != nullptr) {  // b_hn first, then the GEMM adds into it: one pass fewer
-        const T* b_hn = a.w.b_hh + 2 * H;
-        for (i64 r = 0; r < rows; ++r) std::copy(b_hn, b_hn + H, ghn_run + r * H);
-      }
-      kernels::gemm_packed<T>(rows, hp + (t - c.t0) * d.B * H, H, w_hn_p, ghn_run, H,
-                              a.w.b_hh != nullptr);
-    }
   }
 
   template <class Barrier>
@@ -253,19 +238,20 @@ struct GruBackward {
         continue;
       }
       const i64 row = t * B + b, chunk_row = (t - c.t0) * B + b;
+      const T* ghn = a.saved.h_w_hn + row * H + u0;  // h_{t-1} W_hn^T + b_hn
       if (a.options != nullptr) {
         const T* pre = a.saved.pre + row * a.saved.ld_pre + u0;
         detail::for_each_variant_chunk(w, [&](i64 j, i64 m) {
           variant_backward_row(m, H, da_t + b * G + u0 + j, dah_t + b * G + u0 + j, dahnb + j,
                                a.dh + b * H + u0 + j, a.saved.gates + row * G + u0 + j,
-                               hp + chunk_row * H + u0 + j, ghn + chunk_row * H + u0 + j,
+                               hp + chunk_row * H + u0 + j, ghn + j,
                                dout_t + b * d.ldo + u0 + j, pre + j, *a.options);
         });
         continue;
       }
       backward_row(w, H, da_t + b * G + u0, dah_t + b * G + u0, dahnb, a.dh + b * H + u0,
-                   a.saved.gates + row * G + u0, hp + chunk_row * H + u0,
-                   ghn + chunk_row * H + u0, dout_t + b * d.ldo + u0);
+                   a.saved.gates + row * G + u0, hp + chunk_row * H + u0, ghn,
+                   dout_t + b * d.ldo + u0);
     }
   }
 

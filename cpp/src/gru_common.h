@@ -10,12 +10,12 @@ namespace rnnkit::detail {
 
 // Scratch elements of both GRU kinds: the forward's (B, 3H) step products, (B, H) r * h,
 // a second h (B, H) (h is double buffered across steps) and the step's biases (3H,); the
-// reset-after backward's h W_hn^T + b_hn of one chunk (chunk rows, H) and two steps'
-// dL/d(h W_hh^T) (B, 3H) each; the reset-before backward's (B, H) dL/d(r * h); and, both,
-// h_{t-1} of one chunk (chunk rows, H) when h_prev is not kept.
+// reset-after backward's two steps' dL/d(h W_hh^T) (B, 3H) each; the reset-before
+// backward's (B, H) dL/d(r * h); and, both, h_{t-1} of one chunk (chunk rows, H) when
+// h_prev is not kept.
 inline std::int64_t gru_work_size(const Dims& d) {
   const std::int64_t step = d.B * 5 * d.H + 3 * d.H;
-  const std::int64_t chunk = 2 * backward_chunk_steps(d) * d.B * d.H + 2 * d.B * 3 * d.H;
+  const std::int64_t chunk = backward_chunk_steps(d) * d.B * d.H + 2 * d.B * 3 * d.H;
   return step > chunk ? step : chunk;
 }
 

@@ -176,6 +176,7 @@ void prepare_cache(StackCache<T>& cache, const T* x, const T* h0,
       if (kind.keeps_c_prev) o.c_prev = arena.take(state);
       if (kind.keeps_tanh_c) o.tanh_c = arena.take(state);
       if (kind.keeps_reset_h) o.reset_h = arena.take(state);
+      if (kind.keeps_h_w_hn) o.h_w_hn = arena.take(state);
       if (cache.has_options) o.pre = arena.take(checked_mul(rows, pre_columns(kind, H)));
       if (s.P > 0) o.proj_in = arena.take(state);
     }
@@ -214,6 +215,7 @@ StateBuffers<T*> forward_state(StackCache<T>& cache, i64 k, i64 d) {
   keep.c_prev = at(o.c_prev);
   keep.tanh_c = at(o.tanh_c);
   keep.reset_h = at(o.reset_h);
+  keep.h_w_hn = at(o.h_w_hn);
   keep.pre = at(o.pre);
   keep.ld_pre = pre_columns(cell_kind(cache.mode), cache.dims.H);
   keep.proj_in = at(o.proj_in);
@@ -242,6 +244,7 @@ StateBuffers<const T*> saved_state(const StackCache<T>& cache, i64 k, i64 d) {
   saved.c_prev = at(o.c_prev);
   saved.tanh_c = at(o.tanh_c);
   saved.reset_h = at(o.reset_h);
+  saved.h_w_hn = at(o.h_w_hn);
   saved.pre = at(o.pre);
   saved.ld_pre = pre_columns(cell_kind(cache.mode), s.H);
   saved.proj_in = at(o.proj_in);

@@ -356,7 +356,9 @@ class RecurrentBase(PackedWeights, Module):
         # Cell options keep the pre-activations too (and the LSTM's c_t beside them).
         n_buffer = T * B * (n_in + D * R)
         if training:
-            kept = self._gates + 2 + (1 if self._proj_size else 0)  # + o*tanh(c) if projected
+            # Roughly: the gates, h_{t-1} and one more (T, B, H) state (the LSTM's c, the
+            # GRU's h W_hn^T + b_hn or r * h); + o*tanh(c) if projected.
+            kept = self._gates + 2 + (1 if self._proj_size else 0)
             if self._backend_options is not None:
                 kept += self._gates + (1 if self._has_cell else 0)
             n_buffer += L * D * T * B * kept * H + (L - 1) * T * B * D * R

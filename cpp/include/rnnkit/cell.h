@@ -70,6 +70,7 @@ struct StateBuffers {
   P c_prev = nullptr;   // (T, B, H): LSTM, the cell state c_{t-1} entering step t
   P tanh_c = nullptr;   // (T, B, H): LSTM, tanh(c_t) (with cell options h(c_t))
   P reset_h = nullptr;  // (T, B, H): reset-before GRU, r_t * h_{t-1}
+  P h_w_hn = nullptr;   // (T, B, H): reset-after GRU, h_{t-1} W_hn^T + b_hn (active rows)
   // (T, B, ld_pre) with cell options: the gates' pre-activations before clip, peepholes
   // included (G blocks of H), and for the LSTM c_t (a fifth block): the activations'
   // derivatives are taken there.

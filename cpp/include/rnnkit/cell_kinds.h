@@ -18,11 +18,12 @@ struct CellKind {
   bool has_cell_state;          // the LSTM's c beside h (c0, c_n, dc0, dc_n)
   // What a training forward keeps per cell besides its gate activations (T, B, G*H),
   // each (T, B, H) (StateBuffers): h_{t-1}; the LSTM's c_{t-1} and tanh(c_t); the
-  // reset-before GRU's r * h_{t-1}.
+  // reset-before GRU's r * h_{t-1}; the reset-after GRU's h_{t-1} W_hn^T + b_hn.
   bool keeps_h_prev;
   bool keeps_c_prev;
   bool keeps_tanh_c;
   bool keeps_reset_h;
+  bool keeps_h_w_hn;
   // The backward reads the outputs h_t (the last layer's: the returned out, which the
   // cache then references): the RNN as its gates (gates_are_h), the GRU's last layer,
   // which keeps h0 instead of h_prev, as h_{t-1}.

@@ -15,9 +15,8 @@
 //
 // What training keeps: the gates [r, z, n] and h_prev, or, in the last layer, nothing for
 // h_{t-1}: the backward reads it from out shifted by one step and h0 (StateBuffers). The
-// reset-before kind also keeps r * h_{t-1} (reset_h); the reset-after kind recomputes
-// h_{t-1} W_hn^T + b_hn chunk by chunk instead of keeping it (one extra GEMM over T*B
-// rows instead of T*B*H values).
+// reset-before kind also keeps r * h_{t-1} (reset_h), the reset-after kind
+// h_{t-1} W_hn^T + b_hn (h_w_hn), the value inside r * (.).
 //
 // No allocation inside the time loop: every buffer comes from the caller (the stack),
 // except W_hh (and W_ih, for a projection in chunks) packed for the GEMM kernel (gemm.h

@@ -80,7 +80,7 @@ struct StackCache {
   // With cell options every cell keeps pre (T, B, ld_pre) (cell.h StateBuffers::pre).
   struct CellOffsets {
     std::int64_t gates = -1, h_prev = -1, h0 = -1, c_prev = -1, tanh_c = -1, reset_h = -1,
-                 proj_in = -1;
+                 h_w_hn = -1, proj_in = -1;
     std::int64_t pre = -1;
   };
   std::vector<std::int64_t> input_offsets;  // (L,)
