@@ -201,6 +201,7 @@ void backward_loop(Cell& cell, const BackwardArgs<T>& a, const Dims& d) {
   kernels::PackedB<T> w_ih_nn;
   const bool pack_w_ih = active.by_prefix() || steps < d.T;
   if (pack_w_ih) w_ih_nn.pack_nn(Cell::kGates * d.H, d.I, a.w.w_ih, d.I);
+  TeamLog log;  // the chunks' teams judge and shrink as one
   for (i64 n_hi = d.T - 1; n_hi >= 0;) {
     const TimeChunk c = chunk_of(n_hi, steps, d);
     const i64 n_lo = n_hi - (c.t1 - c.t0) + 1;
@@ -218,7 +219,7 @@ void backward_loop(Cell& cell, const BackwardArgs<T>& a, const Dims& d) {
         if (!member.end_step(true)) return;  // the team shrank without this thread
         cell.step_dh(member.slice(), n, t, rows, c);
       }
-    });
+    }, &log);
     const bool first = c.first && !a.accumulate_dw;
     input_backward_chunk(a.dx, a.g.dw_ih, cell.db_ih, cell.db_hh, cell.hh_cols, a.dgates, a.x,
                          a.w.w_ih, Cell::kGates * d.H, d, c, first, a.accumulate_dx, active,

@@ -89,31 +89,63 @@ void copy_units(std::int64_t B, std::int64_t H, Slice s, const T* src, T* dst) {
 // Why: a team is only faster than one thread while its threads really run at the same
 // time. When they share one core (the other taken by another process or the hypervisor),
 // each barrier waits for the other thread to be scheduled and the team is slower than its
-// thread 0 alone. So each member times its work and its waits at the step barriers; when,
-// over a window of at least kShrinkWindow, its step time exceeds what one thread would
-// take for all units (its work times H / its slice's width), it asks the team to shrink.
-// At the next step barrier that allows it, every member learns the same answer
-// (TeamBarrier::arrive): thread 0 takes all units [0, H) from then on, the others leave
-// the loop. Every element gets the same operations whichever thread computes it, so the
-// slices may change at a step barrier without changing a bit.
+// thread 0 alone. So each member times its work and its waits at the barriers of every
+// kTimedEvery-th step; when, over a window of about kShrinkWindow, its step time exceeds
+// what one thread would take for all units (its work times H / its slice's width), it
+// asks the team to shrink. At the next step barrier that allows it, every member learns
+// the same answer (TeamBarrier::arrive): thread 0 takes all units [0, H) from then on,
+// the others leave the loop. Every element gets the same operations whichever thread
+// computes it, so the slices may change at a step barrier without changing a bit. A
+// window this long lets a short preemption pass; a call whose threads share a core for
+// its whole length shrinks within its first milliseconds.
 constexpr std::chrono::microseconds kShrinkWindow{2000};
+// Steps timed: one in this many (a clock read costs tens of nanoseconds, a small team's
+// step about a microsecond).
+constexpr std::int64_t kTimedEvery = 8;
 
 // Teams that shrank to one thread since the module loaded (for tests).
 std::int64_t teams_shrunk_count();
+void count_shrunk_team();
 // For tests: every team from now on asks to shrink at its step barrier number `step`
 // (0-based, counted from the team's start; shrinking at the first barrier that allows
 // it from there), or never when step < 0. Returns the previous setting.
 std::int64_t set_forced_shrink_step(std::int64_t step);
 std::int64_t forced_shrink_step();
-void count_shrunk_team();
+
+// What the teams of consecutive loops of one job (the chunks of a backward, each a
+// millisecond or two) pass on: each member's timing window so far, by thread id, and
+// whether a team shrank (the later ones then run on one thread). Members past the first
+// kLogged start each team with a fresh window (a small log is cheap to clear per call).
+struct TeamLog {
+  static constexpr int kLogged = 16;
+  bool shrank = false;
+  std::chrono::steady_clock::duration work[kLogged] = {}, wait[kLogged] = {};
+};
 
 template <typename T>
 class TeamMember {
  public:
-  TeamMember(std::int64_t H, int id, int n, TeamBarrier& barrier)
-      : H_(H), id_(id), n_(n), barrier_(barrier), slice_(slice_of<T>(H, n, id)),
-        forced_step_(n > 1 ? forced_shrink_step() : -1), window_start_(Clock::now()),
-        running_since_(window_start_) {}
+  // log: where the window starts from and is left for the next team, or nullptr.
+  TeamMember(std::int64_t H, int id, int n, TeamBarrier& barrier, TeamLog* log)
+      : H_(H), id_(id), n_(n), barrier_(barrier), log_(log), slice_(slice_of<T>(H, n, id)),
+        forced_step_(n > 1 ? forced_shrink_step() : -1) {
+    if (n <= 1) return;
+    if (log_ != nullptr && id >= TeamLog::kLogged) log_ = nullptr;
+    if (log_ != nullptr) {
+      work_ = log_->work[id];
+      wait_ = log_->wait[id];
+    }
+    running_since_ = Clock::now();
+  }
+
+  ~TeamMember() {
+    if (log_ == nullptr || n_ <= 1) return;
+    log_->work[id_] = work_;
+    log_->wait[id_] = wait_;
+  }
+
+  TeamMember(const TeamMember&) = delete;
+  TeamMember& operator=(const TeamMember&) = delete;
 
   // This thread's units for the coming step (all of [0, H) on one thread).
   Slice slice() const { return slice_; }
@@ -121,6 +153,10 @@ class TeamMember {
   // A barrier inside a step: the whole team meets, the slices stay.
   void barrier() {
     if (n_ <= 1) return;
+    if (!timed_) {
+      barrier_.arrive_and_wait();
+      return;
+    }
     const Clock::time_point arrived = Clock::now();
     work_ += arrived - running_since_;
     barrier_.arrive_and_wait();
@@ -133,26 +169,30 @@ class TeamMember {
   // false when this thread leaves the loop: the team shrank and it is not thread 0.
   bool end_step(bool may_shrink) {
     if (n_ <= 1) return true;
-    const Clock::time_point arrived = Clock::now();
-    work_ += arrived - running_since_;
-    if (steps_++ == forced_step_) barrier_.request_shrink();
-    const bool shrink = barrier_.arrive(may_shrink);
-    running_since_ = Clock::now();
-    wait_ += running_since_ - arrived;
-    if (shrink) {
+    Clock::time_point arrived;
+    if (timed_) {
+      arrived = Clock::now();
+      work_ += arrived - running_since_;
+    }
+    if (steps_ == forced_step_) barrier_.request_shrink();
+    if (barrier_.arrive(may_shrink)) {
       n_ = 1;
       if (id_ != 0) return false;
       count_shrunk_team();
+      if (log_ != nullptr) log_->shrank = true;
       slice_ = Slice{0, H_};
       return true;
     }
-    if (running_since_ - window_start_ >= kShrinkWindow) {
-      // Over this window: step time work + wait against one thread's work * H / width.
-      const std::int64_t width = slice_.u1 - slice_.u0;
-      if ((work_ + wait_).count() * width > work_.count() * H_) barrier_.request_shrink();
-      work_ = wait_ = Clock::duration::zero();
-      window_start_ = running_since_;
+    if (timed_) {
+      wait_ += Clock::now() - arrived;
+      if (work_ + wait_ >= kShrinkWindow / kTimedEvery) {
+        const std::int64_t width = slice_.u1 - slice_.u0;
+        if ((work_ + wait_).count() * width > work_.count() * H_) barrier_.request_shrink();
+        work_ = wait_ = Clock::duration::zero();
+      }
     }
+    timed_ = ++steps_ % kTimedEvery == 0;
+    if (timed_) running_since_ = Clock::now();
     return true;
   }
 
@@ -162,23 +202,28 @@ class TeamMember {
   int id_;
   int n_;  // team size; 1 once shrunk
   TeamBarrier& barrier_;
+  TeamLog* log_;
   Slice slice_;
   std::int64_t forced_step_;
   std::int64_t steps_ = 0;  // step barriers passed
-  Clock::time_point window_start_, running_since_;  // running_since_: end of the last wait
-  Clock::duration work_{0}, wait_{0};  // of this window
+  bool timed_ = true;       // whether the current step is timed
+  Clock::time_point running_since_;  // the end of the last timed wait
+  Clock::duration work_{0}, wait_{0};  // of the timed steps of this window
 };
 
 // Runs body(member) (member: this thread's TeamMember<T>), about `work` multiply-adds in
 // all, on a team of `threads` threads, each starting with its own slice of [0, H), or on
-// the calling thread with the slice [0, H) when threads == 1 or the pool gives one thread
-// (thread_pool.h: busy with another caller's team, or no worker joined in time). Inside the
-// team, GEMMs run on the calling thread (they never fork inside a team).
+// the calling thread with the slice [0, H) when threads == 1, the pool gives one thread
+// (thread_pool.h: busy with another caller's team, or no worker joined in time) or an
+// earlier team of the same log shrank. Inside the team, GEMMs run on the calling thread
+// (they never fork inside a team).
 template <typename T, class Body>
-void run_team(int threads, std::int64_t H, std::int64_t work, const Body& body) {
+void run_team(int threads, std::int64_t H, std::int64_t work, const Body& body,
+              TeamLog* log = nullptr) {
+  if (log != nullptr && log->shrank) threads = 1;
   run_parallel(threads, work, [&](int id, int n, TeamBarrier& team_barrier) {
     if (n > 1 && id == 0) teams_formed.fetch_add(1, std::memory_order_relaxed);
-    TeamMember<T> member(H, id, n, team_barrier);
+    TeamMember<T> member(H, id, n, team_barrier, log);
     body(member);
   });
 }
