@@ -90,14 +90,17 @@ void copy_units(std::int64_t B, std::int64_t H, Slice s, const T* src, T* dst) {
 // time. When they share one core (the other taken by another process or the hypervisor),
 // each barrier waits for the other thread to be scheduled and the team is slower than its
 // thread 0 alone. So each member times its work and its waits at the barriers of every
-// kTimedEvery-th step; when, over a window of about kShrinkWindow, its step time exceeds
-// what one thread would take for all units (its work times H / its slice's width), it
-// asks the team to shrink. At the next step barrier that allows it, every member learns
-// the same answer (TeamBarrier::arrive): thread 0 takes all units [0, H) from then on,
-// the others leave the loop. Every element gets the same operations whichever thread
-// computes it, so the slices may change at a step barrier without changing a bit. A
-// window this long lets a short preemption pass; a call whose threads share a core for
-// its whole length shrinks within its first milliseconds.
+// kTimedEvery-th step; when, over two windows in a row of about kShrinkWindow each, its
+// step time exceeds 7/8 of what one thread would take for all units (its work times
+// H / its slice's width), it asks the team to shrink. At the next step barrier that
+// allows it, every member learns the same answer (TeamBarrier::arrive): thread 0 takes
+// all units [0, H) from then on, the others leave the loop. Every element gets the same
+// operations whichever thread computes it, so the slices may change at a step barrier
+// without changing a bit. A team that runs in parallel spends about 0.5-0.6 of the one
+// thread time per step, one that shares a core 1 or more; 7/8 shrinks a team that gains
+// little even where the one thread left would get a whole core to itself (a competing
+// process on the other). Two windows let a preemption of a millisecond or so pass; a call
+// whose threads share a core for its whole length shrinks within its first milliseconds.
 constexpr std::chrono::microseconds kShrinkWindow{2000};
 // Steps timed: one in this many (a clock read costs tens of nanoseconds, a small team's
 // step about a microsecond).
@@ -120,6 +123,7 @@ struct TeamLog {
   static constexpr int kLogged = 16;
   bool shrank = false;
   std::chrono::steady_clock::duration work[kLogged] = {}, wait[kLogged] = {};
+  int slow_windows[kLogged] = {};
 };
 
 template <typename T>
@@ -134,6 +138,7 @@ class TeamMember {
     if (log_ != nullptr) {
       work_ = log_->work[id];
       wait_ = log_->wait[id];
+      slow_windows_ = log_->slow_windows[id];
     }
     running_since_ = Clock::now();
   }
@@ -142,6 +147,7 @@ class TeamMember {
     if (log_ == nullptr || n_ <= 1) return;
     log_->work[id_] = work_;
     log_->wait[id_] = wait_;
+    log_->slow_windows[id_] = slow_windows_;
   }
 
   TeamMember(const TeamMember&) = delete;
@@ -186,8 +192,11 @@ class TeamMember {
     if (timed_) {
       wait_ += Clock::now() - arrived;
       if (work_ + wait_ >= kShrinkWindow / kTimedEvery) {
+        // step time (work + wait) against 7/8 of one thread's (work * H / width)
         const std::int64_t width = slice_.u1 - slice_.u0;
-        if ((work_ + wait_).count() * width > work_.count() * H_) barrier_.request_shrink();
+        const bool slow = (work_ + wait_).count() * width * 8 > work_.count() * H_ * 7;
+        slow_windows_ = slow ? slow_windows_ + 1 : 0;
+        if (slow_windows_ >= 2) barrier_.request_shrink();
         work_ = wait_ = Clock::duration::zero();
       }
     }
@@ -206,6 +215,7 @@ class TeamMember {
   Slice slice_;
   std::int64_t forced_step_;
   std::int64_t steps_ = 0;  // step barriers passed
+  int slow_windows_ = 0;    // windows in a row that judged the team slow
   bool timed_ = true;       // whether the current step is timed
   Clock::time_point running_since_;  // the end of the last timed wait
   Clock::duration work_{0}, wait_{0};  // of the timed steps of this window
