@@ -90,18 +90,20 @@ void copy_units(std::int64_t B, std::int64_t H, Slice s, const T* src, T* dst) {
 // time. When they share one core (the other taken by another process or the hypervisor),
 // each barrier waits for the other thread to be scheduled and the team is slower than its
 // thread 0 alone. So each member times its work and its waits at the barriers of every
-// kTimedEvery-th step; when, over two windows in a row of about kShrinkWindow each, its
-// step time exceeds 7/8 of what one thread would take for all units (its work times
-// H / its slice's width), it asks the team to shrink. At the next step barrier that
+// kTimedEvery-th step; when, in kSlowWindows windows in a row of kShrinkWindow each, its
+// timed steps took more than 7/8 of what one thread would take for all units (their work
+// times H / its slice's width), it asks the team to shrink. At the next step barrier that
 // allows it, every member learns the same answer (TeamBarrier::arrive): thread 0 takes
 // all units [0, H) from then on, the others leave the loop. Every element gets the same
 // operations whichever thread computes it, so the slices may change at a step barrier
 // without changing a bit. A team that runs in parallel spends about 0.5-0.6 of the one
 // thread time per step, one that shares a core 1 or more; 7/8 shrinks a team that gains
 // little even where the one thread left would get a whole core to itself (a competing
-// process on the other). Two windows let a preemption of a millisecond or so pass; a call
-// whose threads share a core for its whole length shrinks within its first milliseconds.
+// process on the other). A preemption lengthens one step, so it makes at most one window
+// slow: only a lasting stall shrinks the team; a call whose threads share a core for its
+// whole length shrinks within its first 6 milliseconds.
 constexpr std::chrono::microseconds kShrinkWindow{2000};
+constexpr int kSlowWindows = 3;
 // Steps timed: one in this many (a clock read costs tens of nanoseconds, a small team's
 // step about a microsecond).
 constexpr std::int64_t kTimedEvery = 8;
@@ -116,13 +118,15 @@ std::int64_t set_forced_shrink_step(std::int64_t step);
 std::int64_t forced_shrink_step();
 
 // What the teams of consecutive loops of one job (the chunks of a backward, each a
-// millisecond or two) pass on: each member's timing window so far, by thread id, and
+// millisecond or two) pass on: each member's timing window so far (the time spent in
+// teams, not between them), by thread id, and
 // whether a team shrank (the later ones then run on one thread). Members past the first
 // kLogged start each team with a fresh window (a small log is cheap to clear per call).
 struct TeamLog {
   static constexpr int kLogged = 16;
   bool shrank = false;
   std::chrono::steady_clock::duration work[kLogged] = {}, wait[kLogged] = {};
+  std::chrono::steady_clock::duration window[kLogged] = {};
   int slow_windows[kLogged] = {};
 };
 
@@ -138,15 +142,18 @@ class TeamMember {
     if (log_ != nullptr) {
       work_ = log_->work[id];
       wait_ = log_->wait[id];
+      window_before_ = log_->window[id];
       slow_windows_ = log_->slow_windows[id];
     }
     running_since_ = Clock::now();
+    window_start_ = running_since_;
   }
 
   ~TeamMember() {
     if (log_ == nullptr || n_ <= 1) return;
     log_->work[id_] = work_;
     log_->wait[id_] = wait_;
+    log_->window[id_] = window_before_ + (Clock::now() - window_start_);
     log_->slow_windows[id_] = slow_windows_;
   }
 
@@ -190,14 +197,16 @@ class TeamMember {
       return true;
     }
     if (timed_) {
-      wait_ += Clock::now() - arrived;
-      if (work_ + wait_ >= kShrinkWindow / kTimedEvery) {
+      const Clock::time_point now = Clock::now();
+      wait_ += now - arrived;
+      if (window_before_ + (now - window_start_) >= kShrinkWindow) {
         // step time (work + wait) against 7/8 of one thread's (work * H / width)
         const std::int64_t width = slice_.u1 - slice_.u0;
         const bool slow = (work_ + wait_).count() * width * 8 > work_.count() * H_ * 7;
         slow_windows_ = slow ? slow_windows_ + 1 : 0;
-        if (slow_windows_ >= 2) barrier_.request_shrink();
-        work_ = wait_ = Clock::duration::zero();
+        if (slow_windows_ >= kSlowWindows) barrier_.request_shrink();
+        work_ = wait_ = window_before_ = Clock::duration::zero();
+        window_start_ = now;
       }
     }
     timed_ = ++steps_ % kTimedEvery == 0;
@@ -218,6 +227,8 @@ class TeamMember {
   int slow_windows_ = 0;    // windows in a row that judged the team slow
   bool timed_ = true;       // whether the current step is timed
   Clock::time_point running_since_;  // the end of the last timed wait
+  Clock::time_point window_start_;  // in this team
+  Clock::duration window_before_{0};  // of this window, in earlier teams of the log
   Clock::duration work_{0}, wait_{0};  // of the timed steps of this window
 };
 
