@@ -119,9 +119,9 @@ std::int64_t forced_shrink_step();
 
 // What the teams of consecutive loops of one job (the chunks of a backward, each a
 // millisecond or two) pass on: each member's timing window so far (the time spent in
-// teams, not between them), by thread id, and
-// whether a team shrank (the later ones then run on one thread). Members past the first
-// kLogged start each team with a fresh window (a small log is cheap to clear per call).
+// teams, not between them), by thread id, and whether a team shrank (the later ones then
+// run on one thread). Members past the first kLogged start each team with a fresh window
+// (a small log is cheap to clear per call).
 struct TeamLog {
   static constexpr int kLogged = 16;
   bool shrank = false;
