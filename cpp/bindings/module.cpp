@@ -18,6 +18,8 @@ std::int64_t teams_formed_count();  // team.cpp (team.h is internal to the core)
 void set_wait_for_full_teams(bool on);  // thread_pool.cpp
 std::int64_t set_join_window(std::int64_t microseconds);  // thread_pool.cpp
 std::int64_t teams_short_count();  // thread_pool.cpp
+std::int64_t teams_shrunk_count();  // team.cpp
+std::int64_t set_forced_shrink_step(std::int64_t step);  // team.cpp
 }  // namespace rnnkit::detail
 
 #ifndef RNNKIT_VERSION
@@ -72,6 +74,13 @@ PYBIND11_MODULE(_core, m) {
   m.def("_teams_short", &rnnkit::detail::teams_short_count,
         "Teams that started with fewer threads than they asked for because a worker did not "
         "join in time (for tests).");
+  m.def("_teams_shrunk", &rnnkit::detail::teams_shrunk_count,
+        "Time loop teams that shrank to one thread because their threads did not run in "
+        "parallel, or because a test forced it (for tests).");
+  m.def("_set_forced_shrink_step", &rnnkit::detail::set_forced_shrink_step, py::arg("step"),
+        "For tests: every team asks to shrink to one thread at its step barrier number "
+        "`step` (counted from 0 in each forward loop and backward chunk; the first barrier "
+        "that allows it from there), never when step < 0; returns the previous setting.");
   m.def(
       "_use_openmp_runtime",
       [](std::uintptr_t parallel, std::uintptr_t thread_num, std::uintptr_t num_threads,

@@ -179,20 +179,26 @@ void forward_loop(const Cell& cell, const ForwardArgs<T>& a, T* h_spare, const D
   T* h_prev = a.keep.h_prev;
   const i64 R = h_size(d);
   const i64 step_work = d.B * Cell::kGates * d.H * R;  // h_{t-1} W_hh^T
-  run_team<T>(team_size<T>(d.B, Cell::kGates * d.H, d.H), d.H, d.T * step_work, [&](Slice s, auto barrier) {
-    const Slice hs = h_slice(s, d);
+  // The slices may change after any step (the new owner of a unit finds its state and
+  // h_{t-1} complete after the barrier), except inside a group of steps whose input
+  // projection the cell computes along the previous group's steps (projected_steps > 0:
+  // ProjectionAlongSteps, each thread for its own units): only between groups.
+  const i64 group = projected_steps > 0 ? projected_steps : 1;
+  run_team<T>(team_size<T>(d.B, Cell::kGates * d.H, d.H), d.H, d.T * step_work, [&](auto& member) {
+    auto barrier = [&member] { member.barrier(); };
     for (i64 n = 0; n < d.T; ++n) {
+      const Slice s = member.slice();
       const i64 t = time_at(n, d);
       const T* hp = hbuf[n % 2];  // (B, R) read: h_{t-1}
-      T* hn = hbuf[(n + 1) % 2];  // (B, R) written (this thread's part, hs): h_t
+      T* hn = hbuf[(n + 1) % 2];  // (B, R) written (this thread's part, h_slice): h_t
       projection.before_step(n, s.u0, s.u1);  // x W_ih^T of this thread's units
-      if (h_prev != nullptr) copy_units(d.B, R, hs, hp, h_prev + t * d.B * R);
+      if (h_prev != nullptr) copy_units(d.B, R, h_slice(s, d), hp, h_prev + t * d.B * R);
       cell.step(s, t, active.at(t), hp, hn, barrier);
-      barrier();
+      if (!member.end_step((n + 1) % group == 0)) return;  // the team shrank without it
     }
     // After an odd number of steps h_n is in h_spare: copy this thread's part back (it
-    // wrote it itself, so no barrier is needed).
-    if (d.T % 2 == 1) copy_units(d.B, R, hs, h_spare, a.h);
+    // wrote it itself, or got it after a barrier, so no barrier is needed).
+    if (d.T % 2 == 1) copy_units(d.B, R, h_slice(member.slice(), d), h_spare, a.h);
   });
 }
 
@@ -212,20 +218,25 @@ void backward_loop(Cell& cell, const BackwardArgs<T>& a, const Dims& d) {
   kernels::PackedB<T> w_ih_nn;
   const bool pack_w_ih = active.by_prefix() || steps < d.T;
   if (pack_w_ih) w_ih_nn.pack_nn(Cell::kGates * d.H, d.I, a.w.w_ih, d.I);
+  TeamLog log;  // the chunks' teams judge and shrink as one
   for (i64 n_hi = d.T - 1; n_hi >= 0;) {
     const TimeChunk c = chunk_of(n_hi, steps, d);
     const i64 n_lo = n_hi - (c.t1 - c.t0) + 1;
     cell.begin_chunk(c);
     const i64 chunk_work = (n_hi - n_lo + 1) * d.B * Cell::kGates * d.H * h_size(d);
-    run_team<T>(team_size<T>(d.B, Cell::kGates * d.H, d.H), d.H, chunk_work, [&](Slice s, auto barrier) {
+    // The slices may change only between step_da and step_dh: step_dh reads all of dA_t
+    // (complete after the barrier), while step_da reads the units of dh that the same
+    // thread's step_dh wrote, with no barrier in between.
+    run_team<T>(team_size<T>(d.B, Cell::kGates * d.H, d.H), d.H, chunk_work, [&](auto& member) {
+      auto barrier = [&member] { member.barrier(); };
       for (i64 n = n_hi; n >= n_lo; --n) {
         const i64 t = time_at(n, d);
         const i64 rows = active.at(t);
-        cell.step_da(s, n, t, rows, c, barrier);
-        barrier();
-        cell.step_dh(s, n, t, rows, c);
+        cell.step_da(member.slice(), n, t, rows, c, barrier);
+        if (!member.end_step(true)) return;  // the team shrank without this thread
+        cell.step_dh(member.slice(), n, t, rows, c);
       }
-    });
+    }, &log);
     const bool first = c.first && !a.accumulate_dw;
     input_backward_chunk(a.dx, a.g.dw_ih, cell.db_ih, cell.db_hh, cell.hh_cols, a.dgates, a.x,
                          a.w.w_ih, Cell::kGates * d.H, d, c, first, a.accumulate_dx, active,

@@ -56,17 +56,22 @@ void Wakeup::notify_all() {
   cv_.notify_all();
 }
 
-void TeamBarrier::arrive_and_wait() {
-  if (size_ <= 1) return;  // a team of one (shared by concurrent lone callers)
+bool TeamBarrier::arrive(bool may_shrink) {
+  if (size_ <= 1) return false;  // a team of one (shared by concurrent lone callers)
   const std::uint32_t phase = phase_.load(std::memory_order_acquire);
+  // A request stored before a member's arrival is seen by the last to arrive (the
+  // arrivals' read-modify-writes order them).
   if (arrived_.fetch_add(1, std::memory_order_acq_rel) + 1 == size_) {
     // Last to arrive: nobody touches arrived_ again before the phase changes.
     arrived_.store(0, std::memory_order_relaxed);
-    phase_.store(phase + 1);
+    const bool shrink = may_shrink && shrink_requested_.load(std::memory_order_relaxed);
+    phase_.store(((phase | 1u) + 1u) | (shrink ? 1u : 0u));
     wakeup_.notify_all();
-  } else {
-    wakeup_.wait([&] { return phase_.load() != phase; }, kTeamSpin);
+    return shrink;
   }
+  wakeup_.wait([&] { return phase_.load() != phase; }, kTeamSpin);
+  // Nobody changes the phase again before this member arrives at the next barrier.
+  return (phase_.load() & 1u) != 0;
 }
 
 #ifdef RNNKIT_HAVE_THREADS

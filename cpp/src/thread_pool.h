@@ -74,16 +74,30 @@ class Wakeup {
   std::condition_variable cv_;
 };
 
-// The barrier of one team of `size` threads; reusable (sense reversing).
+// The barrier of one team of `size` threads; reusable (sense reversing). It also carries
+// one team-wide decision: a thread that asks to shrink the team before it arrives gets,
+// with every other member, `true` from the next barrier that allows shrinking (the last
+// thread to arrive reads the request and publishes the answer with the new phase, so all
+// members leave that barrier with the same answer).
 class TeamBarrier {
  public:
-  void reset(int size) { size_ = size; }
-  void arrive_and_wait();
+  void reset(int size) {
+    size_ = size;
+    shrink_requested_.store(false, std::memory_order_relaxed);
+  }
+  void arrive_and_wait() { arrive(false); }
+  // Asks that the team shrink at the next barrier that allows it (arrive(true)).
+  void request_shrink() { shrink_requested_.store(true, std::memory_order_relaxed); }
+  // Waits for the whole team; returns true when the team shrinks here (only where
+  // `may_shrink`, and only after a request_shrink()); the same answer on every member.
+  bool arrive(bool may_shrink);
 
  private:
   int size_ = 1;
   std::atomic<int> arrived_{0};
+  // Phase number << 1 | whether the team shrank at the barrier that started this phase.
   std::atomic<std::uint32_t> phase_{0};
+  std::atomic<bool> shrink_requested_{false};
   Wakeup wakeup_;
 };
 
