@@ -47,14 +47,14 @@ CASES = [
 ]
 
 
-def _run(make, dtype: str, batch: int, lengths) -> list[np.ndarray]:
-    """Forward + backward of a fresh module; every array produced."""
+def _run(make, dtype: str, batch: int, lengths, steps: int = T) -> list[np.ndarray]:
+    """Forward + backward of a fresh module over `steps` steps; every array produced."""
     m = make(dtype)
     rng = np.random.default_rng(7)
-    x = rng.standard_normal((T, batch, IN)).astype(dtype)
+    x = rng.standard_normal((steps, batch, IN)).astype(dtype)
     lens = None
     if lengths is not None:
-        lens = np.array([T - (b % 4) * 2 for b in range(batch)])
+        lens = np.array([steps - (b % 4) * 2 for b in range(batch)])
     out, state = m(x, lengths=lens)
     dx, dstate = m.backward(np.sin(out), None)
     arrays = [out, dx]
@@ -91,6 +91,23 @@ def test_shrinking_team_gives_one_thread_bits(restore_threads, name, make, batch
         assert _core._teams_shrunk() > shrunk, f"no team shrank (forced at step {step})"
         for e, g in zip(expected, got, strict=True):
             np.testing.assert_array_equal(g, e, err_msg=f"{name}, shrunk at step {step}")
+
+
+ONE_ROW = [c for c in CASES if c[2] == 1]
+
+
+@pytest.mark.parametrize(("name", "make", "batch", "lengths"), ONE_ROW, ids=[c[0] for c in ONE_ROW])
+def test_one_row_shrinks_only_between_groups(restore_threads, name, make, batch, lengths):
+    # One row computes its input projection in groups of steps, each thread its own units'
+    # tiles along a group: a shrink asked for at any step must wait for the group's end.
+    steps = 40  # several groups for the LSTM (4 gate blocks) and the GRU (3)
+    rnnkit.set_num_threads(1)
+    expected = _run(make, "float32", batch, lengths, steps)
+    for step in range(steps):
+        with forced_shrink(step), on_threads(2):
+            got = _run(make, "float32", batch, lengths, steps)
+        for e, g in zip(expected, got, strict=True):
+            np.testing.assert_array_equal(g, e, err_msg=f"{name}, shrink asked at step {step}")
 
 
 def test_no_forced_shrink_by_default():

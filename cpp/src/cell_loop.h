@@ -93,6 +93,14 @@ class ProjectionAlongSteps {
   // Rows of the projection the loop must compute before its first step.
   i64 rows_before_loop() const { return std::min(d_.T, first_rows_); }
 
+  // Whether step n (0-based) ends a group of steps, given rows_before_loop(): the steps
+  // [0, G) and then each 2G steps. A thread computes its own units' tiles of a group over
+  // the group's calls, so a team's slices may change only after such a step.
+  static bool ends_group(i64 n, i64 rows_before_loop) {
+    const i64 G = rows_before_loop;
+    return n + 1 >= G && (n + 1 - G) % (2 * G) == 0;
+  }
+
   // The tile, if any, for call n (0 <= n < count) of step t of the thread whose units are
   // the panels [first, first + count) of a gate block. The calls of the steps that carry
   // a group of tiles are numbered in order; tile j goes with call j in the first G steps,
@@ -181,9 +189,12 @@ void forward_loop(const Cell& cell, const ForwardArgs<T>& a, T* h_spare, const D
   const i64 step_work = d.B * Cell::kGates * d.H * R;  // h_{t-1} W_hh^T
   // The slices may change after any step (the new owner of a unit finds its state and
   // h_{t-1} complete after the barrier), except inside a group of steps whose input
-  // projection the cell computes along the previous group's steps (projected_steps > 0:
-  // ProjectionAlongSteps, each thread for its own units): only between groups.
-  const i64 group = projected_steps > 0 ? projected_steps : 1;
+  // projection the cell computes along the steps (projected_steps > 0 comes from
+  // ProjectionAlongSteps::rows_before_loop, each thread computing its own units' tiles):
+  // only where a group ends.
+  auto may_shrink_after = [projected_steps](i64 n) {
+    return projected_steps <= 0 || ProjectionAlongSteps<T>::ends_group(n, projected_steps);
+  };
   run_team<T>(team_size<T>(d.B, Cell::kGates * d.H, d.H), d.H, d.T * step_work, [&](auto& member) {
     auto barrier = [&member] { member.barrier(); };
     for (i64 n = 0; n < d.T; ++n) {
@@ -194,7 +205,7 @@ void forward_loop(const Cell& cell, const ForwardArgs<T>& a, T* h_spare, const D
       projection.before_step(n, s.u0, s.u1);  // x W_ih^T of this thread's units
       if (h_prev != nullptr) copy_units(d.B, R, h_slice(s, d), hp, h_prev + t * d.B * R);
       cell.step(s, t, active.at(t), hp, hn, barrier);
-      if (!member.end_step((n + 1) % group == 0)) return;  // the team shrank without it
+      if (!member.end_step(may_shrink_after(n))) return;  // the team shrank without it
     }
     // After an odd number of steps h_n is in h_spare: copy this thread's part back (it
     // wrote it itself, or got it after a barrier, so no barrier is needed).
