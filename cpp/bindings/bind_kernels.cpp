@@ -88,6 +88,17 @@ void check_dtypes(const py::array& A, const py::array& B, const py::array& C) {
   if (!C.writeable()) throw py::value_error("C must be writeable");
 }
 
+// Checks A, B and C (check_dtypes), then calls run(T{}) with T = A's element type.
+template <class Run>
+void with_gemm_dtype(const py::array& A, const py::array& B, const py::array& C, const Run& run) {
+  check_dtypes(A, B, C);
+  if (A.dtype().is(py::dtype::of<float>())) {
+    run(float{});
+  } else {
+    run(double{});
+  }
+}
+
 template <typename T>
 void run_gemm(const std::string& kind, const py::array& A, const py::array& B, py::array& C,
               bool accumulate) {
@@ -289,9 +300,9 @@ void bind_kernels(py::module_& m) {
       "_gemm",
       [](const std::string& kind, const py::array& A, const py::array& B, py::array C,
          bool accumulate) {
-        check_dtypes(A, B, C);
-        if (A.dtype().is(py::dtype::of<float>())) run_gemm<float>(kind, A, B, C, accumulate);
-        else run_gemm<double>(kind, A, B, C, accumulate);
+        with_gemm_dtype(A, B, C, [&](auto t) {
+          run_gemm<decltype(t)>(kind, A, B, C, accumulate);
+        });
       },
       py::arg("kind"), py::arg("A"), py::arg("B"), py::arg("C"), py::arg("accumulate"),
       "Test hook: C (written in place) = [C +] op(A) op(B) with kind 'nt' (A (M,K), B (N,K)), "
@@ -300,12 +311,9 @@ void bind_kernels(py::module_& m) {
       "_gemm_packed",
       [](const std::string& kind, const py::array& A, const py::array& B, py::array C,
          bool accumulate, i64 n_begin, i64 n_end) {
-        check_dtypes(A, B, C);
-        if (A.dtype().is(py::dtype::of<float>())) {
-          run_gemm_packed<float>(kind, A, B, C, accumulate, n_begin, n_end);
-        } else {
-          run_gemm_packed<double>(kind, A, B, C, accumulate, n_begin, n_end);
-        }
+        with_gemm_dtype(A, B, C, [&](auto t) {
+          run_gemm_packed<decltype(t)>(kind, A, B, C, accumulate, n_begin, n_end);
+        });
       },
       py::arg("kind"), py::arg("A"), py::arg("B"), py::arg("C"), py::arg("accumulate"),
       py::arg("n_begin") = 0, py::arg("n_end") = -1,
@@ -315,13 +323,10 @@ void bind_kernels(py::module_& m) {
       "_gemm_packed_pair",
       [](const py::array& A1, const py::array& B1, const py::array& A2, const py::array& B2,
          py::array C, i64 n_begin, i64 n_end) {
-        check_dtypes(A1, B1, C);
-        check_dtypes(A2, B2, C);
-        if (A1.dtype().is(py::dtype::of<float>())) {
-          run_gemm_packed_pair<float>(A1, B1, A2, B2, C, n_begin, n_end);
-        } else {
-          run_gemm_packed_pair<double>(A1, B1, A2, B2, C, n_begin, n_end);
-        }
+        with_gemm_dtype(A1, B1, C, [&](auto t) {
+          check_dtypes(A2, B2, C);
+          run_gemm_packed_pair<decltype(t)>(A1, B1, A2, B2, C, n_begin, n_end);
+        });
       },
       py::arg("A1"), py::arg("B1"), py::arg("A2"), py::arg("B2"), py::arg("C"),
       py::arg("n_begin") = 0, py::arg("n_end") = -1,
