@@ -146,3 +146,26 @@ def test_teams_start_without_workers_that_do_not_join_in_time(threads):
     finally:
         _core._set_join_window(window)
     assert _core._teams_short() > short
+
+
+def test_short_teams_shorten_the_next_join_windows(threads):
+    """After a team that came up short the next calls wait only for a worker that is
+    still spinning (5 µs), every 16th call its whole window again, and a full team
+    restores the whole window: a worker that cannot run (its core held) then costs a
+    backward's ~100 parallel calls a few µs each instead of their whole windows."""
+    big = 1 << 40  # enough work for the whole window
+    full = _core._set_join_window(100)
+    try:
+        _core._record_team(2, 2)
+        assert _core._join_window(big) == 100
+        assert _core._join_window(1 << 20) == 2  # small jobs: 1 µs per 2^19 multiply-adds
+        windows = []
+        for _ in range(32):
+            _core._record_team(1, 2)
+            windows.append(_core._join_window(big))
+        assert windows == ([5] * 15 + [100]) * 2
+        _core._record_team(2, 2)
+        assert _core._join_window(big) == 100
+    finally:
+        _core._set_join_window(full)
+        _core._record_team(2, 2)

@@ -2,8 +2,11 @@
 // Bindings are thin: check arguments, allocate results, release the GIL, call the core.
 #include <pybind11/pybind11.h>
 
+#include <chrono>
+
 #include "rnnkit/memory_pool.h"
 #include "rnnkit/threads.h"
+
 #include "../src/openmp_team.h"  // internal to the core: declared there, not installed
 
 namespace py = pybind11;
@@ -18,6 +21,8 @@ std::int64_t teams_formed_count();  // team.cpp (team.h is internal to the core)
 void set_wait_for_full_teams(bool on);  // thread_pool.cpp
 std::int64_t set_join_window(std::int64_t microseconds);  // thread_pool.cpp
 std::int64_t teams_short_count();  // thread_pool.cpp
+std::chrono::microseconds join_window(std::int64_t work);  // thread_pool.cpp
+void record_team(int members, int wanted);  // thread_pool.cpp
 std::int64_t teams_shrunk_count();  // team.cpp
 std::int64_t set_forced_shrink_step(std::int64_t step);  // team.cpp
 }  // namespace rnnkit::detail
@@ -71,6 +76,15 @@ PYBIND11_MODULE(_core, m) {
   m.def("_set_join_window", &rnnkit::detail::set_join_window, py::arg("microseconds"),
         "For tests: the longest a caller waits for workers to join its team; returns the "
         "previous window.");
+  m.def(
+      "_join_window",
+      [](std::int64_t work) { return rnnkit::detail::join_window(work).count(); },
+      py::arg("work"),
+      "For tests: the microseconds the next call of `work` multiply-adds would wait for "
+      "workers to join.");
+  m.def("_record_team", &rnnkit::detail::record_team, py::arg("members"), py::arg("wanted"),
+        "For tests (no team running): records a team of `members` threads that asked for "
+        "`wanted`, as a call does.");
   m.def("_teams_short", &rnnkit::detail::teams_short_count,
         "Teams that started with fewer threads than they asked for because a worker did not "
         "join in time (for tests).");

@@ -62,7 +62,7 @@ void lead(Region& r) {
     cpu_relax();
   }
   const int n = static_cast<int>(r.claims.fetch_or(kClosed) & kMembers);
-  if (n < r.wanted) count_short_team();
+  record_team(n, r.wanted);
   r.barrier.reset(n);
   r.size.store(n);
   r.started.notify_all();

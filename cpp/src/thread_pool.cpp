@@ -22,6 +22,7 @@ TeamBarrier alone_barrier;
 std::atomic<bool> wait_for_full_teams{false};
 std::atomic<std::int64_t> join_window_us{kJoinWindow.count()};
 std::atomic<std::int64_t> teams_short{0};
+int short_streak = 0;  // teams in a row that came up short (read under the pool's lock)
 }  // namespace
 
 void set_wait_for_full_teams(bool on) { wait_for_full_teams.store(on); }
@@ -43,12 +44,16 @@ void call_job(const JobRef& job, int id, int n, TeamBarrier& barrier) noexcept {
 void run_alone(const JobRef& job) { job.call(job.ctx, 0, 1, alone_barrier); }
 
 std::chrono::microseconds join_window(std::int64_t work) {
-  return std::chrono::microseconds(
+  const std::chrono::microseconds window(
       std::min(join_window_us.load(), std::max<std::int64_t>(work, 0) / kJoinWorkPerMicrosecond));
+  return short_streak % kFullJoinEvery == 0 ? window : std::min(window, kRetryJoinWindow);
 }
 
 bool waits_for_full_teams() { return wait_for_full_teams.load(std::memory_order_relaxed); }
-void count_short_team() { teams_short.fetch_add(1, std::memory_order_relaxed); }
+void record_team(int members, int wanted) {
+  if (members < wanted) teams_short.fetch_add(1, std::memory_order_relaxed);
+  short_streak = members < wanted ? short_streak + 1 : 0;
+}
 
 void Wakeup::notify_all() {
   if (sleepers_.load() == 0) return;
@@ -115,7 +120,7 @@ class ThreadPool {
       cpu_relax();
     }
     const int n = static_cast<int>(claims_.fetch_or(kClosed) & kMembers);
-    if (n < wanted) count_short_team();
+    record_team(n, wanted);
     barrier_.reset(n);
     unfinished_.store(n - 1);
     start_.store((call << 16) | static_cast<std::uint64_t>(n));

@@ -44,6 +44,14 @@ constexpr std::chrono::microseconds kJoinWindow{100};
 // kJoinWindow. A worker still spinning after the previous call joins in well under 1 µs.
 constexpr std::int64_t kJoinWorkPerMicrosecond = std::int64_t(1) << 19;
 
+// After a call whose team came up short, the next calls wait at most this long for
+// workers (long enough for a worker still spinning from an earlier call, kLateSpin),
+// except every kFullJoinEvery-th, which waits its whole window again. A worker that cannot
+// run (its core held by another thread, or both threads of a team on one vCPU) would
+// otherwise cost each parallel call its whole window: ~100 calls in a training backward.
+constexpr std::chrono::microseconds kRetryJoinWindow{5};
+constexpr int kFullJoinEvery = 16;
+
 // The work of a job that waits the full kJoinWindow whatever its size (a word2vec batch).
 constexpr std::int64_t kLongJob = std::numeric_limits<std::int64_t>::max();
 
@@ -122,12 +130,15 @@ void call_job(const JobRef& job, int id, int n, TeamBarrier& barrier) noexcept;
 // job on the calling thread alone (n = 1).
 void run_alone(const JobRef& job);
 // The longest a caller waits for members to join a job of `work` multiply-adds
-// (kJoinWorkPerMicrosecond, at most the window set_join_window set).
+// (kJoinWorkPerMicrosecond, at most the window set_join_window set; kRetryJoinWindow
+// after teams that came up short). The caller holds the pool's lock.
 std::chrono::microseconds join_window(std::int64_t work);
 // set_wait_for_full_teams's setting.
 bool waits_for_full_teams();
-// Counts a team that started with fewer threads than it asked for (teams_short_count).
-void count_short_team();
+// Records the size of a team that asked for `wanted` threads and got `members`: counts
+// it in teams_short_count when short, and sets join_window's next window. The caller
+// holds the pool's lock.
+void record_team(int members, int wanted);
 
 // f(id, n, barrier) on each thread of a team (see run_job).
 template <class F>
