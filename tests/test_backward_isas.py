@@ -54,6 +54,12 @@ def column_sums(rows: np.ndarray) -> np.ndarray:
     return s
 
 
+def gradients(x, w_ih, rows, dh, dw_hh, db) -> tuple:
+    """dx (T*B, I), dh0, dw_ih, dw_hh, db: the input side's from dA (rows, one chunk)."""
+    x_rows = x.reshape(-1, x.shape[2])
+    return product("nn", rows, w_ih), dh, product("tn", rows, x_rows), dw_hh, db
+
+
 def rnn_by_kernels(mode, x, h0, dout, dh_n, w_ih, w_hh, b_ih, b_hh):
     """Forward then backward of one Elman RNN layer: dx, dh0, dw_ih, dw_hh, db."""
     T, B, n_in = x.shape
@@ -78,13 +84,7 @@ def rnn_by_kernels(mode, x, h0, dout, dh_n, w_ih, w_hh, b_ih, b_hh):
         dw_hh = product("tn", da[0], h0)
     else:
         gemm("tn", da[0], h0, dw_hh, True)
-    return (
-        product("nn", rows, w_ih),
-        dh,
-        product("tn", rows, x.reshape(T * B, n_in)),
-        dw_hh,
-        [column_sums(rows)] * 2,
-    )
+    return gradients(x, w_ih, rows, dh, dw_hh, [column_sums(rows)] * 2)
 
 
 def gru_by_kernels(x, h0, dout, dh_n, w_ih, w_hh, b_ih, b_hh):
@@ -121,13 +121,7 @@ def gru_by_kernels(x, h0, dout, dh_n, w_ih, w_hh, b_ih, b_hh):
     )
     db = column_sums(rows)
     db_hh = np.concatenate([column_sums(rows[:, : 2 * H]), column_sums(n_rows)])
-    return (
-        product("nn", rows, w_ih),
-        dh,
-        product("tn", rows, x.reshape(T * B, n_in)),
-        dw_hh,
-        [db, db_hh],
-    )
+    return gradients(x, w_ih, rows, dh, dw_hh, [db, db_hh])
 
 
 def gru_reset_before_by_kernels(x, h0, dout, dh_n, w_ih, w_hh, b_ih, b_hh):
@@ -161,13 +155,7 @@ def gru_reset_before_by_kernels(x, h0, dout, dh_n, w_ih, w_hh, b_ih, b_hh):
     dw_hh = np.concatenate(
         [product("tn", rows[:, : 2 * H], hp_rows), product("tn", rows[:, 2 * H :], rh_rows)]
     )
-    return (
-        product("nn", rows, w_ih),
-        dh,
-        product("tn", rows, x.reshape(T * B, n_in)),
-        dw_hh,
-        [column_sums(rows)] * 2,
-    )
+    return gradients(x, w_ih, rows, dh, dw_hh, [column_sums(rows)] * 2)
 
 
 BY_KERNELS = {

@@ -63,16 +63,17 @@ struct Avx512 {};
 //   dL/d(r * h).
 // rnn_backward_row (rnn.cpp; relu or tanh): da (n,) written: dL/da. dh (n,) read as
 //   dL/dh_t from later steps, written 0. y (n,): h_t, dy_out (n,) read.
-#define RNNKIT_DECLARE_BACKWARD_PASSES(TAG, T)                                            \
-  void lstm_backward_row(TAG, std::int64_t n, std::int64_t H, T* da, T* dh, T* dc, const T* a, const T* tc,  \
-                         const T* cp, const T* dy_out, T* db);                           \
-  void gru_backward_row(TAG, std::int64_t n, std::int64_t H, T* da, T* dah, T* dahn, T* dh, const T* a,      \
-                        const T* hp, const T* ghn, const T* dy_out);                     \
-  void gru_reset_before_backward_zn(TAG, std::int64_t n, std::int64_t H, T* da, T* dh, const T* a,          \
-                                    const T* hp, const T* dy_out);                       \
-  void gru_reset_before_backward_r(TAG, std::int64_t n, T* dar, T* dh, const T* r, const T* hp,    \
-                                   const T* drh);                                        \
-  void rnn_backward_row(TAG, std::int64_t n, bool relu, T* da, T* dh, const T* y, const T* dy_out);
+#define RNNKIT_DECLARE_BACKWARD_PASSES(TAG, T)                                         \
+  void lstm_backward_row(TAG, std::int64_t n, std::int64_t H, T* da, T* dh, T* dc,      \
+                         const T* a, const T* tc, const T* cp, const T* dy_out, T* db); \
+  void gru_backward_row(TAG, std::int64_t n, std::int64_t H, T* da, T* dah, T* dahn,    \
+                        T* dh, const T* a, const T* hp, const T* ghn, const T* dy_out); \
+  void gru_reset_before_backward_zn(TAG, std::int64_t n, std::int64_t H, T* da, T* dh,  \
+                                    const T* a, const T* hp, const T* dy_out);          \
+  void gru_reset_before_backward_r(TAG, std::int64_t n, T* dar, T* dh, const T* r,      \
+                                   const T* hp, const T* drh);                          \
+  void rnn_backward_row(TAG, std::int64_t n, bool relu, T* da, T* dh, const T* y,       \
+                        const T* dy_out);
 RNNKIT_DECLARE_BACKWARD_PASSES(Avx2, float)
 RNNKIT_DECLARE_BACKWARD_PASSES(Avx2, double)
 RNNKIT_DECLARE_BACKWARD_PASSES(Avx512, float)

@@ -297,8 +297,9 @@ struct LstmBackward {
   }
 
   // The cell's derivative for this thread's units [u0, u0 + w) of active row b of step t
-  // (lstm_backward_row's arguments at unit u0, cells_avx2.h; dy_out nullptr: dh holds the whole dL/dh_t, a
-  // projection's dm_t); adds da into db_sum (and the peepholes' gradient into dph_sum).
+  // (lstm_backward_row's arguments at unit u0, cells_avx2.h; dy_out nullptr: dh holds the
+  // whole dL/dh_t, a projection's dm_t); adds da into db_sum (and the peepholes' gradient
+  // into dph_sum).
   void row_backward(i64 t, i64 b, i64 u0, i64 w, T* da, T* dh, const T* dy_out) const {
     const i64 H = d.H, row = t * d.B + b;
     T* dc = a.dc + b * H + u0;
