@@ -8,7 +8,9 @@
 namespace rnnkit::detail {
 
 // pass(Avx512{}) when `isa` is avx512, pass(Avx2{}) when it is avx2 (each when this
-// build has that ISA's kernels), else pass(Plain{}).
+// build has that ISA's kernels), else pass(Plain{}). `pass` calls the pass unqualified,
+// as f(tag, ...): the tag's namespace (detail) brings in the vector overloads, ordinary
+// lookup the cell's own portable one.
 template <class Pass>
 void by_isa(kernels::Isa isa, const Pass& pass) {
 #ifdef RNNKIT_HAVE_AVX512_KERNELS

@@ -28,6 +28,7 @@ template <typename T>
 RowBuffer<T> read_only(const T* p, int blocks = 1) {
   return {const_cast<T*>(p), blocks, false};
 }
+// A buffer the pass writes (and may read first).
 template <typename T>
 RowBuffer<T> written(T* p, int blocks = 1) {
   return {p, blocks, true};
