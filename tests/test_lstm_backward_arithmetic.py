@@ -1,9 +1,10 @@
 """The native LSTM backward is exactly the composition of the kernels it documents.
 
-lstm.cpp runs the cell's derivative (and the bias gradient's sum) in one pass over AVX2
+lstm.cpp runs the cell's derivative (and the bias gradient's sum) in one pass over vector
 registers when the ISA is avx2 or avx512 (cells_avx2.h) and in the portable loop
-otherwise. Both must give the bits of the backward written out here with the kernel test
-hooks: per step, from the last, dy = dh + dout_t, dc_t = dc + dy*o*(1 - tanh(c)^2),
+(lstm_cell_plain.h) at ISA plain. Both must give the bits of the backward written out
+here with the kernel test hooks: per step, from the last, dy = dh + dout_t,
+dc_t = dc + dy*o*(1 - tanh(c)^2),
 da = [dc_t*g*i*(1-i), dc_t*c_{t-1}*f*(1-f), dc_t*i*(1-g^2), dy*tanh(c)*o*(1-o)], each
 product rounded once in that order (NumPy's float arithmetic, no fused multiply-add),
 dc = dc_t*f, dh = da W_hh, the bias gradient summed row after row; then dX = dA W_ih,

@@ -296,7 +296,10 @@ void chunk_gemm_tn(i64 M, i64 N, const T* A, i64 lda, const T* Bm, i64 ldb, T* C
 // column_sums over the rows of chunk c: sums (cols,) written (accumulate = false) or added
 // to, a (rows of c, lda apart) read, row (t - c.t0)*B + b. With sorted lengths it sums
 // each step's active rows only: the rows it leaves out are 0 and add +0 to each sum, which
-// changes no value (as for chunk_gemm_tn).
+// changes no value (as for chunk_gemm_tn). The GRU and RNN bias sums stay this pass
+// rather than joining the backward's elementwise pass (as the LSTM's does): they add a
+// chunk's steps in increasing t, while the backward of the forward direction visits them
+// in decreasing t, so adding in the step would change the order, hence the bits.
 template <typename T>
 void chunk_column_sums(T* sums, const T* a, i64 cols, i64 lda, bool accumulate,
                        const TimeChunk& c, const Dims& d, const ActiveRows& active) {

@@ -1,11 +1,12 @@
-// Internal: cell loops written with vector intrinsics. The forward (lstm_cell_vec.h) has
-// one copy per vector ISA: avx2 (lstm_cell_avx2.cpp, compiled with -mavx2 -mfma
-// -ffp-contract=off, called when the run-time ISA is avx2) and avx512
-// (lstm_cell_avx512.cpp, -mavx512f too, called when it is avx512; built when
-// RNNKIT_HAVE_AVX512_KERNELS); the backward (lstm_backward_avx2.cpp) is AVX2 only, called
-// under either. Each gives the same bits as the portable loops it replaces: the same
-// operations in the same order, and the activations of vector_math.h, which round every
-// lane alike at either width.
+// Internal: cell code written with vector intrinsics, one template per pass over any
+// vector ISA's operations (vector_math.h), each instantiated for avx2 (compiled with
+// -mavx2 -mfma -ffp-contract=off, called when the run-time ISA is avx2) and for avx512
+// (-mavx512f too, called when it is avx512; built when RNNKIT_HAVE_AVX512_KERNELS): the
+// LSTM forward cell (lstm_cell_vec.h: lstm_cell_avx2.cpp, lstm_cell_avx512.cpp) and the
+// backward elementwise passes of every cell with the default options
+// (cell_backward_vec.h: cell_backward_avx2.cpp, cell_backward_avx512.cpp). Each gives the
+// same bits as the portable loops it replaces, at either width: the same operations in
+// the same order, and the activations of vector_math.h, which round every lane alike.
 #pragma once
 #include <cstdint>
 
@@ -32,21 +33,51 @@ RNNKIT_DECLARE_LSTM_CELL
 }  // namespace avx512
 #undef RNNKIT_DECLARE_LSTM_CELL
 
-// The LSTM backward cell for units [0, n) of one active row (lstm.cpp backward_row, the
-// same bits), with the bias gradient's sum in the same pass (lstm_backward_avx2.cpp):
+// The backward elementwise passes of the cells for units [0, n) of one active row (all
+// pointers at the row's first unit), one template each (cell_backward_vec.h) over the
+// registers of each vector ISA. They are overloads on a tag naming the ISA (Avx2, Avx512;
+// the cells' portable loops overload them on Plain), so that one call reaches any of them
+// through by_isa (by_isa.h).
+struct Plain {};
+struct Avx2 {};
+struct Avx512 {};
+//
+// lstm_backward_row (lstm_cell_plain.h's portable loop, the bias gradient's sum in the
+// same pass):
 //   da (4 blocks H apart) written: dL/d[a_i, a_f, a_g, a_o].
 //   dh (n,) read as dL/dh_t from later steps, written 0. dc (n,) read as dL/dc_t,
 //     written dL/dc_{t-1}.
 //   a (4 blocks H apart: [i, f, g, o]), tc (n,): tanh(c_t), cp (n,): c_{t-1} read.
 //   dy_out (n,) read: dL/dout_t, or nullptr (dh holds all of dL/dh_t).
 //   db (4 blocks H apart) added to: db += da, or nullptr.
-namespace avx2 {
-void lstm_backward_row(std::int64_t n, std::int64_t H, float* da, float* dh, float* dc,
-                       const float* a, const float* tc, const float* cp, const float* dy_out,
-                       float* db);
-void lstm_backward_row(std::int64_t n, std::int64_t H, double* da, double* dh, double* dc,
-                       const double* a, const double* tc, const double* cp,
-                       const double* dy_out, double* db);
-}  // namespace avx2
+// gru_backward_row (the reset-after GRU, gru.cpp):
+//   da, dah (3 blocks H apart) written: dL/d(input side), dL/d(h W_hh^T + b_hh) of
+//     [r, z, n]. dahn (n,) written: dah's n block again.
+//   dh (n,) read as dL/dh_t from later steps, written dy * z. a (3 blocks H apart:
+//     [r, z, n]), hp (n,): h_{t-1}, ghn (n,): h_{t-1} W_hn^T + b_hn, dy_out (n,) read.
+// gru_reset_before_backward_zn (the reset-before GRU's first pass, gru_reset_before.cpp):
+//   da (3 blocks H apart) written: its z and n blocks. dh (n,) read as dL/dh_t from later
+//   steps, written dy * z. a (3 blocks H apart: [r, z, n]), hp (n,), dy_out (n,) read.
+// gru_reset_before_backward_r (its second pass, after dL/d(r * h) = da_n W_hn):
+//   dar (n,) written: dL/da_r. dh (n,) added to: g * r. r, hp, drh (n,) read: r, h_{t-1},
+//   dL/d(r * h).
+// rnn_backward_row (rnn.cpp; relu or tanh): da (n,) written: dL/da. dh (n,) read as
+//   dL/dh_t from later steps, written 0. y (n,): h_t, dy_out (n,) read.
+#define RNNKIT_DECLARE_BACKWARD_PASSES(TAG, T)                                         \
+  void lstm_backward_row(TAG, std::int64_t n, std::int64_t H, T* da, T* dh, T* dc,      \
+                         const T* a, const T* tc, const T* cp, const T* dy_out, T* db); \
+  void gru_backward_row(TAG, std::int64_t n, std::int64_t H, T* da, T* dah, T* dahn,    \
+                        T* dh, const T* a, const T* hp, const T* ghn, const T* dy_out); \
+  void gru_reset_before_backward_zn(TAG, std::int64_t n, std::int64_t H, T* da, T* dh,  \
+                                    const T* a, const T* hp, const T* dy_out);          \
+  void gru_reset_before_backward_r(TAG, std::int64_t n, T* dar, T* dh, const T* r,      \
+                                   const T* hp, const T* drh);                          \
+  void rnn_backward_row(TAG, std::int64_t n, bool relu, T* da, T* dh, const T* y,       \
+                        const T* dy_out);
+RNNKIT_DECLARE_BACKWARD_PASSES(Avx2, float)
+RNNKIT_DECLARE_BACKWARD_PASSES(Avx2, double)
+RNNKIT_DECLARE_BACKWARD_PASSES(Avx512, float)
+RNNKIT_DECLARE_BACKWARD_PASSES(Avx512, double)
+#undef RNNKIT_DECLARE_BACKWARD_PASSES
 
 }  // namespace rnnkit::detail

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <optional>
 
+#include "by_isa.h"
 #include "cell_loop.h"
 #include "cell_variants.h"
 #include "gru_common.h"
@@ -129,8 +130,9 @@ void forward(const ForwardArgs<T>& a, const Dims& d) {
                        cell.along ? cell.along->rows_before_loop() : -1);
 }
 
-// Units [0, n) of one row of one step of the backward (all pointers at the first unit;
-// blocks of [r, z, n] H apart). Restrict-qualified parameters (the buffers never overlap)
+// Units [0, n) of one row of one step of the backward at ISA plain, the reference of the
+// vector copies (cells_avx2.h; all pointers at the first unit; blocks of [r, z, n] H
+// apart). Restrict-qualified parameters (the buffers never overlap)
 // let the compiler vectorise the loop: it gives up on run-time alias checks for this many
 // pointers.
 //   da, dah (3 blocks) written: dL/d(input side), dL/d(h W_hh^T + b_hh) of [r, z, n].
@@ -139,9 +141,10 @@ void forward(const ForwardArgs<T>& a, const Dims& d) {
 //   dA_h W_hh). a (3 blocks) read: [r, z, n]. hp (n,) read: h_{t-1}. ghn (n,) read:
 //   h W_hn^T + b_hn, as the forward kept it. dy_out (n,) read: dL/dout_t.
 template <typename T>
-void backward_row(i64 n, i64 H, T* __restrict da, T* __restrict dah, T* __restrict dahn,
-                  T* __restrict dh, const T* __restrict a, const T* __restrict hp,
-                  const T* __restrict ghn, const T* __restrict dy_out) {
+void gru_backward_row(detail::Plain, i64 n, i64 H, T* __restrict da, T* __restrict dah,
+                      T* __restrict dahn, T* __restrict dh, const T* __restrict a,
+                      const T* __restrict hp, const T* __restrict ghn,
+                      const T* __restrict dy_out) {
   for (i64 j = 0; j < n; ++j) {
     const T r = a[j], z = a[H + j], nn = a[2 * H + j];
     const T dy = dh[j] + dy_out[j];
@@ -159,8 +162,8 @@ void backward_row(i64 n, i64 H, T* __restrict da, T* __restrict dah, T* __restri
   }
 }
 
-// backward_row with cell options o, units [0, n), n <= kVariantChunk: arguments as
-// backward_row's, plus pre (3 blocks H apart, the forward's pre-activations before clip).
+// gru_backward_row with cell options o, units [0, n), n <= kVariantChunk: arguments as
+// gru_backward_row's, plus pre (3 blocks H apart, the forward's pre-activations before clip).
 template <typename T>
 void variant_backward_row(i64 n, i64 H, T* da, T* dah, T* dahn, T* dh, const T* a,
                           const T* hp, const T* ghn, const T* dy_out, const T* pre,
@@ -206,6 +209,7 @@ struct GruBackward {
   // The rows each step computes: with sorted lengths, rows past a step's active prefix
   // are neither written nor read (dgates, dgates_h and dah alike).
   const detail::ActiveRows active;
+  kernels::Isa isa = kernels::current_isa();  // the elementwise pass's: by_isa.h
 
   GruBackward(const BackwardArgs<T>& args, const Dims& dims)
       : a(args), d(dims), db_ih(a.g.db_ih), db_hh(a.g.db_hh), hh_cols(2 * d.H),
@@ -249,9 +253,11 @@ struct GruBackward {
         });
         continue;
       }
-      backward_row(w, H, da_t + b * G + u0, dah_t + b * G + u0, dahnb, a.dh + b * H + u0,
-                   a.saved.gates + row * G + u0, hp + chunk_row * H + u0, ghn,
-                   dout_t + b * d.ldo + u0);
+      detail::by_isa(isa, [&](auto isa_tag) {
+        gru_backward_row(isa_tag, w, H, da_t + b * G + u0, dah_t + b * G + u0, dahnb,
+                         a.dh + b * H + u0, a.saved.gates + row * G + u0,
+                         hp + chunk_row * H + u0, ghn, dout_t + b * d.ldo + u0);
+      });
     }
   }
 

@@ -4,6 +4,7 @@
 // before (r * h) W_hn^T, and dA_n before dA_n W_hn).
 #include <algorithm>
 
+#include "by_isa.h"
 #include "cell_loop.h"
 #include "cell_variants.h"
 #include "gru_common.h"
@@ -109,6 +110,34 @@ void forward(const ForwardArgs<T>& a, const Dims& d) {
   detail::forward_loop(cell, a, cell.h_spare, d);
 }
 
+// The two elementwise passes of a row of the backward at ISA plain, the references of the
+// vector copies (cells_avx2.h; arguments as there). Restrict-qualified parameters (the
+// buffers never overlap) let the compiler vectorise the loops.
+// z and n, before dL/d(r * h) = da_n W_hn is known:
+template <typename T>
+void gru_reset_before_backward_zn(detail::Plain, i64 n, i64 H, T* __restrict da,
+                                  T* __restrict dh, const T* __restrict a,
+                                  const T* __restrict hp, const T* __restrict dy_out) {
+  const T* z = a + H;
+  const T* nn = a + 2 * H;
+  for (i64 j = 0; j < n; ++j) {
+    const T dy = dh[j] + dy_out[j];
+    da[H + j] = dy * (hp[j] - nn[j]) * z[j] * (T(1) - z[j]);
+    da[2 * H + j] = dy * (T(1) - z[j]) * (T(1) - nn[j] * nn[j]);
+    dh[j] = dy * z[j];
+  }
+}
+// r, from g = dL/d(r * h):
+template <typename T>
+void gru_reset_before_backward_r(detail::Plain, i64 n, T* __restrict dar, T* __restrict dh,
+                                 const T* __restrict r, const T* __restrict hp,
+                                 const T* __restrict g) {
+  for (i64 j = 0; j < n; ++j) {
+    dar[j] = g[j] * hp[j] * r[j] * (T(1) - r[j]);
+    dh[j] += g[j] * r[j];
+  }
+}
+
 // The backward's per-step code: per step the z and n blocks of dA for this thread's
 // units and the direct dh term; barrier (dA_n complete); its units of dL/d(r*h) =
 // dA_n W_hn, then the r block and the r * h term of dh; then (step_dh, after the loop's
@@ -127,6 +156,7 @@ struct GruResetBeforeBackward {
   const T* hp_c = nullptr;     // (chunk rows, H): h_{t-1} of the current chunk
   kernels::PackedB<T> w_rz_p;  // [W_hr; W_hz] (2H, H), packed once for every step
   kernels::PackedB<T> w_n_p;   // W_hn (H, H)
+  kernels::Isa isa = kernels::current_isa();  // the elementwise passes': by_isa.h
 
   GruResetBeforeBackward(const BackwardArgs<T>& args, const Dims& dims)
       : a(args), d(dims), db_ih(a.g.db_ih), db_hh(a.g.db_hh), hh_cols(3 * d.H),
@@ -179,12 +209,9 @@ struct GruResetBeforeBackward {
         });
         continue;
       }
-      for (i64 j = 0; j < w; ++j) {
-        const T dy = dhb[j] + dy_out[j];
-        da[H + j] = dy * (hp[j] - nn[j]) * z[j] * (T(1) - z[j]);
-        da[2 * H + j] = dy * (T(1) - z[j]) * (T(1) - nn[j] * nn[j]);
-        dhb[j] = dy * z[j];
-      }
+      detail::by_isa(isa, [&](auto isa_tag) {
+        gru_reset_before_backward_zn(isa_tag, w, H, da, dhb, gates + row * G + u0, hp, dy_out);
+      });
     }
     barrier();
     kernels::gemm_packed_cols<T>(rows, u0, u1, da_t + 2 * H, G, w_n_p, drh, H, false);
@@ -209,10 +236,9 @@ struct GruResetBeforeBackward {
         });
         continue;
       }
-      for (i64 j = 0; j < w; ++j) {
-        da[j] = g[j] * hp[j] * r[j] * (T(1) - r[j]);
-        dhb[j] += g[j] * r[j];
-      }
+      detail::by_isa(isa, [&](auto isa_tag) {
+        gru_reset_before_backward_r(isa_tag, w, da, dhb, r, hp, g);
+      });
     }
   }
 

@@ -6,6 +6,7 @@
 #include <optional>
 
 #include "cell_loop.h"
+#include "by_isa.h"
 #include "cells_avx2.h"
 #include "lstm_cell_plain.h"
 #include "lstm_variant_cell.h"
@@ -236,33 +237,6 @@ void forward(const ForwardArgs<T>& a, const Dims& d) {
   detail::forward_loop(cell, a, a.work, d, projected_steps);
 }
 
-// Units [0, n) of one row of one step of the backward (all pointers at the first unit;
-// gate blocks H apart). Restrict-qualified parameters (the buffers never overlap) let the
-// compiler vectorise the loop: it gives up on run-time alias checks for this many
-// pointers.
-//   da (4 blocks) written: dL/d[a_i, a_f, a_g, a_o].
-//   dh (n,) read as dL/dh_t from later steps, written 0 (the step's GEMM adds dA W_hh).
-//   dc (n,) read as dL/dc_t from later steps, written dL/dc_{t-1}.
-//   a (4 blocks) read: [i, f, g, o]. tc (n,) read: tanh(c_t). cp (n,) read: c_{t-1}.
-//   dy_out (n,) read: dL/dout_t; not read without kOutput (a projection's dm_t, in dh,
-//   already holds it).
-template <typename T, bool kOutput = true>
-void backward_row(i64 n, i64 H, T* __restrict da, T* __restrict dh, T* __restrict dc,
-                  const T* __restrict a, const T* __restrict tc, const T* __restrict cp,
-                  const T* __restrict dy_out) {
-  for (i64 j = 0; j < n; ++j) {
-    const T i = a[j], f = a[H + j], g = a[2 * H + j], o = a[3 * H + j];
-    const T dy = kOutput ? dh[j] + dy_out[j] : dh[j];
-    const T dct = dc[j] + dy * o * (T(1) - tc[j] * tc[j]);  // total dL/dc_t
-    da[j] = dct * g * i * (T(1) - i);
-    da[H + j] = dct * cp[j] * f * (T(1) - f);
-    da[2 * H + j] = dct * i * (T(1) - g * g);
-    da[3 * H + j] = dy * tc[j] * o * (T(1) - o);
-    dc[j] = dct * f;
-    dh[j] = T(0);
-  }
-}
-
 // The backward's per-step code. The bias gradient is summed inside the time loop, step
 // by step, while each step's dA is still in cache (db_sum); b_ih and b_hh enter the same
 // pre-activations, so both gradients are that sum.
@@ -279,12 +253,9 @@ struct LstmBackward {
   kernels::PackedB<T> w_hh_p;  // W_hh (4H, R), packed once for every step
   kernels::PackedB<T> w_hr_p;  // W_hr (P, H), with a projection
   T* dm = nullptr;             // (B, H) in work: dm_t = dy_t W_hr, with a projection
-  bool fused_cell = false;     // one AVX2 pass for the cell and db_sum: cells_avx2.h
+  kernels::Isa isa = kernels::current_isa();  // the cell's: by_isa.h
 
   LstmBackward(const BackwardArgs<T>& args, const Dims& dims) : a(args), d(dims) {
-#ifdef RNNKIT_HAVE_AVX2_KERNELS
-    fused_cell = kernels::uses_avx2(kernels::current_isa());
-#endif
     w_hh_p.pack_nn(4 * d.H, h_size(d), a.w.w_hh, h_size(d));
     if (d.P > 0) {
       w_hr_p.pack_nn(d.P, d.H, a.w.w_hr, d.H);
@@ -326,36 +297,31 @@ struct LstmBackward {
   }
 
   // The cell's derivative for this thread's units [u0, u0 + w) of active row b of step t
-  // (backward_row's arguments at unit u0; dy_out nullptr: dh holds the whole dL/dh_t, a
-  // projection's dm_t); adds da into db_sum (and the peepholes' gradient into dph_sum).
+  // (lstm_backward_row's arguments at unit u0, cells_avx2.h; dy_out nullptr: dh holds the
+  // whole dL/dh_t, a projection's dm_t); adds da into db_sum (and the peepholes' gradient
+  // into dph_sum).
   void row_backward(i64 t, i64 b, i64 u0, i64 w, T* da, T* dh, const T* dy_out) const {
     const i64 H = d.H, row = t * d.B + b;
     T* dc = a.dc + b * H + u0;
     const T* gates = a.saved.gates + row * 4 * H + u0;
     const T* tc = a.saved.tanh_c + row * H + u0;
     const T* cp = a.saved.c_prev + row * H + u0;
-#ifdef RNNKIT_HAVE_AVX2_KERNELS
-    if (fused_cell && a.options == nullptr) {  // db_sum is added to in the same pass
-      detail::avx2::lstm_backward_row(w, H, da, dh, dc, gates, tc, cp, dy_out,
-                                      db_sum != nullptr ? db_sum + u0 : nullptr);
+    if (a.options == nullptr) {  // db_sum is added to in the same pass
+      detail::by_isa(isa, [&](auto isa_tag) {
+        lstm_backward_row(isa_tag, w, H, da, dh, dc, gates, tc, cp, dy_out,
+                          db_sum != nullptr ? db_sum + u0 : nullptr);
+      });
       return;
     }
-#endif
-    if (a.options != nullptr) {
-      const T* pre = a.saved.pre + row * a.saved.ld_pre + u0;
-      const T* ph = a.w.w_ph != nullptr ? a.w.w_ph + u0 : nullptr;
-      T* dph = dph_sum != nullptr ? dph_sum + u0 : nullptr;
-      detail::for_each_variant_chunk(w, [&](i64 j, i64 m) {
-        detail::lstm_variant_backward_row(m, H, da + j, dh + j, dc + j, gates + j, tc + j,
-                                          cp + j, dy_out != nullptr ? dy_out + j : nullptr,
-                                          pre + j, ph != nullptr ? ph + j : nullptr,
-                                          dph != nullptr ? dph + j : nullptr, *a.options);
-      });
-    } else if (dy_out != nullptr) {
-      backward_row(w, H, da, dh, dc, gates, tc, cp, dy_out);
-    } else {
-      backward_row<T, false>(w, H, da, dh, dc, gates, tc, cp, nullptr);
-    }
+    const T* pre = a.saved.pre + row * a.saved.ld_pre + u0;
+    const T* ph = a.w.w_ph != nullptr ? a.w.w_ph + u0 : nullptr;
+    T* dph = dph_sum != nullptr ? dph_sum + u0 : nullptr;
+    detail::for_each_variant_chunk(w, [&](i64 j, i64 m) {
+      detail::lstm_variant_backward_row(m, H, da + j, dh + j, dc + j, gates + j, tc + j,
+                                        cp + j, dy_out != nullptr ? dy_out + j : nullptr,
+                                        pre + j, ph != nullptr ? ph + j : nullptr,
+                                        dph != nullptr ? dph + j : nullptr, *a.options);
+    });
     if (db_sum != nullptr) {
       for (i64 q = 0; q < 4; ++q) detail::add_to(w, db_sum + q * H + u0, da + q * H);
     }

@@ -1,8 +1,9 @@
-// The portable LSTM forward cell (no SIMD intrinsics: the compiler vectorises its loops), the
-// reference the vector cells (lstm_cell_vec.h) reproduce bit for bit and their fallback on a
-// CPU without AVX2; internal, called by lstm.cpp.
+// The portable LSTM cell, forward and backward (no SIMD intrinsics: the compiler vectorises
+// the loops), the reference that the vector passes (lstm_cell_vec.h, cell_backward_vec.h)
+// reproduce bit for bit and what runs at ISA plain; internal, called by lstm.cpp.
 #pragma once
 #include "cell_common.h"
+#include "cells_avx2.h"
 #include "rnnkit/activations.h"
 
 namespace rnnkit::detail {
@@ -56,6 +57,48 @@ void lstm_cell_plain(i64 n, i64 H, T* a, const T* bias, T* c, T* tc, T* h, T* y)
     update_m(n, h, a + 3 * H, tc);
   } else {
     update_h(n, h, y, a + 3 * H, tc);
+  }
+}
+
+// Units [0, n) of one row of one step of the backward (all pointers at the first unit;
+// gate blocks H apart). Restrict-qualified parameters (the buffers never overlap) let the
+// compiler vectorise the loop: it gives up on run-time alias checks for this many
+// pointers.
+//   da (4 blocks) written: dL/d[a_i, a_f, a_g, a_o].
+//   dh (n,) read as dL/dh_t from later steps, written 0 (the step's GEMM adds dA W_hh).
+//   dc (n,) read as dL/dc_t from later steps, written dL/dc_{t-1}.
+//   a (4 blocks) read: [i, f, g, o]. tc (n,) read: tanh(c_t). cp (n,) read: c_{t-1}.
+//   dy_out (n,) read: dL/dout_t; not read without kOutput (a projection's dm_t, in dh,
+//   already holds it).
+template <typename T, bool kOutput>
+void lstm_backward_loop(i64 n, i64 H, T* __restrict da, T* __restrict dh, T* __restrict dc,
+                        const T* __restrict a, const T* __restrict tc,
+                        const T* __restrict cp, const T* __restrict dy_out) {
+  for (i64 j = 0; j < n; ++j) {
+    const T i = a[j], f = a[H + j], g = a[2 * H + j], o = a[3 * H + j];
+    const T dy = kOutput ? dh[j] + dy_out[j] : dh[j];
+    const T dct = dc[j] + dy * o * (T(1) - tc[j] * tc[j]);  // total dL/dc_t
+    da[j] = dct * g * i * (T(1) - i);
+    da[H + j] = dct * cp[j] * f * (T(1) - f);
+    da[2 * H + j] = dct * i * (T(1) - g * g);
+    da[3 * H + j] = dy * tc[j] * o * (T(1) - o);
+    dc[j] = dct * f;
+    dh[j] = T(0);
+  }
+}
+
+// The backward cell at ISA plain (arguments as the vector copies' in cells_avx2.h):
+// lstm_backward_loop (dy_out nullptr: dh holds all of dL/dh_t), then db += da.
+template <typename T>
+void lstm_backward_row(Plain, i64 n, i64 H, T* da, T* dh, T* dc, const T* a, const T* tc,
+                       const T* cp, const T* dy_out, T* db) {
+  if (dy_out != nullptr) {
+    lstm_backward_loop<T, true>(n, H, da, dh, dc, a, tc, cp, dy_out);
+  } else {
+    lstm_backward_loop<T, false>(n, H, da, dh, dc, a, tc, cp, nullptr);
+  }
+  if (db != nullptr) {
+    for (i64 q = 0; q < 4; ++q) add_to(n, db + q * H, da + q * H);
   }
 }
 

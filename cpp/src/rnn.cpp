@@ -4,6 +4,7 @@
 
 #include <algorithm>
 
+#include "by_isa.h"
 #include "cell_loop.h"
 #include "cell_variants.h"
 #include "rnnkit/activations.h"
@@ -134,6 +135,27 @@ void hidden_weight_grad(T* dw_hh, bool accumulate, const T* dgates, const T* hs,
   }
 }
 
+// Units [0, n) of one row of one step of the backward at ISA plain, the reference of the
+// vector copies (cells_avx2.h; arguments as there). Restrict-qualified parameters (the
+// buffers never overlap) let the compiler vectorise the loop. relu: the gradient is
+// selected, not multiplied by a 0/1 mask, as torch's threshold_backward does: a NaN/Inf
+// dy at a closed unit gives 0, a NaN output passes dy.
+template <typename T>
+void rnn_backward_row(detail::Plain, i64 n, bool relu, T* __restrict da, T* __restrict dh,
+                      const T* __restrict y, const T* __restrict dy_out) {
+  if (relu) {
+    for (i64 j = 0; j < n; ++j) {
+      da[j] = y[j] <= T(0) ? T(0) : dh[j] + dy_out[j];
+      dh[j] = T(0);
+    }
+    return;
+  }
+  for (i64 j = 0; j < n; ++j) {
+    da[j] = (dh[j] + dy_out[j]) * (T(1) - y[j] * y[j]);
+    dh[j] = T(0);
+  }
+}
+
 // The backward's per-step code. It reads h_t from saved.gates (ld_gates): the gates the
 // forward kept, or its output, which holds the same values.
 template <typename T, bool kRelu>
@@ -145,6 +167,7 @@ struct RnnBackward {
   T* db_hh;
   i64 hh_cols;
   kernels::PackedB<T> w_hh_p;  // W_hh (H, H), packed once for every step
+  kernels::Isa isa = kernels::current_isa();  // the elementwise pass's: by_isa.h
 
   RnnBackward(const BackwardArgs<T>& args, const Dims& dims)
       : a(args), d(dims), db_ih(a.g.db_ih), db_hh(a.g.db_hh), hh_cols(d.H) {
@@ -183,14 +206,9 @@ struct RnnBackward {
         });
         continue;
       }
-      for (i64 j = 0; j < w; ++j) {
-        const T dy = dhb[j] + dy_out[j];
-        // relu: the gradient is selected, not multiplied by a 0/1 mask, as torch's
-        // threshold_backward does: a NaN/Inf dy at a closed unit gives 0, a NaN output
-        // passes dy.
-        da[j] = kRelu ? (y[j] <= T(0) ? T(0) : dy) : dy * (T(1) - y[j] * y[j]);
-        dhb[j] = T(0);
-      }
+      detail::by_isa(isa, [&](auto isa_tag) {
+        rnn_backward_row(isa_tag, w, kRelu, da, dhb, y, dy_out);
+      });
     }
   }
 
