@@ -32,6 +32,41 @@ RNNKIT_DECLARE_LSTM_CELL
 }  // namespace avx512
 #undef RNNKIT_DECLARE_LSTM_CELL
 
+// The GRU and RNN forward cells for units [0, n) of one active row, each in one or two
+// passes over registers (gru_rnn_cell_vec.h), with the same bits as the portable loops of
+// gru.cpp, gru_reset_before.cpp and rnn.cpp. Gate blocks [r, z, n] are H apart.
+// gru_cell (reset_after = true):
+//   a (3 blocks) read as pre-activations (n's without r * (.)), written [r, z, n].
+//   bias (3 blocks) read, or nullptr: added to a first.
+//   ghn (n,) read: h_{t-1} W_hn^T. b_hn (n,) read, or nullptr.
+//   kept_ghn (n,) written: h_{t-1} W_hn^T + b_hn (the backward reads it), or nullptr.
+//   hp (n,) read: h_{t-1}. h, y (n,) written: h_t = (1 - z) * n + z * h_{t-1}.
+// gru_before_gates (reset_after = false, before (r * h) W_hn^T):
+//   a's r and z blocks read as pre-activations, written r, z; bias (2 blocks) read, or
+//   nullptr; hw (2 blocks) read: h W_{hr,hz}^T; hp (n,) read; rh (n,) written: r * hp.
+// gru_before_finish (after it): a's n block read as the pre-activation, written n; its z
+//   block read; bias_n (n,) read, or nullptr; hw_n (n,) read: (r * h) W_hn^T; hp, h, y as
+//   gru_cell's.
+// rnn_cell: a (n,) read as pre-activations, written tanh (relu: max(0, .)) of a + bias;
+//   bias (n,) read, or nullptr; h, y (n,) written: copies of the result (y may be a).
+#define RNNKIT_DECLARE_GRU_RNN_CELLS(T)                                                   \
+  void gru_cell(std::int64_t n, std::int64_t H, T* a, const T* bias, const T* ghn,       \
+                const T* b_hn, T* kept_ghn, const T* hp, T* h, T* y);                    \
+  void gru_before_gates(std::int64_t n, std::int64_t H, T* a, const T* bias, const T* hw, \
+                        const T* hp, T* rh);                                              \
+  void gru_before_finish(std::int64_t n, std::int64_t H, T* a, const T* bias_n,          \
+                         const T* hw_n, const T* hp, T* h, T* y);                         \
+  void rnn_cell(std::int64_t n, T* a, const T* bias, bool relu, T* h, T* y);
+namespace avx2 {
+RNNKIT_DECLARE_GRU_RNN_CELLS(float)
+RNNKIT_DECLARE_GRU_RNN_CELLS(double)
+}  // namespace avx2
+namespace avx512 {
+RNNKIT_DECLARE_GRU_RNN_CELLS(float)
+RNNKIT_DECLARE_GRU_RNN_CELLS(double)
+}  // namespace avx512
+#undef RNNKIT_DECLARE_GRU_RNN_CELLS
+
 // The LSTM backward cell for units [0, n) of one active row (lstm.cpp backward_row, the
 // same bits), with the bias gradient's sum in the same pass (lstm_backward_avx2.cpp):
 //   da (4 blocks H apart) written: dL/d[a_i, a_f, a_g, a_o].
