@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import AVAILABLE_ISAS, VECTOR_ISAS, needs_threads, on_threads
+from conftest import AVAILABLE_ISAS, VECTOR_ISAS, make_weights, needs_threads, on_threads
 from rnnkit import _core, _native, reference
 from test_native import TOL, assert_results_close, make_problem, run
 
@@ -108,3 +108,84 @@ def test_two_threads(case, restore_threads):
         for key, a in one[VECTOR_ISAS[0]].items():
             for b in (one[name][key], two[name][key]):
                 assert (a is None and b is None) or a.tobytes() == b.tobytes(), (name, key)
+
+
+# ---------------------------------------------------------------------------------------
+# The cells against their arithmetic written out with the kernel test hooks
+
+
+def gru_rnn_by_kernels(mode, x, h0, w_ih, w_hh, b_ih, b_hh):
+    """One layer of `mode` written out with the kernel test hooks, each product and sum
+    rounded once (NumPy's float arithmetic, no fused multiply-add), in the order of the
+    portable loops (gru.cpp, gru_reset_before.cpp, rnn.cpp): x (T, B, I), h0 (B, H);
+    returns out (T, B, H)."""
+    T, B, n_in = x.shape
+    H = w_hh.shape[1]
+    one = x.dtype.type(1)
+    act = _core._activation
+    pre = np.zeros((T * B, w_ih.shape[0]), dtype=x.dtype)
+    _core._gemm("nt", x.reshape(T * B, n_in), w_ih, pre, False)
+    pre = pre.reshape(T, B, -1)
+    # The step's bias: b_ih + b_hh, but b_ih + 0 on the reset-after n block (b_hn stays
+    # inside r * (.)).
+    bias = None
+    if b_ih is not None:
+        bias = b_ih + b_hh
+        if mode == "gru":
+            bias[2 * H :] = b_ih[2 * H :] + x.dtype.type(0)
+    h = h0.copy()
+    out = np.empty((T, B, H), dtype=x.dtype)
+    for t in range(T):
+        a = pre[t].copy()
+        if mode.startswith("rnn"):
+            _core._gemm("nt", h, w_hh, a, True)
+            if bias is not None:
+                a = a + bias
+            h = act("tanh", a) if mode == "rnn_tanh" else np.where(a < 0, x.dtype.type(0), a)
+            out[t] = h
+            continue
+        hw = np.zeros((B, 3 * H), dtype=x.dtype)
+        if mode == "gru":
+            _core._gemm("nt", h, w_hh[: 2 * H], a[:, : 2 * H], True)
+            _core._gemm("nt", h, w_hh[2 * H :], hw[:, 2 * H :], False)
+            if bias is not None:
+                a = a + bias
+                hw[:, 2 * H :] += b_hh[2 * H :]
+        else:
+            _core._gemm("nt", h, w_hh[: 2 * H], hw[:, : 2 * H], False)
+            if bias is not None:
+                a = a + bias
+            a[:, : 2 * H] += hw[:, : 2 * H]
+        r = act("sigmoid", a[:, :H].copy())
+        z = act("sigmoid", a[:, H : 2 * H].copy())
+        if mode == "gru":
+            n_pre = a[:, 2 * H :] + r * hw[:, 2 * H :]
+        else:
+            _core._gemm("nt", r * h, w_hh[2 * H :], hw[:, 2 * H :], False)
+            n_pre = a[:, 2 * H :] + hw[:, 2 * H :]
+        n = act("tanh", np.ascontiguousarray(n_pre))
+        h = (one - z) * n + z * h
+        out[t] = h
+    return out
+
+
+@pytest.mark.parametrize("training", [False, True])
+@pytest.mark.parametrize("bias", [True, False])
+@pytest.mark.parametrize("x_scale", [0.3, 300.0])
+@pytest.mark.parametrize("T,B,H", [(3, 1, 13), (4, 3, 1), (3, 2, 17), (2, 4, 33), (3, 1, 64)])
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: d.__name__)
+@pytest.mark.parametrize("mode", FUSED_MODES)
+def test_forward_is_the_kernel_composition(isa, mode, dtype, T, B, H, x_scale, bias, training):
+    """Under every ISA (the fused cells under avx2 and avx512, the portable loops under
+    plain) the forward gives the bits of the step written out above, over register tails,
+    B = 1 (the reset-after GRU's one-row path) and pre-activations deep in saturation."""
+    rng = np.random.default_rng(T * 100 + H)
+    w_ih, w_hh, b_ih, b_hh = make_weights(mode, 5, H, 1, 1, bias, dtype, rng, scale=1.0)[0]
+    x = (x_scale * rng.standard_normal((T, B, 5))).astype(dtype)
+    h0 = rng.standard_normal((1, B, H)).astype(dtype)
+    out, h_n, _, _ = _native.stack_forward(
+        mode, x, h0, None, [(w_ih, w_hh, b_ih, b_hh)], None, None, training, num_directions=1
+    )
+    want = gru_rnn_by_kernels(mode, x, h0[0], w_ih, w_hh, b_ih, b_hh)
+    assert np.array_equal(out, want)
+    assert np.array_equal(h_n[0], want[-1])

@@ -1,8 +1,11 @@
-// Internal: cell loops written with vector intrinsics. The forward (lstm_cell_vec.h) has
-// one copy per vector ISA: avx2 (lstm_cell_avx2.cpp, compiled with -mavx2 -mfma
+// Internal: cell loops written with vector intrinsics. The forward cells, of the LSTM
+// (lstm_cell_vec.h) and of the GRU and RNN (gru_rnn_cell_vec.h), have one copy per
+// vector ISA: avx2 (lstm_cell_avx2.cpp, gru_rnn_cell_avx2.cpp, compiled with -mavx2 -mfma
 // -ffp-contract=off, called when the run-time ISA is avx2) and avx512
-// (lstm_cell_avx512.cpp, -mavx512f too, called when it is avx512; built when
-// RNNKIT_HAVE_AVX512_KERNELS); the backward (lstm_backward_avx2.cpp) is AVX2 only, called
+// (lstm_cell_avx512.cpp, gru_rnn_cell_avx512.cpp, -mavx512f too, called when it is
+// avx512; built when RNNKIT_HAVE_AVX512_KERNELS); the cells' callers run them with the
+// default cell options only (the variants keep their portable loops), and the portable
+// loops under ISA plain. The LSTM backward (lstm_backward_avx2.cpp) is AVX2 only, called
 // under either. Each gives the same bits as the portable loops it replaces: the same
 // operations in the same order, and the activations of vector_math.h, which round every
 // lane alike at either width.
