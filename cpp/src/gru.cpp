@@ -50,7 +50,8 @@ struct GruForward {
   T* hw;       // (B, 3H) in work: columns [2H, 3H) hold h W_hn^T (the rest is unused)
   T* h_spare;  // (B, H) in work: the second h buffer of the loop
   T* bias;     // (3H,) in work: b_ih + b_hh on r and z, b_ih on n, or nullptr
-  kernels::Isa cell_isa = kernels::Isa::plain;  // avx2, avx512: cells_avx2.h
+  // avx2, avx512: the default cell options run the fused cell of cells_avx2.h
+  kernels::Isa cell_isa = kernels::Isa::plain;
   detail::PackedOrOwn<T> w_hh_p;  // W_hh^T (H, 3H), packed once for every step
   std::optional<detail::ProjectionAlongSteps<T>> along;  // B = 1: one_row_step
 
@@ -60,7 +61,7 @@ struct GruForward {
     if (!detail::step_bias(bias, a.w.b_ih, a.w.b_hh, 2 * d.H, 3 * d.H)) bias = nullptr;
     w_hh_p.pack_nt(a.w.w_hh_packed, 3 * d.H, d.H, a.w.w_hh, d.H);
 #ifdef RNNKIT_HAVE_AVX2_KERNELS
-    cell_isa = kernels::current_isa();
+    if (a.options == nullptr) cell_isa = kernels::current_isa();
 #endif
     if (detail::ProjectionAlongSteps<T>::applies(a.lengths, d)) {
       along.emplace(pre, ld_pre, a.x, a.w.w_ih, a.w.w_ih_packed, 3, d);
@@ -106,28 +107,14 @@ struct GruForward {
 
   // The cell for units [u0, u0 + w) of active row b of step t: act (its gates row at unit
   // u0) read as pre-activations, written [r, z, n]; hpb (h_{t-1} at u0) read; hnb and y
-  // (at u0) written h_t. With the default cell options and a vector ISA, one fused
-  // pass (cells_avx2.h); otherwise the portable loops below, its reference.
+  // (at u0) written h_t.
   void cell_row(i64 t, i64 b, i64 u0, i64 w, T* act, const T* hpb, T* hnb, T* y) const {
     const i64 B = d.B, H = d.H, G = 3 * H;
     const T* b_hh = a.w.b_hh;
     // h W_hn^T, then + b_hn in place; training keeps the sum for the backward
     T* ghn = hw + b * G + 2 * H + u0;
     T* kept_ghn = a.keep.h_w_hn != nullptr ? a.keep.h_w_hn + (t * B + b) * H + u0 : nullptr;
-    if (a.options == nullptr) {
-      [[maybe_unused]] const T* bias_u = bias != nullptr ? bias + u0 : nullptr;
-      [[maybe_unused]] const T* b_hn = b_hh != nullptr ? b_hh + 2 * H + u0 : nullptr;
-#ifdef RNNKIT_HAVE_AVX512_KERNELS
-      if (cell_isa == kernels::Isa::avx512) {
-        return detail::avx512::gru_cell(w, H, act, bias_u, ghn, b_hn, kept_ghn, hpb, hnb, y);
-      }
-#endif
-#ifdef RNNKIT_HAVE_AVX2_KERNELS
-      if (cell_isa == kernels::Isa::avx2) {
-        return detail::avx2::gru_cell(w, H, act, bias_u, ghn, b_hn, kept_ghn, hpb, hnb, y);
-      }
-#endif
-    }
+    if (cell_vec(w, act, u0, ghn, kept_ghn, hpb, hnb, y)) return;
     if (bias != nullptr) {
       for (i64 q = 0; q < 3; ++q) detail::add_to(w, act + q * H, bias + q * H + u0);
     }
@@ -146,6 +133,28 @@ struct GruForward {
     }
     if (kept_ghn != nullptr) std::copy(ghn, ghn + w, kept_ghn);
     detail::gru_blend(w, hnb, y, act + H, act + 2 * H, hpb);
+  }
+
+  // The fused vector cell (cells_avx2.h) on cell_row's units, where cell_isa has it (it
+  // leaves ghn as it is: only kept_ghn, if any, receives + b_hn); false: cell_row runs the
+  // portable loops (its reference, the same bits).
+  bool cell_vec(i64 w, T* act, i64 u0, const T* ghn, T* kept_ghn, const T* hpb, T* hnb,
+                T* y) const {
+    [[maybe_unused]] const T* bias_u = bias != nullptr ? bias + u0 : nullptr;
+    [[maybe_unused]] const T* b_hn = a.w.b_hh != nullptr ? a.w.b_hh + 2 * d.H + u0 : nullptr;
+#ifdef RNNKIT_HAVE_AVX512_KERNELS
+    if (cell_isa == kernels::Isa::avx512) {
+      detail::avx512::gru_cell(w, d.H, act, bias_u, ghn, b_hn, kept_ghn, hpb, hnb, y);
+      return true;
+    }
+#endif
+#ifdef RNNKIT_HAVE_AVX2_KERNELS
+    if (cell_isa == kernels::Isa::avx2) {
+      detail::avx2::gru_cell(w, d.H, act, bias_u, ghn, b_hn, kept_ghn, hpb, hnb, y);
+      return true;
+    }
+#endif
+    return false;
   }
 };
 

@@ -115,8 +115,8 @@ struct GruResetBeforeForward {
 
   // The fused vector cells (cells_avx2.h) on units [u0, u0 + w) of one active row, where
   // cell_isa has them; false: the caller runs the portable loops (their reference, the
-  // same bits). The bias of n is added in the second half (before (r * h) W_hn^T's sum,
-  // as the loops add it in the first).
+  // same bits). n's bias is added in the second half, where the loops add it in the
+  // first: the same sum, (pre-activation + bias) + (r * h) W_hn^T.
   //   act (3 blocks H apart), at u0: the row's gates. hw_row (3 blocks H apart), at u0:
   //   the row's step products. hpb, rhb, hnb, y (w,), at u0: h_{t-1}, r * h_{t-1}, h_t.
   bool gates_vec(i64 w, T* act, i64 u0, const T* hw_row, const T* hpb, T* rhb) const {
