@@ -138,8 +138,11 @@ struct GruForward {
   // The fused vector cell (cells_avx2.h) on cell_row's units, where cell_isa has it (it
   // leaves ghn as it is: only kept_ghn, if any, receives + b_hn); false: cell_row runs the
   // portable loops (its reference, the same bits).
-  bool cell_vec(i64 w, T* act, i64 u0, const T* ghn, T* kept_ghn, const T* hpb, T* hnb,
-                T* y) const {
+  // (Its parameters go unused in a build without vector cells.)
+  bool cell_vec([[maybe_unused]] i64 w, [[maybe_unused]] T* act, i64 u0,
+                [[maybe_unused]] const T* ghn, [[maybe_unused]] T* kept_ghn,
+                [[maybe_unused]] const T* hpb, [[maybe_unused]] T* hnb,
+                [[maybe_unused]] T* y) const {
     [[maybe_unused]] const T* bias_u = bias != nullptr ? bias + u0 : nullptr;
     [[maybe_unused]] const T* b_hn = a.w.b_hh != nullptr ? a.w.b_hh + 2 * d.H + u0 : nullptr;
 #ifdef RNNKIT_HAVE_AVX512_KERNELS

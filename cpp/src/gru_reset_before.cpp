@@ -119,7 +119,10 @@ struct GruResetBeforeForward {
   // first: the same sum, (pre-activation + bias) + (r * h) W_hn^T.
   //   act (3 blocks H apart), at u0: the row's gates. hw_row (3 blocks H apart), at u0:
   //   the row's step products. hpb, rhb, hnb, y (w,), at u0: h_{t-1}, r * h_{t-1}, h_t.
-  bool gates_vec(i64 w, T* act, i64 u0, const T* hw_row, const T* hpb, T* rhb) const {
+  // (Their parameters go unused in a build without vector cells.)
+  bool gates_vec([[maybe_unused]] i64 w, [[maybe_unused]] T* act, i64 u0,
+                 [[maybe_unused]] const T* hw_row, [[maybe_unused]] const T* hpb,
+                 [[maybe_unused]] T* rhb) const {
     [[maybe_unused]] const T* bias_u = bias != nullptr ? bias + u0 : nullptr;
 #ifdef RNNKIT_HAVE_AVX512_KERNELS
     if (cell_isa == kernels::Isa::avx512) {
@@ -135,7 +138,9 @@ struct GruResetBeforeForward {
 #endif
     return false;
   }
-  bool finish_vec(i64 w, T* act, i64 u0, const T* hw_n, const T* hpb, T* hnb, T* y) const {
+  bool finish_vec([[maybe_unused]] i64 w, [[maybe_unused]] T* act, i64 u0,
+                  [[maybe_unused]] const T* hw_n, [[maybe_unused]] const T* hpb,
+                  [[maybe_unused]] T* hnb, [[maybe_unused]] T* y) const {
     [[maybe_unused]] const T* bias_n = bias != nullptr ? bias + 2 * d.H + u0 : nullptr;
 #ifdef RNNKIT_HAVE_AVX512_KERNELS
     if (cell_isa == kernels::Isa::avx512) {

@@ -84,7 +84,9 @@ struct RnnForward {
   // The fused vector cell (cells_avx2.h) on units [u0, u0 + w) of one active row, where
   // cell_isa has it; false: the caller runs the portable loops (their reference, the same
   // bits). act (w,) at u0: pre-activations, written h_t; hnb, y (w,) at u0 written h_t.
-  bool cell_vec(i64 w, T* act, i64 u0, T* hnb, T* y) const {
+  // (Its parameters go unused in a build without vector cells.)
+  bool cell_vec([[maybe_unused]] i64 w, [[maybe_unused]] T* act, i64 u0,
+                [[maybe_unused]] T* hnb, [[maybe_unused]] T* y) const {
     [[maybe_unused]] const T* bias_u = bias != nullptr ? bias + u0 : nullptr;
 #ifdef RNNKIT_HAVE_AVX512_KERNELS
     if (cell_isa == kernels::Isa::avx512) {
