@@ -81,7 +81,7 @@ template <class O>
 struct Padded {
   using T = typename O::T;
   static constexpr int L = O::L;
-  alignas(64) T v[3 * L] = {};
+  alignas(64) T v[3 * L] = {};  // up to 3 blocks of L lanes
 
   // Copies `blocks` blocks of m units (H apart in src) in; returns v, or nullptr for an
   // absent src.
@@ -117,17 +117,17 @@ void gru_cell(i64 n, i64 H, typename O::T* a, const typename O::T* bias,
   }
   const i64 m = n - full;
   if (m == 0) return;
-  Padded<O> pa, pb, pg, pbn, pk, php, ph, py;
+  Padded<O> pa, pb, pg, pbn, pk, php, ph;  // ph: h_t, copied to h and y
   T* ta = pa.in(m, 3, H, a + full);
   const T* tb = pb.in(m, 3, H, at<O>(bias, full));
   T* tk = kept_ghn != nullptr ? pk.v : nullptr;
   gru_rz_lanes<O>(L, ta, tb, nullptr);
   gru_after_n_lanes<O>(L, ta, tb, pg.in(m, 1, H, ghn + full), pbn.in(m, 1, H, at<O>(b_hn, full)),
-                       tk, php.in(m, 1, H, hp + full), ph.v, py.v);
+                       tk, php.in(m, 1, H, hp + full), ph.v, ph.v);
   pa.out(m, 3, H, a + full);
   pk.out(m, 1, H, at<O>(kept_ghn, full));
   ph.out(m, 1, H, h + full);
-  py.out(m, 1, H, y + full);
+  ph.out(m, 1, H, y + full);
 }
 
 // GRU reset-before, the step's first half on units [0, n) of one active row (arguments
@@ -166,14 +166,14 @@ void gru_before_finish(i64 n, i64 H, typename O::T* a, const typename O::T* bias
   const i64 m = n - full;
   if (m == 0) return;
   // a's z and n blocks only: padded as blocks 1 and 2 of a three-block register row.
-  Padded<O> pa, pb, pw, php, ph, py;
+  Padded<O> pa, pb, pw, php, ph;  // ph: h_t, copied to h and y
   T* ta = pa.in(m, 3, H, a + full);
   gru_n_blend_lanes<O>(L, ta, pb.in(m, 1, H, at<O>(bias_n, full)),
                        O::load(pw.in(m, 1, H, hw_n + full)), php.in(m, 1, H, hp + full), ph.v,
-                       py.v);
+                       ph.v);
   pa.out(m, 3, H, a + full);
   ph.out(m, 1, H, h + full);
-  py.out(m, 1, H, y + full);
+  ph.out(m, 1, H, y + full);
 }
 
 // The RNN's activation of one register: tanh, or ReLU (x < 0 ? 0 : x; NaN passes).
