@@ -2,11 +2,14 @@
 // vector ISA's operations (vector_math.h), each instantiated for avx2 (compiled with
 // -mavx2 -mfma -ffp-contract=off, called when the run-time ISA is avx2) and for avx512
 // (-mavx512f too, called when it is avx512; built when RNNKIT_HAVE_AVX512_KERNELS): the
-// LSTM forward cell (lstm_cell_vec.h: lstm_cell_avx2.cpp, lstm_cell_avx512.cpp) and the
-// backward elementwise passes of every cell with the default options
-// (cell_backward_vec.h: cell_backward_avx2.cpp, cell_backward_avx512.cpp). Each gives the
-// same bits as the portable loops it replaces, at either width: the same operations in
-// the same order, and the activations of vector_math.h, which round every lane alike.
+// forward cells of the LSTM (lstm_cell_vec.h: lstm_cell_avx2.cpp, lstm_cell_avx512.cpp)
+// and of the GRU and RNN (gru_rnn_cell_vec.h: gru_rnn_cell_avx2.cpp,
+// gru_rnn_cell_avx512.cpp), and the backward elementwise passes of every cell
+// (cell_backward_vec.h: cell_backward_avx2.cpp, cell_backward_avx512.cpp). The cells'
+// callers run them with the default cell options only (the variants keep their portable
+// loops), and the portable loops under ISA plain. Each gives the same bits as the
+// portable loops it replaces, at either width: the same operations in the same order,
+// and the activations of vector_math.h, which round every lane alike.
 #pragma once
 #include <cstdint>
 
@@ -32,6 +35,41 @@ namespace avx512 {
 RNNKIT_DECLARE_LSTM_CELL
 }  // namespace avx512
 #undef RNNKIT_DECLARE_LSTM_CELL
+
+// The GRU and RNN forward cells for units [0, n) of one active row, each in one or two
+// passes over registers (gru_rnn_cell_vec.h), with the same bits as the portable loops of
+// gru.cpp, gru_reset_before.cpp and rnn.cpp. Gate blocks [r, z, n] are H apart.
+// gru_cell (reset_after = true):
+//   a (3 blocks) read as pre-activations (n's without r * (.)), written [r, z, n].
+//   bias (3 blocks) read, or nullptr: added to a first.
+//   ghn (n,) read: h_{t-1} W_hn^T. b_hn (n,) read, or nullptr.
+//   kept_ghn (n,) written: h_{t-1} W_hn^T + b_hn (the backward reads it), or nullptr.
+//   hp (n,) read: h_{t-1}. h, y (n,) written: h_t = (1 - z) * n + z * h_{t-1}.
+// gru_before_gates (reset_after = false, before (r * h) W_hn^T):
+//   a's r and z blocks read as pre-activations, written r, z; bias (2 blocks) read, or
+//   nullptr; hw (2 blocks) read: h W_{hr,hz}^T; hp (n,) read; rh (n,) written: r * hp.
+// gru_before_finish (after it): a's n block read as the pre-activation, written n; its z
+//   block read; bias_n (n,) read, or nullptr; hw_n (n,) read: (r * h) W_hn^T; hp, h, y as
+//   gru_cell's.
+// rnn_cell: a (n,) read as pre-activations, written tanh (relu: max(0, .)) of a + bias;
+//   bias (n,) read, or nullptr; h, y (n,) written: copies of the result (y may be a).
+#define RNNKIT_DECLARE_GRU_RNN_CELLS(T)                                                   \
+  void gru_cell(std::int64_t n, std::int64_t H, T* a, const T* bias, const T* ghn,       \
+                const T* b_hn, T* kept_ghn, const T* hp, T* h, T* y);                    \
+  void gru_before_gates(std::int64_t n, std::int64_t H, T* a, const T* bias, const T* hw, \
+                        const T* hp, T* rh);                                              \
+  void gru_before_finish(std::int64_t n, std::int64_t H, T* a, const T* bias_n,          \
+                         const T* hw_n, const T* hp, T* h, T* y);                         \
+  void rnn_cell(std::int64_t n, T* a, const T* bias, bool relu, T* h, T* y);
+namespace avx2 {
+RNNKIT_DECLARE_GRU_RNN_CELLS(float)
+RNNKIT_DECLARE_GRU_RNN_CELLS(double)
+}  // namespace avx2
+namespace avx512 {
+RNNKIT_DECLARE_GRU_RNN_CELLS(float)
+RNNKIT_DECLARE_GRU_RNN_CELLS(double)
+}  // namespace avx512
+#undef RNNKIT_DECLARE_GRU_RNN_CELLS
 
 // The backward elementwise passes of the cells for units [0, n) of one active row (all
 // pointers at the row's first unit), one template each (cell_backward_vec.h) over the

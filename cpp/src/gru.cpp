@@ -9,9 +9,11 @@
 #include "by_isa.h"
 #include "cell_loop.h"
 #include "cell_variants.h"
+#include "cells_avx2.h"
 #include "gru_common.h"
 #include "rnnkit/activations.h"
 #include "rnnkit/gemm.h"
+#include "rnnkit/isa.h"
 
 namespace rnnkit {
 
@@ -49,6 +51,8 @@ struct GruForward {
   T* hw;       // (B, 3H) in work: columns [2H, 3H) hold h W_hn^T (the rest is unused)
   T* h_spare;  // (B, H) in work: the second h buffer of the loop
   T* bias;     // (3H,) in work: b_ih + b_hh on r and z, b_ih on n, or nullptr
+  // avx2, avx512: the default cell options run the fused cell of cells_avx2.h
+  kernels::Isa cell_isa = kernels::Isa::plain;
   detail::PackedOrOwn<T> w_hh_p;  // W_hh^T (H, 3H), packed once for every step
   std::optional<detail::ProjectionAlongSteps<T>> along;  // B = 1: one_row_step
 
@@ -57,6 +61,9 @@ struct GruForward {
         h_spare(a.work + d.B * 3 * d.H), bias(a.work + d.B * 4 * d.H) {
     if (!detail::step_bias(bias, a.w.b_ih, a.w.b_hh, 2 * d.H, 3 * d.H)) bias = nullptr;
     w_hh_p.pack_nt(a.w.w_hh_packed, 3 * d.H, d.H, a.w.w_hh, d.H);
+#ifdef RNNKIT_HAVE_AVX2_KERNELS
+    if (a.options == nullptr) cell_isa = kernels::current_isa();
+#endif
     if (detail::ProjectionAlongSteps<T>::applies(a.lengths, d)) {
       along.emplace(pre, ld_pre, a.x, a.w.w_ih, a.w.w_ih_packed, 3, d);
     }
@@ -80,7 +87,9 @@ struct GruForward {
     }
     kernels::gemm_packed_cols<T>(rows, 2 * H + u0, 2 * H + u1, hp, H, w_hh_p, hw, G, false);
     detail::gru_finish_rows(a.out, a.lengths, d, s, t, g_t, hp, hn,
-                            [&](i64 b, T* act) { gates(t, b, u0, w, act); });
+                            [&](i64 b, T* act, const T* hpb, T* hnb, T* y) {
+                              cell_row(t, b, u0, w, act, hpb, hnb, y);
+                            });
   }
 
   // Step t of the one row (detail::one_row_step): the cell after its units' products
@@ -91,18 +100,22 @@ struct GruForward {
     T* const outs[3] = {g_t, g_t + H, hw + 2 * H};
     detail::one_row_step<T>(s, t, hp, w_hh_p, H, 3, outs, 0x3u, *along, [&](i64 u, i64 n) {
       detail::gru_finish_rows(a.out, a.lengths, d, Slice{u, u + n}, t, g_t, hp, hn,
-                              [&](i64 b, T* act) { gates(t, b, u, n, act); });
+                              [&](i64 b, T* act, const T* hpb, T* hnb, T* y) {
+                                cell_row(t, b, u, n, act, hpb, hnb, y);
+                              });
     });
   }
 
-  // The gates of units [u0, u0 + w) of active row b of step t: act (its gates row at unit
-  // u0) read as pre-activations, written [r, z, n].
-  void gates(i64 t, i64 b, i64 u0, i64 w, T* act) const {
+  // The cell for units [u0, u0 + w) of active row b of step t: act (its gates row at unit
+  // u0) read as pre-activations, written [r, z, n]; hpb (h_{t-1} at u0) read; hnb and y
+  // (at u0) written h_t.
+  void cell_row(i64 t, i64 b, i64 u0, i64 w, T* act, const T* hpb, T* hnb, T* y) const {
     const i64 B = d.B, H = d.H, G = 3 * H;
     const T* b_hh = a.w.b_hh;
     // h W_hn^T, then + b_hn in place; training keeps the sum for the backward
     T* ghn = hw + b * G + 2 * H + u0;
     T* kept_ghn = a.keep.h_w_hn != nullptr ? a.keep.h_w_hn + (t * B + b) * H + u0 : nullptr;
+    if (cell_vec(w, act, u0, ghn, kept_ghn, hpb, hnb, y)) return;
     if (bias != nullptr) {
       for (i64 q = 0; q < 3; ++q) detail::add_to(w, act + q * H, bias + q * H + u0);
     }
@@ -120,6 +133,32 @@ struct GruForward {
       kernels::tanh(w, act + 2 * H, act + 2 * H);
     }
     if (kept_ghn != nullptr) std::copy(ghn, ghn + w, kept_ghn);
+    detail::gru_blend(w, hnb, y, act + H, act + 2 * H, hpb);
+  }
+
+  // The fused vector cell (cells_avx2.h) on cell_row's units, where cell_isa has it (it
+  // leaves ghn as it is: only kept_ghn, if any, receives + b_hn); false: cell_row runs the
+  // portable loops (its reference, the same bits).
+  // (Its parameters go unused in a build without vector cells.)
+  bool cell_vec([[maybe_unused]] i64 w, [[maybe_unused]] T* act, i64 u0,
+                [[maybe_unused]] const T* ghn, [[maybe_unused]] T* kept_ghn,
+                [[maybe_unused]] const T* hpb, [[maybe_unused]] T* hnb,
+                [[maybe_unused]] T* y) const {
+    [[maybe_unused]] const T* bias_u = bias != nullptr ? bias + u0 : nullptr;
+    [[maybe_unused]] const T* b_hn = a.w.b_hh != nullptr ? a.w.b_hh + 2 * d.H + u0 : nullptr;
+#ifdef RNNKIT_HAVE_AVX512_KERNELS
+    if (cell_isa == kernels::Isa::avx512) {
+      detail::avx512::gru_cell(w, d.H, act, bias_u, ghn, b_hn, kept_ghn, hpb, hnb, y);
+      return true;
+    }
+#endif
+#ifdef RNNKIT_HAVE_AVX2_KERNELS
+    if (cell_isa == kernels::Isa::avx2) {
+      detail::avx2::gru_cell(w, d.H, act, bias_u, ghn, b_hn, kept_ghn, hpb, hnb, y);
+      return true;
+    }
+#endif
+    return false;
   }
 };
 

@@ -31,14 +31,14 @@ inline void gru_blend(i64 n, T* __restrict hn, T* __restrict y, const T* __restr
 
 // The forward step's last pass over the rows of step t, for this thread's units
 // [s.u0, s.u1): an inactive row keeps h (hn = hp) and writes 0 to out; an active row
-// calls n_gate(b, act), which leaves n in the n block of its gates row act (3 blocks H
-// apart, at the thread's first unit), then blends h_t = (1 - z) * n + z * h_{t-1} into
-// hn and out.
+// calls finish(b, act, hp_b, hn_b, y), which leaves n in the n block of its gates row act
+// (3 blocks H apart, at the thread's first unit) and blends h_t = (1 - z) * n + z *
+// h_{t-1} (hp_b, read) into hn_b and y (gru_blend; the vector cells do both in one pass).
 //   out (T, B, ldo) written: step t's rows.  g_t (B, 3H): step t's gate rows.
 //   hp (B, H) read: h_{t-1}.  hn (B, H) written: h_t.
-template <typename T, class NGate>
+template <typename T, class Finish>
 void gru_finish_rows(T* out, const std::int64_t* lengths, const Dims& d, Slice s, i64 t,
-                     T* g_t, const T* hp, T* hn, const NGate& n_gate) {
+                     T* g_t, const T* hp, T* hn, const Finish& finish) {
   const i64 B = d.B, H = d.H, u0 = s.u0, w = s.u1 - s.u0;
   T* out_t = out + t * B * d.ldo;
   for (i64 b = 0; b < B; ++b) {
@@ -50,9 +50,7 @@ void gru_finish_rows(T* out, const std::int64_t* lengths, const Dims& d, Slice s
       std::fill(y, y + w, T(0));
       continue;
     }
-    T* act = g_t + b * 3 * H + u0;
-    n_gate(b, act);
-    gru_blend(w, hnb, y, act + H, act + 2 * H, hpb);
+    finish(b, g_t + b * 3 * H + u0, hpb, hnb, y);
   }
 }
 

@@ -7,10 +7,12 @@
 #include "by_isa.h"
 #include "cell_loop.h"
 #include "cell_variants.h"
+#include "cells_avx2.h"
 #include "gru_common.h"
 #include "rnnkit/activations.h"
 #include "rnnkit/gemm.h"
 #include "rnnkit/gru.h"
+#include "rnnkit/isa.h"
 
 namespace rnnkit {
 
@@ -33,6 +35,8 @@ struct GruResetBeforeForward {
   T* rh_work;  // (B, H) in work: r * h at inference
   T* h_spare;  // (B, H) in work: the second h buffer of the loop
   T* bias;     // (3H,) in work: b_ih + b_hh, or nullptr
+  // avx2, avx512: the default cell options run the fused cells of cells_avx2.h
+  kernels::Isa cell_isa = kernels::Isa::plain;
   kernels::PackedB<T> w_rz_p;  // [W_hr; W_hz]^T (H, 2H), packed once for every step
   kernels::PackedB<T> w_n_p;   // W_hn^T (H, H)
 
@@ -44,6 +48,9 @@ struct GruResetBeforeForward {
     if (!detail::step_bias(bias, a.w.b_ih, a.w.b_hh, 3 * H, 3 * H)) bias = nullptr;
     w_rz_p.pack_nt(2 * H, H, a.w.w_hh, H);
     w_n_p.pack_nt(H, H, a.w.w_hh + 2 * H * H, H);
+#ifdef RNNKIT_HAVE_AVX2_KERNELS
+    if (a.options == nullptr) cell_isa = kernels::current_isa();
+#endif
   }
 
   // Cell options: row t*B + b of keep.pre at unit u0 (3 blocks H apart), or nullptr.
@@ -70,6 +77,7 @@ struct GruResetBeforeForward {
       T* act = g_t + b * G + u0;
       const T* r = hw + b * G + u0;
       const T* hpb = hp + b * H + u0;
+      if (gates_vec(w, act, u0, r, hpb, rhb)) continue;
       if (bias != nullptr) {
         for (i64 q = 0; q < 3; ++q) detail::add_to(w, act + q * H, bias + q * H + u0);
       }
@@ -90,17 +98,64 @@ struct GruResetBeforeForward {
     }
     barrier();  // r * h is complete
     kernels::gemm_packed_cols<T>(rows, u0, u1, rh, H, w_n_p, hw + 2 * H, G, false);
-    detail::gru_finish_rows(a.out, a.lengths, d, s, t, g_t, hp, hn, [&](i64 b, T* act) {
+    auto finish = [&](i64 b, T* act, const T* hpb, T* hnb, T* y) {
       const T* r = hw + b * G + u0;
+      if (finish_vec(w, act, u0, r + 2 * H, hpb, hnb, y)) return;
       for (i64 j = 0; j < w; ++j) act[2 * H + j] += r[2 * H + j];
       if (a.options != nullptr) {
         T* pre = pre_row(t, b, u0);
         detail::activate_gate(a.options->act[1], a.options->clip, w, act + 2 * H,
                               pre != nullptr ? pre + 2 * H : nullptr);  // n
-        return;
+      } else {
+        kernels::tanh(w, act + 2 * H, act + 2 * H);
       }
-      kernels::tanh(w, act + 2 * H, act + 2 * H);
-    });
+      detail::gru_blend(w, hnb, y, act + H, act + 2 * H, hpb);
+    };
+    detail::gru_finish_rows(a.out, a.lengths, d, s, t, g_t, hp, hn, finish);
+  }
+
+  // The fused vector cells (cells_avx2.h) on units [u0, u0 + w) of one active row, where
+  // cell_isa has them; false: the caller runs the portable loops (their reference, the
+  // same bits). n's bias is added in the second half, where the loops add it in the
+  // first: the same sum, (pre-activation + bias) + (r * h) W_hn^T.
+  //   act (3 blocks H apart), at u0: the row's gates. hw_row (3 blocks H apart), at u0:
+  //   the row's step products. hpb, rhb, hnb, y (w,), at u0: h_{t-1}, r * h_{t-1}, h_t.
+  // (Their parameters go unused in a build without vector cells.)
+  bool gates_vec([[maybe_unused]] i64 w, [[maybe_unused]] T* act, i64 u0,
+                 [[maybe_unused]] const T* hw_row, [[maybe_unused]] const T* hpb,
+                 [[maybe_unused]] T* rhb) const {
+    [[maybe_unused]] const T* bias_u = bias != nullptr ? bias + u0 : nullptr;
+#ifdef RNNKIT_HAVE_AVX512_KERNELS
+    if (cell_isa == kernels::Isa::avx512) {
+      detail::avx512::gru_before_gates(w, d.H, act, bias_u, hw_row, hpb, rhb);
+      return true;
+    }
+#endif
+#ifdef RNNKIT_HAVE_AVX2_KERNELS
+    if (cell_isa == kernels::Isa::avx2) {
+      detail::avx2::gru_before_gates(w, d.H, act, bias_u, hw_row, hpb, rhb);
+      return true;
+    }
+#endif
+    return false;
+  }
+  bool finish_vec([[maybe_unused]] i64 w, [[maybe_unused]] T* act, i64 u0,
+                  [[maybe_unused]] const T* hw_n, [[maybe_unused]] const T* hpb,
+                  [[maybe_unused]] T* hnb, [[maybe_unused]] T* y) const {
+    [[maybe_unused]] const T* bias_n = bias != nullptr ? bias + 2 * d.H + u0 : nullptr;
+#ifdef RNNKIT_HAVE_AVX512_KERNELS
+    if (cell_isa == kernels::Isa::avx512) {
+      detail::avx512::gru_before_finish(w, d.H, act, bias_n, hw_n, hpb, hnb, y);
+      return true;
+    }
+#endif
+#ifdef RNNKIT_HAVE_AVX2_KERNELS
+    if (cell_isa == kernels::Isa::avx2) {
+      detail::avx2::gru_before_finish(w, d.H, act, bias_n, hw_n, hpb, hnb, y);
+      return true;
+    }
+#endif
+    return false;
   }
 };
 

@@ -18,12 +18,12 @@ namespace rnnkit::kernels {
 enum class Isa : int {
   plain = 0,  // portable C++ (the reference loops of gemm_plain.cpp, libm activations)
   avx2 = 1,   // AVX2 + FMA micro-kernels (x86-64)
-  avx512 = 2, // AVX-512F GEMM micro-tiles, activations and fused LSTM cell; packing
+  avx512 = 2, // AVX-512F GEMM micro-tiles, activations and fused cells; packing
               // runs the AVX2 code, which every AVX-512F CPU can run
 };
 
 // True when packing runs its AVX2 code and the vector activations are used (ISA avx2 or
-// avx512; avx512 then runs its own activations and LSTM cell, with the same bits).
+// avx512; avx512 then runs its own activations and forward cells, with the same bits).
 inline bool uses_avx2(Isa isa) { return isa == Isa::avx2 || isa == Isa::avx512; }
 
 // CPU features as reported by cpuid (false on other architectures).

@@ -1,0 +1,239 @@
+// The GRU (both reset kinds) and RNN forward cells over vector registers (see
+// cells_avx2.h), for any vector ISA: templates over the ISA's operations struct O
+// (vector_math.h), instantiated by gru_rnn_cell_avx2.cpp and gru_rnn_cell_avx512.cpp.
+// Each element goes through the operations of the portable loops they replace (gru.cpp,
+// gru_reset_before.cpp, gru_common.h gru_blend, rnn.cpp), in the same order, each value
+// rounded as there (a product and a sum are never fused); every lane runs the same code,
+// so the bits depend neither on O nor on an element's position.
+#pragma once
+#include <cstdint>
+
+#include "vector_math.h"
+
+namespace rnnkit::detail::vec_cells {
+
+using i64 = std::int64_t;
+
+// p + j, or nullptr for an absent operand. (Every function here depends on O: see
+// kernels_isa.h on units compiled for different ISAs.)
+template <class O, typename T>
+inline T* at(T* p, i64 j) {
+  return p != nullptr ? p + j : nullptr;
+}
+
+// r and z on one register of units: a's blocks 0 and 1 (H apart) read as pre-activations,
+// plus bias (2 blocks H apart, or nullptr), plus hw (2 blocks H apart: h W_{hr,hz}^T for
+// reset-before, or nullptr), written as sigmoid. Returns r.
+template <class O>
+inline typename O::V gru_rz_lanes(i64 H, typename O::T* a, const typename O::T* bias,
+                                  const typename O::T* hw) {
+  using V = typename O::V;
+  using kernels::detail::vec_math::sigmoid_v;
+  V pre[2];
+  for (int q = 0; q < 2; ++q) {
+    pre[q] = O::load(a + q * H);
+    if (bias != nullptr) pre[q] = O::add(pre[q], O::load(bias + q * H));
+    if (hw != nullptr) pre[q] = O::add(pre[q], O::load(hw + q * H));
+  }
+  const V r = sigmoid_v<O>(pre[0]);
+  O::store(a, r);
+  O::store(a + H, sigmoid_v<O>(pre[1]));
+  return r;
+}
+
+// n and h_t on one register: a's block 2 read as n's pre-activation plus bias_n (or
+// nullptr) plus `term` (r * (h W_hn^T + b_hn) or (r * h) W_hn^T), written n = tanh(.);
+// z read from a's block 1; hp read: h_{t-1}; h, y written (1 - z) * n + z * h_{t-1}.
+template <class O>
+inline void gru_n_blend_lanes(i64 H, typename O::T* a, const typename O::T* bias_n,
+                              typename O::V term, const typename O::T* hp, typename O::T* h,
+                              typename O::T* y) {
+  using V = typename O::V;
+  using kernels::detail::vec_math::tanh_v;
+  V pre = O::load(a + 2 * H);
+  if (bias_n != nullptr) pre = O::add(pre, O::load(bias_n));
+  const V n = tanh_v<O>(O::add(pre, term));
+  O::store(a + 2 * H, n);
+  const V z = O::load(a + H);
+  const V hv = O::add(O::mul(O::sub(O::set(1), z), n), O::mul(z, O::load(hp)));
+  O::store(h, hv);
+  O::store(y, hv);
+}
+
+// Reset-after's second pass on one register (arguments as gru_cell's, at the register's
+// first unit): ghn + b_hn kept, then n and h_t.
+template <class O>
+inline void gru_after_n_lanes(i64 H, typename O::T* a, const typename O::T* bias,
+                              const typename O::T* ghn, const typename O::T* b_hn,
+                              typename O::T* kept_ghn, const typename O::T* hp,
+                              typename O::T* h, typename O::T* y) {
+  using V = typename O::V;
+  V g = O::load(ghn);
+  if (b_hn != nullptr) g = O::add(g, O::load(b_hn));
+  if (kept_ghn != nullptr) O::store(kept_ghn, g);
+  gru_n_blend_lanes<O>(H, a, at<O>(bias, 2 * H), O::mul(O::load(a), g), hp, h, y);
+}
+
+// The buffers of a row's last m < L units, padded to one register (gate blocks L apart),
+// as the activation kernels pad their tails: the padding lanes compute on zeros and are
+// never copied out, so a unit's bits are those of a full register.
+template <class O>
+struct Padded {
+  using T = typename O::T;
+  static constexpr int L = O::L;
+  alignas(64) T v[3 * L] = {};  // up to 3 blocks of L lanes
+
+  // Copies `blocks` blocks of m units (H apart in src) in; returns v, or nullptr for an
+  // absent src.
+  T* in(i64 m, int blocks, i64 H, const T* src) {
+    if (src == nullptr) return nullptr;
+    for (int q = 0; q < blocks; ++q) {
+      for (i64 k = 0; k < m; ++k) v[q * L + k] = src[q * H + k];
+    }
+    return v;
+  }
+  // Copies `blocks` blocks of m units out to dst (H apart), if dst is not nullptr.
+  void out(i64 m, int blocks, i64 H, T* dst) const {
+    if (dst == nullptr) return;
+    for (int q = 0; q < blocks; ++q) {
+      for (i64 k = 0; k < m; ++k) dst[q * H + k] = v[q * L + k];
+    }
+  }
+};
+
+// GRU reset-after, units [0, n) of one active row (arguments as in cells_avx2.h).
+template <class O>
+void gru_cell(i64 n, i64 H, typename O::T* a, const typename O::T* bias,
+              const typename O::T* ghn, const typename O::T* b_hn, typename O::T* kept_ghn,
+              const typename O::T* hp, typename O::T* h, typename O::T* y) {
+  using T = typename O::T;
+  constexpr int L = O::L;
+  // Two passes, r and z then the rest, as lstm_cell_vec.h: short independent chains.
+  const i64 full = n / L * L;
+  for (i64 j = 0; j < full; j += L) gru_rz_lanes<O>(H, a + j, at<O>(bias, j), nullptr);
+  for (i64 j = 0; j < full; j += L) {
+    gru_after_n_lanes<O>(H, a + j, at<O>(bias, j), ghn + j, at<O>(b_hn, j), at<O>(kept_ghn, j),
+                         hp + j, h + j, y + j);
+  }
+  const i64 m = n - full;
+  if (m == 0) return;
+  Padded<O> pa, pb, pg, pbn, pk, php, ph;  // ph: h_t, copied to h and y
+  T* ta = pa.in(m, 3, H, a + full);
+  const T* tb = pb.in(m, 3, H, at<O>(bias, full));
+  T* tk = kept_ghn != nullptr ? pk.v : nullptr;
+  gru_rz_lanes<O>(L, ta, tb, nullptr);
+  gru_after_n_lanes<O>(L, ta, tb, pg.in(m, 1, H, ghn + full), pbn.in(m, 1, H, at<O>(b_hn, full)),
+                       tk, php.in(m, 1, H, hp + full), ph.v, ph.v);
+  pa.out(m, 3, H, a + full);
+  pk.out(m, 1, H, at<O>(kept_ghn, full));
+  ph.out(m, 1, H, h + full);
+  ph.out(m, 1, H, y + full);
+}
+
+// GRU reset-before, the step's first half on units [0, n) of one active row (arguments
+// as in cells_avx2.h): r, z, then r * h_{t-1}.
+template <class O>
+void gru_before_gates(i64 n, i64 H, typename O::T* a, const typename O::T* bias,
+                      const typename O::T* hw, const typename O::T* hp, typename O::T* rh) {
+  using T = typename O::T;
+  constexpr int L = O::L;
+  const i64 full = n / L * L;
+  for (i64 j = 0; j < full; j += L) {
+    O::store(rh + j, O::mul(gru_rz_lanes<O>(H, a + j, at<O>(bias, j), hw + j), O::load(hp + j)));
+  }
+  const i64 m = n - full;
+  if (m == 0) return;
+  Padded<O> pa, pb, pw, php, prh;
+  T* ta = pa.in(m, 2, H, a + full);
+  const typename O::V r = gru_rz_lanes<O>(L, ta, pb.in(m, 2, H, at<O>(bias, full)),
+                                          pw.in(m, 2, H, hw + full));
+  O::store(prh.v, O::mul(r, O::load(php.in(m, 1, H, hp + full))));
+  pa.out(m, 2, H, a + full);
+  prh.out(m, 1, H, rh + full);
+}
+
+// GRU reset-before, the step's second half (after (r * h) W_hn^T): n and h_t.
+template <class O>
+void gru_before_finish(i64 n, i64 H, typename O::T* a, const typename O::T* bias_n,
+                       const typename O::T* hw_n, const typename O::T* hp, typename O::T* h,
+                       typename O::T* y) {
+  using T = typename O::T;
+  constexpr int L = O::L;
+  const i64 full = n / L * L;
+  for (i64 j = 0; j < full; j += L) {
+    gru_n_blend_lanes<O>(H, a + j, at<O>(bias_n, j), O::load(hw_n + j), hp + j, h + j, y + j);
+  }
+  const i64 m = n - full;
+  if (m == 0) return;
+  // a's z and n blocks only: padded as blocks 1 and 2 of a three-block register row.
+  Padded<O> pa, pb, pw, php, ph;  // ph: h_t, copied to h and y
+  T* ta = pa.in(m, 3, H, a + full);
+  gru_n_blend_lanes<O>(L, ta, pb.in(m, 1, H, at<O>(bias_n, full)),
+                       O::load(pw.in(m, 1, H, hw_n + full)), php.in(m, 1, H, hp + full), ph.v,
+                       ph.v);
+  pa.out(m, 3, H, a + full);
+  ph.out(m, 1, H, h + full);
+  ph.out(m, 1, H, y + full);
+}
+
+// The RNN's activation of one register: tanh, or ReLU (x < 0 ? 0 : x; NaN passes).
+template <class O, bool kRelu>
+inline typename O::V rnn_activation(typename O::V x) {
+  if constexpr (kRelu) {
+    const typename O::V zero = O::set(0);
+    return O::blend(x, zero, O::lt(x, zero));
+  } else {
+    return kernels::detail::vec_math::tanh_v<O>(x);
+  }
+}
+
+// The RNN, units [0, n) of one active row (arguments as in cells_avx2.h).
+template <class O, bool kRelu>
+void rnn_cell(i64 n, typename O::T* a, const typename O::T* bias, typename O::T* h,
+              typename O::T* y) {
+  using T = typename O::T;
+  using V = typename O::V;
+  constexpr int L = O::L;
+  auto lanes = [](T* a, const T* bias, T* h, T* y) {
+    V x = O::load(a);
+    if (bias != nullptr) x = O::add(x, O::load(bias));
+    x = rnn_activation<O, kRelu>(x);
+    O::store(a, x);
+    O::store(h, x);
+    O::store(y, x);
+  };
+  const i64 full = n / L * L;
+  for (i64 j = 0; j < full; j += L) lanes(a + j, at<O>(bias, j), h + j, y + j);
+  const i64 m = n - full;
+  if (m == 0) return;
+  Padded<O> pa, pb, ph;
+  lanes(pa.in(m, 1, 0, a + full), pb.in(m, 1, 0, at<O>(bias, full)), ph.v, ph.v);
+  pa.out(m, 1, 0, a + full);
+  ph.out(m, 1, 0, h + full);
+  ph.out(m, 1, 0, y + full);
+}
+
+}  // namespace rnnkit::detail::vec_cells
+
+// Defines the cells of cells_avx2.h for element type T over operations struct O, in the
+// enclosing namespace (gru_rnn_cell_avx2.cpp, gru_rnn_cell_avx512.cpp).
+#define RNNKIT_DEFINE_GRU_RNN_CELLS(T, O)                                                   \
+  void gru_cell(std::int64_t n, std::int64_t H, T* a, const T* bias, const T* ghn,         \
+                const T* b_hn, T* kept_ghn, const T* hp, T* h, T* y) {                     \
+    vec_cells::gru_cell<O>(n, H, a, bias, ghn, b_hn, kept_ghn, hp, h, y);                  \
+  }                                                                                         \
+  void gru_before_gates(std::int64_t n, std::int64_t H, T* a, const T* bias, const T* hw,  \
+                        const T* hp, T* rh) {                                               \
+    vec_cells::gru_before_gates<O>(n, H, a, bias, hw, hp, rh);                             \
+  }                                                                                         \
+  void gru_before_finish(std::int64_t n, std::int64_t H, T* a, const T* bias_n,            \
+                         const T* hw_n, const T* hp, T* h, T* y) {                          \
+    vec_cells::gru_before_finish<O>(n, H, a, bias_n, hw_n, hp, h, y);                      \
+  }                                                                                         \
+  void rnn_cell(std::int64_t n, T* a, const T* bias, bool relu, T* h, T* y) {              \
+    if (relu) {                                                                             \
+      vec_cells::rnn_cell<O, true>(n, a, bias, h, y);                                      \
+    } else {                                                                                \
+      vec_cells::rnn_cell<O, false>(n, a, bias, h, y);                                     \
+    }                                                                                       \
+  }
