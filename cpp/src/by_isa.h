@@ -8,25 +8,33 @@
 namespace rnnkit::detail {
 
 // pass(Avx512{}) when `isa` is avx512, pass(Avx2{}) when it is avx2 (each when this
-// build has that ISA's kernels), else pass(Plain{}). `pass` calls the pass unqualified,
-// as f(tag, ...): the tag's namespace (detail) brings in the vector overloads, ordinary
-// lookup the cell's own portable one.
+// build has that ISA's kernels), and true; false otherwise (ISA plain: the caller runs
+// its portable loops, the vector passes' reference).
 template <class Pass>
-void by_isa(kernels::Isa isa, const Pass& pass) {
+bool by_vector_isa(kernels::Isa isa, const Pass& pass) {
 #ifdef RNNKIT_HAVE_AVX512_KERNELS
   if (isa == kernels::Isa::avx512) {
     pass(Avx512{});
-    return;
+    return true;
   }
 #endif
 #ifdef RNNKIT_HAVE_AVX2_KERNELS
   if (isa == kernels::Isa::avx2) {
     pass(Avx2{});
-    return;
+    return true;
   }
 #endif
   static_cast<void>(isa);
-  pass(Plain{});
+  static_cast<void>(pass);
+  return false;
+}
+
+// by_vector_isa, else pass(Plain{}). `pass` calls the pass unqualified, as f(tag, ...):
+// the tag's namespace (detail) brings in the vector overloads, ordinary lookup the cell's
+// own portable one.
+template <class Pass>
+void by_isa(kernels::Isa isa, const Pass& pass) {
+  if (!by_vector_isa(isa, pass)) pass(Plain{});
 }
 
 }  // namespace rnnkit::detail

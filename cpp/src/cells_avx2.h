@@ -15,6 +15,13 @@
 
 namespace rnnkit::detail {
 
+// Every pass here is an overload on a tag naming its ISA (Avx2, Avx512), so that one call
+// reaches any of them through by_isa.h; the backward passes' portable loops overload them
+// on Plain.
+struct Plain {};
+struct Avx2 {};
+struct Avx512 {};
+
 // The LSTM forward cell for units [0, n) of one row, in two passes over registers (the
 // gates, then the state; lstm_cell_plain.h's lstm_cell_plain does the same in several):
 //   a (4 blocks H apart: pre-activations of i, f, g, o) read, written as the activated
@@ -23,17 +30,13 @@ namespace rnnkit::detail {
 //   c (n,) read as c_{t-1}, written as c_t = f * c_{t-1} + i * g.
 //   tc (n,) written: tanh(c_t), or nullptr.
 //   h, y (n,) written: h_t = o * tanh(c_t).
-#define RNNKIT_DECLARE_LSTM_CELL                                                          \
-  void lstm_cell(std::int64_t n, std::int64_t H, float* a, const float* bias, float* c,  \
-                 float* tc, float* h, float* y);                                         \
-  void lstm_cell(std::int64_t n, std::int64_t H, double* a, const double* bias, double* c, \
-                 double* tc, double* h, double* y);
-namespace avx2 {
-RNNKIT_DECLARE_LSTM_CELL
-}  // namespace avx2
-namespace avx512 {
-RNNKIT_DECLARE_LSTM_CELL
-}  // namespace avx512
+#define RNNKIT_DECLARE_LSTM_CELL(TAG, T)                                                    \
+  void lstm_cell(TAG, std::int64_t n, std::int64_t H, T* a, const T* bias, T* c, T* tc, T* h, \
+                 T* y);
+RNNKIT_DECLARE_LSTM_CELL(Avx2, float)
+RNNKIT_DECLARE_LSTM_CELL(Avx2, double)
+RNNKIT_DECLARE_LSTM_CELL(Avx512, float)
+RNNKIT_DECLARE_LSTM_CELL(Avx512, double)
 #undef RNNKIT_DECLARE_LSTM_CELL
 
 // The GRU and RNN forward cells for units [0, n) of one active row, each in one or two
@@ -53,33 +56,22 @@ RNNKIT_DECLARE_LSTM_CELL
 //   gru_cell's.
 // rnn_cell: a (n,) read as pre-activations, written tanh (relu: max(0, .)) of a + bias;
 //   bias (n,) read, or nullptr; h, y (n,) written: copies of the result (y may be a).
-#define RNNKIT_DECLARE_GRU_RNN_CELLS(T)                                                   \
-  void gru_cell(std::int64_t n, std::int64_t H, T* a, const T* bias, const T* ghn,       \
-                const T* b_hn, T* kept_ghn, const T* hp, T* h, T* y);                    \
-  void gru_before_gates(std::int64_t n, std::int64_t H, T* a, const T* bias, const T* hw, \
-                        const T* hp, T* rh);                                              \
-  void gru_before_finish(std::int64_t n, std::int64_t H, T* a, const T* bias_n,          \
-                         const T* hw_n, const T* hp, T* h, T* y);                         \
-  void rnn_cell(std::int64_t n, T* a, const T* bias, bool relu, T* h, T* y);
-namespace avx2 {
-RNNKIT_DECLARE_GRU_RNN_CELLS(float)
-RNNKIT_DECLARE_GRU_RNN_CELLS(double)
-}  // namespace avx2
-namespace avx512 {
-RNNKIT_DECLARE_GRU_RNN_CELLS(float)
-RNNKIT_DECLARE_GRU_RNN_CELLS(double)
-}  // namespace avx512
+#define RNNKIT_DECLARE_GRU_RNN_CELLS(TAG, T)                                                \
+  void gru_cell(TAG, std::int64_t n, std::int64_t H, T* a, const T* bias, const T* ghn,     \
+                const T* b_hn, T* kept_ghn, const T* hp, T* h, T* y);                       \
+  void gru_before_gates(TAG, std::int64_t n, std::int64_t H, T* a, const T* bias, const T* hw, \
+                        const T* hp, T* rh);                                                \
+  void gru_before_finish(TAG, std::int64_t n, std::int64_t H, T* a, const T* bias_n,        \
+                         const T* hw_n, const T* hp, T* h, T* y);                           \
+  void rnn_cell(TAG, std::int64_t n, T* a, const T* bias, bool relu, T* h, T* y);
+RNNKIT_DECLARE_GRU_RNN_CELLS(Avx2, float)
+RNNKIT_DECLARE_GRU_RNN_CELLS(Avx2, double)
+RNNKIT_DECLARE_GRU_RNN_CELLS(Avx512, float)
+RNNKIT_DECLARE_GRU_RNN_CELLS(Avx512, double)
 #undef RNNKIT_DECLARE_GRU_RNN_CELLS
 
 // The backward elementwise passes of the cells for units [0, n) of one active row (all
-// pointers at the row's first unit), one template each (cell_backward_vec.h) over the
-// registers of each vector ISA. They are overloads on a tag naming the ISA (Avx2, Avx512;
-// the cells' portable loops overload them on Plain), so that one call reaches any of them
-// through by_isa (by_isa.h).
-struct Plain {};
-struct Avx2 {};
-struct Avx512 {};
-//
+// pointers at the row's first unit), one template each (cell_backward_vec.h):
 // lstm_backward_row (lstm_cell_plain.h's portable loop, the bias gradient's sum in the
 // same pass):
 //   da (4 blocks H apart) written: dL/d[a_i, a_f, a_g, a_o].

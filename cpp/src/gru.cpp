@@ -51,7 +51,7 @@ struct GruForward {
   T* hw;       // (B, 3H) in work: columns [2H, 3H) hold h W_hn^T (the rest is unused)
   T* h_spare;  // (B, H) in work: the second h buffer of the loop
   T* bias;     // (3H,) in work: b_ih + b_hh on r and z, b_ih on n, or nullptr
-  // avx2, avx512: the default cell options run the fused cell of cells_avx2.h
+  // the fused cell's (by_isa.h); plain with cell options (they run the portable loops)
   kernels::Isa cell_isa = kernels::Isa::plain;
   detail::PackedOrOwn<T> w_hh_p;  // W_hh^T (H, 3H), packed once for every step
   std::optional<detail::ProjectionAlongSteps<T>> along;  // B = 1: one_row_step
@@ -61,9 +61,7 @@ struct GruForward {
         h_spare(a.work + d.B * 3 * d.H), bias(a.work + d.B * 4 * d.H) {
     if (!detail::step_bias(bias, a.w.b_ih, a.w.b_hh, 2 * d.H, 3 * d.H)) bias = nullptr;
     w_hh_p.pack_nt(a.w.w_hh_packed, 3 * d.H, d.H, a.w.w_hh, d.H);
-#ifdef RNNKIT_HAVE_AVX2_KERNELS
     if (a.options == nullptr) cell_isa = kernels::current_isa();
-#endif
     if (detail::ProjectionAlongSteps<T>::applies(a.lengths, d)) {
       along.emplace(pre, ld_pre, a.x, a.w.w_ih, a.w.w_ih_packed, 3, d);
     }
@@ -115,50 +113,31 @@ struct GruForward {
     // h W_hn^T, then + b_hn in place; training keeps the sum for the backward
     T* ghn = hw + b * G + 2 * H + u0;
     T* kept_ghn = a.keep.h_w_hn != nullptr ? a.keep.h_w_hn + (t * B + b) * H + u0 : nullptr;
-    if (cell_vec(w, act, u0, ghn, kept_ghn, hpb, hnb, y)) return;
-    if (bias != nullptr) {
-      for (i64 q = 0; q < 3; ++q) detail::add_to(w, act + q * H, bias + q * H + u0);
+    // The fused cell leaves ghn as it is: only kept_ghn, if any, receives + b_hn.
+    const T* bias_u = bias != nullptr ? bias + u0 : nullptr;
+    const T* b_hn = b_hh != nullptr ? b_hh + 2 * H + u0 : nullptr;
+    if (detail::by_vector_isa(cell_isa, [&](auto isa) {
+          detail::gru_cell(isa, w, H, act, bias_u, ghn, b_hn, kept_ghn, hpb, hnb, y);
+        })) {
+      return;
+    }
+    if (bias_u != nullptr) {
+      for (i64 q = 0; q < 3; ++q) detail::add_to(w, act + q * H, bias_u + q * H);
     }
     if (a.options != nullptr) {
       T* pre_row = a.keep.pre != nullptr ? a.keep.pre + (t * B + b) * a.keep.ld_pre + u0 : nullptr;
-      variant_gates(*a.options, w, H, act, ghn, b_hh != nullptr ? b_hh + 2 * H + u0 : nullptr,
-                    pre_row);
+      variant_gates(*a.options, w, H, act, ghn, b_hn, pre_row);
     } else {
       kernels::sigmoid(w, act, act);          // r
       kernels::sigmoid(w, act + H, act + H);  // z
       for (i64 j = 0; j < w; ++j) {
-        if (b_hh != nullptr) ghn[j] += b_hh[2 * H + u0 + j];
+        if (b_hn != nullptr) ghn[j] += b_hn[j];
         act[2 * H + j] += act[j] * ghn[j];
       }
       kernels::tanh(w, act + 2 * H, act + 2 * H);
     }
     if (kept_ghn != nullptr) std::copy(ghn, ghn + w, kept_ghn);
     detail::gru_blend(w, hnb, y, act + H, act + 2 * H, hpb);
-  }
-
-  // The fused vector cell (cells_avx2.h) on cell_row's units, where cell_isa has it (it
-  // leaves ghn as it is: only kept_ghn, if any, receives + b_hn); false: cell_row runs the
-  // portable loops (its reference, the same bits).
-  // (Its parameters go unused in a build without vector cells.)
-  bool cell_vec([[maybe_unused]] i64 w, [[maybe_unused]] T* act, i64 u0,
-                [[maybe_unused]] const T* ghn, [[maybe_unused]] T* kept_ghn,
-                [[maybe_unused]] const T* hpb, [[maybe_unused]] T* hnb,
-                [[maybe_unused]] T* y) const {
-    [[maybe_unused]] const T* bias_u = bias != nullptr ? bias + u0 : nullptr;
-    [[maybe_unused]] const T* b_hn = a.w.b_hh != nullptr ? a.w.b_hh + 2 * d.H + u0 : nullptr;
-#ifdef RNNKIT_HAVE_AVX512_KERNELS
-    if (cell_isa == kernels::Isa::avx512) {
-      detail::avx512::gru_cell(w, d.H, act, bias_u, ghn, b_hn, kept_ghn, hpb, hnb, y);
-      return true;
-    }
-#endif
-#ifdef RNNKIT_HAVE_AVX2_KERNELS
-    if (cell_isa == kernels::Isa::avx2) {
-      detail::avx2::gru_cell(w, d.H, act, bias_u, ghn, b_hn, kept_ghn, hpb, hnb, y);
-      return true;
-    }
-#endif
-    return false;
   }
 };
 

@@ -48,9 +48,7 @@ struct GruResetBeforeForward {
     if (!detail::step_bias(bias, a.w.b_ih, a.w.b_hh, 3 * H, 3 * H)) bias = nullptr;
     w_rz_p.pack_nt(2 * H, H, a.w.w_hh, H);
     w_n_p.pack_nt(H, H, a.w.w_hh + 2 * H * H, H);
-#ifdef RNNKIT_HAVE_AVX2_KERNELS
     if (a.options == nullptr) cell_isa = kernels::current_isa();
-#endif
   }
 
   // Cell options: row t*B + b of keep.pre at unit u0 (3 blocks H apart), or nullptr.
@@ -77,9 +75,16 @@ struct GruResetBeforeForward {
       T* act = g_t + b * G + u0;
       const T* r = hw + b * G + u0;
       const T* hpb = hp + b * H + u0;
-      if (gates_vec(w, act, u0, r, hpb, rhb)) continue;
-      if (bias != nullptr) {
-        for (i64 q = 0; q < 3; ++q) detail::add_to(w, act + q * H, bias + q * H + u0);
+      // The fused cells (cells_avx2.h) add n's bias in the second half, where the loops
+      // add it here: the same sum, (pre-activation + bias) + (r * h) W_hn^T.
+      const T* bias_u = bias != nullptr ? bias + u0 : nullptr;
+      if (detail::by_vector_isa(cell_isa, [&](auto isa) {
+            detail::gru_before_gates(isa, w, H, act, bias_u, r, hpb, rhb);
+          })) {
+        continue;
+      }
+      if (bias_u != nullptr) {
+        for (i64 q = 0; q < 3; ++q) detail::add_to(w, act + q * H, bias_u + q * H);
       }
       for (i64 j = 0; j < w; ++j) {
         act[j] += r[j];
@@ -100,7 +105,12 @@ struct GruResetBeforeForward {
     kernels::gemm_packed_cols<T>(rows, u0, u1, rh, H, w_n_p, hw + 2 * H, G, false);
     auto finish = [&](i64 b, T* act, const T* hpb, T* hnb, T* y) {
       const T* r = hw + b * G + u0;
-      if (finish_vec(w, act, u0, r + 2 * H, hpb, hnb, y)) return;
+      const T* bias_n = bias != nullptr ? bias + 2 * H + u0 : nullptr;
+      if (detail::by_vector_isa(cell_isa, [&](auto isa) {
+            detail::gru_before_finish(isa, w, H, act, bias_n, r + 2 * H, hpb, hnb, y);
+          })) {
+        return;
+      }
       for (i64 j = 0; j < w; ++j) act[2 * H + j] += r[2 * H + j];
       if (a.options != nullptr) {
         T* pre = pre_row(t, b, u0);
@@ -112,50 +122,6 @@ struct GruResetBeforeForward {
       detail::gru_blend(w, hnb, y, act + H, act + 2 * H, hpb);
     };
     detail::gru_finish_rows(a.out, a.lengths, d, s, t, g_t, hp, hn, finish);
-  }
-
-  // The fused vector cells (cells_avx2.h) on units [u0, u0 + w) of one active row, where
-  // cell_isa has them; false: the caller runs the portable loops (their reference, the
-  // same bits). n's bias is added in the second half, where the loops add it in the
-  // first: the same sum, (pre-activation + bias) + (r * h) W_hn^T.
-  //   act (3 blocks H apart), at u0: the row's gates. hw_row (3 blocks H apart), at u0:
-  //   the row's step products. hpb, rhb, hnb, y (w,), at u0: h_{t-1}, r * h_{t-1}, h_t.
-  // (Their parameters go unused in a build without vector cells.)
-  bool gates_vec([[maybe_unused]] i64 w, [[maybe_unused]] T* act, i64 u0,
-                 [[maybe_unused]] const T* hw_row, [[maybe_unused]] const T* hpb,
-                 [[maybe_unused]] T* rhb) const {
-    [[maybe_unused]] const T* bias_u = bias != nullptr ? bias + u0 : nullptr;
-#ifdef RNNKIT_HAVE_AVX512_KERNELS
-    if (cell_isa == kernels::Isa::avx512) {
-      detail::avx512::gru_before_gates(w, d.H, act, bias_u, hw_row, hpb, rhb);
-      return true;
-    }
-#endif
-#ifdef RNNKIT_HAVE_AVX2_KERNELS
-    if (cell_isa == kernels::Isa::avx2) {
-      detail::avx2::gru_before_gates(w, d.H, act, bias_u, hw_row, hpb, rhb);
-      return true;
-    }
-#endif
-    return false;
-  }
-  bool finish_vec([[maybe_unused]] i64 w, [[maybe_unused]] T* act, i64 u0,
-                  [[maybe_unused]] const T* hw_n, [[maybe_unused]] const T* hpb,
-                  [[maybe_unused]] T* hnb, [[maybe_unused]] T* y) const {
-    [[maybe_unused]] const T* bias_n = bias != nullptr ? bias + 2 * d.H + u0 : nullptr;
-#ifdef RNNKIT_HAVE_AVX512_KERNELS
-    if (cell_isa == kernels::Isa::avx512) {
-      detail::avx512::gru_before_finish(w, d.H, act, bias_n, hw_n, hpb, hnb, y);
-      return true;
-    }
-#endif
-#ifdef RNNKIT_HAVE_AVX2_KERNELS
-    if (cell_isa == kernels::Isa::avx2) {
-      detail::avx2::gru_before_finish(w, d.H, act, bias_n, hw_n, hpb, hnb, y);
-      return true;
-    }
-#endif
-    return false;
   }
 };
 

@@ -4,9 +4,9 @@
 #include "gru_rnn_cell_vec.h"
 #include "vector_math_avx2.h"
 
-namespace rnnkit::detail::avx2 {
+namespace rnnkit::detail {
 
-RNNKIT_DEFINE_GRU_RNN_CELLS(float, kernels::detail::avx2::vec::F32)
-RNNKIT_DEFINE_GRU_RNN_CELLS(double, kernels::detail::avx2::vec::F64)
+RNNKIT_DEFINE_GRU_RNN_CELLS(Avx2, float, kernels::detail::avx2::vec::F32)
+RNNKIT_DEFINE_GRU_RNN_CELLS(Avx2, double, kernels::detail::avx2::vec::F64)
 
-}  // namespace rnnkit::detail::avx2
+}  // namespace rnnkit::detail

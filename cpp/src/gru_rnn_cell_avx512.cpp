@@ -4,9 +4,9 @@
 #include "gru_rnn_cell_vec.h"
 #include "vector_math_avx512.h"
 
-namespace rnnkit::detail::avx512 {
+namespace rnnkit::detail {
 
-RNNKIT_DEFINE_GRU_RNN_CELLS(float, kernels::detail::avx512::vec::F32)
-RNNKIT_DEFINE_GRU_RNN_CELLS(double, kernels::detail::avx512::vec::F64)
+RNNKIT_DEFINE_GRU_RNN_CELLS(Avx512, float, kernels::detail::avx512::vec::F32)
+RNNKIT_DEFINE_GRU_RNN_CELLS(Avx512, double, kernels::detail::avx512::vec::F64)
 
-}  // namespace rnnkit::detail::avx512
+}  // namespace rnnkit::detail

@@ -216,24 +216,24 @@ void rnn_cell(i64 n, typename O::T* a, const typename O::T* bias, typename O::T*
 }  // namespace rnnkit::detail::vec_cells
 
 // Defines the cells of cells_avx2.h for element type T over operations struct O, in the
-// enclosing namespace (gru_rnn_cell_avx2.cpp, gru_rnn_cell_avx512.cpp).
-#define RNNKIT_DEFINE_GRU_RNN_CELLS(T, O)                                                   \
-  void gru_cell(std::int64_t n, std::int64_t H, T* a, const T* bias, const T* ghn,         \
-                const T* b_hn, T* kept_ghn, const T* hp, T* h, T* y) {                     \
-    vec_cells::gru_cell<O>(n, H, a, bias, ghn, b_hn, kept_ghn, hp, h, y);                  \
+// enclosing namespace for the ISA tag TAG (gru_rnn_cell_avx2.cpp, gru_rnn_cell_avx512.cpp).
+#define RNNKIT_DEFINE_GRU_RNN_CELLS(TAG, T, O)                                              \
+  void gru_cell(TAG, std::int64_t n, std::int64_t H, T* a, const T* bias, const T* ghn,     \
+                const T* b_hn, T* kept_ghn, const T* hp, T* h, T* y) {                      \
+    vec_cells::gru_cell<O>(n, H, a, bias, ghn, b_hn, kept_ghn, hp, h, y);                   \
   }                                                                                         \
-  void gru_before_gates(std::int64_t n, std::int64_t H, T* a, const T* bias, const T* hw,  \
+  void gru_before_gates(TAG, std::int64_t n, std::int64_t H, T* a, const T* bias, const T* hw, \
                         const T* hp, T* rh) {                                               \
-    vec_cells::gru_before_gates<O>(n, H, a, bias, hw, hp, rh);                             \
+    vec_cells::gru_before_gates<O>(n, H, a, bias, hw, hp, rh);                              \
   }                                                                                         \
-  void gru_before_finish(std::int64_t n, std::int64_t H, T* a, const T* bias_n,            \
+  void gru_before_finish(TAG, std::int64_t n, std::int64_t H, T* a, const T* bias_n,        \
                          const T* hw_n, const T* hp, T* h, T* y) {                          \
-    vec_cells::gru_before_finish<O>(n, H, a, bias_n, hw_n, hp, h, y);                      \
+    vec_cells::gru_before_finish<O>(n, H, a, bias_n, hw_n, hp, h, y);                       \
   }                                                                                         \
-  void rnn_cell(std::int64_t n, T* a, const T* bias, bool relu, T* h, T* y) {              \
+  void rnn_cell(TAG, std::int64_t n, T* a, const T* bias, bool relu, T* h, T* y) {          \
     if (relu) {                                                                             \
-      vec_cells::rnn_cell<O, true>(n, a, bias, h, y);                                      \
+      vec_cells::rnn_cell<O, true>(n, a, bias, h, y);                                       \
     } else {                                                                                \
-      vec_cells::rnn_cell<O, false>(n, a, bias, h, y);                                     \
+      vec_cells::rnn_cell<O, false>(n, a, bias, h, y);                                      \
     }                                                                                       \
   }

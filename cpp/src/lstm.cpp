@@ -53,7 +53,7 @@ struct LstmForward {
   i64 ld_pre;
   T* bias;     // (4H,): b_ih + b_hh, or nullptr
   bool training;
-  kernels::Isa cell_isa = kernels::Isa::plain;  // avx2, avx512: cells_avx2.h
+  kernels::Isa cell_isa = kernels::current_isa();  // the cell's: by_isa.h
   detail::PackedOrOwn<T> w_hh_p;  // W_hh^T (R, 4H), packed once for every step
   detail::PackedOrOwn<T> w_hr_p;  // W_hr^T (H, P), with a projection
   T* m_step = nullptr;  // (B, H) in work: m_t at inference with a projection
@@ -72,9 +72,6 @@ struct LstmForward {
       w_hr_p.pack_nt(a.w.w_hr_packed, d.P, d.H, a.w.w_hr, d.H);
       m_step = a.work + d.B * d.H + 4 * d.H;
     }
-#ifdef RNNKIT_HAVE_AVX2_KERNELS
-    cell_isa = kernels::current_isa();
-#endif
     if (d.P == 0 && detail::ProjectionAlongSteps<T>::applies(a.lengths, d)) {
       along.emplace(pre, ld_pre, a.x, a.w.w_ih, a.w.w_ih_packed, 4, d);
     } else if (project_in_step(d)) {
@@ -171,18 +168,11 @@ struct LstmForward {
       });
       return;
     }
-#ifdef RNNKIT_HAVE_AVX512_KERNELS
-    if (cell_isa == kernels::Isa::avx512) {
-      detail::avx512::lstm_cell(w, H, act, bias_u, cb, tcb, h, y != nullptr ? y : h);
+    if (detail::by_vector_isa(cell_isa, [&](auto isa) {
+          detail::lstm_cell(isa, w, H, act, bias_u, cb, tcb, h, y != nullptr ? y : h);
+        })) {
       return;
     }
-#endif
-#ifdef RNNKIT_HAVE_AVX2_KERNELS
-    if (cell_isa == kernels::Isa::avx2) {
-      detail::avx2::lstm_cell(w, H, act, bias_u, cb, tcb, h, y != nullptr ? y : h);
-      return;
-    }
-#endif
     for (i64 j = 0; j < w; j += kChunk) {
       const i64 m = std::min(kChunk, w - j);
       detail::lstm_cell_plain(m, H, act + j, bias_u != nullptr ? bias_u + j : nullptr, cb + j,

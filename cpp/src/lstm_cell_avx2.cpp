@@ -4,19 +4,19 @@
 #include "lstm_cell_vec.h"
 #include "vector_math_avx2.h"
 
-namespace rnnkit::detail::avx2 {
+namespace rnnkit::detail {
 
 using i64 = std::int64_t;
 using kernels::detail::avx2::vec::F32;
 using kernels::detail::avx2::vec::F64;
 
-void lstm_cell(i64 n, i64 H, float* a, const float* bias, float* c, float* tc, float* h,
-               float* y) {
+void lstm_cell(Avx2, i64 n, i64 H, float* a, const float* bias, float* c, float* tc,
+               float* h, float* y) {
   vec_cells::lstm_cell<F32>(n, H, a, bias, c, tc, h, y);
 }
-void lstm_cell(i64 n, i64 H, double* a, const double* bias, double* c, double* tc, double* h,
-               double* y) {
+void lstm_cell(Avx2, i64 n, i64 H, double* a, const double* bias, double* c, double* tc,
+               double* h, double* y) {
   vec_cells::lstm_cell<F64>(n, H, a, bias, c, tc, h, y);
 }
 
-}  // namespace rnnkit::detail::avx2
+}  // namespace rnnkit::detail

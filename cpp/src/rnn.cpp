@@ -34,7 +34,7 @@ struct RnnForward {
   T* pre;      // (T, B, ld_pre): pre-activations, then h_t
   i64 ld_pre;
   T* bias;     // (H,): b_ih + b_hh, or nullptr
-  // avx2, avx512: the default cell options run the fused cell of cells_avx2.h
+  // the fused cell's (by_isa.h); plain with cell options (they run the portable loops)
   kernels::Isa cell_isa = kernels::Isa::plain;
   detail::PackedOrOwn<T> w_hh_p;  // W_hh^T (H, H), packed once for every step
 
@@ -43,9 +43,7 @@ struct RnnForward {
         ld_pre(a.keep.gates != nullptr ? d.H : d.ldo), bias(a.work + d.B * d.H) {
     if (!detail::step_bias(bias, a.w.b_ih, a.w.b_hh, d.H, d.H)) bias = nullptr;
     w_hh_p.pack_nt(a.w.w_hh_packed, d.H, d.H, a.w.w_hh, d.H);
-#ifdef RNNKIT_HAVE_AVX2_KERNELS
     if (a.options == nullptr) cell_isa = kernels::current_isa();
-#endif
   }
 
   template <class Barrier>
@@ -67,8 +65,13 @@ struct RnnForward {
         if (act != y) std::fill(y, y + w, T(0));
         continue;
       }
-      if (cell_vec(w, act, u0, hnb, y)) continue;
-      if (bias != nullptr) detail::add_to(w, act, bias + u0);
+      const T* bias_u = bias != nullptr ? bias + u0 : nullptr;
+      if (detail::by_vector_isa(cell_isa, [&](auto isa) {
+            detail::rnn_cell(isa, w, act, bias_u, kRelu, hnb, y);
+          })) {
+        continue;
+      }
+      if (bias_u != nullptr) detail::add_to(w, act, bias_u);
       if (a.options != nullptr) {
         T* pre = a.keep.pre != nullptr ? a.keep.pre + (t * B + b) * a.keep.ld_pre + u0 : nullptr;
         detail::activate_gate(a.options->act[0], a.options->clip, w, act, pre);
@@ -80,28 +83,6 @@ struct RnnForward {
       std::copy(act, act + w, hnb);
       if (act != y) std::copy(act, act + w, y);
     }
-  }
-
-  // The fused vector cell (cells_avx2.h) on units [u0, u0 + w) of one active row, where
-  // cell_isa has it; false: the caller runs the portable loops (their reference, the same
-  // bits). act (w,) at u0: pre-activations, written h_t; hnb, y (w,) at u0 written h_t.
-  // (Its parameters go unused in a build without vector cells.)
-  bool cell_vec([[maybe_unused]] i64 w, [[maybe_unused]] T* act, i64 u0,
-                [[maybe_unused]] T* hnb, [[maybe_unused]] T* y) const {
-    [[maybe_unused]] const T* bias_u = bias != nullptr ? bias + u0 : nullptr;
-#ifdef RNNKIT_HAVE_AVX512_KERNELS
-    if (cell_isa == kernels::Isa::avx512) {
-      detail::avx512::rnn_cell(w, act, bias_u, kRelu, hnb, y);
-      return true;
-    }
-#endif
-#ifdef RNNKIT_HAVE_AVX2_KERNELS
-    if (cell_isa == kernels::Isa::avx2) {
-      detail::avx2::rnn_cell(w, act, bias_u, kRelu, hnb, y);
-      return true;
-    }
-#endif
-    return false;
   }
 };
 
