@@ -149,10 +149,12 @@ def test_teams_start_without_workers_that_do_not_join_in_time(threads):
 
 
 def test_short_teams_shorten_the_next_join_windows(threads):
-    """After a team that came up short the next calls wait only for a worker that is
-    still spinning (5 µs), every 16th call its whole window again, and a full team
-    restores the whole window: a worker that cannot run (its core held) then costs a
-    backward's ~100 parallel calls a few µs each instead of their whole windows."""
+    """After two teams in a row that came up short the next calls wait only for a worker
+    that is still spinning (5 µs), every 8th call of the streak its whole window again,
+    and a full team restores the whole window: a worker that cannot run (its core held)
+    then costs a backward's ~100 parallel calls a few µs each instead of their whole
+    windows. One short team alone keeps the whole window (a worker that woke late spins
+    for the next call)."""
     big = 1 << 40  # enough work for the whole window
     full = _core._set_join_window(100)
     try:
@@ -160,10 +162,10 @@ def test_short_teams_shorten_the_next_join_windows(threads):
         assert _core._join_window(big) == 100
         assert _core._join_window(1 << 20) == 2  # small jobs: 1 µs per 2^19 multiply-adds
         windows = []
-        for _ in range(32):
+        for _ in range(24):
             _core._record_team(1, 2)
             windows.append(_core._join_window(big))
-        assert windows == ([5] * 15 + [100]) * 2
+        assert windows == [100] + [5] * 6 + [100] + ([5] * 7 + [100]) * 2
         _core._record_team(2, 2)
         assert _core._join_window(big) == 100
     finally:

@@ -46,7 +46,8 @@ void run_alone(const JobRef& job) { job.call(job.ctx, 0, 1, alone_barrier); }
 std::chrono::microseconds join_window(std::int64_t work) {
   const std::chrono::microseconds window(
       std::min(join_window_us.load(), std::max<std::int64_t>(work, 0) / kJoinWorkPerMicrosecond));
-  return short_streak % kFullJoinEvery == 0 ? window : std::min(window, kRetryJoinWindow);
+  const bool retry = short_streak < kShortTeamsInARow || short_streak % kFullJoinEvery == 0;
+  return retry ? window : std::min(window, kRetryJoinWindow);
 }
 
 bool waits_for_full_teams() { return wait_for_full_teams.load(std::memory_order_relaxed); }

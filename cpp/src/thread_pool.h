@@ -44,13 +44,16 @@ constexpr std::chrono::microseconds kJoinWindow{100};
 // kJoinWindow. A worker still spinning after the previous call joins in well under 1 µs.
 constexpr std::int64_t kJoinWorkPerMicrosecond = std::int64_t(1) << 19;
 
-// After a call whose team came up short, the next calls wait at most this long for
-// workers (long enough for a worker still spinning from an earlier call, kLateSpin),
-// except every kFullJoinEvery-th, which waits its whole window again. A worker that cannot
-// run (its core held by another thread, or both threads of a team on one vCPU) would
-// otherwise cost each parallel call its whole window: ~100 calls in a training backward.
+// After kShortTeamsInARow calls in a row whose teams came up short, the next calls wait at
+// most kRetryJoinWindow for workers (long enough for a worker still spinning from an
+// earlier call, kLateSpin), except every kFullJoinEvery-th, which waits its whole window
+// again. A worker that cannot run (its core held by another thread, or both threads of a
+// team on one vCPU) would otherwise cost each parallel call its whole window: ~100 calls
+// in a training backward. One short team alone does not shorten the windows: a worker
+// that woke up late (its core idle but asleep) spins for the next call and joins it.
+constexpr int kShortTeamsInARow = 2;
 constexpr std::chrono::microseconds kRetryJoinWindow{5};
-constexpr int kFullJoinEvery = 16;
+constexpr int kFullJoinEvery = 8;
 
 // The work of a job that waits the full kJoinWindow whatever its size (a word2vec batch).
 constexpr std::int64_t kLongJob = std::numeric_limits<std::int64_t>::max();
