@@ -1,7 +1,7 @@
 """The backward elementwise passes give the same bits at every kernel ISA.
 
 Each cell's backward runs its elementwise pass (dA from dh, the kept gates and the state)
-over vector registers when the ISA is avx2 or avx512 (cells_avx2.h) and in a portable
+over vector registers when the ISA is avx2 or avx512 (vector_cells.h) and in a portable
 loop at ISA plain. The GEMMs and activations of plain round differently from the vector
 ones (no fused multiply-add), so whole passes differ between plain and the vector ISAs;
 what must not differ is the elementwise arithmetic. Hence two kinds of tests:

@@ -1,7 +1,7 @@
 """The native LSTM forward cell is exactly the composition of the kernels it documents.
 
 lstm.cpp runs the cell in one pass over vector registers when the ISA is avx2 or avx512
-(cells_avx2.h: 8 or 16 floats a register) and in several passes of the portable loops
+(vector_cells.h: 8 or 16 floats a register) and in several passes of the portable loops
 otherwise. Both must give the
 bits of the step written out here with the kernel test hooks: the input projection
 x W_ih^T, then per step a = (gates_t + h W_hh^T) + (b_ih + b_hh), i, f, o = sigmoid, g =

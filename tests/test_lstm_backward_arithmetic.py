@@ -1,7 +1,7 @@
 """The native LSTM backward is exactly the composition of the kernels it documents.
 
 lstm.cpp runs the cell's derivative (and the bias gradient's sum) in one pass over vector
-registers when the ISA is avx2 or avx512 (cells_avx2.h) and in the portable loop
+registers when the ISA is avx2 or avx512 (vector_cells.h) and in the portable loop
 (lstm_cell_plain.h) at ISA plain. Both must give the bits of the backward written out
 here with the kernel test hooks: per step, from the last, dy = dh + dout_t,
 dc_t = dc + dy*o*(1 - tanh(c)^2),

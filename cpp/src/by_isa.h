@@ -1,8 +1,8 @@
-// Internal: the run-time choice between a cell pass's vector copies (cells_avx2.h) and
+// Internal: the run-time choice between a cell pass's vector copies (vector_cells.h) and
 // its portable loop. Not included by the vector units (isa.h's inline functions must
 // not be compiled with their flags).
 #pragma once
-#include "cells_avx2.h"
+#include "vector_cells.h"
 #include "rnnkit/isa.h"
 
 namespace rnnkit::detail {

@@ -1,6 +1,6 @@
-// The backward elementwise passes of the cells over vector registers (see cells_avx2.h),
+// The backward elementwise passes of the cells over vector registers (see vector_cells.h),
 // for any vector ISA: templates over the ISA's operations struct O (vector_math.h),
-// instantiated by cell_backward_avx2.cpp and cell_backward_avx512.cpp. Each runs the
+// instantiated by vector_cells_avx2.cpp and vector_cells_avx512.cpp. Each runs the
 // portable loop it replaces (named at each pass) with the same operations in the same
 // order per element, none contracted (those units compile with -ffp-contract=off), so
 // an element's bits depend neither on O nor on the ISA.
@@ -68,7 +68,7 @@ void row_pass(i64 n, i64 H, const std::array<RowBuffer<typename O::T>, K>& buf,
   }
 }
 
-// The LSTM's (lstm_cell_plain.h lstm_backward_row; arguments as in cells_avx2.h), the
+// The LSTM's (lstm_cell_plain.h lstm_backward_row; arguments as in vector_cells.h), the
 // bias gradient's db += da in the same pass.
 template <class O>
 void lstm_backward_row(i64 n, i64 H, typename O::T* da, typename O::T* dh, typename O::T* dc,
@@ -101,7 +101,7 @@ void lstm_backward_row(i64 n, i64 H, typename O::T* da, typename O::T* dh, typen
   });
 }
 
-// The reset-after GRU's (gru.cpp backward_row; arguments as in cells_avx2.h).
+// The reset-after GRU's (gru.cpp backward_row; arguments as in vector_cells.h).
 template <class O>
 void gru_backward_row(i64 n, i64 H, typename O::T* da, typename O::T* dah,
                       typename O::T* dahn, typename O::T* dh, const typename O::T* a,
@@ -133,7 +133,7 @@ void gru_backward_row(i64 n, i64 H, typename O::T* da, typename O::T* dah,
 }
 
 // The reset-before GRU's first pass, z and n (gru_reset_before.cpp backward_zn;
-// arguments as in cells_avx2.h).
+// arguments as in vector_cells.h).
 template <class O>
 void gru_reset_before_backward_zn(i64 n, i64 H, typename O::T* da, typename O::T* dh,
                                   const typename O::T* a, const typename O::T* hp,
@@ -155,7 +155,7 @@ void gru_reset_before_backward_zn(i64 n, i64 H, typename O::T* da, typename O::T
 }
 
 // The reset-before GRU's second pass, r (gru_reset_before.cpp backward_r; arguments as
-// in cells_avx2.h).
+// in vector_cells.h).
 template <class O>
 void gru_reset_before_backward_r(i64 n, typename O::T* dar, typename O::T* dh,
                                  const typename O::T* r, const typename O::T* hp,
@@ -172,7 +172,7 @@ void gru_reset_before_backward_r(i64 n, typename O::T* dar, typename O::T* dh,
   });
 }
 
-// The Elman RNN's (rnn.cpp backward_row; arguments as in cells_avx2.h).
+// The Elman RNN's (rnn.cpp backward_row; arguments as in vector_cells.h).
 template <class O, bool kRelu>
 void rnn_backward_row(i64 n, typename O::T* da, typename O::T* dh, const typename O::T* y,
                       const typename O::T* dy_out) {
@@ -195,7 +195,7 @@ void rnn_backward_row(i64 n, typename O::T* da, typename O::T* dh, const typenam
 
 }  // namespace rnnkit::detail::vec_cells
 
-// The passes declared in cells_avx2.h for the ISA tag TAG, element type T and its
+// The passes declared in vector_cells.h for the ISA tag TAG, element type T and its
 // operations O (each instantiating unit defines them for float and double).
 #define RNNKIT_DEFINE_BACKWARD_PASSES(TAG, T, O)                                             \
   void lstm_backward_row(TAG, i64 n, i64 H, T* da, T* dh, T* dc, const T* a, const T* tc,    \

@@ -9,7 +9,7 @@
 #include "by_isa.h"
 #include "cell_loop.h"
 #include "cell_variants.h"
-#include "cells_avx2.h"
+#include "vector_cells.h"
 #include "gru_common.h"
 #include "rnnkit/activations.h"
 #include "rnnkit/gemm.h"
@@ -149,7 +149,7 @@ void forward(const ForwardArgs<T>& a, const Dims& d) {
 }
 
 // Units [0, n) of one row of one step of the backward at ISA plain, the reference of the
-// vector copies (cells_avx2.h; all pointers at the first unit; blocks of [r, z, n] H
+// vector copies (vector_cells.h; all pointers at the first unit; blocks of [r, z, n] H
 // apart). Restrict-qualified parameters (the buffers never overlap)
 // let the compiler vectorise the loop: it gives up on run-time alias checks for this many
 // pointers.

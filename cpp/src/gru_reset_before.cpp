@@ -7,7 +7,7 @@
 #include "by_isa.h"
 #include "cell_loop.h"
 #include "cell_variants.h"
-#include "cells_avx2.h"
+#include "vector_cells.h"
 #include "gru_common.h"
 #include "rnnkit/activations.h"
 #include "rnnkit/gemm.h"
@@ -35,7 +35,7 @@ struct GruResetBeforeForward {
   T* rh_work;  // (B, H) in work: r * h at inference
   T* h_spare;  // (B, H) in work: the second h buffer of the loop
   T* bias;     // (3H,) in work: b_ih + b_hh, or nullptr
-  // avx2, avx512: the default cell options run the fused cells of cells_avx2.h
+  // the fused cells' (by_isa.h); plain with cell options (they run the portable loops)
   kernels::Isa cell_isa = kernels::Isa::plain;
   kernels::PackedB<T> w_rz_p;  // [W_hr; W_hz]^T (H, 2H), packed once for every step
   kernels::PackedB<T> w_n_p;   // W_hn^T (H, H)
@@ -75,7 +75,7 @@ struct GruResetBeforeForward {
       T* act = g_t + b * G + u0;
       const T* r = hw + b * G + u0;
       const T* hpb = hp + b * H + u0;
-      // The fused cells (cells_avx2.h) add n's bias in the second half, where the loops
+      // The fused cells (vector_cells.h) add n's bias in the second half, where the loops
       // add it here: the same sum, (pre-activation + bias) + (r * h) W_hn^T.
       const T* bias_u = bias != nullptr ? bias + u0 : nullptr;
       if (detail::by_vector_isa(cell_isa, [&](auto isa) {
@@ -132,7 +132,7 @@ void forward(const ForwardArgs<T>& a, const Dims& d) {
 }
 
 // The two elementwise passes of a row of the backward at ISA plain, the references of the
-// vector copies (cells_avx2.h; arguments as there). Restrict-qualified parameters (the
+// vector copies (vector_cells.h; arguments as there). Restrict-qualified parameters (the
 // buffers never overlap) let the compiler vectorise the loops.
 // z and n, before dL/d(r * h) = da_n W_hn is known:
 template <typename T>

@@ -1,6 +1,6 @@
 // The GRU (both reset kinds) and RNN forward cells over vector registers (see
-// cells_avx2.h), for any vector ISA: templates over the ISA's operations struct O
-// (vector_math.h), instantiated by gru_rnn_cell_avx2.cpp and gru_rnn_cell_avx512.cpp.
+// vector_cells.h), for any vector ISA: templates over the ISA's operations struct O
+// (vector_math.h), instantiated by vector_cells_avx2.cpp and vector_cells_avx512.cpp.
 // Each element goes through the operations of the portable loops they replace (gru.cpp,
 // gru_reset_before.cpp, gru_common.h gru_blend, rnn.cpp), in the same order, each value
 // rounded as there (a product and a sum are never fused); every lane runs the same code,
@@ -101,7 +101,7 @@ struct Padded {
   }
 };
 
-// GRU reset-after, units [0, n) of one active row (arguments as in cells_avx2.h).
+// GRU reset-after, units [0, n) of one active row (arguments as in vector_cells.h).
 template <class O>
 void gru_cell(i64 n, i64 H, typename O::T* a, const typename O::T* bias,
               const typename O::T* ghn, const typename O::T* b_hn, typename O::T* kept_ghn,
@@ -131,7 +131,7 @@ void gru_cell(i64 n, i64 H, typename O::T* a, const typename O::T* bias,
 }
 
 // GRU reset-before, the step's first half on units [0, n) of one active row (arguments
-// as in cells_avx2.h): r, z, then r * h_{t-1}.
+// as in vector_cells.h): r, z, then r * h_{t-1}.
 template <class O>
 void gru_before_gates(i64 n, i64 H, typename O::T* a, const typename O::T* bias,
                       const typename O::T* hw, const typename O::T* hp, typename O::T* rh) {
@@ -187,7 +187,7 @@ inline typename O::V rnn_activation(typename O::V x) {
   }
 }
 
-// The RNN, units [0, n) of one active row (arguments as in cells_avx2.h).
+// The RNN, units [0, n) of one active row (arguments as in vector_cells.h).
 template <class O, bool kRelu>
 void rnn_cell(i64 n, typename O::T* a, const typename O::T* bias, typename O::T* h,
               typename O::T* y) {
@@ -215,8 +215,8 @@ void rnn_cell(i64 n, typename O::T* a, const typename O::T* bias, typename O::T*
 
 }  // namespace rnnkit::detail::vec_cells
 
-// Defines the cells of cells_avx2.h for element type T over operations struct O, in the
-// enclosing namespace for the ISA tag TAG (gru_rnn_cell_avx2.cpp, gru_rnn_cell_avx512.cpp).
+// Defines the cells of vector_cells.h for element type T over operations struct O, in the
+// enclosing namespace for the ISA tag TAG (vector_cells_avx2.cpp, vector_cells_avx512.cpp).
 #define RNNKIT_DEFINE_GRU_RNN_CELLS(TAG, T, O)                                              \
   void gru_cell(TAG, std::int64_t n, std::int64_t H, T* a, const T* bias, const T* ghn,     \
                 const T* b_hn, T* kept_ghn, const T* hp, T* h, T* y) {                      \

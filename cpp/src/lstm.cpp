@@ -7,7 +7,7 @@
 
 #include "cell_loop.h"
 #include "by_isa.h"
-#include "cells_avx2.h"
+#include "vector_cells.h"
 #include "lstm_cell_plain.h"
 #include "lstm_variant_cell.h"
 #include "rnnkit/activations.h"
@@ -287,7 +287,7 @@ struct LstmBackward {
   }
 
   // The cell's derivative for this thread's units [u0, u0 + w) of active row b of step t
-  // (lstm_backward_row's arguments at unit u0, cells_avx2.h; dy_out nullptr: dh holds the
+  // (lstm_backward_row's arguments at unit u0, vector_cells.h; dy_out nullptr: dh holds the
   // whole dL/dh_t, a projection's dm_t); adds da into db_sum (and the peepholes' gradient
   // into dph_sum).
   void row_backward(i64 t, i64 b, i64 u0, i64 w, T* da, T* dh, const T* dy_out) const {

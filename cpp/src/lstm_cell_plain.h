@@ -3,7 +3,7 @@
 // reproduce bit for bit and what runs at ISA plain; internal, called by lstm.cpp.
 #pragma once
 #include "cell_common.h"
-#include "cells_avx2.h"
+#include "vector_cells.h"
 #include "rnnkit/activations.h"
 
 namespace rnnkit::detail {
@@ -87,7 +87,7 @@ void lstm_backward_loop(i64 n, i64 H, T* __restrict da, T* __restrict dh, T* __r
   }
 }
 
-// The backward cell at ISA plain (arguments as the vector copies' in cells_avx2.h):
+// The backward cell at ISA plain (arguments as the vector copies' in vector_cells.h):
 // lstm_backward_loop (dy_out nullptr: dh holds all of dL/dh_t), then db += da.
 template <typename T>
 void lstm_backward_row(Plain, i64 n, i64 H, T* da, T* dh, T* dc, const T* a, const T* tc,

@@ -1,7 +1,7 @@
-// The LSTM forward cell over vector registers (see cells_avx2.h), for any
-// vector ISA: a template over the ISA's operations struct O (vector_math.h), instantiated
-// by lstm_cell_avx2.cpp and lstm_cell_avx512.cpp. Every lane runs the same operations in
-// the same order, so the bits do not depend on O.
+// The LSTM forward cell over vector registers (see vector_cells.h), for any vector ISA: a
+// template over the ISA's operations struct O (vector_math.h), instantiated by
+// vector_cells_avx2.cpp and vector_cells_avx512.cpp. Every lane runs the same operations
+// in the same order, so the bits do not depend on O.
 #pragma once
 #include <cstdint>
 
@@ -46,7 +46,7 @@ inline void lstm_state_lanes(i64 H, const typename O::T* a, typename O::T* c,
   O::store(y, hv);
 }
 
-// The cell for units [0, n) of one row (arguments as in cells_avx2.h).
+// The cell for units [0, n) of one row (arguments as in vector_cells.h).
 template <class O>
 void lstm_cell(i64 n, i64 H, typename O::T* a, const typename O::T* bias, typename O::T* c,
                typename O::T* tc, typename O::T* h, typename O::T* y) {
@@ -88,3 +88,11 @@ void lstm_cell(i64 n, i64 H, typename O::T* a, const typename O::T* bias, typena
 }
 
 }  // namespace rnnkit::detail::vec_cells
+
+// Defines vector_cells.h's lstm_cell for the ISA tag TAG, element type T and its
+// operations struct O, in the enclosing namespace (vector_cells_avx2.cpp, _avx512.cpp).
+#define RNNKIT_DEFINE_LSTM_CELL(TAG, T, O)                                               \
+  void lstm_cell(TAG, std::int64_t n, std::int64_t H, T* a, const T* bias, T* c, T* tc, \
+                 T* h, T* y) {                                                           \
+    vec_cells::lstm_cell<O>(n, H, a, bias, c, tc, h, y);                                 \
+  }

@@ -7,7 +7,7 @@
 #include "by_isa.h"
 #include "cell_loop.h"
 #include "cell_variants.h"
-#include "cells_avx2.h"
+#include "vector_cells.h"
 #include "rnnkit/activations.h"
 #include "rnnkit/gemm.h"
 #include "rnnkit/isa.h"
@@ -147,7 +147,7 @@ void hidden_weight_grad(T* dw_hh, bool accumulate, const T* dgates, const T* hs,
 }
 
 // Units [0, n) of one row of one step of the backward at ISA plain, the reference of the
-// vector copies (cells_avx2.h; arguments as there). Restrict-qualified parameters (the
+// vector copies (vector_cells.h; arguments as there). Restrict-qualified parameters (the
 // buffers never overlap) let the compiler vectorise the loop. relu: the gradient is
 // selected, not multiplied by a 0/1 mask, as torch's threshold_backward does: a NaN/Inf
 // dy at a closed unit gives 0, a NaN output passes dy.

@@ -2,7 +2,7 @@
 // the AVX2 GEMM tiles are written in, and that instantiate the sigmoid and tanh of
 // vector_math.h (sigmoid_v, tanh_v) for AVX2. Internal: included only by translation
 // units compiled with -mavx2 -mfma -ffp-contract=off (activations_avx2.cpp,
-// lstm_cell_avx2.cpp, gemm_avx2.cpp), so every user gets the same instructions, hence
+// vector_cells_avx2.cpp, gemm_avx2.cpp), so every user gets the same instructions, hence
 // the same bits.
 #pragma once
 #include <immintrin.h>

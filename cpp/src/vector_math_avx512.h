@@ -2,7 +2,7 @@
 // sigmoid and tanh of vector_math.h (sigmoid_v, tanh_v) for AVX-512: the AVX2 code's
 // operations on registers twice as wide, each lane rounded as there. Internal: included
 // only by translation units compiled with -mavx512f -mavx2 -mfma -ffp-contract=off
-// (activations_avx512.cpp, lstm_cell_avx512.cpp). Only AVX-512F instructions are used
+// (activations_avx512.cpp, vector_cells_avx512.cpp). Only AVX-512F instructions are used
 // (the bitwise operations go through the integer registers, as AVX-512F has no and/or
 // of floats), so the run-time check of isa.cpp needs nothing more.
 #pragma once

@@ -2,10 +2,9 @@
 // vector ISA's operations (vector_math.h), each instantiated for avx2 (compiled with
 // -mavx2 -mfma -ffp-contract=off, called when the run-time ISA is avx2) and for avx512
 // (-mavx512f too, called when it is avx512; built when RNNKIT_HAVE_AVX512_KERNELS): the
-// forward cells of the LSTM (lstm_cell_vec.h: lstm_cell_avx2.cpp, lstm_cell_avx512.cpp)
-// and of the GRU and RNN (gru_rnn_cell_vec.h: gru_rnn_cell_avx2.cpp,
-// gru_rnn_cell_avx512.cpp), and the backward elementwise passes of every cell
-// (cell_backward_vec.h: cell_backward_avx2.cpp, cell_backward_avx512.cpp). The cells'
+// forward cells of the LSTM (lstm_cell_vec.h) and of the GRU and RNN (gru_rnn_cell_vec.h),
+// and the backward elementwise passes of every cell (cell_backward_vec.h), all
+// instantiated by vector_cells_avx2.cpp and vector_cells_avx512.cpp. The cells'
 // callers run them with the default cell options only (the variants keep their portable
 // loops), and the portable loops under ISA plain. Each gives the same bits as the
 // portable loops it replaces, at either width: the same operations in the same order,

@@ -1,0 +1,24 @@
+// Every pass of vector_cells.h over AVX2 registers (compiled with -mavx2 -mfma -ffp-contract=off):
+// the forward cells (lstm_cell_vec.h, gru_rnn_cell_vec.h) and the backward passes
+// (cell_backward_vec.h), each a template over vector_math_avx2.h's operations.
+#include "cell_backward_vec.h"
+#include "gru_rnn_cell_vec.h"
+#include "lstm_cell_vec.h"
+#include "vector_cells.h"
+#include "vector_math_avx2.h"
+
+namespace rnnkit::detail {
+
+using i64 = std::int64_t;
+
+using kernels::detail::avx2::vec::F32;
+using kernels::detail::avx2::vec::F64;
+
+RNNKIT_DEFINE_LSTM_CELL(Avx2, float, F32)
+RNNKIT_DEFINE_LSTM_CELL(Avx2, double, F64)
+RNNKIT_DEFINE_GRU_RNN_CELLS(Avx2, float, F32)
+RNNKIT_DEFINE_GRU_RNN_CELLS(Avx2, double, F64)
+RNNKIT_DEFINE_BACKWARD_PASSES(Avx2, float, F32)
+RNNKIT_DEFINE_BACKWARD_PASSES(Avx2, double, F64)
+
+}  // namespace rnnkit::detail
