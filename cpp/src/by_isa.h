@@ -2,8 +2,8 @@
 // its portable loop. Not included by the vector units (isa.h's inline functions must
 // not be compiled with their flags).
 #pragma once
-#include "vector_cells.h"
 #include "rnnkit/isa.h"
+#include "vector_cells.h"
 
 namespace rnnkit::detail {
 

@@ -7,12 +7,12 @@
 #include "by_isa.h"
 #include "cell_loop.h"
 #include "cell_variants.h"
-#include "vector_cells.h"
 #include "gru_common.h"
 #include "rnnkit/activations.h"
 #include "rnnkit/gemm.h"
 #include "rnnkit/gru.h"
 #include "rnnkit/isa.h"
+#include "vector_cells.h"
 
 namespace rnnkit {
 

@@ -5,14 +5,14 @@
 #include <algorithm>
 #include <optional>
 
-#include "cell_loop.h"
 #include "by_isa.h"
-#include "vector_cells.h"
+#include "cell_loop.h"
 #include "lstm_cell_plain.h"
 #include "lstm_variant_cell.h"
 #include "rnnkit/activations.h"
 #include "rnnkit/gemm.h"
 #include "rnnkit/isa.h"
+#include "vector_cells.h"
 
 namespace rnnkit {
 

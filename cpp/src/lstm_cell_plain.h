@@ -3,8 +3,8 @@
 // reproduce bit for bit and what runs at ISA plain; internal, called by lstm.cpp.
 #pragma once
 #include "cell_common.h"
-#include "vector_cells.h"
 #include "rnnkit/activations.h"
+#include "vector_cells.h"
 
 namespace rnnkit::detail {
 

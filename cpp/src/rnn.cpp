@@ -7,10 +7,10 @@
 #include "by_isa.h"
 #include "cell_loop.h"
 #include "cell_variants.h"
-#include "vector_cells.h"
 #include "rnnkit/activations.h"
 #include "rnnkit/gemm.h"
 #include "rnnkit/isa.h"
+#include "vector_cells.h"
 
 namespace rnnkit {
 
