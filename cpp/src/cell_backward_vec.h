@@ -5,68 +5,14 @@
 // order per element, none contracted (those units compile with -ffp-contract=off), so
 // an element's bits depend neither on O nor on the ISA.
 #pragma once
-#include <array>
-#include <cstddef>
 #include <cstdint>
 
+#include "vec_rows.h"
 #include "vector_math.h"
 
 namespace rnnkit::detail::vec_cells {
 
 using i64 = std::int64_t;
-
-// One buffer of a row pass: p at the row's first unit (nullptr: not used), `blocks`
-// blocks of units H apart; `written` ones are copied back from a padded tail.
-template <typename T>
-struct RowBuffer {
-  T* p;
-  int blocks;
-  bool written;
-};
-// A buffer the pass only reads (its pointer is never written through).
-template <typename T>
-RowBuffer<T> read_only(const T* p, int blocks = 1) {
-  return {const_cast<T*>(p), blocks, false};
-}
-// A buffer the pass writes (and may read first).
-template <typename T>
-RowBuffer<T> written(T* p, int blocks = 1) {
-  return {p, blocks, true};
-}
-
-// Calls lanes(stride, p) for each register of units [0, n): p[k] is buffer k's pointer
-// at the register's first unit (nullptr where buffer k's is), its blocks `stride` apart.
-// The last m < L units go through padded copies (blocks L apart, the other lanes 0):
-// lane by lane the same operations, so the same bits as a full register.
-template <class O, std::size_t K, class Lanes>
-void row_pass(i64 n, i64 H, const std::array<RowBuffer<typename O::T>, K>& buf,
-              const Lanes& lanes) {
-  using T = typename O::T;
-  constexpr int L = O::L;
-  std::array<T*, K> p;
-  i64 j = 0;
-  for (; j + L <= n; j += L) {
-    for (std::size_t k = 0; k < K; ++k) p[k] = buf[k].p != nullptr ? buf[k].p + j : nullptr;
-    lanes(H, p);
-  }
-  if (j == n) return;
-  const i64 m = n - j;
-  alignas(64) T pad[K][4 * L] = {};  // (blocks, L) per buffer: 4 blocks at most
-  for (std::size_t k = 0; k < K; ++k) {
-    p[k] = buf[k].p != nullptr ? pad[k] : nullptr;
-    if (p[k] == nullptr) continue;
-    for (int q = 0; q < buf[k].blocks; ++q) {
-      for (i64 u = 0; u < m; ++u) pad[k][q * L + u] = buf[k].p[q * H + j + u];
-    }
-  }
-  lanes(i64(L), p);
-  for (std::size_t k = 0; k < K; ++k) {
-    if (!buf[k].written || buf[k].p == nullptr) continue;
-    for (int q = 0; q < buf[k].blocks; ++q) {
-      for (i64 u = 0; u < m; ++u) buf[k].p[q * H + j + u] = pad[k][q * L + u];
-    }
-  }
-}
 
 // The LSTM's (lstm_cell_plain.h lstm_backward_row; arguments as in vector_cells.h), the
 // bias gradient's db += da in the same pass.
@@ -77,10 +23,10 @@ void lstm_backward_row(i64 n, i64 H, typename O::T* da, typename O::T* dh, typen
                        typename O::T* db) {
   using T = typename O::T;
   using V = typename O::V;
-  const std::array<RowBuffer<T>, 8> buf = {
-      written(da, 4), written(dh), written(dc), read_only(a, 4), read_only(tc),
-      read_only(cp),  read_only(dy_out), written(db, 4)};
-  row_pass<O>(n, H, buf, [](i64 S, const std::array<T*, 8>& p) {
+  const RowBuffer<T> buf[8] = {
+      written<O>(da, 4), written<O>(dh), written<O>(dc), read_only<O>(a, 4), read_only<O>(tc),
+      read_only<O>(cp),  read_only<O>(dy_out), written<O>(db, 4)};
+  row_pass<O>(n, H, buf, [](i64 S, T* const (&p)[8]) {
     const auto [da, dh, dc, a, tc, cp, dy_out, db] = p;
     const V one = O::set(1);
     const V i = O::load(a), f = O::load(a + S), g = O::load(a + 2 * S), o = O::load(a + 3 * S);
@@ -109,10 +55,10 @@ void gru_backward_row(i64 n, i64 H, typename O::T* da, typename O::T* dah,
                       const typename O::T* dy_out) {
   using T = typename O::T;
   using V = typename O::V;
-  const std::array<RowBuffer<T>, 8> buf = {
-      written(da, 3),  written(dah, 3), written(dahn),  written(dh),
-      read_only(a, 3), read_only(hp),   read_only(ghn), read_only(dy_out)};
-  row_pass<O>(n, H, buf, [](i64 S, const std::array<T*, 8>& p) {
+  const RowBuffer<T> buf[8] = {
+      written<O>(da, 3),  written<O>(dah, 3), written<O>(dahn),  written<O>(dh),
+      read_only<O>(a, 3), read_only<O>(hp),   read_only<O>(ghn), read_only<O>(dy_out)};
+  row_pass<O>(n, H, buf, [](i64 S, T* const (&p)[8]) {
     const auto [da, dah, dahn, dh, a, hp, ghn, dy_out] = p;
     const V one = O::set(1);
     const V r = O::load(a), z = O::load(a + S), nn = O::load(a + 2 * S);
@@ -140,10 +86,10 @@ void gru_reset_before_backward_zn(i64 n, i64 H, typename O::T* da, typename O::T
                                   const typename O::T* dy_out) {
   using T = typename O::T;
   using V = typename O::V;
-  const std::array<RowBuffer<T>, 5> buf = {written(da + H, 2), written(dh),
-                                           read_only(a + H, 2), read_only(hp),
-                                           read_only(dy_out)};
-  row_pass<O>(n, H, buf, [](i64 S, const std::array<T*, 5>& p) {
+  const RowBuffer<T> buf[5] = {written<O>(da + H, 2), written<O>(dh),
+                                           read_only<O>(a + H, 2), read_only<O>(hp),
+                                           read_only<O>(dy_out)};
+  row_pass<O>(n, H, buf, [](i64 S, T* const (&p)[5]) {
     const auto [daz, dh, az, hp, dy_out] = p;  // daz, az: the z block, then n's
     const V one = O::set(1);
     const V z = O::load(az), nn = O::load(az + S);
@@ -162,9 +108,9 @@ void gru_reset_before_backward_r(i64 n, typename O::T* dar, typename O::T* dh,
                                  const typename O::T* drh) {
   using T = typename O::T;
   using V = typename O::V;
-  const std::array<RowBuffer<T>, 5> buf = {written(dar), written(dh), read_only(r),
-                                           read_only(hp), read_only(drh)};
-  row_pass<O>(n, n, buf, [](i64, const std::array<T*, 5>& p) {
+  const RowBuffer<T> buf[5] = {written<O>(dar), written<O>(dh), read_only<O>(r),
+                                           read_only<O>(hp), read_only<O>(drh)};
+  row_pass<O>(n, n, buf, [](i64, T* const (&p)[5]) {
     const auto [dar, dh, r, hp, drh] = p;
     const V rv = O::load(r), g = O::load(drh);
     O::store(dar, O::mul(O::mul(O::mul(g, O::load(hp)), rv), O::sub(O::set(1), rv)));
@@ -178,9 +124,9 @@ void rnn_backward_row(i64 n, typename O::T* da, typename O::T* dh, const typenam
                       const typename O::T* dy_out) {
   using T = typename O::T;
   using V = typename O::V;
-  const std::array<RowBuffer<T>, 4> buf = {written(da), written(dh), read_only(y),
-                                           read_only(dy_out)};
-  row_pass<O>(n, n, buf, [](i64, const std::array<T*, 4>& p) {
+  const RowBuffer<T> buf[4] = {written<O>(da), written<O>(dh), read_only<O>(y),
+                                           read_only<O>(dy_out)};
+  row_pass<O>(n, n, buf, [](i64, T* const (&p)[4]) {
     const auto [da, dh, y, dy_out] = p;
     const V dy = O::add(O::load(dh), O::load(dy_out));
     const V yv = O::load(y);

@@ -8,6 +8,7 @@
 #pragma once
 #include <cstdint>
 
+#include "vec_rows.h"
 #include "vector_math.h"
 
 namespace rnnkit::detail::vec_cells {
@@ -74,60 +75,22 @@ inline void gru_after_n_lanes(i64 H, typename O::T* a, const typename O::T* bias
   gru_n_blend_lanes<O>(H, a, at<O>(bias, 2 * H), O::mul(O::load(a), g), hp, h, y);
 }
 
-// The buffers of a row's last m < L units, padded to one register (gate blocks L apart),
-// as the activation kernels pad their tails: the padding lanes compute on zeros and are
-// never copied out, so a unit's bits are those of a full register.
-template <class O>
-struct Padded {
-  using T = typename O::T;
-  static constexpr int L = O::L;
-  alignas(64) T v[3 * L] = {};  // up to 3 blocks of L lanes
-
-  // Copies `blocks` blocks of m units (H apart in src) in; returns v, or nullptr for an
-  // absent src.
-  T* in(i64 m, int blocks, i64 H, const T* src) {
-    if (src == nullptr) return nullptr;
-    for (int q = 0; q < blocks; ++q) {
-      for (i64 k = 0; k < m; ++k) v[q * L + k] = src[q * H + k];
-    }
-    return v;
-  }
-  // Copies `blocks` blocks of m units out to dst (H apart), if dst is not nullptr.
-  void out(i64 m, int blocks, i64 H, T* dst) const {
-    if (dst == nullptr) return;
-    for (int q = 0; q < blocks; ++q) {
-      for (i64 k = 0; k < m; ++k) dst[q * H + k] = v[q * L + k];
-    }
-  }
-};
-
 // GRU reset-after, units [0, n) of one active row (arguments as in vector_cells.h).
 template <class O>
 void gru_cell(i64 n, i64 H, typename O::T* a, const typename O::T* bias,
               const typename O::T* ghn, const typename O::T* b_hn, typename O::T* kept_ghn,
               const typename O::T* hp, typename O::T* h, typename O::T* y) {
   using T = typename O::T;
-  constexpr int L = O::L;
   // Two passes, r and z then the rest, as lstm_cell_vec.h: short independent chains.
-  const i64 full = n / L * L;
-  for (i64 j = 0; j < full; j += L) gru_rz_lanes<O>(H, a + j, at<O>(bias, j), nullptr);
-  for (i64 j = 0; j < full; j += L) {
-    gru_after_n_lanes<O>(H, a + j, at<O>(bias, j), ghn + j, at<O>(b_hn, j), at<O>(kept_ghn, j),
-                         hp + j, h + j, y + j);
-  }
-  const i64 m = n - full;
-  if (m == 0) return;
-  Padded<O> pa, pb, pg, pbn, pk, php, ph;  // ph: h_t, copied to h and y
-  T* ta = pa.in(m, 3, H, a + full);
-  const T* tb = pb.in(m, 3, H, at<O>(bias, full));
-  T* tk = kept_ghn != nullptr ? pk.v : nullptr;
-  gru_rz_lanes<O>(L, ta, tb, nullptr);
-  gru_after_n_lanes<O>(L, ta, tb, pg.in(m, 1, H, ghn + full), pbn.in(m, 1, H, at<O>(b_hn, full)),
-                       tk, php.in(m, 1, H, hp + full), ph.v, ph.v);
-  pa.out(m, 3, H, a + full);
-  pk.out(m, 1, H, at<O>(kept_ghn, full));
-  ph.out(m, 1, H, h + full);
-  ph.out(m, 1, H, y + full);
+  const RowBuffer<T> rz[2] = {written<O>(a, 2), read_only<O>(bias, 2)};
+  row_pass<O>(n, H, rz, [](i64 S, T* const (&p)[2]) { gru_rz_lanes<O>(S, p[0], p[1], nullptr); });
+  const RowBuffer<T> rest[8] = {written<O>(a, 3),  read_only<O>(bias, 3), read_only<O>(ghn),
+                                read_only<O>(b_hn), written<O>(kept_ghn), read_only<O>(hp),
+                                written<O>(h),      written<O>(y)};
+  row_pass<O>(n, H, rest, [](i64 S, T* const (&p)[8]) {
+    const auto [a, bias, ghn, b_hn, kept_ghn, hp, h, y] = p;
+    gru_after_n_lanes<O>(S, a, bias, ghn, b_hn, kept_ghn, hp, h, y);
+  });
 }
 
 // GRU reset-before, the step's first half on units [0, n) of one active row (arguments
@@ -136,20 +99,12 @@ template <class O>
 void gru_before_gates(i64 n, i64 H, typename O::T* a, const typename O::T* bias,
                       const typename O::T* hw, const typename O::T* hp, typename O::T* rh) {
   using T = typename O::T;
-  constexpr int L = O::L;
-  const i64 full = n / L * L;
-  for (i64 j = 0; j < full; j += L) {
-    O::store(rh + j, O::mul(gru_rz_lanes<O>(H, a + j, at<O>(bias, j), hw + j), O::load(hp + j)));
-  }
-  const i64 m = n - full;
-  if (m == 0) return;
-  Padded<O> pa, pb, pw, php, prh;
-  T* ta = pa.in(m, 2, H, a + full);
-  const typename O::V r = gru_rz_lanes<O>(L, ta, pb.in(m, 2, H, at<O>(bias, full)),
-                                          pw.in(m, 2, H, hw + full));
-  O::store(prh.v, O::mul(r, O::load(php.in(m, 1, H, hp + full))));
-  pa.out(m, 2, H, a + full);
-  prh.out(m, 1, H, rh + full);
+  const RowBuffer<T> buf[5] = {written<O>(a, 2), read_only<O>(bias, 2), read_only<O>(hw, 2),
+                               read_only<O>(hp), written<O>(rh)};
+  row_pass<O>(n, H, buf, [](i64 S, T* const (&p)[5]) {
+    const auto [a, bias, hw, hp, rh] = p;
+    O::store(rh, O::mul(gru_rz_lanes<O>(S, a, bias, hw), O::load(hp)));
+  });
 }
 
 // GRU reset-before, the step's second half (after (r * h) W_hn^T): n and h_t.
@@ -158,22 +113,13 @@ void gru_before_finish(i64 n, i64 H, typename O::T* a, const typename O::T* bias
                        const typename O::T* hw_n, const typename O::T* hp, typename O::T* h,
                        typename O::T* y) {
   using T = typename O::T;
-  constexpr int L = O::L;
-  const i64 full = n / L * L;
-  for (i64 j = 0; j < full; j += L) {
-    gru_n_blend_lanes<O>(H, a + j, at<O>(bias_n, j), O::load(hw_n + j), hp + j, h + j, y + j);
-  }
-  const i64 m = n - full;
-  if (m == 0) return;
-  // a's z and n blocks only: padded as blocks 1 and 2 of a three-block register row.
-  Padded<O> pa, pb, pw, php, ph;  // ph: h_t, copied to h and y
-  T* ta = pa.in(m, 3, H, a + full);
-  gru_n_blend_lanes<O>(L, ta, pb.in(m, 1, H, at<O>(bias_n, full)),
-                       O::load(pw.in(m, 1, H, hw_n + full)), php.in(m, 1, H, hp + full), ph.v,
-                       ph.v);
-  pa.out(m, 3, H, a + full);
-  ph.out(m, 1, H, h + full);
-  ph.out(m, 1, H, y + full);
+  // a's z and n blocks are read (a padded tail copies blocks 0 to 2).
+  const RowBuffer<T> buf[6] = {written<O>(a, 3), read_only<O>(bias_n), read_only<O>(hw_n),
+                               read_only<O>(hp), written<O>(h),        written<O>(y)};
+  row_pass<O>(n, H, buf, [](i64 S, T* const (&p)[6]) {
+    const auto [a, bias_n, hw_n, hp, h, y] = p;
+    gru_n_blend_lanes<O>(S, a, bias_n, O::load(hw_n), hp, h, y);
+  });
 }
 
 // The RNN's activation of one register: tanh, or ReLU (x < 0 ? 0 : x; NaN passes).
@@ -187,30 +133,22 @@ inline typename O::V rnn_activation(typename O::V x) {
   }
 }
 
-// The RNN, units [0, n) of one active row (arguments as in vector_cells.h).
+// The RNN, units [0, n) of one active row (arguments as in vector_cells.h; y may be a).
 template <class O, bool kRelu>
 void rnn_cell(i64 n, typename O::T* a, const typename O::T* bias, typename O::T* h,
               typename O::T* y) {
   using T = typename O::T;
   using V = typename O::V;
-  constexpr int L = O::L;
-  auto lanes = [](T* a, const T* bias, T* h, T* y) {
+  const RowBuffer<T> buf[4] = {written<O>(a), read_only<O>(bias), written<O>(h), written<O>(y)};
+  row_pass<O>(n, n, buf, [](i64, T* const (&p)[4]) {
+    const auto [a, bias, h, y] = p;
     V x = O::load(a);
     if (bias != nullptr) x = O::add(x, O::load(bias));
     x = rnn_activation<O, kRelu>(x);
     O::store(a, x);
     O::store(h, x);
     O::store(y, x);
-  };
-  const i64 full = n / L * L;
-  for (i64 j = 0; j < full; j += L) lanes(a + j, at<O>(bias, j), h + j, y + j);
-  const i64 m = n - full;
-  if (m == 0) return;
-  Padded<O> pa, pb, ph;
-  lanes(pa.in(m, 1, 0, a + full), pb.in(m, 1, 0, at<O>(bias, full)), ph.v, ph.v);
-  pa.out(m, 1, 0, a + full);
-  ph.out(m, 1, 0, h + full);
-  ph.out(m, 1, 0, y + full);
+  });
 }
 
 }  // namespace rnnkit::detail::vec_cells
