@@ -86,9 +86,8 @@ void gru_reset_before_backward_zn(i64 n, i64 H, typename O::T* da, typename O::T
                                   const typename O::T* dy_out) {
   using T = typename O::T;
   using V = typename O::V;
-  const RowBuffer<T> buf[5] = {written<O>(da + H, 2), written<O>(dh),
-                                           read_only<O>(a + H, 2), read_only<O>(hp),
-                                           read_only<O>(dy_out)};
+  const RowBuffer<T> buf[5] = {written<O>(da + H, 2), written<O>(dh), read_only<O>(a + H, 2),
+                               read_only<O>(hp), read_only<O>(dy_out)};
   row_pass<O>(n, H, buf, [](i64 S, T* const (&p)[5]) {
     const auto [daz, dh, az, hp, dy_out] = p;  // daz, az: the z block, then n's
     const V one = O::set(1);
@@ -109,7 +108,7 @@ void gru_reset_before_backward_r(i64 n, typename O::T* dar, typename O::T* dh,
   using T = typename O::T;
   using V = typename O::V;
   const RowBuffer<T> buf[5] = {written<O>(dar), written<O>(dh), read_only<O>(r),
-                                           read_only<O>(hp), read_only<O>(drh)};
+                               read_only<O>(hp), read_only<O>(drh)};
   row_pass<O>(n, n, buf, [](i64, T* const (&p)[5]) {
     const auto [dar, dh, r, hp, drh] = p;
     const V rv = O::load(r), g = O::load(drh);
@@ -125,7 +124,7 @@ void rnn_backward_row(i64 n, typename O::T* da, typename O::T* dh, const typenam
   using T = typename O::T;
   using V = typename O::V;
   const RowBuffer<T> buf[4] = {written<O>(da), written<O>(dh), read_only<O>(y),
-                                           read_only<O>(dy_out)};
+                               read_only<O>(dy_out)};
   row_pass<O>(n, n, buf, [](i64, T* const (&p)[4]) {
     const auto [da, dh, y, dy_out] = p;
     const V dy = O::add(O::load(dh), O::load(dy_out));
