@@ -44,6 +44,20 @@ struct Pool {
   }
 };
 
+// A new block for the pool. glibc adapts to a program's large blocks when it frees them:
+// the size of a freed mapped block becomes the size from which it maps new ones, and twice
+// that the free space it keeps on the heap before giving it back to the kernel. A pool that
+// never frees would leave both at their small defaults, and the program's other large
+// temporaries (torch's, NumPy's) would then be handed back and faulted in again on every
+// step. So a block of pool size is freed once, as a program without the pool would, and
+// allocated again.
+void* new_block(std::size_t bytes) {
+  void* p = ::operator new(bytes, kAlign);
+  if (bytes < kMinPooledBytes) return p;
+  ::operator delete(p, kAlign);
+  return ::operator new(bytes, kAlign);
+}
+
 Pool& pool() {
   static Pool* p = new Pool;  // never destroyed: blocks may be released during exit
   return *p;
@@ -76,7 +90,7 @@ void* pool_acquire(std::size_t bytes, std::size_t* capacity) {
       return p;
     }
   }
-  void* p = ::operator new(cap, kAlign);
+  void* p = new_block(cap);
   *capacity = cap;
   return p;
 }
