@@ -5,18 +5,24 @@
 
 For each cell (LSTM, GRU) and input (padded Tensor; PackedSequence with lengths uniform in
 10..50) it times a training step, an inference forward (no_grad), and the recurrent layer
-alone (forward + backward, and forward under no_grad). After a warm-up it runs rounds:
-each round times every task on torch and on rnnkit (the order alternating between
-rounds). The table gives median times and the median over rounds of torch/rnnkit; the
-recurrent layer's share of the step is likewise a median of per-round shares. Each thread
-count runs in a fresh process with torch.set_num_threads(n) (rnnkit.torch follows it).
+alone (forward + backward, and forward under no_grad).
+
+Each engine runs in a process of its own, as a user runs one or the other: a torch
+process never imports rnnkit. Measured in one process, interleaved, plain torch's step
+ran 10-15% slower than in a process of its own (glibc returned heap memory that torch's
+next step faulted in again, docs/performance.md), which flattered rnnkit. So every
+round starts a fresh torch process and a fresh rnnkit process (the order alternating
+between rounds) with torch.set_num_threads(n) (rnnkit.torch follows it); each times every
+task ``--repeats`` times after a warm-up. The table gives the median over rounds of each
+engine's median time, and of torch/rnnkit per round (the range over rounds in brackets);
+the recurrent layer's share of the step is a median of per-step shares within a process.
 Times are wall-clock by default; ``--clock cpu`` takes the process's CPU time instead,
 the steadier measure at 1 thread on a machine that other jobs share (a process waiting
 for a core is not charged for the wait). rnnkit's teams run on torch's OpenMP threads,
 as importing rnnkit.torch sets up, unless ``--own-pool`` (the output says which).
 
     python benchmarks/bench_torch_bridge.py                 # 1 and 2 threads
-    python benchmarks/bench_torch_bridge.py --threads 1 --repeats 9 --json out.json
+    python benchmarks/bench_torch_bridge.py --threads 1 --rounds 3 --json out.json
     python benchmarks/bench_torch_bridge.py --threads 1 --clock cpu  # CPU time
     python benchmarks/bench_torch_bridge.py --threads 2 --own-pool  # rnnkit's own threads
     python benchmarks/bench_torch_bridge.py --recompute     # keeping the cache vs recomputing
@@ -26,7 +32,6 @@ as importing rnnkit.torch sets up, unless ``--own-pool`` (the output says which)
 from __future__ import annotations
 
 import argparse
-import copy
 import json
 import os
 import statistics
@@ -39,23 +44,27 @@ ROOT = Path(__file__).resolve().parents[1]
 VOCAB, EMBED, HIDDEN, LAYERS, BATCH, STEPS = 1000, 64, 256, 2, 32, 50
 
 
-def child(
-    threads: int, repeats: int, warmup: int, clock: str = "wall", own_pool: bool = False
-) -> list[dict]:
-    """Run in a fresh process: every configuration at ``threads`` threads, timed with
-    ``clock`` ("wall" or "cpu"); rnnkit's teams on torch's OpenMP threads (what importing
-    rnnkit.torch sets up) or, with ``own_pool``, on rnnkit's own pool."""
+TASKS = ("training step", "inference", "recurrent layer, training", "recurrent layer, inference")
+
+
+def child(engine: str, threads: int, repeats: int, warmup: int, clock: str, own_pool: bool) -> dict:
+    """Run in a fresh process: every configuration on ``engine`` ("torch" or "rnnkit") at
+    ``threads`` threads, timed with ``clock`` ("wall" or "cpu"). A torch process does not
+    import rnnkit; an rnnkit process runs its teams on torch's OpenMP threads (what
+    importing rnnkit.torch sets up) or, with ``own_pool``, on rnnkit's own pool. Returns
+    {"teams": ..., "times": {"cell|input|task": [seconds per repeat]}}."""
     import torch
     from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-    sys.path.insert(0, str(ROOT / "python"))
-    import rnnkit
-    import rnnkit.torch as rt
-
     torch.set_num_threads(threads)
-    if own_pool:
-        rt.use_torch_threads(False)
-    teams = "torch's OpenMP threads" if rt.torch_threads_in_use() else "rnnkit's pool"
+    teams = None
+    if engine == "rnnkit":
+        sys.path.insert(0, str(ROOT / "python"))
+        import rnnkit.torch as rt
+
+        if own_pool:
+            rt.use_torch_threads(False)
+        teams = "torch's OpenMP threads" if rt.torch_threads_in_use() else "rnnkit's pool"
     now = time.process_time if clock == "cpu" else time.perf_counter
 
     class Model(torch.nn.Module):
@@ -80,23 +89,22 @@ def child(
     tokens = torch.randint(0, VOCAB, (BATCH, STEPS), generator=gen)
     targets = torch.randint(0, VOCAB, (BATCH, STEPS), generator=gen)
     packed_lengths = torch.randint(10, STEPS + 1, (BATCH,), generator=gen)
-    results = []
+    times = {}
     for cell in (torch.nn.LSTM, torch.nn.GRU):
-        torch.manual_seed(0)
-        plain = Model(cell)
-        patched = rt.patch(copy.deepcopy(plain))
-        models = {"torch": plain, "rnnkit": patched}
-        opts = {k: torch.optim.Adam(m.parameters(), lr=1e-3) for k, m in models.items()}
+        torch.manual_seed(0)  # the same weights in both engines' processes
+        model = Model(cell)
+        if engine == "rnnkit":
+            model = rt.patch(model)
+        opt = torch.optim.Adam(model.parameters(), lr=1e-3)
         for packed in (False, True):
             lengths = packed_lengths if packed else None
             labels = targets.clone()
             if packed:  # no loss past a sequence's end
                 labels[torch.arange(STEPS)[None, :] >= lengths[:, None]] = -100
-            x_rnn = plain.emb(tokens).detach().requires_grad_(True)
+            x_rnn = model.emb(tokens).detach().requires_grad_(True)
             dout = torch.randn(BATCH, STEPS, HIDDEN, generator=gen)
 
-            def train(name, lengths=lengths, labels=labels, models=models, opts=opts):
-                model, opt = models[name], opts[name]
+            def train(lengths=lengths, labels=labels, model=model, opt=opt):
                 logits = model(tokens, lengths)
                 loss = torch.nn.functional.cross_entropy(
                     logits.reshape(-1, VOCAB), labels.reshape(-1), ignore_index=-100
@@ -105,58 +113,73 @@ def child(
                 loss.backward()
                 opt.step()
 
-            def infer(name, lengths=lengths, models=models):
+            def infer(lengths=lengths, model=model):
                 with torch.no_grad():
-                    models[name](tokens, lengths)
+                    model(tokens, lengths)
 
-            def rnn_train(name, lengths=lengths, x_rnn=x_rnn, dout=dout, models=models):
-                out = run_rnn(models[name].rnn, x_rnn, lengths)
+            def rnn_train(lengths=lengths, x_rnn=x_rnn, dout=dout, model=model):
+                out = run_rnn(model.rnn, x_rnn, lengths)
                 torch.autograd.backward(out, dout)
 
-            def rnn_infer(name, lengths=lengths, x_rnn=x_rnn, models=models):
+            def rnn_infer(lengths=lengths, x_rnn=x_rnn, model=model):
                 with torch.no_grad():
-                    run_rnn(models[name].rnn, x_rnn, lengths)
+                    run_rnn(model.rnn, x_rnn, lengths)
 
-            tasks = {
-                "training step": train,
-                "inference": infer,
-                "recurrent layer, training": rnn_train,
-                "recurrent layer, inference": rnn_infer,
-            }
-            # Rounds: every task on both engines (order alternating), so that the machine's
-            # drift touches all alike; ratios and shares are taken within a round.
-            times = {(task, name): [] for task in tasks for name in ("torch", "rnnkit")}
+            # Repeats: every task once, in turn, so that drift within the process touches
+            # all alike and a layer's share is taken within one repeat.
+            runs = dict(zip(TASKS, (train, infer, rnn_train, rnn_infer)))
+            config = f"{cell.__name__}|{'PackedSequence' if packed else 'padded'}"
+            for task in TASKS:
+                times[f"{config}|{task}"] = []
             for i in range(warmup + repeats):
-                for task, fn in tasks.items():
-                    for name in ("torch", "rnnkit") if i % 2 == 0 else ("rnnkit", "torch"):
-                        start = now()
-                        fn(name)
-                        elapsed = now() - start
-                        if i >= warmup:
-                            times[task, name].append(elapsed)
-            for task in tasks:
-                whole = "training step" if task.endswith("training") else "inference"
-                t, r = times[task, "torch"], times[task, "rnnkit"]
-                results.append(
-                    {
-                        "cell": cell.__name__,
-                        "input": "PackedSequence" if packed else "padded",
-                        "task": task,
-                        "threads": threads,
-                        "clock": clock,
-                        "rnnkit_threads": rnnkit.get_num_threads(),
-                        "rnnkit_teams": teams,
-                        "torch_ms": 1e3 * statistics.median(t),
-                        "rnnkit_ms": 1e3 * statistics.median(r),
-                        "ratio": statistics.median(a / b for a, b in zip(t, r)),
-                        "torch_share": statistics.median(
-                            a / b for a, b in zip(t, times[whole, "torch"])
-                        ),
-                        "rnnkit_share": statistics.median(
-                            a / b for a, b in zip(r, times[whole, "rnnkit"])
-                        ),
-                    }
-                )
+                for task, fn in runs.items():
+                    start = now()
+                    fn()
+                    elapsed = now() - start
+                    if i >= warmup:
+                        times[f"{config}|{task}"].append(elapsed)
+    return {"teams": teams, "times": times}
+
+
+def compare(rounds: list[dict], threads: int, clock: str) -> list[dict]:
+    """One result per configuration and task from ``rounds`` ({"torch": child output,
+    "rnnkit": child output} each): medians over rounds of each engine's median time and
+    of the per-round torch/rnnkit, with the ratio's range, and each engine's median share
+    of the recurrent layer in its step (per repeat, within its process)."""
+    results = []
+    for key in rounds[0]["torch"]["times"]:
+        cell, input_kind, task = key.split("|")
+        whole = key.rsplit("|", 1)[0] + (
+            "|training step" if task.endswith("training") else "|inference"
+        )
+        med = {
+            e: [statistics.median(r[e]["times"][key]) for r in rounds] for e in ("torch", "rnnkit")
+        }
+        ratios = [a / b for a, b in zip(med["torch"], med["rnnkit"])]
+        share = {
+            e: statistics.median(
+                a / b for r in rounds for a, b in zip(r[e]["times"][key], r[e]["times"][whole])
+            )
+            for e in ("torch", "rnnkit")
+        }
+        results.append(
+            {
+                "cell": cell,
+                "input": input_kind,
+                "task": task,
+                "threads": threads,
+                "clock": clock,
+                "rounds": len(rounds),
+                "rnnkit_teams": rounds[0]["rnnkit"]["teams"],
+                "torch_ms": 1e3 * statistics.median(med["torch"]),
+                "rnnkit_ms": 1e3 * statistics.median(med["rnnkit"]),
+                "ratio": statistics.median(ratios),
+                "ratio_low": min(ratios),
+                "ratio_high": max(ratios),
+                "torch_share": share["torch"],
+                "rnnkit_share": share["rnnkit"],
+            }
+        )
     return results
 
 
@@ -309,7 +332,8 @@ def table(results: list[dict]) -> str:
     """Markdown: one row per cell, input and task; torch/rnnkit and ms per thread count."""
     threads = sorted({r["threads"] for r in results})
     head = "| cell | input | task | " + " | ".join(
-        f"{n} thread{'s' if n > 1 else ''}: torch ms / rnnkit ms (torch/rnnkit)" for n in threads
+        f"{n} thread{'s' if n > 1 else ''}: torch ms / rnnkit ms (torch/rnnkit [range])"
+        for n in threads
     )
     lines = [head + " |", "|---" * (3 + len(threads)) + "|"]
     keys = list(dict.fromkeys((r["cell"], r["input"], r["task"]) for r in results))
@@ -321,8 +345,10 @@ def table(results: list[dict]) -> str:
                 for r in results
                 if (r["cell"], r["input"], r["task"]) == key and r["threads"] == n
             )
-            ratio = r["ratio"]
-            cells.append(f"{r['torch_ms']:.1f} / {r['rnnkit_ms']:.1f} (**{ratio:.2f}**)")
+            cells.append(
+                f"{r['torch_ms']:.1f} / {r['rnnkit_ms']:.1f} (**{r['ratio']:.2f}** "
+                f"[{r['ratio_low']:.2f}-{r['ratio_high']:.2f}])"
+            )
         lines.append(f"| {' | '.join(key)} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -344,7 +370,10 @@ def shares(results: list[dict]) -> str:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--threads", type=int, nargs="+", default=[1, 2])
-    p.add_argument("--repeats", type=int, default=15, help="timed steps per engine")
+    p.add_argument("--repeats", type=int, default=9, help="timed steps per task and process")
+    p.add_argument(
+        "--rounds", type=int, default=3, help="torch and rnnkit processes per thread count"
+    )
     p.add_argument("--warmup", type=int, default=3)
     p.add_argument(
         "--clock", choices=["wall", "cpu"], default="wall", help="wall-clock or CPU time"
@@ -361,10 +390,12 @@ def main() -> None:
         action="store_true",
         help="rnnkit's teams on its own pool instead of torch's OpenMP threads",
     )
-    p.add_argument("--child", type=int, help=argparse.SUPPRESS)
+    p.add_argument("--child", nargs=2, metavar=("ENGINE", "THREADS"), help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.child is not None:
-        print(json.dumps(child(args.child, args.repeats, args.warmup, args.clock, args.own_pool)))
+        engine, threads = args.child[0], int(args.child[1])
+        out = child(engine, threads, args.repeats, args.warmup, args.clock, args.own_pool)
+        print(json.dumps(out))
         return
     if args.recompute:
         print("\n".join(recompute_cost(args.repeats, args.warmup)))
@@ -375,26 +406,29 @@ def main() -> None:
     results = []
     for n in args.threads:
         env = {**os.environ, "OMP_NUM_THREADS": str(n)}
-        command = [
-            sys.executable,
-            __file__,
-            "--child",
-            str(n),
-            "--repeats",
-            str(args.repeats),
-            "--warmup",
-            str(args.warmup),
-            "--clock",
-            args.clock,
-            *(["--own-pool"] if args.own_pool else []),
-        ]
-        done = subprocess.run(command, env=env, capture_output=True, text=True, check=True)
-        results += json.loads(done.stdout.strip().splitlines()[-1])
+        rounds = []
+        for i in range(args.rounds):
+            done = {}
+            for engine in ("torch", "rnnkit") if i % 2 == 0 else ("rnnkit", "torch"):
+                command = [
+                    *(sys.executable, __file__, "--child", engine, str(n)),
+                    *("--repeats", str(args.repeats), "--warmup", str(args.warmup)),
+                    *("--clock", args.clock, *(["--own-pool"] if args.own_pool else [])),
+                ]
+                run = subprocess.run(command, env=env, capture_output=True, text=True, check=True)
+                done[engine] = json.loads(run.stdout.strip().splitlines()[-1])
+                print(f"{n} thread(s), round {i + 1}/{args.rounds}: {engine} done", flush=True)
+            rounds.append(done)
+        results += compare(rounds, n, args.clock)
     print(table(results))
     print()
     for n in args.threads:
         teams = {r["rnnkit_teams"] for r in results if r["threads"] == n}
-        print(f"{n} thread(s): {args.clock} clock; rnnkit's teams on {', '.join(sorted(teams))}")
+        print(
+            f"{n} thread(s): {args.clock} clock, {args.rounds} rounds of a torch and an "
+            f"rnnkit process, {args.repeats} repeats each; rnnkit's teams on "
+            f"{', '.join(sorted(teams))}"
+        )
     print()
     print(shares(results))
     if args.json:
