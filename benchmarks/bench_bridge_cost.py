@@ -9,7 +9,9 @@ T = 50, float32) at four levels, alternating in rounds after a warm-up:
   (custom-operator dispatch, the handle, the weight gradients into torch memory);
 - module: rt.LSTM(batch_first=True) on (B, T, I) input, backward through autograd (the
   checks, h0/c0, the transposes and their copies on top of the op);
-- torch: torch.nn.LSTM on the same input (its oneDNN LSTM).
+- torch: torch.nn.LSTM on the same input (its oneDNN LSTM), for scale only: next to rnnkit
+  in one process torch's steps page-fault more than alone (docs/performance.md, "The torch
+  step's page faults"); bench_torch_bridge.py compares the engines in separate processes.
 
 Training: forward + backward, the parameters' .grad set to None first (as
 ``optimizer.zero_grad()`` leaves them); inference: the forward under no_grad. Prints the
