@@ -142,3 +142,36 @@ def test_pooled_blocks_leave_the_neighbours_heap_resident():
     )
     faults = ast.literal_eval(done.stdout.strip().splitlines()[-1])
     assert max(faults[2:]) < 100, faults
+
+
+_RELEASE_SCRIPT = """
+import numpy as np, rnnkit
+def resident():
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * 4096
+rnnkit.set_num_threads(1)
+model = rnnkit.LSTM(256, 256)
+model(np.ones((100, 32, 256), np.float32))
+model.backward(np.ones((100, 32, 256), np.float32), (None, None))
+before = resident()
+freed = rnnkit.release_cached_memory()
+print([freed, before - resident()])
+"""
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/statm"), reason="reads /proc/self/statm")
+def test_released_blocks_leave_the_process():
+    """release_cached_memory hands the pages of the freed blocks back to the kernel (the
+    blocks live on glibc's heap, which would otherwise keep them for later allocations)."""
+    if rnnkit.memory_pool_info()["limit_bytes"] == 0:
+        pytest.skip("this build frees every block at once (AddressSanitizer builds)")
+    done = subprocess.run(
+        [sys.executable, "-c", _RELEASE_SCRIPT],
+        env=os.environ.copy(),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    freed, resident_drop = ast.literal_eval(done.stdout.strip().splitlines()[-1])
+    assert freed >= 16 * MIB
+    assert resident_drop >= 0.9 * freed, (freed, resident_drop)

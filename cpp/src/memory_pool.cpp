@@ -7,6 +7,10 @@
 #include <new>
 #include <vector>
 
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
+
 namespace rnnkit {
 
 namespace {
@@ -56,6 +60,15 @@ void* new_block(std::size_t bytes) {
   if (bytes < kMinPooledBytes) return p;
   ::operator delete(p, kAlign);
   return ::operator new(bytes, kAlign);
+}
+
+// After blocks were freed on request: their pages go back to the kernel now. The blocks
+// live on glibc's heap (new_block), which keeps freed space below its top for the
+// program's next allocations unless asked to return it.
+void return_freed_pages() {
+#if defined(__GLIBC__)
+  malloc_trim(0);
+#endif
 }
 
 Pool& pool() {
@@ -126,7 +139,9 @@ void set_pool_limit_bytes(std::int64_t bytes) {
   Pool& pl = pool();
   std::lock_guard<std::mutex> lock(pl.mutex);
   pl.limit = std::max<std::int64_t>(bytes, 0);
+  const std::size_t before = pl.cached_bytes;
   pl.shrink_to(static_cast<std::size_t>(pl.limit));
+  if (pl.cached_bytes < before) return_freed_pages();
 }
 
 std::int64_t pool_release_cached() {
@@ -134,6 +149,7 @@ std::int64_t pool_release_cached() {
   std::lock_guard<std::mutex> lock(pl.mutex);
   const auto freed = static_cast<std::int64_t>(pl.cached_bytes);
   pl.shrink_to(0);
+  if (freed > 0) return_freed_pages();
   return freed;
 }
 
