@@ -258,8 +258,8 @@ inline i64 backward_chunk_steps(const Dims& d) {
 // float32). The weight gradients' gemm_tn reads dgates in place, one row per k, and the
 // per-step products read a step's rows; rows a multiple of 2 KiB apart share a few L1
 // sets, and those backward passes ran measurably faster with the rows one line longer,
-// except at 8 KiB and more (docs/performance.md, "dgates rows padded off multiples of 2 KiB").
-// Adding a whole line keeps every row as aligned as the first.
+// except at 8 KiB and more (docs/performance.md, "dgates rows padded off multiples of
+// 2 KiB"). Adding a whole line keeps every row as aligned as the first.
 constexpr i64 kDgatesAliasBytes = 2048;
 constexpr i64 kDgatesUnpaddedFromBytes = 8192;
 constexpr i64 kCacheLineBytes = 64;
@@ -367,7 +367,9 @@ void input_backward_chunk(T* dx, T* dw_ih, T* db_ih, T* db_hh, i64 hh_cols, cons
   chunk_gemm_tn<T>(gh, d.I, dgates, ld_dgates, x + row0 * d.I, d.I, dw_ih, d.I, !first, c, d,
                    active);
   if (db_ih != nullptr) chunk_column_sums(db_ih, dgates, gh, ld_dgates, !first, c, d, active);
-  if (db_hh != nullptr) chunk_column_sums(db_hh, dgates, hh_cols, ld_dgates, !first, c, d, active);
+  if (db_hh != nullptr) {
+    chunk_column_sums(db_hh, dgates, hh_cols, ld_dgates, !first, c, d, active);
+  }
 }
 
 // Time index of the n-th step a direction visits.

@@ -117,13 +117,12 @@ void stack_backward(T* dx, T* dh0, T* dc0, const CellGrads<T>* grads, bool accum
   // left them.
   detail::check_unchanged(cache);
 
-  // Scratch: dgates (C, ld_dgates) and, where the kind needs it, dgates_h (C, H) and, with a
-  // projection, dh_rows (C, P), C being the rows of one chunk of time steps
-  // (backward_chunk_rows); cell work; two buffers (T, B, D*R) for
-  // the gradient w.r.t. a layer's input (layer k writes buffer k % 2, which becomes layer
-  // k-1's output gradient).
-  // ld_dgates: G*H, or G*H plus one cache line where rows of G*H values would share L1
-  // sets (dgates_row_stride); the padding costs C * 64 bytes.
+  // Scratch: dgates (C, ld_dgates) and, where the kind needs it, dgates_h (C, H) and,
+  // with a projection, dh_rows (C, P), C being the rows of one chunk of time steps
+  // (backward_chunk_rows); cell work; two buffers (T, B, D*R) for the gradient w.r.t. a
+  // layer's input (layer k writes buffer k % 2, which becomes layer k-1's output
+  // gradient). ld_dgates: G*H, or G*H plus one cache line where rows of G*H values would
+  // share L1 sets (dgates_row_stride); the padding costs C * 64 bytes.
   const i64 chunk_rows = backward_chunk_rows(cell_dims(s, 0, 0));
   const i64 ld_dgates = detail::dgates_row_stride<T>(gh);
   Arena arena;
