@@ -252,6 +252,25 @@ inline i64 backward_chunk_steps(const Dims& d) {
   return std::min(d.T, std::max<i64>(1, (kBackwardChunkRows + d.B - 1) / d.B));
 }
 
+// Row stride (elements) of the backward's dgates chunk (BackwardArgs::ld_dgates), whose
+// rows hold gh = G*H values of T: gh, plus one cache line when a row of gh values is a
+// multiple of 2 KiB smaller than 8 KiB (2, 4 or 6 KiB: the LSTM at H = 128 or 256 in
+// float32). The weight gradients' gemm_tn reads dgates in place, one row per k, and the
+// per-step products read a step's rows; rows a multiple of 2 KiB apart share a few L1
+// sets, and those backward passes ran measurably faster with the rows one line longer,
+// except at 8 KiB and more (docs/performance.md, "dgates rows padded off multiples of
+// 2 KiB"). Adding a whole line keeps every row as aligned as the first.
+constexpr i64 kDgatesAliasBytes = 2048;
+constexpr i64 kDgatesUnpaddedFromBytes = 8192;
+constexpr i64 kCacheLineBytes = 64;
+
+template <typename T>
+inline i64 dgates_row_stride(i64 gh) {
+  const i64 row_bytes = gh * i64(sizeof(T));
+  const bool pad = row_bytes % kDgatesAliasBytes == 0 && row_bytes < kDgatesUnpaddedFromBytes;
+  return pad ? gh + kCacheLineBytes / i64(sizeof(T)) : gh;
+}
+
 // Time steps [t0, t1) of the chunk that holds visit index n (the n-th step a direction
 // visits, time_at(n, d)). Chunks are counted from the backward's first visit (n = T-1),
 // so the first chunk done is full and the last may be short; each is contiguous in t.
@@ -311,7 +330,8 @@ void chunk_column_sums(T* sums, const T* a, i64 cols, i64 lda, bool accumulate,
 
 // The non-recurrent products of the backward over the rows of one chunk [t0, t1) of time
 // steps:
-//   dgates (rows, gh) read, row (t - t0)*B + b: dL/d(input side) of step t, sequence b.
+//   dgates (rows, ld_dgates) read, columns [0, gh), row (t - t0)*B + b: dL/d(input side)
+//          of step t, sequence b.
 //   dx (T*B, I): rows of the chunk written (accumulated when accumulate_dx) = dgates W_ih
 //   dw_ih (gh, I): written (first = true) or accumulated = dgates^T x
 //   db_ih (gh,): likewise, the column sums of dgates; skipped when nullptr
@@ -324,7 +344,8 @@ void chunk_column_sums(T* sums, const T* a, i64 cols, i64 lda, bool accumulate,
 // rows are 0). gemm_packed and gemm_nn give the same bits.
 template <typename T>
 void input_backward_chunk(T* dx, T* dw_ih, T* db_ih, T* db_hh, i64 hh_cols, const T* dgates,
-                          const T* x, const T* w_ih, i64 gh, const Dims& d, const TimeChunk& c,
+                          i64 ld_dgates, const T* x, const T* w_ih, i64 gh, const Dims& d,
+                          const TimeChunk& c,
                           bool first, bool accumulate_dx, const ActiveRows& active,
                           const kernels::PackedB<T>* w_ih_nn) {
   const i64 rows = (c.t1 - c.t0) * d.B, row0 = c.t0 * d.B;
@@ -332,19 +353,23 @@ void input_backward_chunk(T* dx, T* dw_ih, T* db_ih, T* db_hh, i64 hh_cols, cons
     for (i64 t = c.t0, n = 0, end = 0; t < c.t1; t = end) {
       end = active.run_end(t, c.t1, &n);  // n rows from step t's first
       T* dx_t = dx + t * d.B * d.I;
-      kernels::gemm_packed<T>(n, dgates + (t - c.t0) * d.B * gh, gh, *w_ih_nn, dx_t, d.I,
-                              accumulate_dx);
+      kernels::gemm_packed<T>(n, dgates + (t - c.t0) * d.B * ld_dgates, ld_dgates, *w_ih_nn,
+                              dx_t, d.I, accumulate_dx);
       if (!accumulate_dx) std::fill(dx_t + n * d.I, dx + end * d.B * d.I, T(0));
     }
   } else if (w_ih_nn != nullptr) {
-    kernels::gemm_packed<T>(rows, dgates, gh, *w_ih_nn, dx + row0 * d.I, d.I, accumulate_dx);
+    kernels::gemm_packed<T>(rows, dgates, ld_dgates, *w_ih_nn, dx + row0 * d.I, d.I,
+                            accumulate_dx);
   } else {
-    kernels::gemm_nn<T>(rows, d.I, gh, dgates, gh, w_ih, d.I, dx + row0 * d.I, d.I,
+    kernels::gemm_nn<T>(rows, d.I, gh, dgates, ld_dgates, w_ih, d.I, dx + row0 * d.I, d.I,
                         accumulate_dx);
   }
-  chunk_gemm_tn<T>(gh, d.I, dgates, gh, x + row0 * d.I, d.I, dw_ih, d.I, !first, c, d, active);
-  if (db_ih != nullptr) chunk_column_sums(db_ih, dgates, gh, gh, !first, c, d, active);
-  if (db_hh != nullptr) chunk_column_sums(db_hh, dgates, hh_cols, gh, !first, c, d, active);
+  chunk_gemm_tn<T>(gh, d.I, dgates, ld_dgates, x + row0 * d.I, d.I, dw_ih, d.I, !first, c, d,
+                   active);
+  if (db_ih != nullptr) chunk_column_sums(db_ih, dgates, gh, ld_dgates, !first, c, d, active);
+  if (db_hh != nullptr) {
+    chunk_column_sums(db_hh, dgates, hh_cols, ld_dgates, !first, c, d, active);
+  }
 }
 
 // Time index of the n-th step a direction visits.

@@ -21,7 +21,9 @@
 //   template <class Barrier>
 //   void step_da(Slice s, i64 n, i64 t, i64 rows, const TimeChunk& c,
 //                const Barrier& barrier) const;
-//     This thread's units of dA_t (dgates' rows of step t) and the direct terms of dh;
+//     This thread's units of dA_t (dgates' rows of step t: row (t - c.t0)*B + b at
+//     a.dgates + row * a.ld_dgates, every reader and writer using that stride) and the
+//     direct terms of dh;
 //     GEMMs inside it run on the first `rows` rows. Rows of dgates past `rows` are never
 //     read (dX, dW and the bias sums stop there too): they may be left unwritten.
 //   void step_dh(Slice s, i64 n, i64 t, i64 rows, const TimeChunk& c) const;
@@ -222,6 +224,11 @@ void forward_loop(const Cell& cell, const ForwardArgs<T>& a, T* h_spare, const D
 // rows of dgates.
 template <typename T, class Cell>
 void backward_loop(Cell& cell, const BackwardArgs<T>& a, const Dims& d) {
+  if (a.ld_dgates < Cell::kGates * d.H) {
+    throw std::invalid_argument("backward: ld_dgates must be at least G*H = " +
+                                std::to_string(Cell::kGates * d.H) + ", got " +
+                                std::to_string(a.ld_dgates));
+  }
   const i64 steps = backward_chunk_steps(d);
   const ActiveRows active(a.lengths, d);
   // W_ih packed once for dX (input_backward_chunk) when it runs step by step (sorted
@@ -249,9 +256,9 @@ void backward_loop(Cell& cell, const BackwardArgs<T>& a, const Dims& d) {
       }
     }, &log);
     const bool first = c.first && !a.accumulate_dw;
-    input_backward_chunk(a.dx, a.g.dw_ih, cell.db_ih, cell.db_hh, cell.hh_cols, a.dgates, a.x,
-                         a.w.w_ih, Cell::kGates * d.H, d, c, first, a.accumulate_dx, active,
-                         pack_w_ih ? &w_ih_nn : nullptr);
+    input_backward_chunk(a.dx, a.g.dw_ih, cell.db_ih, cell.db_hh, cell.hh_cols, a.dgates,
+                         a.ld_dgates, a.x, a.w.w_ih, Cell::kGates * d.H, d, c, first,
+                         a.accumulate_dx, active, pack_w_ih ? &w_ih_nn : nullptr);
     cell.end_chunk(c, first, active);
     n_hi = n_lo - 1;
   }

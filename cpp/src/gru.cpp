@@ -244,8 +244,8 @@ struct GruBackward {
 
   template <class Barrier>
   void step_da(Slice s, i64 n, i64 t, i64 rows, const TimeChunk& c, const Barrier&) const {
-    const i64 B = d.B, H = d.H, G = 3 * H, u0 = s.u0, w = s.u1 - s.u0;
-    T* da_t = a.dgates + (t - c.t0) * B * G;      // (B, 3H): this step's rows of the chunk
+    const i64 B = d.B, H = d.H, G = 3 * H, ld = a.ld_dgates, u0 = s.u0, w = s.u1 - s.u0;
+    T* da_t = a.dgates + (t - c.t0) * B * ld;     // (B, ld): this step's rows of the chunk
     T* dahn_t = a.dgates_h + (t - c.t0) * B * H;  // (B, H)
     T* dah_t = dah[n % 2];                        // (B, 3H)
     const T* dout_t = a.dout + t * B * d.ldo;
@@ -254,7 +254,7 @@ struct GruBackward {
     for (i64 b = 0; b < rows; ++b) {
       T* dahnb = dahn_t + b * H + u0;
       if (!step_active(a.lengths, b, t)) {
-        detail::zero_gate_units(w, H, 3, da_t + b * G + u0);  // dh passes through
+        detail::zero_gate_units(w, H, 3, da_t + b * ld + u0);  // dh passes through
         detail::zero_gate_units(w, H, 3, dah_t + b * G + u0);
         std::fill(dahnb, dahnb + w, T(0));
         continue;
@@ -264,7 +264,7 @@ struct GruBackward {
       if (a.options != nullptr) {
         const T* pre = a.saved.pre + row * a.saved.ld_pre + u0;
         detail::for_each_variant_chunk(w, [&](i64 j, i64 m) {
-          variant_backward_row(m, H, da_t + b * G + u0 + j, dah_t + b * G + u0 + j, dahnb + j,
+          variant_backward_row(m, H, da_t + b * ld + u0 + j, dah_t + b * G + u0 + j, dahnb + j,
                                a.dh + b * H + u0 + j, a.saved.gates + row * G + u0 + j,
                                hp + chunk_row * H + u0 + j, ghn + j,
                                dout_t + b * d.ldo + u0 + j, pre + j, *a.options);
@@ -272,7 +272,7 @@ struct GruBackward {
         continue;
       }
       detail::by_isa(isa, [&](auto isa_tag) {
-        gru_backward_row(isa_tag, w, H, da_t + b * G + u0, dah_t + b * G + u0, dahnb,
+        gru_backward_row(isa_tag, w, H, da_t + b * ld + u0, dah_t + b * G + u0, dahnb,
                          a.dh + b * H + u0, a.saved.gates + row * G + u0,
                          hp + chunk_row * H + u0, ghn, dout_t + b * d.ldo + u0);
       });
@@ -286,7 +286,7 @@ struct GruBackward {
 
   void end_chunk(const TimeChunk& c, bool first, const detail::ActiveRows&) {
     const i64 H = d.H;
-    detail::chunk_gemm_tn<T>(2 * H, H, a.dgates, 3 * H, hp, H, a.g.dw_hh, H, !first, c, d,
+    detail::chunk_gemm_tn<T>(2 * H, H, a.dgates, a.ld_dgates, hp, H, a.g.dw_hh, H, !first, c, d,
                              active);
     detail::chunk_gemm_tn<T>(H, H, a.dgates_h, H, hp, H, a.g.dw_hh + 2 * H * H, H, !first, c,
                              d, active);

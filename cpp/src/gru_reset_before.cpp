@@ -194,14 +194,14 @@ struct GruResetBeforeBackward {
   template <class Barrier>
   void step_da(Slice s, i64, i64 t, i64 rows, const TimeChunk& c,
                const Barrier& barrier) const {
-    const i64 B = d.B, H = d.H, G = 3 * H, u0 = s.u0, u1 = s.u1, w = u1 - u0;
+    const i64 B = d.B, H = d.H, G = 3 * H, ld = a.ld_dgates, u0 = s.u0, u1 = s.u1, w = u1 - u0;
     const T* gates = a.saved.gates;
-    T* da_t = a.dgates + (t - c.t0) * B * G;  // (B, 3H): this step's rows of the chunk
+    T* da_t = a.dgates + (t - c.t0) * B * ld;  // (B, ld): this step's rows of the chunk
     const T* dout_t = a.dout + t * B * d.ldo;
     // Rows past `rows` (finished sequences, sorted lengths) are left as they are: nothing
     // reads them, and dh passes through them unchanged.
     for (i64 b = 0; b < rows; ++b) {
-      T* da = da_t + b * G + u0;
+      T* da = da_t + b * ld + u0;
       if (!step_active(a.lengths, b, t)) {
         detail::zero_gate_units(w, H, 3, da);  // dh passes through unchanged
         continue;
@@ -235,14 +235,14 @@ struct GruResetBeforeBackward {
       });
     }
     barrier();
-    kernels::gemm_packed_cols<T>(rows, u0, u1, da_t + 2 * H, G, w_n_p, drh, H, false);
+    kernels::gemm_packed_cols<T>(rows, u0, u1, da_t + 2 * H, ld, w_n_p, drh, H, false);
     for (i64 b = 0; b < rows; ++b) {
       if (!step_active(a.lengths, b, t)) continue;
       const i64 row = t * B + b;
       const T* r = gates + row * G + u0;
       const T* hp = hp_c + ((t - c.t0) * B + b) * H + u0;
       const T* g = drh + b * H + u0;
-      T* da = da_t + b * G + u0;
+      T* da = da_t + b * ld + u0;
       T* dhb = a.dh + b * H + u0;
       if (a.options != nullptr) {
         const T* pre = a.saved.pre + row * a.saved.ld_pre + u0;
@@ -264,15 +264,15 @@ struct GruResetBeforeBackward {
   }
 
   void step_dh(Slice s, i64, i64 t, i64 rows, const TimeChunk& c) const {
-    const T* da_t = a.dgates + (t - c.t0) * d.B * 3 * d.H;
-    kernels::gemm_packed_cols<T>(rows, s.u0, s.u1, da_t, 3 * d.H, w_rz_p, a.dh, d.H, true);
+    const T* da_t = a.dgates + (t - c.t0) * d.B * a.ld_dgates;
+    kernels::gemm_packed_cols<T>(rows, s.u0, s.u1, da_t, a.ld_dgates, w_rz_p, a.dh, d.H, true);
   }
 
   void end_chunk(const TimeChunk& c, bool first, const detail::ActiveRows& active) {
     const i64 H = d.H, row0 = c.t0 * d.B;
-    detail::chunk_gemm_tn<T>(2 * H, H, a.dgates, 3 * H, hp_c, H, a.g.dw_hh, H, !first, c, d,
+    detail::chunk_gemm_tn<T>(2 * H, H, a.dgates, a.ld_dgates, hp_c, H, a.g.dw_hh, H, !first, c, d,
                              active);
-    detail::chunk_gemm_tn<T>(H, H, a.dgates + 2 * H, 3 * H, a.saved.reset_h + row0 * H, H,
+    detail::chunk_gemm_tn<T>(H, H, a.dgates + 2 * H, a.ld_dgates, a.saved.reset_h + row0 * H, H,
                              a.g.dw_hh + 2 * H * H, H, !first, c, d, active);
   }
 };

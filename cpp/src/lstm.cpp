@@ -273,11 +273,11 @@ struct LstmBackward {
       projected_step_da(s, t, rows, c, barrier);
       return;
     }
-    const i64 B = d.B, H = d.H, G = 4 * H, u0 = s.u0, w = s.u1 - s.u0;
-    T* da_t = a.dgates + (t - c.t0) * B * G;  // (B, 4H): this step's rows of the chunk
+    const i64 B = d.B, H = d.H, ld = a.ld_dgates, u0 = s.u0, w = s.u1 - s.u0;
+    T* da_t = a.dgates + (t - c.t0) * B * ld;  // (B, ld): this step's rows of the chunk
     const T* dout_t = a.dout + t * B * d.ldo;
     for (i64 b = 0; b < B; ++b) {
-      T* da = da_t + b * G + u0;
+      T* da = da_t + b * ld + u0;
       if (!step_active(a.lengths, b, t)) {
         detail::zero_gate_units(w, H, 4, da);
         continue;  // dh, dc pass through unchanged (the GEMM adds 0 * W_hh)
@@ -326,7 +326,7 @@ struct LstmBackward {
   template <class Barrier>
   void projected_step_da(Slice s, i64 t, i64 rows, const TimeChunk& c,
                          const Barrier& barrier) const {
-    const i64 B = d.B, H = d.H, G = 4 * H, P = d.P, u0 = s.u0, w = s.u1 - s.u0;
+    const i64 B = d.B, H = d.H, ld = a.ld_dgates, P = d.P, u0 = s.u0, w = s.u1 - s.u0;
     const Slice ps = h_slice(s, d);
     T* dy_t = a.dh_rows + (t - c.t0) * B * P;  // (B, P)
     const T* dout_t = a.dout + t * B * d.ldo;
@@ -344,10 +344,10 @@ struct LstmBackward {
       }
     }
     barrier();
-    T* da_t = a.dgates + (t - c.t0) * B * G;
+    T* da_t = a.dgates + (t - c.t0) * B * ld;  // (B, ld)
     kernels::gemm_packed_cols<T>(rows, u0, s.u1, dy_t, P, w_hr_p, dm, H, false);
     for (i64 b = 0; b < B; ++b) {
-      T* da = da_t + b * G + u0;
+      T* da = da_t + b * ld + u0;
       if (!step_active(a.lengths, b, t)) {
         detail::zero_gate_units(w, H, 4, da);
         continue;
@@ -357,9 +357,9 @@ struct LstmBackward {
   }
 
   void step_dh(Slice s, i64, i64 t, i64 rows, const TimeChunk& c) const {
-    const T* da_t = a.dgates + (t - c.t0) * d.B * 4 * d.H;
+    const T* da_t = a.dgates + (t - c.t0) * d.B * a.ld_dgates;
     const Slice hs = h_slice(s, d);
-    kernels::gemm_packed_cols<T>(rows, hs.u0, hs.u1, da_t, 4 * d.H, w_hh_p, a.dh, h_size(d),
+    kernels::gemm_packed_cols<T>(rows, hs.u0, hs.u1, da_t, a.ld_dgates, w_hh_p, a.dh, h_size(d),
                                  true);
   }
 
@@ -369,7 +369,8 @@ struct LstmBackward {
   void end_chunk(const TimeChunk& c, bool first, const detail::ActiveRows& active) {
     const i64 G = 4 * d.H, R = h_size(d);
     const T* hp = a.saved.h_prev + c.t0 * d.B * R;
-    detail::chunk_gemm_tn<T>(G, R, a.dgates, G, hp, R, a.g.dw_hh, R, !first, c, d, active);
+    detail::chunk_gemm_tn<T>(G, R, a.dgates, a.ld_dgates, hp, R, a.g.dw_hh, R, !first, c, d,
+                             active);
     if (d.P > 0) {
       const T* m = a.saved.proj_in + c.t0 * d.B * d.H;
       detail::chunk_gemm_tn<T>(d.P, d.H, a.dh_rows, d.P, m, d.H, a.g.dw_hr, d.H, !first, c, d,

@@ -93,9 +93,9 @@ void forward(const ForwardArgs<T>& a, const Dims& d) {
 }
 
 // dw_hh (H, H) written (accumulate = false) or added to: the chunk c's share of
-// sum_t dA_t^T h_{t-1}. dgates (rows of c, H) read: dA of the chunk. hs (T, B, ld_hs)
-// read, columns [0, H): h_t of every step, 0 in inactive rows. h0 (B, H) read. work
-// (2*B*H) scratch.
+// sum_t dA_t^T h_{t-1}. dgates (rows of c, ld_dgates) read, columns [0, H): dA of the
+// chunk. hs (T, B, ld_hs) read, columns [0, H): h_t of every step, 0 in inactive rows.
+// h0 (B, H) read. work (2*B*H) scratch.
 //
 // The state entering step t of sequence b is h at the previous step visited (t-1 forward,
 // t+1 reverse) or h0 at the step where b starts (0 forward; lengths[b]-1 or T-1 reverse).
@@ -105,24 +105,24 @@ void forward(const ForwardArgs<T>& a, const Dims& d) {
 // nothing, and rows of inactive steps have dA = 0), and a second GEMM adds the start rows
 // times h0 (gathered when lengths make the reverse starts differ).
 template <typename T>
-void hidden_weight_grad(T* dw_hh, bool accumulate, const T* dgates, const T* hs, i64 ld_hs,
-                        const T* h0, T* work, const std::int64_t* lengths, const Dims& d,
-                        const TimeChunk& c) {
+void hidden_weight_grad(T* dw_hh, bool accumulate, const T* dgates, i64 ld_dgates,
+                        const T* hs, i64 ld_hs, const T* h0, T* work,
+                        const std::int64_t* lengths, const Dims& d, const TimeChunk& c) {
   const i64 B = d.B, H = d.H;
   // Rows t in [s0, s1) of the chunk with an h_{t-1} in hs at row t + shift.
   const i64 shift = d.reverse ? 1 : -1;
   const i64 s0 = d.reverse ? c.t0 : std::max<i64>(c.t0, 1);
   const i64 s1 = d.reverse ? std::min(c.t1, d.T - 1) : c.t1;
   if (s1 > s0) {
-    kernels::gemm_tn<T>(H, H, (s1 - s0) * B, dgates + (s0 - c.t0) * B * H, H,
+    kernels::gemm_tn<T>(H, H, (s1 - s0) * B, dgates + (s0 - c.t0) * B * ld_dgates, ld_dgates,
                         hs + (s0 + shift) * B * ld_hs, ld_hs, dw_hh, H, accumulate);
     accumulate = true;
   }
   if (!d.reverse || lengths == nullptr) {  // every sequence starts at the same step
     const i64 start = d.reverse ? d.T - 1 : 0;
     if (start >= c.t0 && start < c.t1) {
-      kernels::gemm_tn<T>(H, H, B, dgates + (start - c.t0) * B * H, H, h0, H, dw_hh, H,
-                          accumulate);
+      kernels::gemm_tn<T>(H, H, B, dgates + (start - c.t0) * B * ld_dgates, ld_dgates, h0, H,
+                          dw_hh, H, accumulate);
     } else if (!accumulate) {
       std::fill(dw_hh, dw_hh + H * H, T(0));
     }
@@ -134,7 +134,7 @@ void hidden_weight_grad(T* dw_hh, bool accumulate, const T* dgates, const T* hs,
   for (i64 b = 0; b < B; ++b) {
     const i64 start = lengths[b] - 1;
     if (start < c.t0 || start >= c.t1) continue;
-    const T* da = dgates + ((start - c.t0) * B + b) * H;
+    const T* da = dgates + ((start - c.t0) * B + b) * ld_dgates;
     std::copy(da, da + H, da_start + count * H);
     std::copy(h0 + b * H, h0 + (b + 1) * H, h0_start + count * H);
     ++count;
@@ -192,11 +192,11 @@ struct RnnBackward {
   template <class Barrier>
   void step_da(Slice s, i64, i64 t, i64, const TimeChunk& c, const Barrier&) const {
     const i64 B = d.B, H = d.H, u0 = s.u0, w = s.u1 - s.u0;
-    T* da_t = a.dgates + (t - c.t0) * B * H;  // (B, H): this step's rows of the chunk
+    T* da_t = a.dgates + (t - c.t0) * B * a.ld_dgates;  // (B, ld_dgates): the step's rows
     const T* y_t = a.saved.gates + t * B * a.saved.ld_gates;
     const T* dout_t = a.dout + t * B * d.ldo;
     for (i64 b = 0; b < B; ++b) {
-      T* da = da_t + b * H + u0;
+      T* da = da_t + b * a.ld_dgates + u0;
       if (!step_active(a.lengths, b, t)) {
         std::fill(da, da + w, T(0));  // dh passes through unchanged
         continue;
@@ -224,12 +224,12 @@ struct RnnBackward {
   }
 
   void step_dh(Slice s, i64, i64 t, i64 rows, const TimeChunk& c) const {
-    const T* da_t = a.dgates + (t - c.t0) * d.B * d.H;
-    kernels::gemm_packed_cols<T>(rows, s.u0, s.u1, da_t, d.H, w_hh_p, a.dh, d.H, true);
+    const T* da_t = a.dgates + (t - c.t0) * d.B * a.ld_dgates;
+    kernels::gemm_packed_cols<T>(rows, s.u0, s.u1, da_t, a.ld_dgates, w_hh_p, a.dh, d.H, true);
   }
 
   void end_chunk(const TimeChunk& c, bool first, const detail::ActiveRows&) {
-    hidden_weight_grad(a.g.dw_hh, !first, a.dgates, a.saved.gates, a.saved.ld_gates,
+    hidden_weight_grad(a.g.dw_hh, !first, a.dgates, a.ld_dgates, a.saved.gates, a.saved.ld_gates,
                        a.saved.h0, a.work, a.lengths, d, c);
   }
 };

@@ -117,14 +117,16 @@ void stack_backward(T* dx, T* dh0, T* dc0, const CellGrads<T>* grads, bool accum
   // left them.
   detail::check_unchanged(cache);
 
-  // Scratch: dgates (C, G*H) and, where the kind needs it, dgates_h (C, H) and, with a
-  // projection, dh_rows (C, P), C being the rows of one chunk of time steps
-  // (backward_chunk_rows); cell work; two buffers (T, B, D*R) for
-  // the gradient w.r.t. a layer's input (layer k writes buffer k % 2, which becomes layer
-  // k-1's output gradient).
+  // Scratch: dgates (C, ld_dgates) and, where the kind needs it, dgates_h (C, H) and,
+  // with a projection, dh_rows (C, P), C being the rows of one chunk of time steps
+  // (backward_chunk_rows); cell work; two buffers (T, B, D*R) for the gradient w.r.t. a
+  // layer's input (layer k writes buffer k % 2, which becomes layer k-1's output
+  // gradient). ld_dgates: G*H, or G*H plus one cache line where rows of G*H values would
+  // share L1 sets (dgates_row_stride); the padding costs C * 64 bytes.
   const i64 chunk_rows = backward_chunk_rows(cell_dims(s, 0, 0));
+  const i64 ld_dgates = detail::dgates_row_stride<T>(gh);
   Arena arena;
-  const i64 dgates_at = arena.take(checked_mul(chunk_rows, gh));
+  const i64 dgates_at = arena.take(checked_mul(chunk_rows, ld_dgates));
   const i64 dgates_h_at = kind.needs_dgates_h ? arena.take(checked_mul(chunk_rows, H)) : -1;
   const i64 dh_rows_at = s.P > 0 ? arena.take(checked_mul(chunk_rows, s.P)) : -1;
   const i64 work_at = arena.take(ops.work_size(cell_dims(s, 0, 0)));
@@ -146,6 +148,7 @@ void stack_backward(T* dx, T* dh0, T* dc0, const CellGrads<T>* grads, bool accum
       a.dc = kind.has_cell_state ? dc0 + cell * BH : nullptr;
       a.g = grads[cell];
       a.dgates = scratch.get() + dgates_at;
+      a.ld_dgates = ld_dgates;
       a.dgates_h = dgates_h_at < 0 ? nullptr : scratch.get() + dgates_h_at;
       a.dh_rows = dh_rows_at < 0 ? nullptr : scratch.get() + dh_rows_at;
       a.work = scratch.get() + work_at;

@@ -114,7 +114,10 @@ struct ForwardArgs {
 //   g      written, or added to when accumulate_dw: each element adds the products of
 //          one chunk of time steps after another in a fixed order (into zeros that gives
 //          the written bits). Biases nullptr when there are none.
-//   dgates (backward_chunk_rows(d), G*H) workspace: dL/d(pre-activations) of one chunk.
+//   dgates (backward_chunk_rows(d), ld_dgates) workspace, columns [0, G*H):
+//          dL/d(pre-activations) of one chunk. ld_dgates >= G*H is the row stride that
+//          every reader and writer of dgates uses (the caller picks it; the stack pads
+//          rows off multiples of 2 KiB, cell_common.h dgates_row_stride).
 //   dgates_h (backward_chunk_rows(d), H) workspace, reset-after GRU only (else nullptr).
 //   dh_rows (backward_chunk_rows(d), P) workspace, LSTM with a projection only (else
 //          nullptr): dL/dh_t of one chunk, the projection's output gradient.
@@ -128,6 +131,7 @@ struct BackwardArgs {
   T* dc = nullptr;
   CellGrads<T> g;
   T* dgates = nullptr;
+  std::int64_t ld_dgates = 0;  // dgates' row stride, >= G*H
   T* dgates_h = nullptr;
   T* dh_rows = nullptr;
   T* work = nullptr;
