@@ -34,6 +34,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -52,7 +53,8 @@ def child(engine: str, threads: int, repeats: int, warmup: int, clock: str, own_
     ``threads`` threads, timed with ``clock`` ("wall" or "cpu"). A torch process does not
     import rnnkit; an rnnkit process runs its teams on torch's OpenMP threads (what
     importing rnnkit.torch sets up) or, with ``own_pool``, on rnnkit's own pool. Returns
-    {"teams": ..., "times": {"cell|input|task": [seconds per repeat]}}."""
+    {"teams": ..., "times": {"cell|input|task": [seconds per repeat]}, "faults": {the same
+    keys: [minor page faults per repeat]}}."""
     import torch
     from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
@@ -89,7 +91,7 @@ def child(engine: str, threads: int, repeats: int, warmup: int, clock: str, own_
     tokens = torch.randint(0, VOCAB, (BATCH, STEPS), generator=gen)
     targets = torch.randint(0, VOCAB, (BATCH, STEPS), generator=gen)
     packed_lengths = torch.randint(10, STEPS + 1, (BATCH,), generator=gen)
-    times = {}
+    times, faults = {}, {}  # per task: seconds and minor page faults, per repeat
     for cell in (torch.nn.LSTM, torch.nn.GRU):
         torch.manual_seed(0)  # the same weights in both engines' processes
         model = Model(cell)
@@ -131,14 +133,18 @@ def child(engine: str, threads: int, repeats: int, warmup: int, clock: str, own_
             config = f"{cell.__name__}|{'PackedSequence' if packed else 'padded'}"
             for task in TASKS:
                 times[f"{config}|{task}"] = []
+                faults[f"{config}|{task}"] = []
             for i in range(warmup + repeats):
                 for task, fn in runs.items():
+                    faulted = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
                     start = now()
                     fn()
                     elapsed = now() - start
                     if i >= warmup:
                         times[f"{config}|{task}"].append(elapsed)
-    return {"teams": teams, "times": times}
+                        faulted = resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faulted
+                        faults[f"{config}|{task}"].append(faulted)
+    return {"teams": teams, "times": times, "faults": faults}
 
 
 def compare(rounds: list[dict], threads: int, clock: str) -> list[dict]:
@@ -178,6 +184,10 @@ def compare(rounds: list[dict], threads: int, clock: str) -> list[dict]:
                 "ratio_high": max(ratios),
                 "torch_share": share["torch"],
                 "rnnkit_share": share["rnnkit"],
+                **{
+                    f"{e}_faults": statistics.median(f for r in rounds for f in r[e]["faults"][key])
+                    for e in ("torch", "rnnkit")
+                },
             }
         )
     return results
@@ -354,7 +364,8 @@ def table(results: list[dict]) -> str:
 
 
 def shares(results: list[dict]) -> str:
-    """The recurrent layer's share of the training step and of inference, per engine."""
+    """The recurrent layer's share of the training step and of inference, and the training
+    step's page faults, per engine."""
     out = []
     for r in results:
         if r["task"].startswith("recurrent layer"):
@@ -363,6 +374,12 @@ def shares(results: list[dict]) -> str:
                 f"{r['cell']} {r['input']} {whole}, {r['threads']} thread(s): recurrent layer "
                 f"{100 * r['torch_share']:.0f}% of torch's, "
                 f"{100 * r['rnnkit_share']:.0f}% of rnnkit's"
+            )
+        elif r["task"] == "training step":
+            out.append(
+                f"{r['cell']} {r['input']} training step, {r['threads']} thread(s): minor page "
+                f"faults per step (median) torch {r['torch_faults']:.0f}, "
+                f"rnnkit {r['rnnkit_faults']:.0f}"
             )
     return "\n".join(out)
 
