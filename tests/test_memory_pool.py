@@ -105,6 +105,16 @@ def test_huge_limit_is_accepted(pool_limit):
     assert rnnkit.memory_pool_info()["limit_bytes"] == 2**62
 
 
+def _run_in_fresh_process(script: str) -> list:
+    """The list that ``script`` prints last, run by a new interpreter (glibc's heap in
+    its first state)."""
+    done = subprocess.run(
+        [sys.executable, "-c", script], env=os.environ.copy(), capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    return ast.literal_eval(done.stdout.strip().splitlines()[-1])
+
+
 # Run in a fresh process: a training step whose saved state (T=128, B=32, H=256: 16 MiB of
 # gates) comes from the pool, then four 6 MiB NumPy arrays made and freed eight times.
 _NEIGHBOUR_SCRIPT = """
@@ -133,14 +143,7 @@ def test_pooled_blocks_leave_the_neighbours_heap_resident():
     each)."""
     if rnnkit.memory_pool_info()["limit_bytes"] == 0:
         pytest.skip("this build frees every block at once (AddressSanitizer builds)")
-    done = subprocess.run(
-        [sys.executable, "-c", _NEIGHBOUR_SCRIPT],
-        env=os.environ.copy(),
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    faults = ast.literal_eval(done.stdout.strip().splitlines()[-1])
+    faults = _run_in_fresh_process(_NEIGHBOUR_SCRIPT)
     assert max(faults[2:]) < 100, faults
 
 
@@ -165,13 +168,6 @@ def test_released_blocks_leave_the_process():
     blocks live on glibc's heap, which would otherwise keep them for later allocations)."""
     if rnnkit.memory_pool_info()["limit_bytes"] == 0:
         pytest.skip("this build frees every block at once (AddressSanitizer builds)")
-    done = subprocess.run(
-        [sys.executable, "-c", _RELEASE_SCRIPT],
-        env=os.environ.copy(),
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    freed, resident_drop = ast.literal_eval(done.stdout.strip().splitlines()[-1])
+    freed, resident_drop = _run_in_fresh_process(_RELEASE_SCRIPT)
     assert freed >= 16 * MIB
     assert resident_drop >= 0.9 * freed, (freed, resident_drop)
