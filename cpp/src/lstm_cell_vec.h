@@ -5,7 +5,6 @@
 #pragma once
 #include <cstdint>
 
-#include "vec_rows.h"
 #include "vector_math.h"
 
 namespace rnnkit::detail::vec_cells {
@@ -52,17 +51,40 @@ template <class O>
 void lstm_cell(i64 n, i64 H, typename O::T* a, const typename O::T* bias, typename O::T* c,
                typename O::T* tc, typename O::T* h, typename O::T* y) {
   using T = typename O::T;
+  constexpr int L = O::L;
   // Two passes over the row, the gates then the state: each register's work in a pass is
   // a short dependency chain independent of the next register's, so the CPU overlaps
   // several registers (one pass per register was bound by the chain from the gates
   // through tanh(c_t)).
-  const RowBuffer<T> gates[] = {written<O>(a, 4), read_only<O>(bias, 4)};
-  row_pass<O>(n, H, gates, [](i64 S, T* const (&p)[2]) { lstm_gate_lanes<O>(S, p[0], p[1]); });
-  const RowBuffer<T> state[] = {read_only<O>(a, 4), written<O>(c), written<O>(tc),
-                                written<O>(h), written<O>(y)};
-  row_pass<O>(n, H, state, [](i64 S, T* const (&p)[5]) {
-    lstm_state_lanes<O>(S, p[0], p[1], p[2], p[3], p[4]);
-  });
+  const i64 full = n / L * L;
+  for (i64 j = 0; j < full; j += L) {
+    lstm_gate_lanes<O>(H, a + j, bias != nullptr ? bias + j : nullptr);
+  }
+  for (i64 j = 0; j < full; j += L) {
+    lstm_state_lanes<O>(H, a + j, c + j, tc != nullptr ? tc + j : nullptr, h + j, y + j);
+  }
+  const i64 j = full;
+  if (j == n) return;
+  // The last m < L units go through one padded register (gate blocks L apart), as the
+  // activation kernels do with their tails: the same bits as a full register.
+  const i64 m = n - j;
+  alignas(64) T ta[4 * L] = {}, tb[4 * L] = {}, tcv[L] = {}, ttc[L], th[L], ty[L];
+  for (i64 k = 0; k < m; ++k) {
+    for (int q = 0; q < 4; ++q) {
+      ta[q * L + k] = a[q * H + j + k];
+      if (bias != nullptr) tb[q * L + k] = bias[q * H + j + k];
+    }
+    tcv[k] = c[j + k];
+  }
+  lstm_gate_lanes<O>(L, ta, bias != nullptr ? tb : nullptr);
+  lstm_state_lanes<O>(L, ta, tcv, ttc, th, ty);
+  for (i64 k = 0; k < m; ++k) {
+    for (int q = 0; q < 4; ++q) a[q * H + j + k] = ta[q * L + k];
+    c[j + k] = tcv[k];
+    if (tc != nullptr) tc[j + k] = ttc[k];
+    h[j + k] = th[k];
+    y[j + k] = ty[k];
+  }
 }
 
 }  // namespace rnnkit::detail::vec_cells

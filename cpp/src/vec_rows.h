@@ -1,6 +1,7 @@
-// Internal: how the vector cell passes walk the units of one row: a register of units at
-// a time, the row's last units through zero-padded copies, so that every unit gets the
-// operations of a full register, hence the same bits. Every function here depends on the ISA's operations struct O (kernels_isa.h: no instance may be shared
+// Internal: how the vector cell passes (lstm_cell_vec.h aside) walk the units of one row:
+// a register of units at a time, the row's last units through zero-padded copies, so that
+// every unit gets the operations of a full register, hence the same bits. Every function
+// here depends on the ISA's operations struct O (kernels_isa.h: no instance may be shared
 // between units compiled for different ISAs), and plain arrays carry the pointers.
 #pragma once
 #include <cstddef>
