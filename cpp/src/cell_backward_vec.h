@@ -143,23 +143,24 @@ void rnn_backward_row(i64 n, typename O::T* da, typename O::T* dh, const typenam
 // The passes declared in vector_cells.h for the ISA tag TAG, element type T and its
 // operations O (each instantiating unit defines them for float and double).
 #define RNNKIT_DEFINE_BACKWARD_PASSES(TAG, T, O)                                             \
-  void lstm_backward_row(TAG, i64 n, i64 H, T* da, T* dh, T* dc, const T* a, const T* tc,    \
-                         const T* cp, const T* dy_out, T* db) {                              \
+  void lstm_backward_row(TAG, std::int64_t n, std::int64_t H, T* da, T* dh, T* dc,           \
+                         const T* a, const T* tc, const T* cp, const T* dy_out, T* db) {     \
     vec_cells::lstm_backward_row<O>(n, H, da, dh, dc, a, tc, cp, dy_out, db);                \
   }                                                                                          \
-  void gru_backward_row(TAG, i64 n, i64 H, T* da, T* dah, T* dahn, T* dh, const T* a,        \
-                        const T* hp, const T* ghn, const T* dy_out) {                        \
+  void gru_backward_row(TAG, std::int64_t n, std::int64_t H, T* da, T* dah, T* dahn,         \
+                        T* dh, const T* a, const T* hp, const T* ghn, const T* dy_out) {     \
     vec_cells::gru_backward_row<O>(n, H, da, dah, dahn, dh, a, hp, ghn, dy_out);             \
   }                                                                                          \
-  void gru_reset_before_backward_zn(TAG, i64 n, i64 H, T* da, T* dh, const T* a,             \
-                                    const T* hp, const T* dy_out) {                          \
+  void gru_reset_before_backward_zn(TAG, std::int64_t n, std::int64_t H, T* da, T* dh,       \
+                                    const T* a, const T* hp, const T* dy_out) {              \
     vec_cells::gru_reset_before_backward_zn<O>(n, H, da, dh, a, hp, dy_out);                 \
   }                                                                                          \
-  void gru_reset_before_backward_r(TAG, i64 n, T* dar, T* dh, const T* r, const T* hp,       \
-                                   const T* drh) {                                           \
+  void gru_reset_before_backward_r(TAG, std::int64_t n, T* dar, T* dh, const T* r,           \
+                                   const T* hp, const T* drh) {                              \
     vec_cells::gru_reset_before_backward_r<O>(n, dar, dh, r, hp, drh);                       \
   }                                                                                          \
-  void rnn_backward_row(TAG, i64 n, bool relu, T* da, T* dh, const T* y, const T* dy_out) {  \
+  void rnn_backward_row(TAG, std::int64_t n, bool relu, T* da, T* dh, const T* y,            \
+                        const T* dy_out) {                                                   \
     if (relu) {                                                                              \
       vec_cells::rnn_backward_row<O, true>(n, da, dh, y, dy_out);                            \
     } else {                                                                                 \

@@ -9,8 +9,6 @@
 
 namespace rnnkit::detail {
 
-using i64 = std::int64_t;
-
 using kernels::detail::avx2::vec::F32;
 using kernels::detail::avx2::vec::F64;
 

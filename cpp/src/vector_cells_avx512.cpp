@@ -10,8 +10,6 @@
 
 namespace rnnkit::detail {
 
-using i64 = std::int64_t;
-
 using kernels::detail::avx512::vec::F32;
 using kernels::detail::avx512::vec::F64;
 
